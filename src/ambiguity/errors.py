@@ -1,0 +1,62 @@
+"""Errors that carry what the user must fix.
+
+Every error a user can cause derives from :class:`AmbiguityError`; the CLI prints
+its message as one line and exits non-zero. Each also subclasses the builtin a
+caller would naturally catch (``ValueError``, ``FileNotFoundError``, ...).
+"""
+
+from __future__ import annotations
+
+
+class AmbiguityError(Exception):
+    """Base class of all errors the user can act on."""
+
+
+class ManifestError(AmbiguityError, ValueError):
+    """A manifest has problems; ``problems`` lists every one with its row number."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"{source}: {n} problem{'s' if n != 1 else ''}"
+        super().__init__(head + "\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class StoreError(AmbiguityError, RuntimeError):
+    """The feature store cannot be opened, read or written as asked."""
+
+
+class GroupConflictError(StoreError):
+    """A feature group exists with another configuration of the extractor."""
+
+
+class MissingGroupError(StoreError, KeyError):
+    """A feature group or table that was asked for does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class ExtractorError(AmbiguityError, ValueError):
+    """An extractor is unknown, misconfigured or cannot run here."""
+
+
+class RegistryError(AmbiguityError, TypeError):
+    """A plugin registration is invalid (duplicate name, wrong type)."""
+
+
+class UnavailableError(ExtractorError):
+    """An extractor's dependency (a package, a binary, a model) is missing."""
+
+
+class ModelNotFoundError(ExtractorError):
+    """A model id is neither a local directory nor available offline."""
+
+
+class StatsError(AmbiguityError, ValueError):
+    """Input to a statistic is invalid (unknown group, too few values, ...)."""
+
+
+class ConfigError(AmbiguityError, ValueError):
+    """A project or pipeline configuration is invalid."""

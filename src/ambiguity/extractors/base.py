@@ -1,0 +1,219 @@
+"""The extractor contract: what a plugin implements and what it receives.
+
+An extractor turns a batch of :class:`SegmentInput` into one result per input:
+a ``dict`` of feature values, a :class:`Failure` or an :class:`Empty`. It never
+raises for one bad segment; if it does, the runner retries the batch one
+segment at a time so that only the bad segment fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from ambiguity.errors import ExtractorError
+
+MODALITIES = ("text", "audio", "video")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The segment could not be processed; ``reason`` says why, in words."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Empty:
+    """The segment was processed but holds nothing to measure (silence, no face)."""
+
+    reason: str
+
+
+Result = dict[str, Any] | Failure | Empty
+
+
+@dataclass
+class SegmentInput:
+    """One segment as an extractor sees it; media is decoded only when asked for.
+
+    ``media`` is the video or audio file; ``audio_path`` a separate audio file
+    if the manifest gave one. ``start_s`` / ``end_s`` are None for the whole file.
+    """
+
+    segment_id: str
+    media: str | None
+    start_s: float | None = None
+    end_s: float | None = None
+    audio_path: str | None = None
+    transcript_value: str | None = None
+    label: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # Set by the runner: decodes through a per-batch cache so that segments of
+    # one source file share a decode.
+    _audio_loader: Callable[[SegmentInput, int], np.ndarray] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @property
+    def transcript(self) -> str | None:
+        return self.transcript_value
+
+    @property
+    def audio_source(self) -> str | None:
+        """The file the audio track comes from."""
+        return self.audio_path or self.media
+
+    @property
+    def path(self) -> Path | None:
+        """The media file, for tools that read files themselves."""
+        return Path(self.media) if self.media else None
+
+    def audio(self, rate: int = 16000) -> np.ndarray:
+        """The segment's audio as float32 mono at ``rate`` Hz."""
+        if self._audio_loader is not None:
+            return self._audio_loader(self, rate)
+        from ambiguity.media import load_segment_audio
+
+        return load_segment_audio(self, rate)
+
+    def frames(self, *, fps: float | None = None, num: int | None = None) -> list:
+        """Sampled RGB frames of the segment: ``fps`` per second, or ``num`` evenly spaced."""
+        from ambiguity.media import sample_frames
+
+        if self.media is None:
+            raise ExtractorError(f"segment {self.segment_id} has no media file")
+        return sample_frames(self.media, self.start_s, self.end_s, fps=fps, num=num)
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """Parameters of an extractor that takes none."""
+
+
+def _coerce(value: Any, tp: Any, name: str) -> Any:
+    """Turn a CLI string into the parameter's declared type."""
+    if not isinstance(value, str):
+        return value
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value.lower() in ("none", "null", "") and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], name) if len(inner) == 1 else value
+    if origin is typing.Literal:
+        if value not in args:
+            raise ExtractorError(f"parameter {name}={value!r}: choose one of {', '.join(map(str, args))}")
+        return value
+    if origin in (tuple, list):
+        return tuple(_coerce(v.strip(), args[0] if args else str, name) for v in value.split(","))
+    try:
+        if tp is bool:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if tp in (int, float):
+            return tp(value)
+    except ValueError:
+        raise ExtractorError(f"parameter {name}={value!r} is not a {tp.__name__}") from None
+    return value
+
+
+class Extractor(ABC):
+    """Base class of every feature extractor, built-in or plugin.
+
+    Subclasses set ``name``, ``modality``, ``version``, a frozen dataclass
+    ``Params`` and implement :meth:`columns` and :meth:`process`. Heavy imports
+    and model loading belong in :meth:`setup`, which runs once per worker.
+    """
+
+    name: ClassVar[str]
+    modality: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Params: ClassVar[type] = NoParams
+    #: Python modules the extractor needs; used to say whether it can run here.
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: "cpu": run in the process pool; "model": batched inference in one process per device.
+    kind: ClassVar[str] = "cpu"
+    #: Segments handed to one :meth:`process` call.
+    batch_size: ClassVar[int] = 8
+
+    def __init__(self, **params: Any):
+        hints = typing.get_type_hints(self.Params)
+        known = {f.name for f in dataclasses.fields(self.Params)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ExtractorError(
+                f"extractor {self.name!r} has no parameter {', '.join(unknown)}; "
+                f"it takes: {', '.join(sorted(known)) or 'none'}"
+            )
+        coerced = {k: _coerce(v, hints.get(k, str), k) for k, v in params.items()}
+        try:
+            self.params = self.Params(**coerced)
+        except (TypeError, ValueError) as exc:
+            raise ExtractorError(f"extractor {self.name!r}: {exc}") from None
+        self.validate()
+
+    # -- what a subclass provides -------------------------------------------------
+    def validate(self) -> None:
+        """Reject impossible parameter combinations; raise ExtractorError naming both values."""
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why the extractor cannot run on this machine, or None if it can."""
+        import importlib.util
+
+        missing = [m for m in cls.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            return f"missing Python package(s): {', '.join(missing)}"
+        return None
+
+    @abstractmethod
+    def columns(self) -> list[pa.Field]:
+        """The feature columns this configuration writes (not segment_id/status/error)."""
+
+    def setup(self) -> None:
+        """Load models or tools; called once per worker before the first batch."""
+
+    @abstractmethod
+    def process(self, batch: Sequence[SegmentInput]) -> list[Result]:
+        """One result per input, in order."""
+
+    def extra_provenance(self) -> dict[str, Any]:
+        """Model id, revision, weights hash, dtype, ...: merged into the group's provenance."""
+        return {}
+
+    # -- derived ------------------------------------------------------------------
+    def default_group(self) -> str:
+        """The feature-group (table) name for this configuration."""
+        return self.name
+
+    def param_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self.params).items()}
+
+    def config_key(self) -> str:
+        """A short hash of (name, version, parameters): two configurations never share a group."""
+        blob = json.dumps([self.name, self.version, self.param_dict()], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def schema(self) -> pa.Schema:
+        base = [
+            pa.field("segment_id", pa.string(), nullable=False),
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("error", pa.string()),
+        ]
+        return pa.schema(base + list(self.columns()))

@@ -1,0 +1,74 @@
+"""Extractors by name, from the ``ambiguity.extractors`` entry-point group.
+
+Built-ins register through the same group as third-party plugins. A plugin
+whose import fails is listed as unavailable with the reason, not hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.metadata import entry_points
+
+from ambiguity.errors import ExtractorError, RegistryError, UnavailableError
+from ambiguity.extractors.base import MODALITIES, Extractor
+
+GROUP = "ambiguity.extractors"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    target: str
+    cls: type[Extractor] | None
+    reason: str | None  # why it cannot run here; None if it can
+
+    @property
+    def available(self) -> bool:
+        return self.reason is None
+
+
+def check_class(name: str, cls: object) -> type[Extractor]:
+    """Refuse a registration that is not an Extractor subclass of the entry's name."""
+    if not (isinstance(cls, type) and issubclass(cls, Extractor)):
+        raise RegistryError(f"extractor entry point {name!r} is {cls!r}, not a subclass of ambiguity.Extractor")
+    if getattr(cls, "name", None) != name:
+        raise RegistryError(f"extractor entry point {name!r} points to a class named {getattr(cls, 'name', None)!r}")
+    if getattr(cls, "modality", None) not in MODALITIES:
+        raise RegistryError(f"extractor {name!r} has modality {getattr(cls, 'modality', None)!r}; use one of {MODALITIES}")
+    return cls
+
+
+@lru_cache(maxsize=1)
+def entries() -> dict[str, Entry]:
+    out: dict[str, Entry] = {}
+    for ep in entry_points(group=GROUP):
+        if ep.name in out:
+            raise RegistryError(
+                f"two packages register an extractor named {ep.name!r} ({out[ep.name].target} and {ep.value}); "
+                "uninstall one"
+            )
+        try:
+            cls = check_class(ep.name, ep.load())
+            reason = cls.unavailable_reason()
+        except RegistryError:
+            raise
+        except Exception as exc:  # a broken plugin must not break the others
+            cls, reason = None, f"cannot import {ep.value}: {type(exc).__name__}: {exc}"
+        out[ep.name] = Entry(ep.name, ep.value, cls, reason)
+    return out
+
+
+def get(name: str) -> type[Extractor]:
+    """The extractor class registered as ``name``; raises if unknown or unavailable."""
+    all_ = entries()
+    if name not in all_:
+        raise ExtractorError(f"unknown extractor {name!r}; known: {', '.join(sorted(all_))}")
+    entry = all_[name]
+    if entry.cls is None or entry.reason:
+        raise UnavailableError(f"extractor {name!r} cannot run here: {entry.reason}")
+    return entry.cls
+
+
+def for_modality(modality: str) -> list[Entry]:
+    return [e for e in entries().values() if e.cls is not None and e.cls.modality == modality]

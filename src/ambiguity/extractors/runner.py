@@ -1,0 +1,324 @@
+"""Run one extractor over the store's segments: skip what is done, batch, write as you go.
+
+Each finished batch is upserted at once, so an interrupted run (Ctrl-C, a kill,
+a crash) keeps everything written before it and a rerun resumes. A segment that
+breaks becomes a ``failed`` row with the reason; it never stops the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import multiprocessing as mp
+import numpy as np
+import pyarrow as pa
+
+from ambiguity.extractors.base import Empty, Extractor, Failure, Result, SegmentInput
+from ambiguity.stores import schema as S
+from ambiguity.stores.lance import FeatureStore
+
+#: Compact a group once a run has written this many batches (each write is a Lance version).
+COMPACT_AFTER_WRITES = 32
+
+
+@dataclass
+class RunReport:
+    group: str
+    pending: int = 0
+    ok: int = 0
+    failed: int = 0
+    empty: int = 0
+    skipped: int = 0
+    writes: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def processed(self) -> int:
+        return self.ok + self.failed + self.empty
+
+    def summary(self) -> str:
+        s = (
+            f"{self.group}: {self.processed} processed ({self.ok} ok, {self.failed} failed, {self.empty} empty), "
+            f"{self.skipped} already done, {self.seconds:.1f} s"
+        )
+        return s + (" — interrupted, rerun to resume" if self.interrupted else "")
+
+
+# -- inputs and outputs ---------------------------------------------------------------
+def segment_inputs(rows: Sequence[dict[str, Any]]) -> list[SegmentInput]:
+    out = []
+    for r in rows:
+        meta = json.loads(r["metadata"]) if r.get("metadata") else {}
+        out.append(
+            SegmentInput(
+                segment_id=r["segment_id"],
+                media=r.get("media"),
+                start_s=r.get("start_s"),
+                end_s=r.get("end_s"),
+                audio_path=r.get("audio"),
+                transcript_value=r.get("transcript"),
+                label=r.get("label"),
+                metadata=meta,
+            )
+        )
+    return out
+
+
+def results_to_table(schema: pa.Schema, ids: Sequence[str], results: Sequence[Result]) -> pa.Table:
+    """Rows in the group's schema; vectors become FixedSizeList columns, failures nulls."""
+    status, error = [], []
+    for r in results:
+        if isinstance(r, Failure):
+            status.append("failed"), error.append(r.reason)
+        elif isinstance(r, Empty):
+            status.append("empty"), error.append(r.reason)
+        else:
+            status.append("ok"), error.append(None)
+    cols: dict[str, pa.Array] = {
+        "segment_id": pa.array(list(ids), pa.string()),
+        "status": pa.array(status, pa.string()),
+        "error": pa.array(error, pa.string()),
+    }
+    for f in schema:
+        if f.name in cols:
+            continue
+        values = [r.get(f.name) if isinstance(r, dict) else None for r in results]
+        if pa.types.is_fixed_size_list(f.type):
+            d = f.type.list_size
+            mask = np.array([v is None for v in values])
+            flat = np.zeros((len(values), d), dtype=f.type.value_type.to_pandas_dtype())
+            for i, v in enumerate(values):
+                if v is not None:
+                    flat[i] = np.asarray(v).reshape(d)
+            cols[f.name] = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), d, mask=pa.array(mask))
+        else:
+            cols[f.name] = pa.array([None if v is None else _scalar(v) for v in values], f.type)
+    return pa.table(cols, schema=pa.schema([schema.field(n) for n in cols]))
+
+
+def _scalar(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _check_result(ex: Extractor, names: set[str], r: Any) -> Result:
+    if isinstance(r, (Failure, Empty)):
+        return r
+    if not isinstance(r, dict):
+        return Failure(f"extractor {ex.name} returned {type(r).__name__}, not a dict, Failure or Empty")
+    extra = set(r) - names
+    if extra:
+        return Failure(f"extractor {ex.name} returned undeclared column(s) {', '.join(sorted(extra))}")
+    return r
+
+
+def process_isolated(ex: Extractor, batch: Sequence[SegmentInput]) -> list[Result]:
+    """Run a batch; if it raises, rerun one by one so only the bad segment fails."""
+    from ambiguity.media import AudioBatch
+
+    loader = AudioBatch(batch)
+    for s in batch:
+        s._audio_loader = loader
+    names = {f.name for f in ex.columns()}
+    try:
+        results = ex.process(batch)
+        if len(results) != len(batch):
+            raise RuntimeError(f"extractor {ex.name} returned {len(results)} results for {len(batch)} segments")
+        return [_check_result(ex, names, r) for r in results]
+    except Exception:
+        if len(batch) == 1:
+            return [Failure(_reason())]
+    out: list[Result] = []
+    for s in batch:
+        try:
+            got = ex.process([s])
+            out.append(_check_result(ex, names, got[0]) if len(got) == 1 else Failure("wrong number of results"))
+        except Exception:
+            out.append(Failure(_reason()))
+    return out
+
+
+def _reason() -> str:
+    """The exception being handled, in one line a user can act on."""
+    import sys
+
+    exc = sys.exc_info()[1]
+    from ambiguity.errors import AmbiguityError
+
+    if isinstance(exc, AmbiguityError):
+        return str(exc).splitlines()[0]
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+# -- worker processes (spawn: Lance and some codecs are not fork-safe) -------------------
+_WORKER: Extractor | None = None
+
+
+def _worker_init(cls: type[Extractor], params: dict[str, Any], threads: int) -> None:
+    global _WORKER
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    _WORKER = cls(**params)
+    _WORKER.setup()
+
+
+def _worker_process(rows: list[dict[str, Any]]) -> list[Result]:
+    assert _WORKER is not None
+    return process_isolated(_WORKER, segment_inputs(rows))
+
+
+# -- the run ------------------------------------------------------------------------------
+def plan(
+    store: FeatureStore,
+    group: str,
+    *,
+    recompute: bool = False,
+    only_failed: bool = False,
+    limit: int | None = None,
+    segment_ids: Sequence[str] | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """The segments to process, sorted so that segments of one source file sit together."""
+    segs = store.segments()
+    if segment_ids is not None:
+        segs = segs.filter(segs["segment_id"].is_in(list(segment_ids)))
+    st = store.group_status(group) if not recompute else None
+    if st is not None and st.height:
+        if only_failed:
+            todo = set(st.filter(st["status"] == "failed")["segment_id"].to_list())
+            keep = segs["segment_id"].is_in(list(todo))
+        else:
+            done = st.filter(st["status"].is_in(["ok", "empty"]))["segment_id"]
+            keep = ~segs["segment_id"].is_in(done.to_list())
+        skipped = segs.height - int(keep.sum())
+        segs = segs.filter(keep)
+    else:
+        skipped = 0
+        if only_failed:
+            segs = segs.head(0)
+    segs = segs.with_columns(_src=segs["audio"].fill_null(segs["media"])).sort(
+        ["_src", "start_s", "segment_id"], nulls_last=True
+    )
+    if limit is not None:
+        segs = segs.head(limit)
+    return segs.drop("_src").to_dicts(), skipped
+
+
+def batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def run(
+    store: FeatureStore,
+    extractor: Extractor,
+    *,
+    group: str | None = None,
+    recompute: bool = False,
+    only_failed: bool = False,
+    limit: int | None = None,
+    workers: int | None = None,
+    batch_size: int | None = None,
+    segment_ids: Sequence[str] | None = None,
+    progress: bool = True,
+    on_batch: Callable[[RunReport], None] | None = None,
+) -> RunReport:
+    """Extract one feature group; see the module docstring for the guarantees."""
+    group = S.check_group_name(group or extractor.default_group())
+    prov = S.provenance(
+        extractor.name, extractor.version, extractor.param_dict(), extractor.config_key(), **extractor.extra_provenance()
+    )
+    if recompute:
+        store.drop_group(group)
+    store.check_group(group, prov)
+    rows, skipped = plan(store, group, recompute=recompute, only_failed=only_failed, limit=limit, segment_ids=segment_ids)
+    report = RunReport(group=group, pending=len(rows), skipped=skipped)
+    if not rows:
+        return report
+    schema = extractor.schema()
+    size = batch_size or extractor.batch_size
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    workers = max(1, min(workers, -(-len(rows) // size)))
+    t0 = time.perf_counter()
+    bar = _progress(len(rows), group, progress)
+
+    def write(batch_rows: list[dict[str, Any]], results: list[Result]) -> None:
+        ids = [r["segment_id"] for r in batch_rows]
+        store.write_features(group, results_to_table(schema, ids, results), schema, prov)
+        report.writes += 1
+        for sid, r in zip(ids, results, strict=True):
+            if isinstance(r, Failure):
+                report.failed += 1
+                report.failures.append((sid, r.reason))
+            elif isinstance(r, Empty):
+                report.empty += 1
+            else:
+                report.ok += 1
+        if bar is not None:
+            bar.update(len(ids))
+            bar.set_postfix(ok=report.ok, failed=report.failed, empty=report.empty, refresh=False)
+        if on_batch:
+            on_batch(report)
+
+    try:
+        if extractor.kind == "cpu" and workers > 1:
+            _run_pool(extractor, rows, size, workers, write)
+        else:
+            extractor.setup()
+            for b in batches(rows, size):
+                write(b, process_isolated(extractor, segment_inputs(b)))
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        if bar is not None:
+            bar.close()
+        report.seconds = time.perf_counter() - t0
+    if report.writes >= COMPACT_AFTER_WRITES and not report.interrupted:
+        store.compact([S.table_name(group)])
+    return report
+
+
+def _run_pool(extractor: Extractor, rows, size: int, workers: int, write) -> None:
+    ctx = mp.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_worker_init, initargs=(type(extractor), extractor.param_dict(), threads)
+    )
+    pending: dict[Future, list[dict[str, Any]]] = {}
+    it = batches(rows, size)
+    try:
+        # Keep at most 2 batches per worker in flight: memory stays bounded on long runs.
+        for b in it:
+            pending[pool.submit(_worker_process, b)] = b
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                b = pending.pop(fut)
+                try:
+                    results = fut.result()
+                except Exception as exc:  # a worker died (segfault in a codec, OOM kill)
+                    results = [Failure(f"worker process failed: {type(exc).__name__}: {exc}")] * len(b)
+                write(b, results)
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending[pool.submit(_worker_process, nxt)] = nxt
+    finally:
+        pool.shutdown(wait=not pending, cancel_futures=True)
+
+
+def _progress(total: int, group: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=group, unit="seg", dynamic_ncols=True, leave=True)

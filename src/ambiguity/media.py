@@ -1,0 +1,238 @@
+"""Media decoding with PyAV: audio as float32 mono at a rate, sampled video frames.
+
+Audio is decoded at the file's native rate and sliced by sample index, then each
+segment is resampled on its own: a segment's samples are then the same whichever
+other segments share its decode (so a resumed run equals an uninterrupted one).
+PyAV seeks land on the keyframe before the target, so decoding always runs
+forward to the target time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ambiguity.errors import AmbiguityError
+
+if TYPE_CHECKING:
+    from ambiguity.extractors.base import SegmentInput
+
+#: Decode this much before a segment so that codecs with overlap (AAC, MP3) settle.
+PRE_ROLL_S = 0.5
+#: A segment may end this far past the end of its file (rounding in manifests).
+END_TOLERANCE_S = 0.05
+
+
+class MediaError(AmbiguityError, ValueError):
+    """A media file cannot be decoded as asked."""
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration: float | None
+    has_audio: bool
+    has_video: bool
+    sample_rate: int | None
+    channels: int | None
+    fps: float | None
+
+
+def _open(path: str):
+    import av
+
+    try:
+        return av.open(str(path))
+    except FileNotFoundError:
+        raise MediaError(f"media file not found: {path}") from None
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(f"cannot open {path}: {exc}") from None
+
+
+@lru_cache(maxsize=256)
+def probe(path: str) -> MediaInfo:
+    with _open(path) as c:
+        a = c.streams.audio[0] if c.streams.audio else None
+        v = c.streams.video[0] if c.streams.video else None
+        dur = None
+        if c.duration:
+            dur = c.duration / 1_000_000
+        elif a is not None and a.duration and a.time_base:
+            dur = float(a.duration * a.time_base)
+        fps = float(v.average_rate) if v is not None and v.average_rate else None
+        return MediaInfo(
+            duration=dur,
+            has_audio=a is not None,
+            has_video=v is not None,
+            sample_rate=a.rate if a is not None else None,
+            channels=a.channels if a is not None else None,
+            fps=fps,
+        )
+
+
+def decode_audio(path: str, start: float | None = None, end: float | None = None) -> tuple[np.ndarray, int, int]:
+    """Native-rate mono float32 samples covering [start, end].
+
+    Returns ``(samples, rate, first)`` where ``first`` is the file-level index of
+    ``samples[0]``, so callers slice by absolute sample index.
+    """
+    import av
+
+    with _open(path) as c:
+        if not c.streams.audio:
+            raise MediaError(f"no audio track in {path}")
+        stream = c.streams.audio[0]
+        rate = stream.rate
+        if not rate:
+            raise MediaError(f"audio track of {path} has no sample rate")
+        seek_to = max(0.0, (start or 0.0) - PRE_ROLL_S)
+        if seek_to > 0 and stream.time_base:
+            try:
+                c.seek(int(seek_to / stream.time_base), stream=stream, backward=True)
+            except av.error.FFmpegError:
+                c.seek(0)
+        # Convert sample format only (same rate, same layout): exact, no filtering.
+        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
+        chunks: list[np.ndarray] = []
+        first: int | None = None
+        stop = None if end is None else int(math.ceil(end * rate)) + 1
+        got = 0
+        try:
+            for frame in c.decode(stream):
+                if first is None:
+                    t = frame.time if frame.time is not None else 0.0
+                    first = max(0, int(round(t * rate)))
+                for out in resampler.resample(frame):
+                    arr = out.to_ndarray()
+                    chunks.append(arr.mean(axis=0, dtype=np.float32) if arr.shape[0] > 1 else arr[0])
+                    got += arr.shape[1]
+                if stop is not None and first + got >= stop:
+                    break
+        except av.error.FFmpegError as exc:
+            if not chunks:
+                raise MediaError(f"cannot decode audio of {path}: {exc}") from None
+            # A truncated file: keep what decoded; the range check below says if it is enough.
+    if not chunks:
+        raise MediaError(f"no audio could be decoded from {path}")
+    return np.concatenate(chunks).astype(np.float32, copy=False), rate, first or 0
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Polyphase resampling (scipy): exact ratio, no phase shift."""
+    if rate_in == rate_out:
+        return x
+    from scipy.signal import resample_poly
+
+    r = Fraction(rate_out, rate_in)
+    return resample_poly(x, r.numerator, r.denominator).astype(np.float32, copy=False)
+
+
+def _slice(samples: np.ndarray, rate: int, first: int, start: float | None, end: float | None, path: str) -> np.ndarray:
+    total_end = first + len(samples)
+    a = 0 if start is None else int(round(start * rate))
+    b = total_end if end is None else int(round(end * rate))
+    if a >= total_end:
+        raise MediaError(f"segment starts at {start:.3f} s, past the end of {path} ({total_end / rate:.3f} s)")
+    if end is not None and b > total_end + END_TOLERANCE_S * rate:
+        raise MediaError(f"segment ends at {end:.3f} s, past the end of {path} ({total_end / rate:.3f} s)")
+    return samples[max(a - first, 0) : max(min(b, total_end) - first, 0)]
+
+
+class AudioBatch:
+    """Decodes each source file of a batch once and serves every segment of it."""
+
+    def __init__(self, segments: Sequence[SegmentInput]):
+        self._spans: dict[str, tuple[float | None, float | None]] = {}
+        for s in segments:
+            src = s.audio_source
+            if src is None:
+                continue
+            lo, hi = self._spans.get(src, (math.inf, -math.inf))
+            lo = 0.0 if s.start_s is None else min(lo, s.start_s)
+            hi = math.inf if s.end_s is None else max(hi, s.end_s)
+            self._spans[src] = (lo, hi)
+        self._decoded: dict[str, tuple[np.ndarray, int, int] | MediaError] = {}
+
+    def __call__(self, seg: SegmentInput, rate: int) -> np.ndarray:
+        src = seg.audio_source
+        if src is None:
+            raise MediaError(f"segment {seg.segment_id} has no audio source")
+        if src not in self._decoded:
+            lo, hi = self._spans.get(src, (seg.start_s, seg.end_s))
+            try:
+                self._decoded[src] = decode_audio(src, lo or None, None if hi in (None, math.inf) else hi)
+            except MediaError as exc:
+                self._decoded[src] = exc
+        got = self._decoded[src]
+        if isinstance(got, MediaError):
+            raise got
+        samples, native, first = got
+        return resample(_slice(samples, native, first, seg.start_s, seg.end_s, src), native, rate)
+
+
+def load_segment_audio(seg: SegmentInput, rate: int) -> np.ndarray:
+    return AudioBatch([seg])(seg, rate)
+
+
+def sample_frames(
+    path: str,
+    start: float | None,
+    end: float | None,
+    *,
+    fps: float | None = None,
+    num: int | None = None,
+) -> list[tuple[float, np.ndarray]]:
+    """RGB frames (time, HxWx3 uint8) at ``fps`` per second or ``num`` evenly spaced.
+
+    Each target time takes the last frame shown at or before it (works for
+    variable frame rates). Decodes forward from the keyframe before ``start``.
+    """
+    import av
+
+    if (fps is None) == (num is None):
+        raise ValueError("sample_frames: give exactly one of fps and num")
+    with _open(path) as c:
+        if not c.streams.video:
+            raise MediaError(f"no video track in {path}")
+        stream = c.streams.video[0]
+        t0 = start or 0.0
+        t1 = end
+        if t1 is None:
+            dur = probe(str(path)).duration
+            if dur is None:
+                raise MediaError(f"cannot tell the duration of {path}")
+            t1 = dur
+        if num is not None:
+            step = (t1 - t0) / num
+            targets = [t0 + (i + 0.5) * step for i in range(num)]
+        else:
+            targets = list(np.arange(t0, t1, 1.0 / fps))
+        if not targets:
+            return []
+        if t0 > 0 and stream.time_base:
+            c.seek(int(t0 / stream.time_base), stream=stream, backward=True)
+        out: list[tuple[float, np.ndarray]] = []
+        k = 0
+        prev = None
+        try:
+            for frame in c.decode(stream):
+                t = frame.time if frame.time is not None else 0.0
+                while k < len(targets) and t > targets[k] + 1e-9:
+                    if prev is not None:
+                        out.append((targets[k], prev.to_ndarray(format="rgb24")))
+                    k += 1
+                if k >= len(targets):
+                    break
+                prev = frame
+        except av.error.FFmpegError as exc:
+            if prev is None:
+                raise MediaError(f"cannot decode video of {path}: {exc}") from None
+        while k < len(targets) and prev is not None and targets[k] <= t1:
+            out.append((targets[k], prev.to_ndarray(format="rgb24")))
+            k += 1
+        return out

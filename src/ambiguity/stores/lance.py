@@ -1,0 +1,275 @@
+"""The feature store: one LanceDB database, a table per feature group.
+
+Every write is an upsert on a key (``segment_id`` for segments and features),
+so a rerun or a resumed run never duplicates a row. A Lance commit is atomic:
+a process killed mid-write leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from ambiguity.errors import GroupConflictError, MissingGroupError, StoreError
+from ambiguity.stores import schema as S
+
+_COMMIT_RETRIES = 8
+
+
+def open_store(uri: str | os.PathLike, *, create: bool = True) -> FeatureStore:
+    """Open (or create) the store at ``uri``: a directory or an object-store URI (``s3://...``)."""
+    return FeatureStore(uri, create=create)
+
+
+def _is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def id_filter(ids: Iterable[str]) -> str:
+    return "segment_id IN (" + ", ".join(_sql_str(i) for i in ids) + ")"
+
+
+class FeatureStore:
+    """Segments, feature groups, predictions and annotations in one Lance database."""
+
+    def __init__(self, uri: str | os.PathLike, *, create: bool = True):
+        import lancedb
+
+        self.uri = str(uri)
+        if _is_local(self.uri):
+            path = Path(self.uri.removeprefix("file://"))
+            if not path.exists():
+                if not create:
+                    raise StoreError(f"no store at {path}: run `ambiguity init` first")
+                try:
+                    path.mkdir(parents=True)
+                except OSError as exc:
+                    raise StoreError(f"cannot create the store at {path}: {exc.strerror}") from None
+            if not os.access(path, os.W_OK):
+                raise StoreError(f"the store at {path} is not writable")
+        self._db = lancedb.connect(self.uri)
+
+    def __repr__(self) -> str:
+        return f"FeatureStore({self.uri!r})"
+
+    # -- tables -------------------------------------------------------------------
+    def table_names(self) -> list[str]:
+        names = self._db.list_tables()
+        names = getattr(names, "tables", names)
+        return sorted(names)
+
+    def has_table(self, name: str) -> bool:
+        return name in self.table_names()
+
+    def _open(self, name: str):
+        try:
+            return self._db.open_table(name)
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:
+            raise MissingGroupError(f"no table {name!r} in the store at {self.uri}") from exc
+
+    def version(self, name: str) -> int:
+        return self._open(name).version
+
+    def read(
+        self,
+        name: str,
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+    ) -> pl.DataFrame:
+        """A whole table (or the given columns and rows of it) as polars."""
+        ds = self._open(name).to_lance()
+        try:
+            data = ds.to_table(columns=list(columns) if columns else None, filter=where)
+        except (ValueError, OSError) as exc:
+            raise StoreError(f"cannot read {name!r} (columns={columns}, where={where!r}): {exc}") from None
+        return pl.from_arrow(data)
+
+    def schema(self, name: str) -> pa.Schema:
+        return self._open(name).schema
+
+    def upsert(self, name: str, data: pa.Table, *, key: str = "segment_id", schema: pa.Schema | None = None) -> None:
+        """Insert or update rows by ``key``: one atomic commit."""
+        if schema is not None:
+            data = data.select(schema.names).cast(schema)
+        if not self.has_table(name):
+            try:
+                self._db.create_table(name, data=data, schema=schema or data.schema)
+                return
+            except (ValueError, OSError) as exc:
+                if not self.has_table(name):  # not a lost race with another writer
+                    raise StoreError(f"cannot create table {name!r}: {exc}") from None
+        table = self._open(name)
+        for attempt in range(_COMMIT_RETRIES):
+            try:
+                (
+                    table.merge_insert(key)
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute(data)
+                )
+                return
+            except OSError as exc:  # commit conflict with a concurrent writer: retry on the new version
+                if "conflict" not in str(exc).lower() and "retry" not in str(exc).lower():
+                    raise
+                time.sleep(0.05 * (2**attempt))
+                table = self._open(name)
+        raise StoreError(f"could not commit to {name!r} after {_COMMIT_RETRIES} conflicting writes")
+
+    def append(self, name: str, data: pa.Table) -> None:
+        if not self.has_table(name):
+            self._db.create_table(name, data=data)
+        else:
+            self._open(name).add(data)
+
+    def delete(self, name: str, where: str) -> None:
+        self._open(name).delete(where)
+
+    def drop(self, name: str) -> None:
+        if self.has_table(name):
+            self._db.drop_table(name)
+
+    def compact(self, names: Sequence[str] | None = None) -> dict[str, int]:
+        """Merge small fragments and drop old versions; returns fragments per table after."""
+        out = {}
+        for name in names or self.table_names():
+            table = self._open(name)
+            from datetime import timedelta
+
+            # Keep recent versions: a concurrent reader may still be on one.
+            table.optimize(cleanup_older_than=timedelta(minutes=10))
+            out[name] = len(table.to_lance().get_fragments())
+        return out
+
+    # -- segments -----------------------------------------------------------------
+    def upsert_segments(self, data: pa.Table) -> None:
+        self.upsert("segments", data, schema=S.SEGMENTS_SCHEMA)
+
+    def segments(self, columns: Sequence[str] | None = None, where: str | None = None) -> pl.DataFrame:
+        if not self.has_table("segments"):
+            raise MissingGroupError(f"the store at {self.uri} has no segments: run `ambiguity ingest` first")
+        return self.read("segments", columns, where)
+
+    # -- feature groups -------------------------------------------------------------
+    def groups(self) -> dict[str, dict[str, Any]]:
+        """Every feature group with its provenance."""
+        out = {}
+        for name in self.table_names():
+            if name.startswith(S.FEATURE_PREFIX):
+                out[name[len(S.FEATURE_PREFIX) :]] = S.read_provenance(self.schema(name))
+        return out
+
+    def has_group(self, group: str) -> bool:
+        return self.has_table(S.table_name(group))
+
+    def check_group(self, group: str, prov: dict[str, Any]) -> None:
+        """Refuse to mix a second configuration of an extractor into an existing group."""
+        S.check_group_name(group)
+        if not self.has_group(group):
+            return
+        old = S.read_provenance(self.schema(S.table_name(group)))
+        if old.get("config_key") != prov.get("config_key"):
+            raise GroupConflictError(
+                f"feature group {group!r} holds {old.get('extractor')} v{old.get('extractor_version')} "
+                f"with {old.get('params')}; this run asks for {prov.get('extractor')} "
+                f"v{prov.get('extractor_version')} with {prov.get('params')}: pass --group NAME to keep "
+                "both, or --recompute to replace the group"
+            )
+
+    def write_features(self, group: str, rows: pa.Table, schema: pa.Schema, prov: dict[str, Any]) -> None:
+        """Upsert a batch of feature rows, creating the group with its provenance if new."""
+        self.check_group(group, prov)
+        self.upsert(S.table_name(group), rows, schema=S.with_provenance(schema, prov))
+
+    def drop_group(self, group: str) -> None:
+        self.drop(S.table_name(group))
+
+    def group_status(self, group: str) -> pl.DataFrame:
+        """segment_id, status, error of a group (empty frame if the group is new)."""
+        if not self.has_group(group):
+            return pl.DataFrame(schema={"segment_id": pl.String, "status": pl.String, "error": pl.String})
+        return self.read(S.table_name(group), ["segment_id", "status", "error"])
+
+    def features(
+        self,
+        groups: str | Sequence[str],
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+        segment_ids: Sequence[str] | None = None,
+        status: str | None = "ok",
+    ) -> pl.DataFrame:
+        """Feature rows as polars; several groups are inner-joined on ``segment_id``.
+
+        Columns that two groups share are prefixed ``<group>.``; ``columns`` names the
+        feature columns to read (from whichever group has them). ``status`` keeps
+        rows of that status (None: all rows, with ``status`` and ``error``).
+        """
+        groups = [groups] if isinstance(groups, str) else list(groups)
+        if not groups:
+            raise StoreError("features(): name at least one feature group")
+        filters = [f for f in (where, f"status = {_sql_str(status)}" if status else None) if f]
+        if segment_ids is not None:
+            filters.append(id_filter(segment_ids) if len(segment_ids) else "false")
+        flt = " AND ".join(f"({f})" for f in filters) or None
+        frames = []
+        for g in groups:
+            name = S.table_name(g)
+            if not self.has_table(name):
+                raise MissingGroupError(f"no feature group {g!r}; the store has: {', '.join(self.groups()) or 'none'}")
+            names = self.schema(name).names
+            keep = names if columns is None else ["segment_id"] + [c for c in columns if c in names and c != "segment_id"]
+            if status and len(groups) > 1:
+                keep = [c for c in keep if c not in ("status", "error")]
+            frames.append((g, self.read(name, keep, flt)))
+        if columns is not None:
+            found = {c for _, f in frames for c in f.columns}
+            missing = [c for c in columns if c not in found]
+            if missing:
+                raise MissingGroupError(f"no column {', '.join(missing)} in group(s) {', '.join(groups)}")
+        if len(frames) == 1:
+            return frames[0][1]
+        counts: dict[str, int] = {}
+        for _, f in frames:
+            for c in f.columns:
+                counts[c] = counts.get(c, 0) + 1
+        out = None
+        for g, f in frames:
+            f = f.rename({c: f"{g}.{c}" for c in f.columns if c != "segment_id" and counts[c] > 1})
+            out = f if out is None else out.join(f, on="segment_id", how="inner")
+        return out
+
+    def vectors(self, group: str, column: str = "vector", segment_ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+        """ids and an (n, d) float32 array of an embedding group's ``ok`` rows."""
+        name = S.table_name(group)
+        flt = "status = 'ok'"
+        if segment_ids is not None:
+            flt += f" AND {id_filter(segment_ids)}"
+        data = self._open(name).to_lance().to_table(columns=["segment_id", column], filter=flt)
+        ids = data.column("segment_id").to_pylist()
+        col = data.column(column).combine_chunks()
+        if not pa.types.is_fixed_size_list(col.type):
+            raise StoreError(f"column {column!r} of group {group!r} is not a vector column")
+        arr = col.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        return ids, arr.reshape(len(ids), col.type.list_size)
+
+    def status(self) -> pl.DataFrame:
+        """ok / failed / empty / missing counts per feature group."""
+        total = self.segments(["segment_id"]).height if self.has_table("segments") else 0
+        rows = []
+        for g in self.groups():
+            st = self.group_status(g)
+            counts = {s: int((st["status"] == s).sum()) for s in S.STATUSES}
+            rows.append({"group": g, **counts, "missing": max(total - st.height, 0), "segments": total})
+        return pl.DataFrame(
+            rows, schema={"group": pl.String, "ok": pl.Int64, "failed": pl.Int64, "empty": pl.Int64, "missing": pl.Int64, "segments": pl.Int64}
+        )

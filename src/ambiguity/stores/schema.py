@@ -1,0 +1,75 @@
+"""Arrow schemas of the store's tables and the provenance kept in their metadata."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+
+PROVENANCE_KEY = b"ambiguity.provenance"
+FEATURE_PREFIX = "features."
+SYSTEM_TABLES = ("segments", "predictions", "dynamics", "annotations", "tasks", "runs")
+STATUSES = ("ok", "failed", "empty")
+SPLITS = ("train", "val", "test")
+_GROUP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")
+
+SEGMENTS_SCHEMA = pa.schema(
+    [
+        pa.field("segment_id", pa.string(), nullable=False),
+        pa.field("media", pa.string()),
+        pa.field("audio", pa.string()),
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("transcript", pa.string()),
+        pa.field("label", pa.string()),
+        pa.field("split", pa.string()),
+        # Every other manifest column, as a JSON object: manifests differ in what they carry.
+        pa.field("metadata", pa.string()),
+    ]
+)
+
+
+def table_name(group: str) -> str:
+    """The Lance table that holds a feature group."""
+    return FEATURE_PREFIX + group
+
+
+def check_group_name(group: str) -> str:
+    if not _GROUP_RE.match(group) or group in SYSTEM_TABLES:
+        from ambiguity.errors import StoreError
+
+        raise StoreError(
+            f"invalid feature group name {group!r}: use letters, digits, '_', '-' and '.', "
+            f"and none of {', '.join(SYSTEM_TABLES)}"
+        )
+    return group
+
+
+def provenance(
+    extractor: str, version: str, params: dict[str, Any], config_key: str, **extra: Any
+) -> dict[str, Any]:
+    from ambiguity import __version__
+
+    return {
+        "extractor": extractor,
+        "extractor_version": version,
+        "params": params,
+        "config_key": config_key,
+        "package_version": __version__,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def with_provenance(schema: pa.Schema, prov: dict[str, Any]) -> pa.Schema:
+    meta = dict(schema.metadata or {})
+    meta[PROVENANCE_KEY] = json.dumps(prov, sort_keys=True, default=str).encode()
+    return schema.with_metadata(meta)
+
+
+def read_provenance(schema: pa.Schema) -> dict[str, Any]:
+    raw = (schema.metadata or {}).get(PROVENANCE_KEY)
+    return json.loads(raw) if raw else {}
