@@ -151,6 +151,8 @@ class Extractor(ABC):
     kind: ClassVar[str] = "cpu"
     #: Segments handed to one :meth:`process` call.
     batch_size: ClassVar[int] = 8
+    #: Run by ``extract --modality`` without being named (False: needs a model or other setting).
+    auto: ClassVar[bool] = True
 
     def __init__(self, **params: Any):
         hints = typing.get_type_hints(self.Params)

@@ -1,0 +1,203 @@
+"""Commands for projects, ingest and extraction: init, ingest, extractors, extract, status, features."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from ambiguity.cli.app import get_store, main, parse_params, project
+from ambiguity.errors import ExtractorError
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> None:
+    """Create a project in DIRECTORY: an ambiguity.toml and an empty store."""
+    from ambiguity.config import init_project
+    from ambiguity.stores.lance import open_store
+
+    proj = init_project(directory)
+    open_store(proj.store)
+    click.echo(f"project in {proj.root}; store at {proj.store}")
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--map", "mapping", multiple=True, metavar="THEIRS=OURS", help="Rename a manifest column, e.g. dialog_id=segment_id.")
+@click.option("--media-template", help='Build the media path from columns, e.g. "videos/{dialog_id}.mp4".')
+@click.option("--seed", default=0, show_default=True, help="Seed of the 80/10/10 split when the manifest has no split column.")
+@click.pass_context
+def ingest(ctx: click.Context, manifest: Path, mapping: tuple[str, ...], media_template: str | None, seed: int) -> None:
+    """Read MANIFEST (CSV, Parquet, JSONL) into the store's segments table (upsert)."""
+    from ambiguity.segments import load_manifest
+
+    proj = project()
+    cfg = proj.ingest if proj else {}
+    columns = dict(cfg.get("columns", {}))
+    columns.update(parse_params(mapping))
+    table = load_manifest(manifest, columns=columns, media_template=media_template or cfg.get("media_template"), seed=seed)
+    store = get_store(ctx, create=True)
+    store.upsert_segments(table)
+    splits = {}
+    for s in table.column("split").to_pylist():
+        splits[s] = splits.get(s, 0) + 1
+    parts = ", ".join(f"{k} {v}" for k, v in sorted(splits.items()))
+    click.echo(f"ingested {table.num_rows} segments ({parts}) into {store.uri}")
+
+
+@main.command("extractors")
+def list_extractors() -> None:
+    """List every extractor: modality, columns, and whether it can run here."""
+    from ambiguity.extractors.registry import entries
+
+    for e in sorted(entries().values(), key=lambda e: (e.cls.modality if e.cls else "~", e.name)):
+        if e.cls is None:
+            click.echo(f"{e.name:<14} {'?':<6} unavailable: {e.reason}")
+            continue
+        params = ", ".join(f.name for f in dataclasses.fields(e.cls.Params)) or "-"
+        state = "ok" if e.available else f"unavailable: {e.reason}"
+        auto = "" if getattr(e.cls, "auto", True) else " (run by name)"
+        click.echo(f"{e.name:<14} {e.cls.modality:<6} {state}{auto}")
+        click.echo(f"{'':<14} params: {params}")
+        try:
+            cols = [f.name for f in e.cls().columns()] if e.available else []
+        except Exception:  # needs parameters (a model) to know its columns
+            cols = []
+        if cols:
+            shown = ", ".join(cols[:8]) + (f", ... ({len(cols)} in all)" if len(cols) > 8 else "")
+            click.echo(f"{'':<14} columns: {shown}")
+
+
+def _split_params(names: list[str], raw: dict[str, str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {n: {} for n in names}
+    for k, v in raw.items():
+        target = next((n for n in sorted(names, key=len, reverse=True) if k.startswith(n + ".")), None)
+        if target is not None:
+            out[target][k[len(target) + 1 :]] = v
+        elif len(names) == 1:
+            out[names[0]][k] = v
+        else:
+            raise ExtractorError(f"--param {k}: with several extractors, prefix the name (e.g. {names[0]}.{k})")
+    return out
+
+
+@main.command()
+@click.option("--modality", type=click.Choice(["text", "audio", "video"]), help="Run the default extractors of a modality.")
+@click.option("--extractor", "names", multiple=True, metavar="NAME", help="Run this extractor (repeatable).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="An extractor parameter (NAME.KEY=VALUE with several).")
+@click.option("--model", help="Model id or local directory, for model extractors.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device for model extractors.")
+@click.option("--group", help="Feature-group name (default: the extractor's).")
+@click.option("--recompute", is_flag=True, help="Replace the group and process every segment again.")
+@click.option("--only-failed", is_flag=True, help="Process only segments whose last attempt failed.")
+@click.option("--limit", type=click.IntRange(min=1), help="Process at most this many segments.")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes for CPU extractors (default: cores).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Segments per batch.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", help="Ray cluster address (with --engine ray).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def extract(ctx: click.Context, modality, names, params, model, device, group, recompute, only_failed, limit, workers, batch_size, engine, address, quiet) -> None:
+    """Extract features into the store; resumes where an earlier run stopped."""
+    from ambiguity.extractors import registry
+    from ambiguity.extractors.runner import run
+
+    names = list(names)
+    skipped: list[str] = []
+    if not names:
+        if not modality:
+            raise click.UsageError("name --modality or at least one --extractor")
+        for e in registry.for_modality(modality):
+            if not getattr(e.cls, "auto", True):
+                continue
+            if e.available:
+                names.append(e.name)
+            else:
+                skipped.append(f"{e.name}: {e.reason}")
+        for line in skipped:
+            click.echo(f"skipped {line}", err=True)
+        if not names:
+            raise ExtractorError(f"no {modality} extractor can run here")
+    if group and len(names) > 1:
+        raise click.UsageError("--group names one feature group: use it with one extractor")
+    per = _split_params(names, parse_params(params))
+    proj = project()
+    store = get_store(ctx)
+    failed_any = False
+    for name in names:
+        cls = registry.get(name)
+        kw = {**(proj.extractor_params(name) if proj else {}), **per[name]}
+        fields = {f.name for f in dataclasses.fields(cls.Params)}
+        if model:
+            if "model" not in fields:
+                raise ExtractorError(f"extractor {name!r} takes no model")
+            kw["model"] = model
+        if device and "device" in fields:
+            kw["device"] = device
+        ex = cls(**kw)
+        if engine == "ray":
+            from ambiguity.engines.ray import run as run_ray
+
+            report = run_ray(store, ex, group=group, recompute=recompute, only_failed=only_failed, limit=limit, address=address, batch_size=batch_size)
+        else:
+            report = run(
+                store, ex, group=group, recompute=recompute, only_failed=only_failed, limit=limit,
+                workers=workers, batch_size=batch_size, progress=not quiet,
+            )
+        click.echo(report.summary())
+        for sid, reason in report.failures[:10]:
+            click.echo(f"  failed {sid}: {reason}", err=True)
+        if len(report.failures) > 10:
+            click.echo(f"  ... and {len(report.failures) - 10} more (see `ambiguity status --failed`)", err=True)
+        if report.interrupted:
+            raise KeyboardInterrupt
+        failed_any |= report.failed > 0
+    if skipped and modality:
+        click.echo(f"{len(skipped)} {modality} extractor(s) unavailable (listed above)")
+
+
+@main.command()
+@click.option("--failed", "show_failed", is_flag=True, help="Also list each failed segment with its reason.")
+@click.pass_context
+def status(ctx: click.Context, show_failed: bool) -> None:
+    """ok / failed / empty / missing counts per feature group."""
+    store = get_store(ctx)
+    n = store.segments(["segment_id"]).height
+    click.echo(f"store {store.uri}: {n} segments")
+    table = store.status()
+    if table.height == 0:
+        click.echo("no feature groups yet: run `ambiguity extract`")
+        return
+    click.echo(f"{'group':<28}{'ok':>8}{'failed':>8}{'empty':>8}{'missing':>9}")
+    for r in table.iter_rows(named=True):
+        click.echo(f"{r['group']:<28}{r['ok']:>8}{r['failed']:>8}{r['empty']:>8}{r['missing']:>9}")
+        if show_failed and r["failed"]:
+            st = store.group_status(r["group"])
+            for row in st.filter(st["status"] == "failed").iter_rows(named=True):
+                click.echo(f"    {row['segment_id']}: {row['error']}")
+
+
+@main.command()
+@click.argument("groups", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .csv or .parquet.")
+@click.option("--all-rows", is_flag=True, help="Include failed and empty rows (with status and error).")
+@click.pass_context
+def features(ctx: click.Context, groups: tuple[str, ...], out: Path, all_rows: bool) -> None:
+    """Export feature GROUPS (joined on segment_id) to CSV or Parquet."""
+    store = get_store(ctx)
+    df = store.features(list(groups), status=None if all_rows else "ok")
+    suffix = out.suffix.lower()
+    if suffix == ".parquet":
+        df.write_parquet(out)
+    elif suffix == ".csv":
+        import polars as pl
+
+        vec = [c for c, t in df.schema.items() if isinstance(t, (pl.Array, pl.List))]
+        if vec:
+            df = df.with_columns([df[c].cast(pl.List(pl.Float32)).list.eval(pl.element().cast(pl.String)).list.join(" ") for c in vec])
+        df.write_csv(out)
+    else:
+        raise click.BadParameter("use a .csv or .parquet file", param_hint="--out")
+    click.echo(f"wrote {df.height} rows x {df.width} columns to {out}")
