@@ -213,6 +213,9 @@ class Extractor(ABC):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def schema(self) -> pa.Schema:
+        bad = [f.name for f in self.columns() if "." in f.name or f.name in ("segment_id", "status", "error")]
+        if bad:
+            raise ExtractorError(f"extractor {self.name!r} declares invalid column name(s) {bad}: no '.', no reserved names")
         base = [
             pa.field("segment_id", pa.string(), nullable=False),
             pa.field("status", pa.string(), nullable=False),
