@@ -60,3 +60,7 @@ class StatsError(AmbiguityError, ValueError):
 
 class ConfigError(AmbiguityError, ValueError):
     """A project or pipeline configuration is invalid."""
+
+
+class ModelError(AmbiguityError, ValueError):
+    """Training data or a model cannot be used as asked (no validation split, one class, ...)."""
