@@ -1,0 +1,29 @@
+"""openSMILE through our pipeline equals opensmile.Smile.process_file on the same audio."""
+
+from __future__ import annotations
+
+import numpy as np
+import opensmile
+import pytest
+
+from ambiguity.extractors.base import SegmentInput
+from ambiguity.extractors.opensmile import OpenSmile, column_name
+
+
+@pytest.mark.parametrize("clip", ["03", "21", "40"])
+def test_egemaps_equals_process_file(speech_dir, clip):
+    path = str(speech_dir / f"{clip}.wav")
+    ours = OpenSmile().process([SegmentInput(clip, path)])[0]
+    # Reference: the opensmile package reading the file itself (audiofile), no decoding of ours.
+    ref = opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
+    ).process_file(path)
+    assert len(ours) == ref.shape[1] == 88
+    for name, value in ref.iloc[0].items():
+        np.testing.assert_allclose(ours[column_name(name)], value, rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+def test_group_name_follows_the_feature_set():
+    assert OpenSmile().default_group() == "opensmile.egemaps"
+    assert OpenSmile(feature_set="ComParE_2016").default_group() == "opensmile.compare"
+    assert OpenSmile().config_key() != OpenSmile(feature_set="ComParE_2016").config_key()
