@@ -163,7 +163,7 @@ def load_manifest(
 
     transcripts = df["transcript"].cast(pl.String).to_list() if "transcript" in df.columns else [None] * n
     extra = [c for c in df.columns if c not in CORE]
-    meta_rows = df.select(extra).cast(pl.String).to_dicts() if extra else [{}] * n
+    meta_rows = df.select(extra).cast(pl.String).to_dicts() if extra else [{} for _ in range(n)]
     for m, t in zip(meta_rows, transcripts, strict=True):
         if t is not None and "\ufffd" in t:
             m["_transcript_error"] = "transcript is not valid UTF-8 (invalid bytes were replaced at ingest)"

@@ -8,15 +8,16 @@ breaks becomes a ``failed`` row with the reason; it never stops the run.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-import multiprocessing as mp
 import numpy as np
 import pyarrow as pa
 
@@ -127,6 +128,13 @@ def process_isolated(ex: Extractor, batch: Sequence[SegmentInput]) -> list[Resul
     loader = AudioBatch(batch)
     for s in batch:
         s._audio_loader = loader
+    if ex.modality == "text":
+        # Transcripts flagged at ingest (invalid UTF-8) fail here with the reason, not silently.
+        bad = {i: Failure(s.metadata["_transcript_error"]) for i, s in enumerate(batch) if s.metadata.get("_transcript_error")}
+        if bad:
+            good = [s for i, s in enumerate(batch) if i not in bad]
+            done = iter(process_isolated(ex, good) if good else [])
+            return [bad[i] if i in bad else next(done) for i in range(len(batch))]
     names = {f.name for f in ex.columns()}
     try:
         results = ex.process(batch)
@@ -287,31 +295,59 @@ def run(
 
 
 def _run_pool(extractor: Extractor, rows, size: int, workers: int, write) -> None:
+    """Batches through a spawn pool, at most 2 per worker in flight (bounded memory).
+
+    A worker that dies (a codec segfault, an OOM kill) breaks the pool: the batches
+    in flight are resubmitted to a new pool, and a batch that was in flight for two
+    breaks is written as failed, so one poisonous file cannot stop the run.
+    """
     ctx = mp.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_worker_init, initargs=(type(extractor), extractor.param_dict(), threads)
-    )
-    pending: dict[Future, list[dict[str, Any]]] = {}
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_worker_init, initargs=(type(extractor), extractor.param_dict(), threads)
+        )
+
+    pool = new_pool()
+    pending: dict[Future, tuple[list[dict[str, Any]], int]] = {}
     it = batches(rows, size)
+
+    def submit(b, tries=0):
+        pending[pool.submit(_worker_process, b)] = (b, tries)
+
     try:
-        # Keep at most 2 batches per worker in flight: memory stays bounded on long runs.
         for b in it:
-            pending[pool.submit(_worker_process, b)] = b
+            submit(b)
             if len(pending) >= 2 * workers:
                 break
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            broken = []
             for fut in done:
-                b = pending.pop(fut)
+                b, tries = pending.pop(fut)
                 try:
-                    results = fut.result()
-                except Exception as exc:  # a worker died (segfault in a codec, OOM kill)
-                    results = [Failure(f"worker process failed: {type(exc).__name__}: {exc}")] * len(b)
-                write(b, results)
+                    write(b, fut.result())
+                except BrokenProcessPool:
+                    broken.append((b, tries))
+                    continue
                 nxt = next(it, None)
                 if nxt is not None:
-                    pending[pool.submit(_worker_process, nxt)] = nxt
+                    submit(nxt)
+            if broken:
+                broken += [pending.pop(f) for f in list(pending)]
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = new_pool()
+                for b, tries in broken:
+                    if tries >= 1:
+                        write(b, [Failure("worker process died while processing this batch (twice)")] * len(b))
+                    else:
+                        submit(b, tries + 1)
+                while len(pending) < 2 * workers:
+                    nxt = next(it, None)
+                    if nxt is None:
+                        break
+                    submit(nxt)
     finally:
         pool.shutdown(wait=not pending, cancel_futures=True)
 

@@ -1,0 +1,3 @@
+from ambiguity.cli import main
+
+main()
