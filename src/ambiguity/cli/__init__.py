@@ -4,6 +4,7 @@ Each topic module registers its commands on :data:`main` when imported.
 """
 
 from ambiguity.cli import core  # noqa: F401  (registers commands)
+from ambiguity.cli import annotate  # noqa: F401  (registers commands)
 from ambiguity.cli.app import main
 
 __all__ = ["main"]

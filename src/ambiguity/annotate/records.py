@@ -1,0 +1,305 @@
+"""The store's ``annotations`` table: one row per (annotator, task, item, round).
+
+Rows are upserted on ``key = annotator|task|item|round``, so answering again
+replaces the earlier answer and an import run twice adds nothing. ``item`` is the
+task's item id (``<modality flag>:<segment_id>``). This module has no web
+dependencies: the app, the importers and the statistics all use it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import pyarrow as pa
+
+from ambiguity.errors import AmbiguityError, StoreError
+
+if TYPE_CHECKING:
+    from ambiguity.stats.sampling import AnnotationTask
+    from ambiguity.stores.lance import FeatureStore
+
+TABLE = "annotations"
+ROUNDS = ("unimodal", "multimodal")
+ROUND_ALIASES = {
+    "1": "unimodal", "uni": "unimodal", "unimodal": "unimodal", "pass1": "unimodal", "first": "unimodal",
+    "2": "multimodal", "multi": "multimodal", "multimodal": "multimodal", "pass2": "multimodal",
+    "full": "multimodal", "second": "multimodal",
+}
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,31}$")
+
+SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("task", pa.string(), nullable=False),
+        pa.field("annotator", pa.string(), nullable=False),
+        pa.field("item", pa.string(), nullable=False),
+        pa.field("segment_id", pa.string(), nullable=False),
+        pa.field("round", pa.string(), nullable=False),
+        # What the annotator was shown: the flagged modality in round 1, "full" in round 2.
+        pa.field("shown", pa.string()),
+        pa.field("judgment", pa.string(), nullable=False),
+        pa.field("answered_at", pa.string()),
+        pa.field("elapsed_s", pa.float64()),
+        pa.field("source", pa.string()),
+    ]
+)
+
+
+class AnnotationError(AmbiguityError, ValueError):
+    """An annotation (or a file of them) is invalid; the message says what to fix."""
+
+
+def check_annotator(name: Any) -> str:
+    """Annotator names: 1-32 ASCII letters, digits, '_', '-', '.', starting with a letter."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise AnnotationError(
+            f"invalid annotator name {name!r}: use 1-32 letters, digits, '_', '-' or '.', starting with a letter"
+        )
+    return name
+
+
+def normalize_round(value: Any) -> str:
+    r = ROUND_ALIASES.get(str(value).strip().lower())
+    if r is None:
+        raise AnnotationError(f"unknown round {value!r}: use unimodal (1) or multimodal (2)")
+    return r
+
+
+def _sql(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Answer:
+    task: str
+    annotator: str
+    item: str
+    segment_id: str
+    round: str
+    judgment: str
+    shown: str | None = None
+    elapsed_s: float | None = None
+    source: str = "app"
+    answered_at: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.annotator}|{self.task}|{self.item}|{self.round}"
+
+
+def write_answers(store: FeatureStore, answers: Sequence[Answer]) -> int:
+    """Upsert answers (one commit). Returns the number written."""
+    if not answers:
+        return 0
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    seen: dict[str, Answer] = {a.key: a for a in answers}  # the last answer for a key wins
+    rows = list(seen.values())
+    data = pa.table(
+        {
+            "key": [a.key for a in rows],
+            "task": [a.task for a in rows],
+            "annotator": [a.annotator for a in rows],
+            "item": [a.item for a in rows],
+            "segment_id": [a.segment_id for a in rows],
+            "round": [a.round for a in rows],
+            "shown": [a.shown for a in rows],
+            "judgment": [a.judgment for a in rows],
+            "answered_at": [a.answered_at or now for a in rows],
+            "elapsed_s": [a.elapsed_s for a in rows],
+            "source": [a.source for a in rows],
+        },
+        schema=SCHEMA,
+    )
+    store.upsert(TABLE, data, key="key", schema=SCHEMA)
+    return len(rows)
+
+
+def read_answers(store: FeatureStore, task: str, annotator: str | None = None) -> pl.DataFrame:
+    """The answers of one task (and one annotator): an empty frame if there are none."""
+    if not store.has_table(TABLE):
+        return pl.DataFrame(schema={f.name: pl.String if f.type == pa.string() else pl.Float64 for f in SCHEMA})
+    where = f"task = {_sql(task)}"
+    if annotator is not None:
+        where += f" AND annotator = {_sql(check_annotator(annotator))}"
+    return store.read(TABLE, where=where)
+
+
+# -- import from files ----------------------------------------------------------------
+
+def _resolve_item(task: AnnotationTask, segment_id: str, modality: str | None, where: str) -> tuple[str, str]:
+    items = task.items
+    if modality:
+        hit = items.filter((pl.col("segment_id") == segment_id) & (pl.col("modality") == modality))
+    else:
+        hit = items.filter(pl.col("segment_id") == segment_id)
+    if hit.height == 0:
+        raise AnnotationError(f"{where}: segment {segment_id!r}{f' ({modality})' if modality else ''} is not in task {task.name!r}")
+    if hit.height > 1:
+        raise AnnotationError(
+            f"{where}: segment {segment_id!r} appears under several modality flags in task {task.name!r}: "
+            "add a 'modality' column (or use the 'item' column)"
+        )
+    row = hit.row(0, named=True)
+    return row["item"], row["segment_id"]
+
+
+def _check_judgment(task: AnnotationTask, value: Any, where: str) -> str:
+    if value is None or str(value).strip() == "":
+        raise AnnotationError(f"{where}: empty judgment")
+    v = str(value).strip()
+    if v not in task.choices:
+        raise AnnotationError(f"{where}: judgment {v!r} is not one of the task's labels {list(task.choices)}")
+    return v
+
+
+def parse_csv(path: Path, task: AnnotationTask, *, annotator: str | None = None) -> list[Answer]:
+    """Rows with columns annotator, segment_id (or item), round, judgment (or label); optional modality.
+
+    ``annotator`` fills a missing annotator column. Every problem is collected and
+    reported at once.
+    """
+    try:
+        df = pl.read_csv(path, infer_schema=False)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise AnnotationError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    if "judgment" not in df.columns and "label" in df.columns:
+        df = df.rename({"label": "judgment"})
+    need = ["round", "judgment"] + ([] if annotator else ["annotator"])
+    missing = [c for c in need if c not in df.columns]
+    if "segment_id" not in df.columns and "item" not in df.columns:
+        missing.append("segment_id (or item)")
+    if missing:
+        raise AnnotationError(f"{path}: missing column(s) {', '.join(missing)}")
+    problems: list[str] = []
+    out: list[Answer] = []
+    by_item = {r["item"]: r for r in task.items.iter_rows(named=True)}
+    for i, r in enumerate(df.iter_rows(named=True)):
+        where = f"{path.name} row {i + 2}"
+        try:
+            who = check_annotator((r.get("annotator") or annotator or "").strip())
+            rnd = normalize_round(r["round"])
+            if r.get("item"):
+                if r["item"] not in by_item:
+                    raise AnnotationError(f"{where}: item {r['item']!r} is not in task {task.name!r}")
+                item, seg = r["item"], by_item[r["item"]]["segment_id"]
+            else:
+                item, seg = _resolve_item(task, str(r["segment_id"]).strip(), (r.get("modality") or "").strip() or None, where)
+            judgment = _check_judgment(task, r["judgment"], where)
+            shown = by_item[item]["modality"] if rnd == "unimodal" else "full"
+            out.append(Answer(task.name, who, item, seg, rnd, judgment, shown=shown, source=f"import:{path.name}"))
+        except AnnotationError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise AnnotationError(f"{len(problems)} problem(s) in {path}:\n  " + "\n  ".join(problems[:50]))
+    return out
+
+
+def _ls_annotator(ann: dict[str, Any], fallback: str | None) -> str:
+    who = ann.get("completed_by")
+    if isinstance(who, dict):
+        who = who.get("email") or who.get("username") or who.get("id")
+    if fallback:
+        return check_annotator(fallback)
+    if who is None:
+        raise AnnotationError("a Label Studio annotation has no completed_by: pass --annotator NAME")
+    name = str(who).split("@")[0]
+    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
+    return check_annotator(name if name[:1].isalpha() else f"user{name}")
+
+
+def parse_label_studio(path: Path, task: AnnotationTask, *, annotator: str | None = None) -> list[Answer]:
+    """A Label Studio JSON export of tasks made by ``to_label_studio`` (choices named
+    ``unimodal`` and ``multimodal``). Annotators come from ``completed_by`` (email
+    before the @, or ``user<id>``) unless ``annotator`` is given."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AnnotationError(f"cannot read {path} as JSON: {exc}") from None
+    if not isinstance(data, list):
+        raise AnnotationError(f"{path}: a Label Studio export is a JSON list of tasks")
+    by_item = {r["item"]: r for r in task.items.iter_rows(named=True)}
+    problems: list[str] = []
+    out: list[Answer] = []
+    for i, t in enumerate(data):
+        where = f"{path.name} task {i}"
+        try:
+            if not isinstance(t, dict) or not isinstance(t.get("data"), dict):
+                raise AnnotationError(f"{where}: not a Label Studio task (no 'data')")
+            d = t["data"]
+            if d.get("item") in by_item:
+                item, seg = d["item"], by_item[d["item"]]["segment_id"]
+            elif d.get("segment_id") is not None:
+                item, seg = _resolve_item(task, str(d["segment_id"]), d.get("modality"), where)
+            else:
+                raise AnnotationError(f"{where}: data has neither 'item' nor 'segment_id'")
+            for ann in t.get("annotations") or []:
+                if ann.get("was_cancelled"):
+                    continue
+                who = _ls_annotator(ann, annotator)
+                for res in ann.get("result") or []:
+                    rnd = res.get("from_name")
+                    if rnd not in ROUNDS:
+                        continue
+                    chosen = (res.get("value") or {}).get("choices") or []
+                    if len(chosen) != 1:
+                        raise AnnotationError(f"{where}: {rnd} needs exactly one choice, got {chosen}")
+                    judgment = _check_judgment(task, chosen[0], where)
+                    shown = by_item[item]["modality"] if rnd == "unimodal" else "full"
+                    out.append(Answer(task.name, who, item, seg, rnd, judgment, shown=shown, source=f"import:{path.name}"))
+        except AnnotationError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise AnnotationError(f"{len(problems)} problem(s) in {path}:\n  " + "\n  ".join(problems[:50]))
+    return out
+
+
+def import_file(store: FeatureStore, path: str | Path, task: AnnotationTask, *, annotator: str | None = None, fmt: str | None = None) -> int:
+    """Read judgments collected elsewhere (CSV or Label Studio JSON) into the annotations table."""
+    path = Path(path)
+    if not path.exists():
+        raise AnnotationError(f"file not found: {path}")
+    fmt = fmt or ("label-studio" if path.suffix.lower() == ".json" else "csv")
+    if fmt == "csv":
+        answers = parse_csv(path, task, annotator=annotator)
+    elif fmt == "label-studio":
+        answers = parse_label_studio(path, task, annotator=annotator)
+    else:
+        raise AnnotationError(f"unknown format {fmt!r}: use csv or label-studio")
+    if not answers:
+        raise AnnotationError(f"{path}: no judgments found")
+    try:
+        return write_answers(store, answers)
+    except StoreError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot write annotations: {exc}") from None
+
+
+def progress(store: FeatureStore, task: AnnotationTask) -> pl.DataFrame:
+    """Per annotator: items answered in each round, out of the task's items."""
+    df = read_answers(store, task.name)
+    total = task.items.height
+    if df.height == 0:
+        return pl.DataFrame(schema={"annotator": pl.String, "unimodal": pl.UInt32, "multimodal": pl.UInt32, "items": pl.Int64})
+    out = (
+        df.filter(pl.col("item").is_in(task.items["item"].to_list()))
+        .group_by("annotator")
+        .agg(
+            (pl.col("round") == "unimodal").sum().alias("unimodal"),
+            (pl.col("round") == "multimodal").sum().alias("multimodal"),
+        )
+        .with_columns(pl.lit(total, pl.Int64).alias("items"))
+        .sort("annotator")
+    )
+    return out
+
+
+def iter_items(task: AnnotationTask) -> Iterable[dict[str, Any]]:
+    return task.items.iter_rows(named=True)

@@ -1,0 +1,38 @@
+"""Run the annotation app with uvicorn (127.0.0.1 unless told otherwise)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
+
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(store: FeatureStore, task: str, *, host: str = "127.0.0.1", port: int = 8765, **app_options: Any) -> None:
+    """Serve the task until interrupted; compacts the annotations table on the way out.
+
+    On a non-loopback ``host`` every Host header is answered (the app is then
+    reachable from the network: put it behind a proxy with authentication).
+    """
+    import uvicorn
+
+    from ambiguity.annotate.app import LOOPBACK_HOSTS, create_app
+
+    hosts = list(LOOPBACK_HOSTS) if is_loopback(host) else ["*"]
+    app = create_app(store, task, allowed_hosts=app_options.pop("allowed_hosts", None) or hosts, **app_options)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        if store.has_table("annotations"):
+            store.compact(["annotations"])

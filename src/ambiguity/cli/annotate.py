@@ -1,0 +1,232 @@
+"""Commands of the human study: sample, annotate (serve, export, progress), annotations import, agreement."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import click
+
+from ambiguity.cli.app import get_store, main
+from ambiguity.errors import StoreError
+
+MODALITIES = ("text", "audio", "video")
+
+
+def _csv_list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _task_name(store, task: str | None) -> str:
+    """--task, or the store's only task."""
+    from ambiguity.stats.sampling import task_names
+
+    if task:
+        return task
+    names = task_names(store)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise StoreError("the store has no annotation task: run `ambiguity sample` first")
+    raise click.UsageError(f"name the task with --task (the store has: {', '.join(names)})")
+
+
+def _default_models(store) -> tuple[dict[str, str], str | None]:
+    """Unimodal probe per modality and the fusion model, where the predictions table names exactly one."""
+    try:
+        df = store.read("predictions", ["model", "kind", "modalities"]).unique("model")
+    except Exception:  # no predictions table yet: the caller says what to pass
+        return {}, None
+    uni: dict[str, list[str]] = {}
+    fusion = []
+    for r in df.iter_rows(named=True):
+        mods = list(r["modalities"] or [])
+        if r["kind"] == "fusion" or len(mods) > 1:
+            fusion.append(r["model"])
+        elif len(mods) == 1:
+            uni.setdefault(mods[0], []).append(r["model"])
+    return {m: v[0] for m, v in uni.items() if len(v) == 1}, (fusion[0] if len(fusion) == 1 else None)
+
+
+@main.command()
+@click.option("--per-quadrant", default=17, show_default=True, type=click.IntRange(min=1), help="Segments per quadrant per modality.")
+@click.option("--modalities", default="text,audio,video", show_default=True, help="Comma-separated modality flags to sample.")
+@click.option("--model", "models", multiple=True, metavar="MODALITY=MODEL", help="Unimodal model per modality (default: the store's only probe of that modality).")
+@click.option("--fusion", help="The fusion model (default: the store's only fusion model).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--task", "task", default="study", show_default=True, help="Name of the annotation task to save.")
+@click.option("--split", "splits", default="test", show_default=True, help="Comma-separated splits to sample from.")
+@click.option("--threshold", default=0.5, show_default=True, type=float, help="p(correct) above which a model counts as right.")
+@click.option("--choices", help="Comma-separated labels annotators choose from (default: the gold labels).")
+@click.option("--allow-repeats", is_flag=True, help="Let a segment appear under several modality flags.")
+@click.option("--replace", is_flag=True, help="Replace an existing task of that name.")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the items as CSV.")
+@click.option("--label-studio", "ls_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write Label Studio tasks (JSON).")
+@click.pass_context
+def sample(ctx, per_quadrant, modalities, models, fusion, seed, task, splits, threshold, choices, allow_repeats, replace, csv_out, ls_out) -> None:
+    """Draw a stratified, seeded sample per quadrant per modality and save it as an annotation task."""
+    from ambiguity.cli.app import parse_params
+    from ambiguity.stats.sampling import check_task_name, sample_from_store, save_task
+
+    check_task_name(task)
+    store = get_store(ctx)
+    mods = _csv_list(modalities)
+    bad = [m for m in mods if m not in MODALITIES]
+    if not mods or bad:
+        raise click.BadParameter(f"use some of {', '.join(MODALITIES)}", param_hint="--modalities")
+    given = parse_params(models)
+    unknown = [m for m in given if m not in MODALITIES]
+    if unknown:
+        raise click.BadParameter(f"unknown modality {unknown[0]!r}", param_hint="--model")
+    found, found_fusion = _default_models(store)
+    chosen = {m: given.get(m) or found.get(m) for m in mods}
+    missing = [m for m, v in chosen.items() if not v]
+    if missing:
+        raise click.UsageError(f"name the unimodal model for {', '.join(missing)} with --model {missing[0]}=MODEL")
+    fusion = fusion or found_fusion
+    if not fusion:
+        raise click.UsageError("name the fusion model with --fusion MODEL")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = sample_from_store(
+            store, chosen, fusion, per_quadrant, seed, name=task, splits=_csv_list(splits), threshold=threshold,
+            distinct=not allow_repeats, choices=_csv_list(choices) or None,
+        )
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+    save_task(store, t, replace=replace)
+    click.echo(f"task {t.name!r}: {t.items.height} items (seed {t.seed}, {t.per_quadrant} per quadrant), labels: {', '.join(t.choices)}")
+    for r in t.counts().iter_rows(named=True):
+        click.echo(f"  {r['modality']:<6} {r['quadrant']:<7} {r['n']}")
+    _export(store, t, csv_out, ls_out)
+
+
+def _export(store, t, csv_out: Path | None, ls_out: Path | None) -> None:
+    segs = store.segments(["segment_id", "media", "audio", "start_s", "end_s", "transcript"]) if (csv_out or ls_out) else None
+    if csv_out:
+        click.echo(f"wrote {t.to_csv(csv_out, segs)}")
+    if ls_out:
+        from ambiguity.stats.sampling import label_studio_config
+
+        t.to_label_studio(ls_out, segs)
+        cfg = ls_out.with_suffix(".xml")
+        cfg.write_text(label_studio_config(t.choices))
+        click.echo(f"wrote {ls_out} and its labelling view {cfg}")
+
+
+@main.group()
+def annotate() -> None:
+    """The annotation app and its tasks."""
+
+
+@annotate.command("serve")
+@click.option("--task", help="The annotation task (default: the store's only one).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback exposes the app to the network.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--definition", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Text file with the definition shown to annotators (default: the paper's Appendix C).")
+@click.option("--choices", help="Comma-separated labels (default: the task's).")
+@click.option("--annotators", help="Comma-separated names allowed to log in (default: any valid name).")
+@click.option("--clips", type=click.Path(file_okay=False, path_type=Path), help="Folder that caches the cut clips (default: a temp folder).")
+@click.pass_context
+def serve_cmd(ctx, task, host, port, definition, choices, annotators, clips) -> None:
+    """Serve the annotation app for a task (open the printed address in a browser)."""
+    from ambiguity.annotate.server import is_loopback, serve
+
+    store = get_store(ctx)
+    name = _task_name(store, task)
+    if not is_loopback(host):
+        click.echo(f"warning: binding {host}: anyone who can reach this address can log in by name", err=True)
+    click.echo(f"annotating task {name!r}: open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ (Ctrl+C stops; answers are saved as given)")
+    serve(
+        store, name, host=host, port=port, definition=definition.read_text(encoding="utf-8") if definition else None,
+        choices=_csv_list(choices) or None, annotators=_csv_list(annotators) or None, clip_dir=str(clips) if clips else None,
+    )
+
+
+@annotate.command("export")
+@click.option("--task", help="The annotation task (default: the store's only one).")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the items as CSV.")
+@click.option("--label-studio", "ls_out", type=click.Path(dir_okay=False, path_type=Path), help="Write Label Studio tasks (JSON) and view (XML).")
+@click.pass_context
+def export_cmd(ctx, task, csv_out, ls_out) -> None:
+    """Export a saved task's items as CSV and/or Label Studio tasks."""
+    from ambiguity.stats.sampling import load_task
+
+    if not csv_out and not ls_out:
+        raise click.UsageError("name --csv FILE and/or --label-studio FILE")
+    store = get_store(ctx)
+    _export(store, load_task(store, _task_name(store, task)), csv_out, ls_out)
+
+
+@annotate.command("progress")
+@click.option("--task", help="The annotation task (default: the store's only one).")
+@click.pass_context
+def progress_cmd(ctx, task) -> None:
+    """Items answered per annotator and round."""
+    from ambiguity.annotate.records import progress
+    from ambiguity.stats.sampling import load_task
+
+    store = get_store(ctx)
+    t = load_task(store, _task_name(store, task))
+    df = progress(store, t)
+    if df.height == 0:
+        click.echo(f"task {t.name!r}: {t.items.height} items, no answers yet")
+        return
+    click.echo(f"task {t.name!r}: {t.items.height} items")
+    for r in df.iter_rows(named=True):
+        click.echo(f"  {r['annotator']:<20} pass 1: {r['unimodal']:>4}  pass 2: {r['multimodal']:>4}")
+
+
+@main.group()
+def annotations() -> None:
+    """Judgments collected elsewhere."""
+
+
+@annotations.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--task", help="The annotation task (default: the store's only one).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "label-studio"]), help="Default: by extension (.json: label-studio).")
+@click.option("--annotator", help="Annotator name for files without one (overrides Label Studio's completed_by).")
+@click.pass_context
+def import_cmd(ctx, file, task, fmt, annotator) -> None:
+    """Import judgments from FILE (CSV: annotator, segment_id, round, judgment; or a Label Studio export)."""
+    from ambiguity.annotate.records import import_file
+    from ambiguity.stats.sampling import load_task
+
+    store = get_store(ctx)
+    t = load_task(store, _task_name(store, task))
+    n = import_file(store, file, t, annotator=annotator, fmt=fmt)
+    click.echo(f"imported {n} judgment(s) into task {t.name!r}")
+
+
+@main.command()
+@click.option("--task", help="The annotation task (default: the store's only one).")
+@click.option("--annotators", help="Comma-separated annotators to compare (default: all).")
+@click.option("--by-modality", is_flag=True, help="One row per modality flag and quadrant.")
+@click.option("--bootstrap", "n_boot", default=2000, show_default=True, type=click.IntRange(min=0), help="Bootstrap resamples for the CIs.")
+@click.option("--ci", default=0.95, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@click.pass_context
+def agreement(ctx, task, annotators, by_modality, n_boot, ci, seed, fmt, out) -> None:
+    """Table 5: kappa between annotators per quadrant and round, its change, and accuracy per annotator."""
+    from ambiguity.stats.agreement import agreement as compute
+
+    store = get_store(ctx)
+    res = compute(
+        store, _task_name(store, task), annotators=_csv_list(annotators) or None, by_modality=by_modality,
+        n_boot=n_boot, ci=float(ci), seed=seed,
+    )
+    if fmt == "markdown":
+        text = res.to_markdown()
+    elif fmt == "latex":
+        text = res.to_latex(accuracy=True)
+    else:
+        text = res.to_polars().write_csv()
+    if out:
+        out.write_text(text)
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(text, nl=False)
+
