@@ -9,6 +9,7 @@ digital silence, which would otherwise drag min and mean down.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -130,7 +131,9 @@ def speaking_rate(snd, p: ProsodyParams) -> float:
         return float("nan")
     threshold = max(max99 + p.silence_db, min_int)
     threshold3 = p.silence_db - (max_int - max99)
-    textgrid = call(intensity, "To TextGrid (silences)", threshold3, p.min_pause_s, 0.1, "silent", "sounding")
+    with warnings.catch_warnings():  # Praat warns on flat-intensity sounds; the count is still right
+        warnings.simplefilter("ignore")
+        textgrid = call(intensity, "To TextGrid (silences)", threshold3, p.min_pause_s, 0.1, "silent", "sounding")
     curve = call(call(intensity, "Down to Matrix"), "To Sound (slice)", 1)
     points = call(curve, "To PointProcess (extrema)", "Left", "yes", "no", "Sinc70")
     peaks: list[tuple[float, float]] = []

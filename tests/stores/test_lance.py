@@ -1,0 +1,92 @@
+"""The Lance store: round trips (property-tested), provenance, joins, vectors, conflicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ambiguity import open_store
+from ambiguity.errors import MissingGroupError, StoreError
+from ambiguity.extractors.runner import results_to_table
+from ambiguity.stores import schema as S
+
+ids_strategy = st.lists(
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12),
+    min_size=1, max_size=30, unique=True,
+)
+finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+
+
+def feature_schema(d: int) -> pa.Schema:
+    return pa.schema([
+        pa.field("segment_id", pa.string(), nullable=False), pa.field("status", pa.string(), nullable=False),
+        pa.field("error", pa.string()), pa.field("f", pa.float32()), pa.field("g", pa.float64()),
+        pa.field("vector", pa.list_(pa.float32(), d)),
+    ])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ids=ids_strategy, d=st.integers(1, 64), data=st.data())
+def test_write_then_read_is_identical(tmp_path_factory, ids, d, data):
+    store = open_store(tmp_path_factory.mktemp("s") / "store")
+    n = len(ids)
+    vecs = np.array(data.draw(st.lists(finite32, min_size=n * d, max_size=n * d)), dtype=np.float32).reshape(n, d)
+    f = np.array(data.draw(st.lists(finite32, min_size=n, max_size=n)), dtype=np.float32)
+    g = np.array(data.draw(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=n, max_size=n)))
+    sch = feature_schema(d)
+    rows = results_to_table(sch, ids, [{"f": f[i], "g": g[i], "vector": vecs[i]} for i in range(n)])
+    store.write_features("grp", rows, sch, S.provenance("x", "1", {}, "k"))
+    got_ids, got = store.vectors("grp")
+    order = [got_ids.index(i) for i in ids]
+    assert got.dtype == np.float32 and got.shape == (n, d)
+    np.testing.assert_array_equal(got[order], vecs)
+    df = store.features("grp").to_pandas().set_index("segment_id").loc[ids]
+    np.testing.assert_array_equal(df["f"].to_numpy(np.float32), f)
+    np.testing.assert_array_equal(df["g"].to_numpy(), g)
+
+
+def test_provenance_join_and_filters(store):
+    a = pa.schema([pa.field("segment_id", pa.string(), nullable=False), pa.field("status", pa.string(), nullable=False),
+                   pa.field("error", pa.string()), pa.field("x", pa.float64()), pa.field("frames_total", pa.float64())])
+    b = pa.schema([pa.field("segment_id", pa.string(), nullable=False), pa.field("status", pa.string(), nullable=False),
+                   pa.field("error", pa.string()), pa.field("y", pa.float64()), pa.field("frames_total", pa.float64())])
+    store.write_features("a", results_to_table(a, ["s1", "s2", "s3"], [{"x": 1.0, "frames_total": 5.0}, {"x": 2.0, "frames_total": 6.0}, {"x": 3.0}]), a, S.provenance("ea", "1", {"p": 1}, "ka", model="m"))
+    from ambiguity.extractors.base import Failure
+
+    store.write_features("b", results_to_table(b, ["s1", "s2", "s3"], [{"y": 10.0}, Failure("bad"), {"y": 30.0}]), b, S.provenance("eb", "2", {}, "kb"))
+    prov = store.groups()
+    assert prov["a"]["params"] == {"p": 1} and prov["a"]["model"] == "m" and prov["b"]["extractor_version"] == "2"
+    assert "created_at" in prov["a"] and "package_version" in prov["a"]
+    joined = store.features(["a", "b"]).sort("segment_id")
+    assert joined["segment_id"].to_list() == ["s1", "s3"]  # s2 failed in b
+    assert "a.frames_total" in joined.columns and "b.frames_total" in joined.columns
+    assert store.features("a", columns=["x"], where="x > 1.5").sort("x")["x"].to_list() == [2.0, 3.0]
+    assert store.features("a", segment_ids=["s3"])["x"].to_list() == [3.0]
+    assert store.features("b", status=None).height == 3
+    with pytest.raises(MissingGroupError, match="no feature group 'zzz'"):
+        store.features("zzz")
+    with pytest.raises(MissingGroupError, match="no column nope"):
+        store.features("a", columns=["nope"])
+
+
+def test_unwritable_store_is_a_clear_error():
+    # /proc refuses new directories even for root, which CI runs as.
+    with pytest.raises(StoreError, match="cannot create the store at /proc/"):
+        open_store("/proc/ambiguity-store")
+
+
+def test_store_under_a_file_is_a_clear_error(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(StoreError, match="cannot create the store"):
+        open_store(f / "store")
+
+
+def test_invalid_group_names_are_refused(store):
+    with pytest.raises(StoreError, match="invalid feature group name"):
+        S.check_group_name("segments")
+    with pytest.raises(StoreError):
+        S.check_group_name("../x")
