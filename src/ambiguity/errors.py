@@ -19,8 +19,10 @@ class ManifestError(AmbiguityError, ValueError):
         self.source = source
         self.problems = list(problems)
         n = len(self.problems)
-        head = f"{source}: {n} problem{'s' if n != 1 else ''}"
-        super().__init__(head + "\n" + "\n".join(f"  {p}" for p in self.problems))
+        if n == 1:
+            super().__init__(f"{source}: {self.problems[0]}")
+        else:
+            super().__init__(f"{source}: {n} problems\n" + "\n".join(f"  {p}" for p in self.problems))
 
 
 class StoreError(AmbiguityError, RuntimeError):

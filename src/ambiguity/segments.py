@@ -43,6 +43,10 @@ def _as_float(col: pl.Series) -> pl.Series:
     return col.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
 
 
+def _row_of(problem: str) -> int:
+    return int(problem.split(":")[0].removeprefix("row ")) if problem.startswith("row ") else 0
+
+
 def assign_splits(labels: list[str | None], seed: int, fractions=(0.8, 0.1, 0.1)) -> list[str]:
     """Seeded, label-stratified train/val/test split (the paper's 80-10-10)."""
     rng = np.random.default_rng(seed)
@@ -124,7 +128,7 @@ def load_manifest(
         if start[i] is not None and end[i] is not None and end[i] <= start[i]:
             problems.append(f"row {rownum[i]}: end_s {end[i]} <= start_s {start[i]}")
 
-    base = path.parent
+    base = path.resolve().parent
 
     def resolve(col: str) -> list[str | None]:
         if col not in df.columns:
@@ -159,7 +163,7 @@ def load_manifest(
         splits = assign_splits(labels, seed)
 
     if problems:
-        raise ManifestError(src, problems)
+        raise ManifestError(src, sorted(problems, key=_row_of))
 
     transcripts = df["transcript"].cast(pl.String).to_list() if "transcript" in df.columns else [None] * n
     extra = [c for c in df.columns if c not in CORE]

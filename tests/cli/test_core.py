@@ -1,0 +1,90 @@
+"""CLI: the project workflow, and user mistakes as one readable line with a non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from ambiguity.cli import main
+
+
+@pytest.fixture
+def project(tmp_path, speech_dir, monkeypatch):
+    monkeypatch.delenv("AMBIGUITY_STORE", raising=False)
+    r = CliRunner().invoke(main, ["init", str(tmp_path / "proj")])
+    assert r.exit_code == 0, r.output
+    man = tmp_path / "proj" / "manifest.csv"
+    lines = ["segment_id,media,start_s,end_s,label"]
+    lines += [f"c{i},{speech_dir / f'0{i}.wav'},,,{i % 2}" for i in range(4)]
+    lines.append(f"d0,{speech_dir / 'diarization-3speakers.wav'},0,6.3,1")
+    man.write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path / "proj")
+    return tmp_path / "proj"
+
+
+def invoke(args):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_workflow(project):
+    r = invoke(["ingest", "manifest.csv"])
+    assert r.exit_code == 0 and "ingested 5 segments" in r.output
+    r = invoke(["extract", "--extractor", "prosody", "--param", "pitch_floor=70", "--workers", "1", "--quiet"])
+    assert r.exit_code == 0 and "5 ok" in r.output, r.output
+    r = invoke(["extract", "--extractor", "prosody", "--param", "pitch_floor=70", "--quiet"])
+    assert "0 processed" in r.output and "5 already done" in r.output
+    r = invoke(["status"])
+    assert r.exit_code == 0 and "prosody" in r.output and "5" in r.output
+    r = invoke(["features", "prosody", "--out", "p.csv"])
+    assert r.exit_code == 0
+    df = pl.read_csv(project / "p.csv")
+    assert df.height == 5 and "pitch_mean" in df.columns
+
+
+def test_extractors_lists_availability():
+    r = invoke(["extractors"])
+    assert r.exit_code == 0
+    assert "prosody" in r.output and "opensmile" in r.output and "audio" in r.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["extract", "--extractor", "nope"], "unknown extractor 'nope'"),
+        (["extract", "--extractor", "prosody", "--param", "pitch_floor=abc"], "is not a float"),
+        (["extract", "--extractor", "prosody", "--param", "nonsense=1"], "has no parameter nonsense"),
+        (["ingest", "missing.csv"], "file not found"),
+        (["features", "nogroup", "--out", "x.csv"], "no feature group 'nogroup'"),
+    ],
+)
+def test_user_errors_are_one_line(project, args, message):
+    invoke(["ingest", "manifest.csv"])
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code != 0
+    out = r.output.strip()
+    assert message in out
+    assert "Traceback" not in out
+    assert len(out.splitlines()) == 1, out
+
+
+def test_bad_manifest_lists_every_problem(project, tmp_path):
+    bad = project / "bad.csv"
+    bad.write_text("segment_id,media,start_s,end_s\na,nothere.wav,0,1\na,nothere.wav,2,1\n")
+    r = CliRunner().invoke(main, ["ingest", "bad.csv"])
+    assert r.exit_code == 2
+    assert "5 problems" in r.output  # 2 duplicates, 1 bad interval, 2 missing files
+    assert "row 3: duplicate segment_id" in r.output and "Traceback" not in r.output
+
+
+def test_no_project_and_unwritable_store_as_subprocess(tmp_path):
+    env_cmd = [sys.executable, "-m", "ambiguity.cli.__main__"]
+    r = subprocess.run([*env_cmd, "status"], cwd=tmp_path, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no ambiguity.toml" in r.stderr
+    r = subprocess.run([*env_cmd, "--store", "/proc/nope/store", "ingest", "x.csv"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
