@@ -97,7 +97,9 @@ def load_manifest(
         )
     if df.height == 0:
         raise ManifestError(src, ["the manifest has no rows"])
-    for req in ("segment_id", "media"):
+    # A text-only dataset needs no media: a transcript column stands in for it.
+    required = ("segment_id",) if "transcript" in df.columns else ("segment_id", "media")
+    for req in required:
         if req not in df.columns:
             problems.append(f"missing column {req!r} (map one with --map THEIRS=segment_id, or use --media-template)")
     if problems:
@@ -147,9 +149,10 @@ def load_manifest(
 
     media = resolve("media")
     audio = resolve("audio")
+    texts = df["transcript"].cast(pl.String).to_list() if "transcript" in df.columns else [None] * n
     for i, m in enumerate(media):
-        if m is None:
-            problems.append(f"row {rownum[i]}: empty media path")
+        if m is None and not (texts[i] or "").strip():
+            problems.append(f"row {rownum[i]}: empty media path (and no transcript)")
 
     labels = df["label"].cast(pl.String).to_list() if "label" in df.columns else [None] * n
     if "split" in df.columns:
