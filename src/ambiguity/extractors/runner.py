@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import queue
+import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,6 +256,7 @@ def run(
         return report
     schema = extractor.schema()
     size = batch_size or extractor.batch_size
+    decode_workers = workers  # model extractors: None = one prefetch thread, N > 1 = N decode processes
     workers = workers if workers is not None else (os.cpu_count() or 1)
     workers = max(1, min(workers, -(-len(rows) // size)))
     t0 = time.perf_counter()
@@ -279,6 +283,8 @@ def run(
     try:
         if extractor.kind == "cpu" and workers > 1:
             _run_pool(extractor, rows, size, workers, write)
+        elif extractor.kind == "model" and _pipelined(extractor):
+            _run_model(extractor, rows, size, decode_workers, write)
         else:
             extractor.setup()
             for b in batches(rows, size):
@@ -358,3 +364,177 @@ def _progress(total: int, group: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=group, unit="seg", dynamic_ncols=True, leave=True)
+
+
+# -- model extractors: prefetch, length buckets, background writes ----------------------------
+# A model extractor (ambiguity.extractors.inference.ModelExtractor) splits into prepare()
+# (CPU: decode, tokenize; picklable output) and forward() (one padded batch on the model).
+# prepare runs ahead in a thread, or in spawn processes with --workers N > 1, while the model
+# computes; prepared segments of `bucket_batches` batches are sorted by length so that a batch
+# pads little; finished batches are written by a background thread so the model never waits on
+# the store. Failures stay per segment, every finished batch is written, Ctrl-C keeps them.
+def _pipelined(ex: Extractor) -> bool:
+    return callable(getattr(ex, "prepare", None)) and callable(getattr(ex, "forward", None))
+
+
+def _attach_audio(batch: Sequence[SegmentInput]) -> None:
+    from ambiguity.media import AudioBatch
+
+    loader = AudioBatch(batch)
+    for s in batch:
+        s._audio_loader = loader
+
+
+def prepare_isolated(ex: Extractor, batch: Sequence[SegmentInput]) -> list[Any]:
+    """ex.prepare over a batch; if it raises, one by one so only the bad segment fails."""
+    _attach_audio(batch)
+    try:
+        out = ex.prepare(batch)  # type: ignore[attr-defined]
+        if len(out) != len(batch):
+            raise RuntimeError(f"extractor {ex.name} prepared {len(out)} items for {len(batch)} segments")
+        return list(out)
+    except Exception:
+        if len(batch) == 1:
+            return [Failure(_reason())]
+    out = []
+    for s in batch:
+        try:
+            got = ex.prepare([s])  # type: ignore[attr-defined]
+            out.append(got[0] if len(got) == 1 else Failure("wrong number of prepared items"))
+        except Exception:
+            out.append(Failure(_reason()))
+    return out
+
+
+def forward_isolated(ex: Extractor, names: set[str], items: Sequence[Any]) -> list[Result]:
+    """ex.forward over a batch; if it raises (a bad input, out of memory), one by one."""
+    try:
+        results = ex.forward(items)  # type: ignore[attr-defined]
+        if len(results) != len(items):
+            raise RuntimeError(f"extractor {ex.name} returned {len(results)} results for {len(items)} segments")
+        return [_check_result(ex, names, r) for r in results]
+    except Exception:
+        if len(items) == 1:
+            return [Failure(_reason())]
+    out: list[Result] = []
+    for it in items:
+        try:
+            got = ex.forward([it])  # type: ignore[attr-defined]
+            out.append(_check_result(ex, names, got[0]) if len(got) == 1 else Failure("wrong number of results"))
+        except Exception:
+            out.append(Failure(_reason()))
+    return out
+
+
+def _prepare_init(cls: type[Extractor], params: dict[str, Any]) -> None:
+    global _WORKER
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # decode workers leave the cores to the model
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _WORKER = cls(**params)
+    _setup_prepare(_WORKER)
+
+
+def _setup_prepare(ex: Extractor) -> None:
+    """Load the CPU-side state (tokenizer, feature extractor) once."""
+    getattr(ex, "ensure_prepare", getattr(ex, "setup_prepare", lambda: None))()
+
+
+def _prepare_process(rows: list[dict[str, Any]]) -> list[Any]:
+    assert _WORKER is not None
+    return prepare_isolated(_WORKER, segment_inputs(rows))
+
+
+class _Writer:
+    """Writes finished batches in order on one background thread; at most `depth` wait."""
+
+    def __init__(self, write: Callable[[list[dict[str, Any]], list[Result]], None], depth: int = 2):
+        self._write = write
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._exc: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="ambiguity-writer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while (item := self._q.get()) is not None:
+            if self._exc is None:
+                try:
+                    self._write(*item)
+                except BaseException as exc:  # re-raised in the run's thread
+                    self._exc = exc
+
+    def put(self, rows: list[dict[str, Any]], results: list[Result]) -> None:
+        if self._exc is not None:
+            raise self._exc
+        self._q.put((rows, results))
+
+    def close(self) -> None:
+        """Write everything queued (also after Ctrl-C: those batches are finished), then stop."""
+        self._q.put(None)
+        self._thread.join()
+        if self._exc is not None:
+            raise self._exc
+
+
+def _run_model(extractor: Extractor, rows, size: int, decode_workers: int | None, write) -> None:
+    names = {f.name for f in extractor.columns()}
+    n_batches = -(-len(rows) // size)
+    procs = min(decode_workers or 1, n_batches)
+    pool: ThreadPoolExecutor | ProcessPoolExecutor
+    if procs > 1:
+        pool = ProcessPoolExecutor(
+            procs, mp_context=mp.get_context("spawn"), initializer=_prepare_init,
+            initargs=(type(extractor), extractor.param_dict()),
+        )
+        prep = _prepare_process
+    else:
+        procs = 1
+        _setup_prepare(extractor)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="ambiguity-prepare")
+
+        def prep(b):
+            return prepare_isolated(extractor, segment_inputs(b))
+
+    bucket = max(1, int(getattr(extractor, "bucket_batches", 1)))
+    ahead = bucket + 2 * procs  # batches prepared or in preparation: bounded memory
+    chunks = batches(rows, size)
+    inflight: deque[tuple[list[dict[str, Any]], Future]] = deque()
+
+    def fill() -> None:
+        while len(inflight) < ahead:
+            b = next(chunks, None)
+            if b is None:
+                return
+            inflight.append((b, pool.submit(prep, b)))
+
+    writer = None
+    try:
+        fill()
+        extractor.setup()  # the model loads while the first batches decode
+        writer = _Writer(write)
+        while inflight:
+            window: list[tuple[dict[str, Any], Any]] = []
+            done_rows: list[dict[str, Any]] = []
+            done: list[Result] = []
+            while inflight and len(window) < bucket * size:
+                b, fut = inflight.popleft()
+                try:
+                    prepared = fut.result()
+                except Exception as exc:  # a decode process died (codec segfault, OOM kill)
+                    prepared = [Failure(f"decode worker failed: {type(exc).__name__}: {exc}")] * len(b)
+                fill()
+                for row, p in zip(b, prepared, strict=True):
+                    if isinstance(p, (Failure, Empty)):
+                        done_rows.append(row)
+                        done.append(p)
+                    else:
+                        window.append((row, p))
+            if done:
+                writer.put(done_rows, done)
+            window.sort(key=lambda rp: rp[1].length)
+            for i in range(0, len(window), size):
+                part = window[i : i + size]
+                writer.put([r for r, _ in part], forward_isolated(extractor, names, [p for _, p in part]))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        if writer is not None:
+            writer.close()
