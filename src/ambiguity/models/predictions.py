@@ -1,0 +1,357 @@
+"""The ``predictions`` and ``dynamics`` tables: schema, writing, reading, importing.
+
+One row per (model, segment): its split and label, the class probabilities,
+the predicted label, ``p_correct`` (the probability of the true label), the
+fusion attention per modality, and the training configuration. Rows are keyed
+``f"{model}|{segment_id}"``; rewriting a model replaces all of its rows (the
+rows of an earlier run that the new one does not cover are deleted).
+
+``dynamics`` holds the training dynamics of dataset cartography (Swayamdipta
+et al. 2020) per model and training segment: ``p_correct`` after each epoch,
+their mean (confidence), standard deviation (variability) and the share of
+epochs in which the prediction was right (correctness).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from ambiguity.errors import ManifestError, MissingGroupError, StoreError
+
+PREDICTIONS = "predictions"
+DYNAMICS = "dynamics"
+#: |sum(probs) - 1| above this is refused on import.
+SUM_TOLERANCE = 1e-3
+_MAX_PROBLEMS = 50
+
+PREDICTIONS_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("model", pa.string()),
+        pa.field("kind", pa.string()),  # probe | fusion | imported
+        pa.field("arch", pa.string()),  # logistic | mlp | fusion | whatever an import says
+        pa.field("modalities", pa.list_(pa.string())),
+        pa.field("groups", pa.list_(pa.string())),
+        pa.field("segment_id", pa.string()),
+        pa.field("split", pa.string()),
+        pa.field("label", pa.string()),
+        pa.field("classes", pa.list_(pa.string())),
+        pa.field("probs", pa.list_(pa.float32())),
+        pa.field("predicted", pa.string()),
+        pa.field("p_correct", pa.float64()),
+        pa.field("attention", pa.list_(pa.float32())),  # one weight per modality (fusion only)
+        pa.field("config", pa.string()),  # JSON: training configuration, seed included
+        pa.field("seed", pa.int64()),
+        pa.field("run_id", pa.string()),
+        pa.field("created_at", pa.string()),
+    ]
+)
+
+DYNAMICS_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("model", pa.string()),
+        pa.field("segment_id", pa.string()),
+        pa.field("split", pa.string()),
+        pa.field("label", pa.string()),
+        pa.field("p_correct_epochs", pa.list_(pa.float32())),
+        pa.field("confidence", pa.float64()),
+        pa.field("variability", pa.float64()),
+        pa.field("correctness", pa.float64()),
+        pa.field("epochs", pa.int32()),
+        pa.field("run_id", pa.string()),
+    ]
+)
+
+
+def _sql(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+def prediction_table(
+    *,
+    model: str,
+    kind: str,
+    arch: str,
+    modalities: Sequence[str],
+    groups: Sequence[str],
+    segment_ids: Sequence[str],
+    splits: Sequence[str],
+    labels: Sequence[str],
+    classes: Sequence[str],
+    probs: np.ndarray,
+    attention: np.ndarray | None = None,
+    config: dict[str, Any] | None = None,
+    seed: int | None = None,
+    run_id: str | None = None,
+) -> pa.Table:
+    """Rows of the predictions table for one model; ``probs`` is (n, len(classes))."""
+    probs = np.asarray(probs, dtype=np.float64)
+    n = len(segment_ids)
+    classes = [str(c) for c in classes]
+    if probs.shape != (n, len(classes)):
+        raise StoreError(f"probs has shape {probs.shape}, expected ({n}, {len(classes)})")
+    index = {c: i for i, c in enumerate(classes)}
+    missing = sorted({lab for lab in labels if lab not in index})
+    if missing:
+        raise StoreError(f"model {model!r}: labels {missing} are not among its classes {classes}")
+    true_idx = np.array([index[lab] for lab in labels], dtype=np.int64)
+    p_correct = probs[np.arange(n), true_idx] if n else np.zeros(0)
+    predicted = [classes[i] for i in probs.argmax(axis=1)] if n else []
+    run_id = run_id or new_run_id()
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return pa.table(
+        {
+            "key": [f"{model}|{s}" for s in segment_ids],
+            "model": [model] * n,
+            "kind": [kind] * n,
+            "arch": [arch] * n,
+            "modalities": [list(modalities)] * n,
+            "groups": [list(groups)] * n,
+            "segment_id": list(segment_ids),
+            "split": list(splits),
+            "label": list(labels),
+            "classes": [classes] * n,
+            "probs": [row.astype(np.float32).tolist() for row in probs],
+            "predicted": predicted,
+            "p_correct": p_correct.astype(np.float64),
+            "attention": [a.astype(np.float32).tolist() for a in attention] if attention is not None else [None] * n,
+            "config": [json.dumps(config or {}, sort_keys=True, default=str)] * n,
+            "seed": [seed] * n,
+            "run_id": [run_id] * n,
+            "created_at": [now] * n,
+        },
+        schema=PREDICTIONS_SCHEMA,
+    )
+
+
+def dynamics_table(
+    *, model: str, segment_ids: Sequence[str], splits: Sequence[str], labels: Sequence[str],
+    p_correct_epochs: np.ndarray, correct_epochs: np.ndarray, run_id: str,
+) -> pa.Table:
+    """Cartography rows: ``p_correct_epochs`` and ``correct_epochs`` are (n, epochs)."""
+    pce = np.asarray(p_correct_epochs, dtype=np.float64)
+    n, epochs = pce.shape
+    return pa.table(
+        {
+            "key": [f"{model}|{s}" for s in segment_ids],
+            "model": [model] * n,
+            "segment_id": list(segment_ids),
+            "split": list(splits),
+            "label": list(labels),
+            "p_correct_epochs": [r.astype(np.float32).tolist() for r in pce],
+            "confidence": pce.mean(axis=1) if epochs else np.full(n, np.nan),
+            # Population SD over epochs, as in Swayamdipta et al. (2020).
+            "variability": pce.std(axis=1) if epochs else np.full(n, np.nan),
+            "correctness": np.asarray(correct_epochs, dtype=np.float64).mean(axis=1) if epochs else np.full(n, np.nan),
+            "epochs": [epochs] * n,
+            "run_id": [run_id] * n,
+        },
+        schema=DYNAMICS_SCHEMA,
+    )
+
+
+def _replace_model(store, table_name: str, data: pa.Table, schema: pa.Schema) -> None:
+    """Upsert a model's rows, then delete its rows from earlier runs that this one does not cover."""
+    if data.num_rows == 0:
+        return
+    models = set(data.column("model").to_pylist())
+    run_ids = set(data.column("run_id").to_pylist())
+    if len(models) != 1 or len(run_ids) != 1:
+        raise StoreError("write one model of one run at a time")
+    store.upsert(table_name, data, key="key", schema=schema)
+    (model,), (run_id,) = models, run_ids
+    store.delete(table_name, f"model = {_sql(model)} AND run_id != {_sql(run_id)}")
+
+
+def write_predictions(store, data: pa.Table) -> None:
+    _replace_model(store, PREDICTIONS, data, PREDICTIONS_SCHEMA)
+
+
+def write_dynamics(store, data: pa.Table) -> None:
+    _replace_model(store, DYNAMICS, data, DYNAMICS_SCHEMA)
+
+
+def _where(models: Sequence[str] | None, splits: Sequence[str] | None) -> str | None:
+    parts = []
+    if models is not None:
+        parts.append("model IN (" + ", ".join(_sql(m) for m in models) + ")" if models else "false")
+    if splits is not None:
+        parts.append("split IN (" + ", ".join(_sql(s) for s in splits) + ")" if splits else "false")
+    return " AND ".join(parts) or None
+
+
+def read_predictions(store, models: Sequence[str] | None = None, splits: Sequence[str] | None = None) -> pl.DataFrame:
+    """Prediction rows as polars (all models and splits unless named)."""
+    if not store.has_table(PREDICTIONS):
+        raise MissingGroupError(f"the store at {store.uri} has no predictions: run `ambiguity train` or `ambiguity predictions import`")
+    return store.read(PREDICTIONS, where=_where(models, splits))
+
+
+def read_dynamics(store, models: Sequence[str] | None = None) -> pl.DataFrame:
+    if not store.has_table(DYNAMICS):
+        raise MissingGroupError(f"the store at {store.uri} has no training dynamics: run `ambiguity train`")
+    return store.read(DYNAMICS, where=_where(models, None))
+
+
+def model_summary(store) -> pl.DataFrame:
+    """One row per model: kind, arch, modalities, groups, rows."""
+    df = read_predictions(store).select(["model", "kind", "arch", "modalities", "groups", "segment_id"])
+    return (
+        df.group_by("model", maintain_order=True)
+        .agg(pl.first("kind"), pl.first("arch"), pl.first("modalities"), pl.first("groups"), pl.len().alias("rows"))
+        .sort("model")
+    )
+
+
+# -- import ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImportReport:
+    models: dict[str, int]  # model -> rows written
+    classes: tuple[str, ...]
+    source: str
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{m} ({n} rows)" for m, n in sorted(self.models.items()))
+        return f"imported {parts} from {self.source}; classes {', '.join(self.classes)}"
+
+
+_RESERVED = {"segment_id", "model", "modalities", "split", "label", "predicted"}
+
+
+def _class_name(column: str) -> str:
+    for prefix in ("prob_", "p_"):
+        if column.startswith(prefix) and len(column) > len(prefix):
+            return column[len(prefix) :]
+    return column
+
+
+def import_predictions(store, path: str | Path, *, kind: str = "imported") -> ImportReport:
+    """Validate and write predictions made by a user's own model.
+
+    The file (CSV or Parquet) has ``segment_id``, ``model`` and one probability
+    column per class, named by the class label as it appears in the segments
+    table, optionally prefixed ``p_`` or ``prob_`` (``p_1`` is class ``1``).
+    An optional ``modalities`` column (``text``, or ``text+audio+video``) says
+    what the model saw, so that ``quadrants`` can tell unimodal from fusion.
+    Every problem is reported with its row number (the header is row 1, as a
+    spreadsheet shows it): unknown segments, duplicates, NaN or infinite
+    probabilities, probabilities outside [0, 1], and rows whose probabilities
+    do not sum to 1 (within 1e-3). Split and label come from the store.
+    """
+    from ambiguity.segments import read_table
+
+    path = Path(path)
+    src = str(path)
+    df = read_table(path)
+    problems: list[str] = []
+    for req in ("segment_id", "model"):
+        if req not in df.columns:
+            problems.append(f"missing column {req!r}")
+    prob_cols = [c for c in df.columns if c not in _RESERVED]
+    if len(prob_cols) < 2:
+        problems.append(f"need one probability column per class (at least two); found {prob_cols or 'none'}")
+    if problems:
+        raise ManifestError(src, problems)
+    classes = [_class_name(c) for c in prob_cols]
+    if len(set(classes)) != len(classes):
+        raise ManifestError(src, [f"probability columns {prob_cols} name a class twice"])
+    n = df.height
+    if n == 0:
+        raise ManifestError(src, ["the file has no rows"])
+
+    ids = df["segment_id"].cast(pl.String).to_list()
+    models = df["model"].cast(pl.String).to_list()
+    segs = store.segments(["segment_id", "label", "split"])
+    store_labels = set(segs["label"].drop_nulls().unique().to_list())
+    segs = segs.filter(pl.col("segment_id").is_in(list({i for i in ids if i})))
+    known = {r["segment_id"]: (r["label"], r["split"]) for r in segs.iter_rows(named=True)}
+    mods = df["modalities"].cast(pl.String).to_list() if "modalities" in df.columns else [None] * df.height
+    extra = sorted(set(classes) - store_labels)
+    if extra:
+        problems.append(f"class column(s) {extra} are not labels in the store (labels: {sorted(store_labels)})")
+
+    probs = np.full((n, len(classes)), np.nan)
+    for j, c in enumerate(prob_cols):
+        col = df[c]
+        as_f = col.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False) if col.dtype == pl.String else col.cast(pl.Float64, strict=False)
+        raw = col.cast(pl.String).to_list()
+        vals = as_f.to_list()
+        for i in range(n):
+            if vals[i] is None:
+                problems.append(f"row {i + 2}: {c} {raw[i]!r} is not a number")
+            else:
+                probs[i, j] = vals[i]
+    seen: dict[tuple[str, str], int] = {}
+    for i in range(n):
+        row = i + 2
+        sid, model = ids[i], models[i]
+        if not sid:
+            problems.append(f"row {row}: empty segment_id")
+        elif sid not in known:
+            problems.append(f"row {row}: segment_id {sid!r} is not in the store")
+        elif known[sid][0] is None:
+            problems.append(f"row {row}: segment {sid!r} has no label in the store")
+        elif known[sid][0] not in classes:
+            problems.append(f"row {row}: label {known[sid][0]!r} of segment {sid!r} has no probability column")
+        if not model:
+            problems.append(f"row {row}: empty model")
+        if sid and model:
+            if (model, sid) in seen:
+                problems.append(f"row {row}: duplicate of row {seen[(model, sid)]} (model {model!r}, segment {sid!r})")
+            else:
+                seen[(model, sid)] = row
+        p = probs[i]
+        if np.isnan(p).all():
+            continue
+        if not np.isfinite(p).all():
+            bad = [prob_cols[j] for j in np.flatnonzero(~np.isfinite(p))]
+            problems.append(f"row {row}: {', '.join(bad)} not finite (NaN or Inf)")
+        elif (p < 0).any() or (p > 1).any():
+            problems.append(f"row {row}: probabilities must lie in [0, 1]; got {p.tolist()}")
+        elif not math.isclose(p.sum(), 1.0, abs_tol=SUM_TOLERANCE):
+            problems.append(f"row {row}: probabilities sum to {p.sum():.6g}, not 1")
+    if problems:
+        if len(problems) > _MAX_PROBLEMS:
+            problems = problems[:_MAX_PROBLEMS] + [f"... and {len(problems) - _MAX_PROBLEMS} more"]
+        raise ManifestError(src, problems)
+
+    model_mods: dict[str, set[str]] = {}
+    for model, m in zip(models, mods, strict=True):
+        model_mods.setdefault(model, set()).add((m or "").strip())
+    for model, ms in model_mods.items():
+        if len(ms) > 1:
+            problems.append(f"model {model!r} has differing modalities {sorted(ms)} across rows")
+    if problems:
+        raise ManifestError(src, problems)
+
+    written = {}
+    models_arr = np.array(models, dtype=object)
+    for model in sorted(set(models)):
+        idx = np.flatnonzero(models_arr == model)
+        sids = [ids[i] for i in idx]
+        (m,) = model_mods[model]
+        modalities = [x.strip() for x in m.replace(",", "+").split("+") if x.strip()]
+        table = prediction_table(
+            model=model, kind=kind, arch=kind, modalities=modalities, groups=[],
+            segment_ids=sids, splits=[known[s][1] for s in sids], labels=[known[s][0] for s in sids],
+            classes=classes, probs=probs[idx], config={"source": src},
+        )
+        write_predictions(store, table)
+        written[model] = len(idx)
+    return ImportReport(written, tuple(classes), src)

@@ -1,0 +1,486 @@
+"""Training unimodal and fusion models on feature groups of the store.
+
+The fusion recipe is the paper's: Adam (lr 1e-4, weight decay 1e-3), a
+one-cycle schedule that starts at lr and peaks at 1e-3, 10 epochs,
+mini-batches of 32, and the epoch with the lowest validation loss kept ("best
+epoch on validation"). Probes use the same loop with ten times the learning
+rates (1e-3 peaking at 1e-2) and 20 epochs: at the fusion rates a logistic
+regression is far from converged after 20 epochs. Features are
+standardised with the mean and SD of the train split only; a NaN or infinite
+value (e.g. a pitch feature of an unvoiced segment) becomes the train mean
+after standardisation, and the number of such values is reported.
+
+Segments without a label or a split, and segments whose row in any required
+feature group is not ``ok`` (failed, empty or missing), are dropped and
+counted. Splits come from ``segments.split``.
+
+Training dynamics (dataset cartography): after every epoch the model is
+evaluated (eval mode, no dropout) on the train split and ``p_correct`` of
+each training segment is recorded.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+import torch.nn.functional as F
+
+from ambiguity.errors import ConfigError, ModelError
+from ambiguity.models import predictions as P
+from ambiguity.models.fusion import GatedAttentionFusion
+from ambiguity.models.probes import make_probe
+from ambiguity.stores import schema as S
+
+ARCHS = ("logistic", "mlp", "fusion")
+_EVAL_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train one model. ``None`` means the architecture's default:
+    epochs 10 for fusion (the paper) and 20 for probes; lr / max_lr 1e-4 / 1e-3
+    for fusion (the paper) and 1e-3 / 1e-2 for probes."""
+
+    arch: str = "logistic"
+    epochs: int | None = None
+    batch_size: int = 32
+    lr: float | None = None
+    max_lr: float | None = None
+    weight_decay: float = 1e-3
+    dropout: float = 0.3
+    modality_dropout: float = 0.2
+    latent: int = 256
+    hidden: int = 512
+    probe_hidden: int = 256
+    seed: int = 0
+    device: str = "auto"
+    select: str = "loss"  # best epoch by lowest val "loss" or highest val "accuracy"
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ConfigError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError(f"epochs={self.epochs}: train for at least one epoch")
+        if self.batch_size < 2:
+            raise ConfigError(f"batch_size={self.batch_size}: batch norm needs at least 2")
+        if not 0 < self.start_lr <= self.peak_lr:
+            raise ConfigError(f"need 0 < lr <= max_lr; got lr={self.start_lr}, max_lr={self.peak_lr}")
+        if self.select not in ("loss", "accuracy"):
+            raise ConfigError(f"select={self.select!r}: use 'loss' or 'accuracy'")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"device={self.device!r}: use auto, cpu or cuda")
+
+    @property
+    def kind(self) -> str:
+        return "fusion" if self.arch == "fusion" else "probe"
+
+    @property
+    def start_lr(self) -> float:
+        return self.lr if self.lr is not None else (1e-4 if self.arch == "fusion" else 1e-3)
+
+    @property
+    def peak_lr(self) -> float:
+        return self.max_lr if self.max_lr is not None else (1e-3 if self.arch == "fusion" else 1e-2)
+
+    @property
+    def n_epochs(self) -> int:
+        return self.epochs if self.epochs is not None else (10 if self.arch == "fusion" else 20)
+
+
+# -- data -------------------------------------------------------------------------------------
+@dataclass
+class Dataset:
+    """Aligned inputs of one or more feature groups; rows sorted by segment_id."""
+
+    groups: tuple[str, ...]
+    modalities: tuple[str, ...]
+    segment_ids: list[str]
+    X: list[np.ndarray]  # one float32 (n, d_g) array per group
+    labels: list[str]
+    classes: list[str]
+    y: np.ndarray  # class index per row
+    split: np.ndarray  # "train" | "val" | "test" per row
+    dropped: dict[str, int] = field(default_factory=dict)
+    feature_names: list[list[str]] = field(default_factory=list)
+
+    def index(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.split == split)
+
+    def subset(self, groups: Sequence[str]) -> Dataset:
+        """The same rows with only some of the groups."""
+        pos = [self.groups.index(g) for g in groups]
+        return Dataset(
+            tuple(groups), tuple(self.modalities[i] for i in pos), self.segment_ids, [self.X[i] for i in pos],
+            self.labels, self.classes, self.y, self.split, dict(self.dropped), [self.feature_names[i] for i in pos],
+        )
+
+
+def group_modality(store, group: str) -> str:
+    """The modality of a feature group: from its provenance, else its extractor's class, else its name."""
+    prov = store.groups().get(group, {})
+    if prov.get("modality"):
+        return str(prov["modality"])
+    name = prov.get("extractor") or group.split(".")[0]
+    try:
+        from ambiguity.extractors.registry import entries
+
+        entry = entries().get(name)
+        if entry is not None and entry.cls is not None:
+            return entry.cls.modality
+    except Exception:  # a broken plugin registry must not stop training
+        pass
+    return group.split(".")[0]
+
+
+def _group_matrix(store, group: str) -> tuple[list[str], np.ndarray, list[str]]:
+    schema = store.schema(S.table_name(group))
+    if "vector" in schema.names:
+        ids, arr = store.vectors(group)
+        return ids, arr, [f"{group}[{i}]" for i in range(arr.shape[1])]
+    df = store.features(group)
+    cols = [c for c, t in df.schema.items() if c not in ("segment_id", "status", "error") and t.is_numeric()]
+    if not cols:
+        raise ModelError(f"feature group {group!r} has neither a vector column nor numeric feature columns")
+    arr = df.select(cols).cast({c: pl.Float64 for c in cols}).to_numpy().astype(np.float32)
+    return df["segment_id"].to_list(), arr, cols
+
+
+def load_dataset(store, groups: Sequence[str], *, require: Sequence[str] = ()) -> Dataset:
+    """Inputs of ``groups`` for every labelled segment that is ``ok`` in ``groups`` and ``require``."""
+    groups = list(dict.fromkeys(groups))
+    if not groups:
+        raise ConfigError("name at least one feature group to train on")
+    have = store.groups()
+    missing = [g for g in (*groups, *require) if g not in have]
+    if missing:
+        raise ModelError(f"no feature group {', '.join(missing)}; the store has: {', '.join(have) or 'none'}")
+    segs = store.segments(["segment_id", "label", "split"]).sort("segment_id")
+    dropped: dict[str, int] = {}
+    labelled = segs.filter(segs["label"].is_not_null() & segs["split"].is_in(list(S.SPLITS)))
+    if segs.height - labelled.height:
+        dropped["no label or split"] = segs.height - labelled.height
+    keep = set(labelled["segment_id"].to_list())
+    mats: dict[str, tuple[dict[str, int], np.ndarray, list[str]]] = {}
+    for g in dict.fromkeys([*groups, *require]):
+        st = store.group_status(g)
+        ok = set(st.filter(st["status"] == "ok")["segment_id"].to_list())
+        lost = keep - ok
+        if lost:
+            dropped[f"not ok in {g}"] = len(lost)
+        keep &= ok
+        if g in groups:
+            ids, arr, names = _group_matrix(store, g)
+            mats[g] = ({s: i for i, s in enumerate(ids)}, arr, names)
+    rows = labelled.filter(labelled["segment_id"].is_in(list(keep)))
+    ids = rows["segment_id"].to_list()
+    if not ids:
+        raise ModelError(f"no labelled segment is ok in every group of {', '.join(groups)}")
+    labels = rows["label"].to_list()
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise ModelError(f"the labelled segments have one class only ({classes[0]!r}): nothing to classify")
+    cidx = {c: i for i, c in enumerate(classes)}
+    X = []
+    for g in groups:
+        pos, arr, _ = mats[g]
+        X.append(arr[[pos[s] for s in ids]])
+    return Dataset(
+        tuple(groups), tuple(group_modality(store, g) for g in groups), ids, X, labels, classes,
+        np.array([cidx[c] for c in labels], dtype=np.int64), np.array(rows["split"].to_list()), dropped,
+        [mats[g][2] for g in groups],
+    )
+
+
+def standardise(X: np.ndarray, train_idx: np.ndarray) -> tuple[np.ndarray, int]:
+    """z-scores with the train split's mean and SD; non-finite values become 0 (the train mean).
+
+    Returns the standardised array and the number of non-finite values replaced.
+    A constant feature (SD 0) is centred and left unscaled.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    bad = ~np.isfinite(X)
+    Xn = np.where(bad, np.nan, X)
+    tr = Xn[train_idx]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        mean = np.nanmean(tr, axis=0)
+        sd = np.nanstd(tr, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+    Z = (Xn - mean) / sd
+    Z[bad] = 0.0
+    return Z.astype(np.float32), int(bad.sum())
+
+
+# -- fitting -----------------------------------------------------------------------------------
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available here (use auto or cpu)")
+    return torch.device(device)
+
+
+def build_model(cfg: TrainConfig, input_dims: Sequence[int], n_classes: int) -> torch.nn.Module:
+    if cfg.arch == "fusion":
+        return GatedAttentionFusion(
+            input_dims, n_classes, latent=cfg.latent, hidden=cfg.hidden, dropout=cfg.dropout,
+            modality_dropout=cfg.modality_dropout,
+        )
+    kw = {"hidden": cfg.probe_hidden, "dropout": cfg.dropout} if cfg.arch == "mlp" else {}
+    return make_probe(cfg.arch, input_dims, n_classes, **kw)
+
+
+@dataclass
+class FitResult:
+    """A trained model and what it predicted at its best epoch (1-based)."""
+
+    model: torch.nn.Module
+    probs: np.ndarray  # (n, C) at the best epoch, every row of the dataset
+    attention: np.ndarray | None  # (n, M) for fusion
+    best_epoch: int
+    history: list[dict[str, float]]
+    train_idx: np.ndarray
+    p_correct_epochs: np.ndarray  # (n_train, epochs)
+    correct_epochs: np.ndarray  # (n_train, epochs) bool
+    imputed: int
+    device: str
+
+
+def _batches(perm: torch.Tensor, size: int) -> list[torch.Tensor]:
+    parts = list(torch.split(perm, size))
+    if len(parts) > 1 and len(parts[-1]) == 1:  # batch norm cannot train on one sample
+        parts[-2] = torch.cat([parts[-2], parts.pop()])
+    return parts
+
+
+@torch.inference_mode()
+def _predict(model: torch.nn.Module, X: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray | None]:
+    model.eval()
+    probs, att = [], []
+    n = X[0].shape[0]
+    for s in range(0, n, _EVAL_CHUNK):
+        out = model([x[s : s + _EVAL_CHUNK] for x in X])
+        probs.append(torch.softmax(out.logits.float(), dim=1).cpu().numpy())
+        if out.attention is not None:
+            att.append(out.attention.float().cpu().numpy())
+    return np.concatenate(probs), (np.concatenate(att) if att else None)
+
+
+def fit(ds: Dataset, cfg: TrainConfig, *, on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
+    """Train one model on ``ds`` (train split), choosing the best epoch on the val split."""
+    tr, va = ds.index("train"), ds.index("val")
+    if len(tr) < 2:
+        raise ModelError(f"only {len(tr)} training segment(s): need at least 2 in split 'train'")
+    if len(va) == 0:
+        raise ModelError("no segment in split 'val': the best epoch is chosen on validation; re-ingest with a split column or let ingest assign one")
+    if len(set(ds.y[tr].tolist())) < 2:
+        raise ModelError("the train split holds one class only")
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        torch.manual_seed(cfg.seed)
+        return _fit(ds, cfg, tr, va, device, on_epoch)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _fit(ds, cfg, tr, va, device, on_epoch) -> FitResult:
+    Z, imputed = [], 0
+    for x in ds.X:
+        z, k = standardise(x, tr)
+        Z.append(torch.from_numpy(z).to(device))
+        imputed += k
+    y = torch.from_numpy(ds.y).to(device)
+    model = build_model(cfg, [z.shape[1] for z in Z], len(ds.classes)).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.start_lr, weight_decay=cfg.weight_decay)
+    epochs = cfg.n_epochs
+    gen = torch.Generator().manual_seed(cfg.seed)
+    steps = len(_batches(torch.arange(len(tr)), cfg.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.peak_lr, total_steps=epochs * steps, div_factor=cfg.peak_lr / cfg.start_lr
+    )
+    tr_t = torch.from_numpy(tr).to(device)
+    history, pce, ce = [], np.zeros((len(tr), epochs), np.float32), np.zeros((len(tr), epochs), bool)
+    best = None
+    for epoch in range(epochs):
+        model.train()
+        total, seen = 0.0, 0
+        for b in _batches(torch.randperm(len(tr), generator=gen), cfg.batch_size):
+            idx = tr_t[b.to(device)]
+            out = model([z[idx] for z in Z])
+            loss = F.cross_entropy(out.logits, y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        probs, att = _predict(model, Z)
+        p_true = probs[np.arange(len(ds.y)), ds.y]
+        pce[:, epoch] = p_true[tr]
+        ce[:, epoch] = probs[tr].argmax(1) == ds.y[tr]
+        val_loss = float(-np.log(np.clip(p_true[va], 1e-12, None)).mean())
+        val_acc = float((probs[va].argmax(1) == ds.y[va]).mean())
+        rec = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "val_loss": val_loss, "val_accuracy": val_acc}
+        history.append(rec)
+        if on_epoch:
+            on_epoch(rec)
+        score = (val_loss, -val_acc) if cfg.select == "loss" else (-val_acc, val_loss)
+        if best is None or score < best[0]:
+            best = (score, epoch + 1, probs, att, copy.deepcopy(model.state_dict()))
+    _, best_epoch, probs, att, state = best
+    model.load_state_dict(state)
+    model.eval()
+    return FitResult(model, probs, att, best_epoch, history, tr, pce, ce, imputed, str(device))
+
+
+# -- train into the store ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainReport:
+    model: str
+    kind: str
+    arch: str
+    groups: tuple[str, ...]
+    modalities: tuple[str, ...]
+    n: dict[str, int]
+    dropped: dict[str, int]
+    imputed: int
+    best_epoch: int
+    epochs: int
+    metrics: dict[str, dict[str, float]]  # split -> accuracy, f1 (macro)
+    mean_attention: dict[str, float] | None  # group -> mean weight on the test split (fusion)
+    history: list[dict[str, float]]
+    device: str
+
+    def summary(self) -> str:
+        parts = [f"{self.model} ({self.arch} on {', '.join(self.groups)}): best epoch {self.best_epoch}/{self.epochs}"]
+        for s in ("val", "test"):
+            if s in self.metrics:
+                m = self.metrics[s]
+                parts.append(f"{s} accuracy {m['accuracy']:.3f} F1 {m['f1']:.3f}")
+        line = "; ".join(parts)
+        n = ", ".join(f"{k} {v}" for k, v in self.n.items())
+        line += f"\n  segments: {n}"
+        if self.dropped:
+            line += "; dropped: " + ", ".join(f"{v} ({k})" for k, v in self.dropped.items())
+        if self.imputed:
+            line += f"; {self.imputed} non-finite feature values set to the train mean"
+        if self.mean_attention:
+            line += "\n  mean attention (test): " + ", ".join(f"{g} {w:.3f}" for g, w in self.mean_attention.items())
+        return line
+
+
+def metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, float]:
+    """Accuracy and macro-averaged F1 (any number of classes), from scikit-learn."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if len(y_true) == 0:
+        return {"accuracy": float("nan"), "f1": float("nan"), "n": 0}
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "n": len(y_true),
+    }
+
+
+def train_model(
+    store, ds: Dataset, cfg: TrainConfig, *, name: str | None = None, write: bool = True,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> tuple[TrainReport, FitResult]:
+    """Fit one model on ``ds`` and write its predictions and dynamics to the store."""
+    name = name or (ds.groups[0] if len(ds.groups) == 1 else "fusion")
+    res = fit(ds, cfg, on_epoch=on_epoch)
+    run_id = P.new_run_id()
+    config: dict[str, Any] = {
+        **asdict(cfg), "epochs": cfg.n_epochs, "lr": cfg.start_lr, "max_lr": cfg.peak_lr,
+        "best_epoch": res.best_epoch, "device": res.device,
+    }
+    if write:
+        P.write_predictions(
+            store,
+            P.prediction_table(
+                model=name, kind=cfg.kind, arch=cfg.arch, modalities=ds.modalities, groups=ds.groups,
+                segment_ids=ds.segment_ids, splits=ds.split.tolist(), labels=ds.labels, classes=ds.classes,
+                probs=res.probs, attention=res.attention, config=config, seed=cfg.seed, run_id=run_id,
+            ),
+        )
+        tr = res.train_idx
+        P.write_dynamics(
+            store,
+            P.dynamics_table(
+                model=name, segment_ids=[ds.segment_ids[i] for i in tr], splits=["train"] * len(tr),
+                labels=[ds.labels[i] for i in tr], p_correct_epochs=res.p_correct_epochs,
+                correct_epochs=res.correct_epochs, run_id=run_id,
+            ),
+        )
+    pred = np.array(ds.classes)[res.probs.argmax(1)]
+    lab = np.array(ds.labels)
+    mets = {s: metrics(lab[ds.split == s].tolist(), pred[ds.split == s].tolist()) for s in S.SPLITS}
+    att = None
+    if res.attention is not None and len(ds.groups) > 1:
+        te = ds.index("test")
+        rows = te if len(te) else np.arange(len(ds.y))
+        att = {g: float(res.attention[rows, i].mean()) for i, g in enumerate(ds.groups)}
+    report = TrainReport(
+        name, cfg.kind, cfg.arch, ds.groups, ds.modalities, {s: int((ds.split == s).sum()) for s in S.SPLITS},
+        dict(ds.dropped), res.imputed, res.best_epoch, cfg.n_epochs, mets, att, res.history, res.device,
+    )
+    return report, res
+
+
+def train(
+    store,
+    groups: Sequence[str],
+    *,
+    unimodal: bool = True,
+    fusion: bool = True,
+    unimodal_arch: str = "logistic",
+    fusion_name: str = "fusion",
+    names: dict[str, str] | None = None,
+    config: TrainConfig | None = None,
+    on_report: Callable[[TrainReport], None] | None = None,
+) -> list[TrainReport]:
+    """One unimodal model per group (named after the group) and one fusion model over all groups.
+
+    Every model sees the same segments (those ok in every named group), so that
+    their predictions can be compared segment by segment. ``config`` supplies
+    the shared settings (seed, device, epochs, ...); its ``arch`` is replaced
+    by ``unimodal_arch`` for the unimodal models and by ``fusion`` for the
+    fusion model.
+    """
+    import dataclasses
+
+    groups = list(dict.fromkeys(groups))
+    base = config or TrainConfig()
+    if fusion and len(groups) < 2:
+        raise ConfigError("a fusion model needs at least two feature groups (or pass --no-fusion)")
+    if not unimodal and not fusion:
+        raise ConfigError("nothing to train: both unimodal and fusion models are turned off")
+    ds = load_dataset(store, groups)
+    names = dict(names or {})
+    reports = []
+    if unimodal:
+        cfg = dataclasses.replace(base, arch=unimodal_arch)
+        for g in groups:
+            rep, _ = train_model(store, ds.subset([g]), cfg, name=names.get(g, g))
+            reports.append(rep)
+            if on_report:
+                on_report(rep)
+    if fusion:
+        rep, _ = train_model(store, ds, dataclasses.replace(base, arch="fusion"), name=fusion_name)
+        reports.append(rep)
+        if on_report:
+            on_report(rep)
+    return reports

@@ -1,0 +1,148 @@
+"""Figure 2 (confidence quadrants) and the training-dynamics data map, as PNG and SVG.
+
+Built on ``matplotlib.figure.Figure`` with the Agg canvas: no pyplot state, no
+display needed. Scatter points are rasterised so that an SVG of 100k points
+stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ambiguity.errors import StatsError
+from ambiguity.stats.quadrants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS, quadrant_counts
+
+_BINS = np.linspace(0, 1, 21)
+# Where each quadrant's count goes (axes fraction): unimodal on x, fusion on y.
+_CORNER = {"red": (0.97, 0.03, "right", "bottom"), "green": (0.03, 0.97, "left", "top"),
+           "blue": (0.97, 0.97, "right", "top"), "yellow": (0.03, 0.03, "left", "bottom")}
+
+
+def figure2(frames: Mapping[str, pl.DataFrame], fusion: str, threshold: float = 0.5) -> Figure:
+    """One panel per unimodal model: its confidence in the correct label (x) against the fusion model's (y).
+
+    ``frames`` maps a unimodal model's name to its :func:`load_quadrants`
+    frame. Each panel shows the quadrants in their colours, the threshold
+    lines, the diagonal, stacked marginal histograms and the count per
+    quadrant.
+    """
+    if not frames:
+        raise StatsError("figure 2 needs at least one unimodal model")
+    k = len(frames)
+    fig = Figure(figsize=(4.6 * k, 4.9), layout="constrained")
+    FigureCanvasAgg(fig)
+    outer = fig.add_gridspec(1, k)
+    for i, (name, df) in enumerate(frames.items()):
+        g = outer[i].subgridspec(2, 2, width_ratios=[4, 1], height_ratios=[1, 4], wspace=0.04, hspace=0.04)
+        ax = fig.add_subplot(g[1, 0])
+        top = fig.add_subplot(g[0, 0], sharex=ax)
+        right = fig.add_subplot(g[1, 1], sharey=ax)
+        _panel(ax, top, right, df, name, fusion, threshold)
+    fig.suptitle(f"Unimodal vs fusion ({fusion}) confidence in the correct label; right means p > {threshold:g}", fontsize=10)
+    return fig
+
+
+def _panel(ax, top, right, df: pl.DataFrame, name: str, fusion: str, t: float) -> None:
+    x, y, q = df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), np.asarray(df["quadrant"].to_list(), dtype=object)
+    # Quadrant backgrounds: unimodal right is x > t, fusion right is y > t.
+    spans = {"yellow": (0, t, 0, t), "red": (t, 1, 0, t), "green": (0, t, t, 1), "blue": (t, 1, t, 1)}
+    for quad, (x0, x1, y0, y1) in spans.items():
+        ax.fill_between([x0, x1], y0, y1, color=QUADRANT_COLOURS[quad], alpha=0.08, linewidth=0)
+    ax.axvline(t, color="0.4", lw=0.8)
+    ax.axhline(t, color="0.4", lw=0.8)
+    ax.plot([0, 1], [0, 1], ls="--", color="0.3", lw=0.8, label="diagonal")
+    for quad in QUADRANTS:
+        m = q == quad
+        if m.any():
+            ax.scatter(x[m], y[m], s=9, color=QUADRANT_COLOURS[quad], alpha=0.75, linewidths=0, rasterized=True)
+    counts = quadrant_counts(q)
+    n = max(len(q), 1)
+    for quad, (cx, cy, ha, va) in _CORNER.items():
+        ax.text(cx, cy, f"{quad} {counts[quad]} ({counts[quad] / n:.0%})", transform=ax.transAxes, ha=ha, va=va,
+                fontsize=8, color="black", bbox={"boxstyle": "round,pad=0.2", "fc": QUADRANT_COLOURS[quad], "alpha": 0.35, "lw": 0})
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(f"{name}: p(correct label)")
+    ax.set_ylabel(f"{fusion}: p(correct label)")
+    # Stacked marginal histograms, coloured by quadrant.
+    xs = [x[q == quad] for quad in QUADRANTS]
+    ys = [y[q == quad] for quad in QUADRANTS]
+    cols = [QUADRANT_COLOURS[quad] for quad in QUADRANTS]
+    top.hist(xs, bins=_BINS, stacked=True, color=cols, alpha=0.8)
+    right.hist(ys, bins=_BINS, stacked=True, color=cols, alpha=0.8, orientation="horizontal")
+    top.set_title(f"{name} (n = {len(q)})", fontsize=10)
+    top.tick_params(labelbottom=False, labelsize=7)
+    right.tick_params(labelleft=False, labelsize=7)
+    for a in (top, right):
+        for s in ("top", "right"):
+            a.spines[s].set_visible(False)
+
+
+def datamap(dynamics: pl.DataFrame, models: Sequence[str] | None = None) -> Figure:
+    """Dataset cartography (Swayamdipta et al. 2020): per model, variability (x) vs confidence (y), coloured by correctness."""
+    present = list(dict.fromkeys(dynamics["model"].to_list()))
+    models = list(models) if models else present
+    missing = [m for m in models if m not in present]
+    if missing or not models:
+        raise StatsError(f"no training dynamics for model(s) {', '.join(missing) or '(none)'}; have: {', '.join(present) or 'none'}")
+    k = len(models)
+    fig = Figure(figsize=(4.2 * k + 0.8, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, k, squeeze=False, sharey=True)[0]
+    sc = None
+    for ax, m in zip(axes, models, strict=True):
+        d = dynamics.filter(pl.col("model") == m)
+        sc = ax.scatter(d["variability"].to_numpy(), d["confidence"].to_numpy(), c=d["correctness"].to_numpy(),
+                        cmap="RdYlBu", vmin=0, vmax=1, s=8, alpha=0.8, linewidths=0, rasterized=True)
+        epochs = d["epochs"][0] if d.height else 0
+        ax.set_title(f"{m} (n = {d.height}, {epochs} epochs)", fontsize=10)
+        ax.set_xlabel("variability (SD of p(correct) over epochs)")
+        ax.set_xlim(0, max(0.5, float(d["variability"].max() or 0) * 1.05))
+        ax.set_ylim(0, 1)
+        ax.text(0.02, 0.98, "easy to learn", transform=ax.transAxes, ha="left", va="top", fontsize=8, color="0.3")
+        ax.text(0.02, 0.02, "hard to learn", transform=ax.transAxes, ha="left", va="bottom", fontsize=8, color="0.3")
+        ax.text(0.98, 0.5, "ambiguous", transform=ax.transAxes, ha="right", va="center", fontsize=8, color="0.3")
+    axes[0].set_ylabel("confidence (mean p(correct) over epochs)")
+    fig.colorbar(sc, ax=list(axes), label="correctness (share of epochs right)", shrink=0.9)
+    fig.suptitle("Training dynamics data map (train split)", fontsize=10)
+    return fig
+
+
+def save(fig: Figure, out_dir: str | Path, stem: str, *, dpi: int = 150) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.png", out / f"{stem}.svg"]
+    fig.savefig(paths[0], dpi=dpi)
+    fig.savefig(paths[1])
+    return paths
+
+
+def write_figure2(store, out_dir: str | Path, fusion: str = "fusion", unimodal: Sequence[str] | None = None,
+                  splits=("test",), threshold: float = 0.5) -> list[Path]:
+    """Figure 2 from the store's predictions."""
+    from ambiguity.stats.quadrants import load_quadrants, resolve_model, unimodal_models
+
+    names = [resolve_model(store, u) for u in unimodal] if unimodal else sorted(unimodal_models(store))
+    if not names:
+        raise StatsError("no unimodal model in the predictions table: run `ambiguity train` first")
+    frames = {u: load_quadrants(store, u, fusion, splits, threshold) for u in names}
+    return save(figure2(frames, resolve_model(store, fusion), threshold), out_dir, "figure2_quadrants")
+
+
+def write_datamap(store, out_dir: str | Path, models: Sequence[str] | None = None) -> list[Path]:
+    from ambiguity.models.predictions import read_dynamics
+    from ambiguity.stats.quadrants import ordered_models, resolve_model
+
+    dyn = read_dynamics(store, [resolve_model(store, m) for m in models] if models else None)
+    order = [m for m in ordered_models(store) if m in set(dyn["model"].to_list())] if not models else [resolve_model(store, m) for m in models]
+    return save(datamap(dyn, order), out_dir, "datamap")
+
+
+__all__ = ["QUADRANT_MEANING", "datamap", "figure2", "save", "write_datamap", "write_figure2"]

@@ -1,0 +1,353 @@
+"""Confidence quadrants, per-model performance (Table 1) and pairwise disagreement (Table 2).
+
+A model is *right* on a segment when its probability of the true label,
+``p_correct``, is **strictly greater** than the threshold (0.5 by default), as
+in the paper's Figure 2. The boundary case ``p_correct == threshold`` counts
+as *wrong*. Quadrants of a (unimodal, fusion) pair of models:
+
+=========  ===============  ===============
+quadrant   unimodal         fusion
+=========  ===============  ===============
+red        right            wrong
+green      wrong            right
+blue       right            right
+yellow     wrong            wrong
+=========  ===============  ===============
+
+With two classes and threshold 0.5, "right" equals "the predicted label is
+the true one" (except for an exact 0.5 tie). With more classes
+``p_correct > 0.5`` is sufficient but not necessary for a right argmax: a
+segment predicted correctly with ``p_correct = 0.4`` lands among the wrong
+ones. That is the paper's definition (confidence in the correct label); say
+so when reporting multi-class quadrants.
+
+Table 2's disagreement rate of two models is the share of segments (that both
+predicted) whose *predicted labels* differ; its percentile bootstrap CI uses
+the fact that the mean of ``n`` binary values resampled with replacement is
+distributed exactly as ``Binomial(n, rate) / n``, so the bootstrap replicates
+are drawn from that binomial directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import polars as pl
+
+from ambiguity.errors import StatsError
+
+QUADRANTS = ("red", "green", "blue", "yellow")
+QUADRANT_COLOURS = {"red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4", "yellow": "#e6b800"}
+QUADRANT_MEANING = {
+    "red": "unimodal right, fusion wrong",
+    "green": "unimodal wrong, fusion right",
+    "blue": "both right",
+    "yellow": "both wrong",
+}
+
+
+# -- pure functions ------------------------------------------------------------------------------
+def _probabilities(name: str, p) -> np.ndarray:
+    a = np.asarray(p, dtype=np.float64)
+    if a.ndim != 1:
+        raise StatsError(f"{name} must be one-dimensional; got shape {a.shape}")
+    bad = ~np.isfinite(a) | (a < 0) | (a > 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise StatsError(f"{name} must hold probabilities in [0, 1]; position {i} is {a[i]!r} ({int(bad.sum())} bad in all)")
+    return a
+
+
+def assign_quadrants(p_unimodal, p_fusion, threshold: float = 0.5) -> np.ndarray:
+    """The quadrant ("red" | "green" | "blue" | "yellow") of each segment.
+
+    ``p_unimodal`` and ``p_fusion`` are each model's probability of the true
+    label, aligned by segment. Right means ``p > threshold``: a value equal to
+    the threshold counts as wrong.
+    """
+    pu = _probabilities("p_unimodal", p_unimodal)
+    pf = _probabilities("p_fusion", p_fusion)
+    if pu.shape != pf.shape:
+        raise StatsError(f"p_unimodal has {pu.size} values and p_fusion {pf.size}: align them by segment first")
+    if not (np.isfinite(threshold) and 0.0 <= threshold < 1.0):
+        raise StatsError(f"threshold={threshold}: use a value in [0, 1)")
+    u, f = pu > threshold, pf > threshold
+    return np.select([u & ~f, ~u & f, u & f], ["red", "green", "blue"], default="yellow").astype(object)
+
+
+def quadrant_counts(quadrants: Sequence[str] | np.ndarray | pl.Series) -> dict[str, int]:
+    """Segments per quadrant, every quadrant present (zero if empty)."""
+    q = np.asarray(quadrants, dtype=object)
+    unknown = set(q.tolist()) - set(QUADRANTS)
+    if unknown:
+        raise StatsError(f"unknown quadrant(s) {sorted(map(str, unknown))}; quadrants are {', '.join(QUADRANTS)}")
+    return {name: int((q == name).sum()) for name in QUADRANTS}
+
+
+def disagreement_rates(predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise disagreement of predicted labels; ``predicted`` is (models, segments), None where missing.
+
+    Returns (rate, n): rate[i, j] is the share of segments that both models
+    predicted on which their labels differ (NaN if none), n[i, j] that count.
+    Symmetric, with a zero diagonal.
+    """
+    P = np.asarray(predicted, dtype=object)
+    if P.ndim != 2:
+        raise StatsError(f"predicted must be (models, segments); got shape {P.shape}")
+    m = P.shape[0]
+    have = np.vectorize(lambda v: v is not None, otypes=[bool])(P) if P.size else np.zeros(P.shape, bool)
+    rate, n = np.zeros((m, m)), np.zeros((m, m), dtype=np.int64)
+    for i in range(m):
+        n[i, i] = int(have[i].sum())
+        rate[i, i] = 0.0 if n[i, i] else np.nan
+    for i, j in combinations(range(m), 2):
+        both = have[i] & have[j]
+        k = int(both.sum())
+        r = float((P[i, both] != P[j, both]).mean()) if k else np.nan
+        rate[i, j] = rate[j, i] = r
+        n[i, j] = n[j, i] = k
+    return rate, n
+
+
+def bootstrap_rate_ci(rate: float, n: int, *, n_boot: int = 2000, ci: float = 0.95, rng=None) -> tuple[float, float]:
+    """Percentile bootstrap CI of a proportion of ``n`` binary values (see the module notes)."""
+    if n == 0 or not np.isfinite(rate):
+        return (np.nan, np.nan)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    reps = rng.binomial(n, rate, size=n_boot) / n
+    a = (1 - ci) / 2
+    return float(np.quantile(reps, a)), float(np.quantile(reps, 1 - a))
+
+
+# -- results -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DisagreementResult:
+    """Table 2: pairwise disagreement of predicted labels with bootstrap CIs."""
+
+    models: tuple[str, ...]
+    rate: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    n: np.ndarray
+    splits: tuple[str, ...]
+    n_boot: int
+    ci: float
+    seed: int
+
+    def to_polars(self) -> pl.DataFrame:
+        """Long form: model_a, model_b, n, rate, ci_low, ci_high (each unordered pair once)."""
+        rows = [
+            {"model_a": a, "model_b": b, "n": int(self.n[i, j]), "rate": float(self.rate[i, j]),
+             "ci_low": float(self.low[i, j]), "ci_high": float(self.high[i, j])}
+            for (i, a), (j, b) in combinations(enumerate(self.models), 2)
+        ]
+        schema = {"model_a": pl.String, "model_b": pl.String, "n": pl.Int64, "rate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64}
+        return pl.DataFrame(rows, schema=schema)
+
+    def matrix(self, digits: int = 3, with_ci: bool = True) -> pl.DataFrame:
+        """Wide form for printing: one row and one column per model, "rate [low, high]" cells, "–" on the diagonal."""
+        cols: dict[str, list[str]] = {"model": list(self.models)}
+        for j, b in enumerate(self.models):
+            cells = []
+            for i in range(len(self.models)):
+                if i == j:
+                    cells.append("–")
+                elif not np.isfinite(self.rate[i, j]):
+                    cells.append("n/a")
+                elif with_ci:
+                    cells.append(f"{self.rate[i, j]:.{digits}f} [{self.low[i, j]:.{digits}f}, {self.high[i, j]:.{digits}f}]")
+                else:
+                    cells.append(f"{self.rate[i, j]:.{digits}f}")
+            cols[b] = cells
+        return pl.DataFrame(cols)
+
+
+def disagreement(
+    predictions: pl.DataFrame,
+    models: Sequence[str] | None = None,
+    *,
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    seed: int = 0,
+    splits: Sequence[str] = (),
+) -> DisagreementResult:
+    """Table 2 from prediction rows (columns model, segment_id, predicted)."""
+    for c in ("model", "segment_id", "predicted"):
+        if c not in predictions.columns:
+            raise StatsError(f"predictions need a {c!r} column")
+    if not 0 < ci < 1:
+        raise StatsError(f"ci={ci}: use a level in (0, 1)")
+    if n_boot < 1:
+        raise StatsError(f"n_boot={n_boot}: use at least 1")
+    present = list(dict.fromkeys(predictions["model"].to_list()))
+    models = list(models) if models is not None else present
+    unknown = [m for m in models if m not in present]
+    if unknown:
+        raise StatsError(f"no predictions for model(s) {', '.join(unknown)}; have: {', '.join(present)}")
+    if predictions.select(["model", "segment_id"]).is_duplicated().any():
+        raise StatsError("a model has two predictions for one segment")
+    wide = predictions.filter(pl.col("model").is_in(models)).pivot(on="model", index="segment_id", values="predicted")
+    P = np.array([wide[m].to_list() for m in models], dtype=object) if wide.height else np.empty((len(models), 0), object)
+    rate, n = disagreement_rates(P)
+    rng = np.random.default_rng(seed)
+    low, high = np.full_like(rate, np.nan), np.full_like(rate, np.nan)
+    for i, j in combinations(range(len(models)), 2):
+        lo, hi = bootstrap_rate_ci(rate[i, j], int(n[i, j]), n_boot=n_boot, ci=ci, rng=rng)
+        low[i, j] = low[j, i] = lo
+        high[i, j] = high[j, i] = hi
+    for i in range(len(models)):
+        low[i, i] = high[i, i] = 0.0
+    return DisagreementResult(tuple(models), rate, low, high, n, tuple(splits), n_boot, ci, seed)
+
+
+def performance(predictions: pl.DataFrame, models: Sequence[str] | None = None) -> pl.DataFrame:
+    """Table 1 from prediction rows: model, modalities, n, accuracy, F1 (macro-averaged, any number of classes)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    for c in ("model", "label", "predicted"):
+        if c not in predictions.columns:
+            raise StatsError(f"predictions need a {c!r} column")
+    present = list(dict.fromkeys(predictions["model"].to_list()))
+    models = list(models) if models is not None else present
+    rows = []
+    for m in models:
+        d = predictions.filter(pl.col("model") == m)
+        if d.height == 0:
+            raise StatsError(f"no predictions for model {m!r} in the chosen splits")
+        mods = d["modalities"][0].to_list() if "modalities" in d.columns and d["modalities"][0] is not None else []
+        y, p = d["label"].to_list(), d["predicted"].to_list()
+        rows.append({
+            "model": m, "modalities": "+".join(mods), "kind": d["kind"][0] if "kind" in d.columns else None,
+            "n": d.height, "accuracy": float(accuracy_score(y, p)), "f1": float(f1_score(y, p, average="macro", zero_division=0)),
+        })
+    schema = {"model": pl.String, "modalities": pl.String, "kind": pl.String, "n": pl.Int64, "accuracy": pl.Float64, "f1": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+# -- store-backed -------------------------------------------------------------------------------
+def _splits(splits: str | Sequence[str]) -> tuple[str, ...]:
+    from ambiguity.stores.schema import SPLITS
+
+    out = tuple(s.strip() for s in ([splits] if isinstance(splits, str) else splits) if s.strip())
+    bad = [s for s in out if s not in SPLITS]
+    if not out or bad:
+        raise StatsError(f"splits {list(out)}: choose from {', '.join(SPLITS)}")
+    return out
+
+
+def resolve_model(store, name: str) -> str:
+    """A model name, or a modality naming exactly one unimodal model (``text`` -> ``text.minilm``)."""
+    from ambiguity.models.predictions import model_summary
+
+    summary = model_summary(store)
+    names = summary["model"].to_list()
+    if name in names:
+        return name
+    match = [r["model"] for r in summary.iter_rows(named=True) if list(r["modalities"] or []) == [name]]
+    if len(match) == 1:
+        return match[0]
+    if len(match) > 1:
+        raise StatsError(f"modality {name!r} has several unimodal models ({', '.join(match)}): name one")
+    raise StatsError(f"no model {name!r} in the predictions table; models: {', '.join(names) or 'none'}")
+
+
+def unimodal_models(store) -> list[str]:
+    """Models that saw exactly one modality."""
+    from ambiguity.models.predictions import model_summary
+
+    s = model_summary(store)
+    return [r["model"] for r in s.iter_rows(named=True) if len(r["modalities"] or []) == 1]
+
+
+def ordered_models(store) -> list[str]:
+    """Every model: unimodal ones first, each part sorted by name (the row order of Tables 1 and 2)."""
+    from ambiguity.models.predictions import model_summary
+
+    s = model_summary(store)
+    uni = sorted(r["model"] for r in s.iter_rows(named=True) if len(r["modalities"] or []) == 1)
+    return uni + sorted(m for m in s["model"].to_list() if m not in uni)
+
+
+def load_quadrants(store, unimodal: str, fusion: str, splits=("test",), threshold: float = 0.5) -> pl.DataFrame:
+    """The quadrant of every segment that both models predicted, in the given splits.
+
+    Columns: segment_id, quadrant ("red" | "green" | "blue" | "yellow"),
+    p_unimodal, p_fusion, label, split; sorted by segment_id. ``unimodal``
+    and ``fusion`` are model names (a modality name picks its one unimodal
+    model). Right means ``p_correct > threshold``; equal counts as wrong.
+    """
+    from ambiguity.models.predictions import read_predictions
+
+    splits = _splits(splits)
+    uni, fus = resolve_model(store, unimodal), resolve_model(store, fusion)
+    cols = ["segment_id", "p_correct", "label", "split"]
+    pu = read_predictions(store, [uni], splits).select(cols)
+    pf = read_predictions(store, [fus], splits).select(["segment_id", "p_correct", "label"])
+    df = pu.rename({"p_correct": "p_unimodal"}).join(
+        pf.rename({"p_correct": "p_fusion", "label": "label_fusion"}), on="segment_id", how="inner"
+    )
+    if df.height and (df["label"] != df["label_fusion"]).any():
+        raise StatsError(f"models {uni!r} and {fus!r} were trained on different labels for some segments: retrain one")
+    df = df.sort("segment_id")
+    q = assign_quadrants(df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), threshold) if df.height else []
+    return df.select(
+        "segment_id",
+        pl.Series("quadrant", list(q), dtype=pl.String),
+        "p_unimodal",
+        "p_fusion",
+        "label",
+        "split",
+    )
+
+
+@dataclass(frozen=True)
+class QuadrantResult:
+    unimodal: str
+    fusion: str
+    threshold: float
+    splits: tuple[str, ...]
+    frame: pl.DataFrame
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return quadrant_counts(self.frame["quadrant"].to_list())
+
+    def to_polars(self) -> pl.DataFrame:
+        return self.frame
+
+    def counts_frame(self) -> pl.DataFrame:
+        n = self.frame.height
+        return pl.DataFrame(
+            {
+                "quadrant": list(QUADRANTS),
+                "meaning": [QUADRANT_MEANING[q] for q in QUADRANTS],
+                "n": [self.counts[q] for q in QUADRANTS],
+                "share": [self.counts[q] / n if n else float("nan") for q in QUADRANTS],
+            }
+        )
+
+
+def quadrants(store, unimodal: str, fusion: str, splits=("test",), threshold: float = 0.5) -> QuadrantResult:
+    splits = _splits(splits)
+    frame = load_quadrants(store, unimodal, fusion, splits, threshold)
+    return QuadrantResult(resolve_model(store, unimodal), resolve_model(store, fusion), threshold, splits, frame)
+
+
+def table1(store, models: Sequence[str] | None = None, splits=("test",)) -> pl.DataFrame:
+    from ambiguity.models.predictions import read_predictions
+
+    splits = _splits(splits)
+    models = [resolve_model(store, m) for m in models] if models else ordered_models(store)
+    return performance(read_predictions(store, models, splits), models)
+
+
+def table2(store, models: Sequence[str] | None = None, splits=("test",), *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> DisagreementResult:
+    from ambiguity.models.predictions import read_predictions
+
+    splits = _splits(splits)
+    models = [resolve_model(store, m) for m in models] if models else ordered_models(store)
+    preds = read_predictions(store, models, splits).select(["model", "segment_id", "predicted"])
+    return disagreement(preds, models, n_boot=n_boot, ci=ci, seed=seed, splits=splits)
