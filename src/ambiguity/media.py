@@ -10,6 +10,7 @@ forward to the target time.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -43,11 +44,17 @@ class MediaInfo:
     fps: float | None
 
 
+#: Containers whose header fully describes the stream: skip FFmpeg's packet probing
+#: (about 9 ms per open, which dominated decoding many short segments of one file).
+_HEADER_ONLY = {".wav", ".wave", ".flac", ".aif", ".aiff"}
+
+
 def _open(path: str):
     import av
 
+    cheap = os.path.splitext(str(path))[1].lower() in _HEADER_ONLY
     try:
-        return av.open(str(path))
+        return av.open(str(path), options={"probesize": "32", "analyzeduration": "0"} if cheap else None)
     except FileNotFoundError:
         raise MediaError(f"media file not found: {path}") from None
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -90,14 +97,14 @@ def decode_audio(path: str, start: float | None = None, end: float | None = None
         rate = stream.rate
         if not rate:
             raise MediaError(f"audio track of {path} has no sample rate")
-        seek_to = max(0.0, (start or 0.0) - PRE_ROLL_S)
+        pcm = stream.codec_context.name.startswith("pcm_")
+        seek_to = max(0.0, (start or 0.0) - (0.0 if pcm else PRE_ROLL_S))  # PCM needs no codec settling
         if seek_to > 0 and stream.time_base:
             try:
                 c.seek(int(seek_to / stream.time_base), stream=stream, backward=True)
             except av.error.FFmpegError:
                 c.seek(0)
-        # Convert sample format only (same rate, same layout): exact, no filtering.
-        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
+        resampler = None
         chunks: list[np.ndarray] = []
         first: int | None = None
         stop = None if end is None else int(math.ceil(end * rate)) + 1
@@ -107,10 +114,14 @@ def decode_audio(path: str, start: float | None = None, end: float | None = None
                 if first is None:
                     t = frame.time if frame.time is not None else 0.0
                     first = max(0, int(round(t * rate)))
-                for out in resampler.resample(frame):
-                    arr = out.to_ndarray()
-                    chunks.append(arr.mean(axis=0, dtype=np.float32) if arr.shape[0] > 1 else arr[0])
-                    got += arr.shape[1]
+                mono = _to_mono(frame)
+                if mono is None:  # an unusual sample format: let FFmpeg convert it (exact, same rate)
+                    resampler = resampler or av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
+                    outs = [o.to_ndarray() for o in resampler.resample(frame)]
+                    mono = np.concatenate([o.mean(axis=0, dtype=np.float32) for o in outs]) if outs else None
+                if mono is not None:
+                    chunks.append(mono)
+                    got += len(mono)
                 if stop is not None and first + got >= stop:
                     break
         except av.error.FFmpegError as exc:
@@ -120,6 +131,23 @@ def decode_audio(path: str, start: float | None = None, end: float | None = None
     if not chunks:
         raise MediaError(f"no audio could be decoded from {path}")
     return np.concatenate(chunks).astype(np.float32, copy=False), rate, first or 0
+
+
+_INT_SCALE = {"s16": 32768.0, "s32": 2147483648.0}
+
+
+def _to_mono(frame) -> np.ndarray | None:
+    """Float32 mono samples of a decoded frame for the common formats; None for others."""
+    fmt = frame.format.name
+    base = fmt.rstrip("p")
+    if base not in ("s16", "s32", "flt", "dbl"):
+        return None
+    arr = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if not frame.format.is_planar:
+        arr = arr.reshape(-1, channels).T
+    x = arr.astype(np.float32, copy=False) if base in ("flt", "dbl") else arr.astype(np.float32) / _INT_SCALE[base]
+    return x[0] if channels == 1 else x.mean(axis=0, dtype=np.float32)
 
 
 def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
