@@ -8,8 +8,11 @@ per item, upserted on ``key = task|item``), so that the annotation app, the
 importers and the agreement statistics all read the same items.
 
 An item is one (modality flag, segment) pair: ``item = "<modality>:<segment_id>"``.
-By default a segment is drawn at most once per task (``distinct=True``), so each
-annotator judges it once per round; modalities are filled in the order given.
+By default a segment is drawn at most once per task (``distinct=True``): an
+annotator who has seen a segment's full clip in pass 2 can no longer judge it
+from one modality alone, so a repeat under another flag would not be a unimodal
+judgment. Modalities are filled in the order given; when a quadrant runs short
+because its segments went to an earlier modality, the warning says so.
 """
 
 from __future__ import annotations
@@ -251,16 +254,19 @@ def stratified_sample(
     for modality, df in frames.items():
         for q in QUADRANTS:
             pool = df.filter(pl.col("quadrant") == q)
+            whole = pool.height
             if distinct and taken:
                 pool = pool.filter(~pl.col("segment_id").is_in(list(taken)))
             pool = pool.sort("segment_id")  # the draw must not depend on the input's row order
             k = min(per_quadrant, pool.height)
             if k < per_quadrant:
                 shortfalls.append(Shortfall(modality, q, pool.height, per_quadrant))
+                reused = pool.height < whole
                 warnings.warn(
                     f"{modality}/{q}: only {pool.height} segment(s) available"
-                    f"{' (not already drawn for another modality)' if distinct and taken else ''}, "
-                    f"{per_quadrant} asked for; taking all of them",
+                    f"{' (not already drawn for another modality)' if reused else ''}, "
+                    f"{per_quadrant} asked for; taking all of them"
+                    f"{' (sample from more splits, or allow repeats: --allow-repeats)' if reused else ''}",
                     ShortQuadrantWarning,
                     stacklevel=2,
                 )

@@ -1,0 +1,381 @@
+"""Agreement statistics against independent references: scikit-learn, statsmodels,
+the krippendorff package, scipy, and published tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ambiguity.errors import StatsError
+from ambiguity.stats.agreement import (
+    AgreementResult,
+    agreement,
+    agreement_table,
+    cohen_kappa,
+    fleiss,
+    krippendorff_alpha,
+)
+
+# -- Cohen's kappa --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed,k,n", [(0, 2, 30), (1, 2, 204), (2, 3, 50), (3, 5, 120), (4, 4, 7)])
+def test_kappa_equals_sklearn_and_statsmodels(seed, k, n):
+    from sklearn.metrics import cohen_kappa_score
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    rng = np.random.default_rng(seed)
+    labels = [f"class{i}" for i in range(k)]
+    a = rng.choice(labels, n)
+    # a correlated second rater, so kappa is not near 0 only
+    b = np.where(rng.random(n) < 0.6, a, rng.choice(labels, n))
+    ours = cohen_kappa(a.tolist(), b.tolist())
+    # reference 1: sklearn.metrics.cohen_kappa_score(a, b)
+    assert abs(ours - cohen_kappa_score(a, b)) < 1e-12
+    # reference 2: statsmodels.stats.inter_rater.cohens_kappa on a pandas crosstab
+    table = pd.crosstab(pd.Series(a), pd.Series(b)).reindex(index=labels, columns=labels, fill_value=0).to_numpy()
+    assert abs(ours - cohens_kappa(table).kappa) < 1e-12
+
+
+def test_kappa_reproduces_artstein_poesio_2008():
+    # Published values as used by scikit-learn's own test:
+    # scikit-learn/scikit-learn, sklearn/metrics/tests/test_classification.py::test_cohen_kappa
+    # ("These label vectors reproduce the contingency matrix from Artstein and Poesio (2008), Table 1").
+    y1 = [0] * 40 + [1] * 60
+    y2 = [0] * 20 + [1] * 20 + [0] * 10 + [1] * 50
+    assert round(cohen_kappa(y1, y2), 3) == 0.348  # Artstein & Poesio (2008), Table 1
+    # "Multiclass example: Artstein and Poesio, Table 4."
+    y1 = [0] * 46 + [1] * 44 + [2] * 10
+    y2 = [0] * 52 + [1] * 32 + [2] * 16
+    assert round(cohen_kappa(y1, y2), 4) == 0.8013
+    # the unweighted case of the same test's "weighting example"
+    y2 = [0] * 50 + [1] * 40 + [2] * 10
+    assert round(cohen_kappa(y1, y2), 4) == 0.9315
+
+
+def test_kappa_labels_argument_ignores_spurious_labels():
+    from sklearn.metrics import cohen_kappa_score
+
+    y1 = [0] * 40 + [1] * 60 + [2] * 4
+    y2 = [0] * 20 + [1] * 20 + [0] * 10 + [1] * 50 + [2] * 4
+    # sklearn: cohen_kappa_score(y1, y2, labels=[0, 1, 2]) keeps every class
+    assert abs(cohen_kappa(y1, y2, labels=[0, 1, 2]) - cohen_kappa_score(y1, y2, labels=[0, 1, 2])) < 1e-12
+    with pytest.raises(StatsError, match="not among the categories"):
+        cohen_kappa(y1, y2, labels=[0, 1])
+
+
+labels_st = st.lists(st.sampled_from(["emp", "neu", "other", "x"]), min_size=1, max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(labels_st)
+def test_kappa_of_a_rater_with_itself_is_one(y):
+    if len(set(y)) >= 2:
+        assert cohen_kappa(y, y) == pytest.approx(1.0, abs=1e-12)
+    else:
+        assert math.isnan(cohen_kappa(y, y))  # one label only: kappa is undefined
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_kappa_symmetric_and_in_range(data):
+    a = data.draw(labels_st)
+    b = data.draw(st.lists(st.sampled_from(["emp", "neu", "other", "x"]), min_size=len(a), max_size=len(a)))
+    k1, k2 = cohen_kappa(a, b), cohen_kappa(b, a)
+    if math.isnan(k1):
+        assert math.isnan(k2)
+        assert len(set(a)) == 1 and set(a) == set(b)  # undefined only in this case
+    else:
+        assert abs(k1 - k2) < 1e-12
+        assert -1.0 - 1e-12 <= k1 <= 1.0 + 1e-12
+
+
+@pytest.mark.parametrize(
+    "a,b,match",
+    [
+        ([], [], "no items"),
+        (["a"], ["a", "b"], "different numbers"),
+        (["a", None], ["a", "b"], "missing label"),
+        ([1.0, float("nan")], [1.0, 2.0], "missing label"),
+        ("ab", "ab", "sequence of labels"),
+        (5, 5, "sequence of labels"),
+    ],
+)
+def test_kappa_bad_input_raises_typed_error(a, b, match):
+    with pytest.raises(StatsError, match=match):
+        cohen_kappa(a, b)
+
+
+def test_kappa_adversarial_inputs_return_numbers():
+    # mixed types are compared as strings; a single disagreement among many classes is fine
+    assert cohen_kappa([1, "1", 2], ["1", 1, 2]) == pytest.approx(1.0)
+    many = [str(i) for i in range(500)]
+    assert cohen_kappa(many, many) == pytest.approx(1.0)
+    assert math.isnan(cohen_kappa(["a"] * 10, ["a"] * 10))
+    # one rater constant, the other not: p_e < 1, kappa defined (0 here)
+    assert cohen_kappa(["a"] * 4, ["a", "b", "a", "b"]) == pytest.approx(0.0)
+
+
+# -- Fleiss' kappa, Krippendorff's alpha --------------------------------------------------
+
+# Fleiss (1971): 30 patients, 6 psychiatrists, 5 diagnoses, as in statsmodels'
+# statsmodels/stats/tests/test_inter_rater.py::test_fleiss_kappa_irr, where the
+# reference comes from R: irr::kappam.fleiss(diagnoses) -> Kappa = 0.4302445.
+DIAGNOSES = [
+    [4, 4, 4, 4, 4, 4], [2, 2, 2, 5, 5, 5], [2, 3, 3, 3, 3, 5], [5, 5, 5, 5, 5, 5], [2, 2, 2, 4, 4, 4],
+    [1, 1, 3, 3, 3, 3], [3, 3, 3, 3, 5, 5], [1, 1, 3, 3, 3, 4], [1, 1, 4, 4, 4, 4], [5, 5, 5, 5, 5, 5],
+    [1, 4, 4, 4, 4, 4], [1, 2, 4, 4, 4, 4], [2, 2, 2, 3, 3, 3], [1, 4, 4, 4, 4, 4], [2, 2, 4, 4, 4, 5],
+    [3, 3, 3, 3, 3, 5], [1, 1, 1, 4, 5, 5], [1, 1, 1, 1, 1, 2], [2, 2, 4, 4, 4, 4], [1, 3, 3, 5, 5, 5],
+    [5, 5, 5, 5, 5, 5], [2, 4, 4, 4, 4, 4], [2, 2, 4, 5, 5, 5], [1, 1, 4, 4, 4, 4], [1, 4, 4, 4, 4, 5],
+    [2, 2, 2, 2, 2, 4], [1, 1, 1, 1, 5, 5], [2, 2, 4, 4, 4, 4], [1, 3, 3, 3, 3, 3], [5, 5, 5, 5, 5, 5],
+]
+
+
+def test_fleiss_reproduces_r_irr_on_fleiss_1971():
+    # R: irr::kappam.fleiss(diagnoses)$value == 0.4302445
+    assert fleiss(DIAGNOSES) == pytest.approx(0.4302445, abs=1e-7)
+
+
+def test_fleiss_of_two_raters_equals_statsmodels():
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 3, size=(40, 4))
+    # statsmodels: fleiss_kappa(aggregate_raters(data)[0])
+    assert fleiss(data.tolist()) == pytest.approx(fleiss_kappa(aggregate_raters(data)[0]), abs=1e-12)
+    with pytest.raises(StatsError, match="same number"):
+        fleiss([["a", "b"], ["a"]])
+    with pytest.raises(StatsError, match="no items"):
+        fleiss([])
+
+
+def test_krippendorff_reproduces_published_example():
+    # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the 4 observers x 12 units
+    # example with missing values: nominal alpha = 0.743 (also in the krippendorff package's docstring).
+    n = None
+    data = [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, n, n, n],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, n, 3],
+        [n, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, n],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, n],
+    ]
+    assert round(krippendorff_alpha(data), 3) == 0.743
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_krippendorff_equals_package(seed):
+    import krippendorff
+
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 3, size=(3, 25)).astype(float)
+    codes[rng.random(codes.shape) < 0.15] = np.nan
+    labels = np.array(["neu", "emp", "mixed"])
+    as_labels = [[None if np.isnan(v) else labels[int(v)] for v in row] for row in codes]
+    # reference: krippendorff.alpha(reliability_data=codes, level_of_measurement="nominal")
+    ref = krippendorff.alpha(reliability_data=codes, level_of_measurement="nominal")
+    assert abs(krippendorff_alpha(as_labels) - ref) < 1e-12
+
+
+def test_krippendorff_bad_input():
+    assert math.isnan(krippendorff_alpha([["a", "a"], ["a", "a"]]))
+    with pytest.raises(StatsError, match="two raters"):
+        krippendorff_alpha([["a", "b"]])
+    with pytest.raises(StatsError, match="same"):
+        krippendorff_alpha([["a", "b"], ["a"]])
+    with pytest.raises(StatsError, match="rated by two"):
+        krippendorff_alpha([["a", None], [None, "b"]])
+
+
+# -- the per-quadrant table -----------------------------------------------------------------
+
+QUADS = ["red", "green", "blue", "yellow"]
+
+
+def _study(n_per=12, annotators=("ann", "bob"), seed=0, labels=("emp", "neu")):
+    rng = np.random.default_rng(seed)
+    items = pl.DataFrame(
+        {
+            "item": [f"text:s{i}" for i in range(4 * n_per)],
+            "quadrant": [q for q in QUADS for _ in range(n_per)],
+            "modality": ["text", "audio"] * (2 * n_per),
+            "label": rng.choice(labels, 4 * n_per).tolist(),
+        }
+    )
+    rows = []
+    for it, gold in zip(items["item"], items["label"], strict=True):
+        for a in annotators:
+            for rnd, p in (("unimodal", 0.65), ("multimodal", 0.8)):
+                j = gold if rng.random() < p else rng.choice(labels)
+                rows.append((a, it, rnd, str(j)))
+    ann = pl.DataFrame(rows, schema=["annotator", "item", "round", "judgment"], orient="row")
+    return ann, items
+
+
+def test_table_matches_sklearn_per_quadrant_and_round():
+    from sklearn.metrics import cohen_kappa_score
+
+    ann, items = _study()
+    res = agreement_table(ann, items, n_boot=200, seed=1)
+    assert isinstance(res, AgreementResult) and res.statistic == "cohen"
+    assert res.table["quadrant"].to_list() == QUADS + ["all"]
+    joined = ann.join(items, on="item")
+    for row in res.table.iter_rows(named=True):
+        sub = joined if row["quadrant"] == "all" else joined.filter(pl.col("quadrant") == row["quadrant"])
+        ks = {}
+        for rnd in ("unimodal", "multimodal"):
+            w = sub.filter(pl.col("round") == rnd).pivot(on="annotator", index="item", values="judgment").sort("item")
+            # reference: sklearn.metrics.cohen_kappa_score(ann's labels, bob's labels) on the quadrant's items
+            ks[rnd] = cohen_kappa_score(w["ann"].to_list(), w["bob"].to_list())
+            assert abs(row[f"kappa_{rnd}"] - ks[rnd]) < 1e-12
+            lo, hi = row[f"kappa_{rnd}_low"], row[f"kappa_{rnd}_high"]
+            assert lo <= hi and -1 <= lo and hi <= 1
+        assert abs(row["delta"] - (ks["multimodal"] - ks["unimodal"])) < 1e-12
+        assert row["delta_low"] <= row["delta_high"]
+        assert row["n"] == (items.height if row["quadrant"] == "all" else 12)
+
+
+def test_table_alpha_and_fleiss_with_three_annotators():
+    import krippendorff
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
+    ann, items = _study(annotators=("ann", "bob", "cy"), seed=3)
+    res = agreement_table(ann, items, n_boot=50, seed=0)
+    assert res.statistic == "fleiss"
+    joined = ann.join(items, on="item")
+    for row in res.table.iter_rows(named=True):
+        sub = joined if row["quadrant"] == "all" else joined.filter(pl.col("quadrant") == row["quadrant"])
+        w = sub.filter(pl.col("round") == "multimodal").pivot(on="annotator", index="item", values="judgment").sort("item")
+        data = np.array([[{"emp": 0, "neu": 1}[v] for v in w[a].to_list()] for a in ("ann", "bob", "cy")])
+        # reference: statsmodels fleiss_kappa(aggregate_raters(items x raters)[0])
+        assert abs(row["kappa_multimodal"] - fleiss_kappa(aggregate_raters(data.T)[0])) < 1e-12
+        # reference: krippendorff.alpha(raters x items, nominal)
+        ref = krippendorff.alpha(reliability_data=data.astype(float), level_of_measurement="nominal")
+        assert abs(row["alpha_multimodal"] - ref) < 1e-12
+    assert "α unimodal" in res.to_markdown()
+
+
+def test_accuracy_against_scipy_and_sklearn():
+    from scipy.stats import binomtest
+    from sklearn.metrics import accuracy_score
+
+    ann, items = _study(seed=7)
+    res = agreement_table(ann, items, n_boot=0)
+    joined = ann.join(items, on="item")
+    for row in res.accuracy.iter_rows(named=True):
+        sub = joined.filter(pl.col("annotator") == row["annotator"])
+        if row["quadrant"] != "all":
+            sub = sub.filter(pl.col("quadrant") == row["quadrant"])
+        u = sub.filter(pl.col("round") == "unimodal").sort("item")
+        m = sub.filter(pl.col("round") == "multimodal").sort("item")
+        # reference: sklearn.metrics.accuracy_score(gold, judgments)
+        assert row["acc_unimodal"] == pytest.approx(accuracy_score(u["label"], u["judgment"]), abs=1e-12)
+        assert row["acc_multimodal"] == pytest.approx(accuracy_score(m["label"], m["judgment"]), abs=1e-12)
+        # reference: scipy.stats.binomtest(k, n).proportion_ci(method="wilson")
+        k = int((u["label"] == u["judgment"]).sum())
+        ci = binomtest(k, u.height).proportion_ci(confidence_level=0.95, method="wilson")
+        assert row["acc_unimodal_low"] == pytest.approx(ci.low, abs=1e-9)
+        assert row["acc_unimodal_high"] == pytest.approx(ci.high, abs=1e-9)
+        # reference: exact McNemar = two-sided binomial test on the discordant pairs (scipy)
+        cu = (u["label"] == u["judgment"]).to_numpy()
+        cm = (m["label"] == m["judgment"]).to_numpy()
+        b, c = int(np.sum(cu & ~cm)), int(np.sum(~cu & cm))
+        p = 1.0 if b + c == 0 else binomtest(b, b + c, 0.5).pvalue
+        assert row["mcnemar_p"] == pytest.approx(p, abs=1e-12)
+
+
+def test_bootstrap_is_seeded_and_ci_shrinks_with_more_items():
+    ann, items = _study(n_per=10, seed=2)
+    r1 = agreement_table(ann, items, n_boot=300, seed=4)
+    r2 = agreement_table(ann, items, n_boot=300, seed=4)
+    assert r1.table.equals(r2.table)
+    big_ann, big_items = _study(n_per=120, seed=2)
+    wide = r1.table.filter(pl.col("quadrant") == "all").row(0, named=True)
+    narrow = agreement_table(big_ann, big_items, n_boot=300, seed=4).table.filter(pl.col("quadrant") == "all").row(0, named=True)
+    assert narrow["kappa_unimodal_high"] - narrow["kappa_unimodal_low"] < wide["kappa_unimodal_high"] - wide["kappa_unimodal_low"]
+
+
+def test_incomplete_items_are_left_out_and_noted():
+    ann, items = _study()
+    first = items["item"][0]
+    ann2 = ann.filter(~((pl.col("item") == first) & (pl.col("annotator") == "bob") & (pl.col("round") == "multimodal")))
+    res = agreement_table(ann2, items, n_boot=0)
+    assert res.n_complete == items.height - 1
+    assert res.table.filter(pl.col("quadrant") == "red")["n"][0] == 11
+    assert any("left out" in n for n in res.notes)
+
+
+def test_by_modality_and_renderings():
+    ann, items = _study()
+    res = agreement_table(ann, items, by_modality=True, n_boot=20)
+    keys = list(zip(res.table["modality"], res.table["quadrant"], strict=True))
+    assert keys[:5] == [("text", q) for q in QUADS] + [("text", "all")]
+    assert keys[-1] == ("all", "all")
+    md = res.to_markdown()
+    assert md.startswith("| Modality | Quadrant | n |") and "Accuracy against the gold label" in md
+    tex = res.to_latex()
+    assert "\\begin{tabular}" in tex and "Change" in tex and "Cohen's kappa" in tex
+    assert set(res.to_polars().columns) >= {"kappa_unimodal", "kappa_multimodal", "delta", "alpha_unimodal"}
+
+
+def test_undefined_kappa_is_nan_and_rendered_as_dash():
+    items = pl.DataFrame({"item": ["a", "b", "c"], "quadrant": ["red"] * 3, "label": ["emp"] * 3})
+    rows = [(w, i, r, "emp") for w in ("ann", "bob") for i in ("a", "b", "c") for r in ("unimodal", "multimodal")]
+    ann = pl.DataFrame(rows, schema=["annotator", "item", "round", "judgment"], orient="row")
+    res = agreement_table(ann, items, n_boot=10)
+    assert math.isnan(res.table["kappa_unimodal"][0])
+    assert "| Red | 3 | – | – | – |" in res.to_markdown()
+
+
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda a: a.filter(pl.col("annotator") == "ann"), "at least two annotators"),
+        (lambda a: a.with_columns(pl.lit("pass3").alias("round")), "unknown round"),
+        (lambda a: pl.concat([a, a.head(1)]), "answered twice"),
+        (lambda a: a.drop("judgment"), "missing column"),
+        (lambda a: a.with_columns(pl.lit(None, pl.String).alias("judgment")), "no judgment"),
+    ],
+)
+def test_table_bad_input(mutate, match):
+    ann, items = _study()
+    with pytest.raises(StatsError, match=match):
+        agreement_table(mutate(ann), items)
+
+
+def test_table_bad_parameters():
+    ann, items = _study()
+    with pytest.raises(StatsError, match="n_boot"):
+        agreement_table(ann, items, n_boot=-1)
+    with pytest.raises(StatsError, match="ci"):
+        agreement_table(ann, items, ci=95)
+    with pytest.raises(StatsError, match="no annotations by"):
+        agreement_table(ann, items, annotators=["ann", "zed"])
+    with pytest.raises(StatsError, match="expected a polars"):
+        agreement_table(ann.to_pandas(), items)
+
+
+def test_agreement_reads_the_store(store):
+    from ambiguity.annotate.records import Answer, write_answers
+    from ambiguity.stats.sampling import save_task, stratified_sample
+
+    frames = {"text": pl.DataFrame({"segment_id": [f"s{i}" for i in range(8)], "quadrant": QUADS * 2, "label": ["emp", "neu"] * 4})}
+    task = stratified_sample(frames, 2, 0, name="t1")
+    save_task(store, task)
+    with pytest.raises(StatsError, match="no annotations"):
+        agreement(store, "t1")
+    answers = [
+        Answer("t1", who, r["item"], r["segment_id"], rnd, r["label"] if (who == "ann" or i % 3) else "emp")
+        for i, r in enumerate(task.items.iter_rows(named=True))
+        for who in ("ann", "bob")
+        for rnd in ("unimodal", "multimodal")
+    ]
+    write_answers(store, answers)
+    res = agreement(store, "t1", n_boot=50)
+    assert res.n_complete == 8 and res.annotators == ("ann", "bob")
+    assert res.table.filter(pl.col("quadrant") == "all")["n"][0] == 8
