@@ -1,0 +1,524 @@
+"""Where segments sit relative to the class boundary of an embedding space.
+
+For every segment: the share of its k nearest neighbours that carry another label,
+and the margin (distance to the nearest other-label segment minus distance to the
+nearest same-label one; small or negative near the boundary). Quadrants are then
+summarised and red / green tested against blue with seeded permutation tests.
+
+Nearest neighbours are exact (blocked matrix products: one pass gives the k nearest
+and the nearest of every class) up to ``exact_limit`` rows, and come from a Lance
+IVF vector index above it. The 2-D UMAP projection for Figure 3 is optional.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ambiguity.errors import StatsError
+from ambiguity.stats.multitest import adjust, check_correction
+from ambiguity.stats.results import BoundaryResult
+
+METRICS: tuple[str, ...] = ("cosine", "euclidean")
+#: Above this many rows, neighbours come from a Lance vector index instead of exact search.
+EXACT_LIMIT = 200_000
+#: Bytes of one block of the distance matrix in exact search.
+BLOCK_BYTES = 128 * 2**20
+#: In the index path, classes up to this size are searched exactly (cheap), larger ones by index.
+SMALL_CLASS = 4096
+DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (("red", "blue"), ("green", "blue"))
+QUADRANT_ORDER = ("red", "green", "blue", "yellow")
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """k nearest neighbours (row indices, distances) and the distance to the nearest row of each class."""
+
+    index: np.ndarray  # (n, k) int64, -1 where the index returned fewer than k
+    distance: np.ndarray  # (n, k)
+    nearest: np.ndarray  # (n, n_classes); inf where a class has no other row
+    method: str
+
+
+# -- preparation --------------------------------------------------------------------------------
+def _prepare(x: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Vectors ready for products: unit rows (cosine) or globally scaled rows with squared norms."""
+    if metric == "cosine":
+        # Scale each row by a power of two first (exact, direction kept) so norms cannot overflow.
+        _, e = np.frexp(np.abs(x).max(axis=1, initial=0.0))
+        xs = np.ldexp(x, -e[:, None].astype(np.int32)).astype(x.dtype, copy=False)
+        norm = np.sqrt(np.einsum("ij,ij->i", xs, xs, dtype=np.float64))
+        return (xs / norm[:, None]).astype(x.dtype, copy=False), np.zeros(len(x), x.dtype), 0
+    top = float(np.abs(x).max(initial=0.0))
+    _, e = math.frexp(top) if top > 0 else (0.0, 0)
+    xs = np.ldexp(x, -e).astype(x.dtype, copy=False)
+    sq = np.einsum("ij,ij->i", xs, xs)
+    return xs, sq, e
+
+
+def _scores(q: np.ndarray, sq_q: np.ndarray, r: np.ndarray, sq_r: np.ndarray, metric: str) -> np.ndarray:
+    """A distance-ordered score matrix: -cos (cosine) or the squared euclidean distance."""
+    s = q @ r.T
+    if metric == "cosine":
+        np.negative(s, out=s)
+        return s
+    s *= -2
+    s += sq_r[None, :]
+    s += sq_q[:, None]
+    np.maximum(s, 0, out=s)
+    return s
+
+
+def _to_distance(s: np.ndarray, metric: str, exp: int) -> np.ndarray:
+    s = s.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if metric == "cosine":
+            return np.maximum(1.0 + s, 0.0)
+        return np.ldexp(np.sqrt(s), exp)
+
+
+def _block_rows(n: int, itemsize: int) -> int:
+    return max(1, min(n, BLOCK_BYTES // max(1, n * itemsize)))
+
+
+# -- exact search ---------------------------------------------------------------------------------
+def _exact(xp: np.ndarray, sq: np.ndarray, bounds: list[tuple[int, int]], k: int, metric: str) -> tuple[np.ndarray, ...]:
+    """One blocked pass: k nearest (self excluded) and the nearest row of each class."""
+    n = len(xp)
+    idx = np.empty((n, k), np.int64)
+    dk = np.empty((n, k), xp.dtype)
+    near = np.empty((n, len(bounds)), xp.dtype)
+    step = _block_rows(n, xp.dtype.itemsize)
+    for i0 in range(0, n, step):
+        i1 = min(n, i0 + step)
+        s = _scores(xp[i0:i1], sq[i0:i1], xp, sq, metric)
+        rows = np.arange(i1 - i0)
+        s[rows, i0 + rows] = np.inf
+        part = np.argpartition(s, k - 1, axis=1)[:, :k]
+        ds = np.take_along_axis(s, part, axis=1)
+        order = np.argsort(ds, axis=1, kind="stable")
+        idx[i0:i1] = np.take_along_axis(part, order, axis=1)
+        dk[i0:i1] = np.take_along_axis(ds, order, axis=1)
+        for c, (a, b) in enumerate(bounds):
+            near[i0:i1, c] = s[:, a:b].min(axis=1)
+    return idx, dk, near
+
+
+def _nearest_in(xp: np.ndarray, sq: np.ndarray, a: int, b: int, metric: str) -> np.ndarray:
+    """Score of the nearest row of xp[a:b] for every row of xp (self excluded)."""
+    n = len(xp)
+    out = np.empty(n, xp.dtype)
+    step = _block_rows(b - a, xp.dtype.itemsize)
+    for i0 in range(0, n, step):
+        i1 = min(n, i0 + step)
+        s = _scores(xp[i0:i1], sq[i0:i1], xp[a:b], sq[a:b], metric)
+        rows = np.arange(i0, i1)
+        own = (rows >= a) & (rows < b)
+        s[np.flatnonzero(own), rows[own] - a] = np.inf
+        out[i0:i1] = s.min(axis=1)
+    return out
+
+
+def knn_exact(vectors: np.ndarray, k: int = 10, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of every row among the other rows: (indices, distances), nearest first."""
+    x = _check_vectors(vectors)
+    _check_k(k, len(x), metric)
+    xp, sq, e = _prepare(x, metric)
+    idx, dk, _ = _exact(xp, sq, [], k, metric)
+    return idx, _to_distance(dk, metric, e)
+
+
+# -- index search ---------------------------------------------------------------------------------
+def _lance_search(ref: np.ndarray, queries: np.ndarray, k: int, metric: str, self_offset: int | None, nprobes: int | None) -> np.ndarray:
+    """Row indices (into ``ref``) of the k nearest of each query by a Lance IVF_FLAT index; -1 if missing."""
+    import lancedb
+    import pyarrow as pa
+    from lancedb.index import IvfFlat
+
+    n, d = ref.shape
+    parts = max(1, min(4096, int(math.sqrt(n))))
+    probes = nprobes or max(20, parts // 5)
+    # Rows are unit vectors for cosine, where l2 ranks the same and Lance searches it much faster.
+    dist = "l2"
+    out = np.full((len(queries), k), -1, np.int64)
+    with tempfile.TemporaryDirectory(prefix="ambiguity-knn-") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        db = lancedb.connect(tmp)
+        vec = pa.FixedSizeListArray.from_arrays(pa.array(ref.astype(np.float32).ravel()), d)
+        table = db.create_table("ref", data=pa.table({"row": pa.array(np.arange(n), pa.int64()), "vector": vec}))
+        table.create_index("vector", config=IvfFlat(distance_type=dist, num_partitions=parts))
+        chunk = 1024
+        for q0 in range(0, len(queries), chunk):
+            q = queries[q0 : q0 + chunk].astype(np.float32)
+            res = (
+                table.search(list(q)).distance_type(dist).limit(k + (self_offset is not None))
+                .nprobes(probes).select(["row"]).to_arrow()
+            )
+            qi = res.column("query_index").to_numpy().astype(np.int64)
+            row = res.column("row").to_numpy()
+            dd = res.column("_distance").to_numpy()
+            keep = np.ones(len(qi), bool) if self_offset is None else row != qi + q0 - self_offset
+            qi, row, dd = qi[keep], row[keep], dd[keep]
+            order = np.lexsort((row, dd, qi))
+            qi, row = qi[order], row[order]
+            first = np.searchsorted(qi, qi, side="left")
+            rank = np.arange(len(qi)) - first
+            ok = rank < k
+            out[q0 + qi[ok], rank[ok]] = row[ok]
+    return out
+
+
+def _index_search(xp, sq, bounds, k, metric, nprobes):
+    n = len(xp)
+    idx = _lance_search(xp, xp, k, metric, 0, nprobes)
+    safe = np.where(idx >= 0, idx, 0)
+    dk = np.where(idx >= 0, _pair_scores(xp, sq, np.arange(n)[:, None], safe, metric), np.inf)
+    order = np.argsort(dk, axis=1, kind="stable")
+    idx, dk = np.take_along_axis(idx, order, 1), np.take_along_axis(dk, order, 1)
+    near = np.empty((n, len(bounds)), xp.dtype)
+    for c, (a, b) in enumerate(bounds):
+        if b - a <= SMALL_CLASS:
+            near[:, c] = _nearest_in(xp, sq, a, b, metric)
+            continue
+        got = _lance_search(xp[a:b], xp, 1 + 1, metric, None, nprobes)
+        rows = np.arange(n)[:, None]
+        hit = got >= 0
+        glob = np.where(hit, got + a, 0)
+        s = np.where(hit & (glob != rows), _pair_scores(xp, sq, rows, glob, metric), np.inf)
+        near[:, c] = s.min(axis=1)
+    return idx, dk.astype(xp.dtype), near
+
+
+def _pair_scores(xp, sq, rows, cols, metric, chunk: int = 4096):
+    """Scores between row ``rows[i]`` and each of ``cols[i, :]``, in chunks to bound memory."""
+    rows = np.broadcast_to(rows, cols.shape)
+    out = np.empty(cols.shape, xp.dtype)
+    for i0 in range(0, len(cols), chunk):
+        r, c = rows[i0 : i0 + chunk], cols[i0 : i0 + chunk]
+        dots = np.einsum("ijk,ijk->ij", xp[r], xp[c])
+        out[i0 : i0 + chunk] = -dots if metric == "cosine" else np.maximum(sq[r] + sq[c] - 2 * dots, 0)
+    return out
+
+
+def neighbours(
+    vectors: np.ndarray, labels: Sequence[Any], k: int = 10, metric: str = "cosine", *,
+    exact_limit: int = EXACT_LIMIT, nprobes: int | None = None,
+) -> Neighbours:
+    """k nearest neighbours of every row and its distance to the nearest row of each label.
+
+    Exact up to ``exact_limit`` rows, a Lance IVF_FLAT index above (``nprobes`` partitions
+    searched per query; default max(20, partitions / 5), with sqrt(n) partitions).
+    ``nearest[:, c]`` is the distance to the nearest other row of the c-th label in
+    ``sorted(set(labels))`` (inf if there is none).
+    """
+    x = _check_vectors(vectors)
+    _check_k(k, len(x), metric)
+    lab = np.asarray([str(v) for v in labels], dtype=object)
+    if len(lab) != len(x):
+        raise StatsError(f"{len(lab)} labels for {len(x)} vectors: give one label per row")
+    classes = sorted(set(lab.tolist()))
+    order = np.argsort(lab, kind="stable")
+    sorted_lab = lab[order]
+    bounds = [(int(np.searchsorted(sorted_lab, c, "left")), int(np.searchsorted(sorted_lab, c, "right"))) for c in classes]
+    xp, sq, e = _prepare(x[order], metric)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if len(x) <= exact_limit:
+            idx, dk, near = _exact(xp, sq, bounds, k, metric)
+            method = "exact"
+        else:
+            idx, dk, near = _index_search(xp, sq, bounds, k, metric, nprobes)
+            method = "index"
+    inv = np.empty_like(order)
+    inv[order] = np.arange(len(order))
+    idx_orig = np.where(idx >= 0, order[np.where(idx >= 0, idx, 0)], -1)
+    return Neighbours(
+        index=idx_orig[inv], distance=_to_distance(dk, metric, e)[inv],
+        nearest=_to_distance(near, metric, e)[inv], method=method,
+    )
+
+
+# -- validation -------------------------------------------------------------------------------------
+def _check_vectors(vectors: Any) -> np.ndarray:
+    try:
+        x = np.asarray(vectors)
+    except (TypeError, ValueError) as exc:
+        raise StatsError(f"vectors must be a 2-D numeric array: {exc}") from None
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise StatsError(f"vectors must be a 2-D array (segments x dimensions), got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.number):
+        raise StatsError(f"vectors must be numeric, got dtype {x.dtype}")
+    if x.dtype != np.float32:
+        x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise StatsError("vectors contain NaN or Inf: drop or repair those rows (boundary() does it for you)")
+    return x
+
+
+def _check_k(k: Any, n: int, metric: str) -> None:
+    if metric not in METRICS:
+        raise StatsError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise StatsError(f"k must be a positive integer, got {k!r}")
+    if n < k + 1:
+        raise StatsError(f"k = {k} neighbours need at least {k + 1} usable segments, got {n}: lower k")
+
+
+# -- permutation tests -----------------------------------------------------------------------------
+def _mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+
+def permutation_tests(
+    segments: pl.DataFrame, pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS, *,
+    metrics: Sequence[str] = ("other_share", "margin"), n_permutations: int = 10_000, seed: int = 0,
+    correction: str = "holm", alpha: float = 0.05,
+) -> pl.DataFrame:
+    """Two-sided permutation tests of the difference in means between quadrants, per metric.
+
+    Each test is :func:`scipy.stats.permutation_test` (independent samples, ``n_permutations``
+    resamples, or every permutation when there are fewer) with a generator seeded by ``seed``;
+    the p-values of all tests form one correction family.
+    """
+    from scipy.stats import permutation_test
+
+    rows = []
+    for a, b in pairs:
+        for m in metrics:
+            x = segments.filter(pl.col("quadrant") == a)[m].drop_nulls().drop_nans().to_numpy()
+            y = segments.filter(pl.col("quadrant") == b)[m].drop_nulls().drop_nans().to_numpy()
+            row = {
+                "metric": m, "a": a, "b": b, "n_a": len(x), "n_b": len(y),
+                "mean_a": float(x.mean()) if len(x) else math.nan,
+                "mean_b": float(y.mean()) if len(y) else math.nan,
+                "difference": math.nan, "p": math.nan, "reason": None,
+            }
+            if len(x) < 2 or len(y) < 2:
+                row["reason"] = f"fewer than 2 segments with a {m} in {a if len(x) < 2 else b}"
+            else:
+                row["difference"] = row["mean_a"] - row["mean_b"]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    res = permutation_test(
+                        (x, y), _mean_diff, permutation_type="independent", vectorized=True,
+                        n_resamples=n_permutations, alternative="two-sided", rng=np.random.default_rng(seed),
+                    )
+                row["p"] = float(res.pvalue)
+            rows.append(row)
+    schema = {
+        "metric": pl.String, "a": pl.String, "b": pl.String, "n_a": pl.Int64, "n_b": pl.Int64,
+        "mean_a": pl.Float64, "mean_b": pl.Float64, "difference": pl.Float64, "p": pl.Float64, "reason": pl.String,
+    }
+    out = pl.DataFrame(rows, schema=schema)
+    p_adj, reject = adjust(out["p"].to_numpy(), correction, alpha)
+    return out.with_columns(pl.Series("p_adj", p_adj), pl.Series("reject", reject)).select(
+        "metric", "a", "b", "n_a", "n_b", "mean_a", "mean_b", "difference", "p", "p_adj", "reject", "reason"
+    )
+
+
+def _summary(segments: pl.DataFrame) -> pl.DataFrame:
+    stats = [
+        pl.len().alias("n"),
+        pl.col("other_share").mean().alias("other_share_mean"),
+        pl.col("other_share").median().alias("other_share_median"),
+        pl.col("margin").mean().alias("margin_mean"),
+        pl.col("margin").median().alias("margin_median"),
+    ]
+    ok = segments.filter(pl.col("other_share").is_not_null())
+    per = ok.filter(pl.col("quadrant").is_not_null()).group_by("quadrant").agg(stats)
+    rank = {q: i for i, q in enumerate(QUADRANT_ORDER)}
+    per = per.with_columns(pl.col("quadrant").replace_strict(rank, default=len(rank), return_dtype=pl.Int64).alias("_o")).sort(["_o", "quadrant"]).drop("_o")
+    every = ok.select(pl.lit("(all)").alias("quadrant"), *stats)
+    return pl.concat([per.cast(every.schema), every], how="vertical")
+
+
+# -- UMAP ----------------------------------------------------------------------------------------------
+def project_umap(vectors: np.ndarray, metric: str = "cosine", seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+    """A seeded 2-D UMAP projection (umap-learn; imported only here: its first use compiles for a while)."""
+    try:
+        import umap
+    except ImportError:  # pragma: no cover - umap-learn is in the stats extra
+        raise StatsError("the UMAP projection needs umap-learn: pip install 'ambiguity[stats]'") from None
+    x = _check_vectors(vectors)
+    if len(x) < 3:
+        raise StatsError(f"a UMAP projection needs at least 3 segments, got {len(x)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(x) - 1), min_dist=min_dist, metric=metric, random_state=seed)
+        return np.asarray(model.fit_transform(x), dtype=np.float64)
+
+
+# -- the analysis --------------------------------------------------------------------------------------
+def _quadrant_column(quadrants: Any, ids: list[str], n: int) -> list[str | None]:
+    if quadrants is None:
+        return [None] * n
+    if isinstance(quadrants, pl.DataFrame):
+        for c in ("segment_id", "quadrant"):
+            if c not in quadrants.columns:
+                raise StatsError(f"the quadrants frame has no column {c!r}")
+        lookup = dict(zip(quadrants["segment_id"].cast(pl.String).to_list(), quadrants["quadrant"].cast(pl.String).to_list(), strict=True))
+        return [lookup.get(i) for i in ids]
+    q = [None if v is None else str(v) for v in quadrants]
+    if len(q) != n:
+        raise StatsError(f"{len(q)} quadrants for {n} vectors: give one per row, or a frame with segment_id and quadrant")
+    return q
+
+
+def boundary_arrays(
+    vectors: Any,
+    labels: Sequence[Any],
+    *,
+    ids: Sequence[str] | None = None,
+    quadrants: Any = None,
+    k: int = 10,
+    metric: str = "cosine",
+    pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
+    n_permutations: int = 10_000,
+    seed: int = 0,
+    correction: str = "holm",
+    exact_limit: int = EXACT_LIMIT,
+    nprobes: int | None = None,
+    umap: bool = False,
+    umap_neighbors: int = 15,
+    umap_min_dist: float = 0.1,
+    group: str | None = None,
+) -> BoundaryResult:
+    """Boundary analysis of arrays: other-label share, margin, per-quadrant summary, permutation tests.
+
+    Parameters
+    ----------
+    vectors : (n, d) embeddings. Rows with NaN / Inf (or, for cosine, all zeros) and rows
+        without a label are kept in the output with a reason and no values.
+    labels : the class of each row (any number of classes).
+    ids : segment ids (default ``"0"``, ``"1"``, ...).
+    quadrants : one quadrant per row, or a frame with segment_id and quadrant (needs ``ids``).
+    k, metric : neighbours per segment and ``cosine`` (1 - cosine similarity) or ``euclidean``.
+    pairs : quadrant pairs to test; n_permutations, seed: of each permutation test
+        (0 permutations: no tests); correction: over all the tests.
+    exact_limit : exact search up to this many rows, a Lance vector index above.
+    umap : add a seeded 2-D UMAP projection (umap_x, umap_y) for Figure 3.
+
+    Returns
+    -------
+    BoundaryResult with per-segment values, a per-quadrant summary and the tests.
+    """
+    check_correction(correction)
+    if not isinstance(n_permutations, (int, np.integer)) or n_permutations < 0:
+        raise StatsError(f"n_permutations must be a non-negative integer, got {n_permutations!r}")
+    if not isinstance(exact_limit, (int, np.integer)) or exact_limit < 1:
+        raise StatsError(f"exact_limit must be a positive integer, got {exact_limit!r}")
+    try:
+        x = np.asarray(vectors)
+    except (TypeError, ValueError) as exc:
+        raise StatsError(f"vectors must be a 2-D numeric array: {exc}") from None
+    if x.ndim != 2 or x.shape[1] == 0 or not np.issubdtype(x.dtype, np.number):
+        raise StatsError(f"vectors must be a 2-D numeric array (segments x dimensions), got shape {x.shape} of {x.dtype}")
+    n = len(x)
+    labels = list(labels)
+    if len(labels) != n:
+        raise StatsError(f"{len(labels)} labels for {n} vectors: give one label per row")
+    ids = [str(i) for i in (ids if ids is not None else range(n))]
+    if len(ids) != n:
+        raise StatsError(f"{len(ids)} ids for {n} vectors")
+    if len(set(ids)) != n:
+        raise StatsError("ids are not unique: give one id per segment")
+    quad = _quadrant_column(quadrants, ids, n)
+    if x.dtype != np.float32:
+        x = x.astype(np.float64)
+
+    reason: list[str | None] = [None] * n
+    finite = np.isfinite(x).all(axis=1)
+    zero = (x == 0).all(axis=1)
+    for i in range(n):
+        if labels[i] is None:
+            reason[i] = "no label"
+        elif not finite[i]:
+            reason[i] = "vector has NaN or Inf"
+        elif metric == "cosine" and zero[i]:
+            reason[i] = "zero vector (cosine distance undefined)"
+    keep = np.array([r is None for r in reason], dtype=bool)
+    _check_k(k, int(keep.sum()), metric)
+    lab = np.array([str(v) for v in labels], dtype=object)
+    nb = neighbours(x[keep], lab[keep], k, metric, exact_limit=exact_limit, nprobes=nprobes)
+    classes = sorted(set(lab[keep].tolist()))
+    own = np.searchsorted(np.array(classes, dtype=object), lab[keep])
+    lab_k = lab[keep]
+    found = nb.index >= 0
+    other = (lab_k[np.where(found, nb.index, 0)] != lab_k[:, None]) & found
+    share = other.sum(axis=1) / np.maximum(found.sum(axis=1), 1)
+    near = np.where(np.isfinite(nb.nearest), nb.nearest, np.nan)
+    nn_same = near[np.arange(len(own)), own]
+    masked = near.copy()
+    masked[np.arange(len(own)), own] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        nn_other = np.nanmin(masked, axis=1) if masked.shape[1] else np.full(len(own), np.nan)
+
+    def full(values: np.ndarray) -> np.ndarray:
+        out = np.full(n, np.nan)
+        out[keep] = values
+        return out
+
+    cols: dict[str, Any] = {
+        "segment_id": ids,
+        "label": [None if v is None else str(v) for v in labels],
+        "quadrant": quad,
+        "other_share": full(share),
+        "margin": full(nn_other - nn_same),
+        "nn_same": full(nn_same),
+        "nn_other": full(nn_other),
+    }
+    for j, i in enumerate(np.flatnonzero(keep)):
+        if not np.isfinite(nn_other[j]):
+            reason[i] = "no segment with another label"
+        elif not np.isfinite(nn_same[j]):
+            reason[i] = f"no other segment labelled {lab_k[j]}"
+    if umap:
+        xy = project_umap(x[keep], metric=metric, seed=seed, n_neighbors=umap_neighbors, min_dist=umap_min_dist)
+        cols["umap_x"], cols["umap_y"] = full(xy[:, 0]), full(xy[:, 1])
+    cols["reason"] = reason
+    # Missing values are nulls (a row with a reason may still have an other_share).
+    segments = pl.DataFrame(cols, schema_overrides={"label": pl.String, "quadrant": pl.String, "reason": pl.String}, nan_to_null=True)
+    tests = permutation_tests(segments, pairs if n_permutations else [], n_permutations=max(1, n_permutations), seed=seed, correction=correction)
+    return BoundaryResult(
+        segments=segments, summary=_summary(segments), tests=tests, k=k, metric=metric, method=nb.method, n_permutations=int(n_permutations), seed=seed,
+        correction=correction, group=group,
+    )
+
+
+def boundary(
+    store: Any,
+    group: str,
+    k: int = 10,
+    metric: str = "cosine",
+    *,
+    quadrants: pl.DataFrame | None = None,
+    splits: Sequence[str] | None = None,
+    column: str = "vector",
+    **kwargs: Any,
+) -> BoundaryResult:
+    """Boundary analysis of the embedding group ``group`` of a store.
+
+    Neighbours are searched among every segment with an ``ok`` vector and a label (or only
+    those of ``splits``); ``quadrants`` (segment_id, quadrant; e.g. from
+    :func:`ambiguity.stats.quadrants.load_quadrants`) adds the per-quadrant summary and
+    tests. Other keyword arguments go to :func:`boundary_arrays`.
+    """
+    ids, vectors = store.vectors(group, column)
+    seg = store.segments(["segment_id", "label", "split"])
+    if splits is not None:
+        seg = seg.filter(pl.col("split").is_in(list(splits)))
+    lookup = dict(zip(seg["segment_id"].to_list(), seg["label"].to_list(), strict=True))
+    keep = [i for i, s in enumerate(ids) if s in lookup]
+    if not keep:
+        raise StatsError(f"no segment of group {group!r} is in the segments table{' for splits ' + ', '.join(splits) if splits else ''}")
+    ids = [ids[i] for i in keep]
+    return boundary_arrays(
+        vectors[keep], [lookup[i] for i in ids], ids=ids, quadrants=quadrants, k=k, metric=metric, group=group, **kwargs
+    )

@@ -1,0 +1,466 @@
+"""Group A vs group B on every feature at once: t-tests or Mann-Whitney, corrected, with effect sizes.
+
+The hot path has no per-feature Python loop: moments and effect sizes are numpy
+reductions over the (rows x features) matrix, and scipy runs the test once per
+distinct pair of group sizes (features that lost the same number of rows to NaN
+share one call). Values are scaled per feature by a power of two before testing,
+which is exact in floating point and keeps huge or tiny magnitudes from
+overflowing; t, U and p do not depend on scale.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ambiguity.errors import StatsError
+from ambiguity.stats import effsize
+from ambiguity.stats.multitest import adjust, check_alpha, check_correction
+from ambiguity.stats.results import ComparisonResult, QuadrantComparison
+
+TESTS: tuple[str, ...] = ("welch", "student", "mannwhitney")
+QUADRANTS: tuple[str, ...] = ("red", "green", "blue", "yellow")
+DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (("red", "blue"), ("green", "blue"), ("red", "green"))
+
+# Columns that describe a segment rather than measure it: never compared by default.
+RESERVED_COLUMNS = frozenset(
+    {"segment_id", "status", "error", "label", "split", "quadrant", "p_unimodal", "p_fusion", "key", "model"}
+)
+
+
+# -- input handling ---------------------------------------------------------------------------
+def _as_frame(features: Any) -> pl.DataFrame:
+    if isinstance(features, pl.DataFrame):
+        return features
+    if isinstance(features, np.ndarray):
+        if features.ndim != 2:
+            raise StatsError(f"features must be a 2-D array (rows x features), got shape {features.shape}")
+        return pl.DataFrame({f"x{i}": features[:, i] for i in range(features.shape[1])})
+    if isinstance(features, Mapping):
+        return pl.DataFrame(dict(features))
+    if type(features).__module__.startswith("pandas"):
+        return pl.from_pandas(features)
+    raise StatsError(f"features must be a polars or pandas DataFrame, a mapping or a 2-D array, not {type(features).__name__}")
+
+
+def _is_numeric(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or dtype == pl.Boolean
+
+
+def select_columns(df: pl.DataFrame, columns: Sequence[str] | str | None = None, exclude: Sequence[str] = ()) -> list[str]:
+    """Feature columns to compare.
+
+    ``None``: every numeric column except identifiers (segment_id, label, quadrant, ...);
+    a string: a regular expression searched in the column names (e.g. ``r"^AU\\d+_rate$"``,
+    ``"_rate$"``); a sequence: exactly these columns.
+    """
+    skip = RESERVED_COLUMNS | set(exclude)
+    if columns is None:
+        names = [c for c, t in df.schema.items() if c not in skip and _is_numeric(t)]
+        if not names:
+            raise StatsError(f"no numeric feature column to compare among {', '.join(df.columns) or 'no columns'}")
+        return names
+    if isinstance(columns, str):
+        try:
+            rx = re.compile(columns)
+        except re.error as exc:
+            raise StatsError(f"invalid column pattern {columns!r}: {exc}") from None
+        names = [c for c, t in df.schema.items() if c not in skip and _is_numeric(t) and rx.search(c)]
+        if not names:
+            raise StatsError(f"no numeric column matches {columns!r}; columns are: {', '.join(df.columns)}")
+        return names
+    names = list(columns)
+    if not names:
+        raise StatsError("columns is empty: name at least one feature column")
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise StatsError(f"no column {', '.join(missing)}; columns are: {', '.join(df.columns)}")
+    bad = [c for c in names if not _is_numeric(df.schema[c])]
+    if bad:
+        raise StatsError(f"column(s) {', '.join(bad)} are not numeric: name numeric feature columns")
+    if len(set(names)) != len(names):
+        raise StatsError("columns names a feature twice")
+    return names
+
+
+def _group_labels(df: pl.DataFrame, groups: Any) -> np.ndarray:
+    if isinstance(groups, str):
+        if groups not in df.columns:
+            raise StatsError(f"no group column {groups!r}; columns are: {', '.join(df.columns)}")
+        series = df[groups]
+    else:
+        try:
+            series = pl.Series("group", list(groups) if not isinstance(groups, (pl.Series, np.ndarray)) else groups)
+        except (TypeError, ValueError) as exc:
+            raise StatsError(f"groups must be a column name or a sequence of labels: {exc}") from None
+        if series.len() != df.height:
+            raise StatsError(f"groups has {series.len()} labels for {df.height} rows: give one label per row")
+    return series.cast(pl.String).to_numpy()
+
+
+def _check_settings(test: str, correction: str, alpha: float, ci: float, bayes: bool) -> tuple[float, float]:
+    if test not in TESTS:
+        raise StatsError(f"unknown test {test!r}: use one of {', '.join(TESTS)}")
+    check_correction(correction)
+    if bayes and test == "mannwhitney":
+        raise StatsError("bayes=True gives the Bayes factor of a t-test: use test='welch' or 'student'")
+    return check_alpha(alpha), check_alpha(ci, "ci")
+
+
+# -- the vectorised core ------------------------------------------------------------------------
+def _moments(x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """n, mean, variance (ddof=1; exactly 0 for a constant column), min, max per column, NaN ignored."""
+    valid = ~np.isnan(x)
+    n = valid.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        mean = np.where(valid, x, 0.0).sum(axis=0) / n
+        dev = np.where(valid, x - mean, 0.0)
+        var = (dev * dev).sum(axis=0) / (n - 1)
+    lo = np.where(valid, x, np.inf).min(axis=0, initial=np.inf)
+    hi = np.where(valid, x, -np.inf).max(axis=0, initial=-np.inf)
+    const = (n >= 1) & (lo == hi)
+    # The two-pass variance of identical values can come out as a tiny positive number.
+    var = np.where(const, 0.0, np.where(n >= 2, var, np.nan))
+    mean = np.where(n >= 1, mean, np.nan)
+    return n, mean, var, lo, hi, const
+
+
+def _pack(x: np.ndarray) -> np.ndarray:
+    """Move each column's non-NaN values to the top, keeping their order."""
+    nan = np.isnan(x)
+    if not nan.any():
+        return x
+    order = np.argsort(nan, axis=0, kind="stable")
+    return np.take_along_axis(x, order, axis=0)
+
+
+def _has_ties(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
+    both = np.sort(np.concatenate([xa, xb], axis=0), axis=0)
+    return (np.diff(both, axis=0) == 0).any(axis=0)
+
+
+def _run_tests(pa: np.ndarray, pb: np.ndarray, n_a: np.ndarray, n_b: np.ndarray, cols: np.ndarray, test: str):
+    """statistic, df, p for the columns ``cols``: one scipy call per distinct (n_a, n_b)."""
+    from scipy import stats
+
+    k = len(cols)
+    stat, df, p = np.full(k, np.nan), np.full(k, np.nan), np.full(k, np.nan)
+    if k == 0:
+        return stat, df, p
+    key = n_a[cols].astype(np.int64) * (pb.shape[0] + 1) + n_b[cols]
+    _, inverse = np.unique(key, return_inverse=True)
+    for j in range(inverse.max() + 1):
+        where = np.flatnonzero(inverse == j)
+        sel = cols[where]
+        na, nb = int(n_a[sel[0]]), int(n_b[sel[0]])
+        xa, xb = pa[:na][:, sel], pb[:nb][:, sel]
+        if test == "mannwhitney":
+            # scipy's method="auto" decides exact vs asymptotic for the whole batch; decide per column.
+            small = na <= 8 or nb <= 8
+            ties = _has_ties(xa, xb) if small else np.ones(len(sel), bool)
+            for method, part in (("asymptotic", ties), ("exact", ~ties)):
+                if part.any():
+                    r = stats.mannwhitneyu(xa[:, part], xb[:, part], axis=0, alternative="two-sided", method=method)
+                    stat[where[part]], p[where[part]] = r.statistic, r.pvalue
+        else:
+            r = stats.ttest_ind(xa, xb, axis=0, equal_var=test == "student")
+            stat[where], df[where], p[where] = r.statistic, r.df, r.pvalue
+    return stat, df, p
+
+
+def _direction(a: str, b: str, sign: np.ndarray, test: str) -> tuple[list[str | None], list[str | None]]:
+    fmt = "{} > {}" if test == "mannwhitney" else "μ_{} > μ_{}"
+    eq = "{} = {}" if test == "mannwhitney" else "μ_{} = μ_{}"
+    direction, higher = [], []
+    for s in sign:
+        if not np.isfinite(s):
+            direction.append(None)
+            higher.append(None)
+        elif s > 0:
+            direction.append(fmt.format(a, b))
+            higher.append(a)
+        elif s < 0:
+            direction.append(fmt.format(b, a))
+            higher.append(b)
+        else:
+            direction.append(eq.format(a, b))
+            higher.append(None)
+    return direction, higher
+
+
+def _bayes_factors(t: np.ndarray, n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
+    try:
+        from pingouin import bayesfactor_ttest
+    except ImportError:  # pragma: no cover - pingouin is in the stats extra
+        raise StatsError("bayes=True needs pingouin: pip install 'ambiguity[stats]'") from None
+    out = np.full(t.shape, np.nan)
+    for i in np.flatnonzero(np.isfinite(t)):  # one integral per feature: optional, off by default
+        out[i] = float(bayesfactor_ttest(float(t[i]), int(n_a[i]), int(n_b[i])))
+    return out
+
+
+def _compare_matrix(
+    x: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, names: list[str], a: str, b: str,
+    test: str, correction: str, alpha: float, ci: float, bayes: bool, label: str | None,
+) -> ComparisonResult:
+    x = np.where(np.isfinite(x), x, np.nan)  # NaN and +-Inf are missing values
+    xa, xb = x[in_a], x[in_b]
+    # Scale each feature by a power of two (exact) so that squares neither overflow nor underflow.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        top = np.nanmax(np.abs(np.concatenate([xa, xb], axis=0)), axis=0, initial=0.0)
+    _, exp = np.frexp(np.where(np.isfinite(top) & (top > 0), top, 1.0))
+    xa, xb = np.ldexp(xa, -exp), np.ldexp(xb, -exp)
+    n_a, mean_a, var_a, lo_a, hi_a, const_a = _moments(xa)
+    n_b, mean_b, var_b, lo_b, hi_b, const_b = _moments(xb)
+
+    reasons: list[str | None] = [None] * len(names)
+    few_a, few_b = n_a < 2, n_b < 2
+    if test == "mannwhitney":
+        flat = const_a & const_b & (lo_a == lo_b)
+        flat_msg = "all values equal in both groups"
+    else:
+        flat = const_a & const_b
+        flat_msg = "zero variance in both groups"
+    for i in np.flatnonzero(few_a | few_b | flat):
+        why = []
+        if few_a[i]:
+            why.append(f"n_{a} = {n_a[i]} < 2")
+        if few_b[i]:
+            why.append(f"n_{b} = {n_b[i]} < 2")
+        if not why:
+            why.append(flat_msg)
+        reasons[i] = "; ".join(why)
+    testable = np.flatnonzero(~(few_a | few_b | flat))
+
+    stat, df, p = (np.full(len(names), np.nan) for _ in range(3))
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        s, d, pv = _run_tests(_pack(xa), _pack(xb), n_a, n_b, testable, test)
+    stat[testable], df[testable], p[testable] = s, d, pv
+    broken = testable[~(np.isfinite(stat[testable]) & np.isfinite(p[testable]))]
+    for i in broken:
+        reasons[i] = "statistic undefined (numerical)"
+    stat[broken] = df[broken] = p[broken] = np.nan
+    if test == "mannwhitney":
+        df[:] = np.nan
+
+    p_adj, reject = adjust(p, correction, alpha)
+    tested = np.isfinite(p)
+    d = np.where(tested, effsize.cohen_d(mean_a, mean_b, var_a, var_b, n_a, n_b), np.nan)
+    g = effsize.hedges_g(d, n_a, n_b)
+    d_lo, d_hi = effsize.d_ci(d, n_a, n_b, ci)
+    g_lo, g_hi = effsize.d_ci(g, n_a, n_b, ci)
+    rbc = effsize.rank_biserial(stat, n_a, n_b) if test == "mannwhitney" else np.full(len(names), np.nan)
+    bf10 = _bayes_factors(stat, n_a, n_b) if bayes else np.full(len(names), np.nan)
+    sign = rbc if test == "mannwhitney" else np.where(tested, stat, mean_a - mean_b)
+    direction, higher = _direction(a, b, sign, test)
+    with np.errstate(over="ignore"):
+        table = pl.DataFrame(
+            {
+                "feature": names,
+                "n_a": n_a.astype(np.int64),
+                "n_b": n_b.astype(np.int64),
+                "mean_a": np.ldexp(mean_a, exp),
+                "mean_b": np.ldexp(mean_b, exp),
+                "sd_a": np.ldexp(np.sqrt(var_a), exp),
+                "sd_b": np.ldexp(np.sqrt(var_b), exp),
+                "statistic": stat, "df": df, "p": p, "p_adj": p_adj, "reject": reject,
+                "cohen_d": d, "d_ci_low": d_lo, "d_ci_high": d_hi,
+                "hedges_g": g, "g_ci_low": g_lo, "g_ci_high": g_hi,
+                "rank_biserial": rbc, "bf10": bf10,
+                "direction": direction, "higher": higher, "reason": reasons,
+            },
+            schema_overrides={"direction": pl.String, "higher": pl.String, "reason": pl.String},
+            nan_to_null=False,
+        )
+    return ComparisonResult(
+        a=a, b=b, test=test, correction=correction, alpha=alpha, ci=ci, family_size=int(tested.sum()),
+        table=table, bayes=bayes, label=label,
+    )
+
+
+# -- public API -------------------------------------------------------------------------------
+def compare(
+    features: Any,
+    groups: str | Sequence[Any],
+    a: Any,
+    b: Any,
+    *,
+    test: str = "welch",
+    correction: str = "holm",
+    alpha: float = 0.05,
+    ci: float = 0.95,
+    columns: Sequence[str] | str | None = None,
+    bayes: bool = False,
+    label: str | None = None,
+) -> ComparisonResult:
+    """Compare group ``a`` with group ``b`` on every feature column.
+
+    Parameters
+    ----------
+    features : polars / pandas DataFrame, mapping of columns, or 2-D array (rows x features).
+    groups : the name of a column of ``features`` holding group labels, or one label per row.
+    a, b : the two labels to compare (compared as strings); rows with other labels are ignored.
+    test : ``welch`` (default; unequal variances), ``student`` (pooled variance) or
+        ``mannwhitney`` (two-sided U test; exact for small samples without ties).
+    correction : ``holm`` (default), ``fdr_bh``, ``fdr_by``, ``bonferroni``, ``hommel`` or
+        ``none``; the family is every feature tested in this call.
+    alpha : level at which ``reject`` is set, after correction.
+    ci : confidence level of the effect-size intervals.
+    columns : feature columns: ``None`` (every numeric column but identifiers), a regex, or a list.
+    bayes : also give BF10 of each t-test (pingouin's JZS Bayes factor, Cauchy prior r = 0.707).
+    label : a name for the comparison, shown in captions (e.g. ``"prosody"``).
+
+    Returns
+    -------
+    ComparisonResult
+        One row per feature with n_a, n_b, mean_a, mean_b, sd_a, sd_b, statistic (t or U of
+        group a), df, p, p_adj, reject, cohen_d, d_ci_low, d_ci_high, hedges_g, g_ci_low,
+        g_ci_high, rank_biserial (Mann-Whitney only), bf10, direction (``μ_blue > μ_red``),
+        higher (the label of the larger group) and reason (why a feature was not tested).
+
+    Notes
+    -----
+    NaN and +-Inf values are dropped per feature and the remaining n reported. A feature
+    with fewer than two values in a group, or with zero variance in both groups (for
+    Mann-Whitney: one value throughout), gets p = NaN and a reason, and is left out of the
+    correction family. t, df and p are :func:`scipy.stats.ttest_ind`'s; U and p are
+    :func:`scipy.stats.mannwhitneyu`'s (``method="auto"`` decided per feature); corrections
+    are :func:`statsmodels.stats.multitest.multipletests`'. Effect-size formulas are in
+    :mod:`ambiguity.stats.effsize`.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"q": ["red"] * 4 + ["blue"] * 4,
+    ...                    "pitch": [1.0, 2.0, 3.0, 4.0, 3.0, 4.0, 5.0, 6.0]})
+    >>> res = compare(df, "q", "red", "blue")
+    >>> row = res.to_polars().row(0, named=True)
+    >>> round(row["statistic"], 4), row["direction"]
+    (-2.1909, 'μ_blue > μ_red')
+    """
+    alpha, ci = _check_settings(test, correction, alpha, ci, bayes)
+    df = _as_frame(features)
+    labels = _group_labels(df, groups)
+    a, b = str(a), str(b)
+    if a == b:
+        raise StatsError(f"a and b are both {a!r}: compare two different groups")
+    present = sorted({v for v in labels.tolist() if v is not None})
+    for g in (a, b):
+        if g not in present:
+            raise StatsError(f"no row has group {g!r}; groups present: {', '.join(present) or 'none'}")
+    names = select_columns(df, columns, exclude=[groups] if isinstance(groups, str) else ())
+    x = df.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
+    return _compare_matrix(x, labels == a, labels == b, names, a, b, test, correction, alpha, ci, bayes, label)
+
+
+def _check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    out = []
+    for pair in pairs:
+        if isinstance(pair, str) or len(pair) != 2:
+            raise StatsError(f"a pair is two quadrants such as ('red', 'blue'), got {pair!r}")
+        a, b = str(pair[0]), str(pair[1])
+        for q in (a, b):
+            if q not in QUADRANTS:
+                raise StatsError(f"unknown quadrant {q!r} in pair {pair!r}: use {', '.join(QUADRANTS)}")
+        if a == b:
+            raise StatsError(f"pair {pair!r} compares a quadrant with itself")
+        out.append((a, b))
+    if not out:
+        raise StatsError("pairs is empty: name at least one pair such as ('red', 'blue')")
+    return out
+
+
+def compare_quadrant_frame(
+    features: pl.DataFrame,
+    quadrants: pl.DataFrame,
+    pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
+    *,
+    columns: Sequence[str] | str | None = None,
+    test: str = "welch",
+    correction: str = "holm",
+    alpha: float = 0.05,
+    ci: float = 0.95,
+    bayes: bool = False,
+    label: str | None = None,
+    unimodal: str | None = None,
+    fusion: str | None = None,
+    groups: Sequence[str] = (),
+) -> QuadrantComparison:
+    """Compare quadrant pairs on feature columns, given a features frame and a quadrants frame.
+
+    ``features`` has ``segment_id`` and feature columns; ``quadrants`` has ``segment_id`` and
+    ``quadrant`` (red / green / blue / yellow), as returned by
+    :func:`ambiguity.stats.quadrants.load_quadrants`. Each pair is one :func:`compare` call and
+    one correction family. A quadrant with no segments gives rows with p = NaN and a reason.
+    """
+    alpha, ci = _check_settings(test, correction, alpha, ci, bayes)
+    pairs = _check_pairs(pairs)
+    features, quadrants = _as_frame(features), _as_frame(quadrants)
+    for name, frame, need in (("features", features, ["segment_id"]), ("quadrants", quadrants, ["segment_id", "quadrant"])):
+        missing = [c for c in need if c not in frame.columns]
+        if missing:
+            raise StatsError(f"the {name} frame has no column {', '.join(missing)}")
+    if quadrants["segment_id"].is_duplicated().any():
+        raise StatsError("the quadrants frame lists a segment_id twice: give one quadrant per segment")
+    names = select_columns(features, columns, exclude=["quadrant"])
+    q = quadrants.select(pl.col("segment_id").cast(pl.String), pl.col("quadrant").cast(pl.String))
+    joined = features.select(pl.col("segment_id").cast(pl.String), *names).join(q, on="segment_id", how="inner")
+    if joined.height == 0:
+        raise StatsError("no segment has both features and a quadrant: check that both come from the same store and split")
+    notes = []
+    lost = q.height - joined.height
+    if lost:
+        notes.append(f"{lost} segment(s) with a quadrant have no feature row (status ok) and are not compared.")
+    x = joined.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
+    labels = joined["quadrant"].to_numpy()
+    results = tuple(
+        _compare_matrix(x, labels == a, labels == b, names, a, b, test, correction, alpha, ci, bayes, label)
+        for a, b in pairs
+    )
+    return QuadrantComparison(
+        comparisons=results, n_segments=joined.height, unimodal=unimodal, fusion=fusion,
+        groups=tuple(groups), notes=tuple(notes),
+    )
+
+
+def compare_quadrants(
+    store: Any,
+    unimodal: str,
+    fusion: str,
+    groups: str | Sequence[str],
+    pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
+    *,
+    splits: Sequence[str] = ("test",),
+    threshold: float = 0.5,
+    columns: Sequence[str] | str | None = None,
+    test: str = "welch",
+    correction: str = "holm",
+    alpha: float = 0.05,
+    ci: float = 0.95,
+    bayes: bool = False,
+    quadrants: pl.DataFrame | None = None,
+) -> QuadrantComparison:
+    """The paper's Tables 3, 6, 7 (audio features) and 4, 8 (AU activation rates) in one call.
+
+    Loads the quadrants of ``unimodal`` vs ``fusion`` predictions (or takes ``quadrants``, a
+    frame with segment_id and quadrant) and the ``ok`` rows of the feature ``groups``, then
+    runs :func:`compare_quadrant_frame`. For AU activation rates pass e.g.
+    ``columns=r"^AU\\d+.*_rate$"`` (OpenFace) or ``columns="_rate$"``.
+    """
+    groups = [groups] if isinstance(groups, str) else list(groups)
+    if quadrants is None:
+        from ambiguity.stats.quadrants import load_quadrants
+
+        quadrants = load_quadrants(store, unimodal, fusion, splits=tuple(splits), threshold=threshold)
+    features = store.features(groups)
+    return compare_quadrant_frame(
+        features, quadrants, pairs, columns=columns, test=test, correction=correction, alpha=alpha,
+        ci=ci, bayes=bayes, label=", ".join(groups), unimodal=unimodal, fusion=fusion, groups=groups,
+    )

@@ -1,0 +1,258 @@
+"""Typed, frozen result objects of the statistics layer.
+
+Each holds its settings next to its numbers, so a table printed from it says how it
+was computed. ``to_polars()`` gives every column; ``to_markdown()`` / ``to_latex()``
+give the compact table a paper shows (rendered by :mod:`ambiguity.report.tables`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from ambiguity.errors import StatsError
+from ambiguity.report import tables
+from ambiguity.stats.multitest import CORRECTION_NAMES
+
+TEST_NAMES = {
+    "welch": "Welch's t-test",
+    "student": "Student's t-test",
+    "mannwhitney": "Mann-Whitney U test",
+}
+
+#: Columns of :meth:`ComparisonResult.to_polars`, one row per feature.
+COMPARISON_COLUMNS = (
+    "feature", "n_a", "n_b", "mean_a", "mean_b", "sd_a", "sd_b", "statistic", "df", "p", "p_adj",
+    "reject", "cohen_d", "d_ci_low", "d_ci_high", "hedges_g", "g_ci_low", "g_ci_high",
+    "rank_biserial", "bf10", "direction", "higher", "reason",
+)
+
+_MU = re.compile(r"μ_(\S+)")
+
+
+def latex_direction(text: str | None) -> str:
+    """``μ_blue > μ_red`` as LaTeX math (``$\\mu_{blue} > \\mu_{red}$``); other text escaped."""
+    if not text:
+        return "–"
+    if "μ_" in text:
+        body = _MU.sub(lambda m: r"\mu_{\text{" + tables.latex_escape(m.group(1)) + "}}", text)
+        return f"${body}$"
+    return tables.latex_escape(text)
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclass(frozen=True, eq=False)
+class ComparisonResult:
+    """Group ``a`` vs group ``b`` for every feature: one correction family.
+
+    ``table`` has the columns in :data:`COMPARISON_COLUMNS`; see ``docs/statistics.md``.
+    """
+
+    a: str
+    b: str
+    test: str
+    correction: str
+    alpha: float
+    ci: float
+    family_size: int
+    table: pl.DataFrame = field(repr=False)
+    bayes: bool = False
+    label: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ComparisonResult({self.describe()})"
+
+    @property
+    def n_features(self) -> int:
+        return self.table.height
+
+    def to_polars(self) -> pl.DataFrame:
+        """Every column, one row per feature (a copy)."""
+        return self.table.clone()
+
+    def significant(self) -> pl.DataFrame:
+        """Rows whose adjusted p is at or under alpha."""
+        return self.table.filter(pl.col("reject"))
+
+    def describe(self) -> str:
+        """One sentence: test, groups, correction family, alpha, excluded features."""
+        excluded = self.n_features - self.family_size
+        what = f"{self.label}: " if self.label else ""
+        text = (
+            f"{what}{TEST_NAMES[self.test]} (two-sided), {self.a} vs {self.b}; "
+            f"{CORRECTION_NAMES[self.correction]} correction over a family of {self.family_size} "
+            f"feature{'s' if self.family_size != 1 else ''}, alpha = {_num(self.alpha)}; "
+            f"effect sizes with {_num(100 * self.ci)}% CI"
+        )
+        if excluded:
+            text += f"; {excluded} feature{'s' if excluded != 1 else ''} not tested (see reason)"
+        return text
+
+    def display(self) -> pl.DataFrame:
+        """The compact table: counts, means, statistic, p, adjusted p, effect size, direction."""
+        t = self.table
+        a, b = self.a, self.b
+        stat = "U" if self.test == "mannwhitney" else "t"
+        padj = f"p ({CORRECTION_NAMES[self.correction]})" if self.correction != "none" else "p (uncorrected)"
+        cols = [
+            pl.col("feature"),
+            pl.col("n_a").alias(f"n {a}"),
+            pl.col("n_b").alias(f"n {b}"),
+            pl.col("mean_a").alias(f"mean {a}"),
+            pl.col("mean_b").alias(f"mean {b}"),
+            pl.col("statistic").alias(stat),
+        ]
+        if self.test != "mannwhitney":
+            cols.append(pl.col("df"))
+        cols += [pl.col("p"), pl.col("p_adj").alias(padj)]
+        level = f"{_num(100 * self.ci)}%"
+        if self.test == "mannwhitney":
+            cols.append(pl.col("rank_biserial").alias("r_rb"))
+        cols += [
+            pl.col("hedges_g").alias("g"),
+            pl.col("g_ci_low").alias(f"g {level} low"),
+            pl.col("g_ci_high").alias(f"g {level} high"),
+        ]
+        if self.bayes:
+            cols.append(pl.col("bf10").alias("BF10"))
+        cols.append(pl.col("direction"))
+        if t["reason"].is_not_null().any():
+            cols.append(pl.col("reason"))
+        return t.select(cols)
+
+    def to_markdown(self, digits: int = 4) -> str:
+        return tables.to_markdown(self.display(), caption=self.describe(), digits=digits)
+
+    def to_latex(self, digits: int = 4, label: str | None = None) -> str:
+        df = self.display().with_columns(pl.col("direction").map_elements(latex_direction, return_dtype=pl.String))
+        return tables.to_latex(df, caption=self.describe(), label=label, digits=digits, raw_columns=("direction",))
+
+
+@dataclass(frozen=True, eq=False)
+class QuadrantComparison:
+    """Several quadrant pairs compared on the same features; each pair is its own correction family."""
+
+    comparisons: tuple[ComparisonResult, ...]
+    n_segments: int
+    unimodal: str | None = None
+    fusion: str | None = None
+    groups: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        pairs = ", ".join(f"{c.a} vs {c.b}" for c in self.comparisons)
+        return f"QuadrantComparison({pairs}; {self.n_segments} segments)"
+
+    def __getitem__(self, pair: tuple[str, str]) -> ComparisonResult:
+        for c in self.comparisons:
+            if (c.a, c.b) == tuple(pair):
+                return c
+        have = ", ".join(f"{c.a}/{c.b}" for c in self.comparisons)
+        raise StatsError(f"no comparison {pair[0]} vs {pair[1]}; this result has {have}")
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(c.a, c.b) for c in self.comparisons]
+
+    def to_polars(self) -> pl.DataFrame:
+        """Long format: every column of each comparison, with ``a`` and ``b`` first."""
+        frames = [
+            c.table.select(pl.lit(c.a).alias("a"), pl.lit(c.b).alias("b"), pl.all()) for c in self.comparisons
+        ]
+        return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
+
+    def wide(self, sort: bool = True) -> pl.DataFrame:
+        """The paper's layout (Tables 3, 4, 6, 7, 8): per pair, p, adjusted p and direction."""
+        out: pl.DataFrame | None = None
+        for c in self.comparisons:
+            tag = f"{c.a} vs {c.b}"
+            part = c.table.select(
+                "feature",
+                pl.col("p").alias(f"p ({tag})"),
+                pl.col("p_adj").alias(f"p adj ({tag})"),
+                pl.col("hedges_g").alias(f"g ({tag})"),
+                pl.col("direction").alias(f"direction ({tag})"),
+            )
+            out = part if out is None else out.join(part, on="feature", how="full", coalesce=True, maintain_order="left")
+        if out is None:
+            return pl.DataFrame()
+        if sort and self.comparisons:
+            first = self.comparisons[0]
+            out = out.sort(f"p ({first.a} vs {first.b})", nulls_last=True, maintain_order=True)
+        return out
+
+    def describe(self) -> str:
+        parts = [c.describe() for c in self.comparisons]
+        head = "Each comparison is one correction family."
+        if self.unimodal and self.fusion:
+            head = f"Quadrants of {self.unimodal} vs {self.fusion}; {self.n_segments} segments. " + head
+        return " ".join([head, *[p + "." for p in parts], *self.notes])
+
+    def to_markdown(self, digits: int = 4, sort: bool = True) -> str:
+        return tables.to_markdown(self.wide(sort), caption=self.describe(), digits=digits)
+
+    def to_latex(self, digits: int = 4, label: str | None = None, sort: bool = True) -> str:
+        df = self.wide(sort)
+        raw = tuple(c for c in df.columns if c.startswith("direction"))
+        df = df.with_columns([pl.col(c).map_elements(latex_direction, return_dtype=pl.String) for c in raw])
+        return tables.to_latex(df, caption=self.describe(), label=label, digits=digits, raw_columns=raw)
+
+
+@dataclass(frozen=True, eq=False)
+class BoundaryResult:
+    """Nearest-neighbour boundary analysis of one embedding space.
+
+    ``segments``: segment_id, label, quadrant, other_share (share of the k nearest
+    neighbours with another label), margin (distance to the nearest other-label segment
+    minus distance to the nearest same-label one), nn_same, nn_other, reason (why a
+    segment has no values), and umap_x / umap_y when a projection was asked for.
+    ``summary``: per quadrant n, mean and median of other_share and margin.
+    ``tests``: permutation tests of each quadrant against the reference one.
+    """
+
+    segments: pl.DataFrame = field(repr=False)
+    summary: pl.DataFrame = field(repr=False)
+    tests: pl.DataFrame = field(repr=False)
+    k: int
+    metric: str
+    method: str
+    n_permutations: int
+    seed: int
+    correction: str
+    group: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"BoundaryResult({self.segments.height} segments, k={self.k}, metric={self.metric}, "
+            f"{self.method} kNN, {self.tests.height} permutation tests)"
+        )
+
+    def to_polars(self) -> pl.DataFrame:
+        """Per-segment values (a copy)."""
+        return self.segments.clone()
+
+    def describe(self) -> str:
+        what = f"embedding group {self.group}: " if self.group else ""
+        return (
+            f"{what}{self.method} {self.k}-nearest neighbours ({self.metric} distance) over "
+            f"{self.segments.height} segments; two-sided permutation tests of the difference in means "
+            f"({self.n_permutations} permutations, seed {self.seed}), "
+            f"{CORRECTION_NAMES[self.correction]} correction over the {self.tests.height} tests"
+        )
+
+    def to_markdown(self, digits: int = 4) -> str:
+        return (
+            tables.to_markdown(self.summary, digits=digits)
+            + "\n"
+            + tables.to_markdown(self.tests, caption=self.describe(), digits=digits)
+        )
+
+    def to_latex(self, digits: int = 4, label: str | None = None) -> str:
+        return tables.to_latex(self.summary, digits=digits) + "\n" + tables.to_latex(
+            self.tests, caption=self.describe(), label=label, digits=digits
+        )

@@ -1,0 +1,245 @@
+"""Boundary analysis: neighbours against sklearn / scipy brute force, geometry on Gaussian classes."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+from numpy.testing import assert_allclose
+from scipy.spatial.distance import cdist
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from statsmodels.stats.multitest import multipletests
+
+import ambiguity.stats.boundary as B
+from ambiguity.errors import StatsError
+from ambiguity.stats.boundary import boundary, boundary_arrays, knn_exact, neighbours, permutation_tests
+
+
+def _classes(n=300, d=8, seed=0, sep=2.0):
+    """Two Gaussian classes either side of the hyperplane x0 = 0, shifted off the origin along x1."""
+    rng = np.random.default_rng(seed)
+    lab = np.repeat(["empathetic", "neutral"], n // 2)
+    x = rng.normal(size=(n, d))
+    x[:, 0] += np.where(lab == "empathetic", sep, -sep)
+    x[:, 1] += 10.0  # keeps the cosine geometry close to the euclidean one
+    return x, lab
+
+
+def _clustered(n=3000, d=32, k=25, seed=0):
+    """Embedding-like data: a mixture of k clusters, each mostly of one class."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d)) * 3
+    c = rng.integers(0, k, n)
+    x = centres[c] + rng.normal(size=(n, d))
+    lab = np.where(rng.uniform(size=n) < 0.85, c % 2, 1 - c % 2).astype(str)
+    return x, lab
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_exact_knn_equals_sklearn_brute(metric):
+    x, _ = _classes(n=400, d=16, seed=1)
+    idx, dist = knn_exact(x, 10, metric)
+    # reference: sklearn NearestNeighbors(n_neighbors=11, algorithm="brute", metric=metric), self dropped
+    ref_d, ref_i = NearestNeighbors(n_neighbors=11, algorithm="brute", metric=metric).fit(x).kneighbors(x)
+    assert (idx == ref_i[:, 1:]).all()
+    assert_allclose(dist, ref_d[:, 1:], rtol=1e-9, atol=1e-9)
+
+
+def test_exact_knn_float32_blocks(monkeypatch):
+    monkeypatch.setattr(B, "BLOCK_BYTES", 4096)  # many small blocks
+    x, _ = _classes(n=500, d=12, seed=2)
+    x = x.astype(np.float32)
+    idx, _ = knn_exact(x, 5, "cosine")
+    # reference: sklearn brute force on the same float32 data
+    _, ref_i = NearestNeighbors(n_neighbors=6, algorithm="brute", metric="cosine").fit(x).kneighbors(x)
+    assert (idx == ref_i[:, 1:]).mean() > 0.99  # float32 ties may swap a pair
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_nearest_of_each_class_equals_cdist(metric):
+    x, lab = _classes(n=240, seed=3)
+    lab = lab.copy()
+    lab[:30] = "third"
+    nb = neighbours(x, lab, 5, metric)
+    # reference: scipy.spatial.distance.cdist(x, x, metric) with the diagonal excluded
+    full = cdist(x, x, metric)
+    np.fill_diagonal(full, np.inf)
+    for c, name in enumerate(sorted(set(lab))):
+        assert_allclose(nb.nearest[:, c], full[:, lab == name].min(axis=1), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_points_near_the_boundary_score_as_ambiguous(metric):
+    x, lab = _classes(n=600, seed=4)
+    rng = np.random.default_rng(5)
+    probes = rng.normal(size=(80, x.shape[1]))
+    probes[:, 1] += 10.0
+    side = np.repeat([1.0, -1.0], 40)
+    probes[:40, 0], probes[40:, 0] = 0.15 * side[:40], 0.15 * side[40:]  # near: |x0| = 0.15
+    far = probes.copy()
+    far[:, 0] = 4.5 * side  # far: |x0| = 4.5
+    plab = np.where(side > 0, "empathetic", "neutral")
+    res = boundary_arrays(np.vstack([x, probes, far]), [*lab, *plab, *plab], k=10, metric=metric, n_permutations=0)
+    seg = res.segments
+    near_rows, far_rows = seg.slice(600, 80), seg.slice(680, 80)
+    assert near_rows["other_share"].mean() > far_rows["other_share"].mean() + 0.2
+    assert near_rows["margin"].mean() < far_rows["margin"].mean()
+    assert (near_rows["margin"].median() < far_rows["margin"].median())
+    assert res.method == "exact"
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_index_backed_knn_recall_at_10(metric, monkeypatch):
+    x, lab = _clustered()
+    exact = neighbours(x, lab, 10, metric)
+    monkeypatch.setattr(B, "SMALL_CLASS", 100)  # the per-class nearest also goes through the index
+    indexed = neighbours(x, lab, 10, metric, exact_limit=1000)
+    assert exact.method == "exact" and indexed.method == "index"
+    recall = np.mean([len(set(exact.index[i]) & set(indexed.index[i])) / 10 for i in range(len(x))])
+    assert recall >= 0.95, recall
+    # the nearest of each class found by the index equals the exact one for nearly every row
+    assert np.isclose(indexed.nearest, exact.nearest, rtol=1e-4, atol=1e-5).mean() >= 0.95
+
+
+def test_rows_that_cannot_be_used_get_reasons():
+    x, lab = _classes(n=60, seed=6)
+    x[0, 3] = np.nan
+    x[1] = 0.0
+    labels = list(lab)
+    labels[2] = None
+    res = boundary_arrays(x, labels, k=5, n_permutations=0)
+    reasons = res.segments["reason"].to_list()
+    assert reasons[:3] == ["vector has NaN or Inf", "zero vector (cosine distance undefined)", "no label"]
+    assert res.segments["other_share"][:3].is_null().all()
+    assert res.segments["other_share"][3:].is_not_null().all()
+    # euclidean distance is defined for the zero vector
+    assert boundary_arrays(x, labels, k=5, metric="euclidean", n_permutations=0).segments["reason"][1] is None
+
+
+def test_one_class_only_has_no_margin():
+    x, _ = _classes(n=40, seed=7)
+    res = boundary_arrays(x, ["a"] * 40, k=3, n_permutations=0)
+    assert (res.segments["other_share"] == 0).all()
+    assert res.segments["margin"].is_null().all()
+    assert set(res.segments["reason"].to_list()) == {"no segment with another label"}
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"k": 50}, "at least 51 usable"), ({"k": 0}, "positive integer"), ({"metric": "manhattan"}, "unknown metric"),
+     ({"n_permutations": -1}, "non-negative"), ({"correction": "x"}, "unknown correction")],
+)
+def test_bad_arguments(kwargs, match):
+    x, lab = _classes(n=40, seed=8)
+    with pytest.raises(StatsError, match=match):
+        boundary_arrays(x, lab, **kwargs)
+
+
+def test_bad_shapes():
+    with pytest.raises(StatsError, match="2-D"):
+        boundary_arrays(np.zeros(5), ["a"] * 5)
+    with pytest.raises(StatsError, match="labels for"):
+        boundary_arrays(np.ones((5, 2)), ["a"] * 4)
+    with pytest.raises(StatsError, match="not unique"):
+        boundary_arrays(np.ones((3, 2)), ["a", "b", "a"], ids=["x", "x", "y"], k=1)
+
+
+def test_permutation_test_equals_full_enumeration():
+    rng = np.random.default_rng(9)
+    red, blue = rng.normal(0.8, 1, 6), rng.normal(0, 1, 6)
+    seg = pl.DataFrame({"quadrant": ["red"] * 6 + ["blue"] * 6, "other_share": np.r_[red, blue], "margin": np.r_[-red, blue]})
+    out = permutation_tests(seg, [("red", "blue")], n_permutations=10_000, seed=1)
+    # reference: all C(12, 6) = 924 splits enumerated here; two-sided p = share with |T| >= |T_obs|
+    values = np.r_[red, blue]
+    obs = abs(red.mean() - blue.mean())
+    hits = 0
+    for combo in itertools.combinations(range(12), 6):
+        mask = np.zeros(12, bool)
+        mask[list(combo)] = True
+        hits += abs(values[mask].mean() - values[~mask].mean()) >= obs - 1e-12
+    assert_allclose(out.filter(pl.col("metric") == "other_share")["p"][0], hits / 924, rtol=1e-9)
+
+
+def test_permutation_tests_seeded_and_sensitive():
+    rng = np.random.default_rng(10)
+    q = np.repeat(["red", "green", "blue"], [60, 60, 200])
+    share = np.r_[rng.normal(0.5, 0.2, 60), rng.normal(0.2, 0.2, 60), rng.normal(0.2, 0.2, 200)]
+    seg = pl.DataFrame({"quadrant": q, "other_share": share, "margin": -share})
+    one = permutation_tests(seg, n_permutations=2000, seed=3)
+    two = permutation_tests(seg, n_permutations=2000, seed=3)
+    assert one.equals(two)
+    red = one.filter(pl.col("a") == "red")
+    green = one.filter(pl.col("a") == "green")
+    assert (red["p"] < 0.001).all() and (green["p"] > 0.01).all()
+    # reference: statsmodels multipletests(p, method="holm") over the four tests
+    assert_allclose(one["p_adj"].to_numpy(), multipletests(one["p"].to_numpy(), method="holm")[1], rtol=1e-12)
+
+
+def test_summary_and_tables():
+    x, lab = _classes(n=200, seed=11)
+    rng = np.random.default_rng(12)
+    quad = rng.choice(["red", "green", "blue", "yellow"], 200).tolist()
+    ids = [f"s{i}" for i in range(200)]
+    frame = pl.DataFrame({"segment_id": ids[::-1], "quadrant": quad[::-1]})
+    res = boundary_arrays(x, lab, ids=ids, quadrants=frame, k=7, n_permutations=500, seed=2)
+    assert res.segments["quadrant"].to_list() == quad
+    s = res.summary
+    assert s["quadrant"].to_list() == ["red", "green", "blue", "yellow", "(all)"]
+    for row in s.iter_rows(named=True):
+        sub = res.segments if row["quadrant"] == "(all)" else res.segments.filter(pl.col("quadrant") == row["quadrant"])
+        assert row["n"] == sub.height
+        assert_allclose(row["margin_mean"], np.mean(sub["margin"].to_numpy()))
+    assert res.tests.height == 4 and set(res.tests["metric"]) == {"other_share", "margin"}
+    md = res.to_markdown()
+    assert "500 permutations, seed 2" in md and "Holm correction over the 4 tests" in md
+    assert r"\toprule" in res.to_latex()
+
+
+def _vector_store(store, x, lab, ids):
+    from ambiguity.stores import schema as S
+
+    n = len(ids)
+    cols = {f.name: pa.nulls(n, f.type) for f in S.SEGMENTS_SCHEMA}
+    cols.update(segment_id=pa.array(ids), label=pa.array(list(lab)), split=pa.array(["train", "test"] * (n // 2)))
+    store.upsert_segments(pa.table(cols, schema=S.SEGMENTS_SCHEMA))
+    d = x.shape[1]
+    vec = pa.FixedSizeListArray.from_arrays(pa.array(x.astype(np.float32).ravel()), d)
+    status = ["ok"] * n
+    status[5] = "failed"
+    tbl = pa.table({"segment_id": ids, "status": status, "error": [None] * n, "vector": vec})
+    store.write_features("emb", tbl, tbl.schema, {"extractor": "fake", "extractor_version": "1", "params": {}, "config_key": "k"})
+
+
+def test_boundary_reads_the_store(store):
+    x, lab = _classes(n=80, seed=13)
+    ids = [f"seg{i:02d}" for i in range(80)]
+    _vector_store(store, x, lab, ids)
+    quads = pl.DataFrame({"segment_id": ids, "quadrant": (["red", "green", "blue", "yellow"] * 20)})
+    res = boundary(store, "emb", k=5, quadrants=quads, n_permutations=200)
+    assert res.segments.height == 79 and "seg05" not in res.segments["segment_id"].to_list()
+    assert res.group == "emb"
+    keep = [i for i in range(80) if i != 5]
+    ref = boundary_arrays(x[keep].astype(np.float32), lab[keep], ids=[ids[i] for i in keep], k=5, n_permutations=0)
+    got = res.segments.sort("segment_id")
+    assert_allclose(got["margin"].to_numpy(), ref.segments.sort("segment_id")["margin"].to_numpy(), rtol=1e-6)
+    only_test = boundary(store, "emb", k=5, splits=["test"], n_permutations=0)
+    assert only_test.segments.height == 39  # the 40 test segments less the failed seg05
+    with pytest.raises(StatsError, match="no segment of group"):
+        boundary(store, "emb", splits=["val"])
+
+
+@pytest.mark.slow
+def test_umap_projection_is_seeded():
+    x, lab = _classes(n=150, seed=14)
+    one = boundary_arrays(x, lab, k=5, n_permutations=0, umap=True, seed=3)
+    two = boundary_arrays(x, lab, k=5, n_permutations=0, umap=True, seed=3)
+    xy = one.segments.select("umap_x", "umap_y").to_numpy()
+    assert xy.shape == (150, 2) and np.isfinite(xy).all()
+    assert_allclose(xy, two.segments.select("umap_x", "umap_y").to_numpy())
+    # classes that are apart in the embedding stay apart in the projection: 5-NN in 2-D separates them
+    from sklearn.model_selection import cross_val_score
+
+    assert cross_val_score(KNeighborsClassifier(5), xy, lab, cv=5).mean() > 0.8

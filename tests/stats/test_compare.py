@@ -1,0 +1,310 @@
+"""compare(): every number against scipy, statsmodels and pingouin computed in the test."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import sys
+import types
+
+import numpy as np
+import pingouin
+import polars as pl
+import pyarrow as pa
+import pytest
+import scipy.stats
+from numpy.testing import assert_allclose
+from statsmodels.stats.multitest import multipletests
+
+import ambiguity.stats.compare as compare_mod
+from ambiguity.errors import StatsError
+from ambiguity.stats.compare import compare, compare_quadrant_frame, compare_quadrants, select_columns
+
+
+def _data(seed=0, n_a=23, n_b=31, p=6):
+    rng = np.random.default_rng(seed)
+    xa = rng.normal(0.0, 1.0, size=(n_a, p)) * rng.uniform(0.5, 3, p) + rng.normal(0, 1, p)
+    xb = rng.normal(0.4, 2.0, size=(n_b, p)) * rng.uniform(0.5, 3, p)
+    return xa, xb
+
+
+def _frame(xa, xb, a="red", b="blue"):
+    x = np.vstack([xa, xb])
+    df = pl.DataFrame({f"f{i}": x[:, i] for i in range(x.shape[1])})
+    return df.with_columns(pl.Series("q", [a] * len(xa) + [b] * len(xb)))
+
+
+def _nan_holes(xa, xb, seed=1):
+    rng = np.random.default_rng(seed)
+    xa, xb = xa.copy(), xb.copy()
+    for x in (xa, xb):
+        for j in range(x.shape[1]):
+            x[rng.choice(len(x), size=j % 4, replace=False), j] = np.nan
+    return xa, xb
+
+
+@pytest.mark.parametrize("test,equal_var", [("welch", False), ("student", True)])
+def test_t_tests_equal_scipy(test, equal_var):
+    xa, xb = _nan_holes(*_data())
+    res = compare(_frame(xa, xb), "q", "red", "blue", test=test, correction="none").to_polars()
+    for j in range(xa.shape[1]):
+        a, b = xa[:, j][~np.isnan(xa[:, j])], xb[:, j][~np.isnan(xb[:, j])]
+        # reference: scipy.stats.ttest_ind(a, b, equal_var=...) on the NaN-free values
+        ref = scipy.stats.ttest_ind(a, b, equal_var=equal_var)
+        row = res.row(j, named=True)
+        assert row["n_a"] == len(a) and row["n_b"] == len(b)
+        assert_allclose(row["statistic"], ref.statistic, rtol=1e-12, atol=0)
+        assert_allclose(row["df"], ref.df, rtol=1e-12, atol=0)
+        assert_allclose(row["p"], ref.pvalue, rtol=1e-12, atol=0)
+        # reference: numpy mean / std(ddof=1)
+        assert_allclose([row["mean_a"], row["sd_a"]], [a.mean(), a.std(ddof=1)], rtol=1e-12)
+        assert_allclose([row["mean_b"], row["sd_b"]], [b.mean(), b.std(ddof=1)], rtol=1e-12)
+
+
+def test_t_test_with_nan_policy_omit_matches():
+    xa, xb = _nan_holes(*_data(seed=5))
+    res = compare(_frame(xa, xb), "q", "red", "blue", correction="none").to_polars()
+    # reference: scipy.stats.ttest_ind(xa, xb, axis=0, equal_var=False, nan_policy="omit")
+    ref = scipy.stats.ttest_ind(xa, xb, axis=0, equal_var=False, nan_policy="omit")
+    assert_allclose(res["statistic"].to_numpy(), np.asarray(ref.statistic), rtol=1e-12)
+    assert_allclose(res["p"].to_numpy(), np.asarray(ref.pvalue), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_a,n_b", [(5, 7), (30, 40), (6, 12)])
+def test_mannwhitney_equals_scipy(n_a, n_b):
+    xa, xb = _data(seed=n_a, n_a=n_a, n_b=n_b, p=5)
+    xa[:, 1] = np.round(xa[:, 1])  # ties: scipy switches to the asymptotic p
+    xb[:, 1] = np.round(xb[:, 1])
+    xa[0, 2] = np.nan
+    res = compare(_frame(xa, xb), "q", "red", "blue", test="mannwhitney", correction="none").to_polars()
+    for j in range(5):
+        a, b = xa[:, j][~np.isnan(xa[:, j])], xb[:, j][~np.isnan(xb[:, j])]
+        # reference: scipy.stats.mannwhitneyu(a, b) (two-sided, method="auto", continuity correction)
+        ref = scipy.stats.mannwhitneyu(a, b)
+        row = res.row(j, named=True)
+        assert_allclose(row["statistic"], ref.statistic, rtol=1e-12)
+        assert_allclose(row["p"], ref.pvalue, rtol=1e-12)
+        # reference: pingouin.mwu(a, b)["RBC"] (Wendt 1972 rank-biserial)
+        assert_allclose(row["rank_biserial"], pingouin.mwu(a, b)["RBC"].iloc[0], rtol=1e-10)
+        assert row["df"] is None or np.isnan(row["df"])
+
+
+@pytest.mark.parametrize("method", ["holm", "fdr_bh", "fdr_by", "bonferroni", "hommel"])
+def test_corrections_equal_statsmodels(method):
+    xa, xb = _data(seed=3, p=12)
+    xb[:, :4] += 1.5  # some real effects so adjusted values are not all 1
+    res = compare(_frame(xa, xb), "q", "red", "blue", correction=method, alpha=0.1).to_polars()
+    # reference: statsmodels.stats.multitest.multipletests(p, alpha=0.1, method=method)
+    reject, p_adj, _, _ = multipletests(res["p"].to_numpy(), alpha=0.1, method=method)
+    assert_allclose(res["p_adj"].to_numpy(), p_adj, rtol=1e-12, atol=1e-15)
+    assert res["reject"].to_list() == reject.tolist()
+
+
+def test_effect_sizes_equal_pingouin():
+    xa, xb = _nan_holes(*_data(seed=7))
+    res = compare(_frame(xa, xb), "q", "red", "blue", ci=0.9).to_polars()
+    for j in range(xa.shape[1]):
+        a, b = xa[:, j][~np.isnan(xa[:, j])], xb[:, j][~np.isnan(xb[:, j])]
+        row = res.row(j, named=True)
+        # reference: pingouin.compute_effsize(a, b, eftype="hedges" / "cohen")
+        g = pingouin.compute_effsize(a, b, eftype="hedges")
+        d = pingouin.compute_effsize(a, b, eftype="cohen")
+        assert_allclose(row["hedges_g"], g, atol=1e-6)
+        assert_allclose(row["cohen_d"], d, atol=1e-6)
+        # reference: pingouin.compute_esci(stat, nx, ny, eftype="cohen", confidence=0.9, decimals=12)
+        g_ci = pingouin.compute_esci(stat=g, nx=len(a), ny=len(b), eftype="cohen", confidence=0.9, decimals=12)
+        d_ci = pingouin.compute_esci(stat=d, nx=len(a), ny=len(b), eftype="cohen", confidence=0.9, decimals=12)
+        assert_allclose([row["g_ci_low"], row["g_ci_high"]], g_ci, atol=1e-6)
+        assert_allclose([row["d_ci_low"], row["d_ci_high"]], d_ci, atol=1e-6)
+
+
+def test_bayes_factor_equals_pingouin_ttest():
+    xa, xb = _data(seed=11, p=3)
+    res = compare(_frame(xa, xb), "q", "red", "blue", test="student", bayes=True).to_polars()
+    for j in range(3):
+        # reference: pingouin.ttest(a, b, correction=False)["BF10"] (JZS prior, r = 0.707)
+        ref = pingouin.ttest(xa[:, j], xb[:, j], correction=False)["BF10"].iloc[0]
+        assert_allclose(res["bf10"][j], float(ref), rtol=1e-3)
+    with pytest.raises(StatsError, match="Bayes factor"):
+        compare(_frame(xa, xb), "q", "red", "blue", test="mannwhitney", bayes=True)
+
+
+def test_untestable_features_get_reasons_and_leave_the_family():
+    xa, xb = _data(seed=2, p=4)
+    xa[:, 1] = 7.0  # zero variance in both groups
+    xb[:, 1] = 7.0
+    xa[1:, 2] = np.nan  # one value left in red
+    xa[:, 3] = 0.1  # constant in red only: Welch is still defined
+    res = compare(_frame(xa, xb), "q", "red", "blue").to_polars()
+    assert res["reason"][1] == "zero variance in both groups"
+    assert "n_red = 1 < 2" in res["reason"][2]
+    assert res["reason"][0] is None and res["reason"][3] is None
+    assert np.isnan(res["p"][1]) and np.isnan(res["p_adj"][1]) and np.isnan(res["p"][2])
+    # reference: Holm over the two testable features only
+    _, p_adj, _, _ = multipletests(res["p"].to_numpy()[[0, 3]], method="holm")
+    assert_allclose(res["p_adj"].to_numpy()[[0, 3]], p_adj, rtol=1e-12)
+    # reference: scipy.stats.ttest_ind with a constant first sample
+    ref = scipy.stats.ttest_ind(xa[:, 3], xb[:, 3], equal_var=False)
+    assert_allclose(res["p"][3], ref.pvalue, rtol=1e-9)
+
+
+def test_direction_text_and_settings():
+    xa, xb = _data(seed=4, p=2)
+    xb[:, 0] += 10
+    r = compare(_frame(xa, xb), "q", "red", "blue")
+    t = r.to_polars()
+    assert t["direction"][0] == "μ_blue > μ_red" and t["higher"][0] == "blue"
+    assert (r.a, r.b, r.test, r.correction, r.alpha, r.ci, r.family_size) == ("red", "blue", "welch", "holm", 0.05, 0.95, 2)
+    with pytest.raises(AttributeError):
+        r.test = "student"
+    md = r.to_markdown()
+    assert "Holm correction over a family of 2 features" in md and "μ_blue > μ_red" in md
+    tex = r.to_latex()
+    assert r"$\mu_{\text{blue}} > \mu_{\text{red}}$" in tex and r"\toprule" in tex
+
+
+def test_inputs_groups_as_sequence_numpy_and_pandas():
+    xa, xb = _data(seed=6, p=3)
+    x = np.vstack([xa, xb])
+    g = ["red"] * len(xa) + ["blue"] * len(xb)
+    ref = compare(_frame(xa, xb), "q", "red", "blue").to_polars()
+    got = compare(x, g, "red", "blue").to_polars()
+    assert_allclose(got["p"].to_numpy(), ref["p"].to_numpy(), rtol=0)
+    got_pd = compare(_frame(xa, xb).to_pandas(), "q", "red", "blue").to_polars()
+    assert_allclose(got_pd["statistic"].to_numpy(), ref["statistic"].to_numpy(), rtol=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"test": "ttest"}, "unknown test"),
+        ({"correction": "fdr"}, "unknown correction"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"ci": 0}, "ci"),
+        ({"columns": ["nope"]}, "no column nope"),
+        ({"columns": "^zzz"}, "no numeric column matches"),
+        ({"columns": []}, "columns is empty"),
+    ],
+)
+def test_bad_settings_raise_stats_error(kwargs, match):
+    xa, xb = _data(p=2)
+    with pytest.raises(StatsError, match=match):
+        compare(_frame(xa, xb), "q", "red", "blue", **kwargs)
+
+
+def test_bad_groups_raise_stats_error():
+    xa, xb = _data(p=2)
+    df = _frame(xa, xb)
+    with pytest.raises(StatsError, match="no row has group 'rd'"):
+        compare(df, "q", "rd", "blue")
+    with pytest.raises(StatsError, match="both 'red'"):
+        compare(df, "q", "red", "red")
+    with pytest.raises(StatsError, match="no group column"):
+        compare(df, "quadrant", "red", "blue")
+    with pytest.raises(StatsError, match="labels for"):
+        compare(df.drop("q"), ["red", "blue"], "red", "blue")
+
+
+def test_select_columns_regex_for_activation_rates():
+    df = pl.DataFrame({"segment_id": ["a"], "AU04_r": [0.1], "AU04_rate": [0.5], "AU12_rate": [0.2], "label": [1]})
+    assert select_columns(df, r"^AU\d+_rate$") == ["AU04_rate", "AU12_rate"]
+    assert select_columns(df) == ["AU04_r", "AU04_rate", "AU12_rate"]
+
+
+# -- quadrants --------------------------------------------------------------------------------
+def _quadrant_data(seed=0):
+    rng = np.random.default_rng(seed)
+    sizes = {"red": 14, "green": 9, "blue": 40, "yellow": 6}
+    q = [name for name, n in sizes.items() for _ in range(n)]
+    n = len(q)
+    ids = [f"s{i:03d}" for i in range(n)]
+    shift = np.array([{"red": 0.8, "green": -0.5, "blue": 0.0, "yellow": 0.0}[v] for v in q])
+    feats = pl.DataFrame(
+        {
+            "segment_id": ids,
+            "pitch_mean": rng.normal(size=n) + shift,
+            "AU04_rate": np.clip(rng.uniform(0, 0.6, n) + 0.3 * shift, 0, 1),
+            "AU12_rate": rng.uniform(0, 1, n),
+        }
+    )
+    quads = pl.DataFrame({"segment_id": ids, "quadrant": q, "p_unimodal": rng.uniform(size=n)})
+    return feats, quads
+
+
+def test_compare_quadrant_frame_pairs_equal_scipy():
+    feats, quads = _quadrant_data()
+    res = compare_quadrant_frame(feats, quads, columns="_rate$")
+    assert res.pairs == [("red", "blue"), ("green", "blue"), ("red", "green")]
+    joined = feats.join(quads, on="segment_id")
+    for a, b in res.pairs:
+        t = res[(a, b)].to_polars()
+        assert t["feature"].to_list() == ["AU04_rate", "AU12_rate"]
+        for j, f in enumerate(t["feature"]):
+            x = joined.filter(pl.col("quadrant") == a)[f].to_numpy()
+            y = joined.filter(pl.col("quadrant") == b)[f].to_numpy()
+            # reference: scipy.stats.ttest_ind(x, y, equal_var=False)
+            assert_allclose(t["p"][j], scipy.stats.ttest_ind(x, y, equal_var=False).pvalue, rtol=1e-12)
+        assert res[(a, b)].family_size == 2
+    wide = res.wide()
+    assert wide.columns[:3] == ["feature", "p (red vs blue)", "p adj (red vs blue)"]
+    assert wide["p (red vs blue)"].is_sorted(nulls_last=True)
+    md = res.to_markdown()
+    assert "Each comparison is one correction family" in md
+    assert "direction (green vs blue)" in res.to_latex()
+    long = res.to_polars()
+    assert long.height == 6 and long.columns[:3] == ["a", "b", "feature"]
+
+
+def test_compare_quadrant_frame_empty_quadrant_and_missing_features():
+    feats, quads = _quadrant_data()
+    quads = quads.with_columns(pl.when(pl.col("quadrant") == "green").then(pl.lit("yellow")).otherwise(pl.col("quadrant")).alias("quadrant"))
+    feats = feats.filter(pl.col("segment_id") != "s000")
+    res = compare_quadrant_frame(feats, quads, [("green", "blue"), ("red", "blue")])
+    t = res[("green", "blue")].to_polars()
+    assert t["n_a"].to_list() == [0, 0, 0] and t["p"].is_nan().all()
+    assert t["reason"][0] == "n_green = 0 < 2"
+    assert res[("red", "blue")].family_size == 3
+    assert any("1 segment(s) with a quadrant have no feature row" in n for n in res.notes)
+    with pytest.raises(StatsError, match="unknown quadrant"):
+        compare_quadrant_frame(feats, quads, [("red", "purple")])
+    with pytest.raises(StatsError, match="no comparison"):
+        res[("red", "green")]
+
+
+def _store_with_features(store, feats):
+    from ambiguity.stores import schema as S
+
+    n = feats.height
+    cols = {f.name: pa.nulls(n, f.type) for f in S.SEGMENTS_SCHEMA}
+    cols.update(segment_id=pa.array(feats["segment_id"].to_list()), label=pa.array(["0"] * n), split=pa.array(["test"] * n))
+    store.upsert_segments(pa.table(cols, schema=S.SEGMENTS_SCHEMA))
+    tbl = feats.with_columns(pl.lit("ok").alias("status"), pl.lit(None, pl.String).alias("error")).to_arrow()
+    store.write_features("fake", tbl, tbl.schema, {"extractor": "fake", "extractor_version": "1", "params": {}, "config_key": "k"})
+
+
+def test_compare_quadrants_reads_the_store(store, monkeypatch):
+    feats, quads = _quadrant_data(seed=3)
+    _store_with_features(store, feats)
+    calls = []
+
+    def fake_load(store_, unimodal, fusion, splits=("test",), threshold=0.5):
+        calls.append((unimodal, fusion, splits, threshold))
+        return quads
+
+    try:
+        mod = importlib.import_module("ambiguity.stats.quadrants")
+        monkeypatch.setattr(mod, "load_quadrants", fake_load)
+    except ImportError:
+        monkeypatch.setitem(sys.modules, "ambiguity.stats.quadrants", types.SimpleNamespace(load_quadrants=fake_load))
+    res = compare_quadrants(store, "audio", "fusion", "fake", threshold=0.6, columns=["pitch_mean"])
+    assert calls == [("audio", "fusion", ("test",), 0.6)]
+    direct = compare_quadrant_frame(feats, quads, columns=["pitch_mean"])
+    for pair in res.pairs:
+        assert_allclose(res[pair].to_polars()["p"].to_numpy(), direct[pair].to_polars()["p"].to_numpy(), rtol=0)
+    # A quadrant frame passed in skips loading.
+    compare_quadrants(store, "audio", "fusion", ["fake"], quadrants=quads)
+    assert len(calls) == 1
+
+
+def test_docstring_examples():
+    assert doctest.testmod(compare_mod).failed == 0
