@@ -104,7 +104,8 @@ class FeatureStore:
             data = data.select(schema.names).cast(schema)
         if not self.has_table(name):
             try:
-                self._db.create_table(name, data=data, schema=schema or data.schema)
+                # on_bad_vectors="null": a failed row's vector is null, which lancedb would otherwise reject.
+                self._db.create_table(name, data=data, schema=schema or data.schema, on_bad_vectors="null")
                 return
             except (ValueError, OSError) as exc:
                 if not self.has_table(name):  # not a lost race with another writer
@@ -116,7 +117,7 @@ class FeatureStore:
                     table.merge_insert(key)
                     .when_matched_update_all()
                     .when_not_matched_insert_all()
-                    .execute(data)
+                    .execute(data, on_bad_vectors="null")
                 )
                 return
             except OSError as exc:  # commit conflict with a concurrent writer: retry on the new version
