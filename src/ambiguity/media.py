@@ -171,32 +171,54 @@ def _slice(samples: np.ndarray, rate: int, first: int, start: float | None, end:
     return samples[max(a - first, 0) : max(min(b, total_end) - first, 0)]
 
 
+#: Segments of one file closer than this share one decode; farther apart, each decodes its own span.
+MERGE_GAP_S = 10.0
+
+
 class AudioBatch:
-    """Decodes each source file of a batch once and serves every segment of it."""
+    """Decodes each stretch of a source file once and serves every segment in it.
+
+    Segments of one file whose gaps are under ``MERGE_GAP_S`` share a decode; sparse
+    segments of a long recording each decode only their own span (seek, then forward).
+    """
 
     def __init__(self, segments: Sequence[SegmentInput]):
-        self._spans: dict[str, tuple[float | None, float | None]] = {}
+        by_src: dict[str, list[tuple[float, float]]] = {}
         for s in segments:
-            src = s.audio_source
-            if src is None:
-                continue
-            lo, hi = self._spans.get(src, (math.inf, -math.inf))
-            lo = 0.0 if s.start_s is None else min(lo, s.start_s)
-            hi = math.inf if s.end_s is None else max(hi, s.end_s)
-            self._spans[src] = (lo, hi)
-        self._decoded: dict[str, tuple[np.ndarray, int, int] | MediaError] = {}
+            if s.audio_source is not None:
+                lo = 0.0 if s.start_s is None else s.start_s
+                hi = math.inf if s.end_s is None else s.end_s
+                by_src.setdefault(s.audio_source, []).append((lo, hi))
+        self._spans: dict[str, list[list[float]]] = {}
+        for src, ivs in by_src.items():
+            merged: list[list[float]] = []
+            for lo, hi in sorted(ivs):
+                if merged and lo - merged[-1][1] < MERGE_GAP_S:
+                    merged[-1][1] = max(merged[-1][1], hi)
+                else:
+                    merged.append([lo, hi])
+            self._spans[src] = merged
+        self._decoded: dict[tuple[str, int], tuple[np.ndarray, int, int] | MediaError] = {}
+
+    def _span(self, seg: SegmentInput) -> tuple[int, float, float]:
+        lo = 0.0 if seg.start_s is None else seg.start_s
+        hi = math.inf if seg.end_s is None else seg.end_s
+        for k, (a, b) in enumerate(self._spans.get(seg.audio_source, [])):
+            if a <= lo and hi <= b:
+                return k, a, b
+        return -1, lo, hi  # a segment the batch was not built with
 
     def __call__(self, seg: SegmentInput, rate: int) -> np.ndarray:
         src = seg.audio_source
         if src is None:
             raise MediaError(f"segment {seg.segment_id} has no audio source")
-        if src not in self._decoded:
-            lo, hi = self._spans.get(src, (seg.start_s, seg.end_s))
+        k, lo, hi = self._span(seg)
+        if (src, k) not in self._decoded:
             try:
-                self._decoded[src] = decode_audio(src, lo or None, None if hi in (None, math.inf) else hi)
+                self._decoded[(src, k)] = decode_audio(src, lo or None, None if hi == math.inf else hi)
             except MediaError as exc:
-                self._decoded[src] = exc
-        got = self._decoded[src]
+                self._decoded[(src, k)] = exc
+        got = self._decoded[(src, k)]
         if isinstance(got, MediaError):
             raise got
         samples, native, first = got

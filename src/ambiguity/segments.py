@@ -132,6 +132,8 @@ def load_manifest(
 
     base = path.resolve().parent
 
+    seen: dict[str, tuple[str, bool]] = {}  # manifests repeat one long file in many rows
+
     def resolve(col: str) -> list[str | None]:
         if col not in df.columns:
             return [None] * n
@@ -140,11 +142,15 @@ def load_manifest(
             if v is None or not v.strip():
                 out.append(None)
                 continue
-            p = Path(v)
-            p = p if p.is_absolute() else base / p
-            if check_files and not p.exists():
-                problems.append(f"row {rownum[i]}: {col} file not found: {p}")
-            out.append(str(p.resolve() if p.exists() else p))
+            if v not in seen:
+                p = Path(v)
+                p = p if p.is_absolute() else base / p
+                exists = p.exists()
+                seen[v] = (str(p.resolve() if exists else p), exists)
+            resolved, exists = seen[v]
+            if check_files and not exists:
+                problems.append(f"row {rownum[i]}: {col} file not found: {resolved}")
+            out.append(resolved)
         return out
 
     media = resolve("media")
