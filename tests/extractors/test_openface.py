@@ -6,6 +6,7 @@ import csv
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +32,10 @@ def fake_env(monkeypatch, tmp_path):
     monkeypatch.setenv("FAKE_OPENFACE_LOG", str(tmp_path / "runs.log"))
     monkeypatch.delenv("FAKE_OPENFACE_MODE", raising=False)
     monkeypatch.chdir(tmp_path)  # no ambiguity.toml above
+    py = tmp_path / "py"  # the fake's `#!/usr/bin/env python3` finds this interpreter first
+    py.mkdir()
+    (py / "python3").symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", f"{py}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
 def videos(tmp_path: Path, faces_dir: Path, names: list[str]) -> dict[str, Path]:
@@ -206,3 +211,42 @@ def test_whole_file_segment_without_times(store, tmp_path, faces_dir):
 
 def test_installed_names_match_the_module():
     assert of.OpenFace.name == "openface" and of.OpenFace.modality == "video"
+
+
+def test_cli_extract_video_runs_what_is_available_and_lists_the_rest(monkeypatch, tmp_path, faces_dir):
+    from click.testing import CliRunner
+
+    from ambiguity.cli import main
+    from ambiguity.extractors import registry
+
+    monkeypatch.setenv("PATH", str(tmp_path / "py"))  # python3 for the fake, no FeatureExtraction
+    man = tmp_path / "m.csv"
+    man.write_text(f"segment_id,media,start_s,end_s\nclip,{faces_dir / 'single_face.mp4'},0,0.6\n")
+    store = ["--store", str(tmp_path / "store")]
+    cli = CliRunner()
+
+    def invoke(*args):
+        r = cli.invoke(main, [*store, *args], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        return r.output
+
+    registry.entries.cache_clear()
+    try:
+        listing = invoke("extractors")
+        line = next(ln for ln in listing.splitlines() if ln.startswith("openface"))
+        assert "unavailable: OpenFace's FeatureExtraction was not found" in line
+        invoke("ingest", str(man))
+        out = invoke("extract", "--modality", "video", "--quiet", "--workers", "1")
+        assert "skipped openface: OpenFace's FeatureExtraction was not found" in out and "OPENFACE_BIN" in out
+        assert "landmarks: 1 processed (1 ok" in out
+        assert "1 video extractor(s) unavailable" in out
+
+        monkeypatch.setenv("OPENFACE_BIN", str(FAKE))
+        registry.entries.cache_clear()
+        assert "unavailable" not in next(ln for ln in invoke("extractors").splitlines() if ln.startswith("openface"))
+        out = invoke("extract", "--modality", "video", "--quiet", "--workers", "1")
+        assert "openface: 1 processed (1 ok" in out
+        assert "landmarks: 0 processed" in out and "1 already done" in out
+        assert "skipped" not in out
+    finally:
+        registry.entries.cache_clear()
