@@ -129,6 +129,7 @@ def test_bayes_factor_equals_pingouin_ttest():
         compare(_frame(xa, xb), "q", "red", "blue", test="mannwhitney", bayes=True)
 
 
+@pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")  # scipy, on the constant reference sample
 def test_untestable_features_get_reasons_and_leave_the_family():
     xa, xb = _data(seed=2, p=4)
     xa[:, 1] = 7.0  # zero variance in both groups

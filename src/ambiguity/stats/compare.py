@@ -113,23 +113,6 @@ def _check_settings(test: str, correction: str, alpha: float, ci: float, bayes: 
 
 
 # -- the vectorised core ------------------------------------------------------------------------
-def _moments(x: np.ndarray) -> tuple[np.ndarray, ...]:
-    """n, mean, variance (ddof=1; exactly 0 for a constant column), min, max per column, NaN ignored."""
-    valid = ~np.isnan(x)
-    n = valid.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        mean = np.where(valid, x, 0.0).sum(axis=0) / n
-        dev = np.where(valid, x - mean, 0.0)
-        var = (dev * dev).sum(axis=0) / (n - 1)
-    lo = np.where(valid, x, np.inf).min(axis=0, initial=np.inf)
-    hi = np.where(valid, x, -np.inf).max(axis=0, initial=-np.inf)
-    const = (n >= 1) & (lo == hi)
-    # The two-pass variance of identical values can come out as a tiny positive number.
-    var = np.where(const, 0.0, np.where(n >= 2, var, np.nan))
-    mean = np.where(n >= 1, mean, np.nan)
-    return n, mean, var, lo, hi, const
-
-
 def _pack(x: np.ndarray) -> np.ndarray:
     """Move each column's non-NaN values to the top, keeping their order."""
     nan = np.isnan(x)
@@ -137,6 +120,36 @@ def _pack(x: np.ndarray) -> np.ndarray:
         return x
     order = np.argsort(nan, axis=0, kind="stable")
     return np.take_along_axis(x, order, axis=0)
+
+
+def _columns(packed: np.ndarray, n: int, cols: np.ndarray) -> np.ndarray:
+    # Column-major, so that numpy reduces each column exactly as it would the column alone:
+    # the result of a feature never depends on which other features share its call.
+    return np.asfortranarray(packed[:n][:, cols])
+
+
+def _moments(x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """packed values, n, mean, variance (ddof=1; exactly 0 for a constant column), min, max per column."""
+    valid = ~np.isnan(x)
+    n = valid.sum(axis=0)
+    packed = _pack(x)
+    mean = np.full(x.shape[1], np.nan)
+    var = np.full(x.shape[1], np.nan)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for m in np.unique(n[n >= 1]):
+            cols = np.flatnonzero(n == m)
+            block = _columns(packed, int(m), cols)
+            mu = block.mean(axis=0)
+            mean[cols] = mu
+            if m >= 2:
+                dev = block - mu
+                var[cols] = (dev * dev).sum(axis=0) / (m - 1)
+    lo = np.where(valid, x, np.inf).min(axis=0, initial=np.inf)
+    hi = np.where(valid, x, -np.inf).max(axis=0, initial=-np.inf)
+    const = (n >= 1) & (lo == hi)
+    # The two-pass variance of identical values can come out as a tiny positive number.
+    var = np.where(const & (n >= 2), 0.0, var)
+    return packed, n, mean, var, lo, hi, const
 
 
 def _has_ties(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
@@ -158,7 +171,7 @@ def _run_tests(pa: np.ndarray, pb: np.ndarray, n_a: np.ndarray, n_b: np.ndarray,
         where = np.flatnonzero(inverse == j)
         sel = cols[where]
         na, nb = int(n_a[sel[0]]), int(n_b[sel[0]])
-        xa, xb = pa[:na][:, sel], pb[:nb][:, sel]
+        xa, xb = _columns(pa, na, sel), _columns(pb, nb, sel)
         if test == "mannwhitney":
             # scipy's method="auto" decides exact vs asymptotic for the whole batch; decide per column.
             small = na <= 8 or nb <= 8
@@ -188,7 +201,7 @@ def _direction(a: str, b: str, sign: np.ndarray, test: str) -> tuple[list[str | 
             direction.append(fmt.format(b, a))
             higher.append(b)
         else:
-            direction.append(eq.format(a, b))
+            direction.append(eq.format(*sorted((a, b))))  # the same text whichever group is first
             higher.append(None)
     return direction, higher
 
@@ -216,8 +229,8 @@ def _compare_matrix(
         top = np.nanmax(np.abs(np.concatenate([xa, xb], axis=0)), axis=0, initial=0.0)
     _, exp = np.frexp(np.where(np.isfinite(top) & (top > 0), top, 1.0))
     xa, xb = np.ldexp(xa, -exp), np.ldexp(xb, -exp)
-    n_a, mean_a, var_a, lo_a, hi_a, const_a = _moments(xa)
-    n_b, mean_b, var_b, lo_b, hi_b, const_b = _moments(xb)
+    pa, n_a, mean_a, var_a, lo_a, hi_a, const_a = _moments(xa)
+    pb, n_b, mean_b, var_b, lo_b, hi_b, const_b = _moments(xb)
 
     reasons: list[str | None] = [None] * len(names)
     few_a, few_b = n_a < 2, n_b < 2
@@ -241,7 +254,7 @@ def _compare_matrix(
     stat, df, p = (np.full(len(names), np.nan) for _ in range(3))
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        s, d, pv = _run_tests(_pack(xa), _pack(xb), n_a, n_b, testable, test)
+        s, d, pv = _run_tests(pa, pb, n_a, n_b, testable, test)
     stat[testable], df[testable], p[testable] = s, d, pv
     broken = testable[~(np.isfinite(stat[testable]) & np.isfinite(p[testable]))]
     for i in broken:

@@ -29,7 +29,7 @@ def cohen_d(mean_a: ArrayLike, mean_b: ArrayLike, var_a: ArrayLike, var_b: Array
     """
     mean_a, mean_b, var_a, var_b, n_a, n_b = (np.asarray(v, dtype=np.float64) for v in (mean_a, mean_b, var_a, var_b, n_a, n_b))
     dof = n_a + n_b - 2
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         pooled = np.sqrt(((n_a - 1) * var_a + (n_b - 1) * var_b) / dof)
         d = (mean_a - mean_b) / pooled
     return np.where((pooled > 0) & np.isfinite(pooled) & (dof > 0), d, np.nan)
@@ -61,7 +61,7 @@ def d_ci(stat: ArrayLike, n_a: ArrayLike, n_b: ArrayLike, ci: float = 0.95) -> t
     n_a = np.asarray(n_a, dtype=np.float64)
     n_b = np.asarray(n_b, dtype=np.float64)
     n = n_a + n_b
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         se = np.sqrt(n / (n_a * n_b) + stat**2 / (2.0 * n))
         crit = np.abs(t.ppf((1.0 - ci) / 2.0, np.where(n > 2, n - 2, np.nan)))
     return stat - crit * se, stat + crit * se
