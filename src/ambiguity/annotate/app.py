@@ -241,9 +241,8 @@ def create_app(
         body = await read_json(request)
         if isinstance(body, JSONResponse):
             return body
-        name = body.get("name")
         try:
-            name = check_annotator(name.strip() if isinstance(name, str) else name)
+            name = check_annotator(body.get("name"))
         except AnnotationError as exc:
             return _error(400, str(exc))
         if study.annotators is not None and name not in study.annotators:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,7 +58,7 @@ class AnnotationError(AmbiguityError, ValueError):
 
 def check_annotator(name: Any) -> str:
     """Annotator names: 1-32 ASCII letters, digits, '_', '-', '.', starting with a letter."""
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise AnnotationError(
             f"invalid annotator name {name!r}: use 1-32 letters, digits, '_', '-' or '.', starting with a letter"
         )
@@ -214,10 +214,20 @@ def _ls_annotator(ann: dict[str, Any], fallback: str | None) -> str:
     return check_annotator(name if name[:1].isalpha() else f"user{name}")
 
 
+def _min_annotation(row: dict[str, Any]) -> dict[str, Any]:
+    result = []
+    for r in ROUNDS:
+        v = row.get(r)
+        if v is not None:
+            result.append({"from_name": r, "type": "choices", "value": {"choices": v if isinstance(v, list) else [v]}})
+    return {"completed_by": row.get("annotator"), "result": result}
+
+
 def parse_label_studio(path: Path, task: AnnotationTask, *, annotator: str | None = None) -> list[Answer]:
-    """A Label Studio JSON export of tasks made by ``to_label_studio`` (choices named
-    ``unimodal`` and ``multimodal``). Annotators come from ``completed_by`` (email
-    before the @, or ``user<id>``) unless ``annotator`` is given."""
+    """A Label Studio export (JSON, or JSON-MIN) of tasks made by ``to_label_studio``
+    (choices named ``unimodal`` and ``multimodal``). Annotators come from
+    ``completed_by`` (the email before the @, or ``user<id>`` for a numeric id;
+    JSON-MIN: ``annotator``) unless ``annotator`` is given."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -227,11 +237,17 @@ def parse_label_studio(path: Path, task: AnnotationTask, *, annotator: str | Non
     by_item = {r["item"]: r for r in task.items.iter_rows(named=True)}
     problems: list[str] = []
     out: list[Answer] = []
+    raw: set[str] = set()
     for i, t in enumerate(data):
         where = f"{path.name} task {i}"
         try:
-            if not isinstance(t, dict) or not isinstance(t.get("data"), dict):
-                raise AnnotationError(f"{where}: not a Label Studio task (no 'data')")
+            if not isinstance(t, dict):
+                raise AnnotationError(f"{where}: not a Label Studio task (a JSON object)")
+            if not isinstance(t.get("data"), dict):
+                if any(r in t for r in ROUNDS):  # the JSON-MIN export: one flat object per annotation
+                    t = {"data": t, "annotations": [_min_annotation(t)]}
+                else:
+                    raise AnnotationError(f"{where}: not a Label Studio task (no 'data')")
             d = t["data"]
             if d.get("item") in by_item:
                 item, seg = d["item"], by_item[d["item"]]["segment_id"]
@@ -242,6 +258,7 @@ def parse_label_studio(path: Path, task: AnnotationTask, *, annotator: str | Non
             for ann in t.get("annotations") or []:
                 if ann.get("was_cancelled"):
                     continue
+                raw.add(json.dumps(ann.get("completed_by"), sort_keys=True))
                 who = _ls_annotator(ann, annotator)
                 for res in ann.get("result") or []:
                     rnd = res.get("from_name")
@@ -255,9 +272,21 @@ def parse_label_studio(path: Path, task: AnnotationTask, *, annotator: str | Non
                     out.append(Answer(task.name, who, item, seg, rnd, judgment, shown=shown, source=f"import:{path.name}"))
         except AnnotationError as exc:
             problems.append(str(exc))
+    if annotator and len(raw) > 1:
+        problems.append(f"the file holds the answers of {len(raw)} annotators: drop --annotator to keep them apart")
     if problems:
         raise AnnotationError(f"{len(problems)} problem(s) in {path}:\n  " + "\n  ".join(problems[:50]))
     return out
+
+
+def _check_conflicts(path: Path, answers: list[Answer]) -> None:
+    seen: dict[str, str] = {}
+    clashes = []
+    for a in answers:
+        if seen.setdefault(a.key, a.judgment) != a.judgment:
+            clashes.append(f"{a.annotator} / {a.item} / {a.round}")
+    if clashes:
+        raise AnnotationError(f"{path}: {len(clashes)} judgment(s) given twice with different labels: {', '.join(clashes[:5])}")
 
 
 def import_file(store: FeatureStore, path: str | Path, task: AnnotationTask, *, annotator: str | None = None, fmt: str | None = None) -> int:
@@ -274,6 +303,7 @@ def import_file(store: FeatureStore, path: str | Path, task: AnnotationTask, *, 
         raise AnnotationError(f"unknown format {fmt!r}: use csv or label-studio")
     if not answers:
         raise AnnotationError(f"{path}: no judgments found")
+    _check_conflicts(path, answers)
     try:
         return write_answers(store, answers)
     except StoreError:
@@ -299,7 +329,3 @@ def progress(store: FeatureStore, task: AnnotationTask) -> pl.DataFrame:
         .sort("annotator")
     )
     return out
-
-
-def iter_items(task: AnnotationTask) -> Iterable[dict[str, Any]]:
-    return task.items.iter_rows(named=True)

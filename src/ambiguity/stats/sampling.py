@@ -170,7 +170,7 @@ def label_studio_config(choices: Sequence[str]) -> str:
 
 
 def check_task_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise StoreError(f"invalid task name {name!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit")
     return name
 
