@@ -5,8 +5,9 @@ and looked at, see docs/faces.md):
 - single_face.mp4 (2.42 s): one man facing the camera; neutral until ~0.5 s, then a broad
   smile with teeth to the end.
 - no_face.mp4 (3.95 s): an animated sky with the title "Caminandes"; no face.
-- face_noface.mov (6.42 s): the man of single_face.mp4 until the frame starting at
-  2.379 s; the frame at 2.417 s is black, then the sky and title of no_face.mp4.
+- face_noface.mov (6.42 s): the man of single_face.mp4 in every frame up to the one
+  starting at 2.367 s; the frame at 2.400 s is black, then the sky and title of
+  no_face.mp4 (frame start times from PyAV's decoder, contents by eye).
 - WolfgangLanger_Pexels.mp4 (19.7 s): a woman crying, face unoccluded, from 0 to ~2.6 s
   (a hand comes to her mouth at ~3 s, covers her face 4-9.5 s), smiling from ~10.4 s.
 """
@@ -29,7 +30,7 @@ from ambiguity.media import probe, sample_frames
 from ambiguity.segments import load_manifest
 
 FPS = 10.0
-FACE_ENDS_S = 2.417  # face_noface.mov: start of the first frame without the face (by eye)
+FACE_ENDS_S = 2.400  # face_noface.mov: start of the first frame without the face (by eye)
 CRY = (0.0, 2.5)  # WolfgangLanger_Pexels.mp4: crying, face visible (by eye)
 
 

@@ -250,3 +250,9 @@ def test_cli_extract_video_runs_what_is_available_and_lists_the_rest(monkeypatch
         assert "skipped" not in out
     finally:
         registry.entries.cache_clear()
+
+
+def test_conformance_suite_with_the_fake_binary():
+    from ambiguity.testing import check_extractor
+
+    check_extractor(OpenFace, {"binary": str(FAKE)})
