@@ -40,31 +40,46 @@ def check_class(name: str, cls: object) -> type[Extractor]:
 
 
 @lru_cache(maxsize=1)
-def entries() -> dict[str, Entry]:
-    out: dict[str, Entry] = {}
+def _points() -> dict:
+    """Entry points by name, without importing them (a duplicate name is refused)."""
+    out: dict = {}
     for ep in entry_points(group=GROUP):
         if ep.name in out:
             raise RegistryError(
-                f"two packages register an extractor named {ep.name!r} ({out[ep.name].target} and {ep.value}); "
+                f"two packages register an extractor named {ep.name!r} ({out[ep.name].value} and {ep.value}); "
                 "uninstall one"
             )
-        try:
-            cls = check_class(ep.name, ep.load())
-            reason = cls.unavailable_reason()
-        except RegistryError:
-            raise
-        except Exception as exc:  # a broken plugin must not break the others
-            cls, reason = None, f"cannot import {ep.value}: {type(exc).__name__}: {exc}"
-        out[ep.name] = Entry(ep.name, ep.value, cls, reason)
+        out[ep.name] = ep
     return out
 
 
+@lru_cache(maxsize=None)
+def _load(name: str) -> Entry:
+    ep = _points()[name]
+    try:
+        cls = check_class(ep.name, ep.load())
+        reason = cls.unavailable_reason()
+    except RegistryError:
+        raise
+    except Exception as exc:  # a broken plugin must not break the others
+        cls, reason = None, f"cannot import {ep.value}: {type(exc).__name__}: {exc}"
+    return Entry(ep.name, ep.value, cls, reason)
+
+
+def entries() -> dict[str, Entry]:
+    """Every registered extractor, imported (for listings)."""
+    return {name: _load(name) for name in _points()}
+
+
+entries.cache_clear = lambda: (_points.cache_clear(), _load.cache_clear())  # type: ignore[attr-defined]
+
+
 def get(name: str) -> type[Extractor]:
-    """The extractor class registered as ``name``; raises if unknown or unavailable."""
-    all_ = entries()
-    if name not in all_:
-        raise ExtractorError(f"unknown extractor {name!r}; known: {', '.join(sorted(all_))}")
-    entry = all_[name]
+    """The extractor class registered as ``name``; raises if unknown or unavailable. Imports only it."""
+    points = _points()
+    if name not in points:
+        raise ExtractorError(f"unknown extractor {name!r}; known: {', '.join(sorted(points))}")
+    entry = _load(name)
     if entry.cls is None or entry.reason:
         raise UnavailableError(f"extractor {name!r} cannot run here: {entry.reason}")
     return entry.cls

@@ -29,7 +29,15 @@ from ambiguity.stores import schema as S
 from ambiguity.stores.lance import FeatureStore
 
 #: Compact a group once a run has written this many batches (each write is a Lance version).
-COMPACT_AFTER_WRITES = 32
+COMPACT_AFTER_WRITES = int(os.environ.get("AMBIGUITY_COMPACT_AFTER", "32"))
+
+
+def _trace(phase: str) -> None:
+    """With AMBIGUITY_TRACE=1, mark each phase on stderr: the crash tests kill the process there."""
+    if os.environ.get("AMBIGUITY_TRACE"):
+        import sys
+
+        print(f"trace {phase}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -128,6 +136,7 @@ def process_isolated(ex: Extractor, batch: Sequence[SegmentInput]) -> list[Resul
     """Run a batch; if it raises, rerun one by one so only the bad segment fails."""
     from ambiguity.media import AudioBatch
 
+    _trace("process")
     loader = AudioBatch(batch)
     for s in batch:
         s._audio_loader = loader
@@ -264,6 +273,7 @@ def run(
 
     def write(batch_rows: list[dict[str, Any]], results: list[Result]) -> None:
         ids = [r["segment_id"] for r in batch_rows]
+        _trace("write")
         store.write_features(group, results_to_table(schema, ids, results), schema, prov)
         report.writes += 1
         for sid, r in zip(ids, results, strict=True):
@@ -296,6 +306,7 @@ def run(
             bar.close()
         report.seconds = time.perf_counter() - t0
     if report.writes >= COMPACT_AFTER_WRITES and not report.interrupted:
+        _trace("compact")
         store.compact([S.table_name(group)])
     return report
 
@@ -370,8 +381,8 @@ def _progress(total: int, group: str, enabled: bool):
 # A model extractor (ambiguity.extractors.inference.ModelExtractor) splits into prepare()
 # (CPU: decode, tokenize; picklable output) and forward() (one padded batch on the model).
 # prepare runs ahead in a thread, or in spawn processes with --workers N > 1, while the model
-# computes; prepared segments of `bucket_batches` batches are sorted by length so that a batch
-# pads little; finished batches are written by a background thread so the model never waits on
+# computes; prepared segments of `bucket_batches` batches are sorted by length (longest first)
+# so that a batch pads little; finished batches are written by a background thread so the model never waits on
 # the store. Failures stay per segment, every finished batch is written, Ctrl-C keeps them.
 def _pipelined(ex: Extractor) -> bool:
     return callable(getattr(ex, "prepare", None)) and callable(getattr(ex, "forward", None))
@@ -530,7 +541,7 @@ def _run_model(extractor: Extractor, rows, size: int, decode_workers: int | None
                         window.append((row, p))
             if done:
                 writer.put(done_rows, done)
-            window.sort(key=lambda rp: rp[1].length)
+            window.sort(key=lambda rp: -rp[1].length)  # longest first: least padding, memory peaks early
             for i in range(0, len(window), size):
                 part = window[i : i + size]
                 writer.put([r for r, _ in part], forward_isolated(extractor, names, [p for _, p in part]))
