@@ -7,7 +7,7 @@ whose import fails is listed as unavailable with the reason, not hidden.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib.metadata import entry_points
 
 from ambiguity.errors import ExtractorError, RegistryError, UnavailableError
@@ -53,7 +53,7 @@ def _points() -> dict:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> Entry:
     ep = _points()[name]
     try:
