@@ -88,6 +88,8 @@ class Study:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     segments: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: dict[str, str] = field(default_factory=dict)
+    # items whose pass 1 each annotator answered: saves a store read per media (range) request
+    opened: dict[str, set[str]] = field(default_factory=dict)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     writes: int = 0
 
@@ -99,8 +101,29 @@ class Study:
         return [ids[i] for i in rng.permutation(len(ids))]
 
     def answers(self, annotator: str) -> dict[tuple[str, str], str]:
+        """The annotator's answers, read from the store (the source of truth)."""
         df = read_answers(self.store, self.task.name, annotator)
-        return {(r["item"], r["round"]): r["judgment"] for r in df.select("item", "round", "judgment").iter_rows(named=True)}
+        got = {(r["item"], r["round"]): r["judgment"] for r in df.select("item", "round", "judgment").iter_rows(named=True)}
+        self.opened[annotator] = {i for (i, r) in got if r == "unimodal"}
+        return got
+
+    def views(self, annotator: str, segment_id: str, fresh: bool) -> set[str]:
+        """Clip kinds of a segment this annotator may see now: the flagged one before the
+        pass-1 answer, everything after it. ``fresh`` re-reads the store."""
+        opened = self.answered_items(annotator) if fresh else self.opened.get(annotator, set())
+        allowed: set[str] = set()
+        for item_id, it in self.items.items():
+            if it["segment_id"] != segment_id:
+                continue
+            if item_id in opened:
+                allowed |= {"audio", "video", "full"}
+            elif PASS1_KIND[it["modality"]]:
+                allowed.add(PASS1_KIND[it["modality"]])
+        return allowed
+
+    def answered_items(self, annotator: str) -> set[str]:
+        self.answers(annotator)
+        return self.opened[annotator]
 
     def source(self, segment_id: str) -> Source:
         s = self.segments[segment_id]
@@ -296,8 +319,11 @@ def create_app(
                 return _error(409, "answer pass 1 (the flagged modality alone) first")
             shown = it["modality"] if rnd == "unimodal" else "full"
             write_answers(study.store, [Answer(t.name, annotator, item_id, it["segment_id"], rnd, judgment, shown=shown, elapsed_s=elapsed)])
+            study.opened.setdefault(annotator, set())
+            if rnd == "unimodal":
+                study.opened[annotator].add(item_id)
             study.writes += 1
-            if study.writes % 200 == 0:  # many one-row commits: merge fragments now and then
+            if study.writes % 100 == 0:  # one commit per answer: merge the fragments now and then
                 study.store.compact(["annotations"])
         return _json(state(annotator))
 
@@ -308,16 +334,7 @@ def create_app(
         kind, sid = request.path_params["kind"], request.path_params["segment_id"]
         if kind not in ("audio", "video", "full") or sid not in study.segments:
             return _error(404, "not found")
-        answers = study.answers(annotator)
-        allowed: set[str] = set()
-        for item_id, it in study.items.items():
-            if it["segment_id"] != sid:
-                continue
-            if (item_id, "unimodal") in answers:
-                allowed |= {"audio", "video", "full"}
-            elif PASS1_KIND[it["modality"]]:
-                allowed.add(PASS1_KIND[it["modality"]])
-        if kind not in allowed:
+        if kind not in study.views(annotator, sid, fresh=False) and kind not in study.views(annotator, sid, fresh=True):
             return _error(403, "this view of the segment opens after its pass-1 answer")
         try:
             path, mtype = study.clips.get(study.source(sid), kind)
