@@ -1,0 +1,52 @@
+"""`make bench`: run every benchmark in bench/, print one table of ratios, update docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import OUT, ROOT, Row, emit, machine  # noqa: E402
+
+BENCHES = ["extract_audio", "embed", "landmarks", "store_read", "stats", "memory", "ray_scaling"]
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def main() -> int:
+    rows: list[Row] = []
+    t0 = time.perf_counter()
+    for name in BENCHES:
+        print(f"== {name}", flush=True)
+        mod = importlib.import_module(name)
+        t = time.perf_counter()
+        got = mod.main()
+        emit(name, got)
+        rows += got
+        print(f"   ({time.perf_counter() - t:.0f} s)", flush=True)
+    lines = [
+        f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. Total {time.perf_counter() - t0:.0f} s.",
+        "",
+        "| benchmark | metric | ours | baseline | ratio | goal | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r.bench} | {r.metric} | {r.ours:.3f} {r.unit} | {r.baseline:.3f} {r.unit} | {r.ratio:.2f} | {r.goal} | {'yes' if r.met() else 'no'} |")
+    table = "\n".join(lines)
+    print("\n" + table)
+    (OUT / "table.md").write_text(table + "\n")
+    (OUT / "all.json").write_text(json.dumps([r.__dict__ for r in rows], indent=1))
+    doc = ROOT / "docs" / "benchmarks.md"
+    text = doc.read_text() if doc.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        doc.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
