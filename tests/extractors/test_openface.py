@@ -256,3 +256,34 @@ def test_conformance_suite_with_the_fake_binary():
     from ambiguity.testing import check_extractor
 
     check_extractor(OpenFace, {"binary": str(FAKE)})
+
+
+def test_ctrl_c_leaves_no_featureextraction_running(tmp_path, faces_dir, monkeypatch):
+    import signal
+
+    vids = videos(tmp_path, faces_dir, ["hang"])
+    pidfile = tmp_path / "fake.pid"
+    monkeypatch.setenv("FAKE_OPENFACE_PIDFILE", str(pidfile))
+    code = (
+        "import sys\n"
+        "from ambiguity.extractors.openface import OpenFace\n"
+        "from ambiguity.extractors.base import SegmentInput\n"
+        f"ex = OpenFace(binary={str(FAKE)!r}, timeout_s=120)\n"
+        "try:\n"
+        f"    ex.process([SegmentInput('s', {str(vids['hang'])!r}, 0.0, 1.0)])\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(130)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 30
+        while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fake_pid = int(pidfile.read_text())
+        child.send_signal(signal.SIGINT)  # to the Python process only, as a Ctrl-C would reach it
+        assert child.wait(timeout=20) == 130
+    finally:
+        if child.poll() is None:
+            child.kill()
+    with pytest.raises(ProcessLookupError):
+        os.kill(fake_pid, 0)

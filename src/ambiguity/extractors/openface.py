@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,9 +115,18 @@ def _tail(*paths: Path) -> str:
 
 
 def run_feature_extraction(
-    binary: str, video: str, *, timeout_s: float, extra_args: Sequence[str] = ()
+    binary: str,
+    video: str,
+    *,
+    timeout_s: float,
+    extra_args: Sequence[str] = (),
+    running: Running | None = None,
 ) -> Frames | Failure:
-    """Run FeatureExtraction on one video and parse its CSV; a Failure says what went wrong."""
+    """Run FeatureExtraction on one video and parse its CSV; a Failure says what went wrong.
+
+    ``running``: where the live process is registered, so a caller can kill it (on Ctrl-C).
+    The program stays in our process group: a Ctrl-C in the terminal reaches it too.
+    """
     if not os.path.isfile(video):
         return Failure(f"media file not found: {video}")
     with tempfile.TemporaryDirectory(prefix="ambiguity-openface-") as tmp:
@@ -125,11 +134,11 @@ def run_feature_extraction(
         cmd = [binary, "-f", str(video), "-out_dir", str(out / "out"), "-of", "openface", "-aus", *extra_args]
         with open(out / "stdout.txt", "wb") as so, open(out / "stderr.txt", "wb") as se:
             try:
-                proc = subprocess.Popen(
-                    cmd, stdin=subprocess.DEVNULL, stdout=so, stderr=se, start_new_session=(os.name == "posix")
-                )
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=so, stderr=se)
             except OSError as exc:
                 return Failure(f"cannot start {binary}: {exc.strerror or exc}")
+            if running is not None:
+                running.add(proc)
             try:
                 code = proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
@@ -138,6 +147,9 @@ def run_feature_extraction(
                     f"{PROGRAM} timed out after {timeout_s:g} s on {video} (raise the timeout_s parameter); "
                     f"last output: {_tail(out / 'stderr.txt', out / 'stdout.txt')}"
                 )
+            finally:
+                if running is not None:
+                    running.discard(proc)
         if code != 0:
             return Failure(
                 f"{PROGRAM} exited with code {code} on {video}: {_tail(out / 'stderr.txt', out / 'stdout.txt')}"
@@ -157,14 +169,38 @@ def run_feature_extraction(
             return Failure(f"{exc} (from {video})")
 
 
+class Running:
+    """The FeatureExtraction processes alive now; once closed, a late starter is killed at once."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            if not self._closed:
+                self._procs.add(proc)
+                return
+        _kill(proc)
+
+    def discard(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def kill_all(self) -> None:
+        with self._lock:
+            self._closed = True
+            procs = list(self._procs)
+        for proc in procs:
+            _kill(proc)
+
+
 def _kill(proc: subprocess.Popen) -> None:
-    """Kill the program and anything it started, then reap it."""
+    """Kill the program (FeatureExtraction starts no children) and reap it."""
     try:
-        if os.name == "posix":
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            proc.kill()
-    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    except OSError:
         pass
     proc.wait()
 
@@ -235,16 +271,28 @@ class OpenFace(Extractor):
             self.setup()
         todo = [s for s in dict.fromkeys(sources) if s not in self._cache]
 
+        running = Running()
+
         def one(src: str) -> Frames | Failure:
             return run_feature_extraction(
-                self._binary, src, timeout_s=self.params.timeout_s, extra_args=self.params.extra_args
+                self._binary, src, timeout_s=self.params.timeout_s, extra_args=self.params.extra_args, running=running
             )
 
         if todo:
-            with ThreadPoolExecutor(max_workers=min(self.params.jobs, len(todo))) as pool:
-                for src, got in zip(todo, pool.map(one, todo), strict=True):
+            pool = ThreadPoolExecutor(max_workers=min(self.params.jobs, len(todo)))
+            try:
+                futures = [pool.submit(one, src) for src in todo]
+                pending = set(futures)
+                while pending:  # wake up now and then: a Ctrl-C is handled only when this thread runs
+                    _done, pending = wait(pending, timeout=0.25)
+                for src, fut in zip(todo, futures, strict=True):
                     self.runs.append(src)
-                    self._cache[src] = got
+                    self._cache[src] = fut.result()
+            except BaseException:  # Ctrl-C or a crash: no FeatureExtraction may outlive the run
+                running.kill_all()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
         out = {}
         for s in dict.fromkeys(sources):
             out[s] = self._cache[s]
