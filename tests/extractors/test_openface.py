@@ -287,3 +287,16 @@ def test_ctrl_c_leaves_no_featureextraction_running(tmp_path, faces_dir, monkeyp
             child.kill()
     with pytest.raises(ProcessLookupError):
         os.kill(fake_pid, 0)
+
+
+def test_killed_by_a_signal_is_said_so(tmp_path, faces_dir):
+    from ambiguity.extractors.base import Failure, SegmentInput
+
+    vids = videos(tmp_path, faces_dir, ["a"])
+    killer = tmp_path / "bin" / "FeatureExtraction"
+    killer.parent.mkdir()
+    killer.write_text("#!/bin/sh\necho 'Segmentation fault in the landmark detector' >&2\nkill -SEGV $$\n")
+    killer.chmod(0o755)
+    got = OpenFace(binary=str(killer)).process([SegmentInput("s", str(vids["a"]), 0.0, 1.0)])
+    assert isinstance(got[0], Failure)
+    assert "killed by signal 11 (SIGSEGV)" in got[0].reason and "Segmentation fault in the landmark detector" in got[0].reason

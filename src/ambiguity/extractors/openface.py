@@ -102,6 +102,15 @@ def _configured_binary() -> str | None:
     return str(value) if value else None
 
 
+def _signame(num: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return "unknown"
+
+
 def _tail(*paths: Path) -> str:
     """The last lines of the first non-empty file, joined into one line."""
     for p in paths:
@@ -151,9 +160,8 @@ def run_feature_extraction(
                 if running is not None:
                     running.discard(proc)
         if code != 0:
-            return Failure(
-                f"{PROGRAM} exited with code {code} on {video}: {_tail(out / 'stderr.txt', out / 'stdout.txt')}"
-            )
+            how = f"exited with code {code}" if code > 0 else f"was killed by signal {-code} ({_signame(-code)})"
+            return Failure(f"{PROGRAM} {how} on {video}: {_tail(out / 'stderr.txt', out / 'stdout.txt')}")
         csv = out / "out" / "openface.csv"
         if not csv.exists():
             found = sorted((out / "out").glob("*.csv")) if (out / "out").is_dir() else []
