@@ -1,0 +1,59 @@
+"""Commands for the report and the config-driven pipeline: report, run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ambiguity.cli.app import get_store, main
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for index.html, tables/, figures/.")
+@click.option("--fusion", default="fusion", show_default=True, help="The fusion model.")
+@click.option("--unimodal", multiple=True, help="Unimodal models for Figure 2 (default: all).")
+@click.option("--splits", default="test", show_default=True, help="Comma-separated splits the quadrants use.")
+@click.option("--threshold", type=float, default=0.5, show_default=True)
+@click.option("--audio-model", help="Unimodal model for Tables 3, 6, 7 (default: the first audio model).")
+@click.option("--audio-group", "audio_groups", multiple=True, help="Feature groups compared in the audio tables (default: prosody).")
+@click.option("--video-model", help="Unimodal model for Tables 4, 8 (default: the first video model).")
+@click.option("--au-group", "au_groups", multiple=True, help="Groups with activation rates (default: openface, landmarks).")
+@click.option("--text-model", help="Unimodal model for Figure 3 (default: the first text model).")
+@click.option("--text-group", help="Embedding group for Figure 3 (default: the text model's group).")
+@click.option("--correction", default="holm", show_default=True, type=click.Choice(["holm", "fdr_bh", "fdr_by", "bonferroni", "hommel", "none"]))
+@click.option("--test", "test_name", default="welch", show_default=True, type=click.Choice(["welch", "student", "mannwhitney"]))
+@click.option("--permutations", type=click.IntRange(min=0), default=10_000, show_default=True)
+@click.option("--task", help="Annotation task for Table 5 (default: the newest).")
+@click.option("--flag", help="A metadata column marking segments of interest (share in red/green reported).")
+@click.option("--title", default="ambiguity report", show_default=True)
+@click.pass_context
+def report(ctx, out, fusion, unimodal, splits, threshold, audio_model, audio_groups, video_model, au_groups, text_model,
+           text_group, correction, test_name, permutations, task, flag, title) -> None:
+    """Every table (Markdown, LaTeX, CSV) and figure (PNG, SVG) of the paper, with an index.html."""
+    from ambiguity.report.build import ReportSettings, build_report
+
+    s = ReportSettings(fusion=fusion, unimodal=list(unimodal) or None, splits=tuple(x.strip() for x in splits.split(",")),
+                       threshold=threshold, audio_model=audio_model, video_model=video_model, text_model=text_model,
+                       text_group=text_group, correction=correction, test=test_name, permutations=permutations,
+                       task=task, flag=flag, title=title)
+    if audio_groups:
+        s.audio_groups = list(audio_groups)
+    if au_groups:
+        s.au_groups = list(au_groups)
+    rep = build_report(get_store(ctx), out, s)
+    for sec in rep.sections:
+        state = "ok" if not sec.note else ("ERROR: " if sec.error else "missing: ") + sec.note
+        click.echo(f"  {sec.title}: {state}")
+    click.echo(f"report: {(out / 'index.html').resolve()}")
+
+
+@main.command("run")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Run every stage even if it is up to date.")
+def run_cmd(config: Path, force: bool) -> None:
+    """Run the pipeline of CONFIG.toml; stages whose inputs and settings did not change are skipped."""
+    from ambiguity.pipeline import run_pipeline
+
+    out = run_pipeline(config, echo=click.echo, force=force)
+    click.echo(f"{len(out['ran'])} stage(s) ran, {len(out['skipped'])} up to date")

@@ -1,0 +1,306 @@
+"""`ambiguity report`: every table and figure of the paper from the store, in one folder.
+
+Each section is computed independently; a section whose inputs are missing (no
+predictions, no AU features, no annotations) is written as a note that says what
+to run, never as a failure of the whole report.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ambiguity.errors import AmbiguityError
+from ambiguity.report import tables as T
+
+PAIRS = (("red", "blue"), ("green", "blue"), ("red", "green"))
+
+
+@dataclass
+class ReportSettings:
+    """What the report compares; every field has a sensible default read from the store."""
+
+    fusion: str = "fusion"
+    unimodal: list[str] | None = None  # default: every unimodal model in the predictions table
+    splits: tuple[str, ...] = ("test",)
+    threshold: float = 0.5
+    audio_model: str | None = None  # the unimodal model whose quadrants Tables 3, 6, 7 use
+    audio_groups: list[str] = field(default_factory=lambda: ["prosody"])
+    audio_columns: list[str] | None = None
+    video_model: str | None = None  # Tables 4, 8 and Figure 6
+    au_groups: list[str] = field(default_factory=lambda: ["openface", "landmarks"])
+    au_columns: str = r"(_c_rate|_rate)$"
+    text_model: str | None = None  # Figure 3 (boundary, UMAP)
+    text_group: str | None = None
+    test: str = "welch"
+    correction: str = "holm"
+    alpha: float = 0.05
+    permutations: int = 10_000
+    task: str | None = None  # annotation task for Table 5 (default: the newest)
+    flag: str | None = None  # a metadata column marking segments of interest (the demo's planted conflicts)
+    title: str = "ambiguity report"
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    files: list[Path] = field(default_factory=list)
+    markdown: str = ""
+    note: str = ""  # why the section is missing, and what to run
+    error: bool = False
+
+
+class Report:
+    def __init__(self, store, out: Path, settings: ReportSettings):
+        self.store, self.out, self.s = store, Path(out), settings
+        self.sections: list[Section] = []
+        self.cache: dict[str, Any] = {}
+
+    # -- helpers -----------------------------------------------------------------------
+    def table(self, stem: str, df: pl.DataFrame, caption: str, latex: str | None = None) -> list[Path]:
+        d = self.out / "tables"
+        d.mkdir(parents=True, exist_ok=True)
+        md, tex, csv = d / f"{stem}.md", d / f"{stem}.tex", d / f"{stem}.csv"
+        md.write_text(T.to_markdown(df, caption=caption))
+        tex.write_text(latex or T.to_latex(df, caption=caption, label=f"tab:{stem}"))
+        df.write_csv(csv)
+        return [md, tex, csv]
+
+    def section(self, key: str, title: str, fn: Callable[[Section], None], missing_hint: str) -> None:
+        sec = Section(key, title)
+        try:
+            fn(sec)
+        except AmbiguityError as exc:
+            sec.note = f"{str(exc).splitlines()[0]} — {missing_hint}"
+        except Exception as exc:  # a bug in one section must not lose the others
+            sec.note = f"could not build this section: {type(exc).__name__}: {exc}"
+            sec.error = True
+            (self.out / "errors.log").open("a").write(f"[{key}]\n{traceback.format_exc()}\n")
+        self.sections.append(sec)
+
+    def models(self) -> list[str]:
+        if "models" not in self.cache:
+            from ambiguity.stats.quadrants import resolve_model, unimodal_models
+
+            names = self.s.unimodal or sorted(unimodal_models(self.store))
+            self.cache["models"] = [resolve_model(self.store, m) for m in names]
+        return self.cache["models"]
+
+    def pick(self, explicit: str | None, modality: str) -> str:
+        from ambiguity.errors import StatsError
+        from ambiguity.models.train import group_modality
+
+        if explicit:
+            return explicit
+        for m in self.models():
+            try:
+                if group_modality(self.store, m) == modality:
+                    return m
+            except AmbiguityError:
+                continue
+        raise StatsError(f"no unimodal {modality} model in the predictions table")
+
+    def quadrants(self, model: str) -> pl.DataFrame:
+        from ambiguity.stats.quadrants import load_quadrants
+
+        key = f"q:{model}"
+        if key not in self.cache:
+            self.cache[key] = load_quadrants(self.store, model, self.s.fusion, self.s.splits, self.s.threshold)
+        return self.cache[key]
+
+    def groups_present(self, groups: Sequence[str]) -> list[str]:
+        from ambiguity.errors import MissingGroupError
+
+        have = [g for g in groups if self.store.has_group(g)]
+        if not have:
+            raise MissingGroupError(f"none of the feature groups {', '.join(groups)} is in the store")
+        return have
+
+    # -- sections ----------------------------------------------------------------------
+    def table1(self, sec: Section) -> None:
+        from ambiguity.stats.quadrants import table1
+
+        df = table1(self.store, splits=self.s.splits)
+        cap = f"Table 1: accuracy and macro F1 per model on the {'+'.join(self.s.splits)} split(s)."
+        sec.files += self.table("table1_performance", df, cap)
+        sec.markdown = T.to_markdown(df, caption=cap, digits=3)
+
+    def table2(self, sec: Section) -> None:
+        from ambiguity.stats.quadrants import table2
+
+        res = table2(self.store, splits=self.s.splits)
+        wide = res.matrix()
+        cap = (f"Table 2: pairwise disagreement of predicted labels ({'+'.join(self.s.splits)}), "
+               f"with {res.ci:.0%} bootstrap CIs ({res.n_boot} resamples of segments).")
+        sec.files += self.table("table2_disagreement", wide, cap)
+        res.to_polars().write_csv(self.out / "tables" / "table2_disagreement_long.csv")
+        sec.markdown = T.to_markdown(wide, caption=cap)
+
+    def _quadrant_counts(self, sec: Section) -> None:
+        rows = []
+        for m in self.models():
+            q = self.quadrants(m)
+            counts = {c: int((q["quadrant"] == c).sum()) for c in ("red", "green", "blue", "yellow")}
+            rows.append({"unimodal": m, **counts, "n": q.height})
+        df = pl.DataFrame(rows)
+        cap = f"Segments per quadrant (unimodal vs {self.s.fusion}; right means p(correct) > {self.s.threshold})."
+        sec.files += self.table("quadrant_counts", df, cap)
+        sec.markdown = T.to_markdown(df, caption=cap)
+
+    def figure2(self, sec: Section) -> None:
+        from ambiguity.report.fig_quadrants import write_figure2
+
+        sec.files += write_figure2(self.store, self.out / "figures", self.s.fusion, self.models(), self.s.splits, self.s.threshold)
+        self._quadrant_counts(sec)
+
+    def _compare(self, model: str, groups: list[str], columns) -> Any:
+        from ambiguity.stats.compare import compare_quadrants
+
+        return compare_quadrants(
+            self.store, model, self.s.fusion, groups, PAIRS, splits=self.s.splits, threshold=self.s.threshold,
+            columns=columns, test=self.s.test, correction=self.s.correction, alpha=self.s.alpha,
+            quadrants=self.quadrants(model),
+        )
+
+    def audio_tables(self, sec: Section) -> None:
+        model = self.pick(self.s.audio_model, "audio")
+        groups = self.groups_present(self.s.audio_groups)
+        qc = self._compare(model, groups, self.s.audio_columns)
+        self.cache["audio_qc"] = (model, groups, qc)
+        full = qc.wide()
+        sig = full.filter(pl.any_horizontal([pl.col(c) <= self.s.alpha for c in full.columns if c.startswith("p_adj")]))
+        head = f"audio model {model} vs {self.s.fusion}, features of {', '.join(groups)}. {qc.describe()}"
+        sec.files += self.table("table3_audio_significant", sig.select([c for c in sig.columns if "green vs blue" in c or "red vs blue" in c or c == "feature"]) if sig.height else sig,
+                                f"Table 3: audio features with an adjusted p <= {self.s.alpha} (red vs blue or green vs blue). {head}")
+        sec.files += self.table("table7_audio_full", full, f"Table 7: every audio feature, red vs blue and green vs blue. {head}", qc.to_latex(label="tab:table7"))
+        rg = qc[("red", "green")]
+        sec.files += self.table("table6_red_vs_green", rg.display(), f"Table 6: red vs green. {rg.describe()}", rg.to_latex(label="tab:table6"))
+        sec.markdown = qc.to_markdown()
+
+    def figure5(self, sec: Section) -> None:
+        from ambiguity.report.fig_features import write_figure5
+        from ambiguity.stats.compare import join_quadrants
+
+        if "audio_qc" not in self.cache:
+            self.audio_tables(Section("tmp", "tmp"))
+        model, groups, qc = self.cache["audio_qc"]
+        feats = self.store.features(groups)
+        cols = self.s.audio_columns or [c for c, t in feats.schema.items() if t.is_numeric()]
+        frame = join_quadrants(feats, self.quadrants(model), cols)
+        sec.files += write_figure5(frame, self.out / "figures", columns=cols, comparison=qc)
+
+    def au_tables(self, sec: Section) -> None:
+        model = self.pick(self.s.video_model, "video")
+        groups = self.groups_present(self.s.au_groups)
+        qc = self._compare(model, groups, self.s.au_columns)
+        self.cache["au_qc"] = (model, groups, qc)
+        full = qc.wide()
+        head = f"video model {model} vs {self.s.fusion}, activation rates from {', '.join(groups)}. {qc.describe()}"
+        sig = full.filter(pl.any_horizontal([pl.col(c) <= self.s.alpha for c in full.columns if c.startswith("p_adj")]))
+        sec.files += self.table("table4_au_significant", sig, f"Table 4: activation rates with an adjusted p <= {self.s.alpha}. {head}")
+        sec.files += self.table("table8_au_full", full, f"Table 8: every activation rate, red vs blue and green vs blue. {head}", qc.to_latex(label="tab:table8"))
+        sec.markdown = qc.to_markdown()
+
+    def figure6(self, sec: Section) -> None:
+        from ambiguity.report.fig_features import write_figure6
+        from ambiguity.stats.compare import join_quadrants, select_columns
+
+        if "au_qc" not in self.cache:
+            self.au_tables(Section("tmp", "tmp"))
+        model, groups, qc = self.cache["au_qc"]
+        feats = self.store.features(groups)
+        cols = select_columns(feats, self.s.au_columns, exclude=("segment_id",))
+        frame = join_quadrants(feats, self.quadrants(model), cols)
+        sec.files += write_figure6(frame, self.out / "figures", columns=cols, comparison=qc)
+
+    def figure3(self, sec: Section) -> None:
+        from ambiguity.report.fig_boundary import write_figure3
+        from ambiguity.stats.boundary import boundary
+
+        model = self.pick(self.s.text_model, "text")
+        group = self.s.text_group or model
+        res = boundary(self.store, group, quadrants=self.quadrants(model), umap=True,
+                       n_permutations=self.s.permutations)
+        sec.files += write_figure3(res, self.out / "figures")
+        sec.files += self.table("boundary_summary", res.summary, f"Nearest-neighbour boundary analysis of {group} by quadrant of {model}.")
+        sec.files += self.table("boundary_tests", res.tests, res.describe())
+        sec.markdown = res.to_markdown()
+
+    def datamap(self, sec: Section) -> None:
+        from ambiguity.report.fig_quadrants import write_datamap
+
+        sec.files += write_datamap(self.store, self.out / "figures")
+
+    def table5(self, sec: Section) -> None:
+        from ambiguity.errors import StatsError
+        from ambiguity.stats.agreement import agreement
+        from ambiguity.stats.sampling import task_names
+
+        names = task_names(self.store) if self.store.has_table("tasks") else []
+        task = self.s.task or (names[-1] if names else None)
+        if task is None or not self.store.has_table("annotations"):
+            raise StatsError("no annotations in the store")
+        res = agreement(self.store, task)
+        sec.files += self.table("table5_kappa", res.to_polars(), f"Table 5: Cohen's kappa per quadrant and round (task {task}).", res.to_latex())
+        sec.markdown = res.to_markdown()
+
+    def flagged(self, sec: Section) -> None:
+        """Share of flagged segments (e.g. planted conflicts) that land in red or green, vs the others."""
+        from ambiguity.errors import StatsError
+
+        if not self.s.flag:
+            raise StatsError("no flag column configured")
+        seg = self.store.segments(["segment_id", "metadata"])
+        flags = {r["segment_id"]: str(json.loads(r["metadata"] or "{}").get(self.s.flag, "")) for r in seg.iter_rows(named=True)}
+        rows = []
+        for m in self.models():
+            q = self.quadrants(m).with_columns(pl.col("segment_id").replace_strict(flags, default="").alias("flag"))
+            for value in sorted(set(q["flag"].to_list())):
+                sub = q.filter(pl.col("flag") == value)
+                dis = int(sub["quadrant"].is_in(["red", "green"]).sum())
+                rows.append({"unimodal": m, self.s.flag: value or "(none)", "n": sub.height, "red_or_green": dis,
+                             "share": dis / sub.height if sub.height else float("nan")})
+        df = pl.DataFrame(rows)
+        cap = f"Share of segments in a disagreement quadrant (red or green), by metadata column {self.s.flag!r}."
+        sec.files += self.table("flagged_disagreement", df, cap)
+        sec.markdown = T.to_markdown(df, caption=cap, digits=3)
+        self.cache["flagged"] = df
+
+    # -- the whole report --------------------------------------------------------------------
+    def build(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "errors.log").unlink(missing_ok=True)
+        train = "run `ambiguity train GROUPS...` to get predictions"
+        self.section("table1", "Table 1: performance per model", self.table1, train)
+        self.section("table2", "Table 2: disagreement between models", self.table2, train)
+        self.section("figure2", "Figure 2: confidence quadrants", self.figure2, train)
+        self.section("datamap", "Training dynamics (data map)", self.datamap, train)
+        audio = "run `ambiguity extract --modality audio` and train an audio model"
+        self.section("audio", "Tables 3, 6, 7: audio features between quadrants", self.audio_tables, audio)
+        self.section("figure5", "Figure 5: audio feature distributions per quadrant", self.figure5, audio)
+        video = "run `ambiguity extract --modality video` (openface or landmarks) and train a video model"
+        self.section("au", "Tables 4, 8: facial activation rates between quadrants", self.au_tables, video)
+        self.section("figure6", "Figure 6: activation rates per quadrant", self.figure6, video)
+        self.section("figure3", "Figure 3: text embeddings near the class boundary", self.figure3,
+                     "run `ambiguity extract --modality text` and train a text model")
+        self.section("table5", "Table 5: annotator agreement (Cohen's kappa)", self.table5,
+                     "run `ambiguity sample`, `ambiguity annotate serve` and collect two annotators' answers")
+        if self.s.flag:
+            self.section("flagged", f"Disagreement among segments flagged by {self.s.flag!r}", self.flagged,
+                         "set the flag column in the report settings")
+        from ambiguity.report.html import write_index
+
+        return write_index(self)
+
+
+def build_report(store, out: str | Path, settings: ReportSettings | None = None) -> Report:
+    rep = Report(store, Path(out), settings or ReportSettings())
+    rep.build()
+    return rep
