@@ -4,8 +4,8 @@ Two annotators each answer pass 1 and pass 2 of three items with the keyboard;
 one reloads the page half way and resumes; the answers are in the store and
 `ambiguity agreement` reads them.
 
-Needs /usr/bin/chromium (`apt-get install chromium`); without it the test skips,
-unless AMBIGUITY_REQUIRE_BROWSER=1, when it fails. Screenshots of both passes go
+Needs /usr/bin/chromium (`apt-get install chromium`; AMBIGUITY_CHROMIUM names another
+binary); without it the test skips, unless AMBIGUITY_REQUIRE_BROWSER=1, when it fails. Screenshots of both passes go
 to a temp folder, or to AMBIGUITY_SCREENSHOTS (e.g. docs/img) when that is set.
 """
 
@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("AMBIGUITY_CHROMIUM", "/usr/bin/chromium")  # Debian's package
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

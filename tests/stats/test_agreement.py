@@ -379,3 +379,32 @@ def test_agreement_reads_the_store(store):
     res = agreement(store, "t1", n_boot=50)
     assert res.n_complete == 8 and res.annotators == ("ann", "bob")
     assert res.table.filter(pl.col("quadrant") == "all")["n"][0] == 8
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from([f"i{i}" for i in range(6)]), st.sampled_from(["unimodal", "multimodal"])),
+        st.sampled_from(["x", "y", "z"]),
+        max_size=36,
+    ),
+    st.lists(st.sampled_from(QUADS), min_size=6, max_size=6),
+)
+def test_table_on_arbitrary_answers_returns_a_result_or_a_typed_error(answers, quads):
+    ann = pl.DataFrame(
+        [(a, i, r, j) for (a, i, r), j in answers.items()],
+        schema={"annotator": pl.String, "item": pl.String, "round": pl.String, "judgment": pl.String},
+        orient="row",
+    )
+    items = pl.DataFrame({"item": [f"i{i}" for i in range(6)], "quadrant": quads, "label": ["x", "y"] * 3})
+    try:
+        res = agreement_table(ann, items, n_boot=20, seed=0)
+    except StatsError:
+        return
+    t = res.table
+    assert t["n"].max() <= 6 and res.n_complete <= 6
+    for c in ("kappa_unimodal", "kappa_multimodal", "alpha_unimodal", "alpha_multimodal"):
+        vals = [v for v in t[c].to_list() if v is not None and not math.isnan(v)]
+        assert all(-1.0 - 1e-9 <= v <= 1.0 + 1e-9 for v in vals), (c, vals)
+    res.to_markdown()
+    res.to_latex()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -175,39 +173,52 @@ def test_exports(tmp_path):
     assert [c.get("value") for c in root.iter("Choice")][:2] == ['say "no"', "<neutral>"]
 
 
-def test_sample_command(store, monkeypatch, tmp_path):
-    """`ambiguity sample` wires models and options to load_quadrants (faked here: another module)."""
-    from ambiguity.cli import main
-
-    calls = []
-    fr = frames(100)
-
-    def fake_load_quadrants(store, unimodal, fusion, splits=("test",), threshold=0.5):
-        calls.append((unimodal, fusion, splits, threshold))
-        return fr[{"rob": "text", "hub": "audio", "vmae": "video"}[unimodal]]
-
+def _store_with_predictions(store, n=120, seed=0):
+    """Segments and predictions of three unimodal models and a fusion model (random probabilities)."""
     import pyarrow as pa
 
+    from ambiguity.models.predictions import prediction_table, write_predictions
     from ambiguity.stores.schema import SEGMENTS_SCHEMA
 
-    ids = fr["text"]["segment_id"].to_list()
-    n = len(ids)
+    rng = np.random.default_rng(seed)
+    ids = [f"seg{i:04d}" for i in range(n)]
+    labels = rng.choice(["empathetic", "neutral"], n).tolist()
     store.upsert_segments(pa.table({"segment_id": ids, "media": ["v.mp4"] * n, "audio": [None] * n, "start_s": [0.0] * n,
-                                    "end_s": [1.0] * n, "transcript": ["t"] * n, "label": ["neutral"] * n,
+                                    "end_s": [1.0] * n, "transcript": ["t"] * n, "label": labels,
                                     "split": ["test"] * n, "metadata": ["{}"] * n}, schema=SEGMENTS_SCHEMA))
-    mod = types.ModuleType("ambiguity.stats.quadrants")
-    mod.load_quadrants = fake_load_quadrants
-    monkeypatch.setitem(sys.modules, "ambiguity.stats.quadrants", mod)
-    args = ["--store", store.uri, "sample", "--per-quadrant", "3", "--modalities", "text,audio", "--model", "text=rob",
-            "--model", "audio=hub", "--fusion", "gated", "--seed", "5", "--task", "s1", "--split", "test,val",
-            "--csv", str(tmp_path / "s1.csv"), "--label-studio", str(tmp_path / "s1.json")]
+    for model, mods in (("rob", ["text"]), ("hub", ["audio"]), ("vmae", ["video"]), ("gated", ["text", "audio", "video"])):
+        p = rng.random(n)
+        write_predictions(store, prediction_table(
+            model=model, kind="fusion" if len(mods) > 1 else "probe", arch="mlp", modalities=mods, groups=mods,
+            segment_ids=ids, splits=["test"] * n, labels=labels, classes=["empathetic", "neutral"],
+            probs=np.stack([p, 1 - p], axis=1)))
+    return ids
+
+
+def test_sample_command(store, tmp_path):
+    """`ambiguity sample` on real predictions: quadrants via load_quadrants, models resolved by modality."""
+    from ambiguity.cli import main
+    from ambiguity.stats.quadrants import load_quadrants
+
+    _store_with_predictions(store)
+    args = ["--store", store.uri, "sample", "--per-quadrant", "3", "--modalities", "text,audio", "--seed", "5",
+            "--task", "s1", "--csv", str(tmp_path / "s1.csv"), "--label-studio", str(tmp_path / "s1.json")]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
-    assert calls == [("rob", "gated", ("test", "val"), 0.5), ("hub", "gated", ("test", "val"), 0.5)]
     assert "24 items" in res.output
-    assert load_task(store, "s1").items.height == 24
+    t = load_task(store, "s1")
+    assert t.items.height == 24 and set(t.counts()["n"].to_list()) == {3}
+    assert dict(t.items.select("modality", "unimodal_model").unique().iter_rows()) == {"text": "rob", "audio": "hub"}
+    assert set(t.items["fusion_model"]) == {"gated"}
+    # each item's quadrant is the one load_quadrants gives for its modality's model
+    for m, model in (("text", "rob"), ("audio", "hub")):
+        q = dict(load_quadrants(store, model, "gated").select("segment_id", "quadrant").iter_rows())
+        for r in t.items.filter(pl.col("modality") == m).iter_rows(named=True):
+            assert q[r["segment_id"]] == r["quadrant"]
     assert (tmp_path / "s1.xml").exists() and pl.read_csv(tmp_path / "s1.csv").height == 24
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 2 and "exists already" in again.output
-    res = CliRunner().invoke(main, ["--store", store.uri, "sample", "--modalities", "text", "--fusion", "gated"])
-    assert res.exit_code != 0 and "--model text=MODEL" in res.output
+    same = CliRunner().invoke(main, args + ["--replace"])
+    assert same.exit_code == 0 and load_task(store, "s1").items.equals(t.items)  # same seed, same sample
+    res = CliRunner().invoke(main, ["--store", store.uri, "sample", "--modalities", "text", "--fusion", "nope", "--task", "s2"])
+    assert res.exit_code == 2 and "no model 'nope'" in res.output

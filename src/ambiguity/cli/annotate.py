@@ -31,28 +31,23 @@ def _task_name(store, task: str | None) -> str:
     raise click.UsageError(f"name the task with --task (the store has: {', '.join(names)})")
 
 
-def _default_models(store) -> tuple[dict[str, str], str | None]:
-    """Unimodal probe per modality and the fusion model, where the predictions table names exactly one."""
+def _fusion_models(store) -> list[str]:
+    """Models of the predictions table that saw more than one modality."""
+    from ambiguity.errors import MissingGroupError
+    from ambiguity.models.predictions import model_summary
+
     try:
-        df = store.read("predictions", ["model", "kind", "modalities"]).unique("model")
-    except Exception:  # no predictions table yet: the caller says what to pass
-        return {}, None
-    uni: dict[str, list[str]] = {}
-    fusion = []
-    for r in df.iter_rows(named=True):
-        mods = list(r["modalities"] or [])
-        if r["kind"] == "fusion" or len(mods) > 1:
-            fusion.append(r["model"])
-        elif len(mods) == 1:
-            uni.setdefault(mods[0], []).append(r["model"])
-    return {m: v[0] for m, v in uni.items() if len(v) == 1}, (fusion[0] if len(fusion) == 1 else None)
+        summary = model_summary(store)
+    except MissingGroupError:
+        return []
+    return [r["model"] for r in summary.iter_rows(named=True) if len(r["modalities"] or []) > 1]
 
 
 @main.command()
 @click.option("--per-quadrant", default=17, show_default=True, type=click.IntRange(min=1), help="Segments per quadrant per modality.")
 @click.option("--modalities", default="text,audio,video", show_default=True, help="Comma-separated modality flags to sample.")
-@click.option("--model", "models", multiple=True, metavar="MODALITY=MODEL", help="Unimodal model per modality (default: the store's only probe of that modality).")
-@click.option("--fusion", help="The fusion model (default: the store's only fusion model).")
+@click.option("--model", "models", multiple=True, metavar="MODALITY=MODEL", help="Unimodal model per modality (default: the store's one unimodal model of that modality).")
+@click.option("--fusion", help="The fusion model (default: the store's one model that saw several modalities).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--task", "task", default="study", show_default=True, help="Name of the annotation task to save.")
 @click.option("--split", "splits", default="test", show_default=True, help="Comma-separated splits to sample from.")
@@ -78,14 +73,12 @@ def sample(ctx, per_quadrant, modalities, models, fusion, seed, task, splits, th
     unknown = [m for m in given if m not in MODALITIES]
     if unknown:
         raise click.BadParameter(f"unknown modality {unknown[0]!r}", param_hint="--model")
-    found, found_fusion = _default_models(store)
-    chosen = {m: given.get(m) or found.get(m) for m in mods}
-    missing = [m for m, v in chosen.items() if not v]
-    if missing:
-        raise click.UsageError(f"name the unimodal model for {', '.join(missing)} with --model {missing[0]}=MODEL")
-    fusion = fusion or found_fusion
+    chosen = {m: given.get(m) or m for m in mods}  # a modality name picks its one unimodal model
     if not fusion:
-        raise click.UsageError("name the fusion model with --fusion MODEL")
+        found = _fusion_models(store)
+        if len(found) != 1:
+            raise click.UsageError(f"name the fusion model with --fusion MODEL (multimodal models in the store: {', '.join(found) or 'none'})")
+        fusion = found[0]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t = sample_from_store(
@@ -131,9 +124,11 @@ def annotate() -> None:
 def serve_cmd(ctx, task, host, port, definition, choices, annotators, clips) -> None:
     """Serve the annotation app for a task (open the printed address in a browser)."""
     from ambiguity.annotate.server import is_loopback, serve
+    from ambiguity.stats.sampling import load_task
 
     store = get_store(ctx)
     name = _task_name(store, task)
+    load_task(store, name)  # a missing task fails here, before the address is printed
     if not is_loopback(host):
         click.echo(f"warning: binding {host}: anyone who can reach this address can log in by name", err=True)
     click.echo(f"annotating task {name!r}: open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ (Ctrl+C stops; answers are saved as given)")

@@ -393,8 +393,14 @@ def sample_from_store(
     distinct: bool = True,
     choices: Sequence[str] | None = None,
 ) -> AnnotationTask:
-    """Quadrants from the store's predictions (``models``: modality -> unimodal model), then sample."""
-    from ambiguity.stats.quadrants import load_quadrants  # the predictions layer; imported when used
+    """Quadrants from the store's predictions, then :func:`stratified_sample`.
 
-    frames = {m: load_quadrants(store, unimodal=model, fusion=fusion, splits=tuple(splits), threshold=threshold) for m, model in models.items()}
-    return stratified_sample(frames, per_quadrant, seed, name=name, distinct=distinct, models=models, fusion=fusion, choices=choices)
+    ``models`` maps each modality to its unimodal model; a modality name as the
+    model picks the store's one unimodal model of that modality.
+    """
+    from ambiguity.stats.quadrants import load_quadrants, resolve_model  # the predictions layer
+
+    names = {m: resolve_model(store, model) for m, model in models.items()}
+    fusion = resolve_model(store, fusion)
+    frames = {m: load_quadrants(store, unimodal=model, fusion=fusion, splits=tuple(splits), threshold=threshold) for m, model in names.items()}
+    return stratified_sample(frames, per_quadrant, seed, name=name, distinct=distinct, models=names, fusion=fusion, choices=choices)
