@@ -21,6 +21,7 @@ from ambiguity.extractors.base import Empty, Failure, Result, SegmentInput
 from ambiguity.extractors.inference import (
     ModelExtractor,
     Prepared,
+    checked,
     exact_buckets,
     length_buckets,
     model_config,
@@ -212,4 +213,4 @@ class AudioEmbedder(ModelExtractor):
 
     def forward(self, items: Sequence[Prepared]) -> list[Result]:
         vecs = self.pooled(items).numpy().astype(np.float32)
-        return [{"vector": vecs[i]} for i in range(len(items))]
+        return [checked({"vector": vecs[i]}) for i in range(len(items))]

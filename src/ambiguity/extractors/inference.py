@@ -26,6 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ambiguity.errors import ExtractorError, ModelNotFoundError, UnavailableError
 from ambiguity.extractors.base import Empty, Extractor, Failure, Result, SegmentInput
 
@@ -196,8 +198,8 @@ def _quiet_loading():
 
 
 def length_buckets(lengths: Sequence[int], size: int) -> list[list[int]]:
-    """Indices grouped into batches of ``size`` after sorting by length (stable)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    """Indices in batches of ``size``, longest first: the least padding, and memory peaks show early."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     return [order[i : i + size] for i in range(0, len(order), size)]
 
 
@@ -323,6 +325,14 @@ class ModelExtractor(Extractor):
                 for i, r in zip(chosen, self.forward([prepped[i] for i in chosen]), strict=True):
                     out[i] = r
         return out  # type: ignore[return-value]
+
+
+def checked(row: dict[str, Any]) -> Result:
+    """The row, or a Failure if the model produced NaN or inf (e.g. an fp16 overflow)."""
+    for v in row.values():
+        if isinstance(v, (float, np.ndarray, np.floating)) and not np.all(np.isfinite(v)):
+            return Failure("the model's output is not finite (NaN or inf); with fp16 try --param dtype=float32")
+    return row
 
 
 def transcript_or_reason(seg: SegmentInput) -> str | Failure | Empty:

@@ -15,6 +15,7 @@ from ambiguity.extractors.inference import (
     ModelExtractor,
     ModelSource,
     Prepared,
+    checked,
     model_config,
     read_json,
     transcript_or_reason,
@@ -209,7 +210,7 @@ class TextEmbedder(ModelExtractor):
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         vecs = pooled.cpu().numpy().astype(np.float32)
         return [
-            {"vector": vecs[i], "n_tokens": it.length, "truncated": bool(it.info.get("truncated", False))}
+            checked({"vector": vecs[i], "n_tokens": it.length, "truncated": bool(it.info.get("truncated", False))})
             for i, it in enumerate(items)
         ]
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 from ambiguity.errors import ExtractorError
 from ambiguity.extractors.audio import AudioEmbedder
 from ambiguity.extractors.base import Result
-from ambiguity.extractors.inference import Prepared, model_config
+from ambiguity.extractors.inference import Prepared, checked, model_config
 
 #: The head's output order in the published checkpoint (its config's id2label).
 HEAD_ORDER = ("arousal", "dominance", "valence")
@@ -146,5 +146,5 @@ class VAD(AudioEmbedder):
             row: dict[str, Any] = {name: float(y[i, k]) for k, name in enumerate(self._order)}
             if self.params.embedding:
                 row["vector"] = vecs[i]
-            out.append(row)
+            out.append(checked(row))
         return out

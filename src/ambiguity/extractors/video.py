@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from ambiguity.errors import ExtractorError, ModelNotFoundError
 from ambiguity.extractors.base import Empty, Failure, Result, SegmentInput
-from ambiguity.extractors.inference import ModelExtractor, Prepared, model_config, read_json
+from ambiguity.extractors.inference import ModelExtractor, Prepared, checked, model_config, read_json
 
 Device = Literal["auto", "cpu", "cuda"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
@@ -186,6 +186,10 @@ class VideoEmbedder(ModelExtractor):
         self.ensure_prepare()
         out: list[Prepared | Failure | Empty] = []
         for seg in batch:
+            late = _past_the_end(seg)
+            if late:
+                out.append(Failure(late))
+                continue
             frames = seg.frames(num=self._num)
             if not frames:
                 out.append(Empty("no video frames in the segment"))
@@ -212,4 +216,16 @@ class VideoEmbedder(ModelExtractor):
         h = self.run_model(pixel_values=x).last_hidden_state.float()
         pooled = h[:, 0] if self._pool == "cls" else h.mean(1)
         vecs = pooled.cpu().numpy().astype(np.float32)
-        return [{"vector": vecs[i]} for i in range(len(items))]
+        return [checked({"vector": vecs[i]}) for i in range(len(items))]
+
+
+def _past_the_end(seg: SegmentInput) -> str | None:
+    """Why a segment lies outside its video, if it does (sampling would repeat the last frame)."""
+    from ambiguity.media import END_TOLERANCE_S, probe
+
+    if seg.media is None or seg.start_s is None:
+        return None
+    dur = probe(str(seg.media)).duration
+    if dur is not None and seg.start_s >= dur - END_TOLERANCE_S:
+        return f"segment starts at {seg.start_s:.3f} s, past the end of {seg.media} ({dur:.3f} s)"
+    return None
