@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -148,7 +148,7 @@ def krippendorff_alpha(ratings: Sequence[Sequence[Any]]) -> float:
 
 # -- the per-quadrant table ------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AgreementResult:
     """Table 5 and the per-annotator accuracy.
 
@@ -162,20 +162,21 @@ class AgreementResult:
     _high: Wilson), acc_multimodal (+ _low, _high), delta, mcnemar_p (exact).
     """
 
-    table: pl.DataFrame
-    accuracy: pl.DataFrame
-    annotators: tuple[str, ...]
-    statistic: str
-    categories: tuple[str, ...]
-    n_items: int
-    n_complete: int
-    n_boot: int
-    ci: float
-    seed: int
+    table: pl.DataFrame = field(repr=False)
+    accuracy: pl.DataFrame = field(repr=False)
+    annotators: tuple[str, ...] = ()
+    statistic: str = "cohen"
+    categories: tuple[str, ...] = ()
+    n_items: int = 0
+    n_complete: int = 0
+    n_boot: int = 0
+    ci: float = 0.95
+    seed: int = 0
     notes: tuple[str, ...] = ()
 
     def to_polars(self) -> pl.DataFrame:
-        return self.table
+        """Every column, one row per quadrant (and modality); a copy."""
+        return self.table.clone()
 
     def _display(self, digits: int, latex: bool) -> pl.DataFrame:
         def cell(v, lo, hi):

@@ -22,7 +22,7 @@ import json
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,7 +76,7 @@ class Shortfall:
     requested: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AnnotationTask:
     """A saved sample: the items one study annotates, in a fixed order.
 
@@ -86,15 +86,16 @@ class AnnotationTask:
     """
 
     name: str
-    items: pl.DataFrame
-    seed: int
-    per_quadrant: int
-    choices: tuple[str, ...]
+    items: pl.DataFrame = field(repr=False)
+    seed: int = 0
+    per_quadrant: int = 0
+    choices: tuple[str, ...] = ()
     shortfalls: tuple[Shortfall, ...] = ()
     created_at: str = ""
 
     def to_polars(self) -> pl.DataFrame:
-        return self.items
+        """The items, one row each (a copy)."""
+        return self.items.clone()
 
     def counts(self) -> pl.DataFrame:
         """Items per modality and quadrant (the sample's design table)."""

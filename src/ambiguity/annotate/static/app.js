@@ -145,6 +145,12 @@ async function submit() {
   try {
     const { status, data } = await api("/api/answer", body);
     if (status === 401) return showLogin("Your session ended: log in again to resume.");
+    if (status === 409) {  // answered meanwhile (another tab?): show where things stand now
+      $("status").textContent = (data && data.error) || "already answered";
+      viewKey = "";
+      await refresh();
+      return;
+    }
     if (status !== 200) { $("status").textContent = (data && data.error) || `error ${status}`; return; }
     $("status").textContent = `Saved: item ${it.position}, pass ${it.round === "unimodal" ? 1 : 2} — ${body.judgment}`;
     state = data;
