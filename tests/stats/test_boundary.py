@@ -48,6 +48,18 @@ def test_exact_knn_equals_sklearn_brute(metric):
     assert_allclose(dist, ref_d[:, 1:], rtol=1e-9, atol=1e-9)
 
 
+def test_exact_knn_of_some_rows():
+    x, _ = _classes(n=300, d=10, seed=16)
+    rows = [0, 7, 150, 299]
+    idx, dist = knn_exact(x, 6, "euclidean", rows=rows)
+    # reference: sklearn brute force for the same query rows, the query itself dropped
+    ref_d, ref_i = NearestNeighbors(n_neighbors=7, algorithm="brute").fit(x).kneighbors(x[rows])
+    assert (idx == ref_i[:, 1:]).all()
+    assert_allclose(dist, ref_d[:, 1:], rtol=1e-9)
+    with pytest.raises(StatsError, match="rows must be indices"):
+        knn_exact(x, 6, rows=[300])
+
+
 def test_exact_knn_float32_blocks(monkeypatch):
     monkeypatch.setattr(B, "BLOCK_BYTES", 4096)  # many small blocks
     x, _ = _classes(n=500, d=12, seed=2)
@@ -243,3 +255,26 @@ def test_umap_projection_is_seeded():
     from sklearn.model_selection import cross_val_score
 
     assert cross_val_score(KNeighborsClassifier(5), xy, lab, cv=5).mean() > 0.8
+
+
+def test_cli_boundary(store, tmp_path, monkeypatch):
+    import importlib
+
+    from click.testing import CliRunner
+
+    from ambiguity.cli import main
+
+    x, lab = _classes(n=60, seed=15)
+    ids = [f"seg{i:02d}" for i in range(60)]
+    _vector_store(store, x, lab, ids)
+    quads = pl.DataFrame({"segment_id": ids, "quadrant": ["red", "green", "blue"] * 20})
+    mod = importlib.import_module("ambiguity.stats.quadrants")
+    monkeypatch.setattr(mod, "load_quadrants", lambda store, unimodal, fusion, splits=("test",), threshold=0.5: quads)
+    out = tmp_path / "seg.parquet"
+    r = CliRunner().invoke(main, ["--store", store.uri, "boundary", "emb", "--unimodal", "text", "--k", "4", "--permutations", "300", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "| red |" in r.output and "300 permutations" in r.output
+    seg = pl.read_parquet(out)
+    assert seg.height == 59 and {"other_share", "margin", "quadrant"} <= set(seg.columns)
+    r = CliRunner().invoke(main, ["--store", store.uri, "boundary", "emb", "--k", "100"])
+    assert r.exit_code == 2 and "lower k" in r.output

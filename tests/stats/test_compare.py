@@ -118,18 +118,20 @@ def test_effect_sizes_equal_pingouin():
         assert_allclose([row["d_ci_low"], row["d_ci_high"]], d_ci, atol=1e-6)
 
 
-def test_bayes_factor_equals_pingouin_ttest():
+def test_bayes_factor_equals_pingouin():
     xa, xb = _data(seed=11, p=3)
     res = compare(_frame(xa, xb), "q", "red", "blue", test="student", bayes=True).to_polars()
     for j in range(3):
-        # reference: pingouin.ttest(a, b, correction=False)["BF10"] (JZS prior, r = 0.707)
-        ref = pingouin.ttest(xa[:, j], xb[:, j], correction=False)["BF10"].iloc[0]
-        assert_allclose(res["bf10"][j], float(ref), rtol=1e-3)
+        t = scipy.stats.ttest_ind(xa[:, j], xb[:, j]).statistic
+        # reference: pingouin.bayesfactor_ttest(scipy's t, nx, ny) (JZS prior, r = 0.707)
+        assert_allclose(res["bf10"][j], pingouin.bayesfactor_ttest(float(t), len(xa), len(xb)), rtol=1e-9)
+        # and pingouin.ttest(a, b, correction=False)["BF10"], which pingouin rounds to 3 digits
+        ref = float(pingouin.ttest(xa[:, j], xb[:, j], correction=False)["BF10"].iloc[0])
+        assert abs(res["bf10"][j] - ref) <= 5e-3 * max(1.0, abs(ref))
     with pytest.raises(StatsError, match="Bayes factor"):
         compare(_frame(xa, xb), "q", "red", "blue", test="mannwhitney", bayes=True)
 
 
-@pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")  # scipy, on the constant reference sample
 def test_untestable_features_get_reasons_and_leave_the_family():
     xa, xb = _data(seed=2, p=4)
     xa[:, 1] = 7.0  # zero variance in both groups
@@ -309,3 +311,48 @@ def test_compare_quadrants_reads_the_store(store, monkeypatch):
 
 def test_docstring_examples():
     assert doctest.testmod(compare_mod).failed == 0
+
+
+# -- CLI --------------------------------------------------------------------------------------
+def _patch_quadrants(monkeypatch, quads):
+    mod = importlib.import_module("ambiguity.stats.quadrants")
+    monkeypatch.setattr(mod, "load_quadrants", lambda store, unimodal, fusion, splits=("test",), threshold=0.5: quads)
+
+
+def test_cli_compare_tables_and_figures(store, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from ambiguity.cli import main
+
+    feats, quads = _quadrant_data(seed=4)
+    _store_with_features(store, feats)
+    _patch_quadrants(monkeypatch, quads)
+    runner = CliRunner()
+    base = ["--store", store.uri, "compare", "fake", "--unimodal", "video"]
+    r = runner.invoke(main, base + ["--rates", "--figure", str(tmp_path / "fig")])
+    assert r.exit_code == 0, r.output
+    assert "p (red vs blue)" in r.output and "AU04_rate" in r.output and "pitch_mean" not in r.output
+    assert (tmp_path / "fig" / "figure6_au_rates.png").exists() and (tmp_path / "fig" / "figure6_au_rates.svg").exists()
+    r = runner.invoke(main, base + ["--feature", "pitch_mean", "--pair", "red:blue", "--test", "mannwhitney", "--format", "csv", "--out", str(tmp_path / "t.csv")])
+    assert r.exit_code == 0, r.output
+    got = pl.read_csv(tmp_path / "t.csv")
+    x = feats.join(quads, on="segment_id")
+    # reference: scipy.stats.mannwhitneyu(red, blue)
+    ref = scipy.stats.mannwhitneyu(x.filter(pl.col("quadrant") == "red")["pitch_mean"].to_numpy(), x.filter(pl.col("quadrant") == "blue")["pitch_mean"].to_numpy())
+    assert got.height == 1 and abs(got["p"][0] - ref.pvalue) < 1e-12
+    r = runner.invoke(main, base + ["--columns", "^pitch", "--format", "latex", "--figure", str(tmp_path / "f5")])
+    assert r.exit_code == 0 and r"\begin{table}" in r.output and (tmp_path / "f5" / "figure5_features.svg").exists()
+
+
+def test_cli_compare_user_errors_are_one_line(store, monkeypatch):
+    from click.testing import CliRunner
+
+    from ambiguity.cli import main
+
+    feats, quads = _quadrant_data()
+    _store_with_features(store, feats)
+    _patch_quadrants(monkeypatch, quads)
+    r = CliRunner().invoke(main, ["--store", store.uri, "compare", "fake", "--unimodal", "audio", "--feature", "nope"])
+    assert r.exit_code == 2 and r.output.strip().startswith("error: no column nope") and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["--store", store.uri, "compare", "fake", "--unimodal", "audio", "--pair", "red-blue"])
+    assert r.exit_code == 2 and "use A:B" in r.output

@@ -89,18 +89,22 @@ def _block_rows(n: int, itemsize: int) -> int:
 
 
 # -- exact search ---------------------------------------------------------------------------------
-def _exact(xp: np.ndarray, sq: np.ndarray, bounds: list[tuple[int, int]], k: int, metric: str) -> tuple[np.ndarray, ...]:
-    """One blocked pass: k nearest (self excluded) and the nearest row of each class."""
+def _exact(
+    xp: np.ndarray, sq: np.ndarray, bounds: list[tuple[int, int]], k: int, metric: str, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
+    """One blocked pass: k nearest (self excluded) and the nearest row of each class, for ``rows`` (default all)."""
     n = len(xp)
-    idx = np.empty((n, k), np.int64)
-    dk = np.empty((n, k), xp.dtype)
-    near = np.empty((n, len(bounds)), xp.dtype)
+    rows = np.arange(n) if rows is None else rows
+    m = len(rows)
+    idx = np.empty((m, k), np.int64)
+    dk = np.empty((m, k), xp.dtype)
+    near = np.empty((m, len(bounds)), xp.dtype)
     step = _block_rows(n, xp.dtype.itemsize)
-    for i0 in range(0, n, step):
-        i1 = min(n, i0 + step)
-        s = _scores(xp[i0:i1], sq[i0:i1], xp, sq, metric)
-        rows = np.arange(i1 - i0)
-        s[rows, i0 + rows] = np.inf
+    for i0 in range(0, m, step):
+        i1 = min(m, i0 + step)
+        r = rows[i0:i1]
+        s = _scores(xp[r], sq[r], xp, sq, metric)
+        s[np.arange(i1 - i0), r] = np.inf
         part = np.argpartition(s, k - 1, axis=1)[:, :k]
         ds = np.take_along_axis(s, part, axis=1)
         order = np.argsort(ds, axis=1, kind="stable")
@@ -126,12 +130,23 @@ def _nearest_in(xp: np.ndarray, sq: np.ndarray, a: int, b: int, metric: str) -> 
     return out
 
 
-def knn_exact(vectors: np.ndarray, k: int = 10, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest neighbours of every row among the other rows: (indices, distances), nearest first."""
+def knn_exact(
+    vectors: np.ndarray, k: int = 10, metric: str = "cosine", rows: Sequence[int] | np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours among the other rows: (indices, distances), nearest first.
+
+    For every row, or only for ``rows`` (indices into ``vectors``; their neighbours are
+    still searched among all rows). Blocked matrix products, ``BLOCK_BYTES`` per block.
+    """
     x = _check_vectors(vectors)
     _check_k(k, len(x), metric)
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(x)):
+            raise StatsError(f"rows must be indices in [0, {len(x)})")
     xp, sq, e = _prepare(x, metric)
-    idx, dk, _ = _exact(xp, sq, [], k, metric)
+    with np.errstate(over="ignore", invalid="ignore"):
+        idx, dk, _ = _exact(xp, sq, [], k, metric, rows)
     return idx, _to_distance(dk, metric, e)
 
 

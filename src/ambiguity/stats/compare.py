@@ -88,18 +88,20 @@ def select_columns(df: pl.DataFrame, columns: Sequence[str] | str | None = None,
     return names
 
 
-def _group_labels(df: pl.DataFrame, groups: Any) -> np.ndarray:
+def _group_labels(groups: Any, n_rows: int, df: pl.DataFrame | None = None) -> np.ndarray:
     if isinstance(groups, str):
+        if df is None:
+            raise StatsError("with an array of features, groups must be one label per row, not a column name")
         if groups not in df.columns:
             raise StatsError(f"no group column {groups!r}; columns are: {', '.join(df.columns)}")
         series = df[groups]
     else:
         try:
-            series = pl.Series("group", list(groups) if not isinstance(groups, (pl.Series, np.ndarray)) else groups)
+            series = pl.Series("group", groups if isinstance(groups, (pl.Series, np.ndarray)) else list(groups))
         except (TypeError, ValueError) as exc:
             raise StatsError(f"groups must be a column name or a sequence of labels: {exc}") from None
-        if series.len() != df.height:
-            raise StatsError(f"groups has {series.len()} labels for {df.height} rows: give one label per row")
+        if series.len() != n_rows:
+            raise StatsError(f"groups has {series.len()} labels for {n_rows} rows: give one label per row")
     return series.cast(pl.String).to_numpy()
 
 
@@ -113,42 +115,50 @@ def _check_settings(test: str, correction: str, alpha: float, ci: float, bayes: 
 
 
 # -- the vectorised core ------------------------------------------------------------------------
-def _pack(x: np.ndarray) -> np.ndarray:
-    """Move each column's non-NaN values to the top, keeping their order."""
-    nan = np.isnan(x)
-    if not nan.any():
-        return x
-    order = np.argsort(nan, axis=0, kind="stable")
-    return np.take_along_axis(x, order, axis=0)
-
-
 def _columns(packed: np.ndarray, n: int, cols: np.ndarray) -> np.ndarray:
-    # Column-major, so that numpy reduces each column exactly as it would the column alone:
-    # the result of a feature never depends on which other features share its call.
-    return np.asfortranarray(packed[:n][:, cols])
+    """The first ``n`` rows of ``cols`` as a row-major block of at least two columns.
+
+    numpy reduces such a block down each column in row order whatever its width (a lone
+    contiguous column would be summed pairwise instead), so a feature's result never
+    depends on which other features share its call. A single column is doubled.
+    """
+    if len(cols) == packed.shape[1] > 1:
+        return packed[:n]  # already row-major: no copy
+    block = packed[:n, cols] if len(cols) > 1 else packed[:n, np.r_[cols, cols]]
+    return np.ascontiguousarray(block)
 
 
 def _moments(x: np.ndarray) -> tuple[np.ndarray, ...]:
-    """packed values, n, mean, variance (ddof=1; exactly 0 for a constant column), min, max per column."""
-    valid = ~np.isnan(x)
-    n = valid.sum(axis=0)
-    packed = _pack(x)
-    mean = np.full(x.shape[1], np.nan)
-    var = np.full(x.shape[1], np.nan)
+    """packed values, n, mean, variance (ddof=1; exactly 0 for a constant column), min, max per column.
+
+    NaN are missing: each column's other values are moved to the top ("packed"), in order.
+    """
+    rows, p = x.shape
+    nan = np.isnan(x)
+    if nan.any():
+        n = rows - nan.sum(axis=0)
+        packed = np.take_along_axis(x, np.argsort(nan, axis=0, kind="stable"), axis=0)
+        lo = np.fmin.reduce(x, axis=0, initial=np.inf)
+        hi = np.fmax.reduce(x, axis=0, initial=-np.inf)
+    else:
+        n = np.full(p, rows)
+        packed = x
+        lo = x.min(axis=0, initial=np.inf)
+        hi = x.max(axis=0, initial=-np.inf)
+    mean = np.full(p, np.nan)
+    var = np.full(p, np.nan)
     with np.errstate(invalid="ignore", over="ignore"):
         for m in np.unique(n[n >= 1]):
             cols = np.flatnonzero(n == m)
             block = _columns(packed, int(m), cols)
             mu = block.mean(axis=0)
-            mean[cols] = mu
             if m >= 2:
                 dev = block - mu
-                var[cols] = (dev * dev).sum(axis=0) / (m - 1)
-    lo = np.where(valid, x, np.inf).min(axis=0, initial=np.inf)
-    hi = np.where(valid, x, -np.inf).max(axis=0, initial=-np.inf)
+                var[cols] = np.einsum("ij,ij->j", dev, dev)[: len(cols)] / (m - 1)
+            mean[cols] = mu[: len(cols)]
     const = (n >= 1) & (lo == hi)
     # The two-pass variance of identical values can come out as a tiny positive number.
-    var = np.where(const & (n >= 2), 0.0, var)
+    var[const & (n >= 2)] = 0.0
     return packed, n, mean, var, lo, hi, const
 
 
@@ -157,14 +167,31 @@ def _has_ties(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
     return (np.diff(both, axis=0) == 0).any(axis=0)
 
 
-def _run_tests(pa: np.ndarray, pb: np.ndarray, n_a: np.ndarray, n_b: np.ndarray, cols: np.ndarray, test: str):
-    """statistic, df, p for the columns ``cols``: one scipy call per distinct (n_a, n_b)."""
+def _run_tests(
+    pa: np.ndarray, pb: np.ndarray, mom_a: tuple[np.ndarray, ...], mom_b: tuple[np.ndarray, ...], cols: np.ndarray, test: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """statistic, df, p for the columns ``cols``.
+
+    t-tests: :func:`scipy.stats.ttest_ind_from_stats` on the per-feature n, mean and SD, in
+    one call. Mann-Whitney: :func:`scipy.stats.mannwhitneyu`, once per distinct (n_a, n_b).
+    """
     from scipy import stats
 
     k = len(cols)
     stat, df, p = np.full(k, np.nan), np.full(k, np.nan), np.full(k, np.nan)
     if k == 0:
         return stat, df, p
+    n_a, mean_a, var_a = mom_a
+    n_b, mean_b, var_b = mom_b
+    if test != "mannwhitney":
+        na, nb, va, vb = n_a[cols].astype(np.float64), n_b[cols].astype(np.float64), var_a[cols], var_b[cols]
+        r = stats.ttest_ind_from_stats(mean_a[cols], np.sqrt(va), na, mean_b[cols], np.sqrt(vb), nb, equal_var=test == "student")
+        if test == "student":
+            df = na + nb - 2
+        else:  # Welch-Satterthwaite, as scipy computes it inside ttest_ind
+            vna, vnb = va / na, vb / nb
+            df = (vna + vnb) ** 2 / (vna**2 / (na - 1) + vnb**2 / (nb - 1))
+        return np.asarray(r.statistic, dtype=np.float64), df, np.asarray(r.pvalue, dtype=np.float64)
     key = n_a[cols].astype(np.int64) * (pb.shape[0] + 1) + n_b[cols]
     _, inverse = np.unique(key, return_inverse=True)
     for j in range(inverse.max() + 1):
@@ -172,38 +199,30 @@ def _run_tests(pa: np.ndarray, pb: np.ndarray, n_a: np.ndarray, n_b: np.ndarray,
         sel = cols[where]
         na, nb = int(n_a[sel[0]]), int(n_b[sel[0]])
         xa, xb = _columns(pa, na, sel), _columns(pb, nb, sel)
-        if test == "mannwhitney":
-            # scipy's method="auto" decides exact vs asymptotic for the whole batch; decide per column.
-            small = na <= 8 or nb <= 8
-            ties = _has_ties(xa, xb) if small else np.ones(len(sel), bool)
-            for method, part in (("asymptotic", ties), ("exact", ~ties)):
-                if part.any():
-                    r = stats.mannwhitneyu(xa[:, part], xb[:, part], axis=0, alternative="two-sided", method=method)
-                    stat[where[part]], p[where[part]] = r.statistic, r.pvalue
-        else:
-            r = stats.ttest_ind(xa, xb, axis=0, equal_var=test == "student")
-            stat[where], df[where], p[where] = r.statistic, r.df, r.pvalue
+        if len(sel) == 1:
+            xa, xb = xa[:, :1], xb[:, :1]
+        # scipy's method="auto" decides exact vs asymptotic for the whole batch; decide per column.
+        small = na <= 8 or nb <= 8
+        ties = _has_ties(xa, xb) if small else np.ones(len(sel), bool)
+        for method, part in (("asymptotic", ties), ("exact", ~ties)):
+            if part.any():
+                r = stats.mannwhitneyu(xa[:, part], xb[:, part], axis=0, alternative="two-sided", method=method)
+                stat[where[part]], p[where[part]] = r.statistic, r.pvalue
     return stat, df, p
 
 
 def _direction(a: str, b: str, sign: np.ndarray, test: str) -> tuple[list[str | None], list[str | None]]:
+    """``μ_a > μ_b`` (t-tests) or ``a > b`` (Mann-Whitney) from the sign; the same text whichever group is first."""
     fmt = "{} > {}" if test == "mannwhitney" else "μ_{} > μ_{}"
-    eq = "{} = {}" if test == "mannwhitney" else "μ_{} = μ_{}"
-    direction, higher = [], []
-    for s in sign:
-        if not np.isfinite(s):
-            direction.append(None)
-            higher.append(None)
-        elif s > 0:
-            direction.append(fmt.format(a, b))
-            higher.append(a)
-        elif s < 0:
-            direction.append(fmt.format(b, a))
-            higher.append(b)
-        else:
-            direction.append(eq.format(*sorted((a, b))))  # the same text whichever group is first
-            higher.append(None)
-    return direction, higher
+    eq = ("{} = {}" if test == "mannwhitney" else "μ_{} = μ_{}").format(*sorted((a, b)))
+    with np.errstate(invalid="ignore"):
+        pos, neg = sign > 0, sign < 0
+    nan = ~np.isfinite(sign)
+    direction = np.where(pos, fmt.format(a, b), np.where(neg, fmt.format(b, a), eq)).astype(object)
+    higher = np.where(pos, a, b).astype(object)
+    direction[nan] = None
+    higher[nan | (~pos & ~neg)] = None
+    return direction.tolist(), higher.tolist()
 
 
 def _bayes_factors(t: np.ndarray, n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
@@ -221,14 +240,18 @@ def _compare_matrix(
     x: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, names: list[str], a: str, b: str,
     test: str, correction: str, alpha: float, ci: float, bayes: bool, label: str | None,
 ) -> ComparisonResult:
-    x = np.where(np.isfinite(x), x, np.nan)  # NaN and +-Inf are missing values
+    finite = np.isfinite(x)
+    if not finite.all():
+        x = np.where(finite, x, np.nan)  # NaN and +-Inf are missing values
     xa, xb = x[in_a], x[in_b]
-    # Scale each feature by a power of two (exact) so that squares neither overflow nor underflow.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        top = np.nanmax(np.abs(np.concatenate([xa, xb], axis=0)), axis=0, initial=0.0)
-    _, exp = np.frexp(np.where(np.isfinite(top) & (top > 0), top, 1.0))
-    xa, xb = np.ldexp(xa, -exp), np.ldexp(xb, -exp)
+    # Scale features of extreme magnitude by a power of two (exact), so that squares neither
+    # overflow nor underflow; t, U and p do not depend on scale.
+    top = np.fmax(np.fmax.reduce(np.abs(xa), axis=0, initial=0.0), np.fmax.reduce(np.abs(xb), axis=0, initial=0.0))
+    _, exp = np.frexp(np.where(top > 0, top, 1.0))
+    if np.any((top > 0) & ((exp > 400) | (exp < -400))):
+        xa, xb = np.ldexp(xa, -exp), np.ldexp(xb, -exp)
+    else:
+        exp = np.zeros_like(exp)
     pa, n_a, mean_a, var_a, lo_a, hi_a, const_a = _moments(xa)
     pb, n_b, mean_b, var_b, lo_b, hi_b, const_b = _moments(xb)
 
@@ -254,7 +277,7 @@ def _compare_matrix(
     stat, df, p = (np.full(len(names), np.nan) for _ in range(3))
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        s, d, pv = _run_tests(pa, pb, n_a, n_b, testable, test)
+        s, d, pv = _run_tests(pa, pb, (n_a, mean_a, var_a), (n_b, mean_b, var_b), testable, test)
     stat[testable], df[testable], p[testable] = s, d, pv
     broken = testable[~(np.isfinite(stat[testable]) & np.isfinite(p[testable]))]
     for i in broken:
@@ -359,18 +382,33 @@ def compare(
     (-2.1909, 'μ_blue > μ_red')
     """
     alpha, ci = _check_settings(test, correction, alpha, ci, bayes)
-    df = _as_frame(features)
-    labels = _group_labels(df, groups)
     a, b = str(a), str(b)
     if a == b:
         raise StatsError(f"a and b are both {a!r}: compare two different groups")
+    x, labels, names = _matrix(features, groups, columns)
     present = sorted({v for v in labels.tolist() if v is not None})
     for g in (a, b):
         if g not in present:
             raise StatsError(f"no row has group {g!r}; groups present: {', '.join(present) or 'none'}")
+    return _compare_matrix(x, labels == a, labels == b, names, a, b, test, correction, alpha, ci, bayes, label)
+
+
+def _matrix(features: Any, groups: Any, columns: Sequence[str] | str | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(rows x features) float64 matrix, group labels as strings, feature names."""
+    if isinstance(features, np.ndarray) and features.ndim == 2 and np.issubdtype(features.dtype, np.number):
+        # A plain array skips the detour through a frame (costly with thousands of columns).
+        labels = _group_labels(groups, features.shape[0])
+        x = features.astype(np.float64, copy=False)
+        names = [f"x{i}" for i in range(x.shape[1])]
+        if columns is not None:
+            keep = select_columns(pl.DataFrame(schema={n: pl.Float64 for n in names}), columns)
+            x, names = x[:, [int(n[1:]) for n in keep]], keep
+        return x, labels, names
+    df = _as_frame(features)
+    labels = _group_labels(groups, df.height, df)
     names = select_columns(df, columns, exclude=[groups] if isinstance(groups, str) else ())
     x = df.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
-    return _compare_matrix(x, labels == a, labels == b, names, a, b, test, correction, alpha, ci, bayes, label)
+    return x, labels, names
 
 
 def _check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -388,6 +426,21 @@ def _check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     if not out:
         raise StatsError("pairs is empty: name at least one pair such as ('red', 'blue')")
     return out
+
+
+def join_quadrants(features: pl.DataFrame, quadrants: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """segment_id, the feature ``columns`` and quadrant of the segments in both frames."""
+    for name, frame, need in (("features", features, ["segment_id"]), ("quadrants", quadrants, ["segment_id", "quadrant"])):
+        missing = [c for c in need if c not in frame.columns]
+        if missing:
+            raise StatsError(f"the {name} frame has no column {', '.join(missing)}")
+    if quadrants["segment_id"].is_duplicated().any():
+        raise StatsError("the quadrants frame lists a segment_id twice: give one quadrant per segment")
+    q = quadrants.select(pl.col("segment_id").cast(pl.String), pl.col("quadrant").cast(pl.String))
+    joined = features.select(pl.col("segment_id").cast(pl.String), *columns).join(q, on="segment_id", how="inner")
+    if joined.height == 0:
+        raise StatsError("no segment has both features and a quadrant: check that both come from the same store and split")
+    return joined
 
 
 def compare_quadrant_frame(
@@ -416,19 +469,10 @@ def compare_quadrant_frame(
     alpha, ci = _check_settings(test, correction, alpha, ci, bayes)
     pairs = _check_pairs(pairs)
     features, quadrants = _as_frame(features), _as_frame(quadrants)
-    for name, frame, need in (("features", features, ["segment_id"]), ("quadrants", quadrants, ["segment_id", "quadrant"])):
-        missing = [c for c in need if c not in frame.columns]
-        if missing:
-            raise StatsError(f"the {name} frame has no column {', '.join(missing)}")
-    if quadrants["segment_id"].is_duplicated().any():
-        raise StatsError("the quadrants frame lists a segment_id twice: give one quadrant per segment")
     names = select_columns(features, columns, exclude=["quadrant"])
-    q = quadrants.select(pl.col("segment_id").cast(pl.String), pl.col("quadrant").cast(pl.String))
-    joined = features.select(pl.col("segment_id").cast(pl.String), *names).join(q, on="segment_id", how="inner")
-    if joined.height == 0:
-        raise StatsError("no segment has both features and a quadrant: check that both come from the same store and split")
+    joined = join_quadrants(features, quadrants, names)
     notes = []
-    lost = q.height - joined.height
+    lost = quadrants.height - joined.height
     if lost:
         notes.append(f"{lost} segment(s) with a quadrant have no feature row (status ok) and are not compared.")
     x = joined.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)

@@ -1,0 +1,67 @@
+"""Figure 3: one panel per class, every segment drawn once in its quadrant's colour, PNG + SVG."""
+
+from __future__ import annotations
+
+import matplotlib.image
+import numpy as np
+import polars as pl
+import pytest
+from matplotlib.colors import to_hex
+
+from ambiguity.errors import StatsError
+from ambiguity.report.fig_boundary import QUADRANT_COLOURS, figure3, write_figure3
+from ambiguity.stats.boundary import boundary_arrays
+
+
+def _frame(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    quad = rng.choice(["red", "green", "blue", "yellow", None], n).tolist()
+    return pl.DataFrame(
+        {"segment_id": [f"s{i}" for i in range(n)], "label": rng.choice(["empathetic", "neutral"], n).tolist(),
+         "quadrant": quad, "umap_x": rng.normal(size=n), "umap_y": rng.normal(size=n)},
+        schema_overrides={"quadrant": pl.String},
+    )
+
+
+def test_one_panel_per_label_and_points_coloured_by_quadrant():
+    df = _frame()
+    fig = figure3(df)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == [
+        f"label {lab} (n = {df.filter(pl.col('label') == lab).height})" for lab in ("empathetic", "neutral")
+    ]
+    for ax, lab in zip(axes, ("empathetic", "neutral"), strict=True):
+        part = df.filter(pl.col("label") == lab)
+        drawn = {}
+        for coll in ax.collections:
+            colour = to_hex(coll.get_facecolor()[0])
+            drawn[colour] = drawn.get(colour, 0) + len(coll.get_offsets())
+        for quad, colour in QUADRANT_COLOURS.items():
+            assert drawn.get(colour, 0) == part.filter(pl.col("quadrant") == quad).height
+        assert sum(drawn.values()) == part.height
+
+
+def test_writes_png_and_svg(tmp_path):
+    paths = write_figure3(_frame(), tmp_path, title="text embeddings")
+    assert [p.name for p in paths] == ["figure3_boundary.png", "figure3_boundary.svg"]
+    img = matplotlib.image.imread(paths[0])
+    assert img.ndim == 3 and img.shape[0] > 300
+    svg = paths[1].read_text()
+    assert svg.startswith("<?xml") and "label neutral" in svg and "text embeddings" in svg
+
+
+def test_from_a_boundary_result(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 4))
+    res = boundary_arrays(x, ["a", "b"] * 20, k=3, n_permutations=0)
+    xy = rng.normal(size=(40, 2))
+    seg = res.segments.with_columns(pl.Series("umap_x", xy[:, 0]), pl.Series("umap_y", xy[:, 1]))
+    assert len(figure3(seg).axes) == 2
+    with pytest.raises(StatsError, match="umap=True"):
+        figure3(res)
+
+
+def test_nothing_to_draw():
+    df = _frame().with_columns(pl.lit(None, pl.Float64).alias("umap_x"))
+    with pytest.raises(StatsError, match="no segment"):
+        figure3(df)
