@@ -1,0 +1,168 @@
+"""Commands for models: train, finetune, predictions import / list, quadrants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ambiguity.cli.app import get_store, main
+
+
+def _names(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise click.BadParameter(f"{p!r}: use GROUP=NAME", param_hint="--name")
+        g, n = p.split("=", 1)
+        out[g.strip()] = n.strip()
+    return out
+
+
+@main.command()
+@click.argument("groups", nargs=-1, required=True)
+@click.option("--unimodal-arch", type=click.Choice(["probe", "fusion"]), default="probe", show_default=True,
+              help="Unimodal models: a probe on frozen features, or the fusion network on one modality (the paper's).")
+@click.option("--probe", "probe_arch", type=click.Choice(["logistic", "mlp"]), default="logistic", show_default=True,
+              help="Which probe, with --unimodal-arch probe.")
+@click.option("--fusion/--no-fusion", "with_fusion", default=True, show_default=True, help="Train the fusion model over all GROUPS.")
+@click.option("--unimodal/--no-unimodal", "with_unimodal", default=True, show_default=True, help="Train one model per group.")
+@click.option("--fusion-name", default="fusion", show_default=True, help="Name of the fusion model.")
+@click.option("--name", "names", multiple=True, metavar="GROUP=NAME", help="Name a unimodal model (default: its group).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs (default: 10 fusion, 20 probes).")
+@click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True)
+@click.option("--lr", type=float, help="Start learning rate (default: 1e-4 fusion, 1e-3 probes).")
+@click.option("--max-lr", type=float, help="Peak of the one-cycle schedule (default: 1e-3 fusion, 1e-2 probes).")
+@click.option("--select", type=click.Choice(["loss", "accuracy"]), default="loss", show_default=True,
+              help="Best epoch by validation loss or accuracy.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--quiet", is_flag=True, help="No per-epoch lines.")
+@click.pass_context
+def train(ctx, groups, unimodal_arch, probe_arch, with_fusion, with_unimodal, fusion_name, names, epochs,
+          batch_size, lr, max_lr, select, seed, device, quiet) -> None:
+    """Train a model per feature group and a gated attention fusion model over GROUPS; store their predictions."""
+    from ambiguity.models.train import TrainConfig
+    from ambiguity.models.train import train as run_train
+
+    store = get_store(ctx)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_lr=max_lr, select=select, seed=seed, device=device)
+    arch = "fusion" if unimodal_arch == "fusion" else probe_arch
+    reports = run_train(
+        store, list(groups), unimodal=with_unimodal, fusion=with_fusion, unimodal_arch=arch,
+        fusion_name=fusion_name, names=_names(names), config=cfg,
+        on_report=(lambda r: None) if quiet else (lambda r: click.echo(r.summary())),
+    )
+    if quiet:
+        for r in reports:
+            click.echo(r.summary())
+    click.echo(f"predictions of {len(reports)} model(s) in {store.uri} (table 'predictions'); next: `ambiguity quadrants`")
+
+
+@main.command()
+@click.argument("model")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory for the fine-tuned model.")
+@click.option("--modality", type=click.Choice(["text", "audio", "video"]), default="text", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
+@click.option("--lr", type=float, default=5e-6, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--trainable-layers", type=click.IntRange(min=0), default=2, show_default=True, help="Transformer layers left unfrozen (the last ones).")
+@click.option("--max-length", type=click.IntRange(min=1), default=512, show_default=True, help="Text: tokens kept.")
+@click.option("--max-seconds", type=float, default=20.0, show_default=True, help="Audio: seconds kept per segment.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many train and val segments (a quick check).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.pass_context
+def finetune(ctx, model, out, modality, epochs, lr, batch_size, trainable_layers, max_length, max_seconds, limit, seed, device) -> None:
+    """Fine-tune MODEL (a local directory) on the store's labels with the paper's recipe; use it with `extract --model OUT`."""
+    from ambiguity.models.finetune import FinetuneConfig
+    from ambiguity.models.finetune import finetune as run
+
+    cfg = FinetuneConfig(modality=modality, epochs=epochs, lr=lr, batch_size=batch_size, trainable_layers=trainable_layers,
+                         max_length=max_length, max_seconds=max_seconds, seed=seed, device=device, limit=limit)
+    report = run(get_store(ctx), model, out, cfg, on_epoch=lambda r: click.echo(
+        f"  epoch {r['epoch']}: train loss {r['train_loss']:.4f}, val loss {r['val_loss']:.4f}, val accuracy {r['val_accuracy']:.3f}"))
+    click.echo(report.summary())
+
+
+@main.group()
+def predictions() -> None:
+    """Model predictions in the store: import your own, list models."""
+
+
+@predictions.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def predictions_import(ctx, file: Path) -> None:
+    """Import FILE (CSV / Parquet: segment_id, model, [modalities], one probability column per class)."""
+    from ambiguity.models.predictions import import_predictions
+
+    click.echo(import_predictions(get_store(ctx), file).summary())
+
+
+@predictions.command("list")
+@click.pass_context
+def predictions_list(ctx) -> None:
+    """Every model in the predictions table with its kind, modalities and rows."""
+    from ambiguity.models.predictions import model_summary
+
+    for r in model_summary(get_store(ctx)).iter_rows(named=True):
+        click.echo(f"{r['model']:<24} {r['kind']:<9} {r['arch']:<9} {'+'.join(r['modalities'] or []) or '?':<20} {r['rows']:>7} rows")
+
+
+def _split_list(value: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in value.split(",") if s.strip())
+
+
+@main.command()
+@click.option("--unimodal", "unimodal", multiple=True, metavar="MODEL", help="A unimodal model or modality (repeatable; default: every unimodal model).")
+@click.option("--fusion", default="fusion", show_default=True, help="The fusion model.")
+@click.option("--splits", default="test", show_default=True, help="Comma-separated splits, e.g. test,val.")
+@click.option("--threshold", type=float, default=0.5, show_default=True, help="Right means p(correct label) > threshold.")
+@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True, help="Bootstrap replicates for Table 2's CIs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Also write tables (CSV, Markdown, LaTeX) and figures (PNG, SVG) here.")
+@click.pass_context
+def quadrants(ctx, unimodal, fusion, splits, threshold, n_boot, seed, out) -> None:
+    """Quadrants of unimodal vs fusion models, Table 1 (accuracy, F1) and Table 2 (disagreement with bootstrap CIs)."""
+    from ambiguity.report.tables import to_latex, to_markdown
+    from ambiguity.stats import quadrants as Q
+
+    store = get_store(ctx)
+    split_t = _split_list(splits)
+    names = [Q.resolve_model(store, u) for u in unimodal] if unimodal else sorted(Q.unimodal_models(store))
+    fusion = Q.resolve_model(store, fusion)
+    names = [n for n in names if n != fusion]
+    if not names:
+        raise click.UsageError("no unimodal model to compare: train one or name it with --unimodal")
+    results = {u: Q.quadrants(store, u, fusion, split_t, threshold) for u in names}
+    for u, res in results.items():
+        click.echo(f"\nQuadrants: {u} vs {fusion} ({'+'.join(split_t)}, right means p > {threshold:g}), n = {res.frame.height}")
+        click.echo(to_markdown(res.counts_frame(), digits=3), nl=False)
+    t1 = Q.table1(store, None, split_t)
+    click.echo(f"\nTable 1: accuracy and macro F1 ({'+'.join(split_t)})")
+    click.echo(to_markdown(t1, digits=3), nl=False)
+    t2 = Q.table2(store, None, split_t, n_boot=n_boot, seed=seed)
+    click.echo(f"\nTable 2: disagreement of predicted labels [{t2.ci:.0%} bootstrap CI, {n_boot} replicates] ({'+'.join(split_t)})")
+    click.echo(to_markdown(t2.matrix()), nl=False)
+    if out:
+        from ambiguity.report import fig_quadrants as FQ
+
+        out.mkdir(parents=True, exist_ok=True)
+        files = []
+        for u, res in results.items():
+            p = out / f"quadrants_{u}.csv"
+            res.frame.write_csv(p)
+            files.append(p)
+        for stem, df, cap in (("table1", t1, "Accuracy and macro F1 per model"),
+                              ("table2", t2.matrix(), "Pairwise disagreement of predicted labels (95% bootstrap CI)")):
+            df.write_csv(out / f"{stem}.csv")
+            (out / f"{stem}.md").write_text(to_markdown(df, caption=cap, digits=3))
+            (out / f"{stem}.tex").write_text(to_latex(df, caption=cap, label=f"tab:{stem}", digits=3))
+            files += [out / f"{stem}.{x}" for x in ("csv", "md", "tex")]
+        t2.to_polars().write_csv(out / "table2_long.csv")
+        files.append(out / "table2_long.csv")
+        files += FQ.save(FQ.figure2({u: r.frame for u, r in results.items()}, fusion, threshold), out, "figure2_quadrants")
+        if store.has_table("dynamics"):
+            files += FQ.write_datamap(store, out)
+        click.echo(f"\nwrote {len(files)} files to {out}")
