@@ -1,0 +1,110 @@
+"""Fine-tuning with the paper's recipe on a tiny RoBERTa (CPU), and its use by the text extractor."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "extractors"))
+import tiny_models  # noqa: E402  (tiny random models of the real architectures, saved by path)
+
+from ambiguity.errors import ConfigError, ModelError  # noqa: E402
+from ambiguity.models.finetune import FinetuneConfig, finetune, freeze_all_but_last  # noqa: E402
+from ambiguity.stores import schema as S  # noqa: E402
+
+ESSAYS = Path(__file__).resolve().parents[2] / "examples" / "data" / "empathic-reactions" / "messages.csv"
+
+
+@pytest.fixture(scope="module")
+def roberta4(tmp_path_factory) -> Path:
+    return tiny_models.text_model("roberta", tmp_path_factory.mktemp("rob") / "roberta", layers=4, max_length=64)
+
+
+def _essay_store(store, n=40):
+    df = pl.read_csv(ESSAYS, infer_schema=False, n_rows=n)
+    split = ["train"] * (n - 16) + ["val"] * 8 + ["test"] * 8
+    store.upsert_segments(pa.table({
+        "segment_id": df["message_id"].to_list(), "media": [None] * n, "audio": [None] * n, "start_s": [None] * n,
+        "end_s": [None] * n, "transcript": df["essay"].to_list(), "label": df["empathy_bin"].to_list(),
+        "split": split, "metadata": ["{}"] * n}, schema=S.SEGMENTS_SCHEMA))
+    return store
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_finetune_trains_only_the_last_two_layers_and_the_head(store, roberta4, tmp_path):
+    _essay_store(store)
+    out = tmp_path / "ft"
+    rep = finetune(store, str(roberta4), out, FinetuneConfig(epochs=2, max_length=64, device="cpu", batch_size=8))
+    assert rep.n_train == 24 and rep.n_val == 8 and len(rep.history) == 2
+    assert rep.classes == ("0", "1")
+    before, after = _weights(roberta4), _weights(out)
+    changed, same = set(), set()
+    for k, v in before.items():
+        k2 = k if k in after else f"roberta.{k}"
+        if k2 not in after:
+            continue  # the pooler: not part of a classifier
+        (same if torch.equal(v, after[k2]) else changed).add(k)
+    layer = lambda k: int(k.split("encoder.layer.")[1].split(".")[0]) if "encoder.layer." in k else None  # noqa: E731
+    # Embeddings and layers 0-1 are frozen: nothing outside layers 2-3 moved ...
+    assert changed and all(layer(k) in (2, 3) for k in changed), sorted(changed)
+    # ... and every weight matrix of layers 2-3 did.
+    assert not [k for k in same if layer(k) in (2, 3) and k.endswith("weight") and "LayerNorm" not in k]
+    # The trainable count is the last two blocks plus the classification head, counted here independently.
+    from transformers import AutoModelForSequenceClassification
+
+    ref = AutoModelForSequenceClassification.from_pretrained(str(out))
+    expect = sum(p.numel() for n, p in ref.named_parameters()
+                 if n.startswith(("roberta.encoder.layer.2.", "roberta.encoder.layer.3.", "classifier.")))
+    assert rep.trainable == expect
+    meta = json.loads((out / "finetune.json").read_text())
+    assert meta["recipe"]["lr"] == 5e-6 and meta["best_epoch"] == rep.best_epoch
+
+
+def test_the_text_extractor_embeds_with_the_finetuned_model(store, roberta4, tmp_path):
+    from ambiguity.extractors.runner import run
+    from ambiguity.extractors.text import TextEmbedder
+
+    _essay_store(store, n=24)
+    out = tmp_path / "ft"
+    finetune(store, str(roberta4), out, FinetuneConfig(epochs=1, max_length=64, device="cpu"))
+    report = run(store, TextEmbedder(model=str(out), max_length=64, device="cpu"), group="text.ft", progress=False)
+    assert report.failed == 0
+    ids, X = store.vectors("text.ft")
+    assert X.shape == (24, 32)
+
+
+def test_freeze_on_an_audio_encoder(tmp_path):
+    from transformers import AutoModelForAudioClassification
+
+    path = tiny_models.audio_model("hubert", tmp_path / "hubert")
+    net = AutoModelForAudioClassification.from_pretrained(str(path), num_labels=2)
+    trainable, total, what = freeze_all_but_last(net, 1)
+    assert "encoder.layers[1:2] of 2" in what
+    names = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert all(n.startswith(("hubert.encoder.layers.1.", "projector.", "classifier.")) for n in names), names
+    assert not any("feature_extractor" in n for n in names)
+
+
+def test_errors(store, roberta4, tmp_path):
+    with pytest.raises(ConfigError):
+        FinetuneConfig(modality="smell")
+    out = tmp_path / "full"
+    out.mkdir()
+    (out / "x").write_text("keep me")
+    _essay_store(store, n=20)
+    with pytest.raises(ConfigError, match="not empty"):
+        finetune(store, str(roberta4), out)
+    store.upsert_segments(store.segments().with_columns(pl.lit("train").alias("split")).to_arrow().cast(S.SEGMENTS_SCHEMA))
+    with pytest.raises(ModelError, match="train and val"):
+        finetune(store, str(roberta4), tmp_path / "new")
