@@ -81,6 +81,9 @@ def test_nearest_of_each_class_equals_cdist(metric):
     np.fill_diagonal(full, np.inf)
     for c, name in enumerate(sorted(set(lab))):
         assert_allclose(nb.nearest[:, c], full[:, lab == name].min(axis=1), rtol=1e-9, atol=1e-9)
+    some = neighbours(x, lab, 5, metric, rows=[3, 100, 239])
+    assert (some.index == nb.index[[3, 100, 239]]).all()
+    assert_allclose(some.nearest, nb.nearest[[3, 100, 239]], rtol=1e-12)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
@@ -244,7 +247,7 @@ def test_boundary_reads_the_store(store):
 
 
 @pytest.mark.slow
-def test_umap_projection_is_seeded():
+def test_umap_projection_is_seeded(tmp_path):
     x, lab = _classes(n=150, seed=14)
     one = boundary_arrays(x, lab, k=5, n_permutations=0, umap=True, seed=3)
     two = boundary_arrays(x, lab, k=5, n_permutations=0, umap=True, seed=3)
@@ -255,6 +258,10 @@ def test_umap_projection_is_seeded():
     from sklearn.model_selection import cross_val_score
 
     assert cross_val_score(KNeighborsClassifier(5), xy, lab, cv=5).mean() > 0.8
+    from ambiguity.report.fig_boundary import write_figure3
+
+    paths = write_figure3(one, tmp_path)
+    assert all(p.stat().st_size > 1000 for p in paths)
 
 
 def test_cli_boundary(store, tmp_path, monkeypatch):

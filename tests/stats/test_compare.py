@@ -132,6 +132,7 @@ def test_bayes_factor_equals_pingouin():
         compare(_frame(xa, xb), "q", "red", "blue", test="mannwhitney", bayes=True)
 
 
+@pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")  # scipy, on the constant reference sample
 def test_untestable_features_get_reasons_and_leave_the_family():
     xa, xb = _data(seed=2, p=4)
     xa[:, 1] = 7.0  # zero variance in both groups
@@ -249,7 +250,7 @@ def test_compare_quadrant_frame_pairs_equal_scipy():
             assert_allclose(t["p"][j], scipy.stats.ttest_ind(x, y, equal_var=False).pvalue, rtol=1e-12)
         assert res[(a, b)].family_size == 2
     wide = res.wide()
-    assert wide.columns[:3] == ["feature", "p (red vs blue)", "p adj (red vs blue)"]
+    assert wide.columns[:3] == ["feature", "p (red vs blue)", "p_adj (red vs blue)"]
     assert wide["p (red vs blue)"].is_sorted(nulls_last=True)
     md = res.to_markdown()
     assert "Each comparison is one correction family" in md

@@ -224,14 +224,15 @@ def _pair_scores(xp, sq, rows, cols, metric, chunk: int = 4096):
 
 def neighbours(
     vectors: np.ndarray, labels: Sequence[Any], k: int = 10, metric: str = "cosine", *,
-    exact_limit: int = EXACT_LIMIT, nprobes: int | None = None,
+    exact_limit: int = EXACT_LIMIT, nprobes: int | None = None, rows: Sequence[int] | np.ndarray | None = None,
 ) -> Neighbours:
     """k nearest neighbours of every row and its distance to the nearest row of each label.
 
     Exact up to ``exact_limit`` rows, a Lance IVF_FLAT index above (``nprobes`` partitions
     searched per query; default max(20, partitions / 5), with sqrt(n) partitions).
     ``nearest[:, c]`` is the distance to the nearest other row of the c-th label in
-    ``sorted(set(labels))`` (inf if there is none).
+    ``sorted(set(labels))`` (inf if there is none). ``rows`` (exact search only) limits
+    the answer to those rows, still searched among all rows.
     """
     x = _check_vectors(vectors)
     _check_k(k, len(x), metric)
@@ -242,20 +243,25 @@ def neighbours(
     order = np.argsort(lab, kind="stable")
     sorted_lab = lab[order]
     bounds = [(int(np.searchsorted(sorted_lab, c, "left")), int(np.searchsorted(sorted_lab, c, "right"))) for c in classes]
+    inv = np.empty_like(order)
+    inv[order] = np.arange(len(order))
+    want = np.arange(len(x)) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
+    if len(want) and (want.min() < 0 or want.max() >= len(x)):
+        raise StatsError(f"rows must be indices in [0, {len(x)})")
     xp, sq, e = _prepare(x[order], metric)
     with np.errstate(over="ignore", invalid="ignore"):
         if len(x) <= exact_limit:
-            idx, dk, near = _exact(xp, sq, bounds, k, metric)
+            idx, dk, near = _exact(xp, sq, bounds, k, metric, inv[want])
             method = "exact"
         else:
+            if rows is not None:
+                raise StatsError(f"rows= needs exact search: raise exact_limit above {len(x)}")
             idx, dk, near = _index_search(xp, sq, bounds, k, metric, nprobes)
+            idx, dk, near = idx[inv], dk[inv], near[inv]
             method = "index"
-    inv = np.empty_like(order)
-    inv[order] = np.arange(len(order))
     idx_orig = np.where(idx >= 0, order[np.where(idx >= 0, idx, 0)], -1)
     return Neighbours(
-        index=idx_orig[inv], distance=_to_distance(dk, metric, e)[inv],
-        nearest=_to_distance(near, metric, e)[inv], method=method,
+        index=idx_orig, distance=_to_distance(dk, metric, e), nearest=_to_distance(near, metric, e), method=method,
     )
 
 

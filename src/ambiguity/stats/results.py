@@ -174,7 +174,7 @@ class QuadrantComparison:
             part = c.table.select(
                 "feature",
                 pl.col("p").alias(f"p ({tag})"),
-                pl.col("p_adj").alias(f"p adj ({tag})"),
+                pl.col("p_adj").alias(f"p_adj ({tag})"),
                 pl.col("hedges_g").alias(f"g ({tag})"),
                 pl.col("direction").alias(f"direction ({tag})"),
             )
