@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
+import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -49,6 +51,7 @@ def main(repeat: int = 3, workers: int = 2, fps: float = 10.0) -> list[Row]:
     from ambiguity.media import sample_frames
     from ambiguity.segments import load_manifest
 
+    load0 = f"{os.getloadavg()[0]:.2f}"  # other work on the machine skews the ratio: report it
     segs = segments(repeat)
     tmp = Path(tempfile.mkdtemp())
     man = tmp / "m.csv"
@@ -69,17 +72,28 @@ def main(repeat: int = 3, workers: int = 2, fps: float = 10.0) -> list[Row]:
                 n += 1
         return n
 
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t_base, frames = timed(sequential)
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     store = open_store(tmp / "store")
     store.upsert_segments(load_manifest(man))
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t_ours, rep = timed(run, store, Landmarks(fps=fps), workers=workers, progress=False)
+    cpu2 = resource.getrusage(resource.RUSAGE_SELF)
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_base = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    cpu_pool = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
+    cpu_pool += (cpu2.ru_utime + cpu2.ru_stime) - (cpu1.ru_utime + cpu1.ru_stime)
     if rep.failed:
         raise SystemExit(f"landmarks run failed: {rep.failures[:3]}")
     done = int(store.features("landmarks", status=None)["frames_total"].fill_null(0).sum())
     if done != frames:
         raise SystemExit(f"the pool sampled {done} frames, the loop {frames}")
-    print(f"{machine()}\n{len(segs)} segments, {frames} frames at {fps:g} fps; "
-          f"sequential {frames / t_base:.1f} frames/s, pool of {workers} {frames / t_ours:.1f} frames/s")
+    print(f"{machine()}; load average before: {load0}, after: {os.getloadavg()[0]:.2f}\n"
+          f"{len(segs)} segments, {frames} frames at {fps:g} fps; "
+          f"sequential {frames / t_base:.1f} frames/s, pool of {workers} {frames / t_ours:.1f} frames/s\n"
+          f"CPU time per frame: sequential {1000 * cpu_base / frames:.1f} ms, pool {1000 * cpu_pool / frames:.1f} ms "
+          f"(workers' start-up and store writes included); CPU busy in the pool run: {cpu_pool / t_ours:.2f} cores")
     rows = [
         Row("landmarks", f"frames/s, pool of {workers} vs sequential loop (incl. start-up)", frames / t_ours,
             frames / t_base, t_base / t_ours, ">= 1.7", unit="f/s"),
