@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "data"
 OUT = ROOT / "demo-out"
-N_PER_CLASS = 300
+N_PER_CLASS = 200
 PLANTED_SHARE = 0.10  # of segments with a conflicting audio clip; as many again with a conflicting face
 SEED = 0
 

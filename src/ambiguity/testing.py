@@ -57,10 +57,10 @@ def _video(path: Path, seconds: float = 1.0, fps: int = 10) -> Path:
     return path
 
 
-def sample_segments(modality: str, folder: Path) -> tuple[list[SegmentInput], SegmentInput]:
-    """Good segments of ``modality`` and one whose media file does not exist."""
+def sample_segments(modality: str, folder: Path, media: str | None = None) -> tuple[list[SegmentInput], SegmentInput]:
+    """Good segments of ``modality`` (on ``media`` if given) and one whose media file does not exist."""
     tone = str(_tone(folder / "tone.wav", 3.0))
-    media = str(_video(folder / "clip.mp4")) if modality == "video" else tone
+    media = media or (str(_video(folder / "clip.mp4")) if modality == "video" else tone)
     texts = ["I am so sorry to hear that, it must be hard.", "The meeting is at ten.", "ok"]
     good = [
         SegmentInput("whole", media, transcript_value=texts[0], label="1"),
@@ -83,8 +83,15 @@ def _same(a: Any, b: Any, tol: float) -> bool:
     return True
 
 
-def check_extractor(cls: type[Extractor], params: dict[str, Any] | None = None, *, tol: float = 1e-5) -> None:
-    """Run the conformance checks on ``cls`` (constructed with ``params``); raise AssertionError on a failure."""
+def check_extractor(
+    cls: type[Extractor], params: dict[str, Any] | None = None, *, media: str | Path | None = None, tol: float = 1e-5
+) -> None:
+    """Run the conformance checks on ``cls`` (constructed with ``params``); raise AssertionError on a failure.
+
+    ``media`` replaces the generated sample file (a tone, or a grey video) with one of
+    yours, for extractors that need real content (a face, speech) to produce features.
+    The sample segments are the whole file, 0.2-0.9 s and 0.5-1.0 s of it.
+    """
     check_class(getattr(cls, "name", None), cls)
     if not (dataclasses.is_dataclass(cls.Params) and cls.Params.__dataclass_params__.frozen):
         _fail(f"{cls.__name__}.Params must be a frozen dataclass")
@@ -103,7 +110,7 @@ def check_extractor(cls: type[Extractor], params: dict[str, Any] | None = None, 
             _fail(f"{cls.__name__} cannot be pickled by reference (define it at module level): {exc}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        good, broken = sample_segments(cls.modality, folder)
+        good, broken = sample_segments(cls.modality, folder, str(media) if media else None)
         ex.setup()
         together = ex.process(good)
         if len(together) != len(good):
