@@ -95,7 +95,8 @@ def _split_params(names: list[str], raw: dict[str, str]) -> dict[str, dict[str, 
 @click.option("--limit", type=click.IntRange(min=1), help="Process at most this many segments.")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes for CPU extractors (default: cores).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Segments per batch.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: process pool / in-process batches; ray: Ray Data on a cluster (pip install 'ambiguity[ray]').")
 @click.option("--address", help="Ray cluster address (with --engine ray).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context

@@ -14,19 +14,22 @@ from ambiguity.cli.app import get_store, main
 @click.option("--fusion", default="fusion", show_default=True, help="The fusion model.")
 @click.option("--unimodal", multiple=True, help="Unimodal models for Figure 2 (default: all).")
 @click.option("--splits", default="test", show_default=True, help="Comma-separated splits the quadrants use.")
-@click.option("--threshold", type=float, default=0.5, show_default=True)
+@click.option("--threshold", type=float, default=0.5, show_default=True, help="A model is right when p(correct label) > this.")
 @click.option("--audio-model", help="Unimodal model for Tables 3, 6, 7 (default: the first audio model).")
 @click.option("--audio-group", "audio_groups", multiple=True, help="Feature groups compared in the audio tables (default: prosody).")
 @click.option("--video-model", help="Unimodal model for Tables 4, 8 (default: the first video model).")
 @click.option("--au-group", "au_groups", multiple=True, help="Groups with activation rates (default: openface, landmarks).")
 @click.option("--text-model", help="Unimodal model for Figure 3 (default: the first text model).")
 @click.option("--text-group", help="Embedding group for Figure 3 (default: the text model's group).")
-@click.option("--correction", default="holm", show_default=True, type=click.Choice(["holm", "fdr_bh", "fdr_by", "bonferroni", "hommel", "none"]))
-@click.option("--test", "test_name", default="welch", show_default=True, type=click.Choice(["welch", "student", "mannwhitney"]))
-@click.option("--permutations", type=click.IntRange(min=0), default=10_000, show_default=True)
+@click.option("--correction", default="holm", show_default=True, type=click.Choice(["holm", "fdr_bh", "fdr_by", "bonferroni", "hommel", "none"]),
+              help="Multiple-comparison correction within each quadrant pair.")
+@click.option("--test", "test_name", default="welch", show_default=True, type=click.Choice(["welch", "student", "mannwhitney"]),
+              help="Test of the feature comparisons.")
+@click.option("--permutations", type=click.IntRange(min=0), default=10_000, show_default=True,
+              help="Permutations of the boundary tests.")
 @click.option("--task", help="Annotation task for Table 5 (default: the newest).")
 @click.option("--flag", help="A metadata column marking segments of interest (share in red/green reported).")
-@click.option("--title", default="ambiguity report", show_default=True)
+@click.option("--title", default="ambiguity report", show_default=True, help="Title of index.html.")
 @click.pass_context
 def report(ctx, out, fusion, unimodal, splits, threshold, audio_model, audio_groups, video_model, au_groups, text_model,
            text_group, correction, test_name, permutations, task, flag, title) -> None:
