@@ -108,3 +108,36 @@ def test_errors(store, roberta4, tmp_path):
     store.upsert_segments(store.segments().with_columns(pl.lit("train").alias("split")).to_arrow().cast(S.SEGMENTS_SCHEMA))
     with pytest.raises(ModelError, match="train and val"):
         finetune(store, str(roberta4), tmp_path / "new")
+
+
+def _media_store(store, rows):
+    n = len(rows)
+    store.upsert_segments(pa.table({
+        "segment_id": [r[0] for r in rows], "media": [r[1] for r in rows], "audio": [None] * n,
+        "start_s": [r[2] for r in rows], "end_s": [r[3] for r in rows], "transcript": [None] * n,
+        "label": [r[4] for r in rows], "split": [r[5] for r in rows], "metadata": ["{}"] * n}, schema=S.SEGMENTS_SCHEMA))
+    return store
+
+
+def test_finetune_audio_and_video_models(store, tmp_path, speech_dir, faces_dir):
+    """Audio decodes the segment at 16 kHz, video samples the model's frames; both save a usable directory."""
+    from transformers import AutoModel
+
+    splits = ["train", "train", "train", "train", "val", "val"]
+    wavs = [(f"a{i}", str(speech_dir / f"{i:02d}.wav"), None, None, "hi" if i % 2 else "lo", s) for i, s in enumerate(splits)]
+    _media_store(store, wavs)
+    hub = tiny_models.audio_model("hubert", tmp_path / "hubert")
+    rep = finetune(store, str(hub), tmp_path / "hub-ft", FinetuneConfig(modality="audio", epochs=1, max_seconds=2.0, device="cpu"))
+    assert rep.n_train == 4 and "encoder.layers[0:2]" in rep.layers
+    assert (tmp_path / "hub-ft" / "preprocessor_config.json").is_file()
+    AutoModel.from_pretrained(str(tmp_path / "hub-ft"))
+
+    clip = str(faces_dir / "single_face.mp4")
+    vids = [(f"v{i}", clip, 0.4 * i, 0.4 * i + 0.4, "x" if i % 2 else "y", s) for i, s in enumerate(splits)]
+    store.delete("segments", "segment_id LIKE 'a%'")
+    _media_store(store, vids)
+    vm = tiny_models.video_model("videomae", tmp_path / "videomae")
+    rep = finetune(store, str(vm), tmp_path / "vm-ft", FinetuneConfig(modality="video", epochs=1, device="cpu"))
+    assert rep.n_val == 2 and rep.classes == ("x", "y")
+    assert (tmp_path / "vm-ft" / "preprocessor_config.json").is_file()
+    AutoModel.from_pretrained(str(tmp_path / "vm-ft"))

@@ -124,7 +124,11 @@ def _split_list(value: str) -> tuple[str, ...]:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Also write tables (CSV, Markdown, LaTeX) and figures (PNG, SVG) here.")
 @click.pass_context
 def quadrants(ctx, unimodal, fusion, splits, threshold, n_boot, seed, out) -> None:
-    """Quadrants of unimodal vs fusion models, Table 1 (accuracy, F1) and Table 2 (disagreement with bootstrap CIs)."""
+    """Quadrants of unimodal vs fusion models, Table 1 (accuracy, F1) and Table 2 (disagreement with bootstrap CIs).
+
+    Tables 1 and 2 cover the --unimodal models and the fusion model, or every model in the store
+    when no --unimodal is named.
+    """
     from ambiguity.report.tables import to_latex, to_markdown
     from ambiguity.stats import quadrants as Q
 
@@ -139,10 +143,12 @@ def quadrants(ctx, unimodal, fusion, splits, threshold, n_boot, seed, out) -> No
     for u, res in results.items():
         click.echo(f"\nQuadrants: {u} vs {fusion} ({'+'.join(split_t)}, right means p > {threshold:g}), n = {res.frame.height}")
         click.echo(to_markdown(res.counts_frame(), digits=3), nl=False)
-    t1 = Q.table1(store, None, split_t)
+    # Tables 1 and 2 cover the named unimodal models and the fusion model, or every model if none is named.
+    table_models = [*names, fusion] if unimodal else None
+    t1 = Q.table1(store, table_models, split_t)
     click.echo(f"\nTable 1: accuracy and macro F1 ({'+'.join(split_t)})")
     click.echo(to_markdown(t1, digits=3), nl=False)
-    t2 = Q.table2(store, None, split_t, n_boot=n_boot, seed=seed)
+    t2 = Q.table2(store, table_models, split_t, n_boot=n_boot, seed=seed)
     click.echo(f"\nTable 2: disagreement of predicted labels [{t2.ci:.0%} bootstrap CI, {n_boot} replicates] ({'+'.join(split_t)})")
     click.echo(to_markdown(t2.matrix()), nl=False)
     if out:

@@ -14,14 +14,12 @@ import numpy as np
 import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from ambiguity.errors import StatsError
 from ambiguity.stats.quadrants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS, quadrant_counts
 
 _BINS = np.linspace(0, 1, 21)
-# Where each quadrant's count goes (axes fraction): unimodal on x, fusion on y.
-_CORNER = {"red": (0.97, 0.03, "right", "bottom"), "green": (0.03, 0.97, "left", "top"),
-           "blue": (0.97, 0.97, "right", "top"), "yellow": (0.03, 0.03, "left", "bottom")}
 
 
 def figure2(frames: Mapping[str, pl.DataFrame], fusion: str, threshold: float = 0.5) -> Figure:
@@ -35,7 +33,7 @@ def figure2(frames: Mapping[str, pl.DataFrame], fusion: str, threshold: float = 
     if not frames:
         raise StatsError("figure 2 needs at least one unimodal model")
     k = len(frames)
-    fig = Figure(figsize=(4.6 * k, 4.9), layout="constrained")
+    fig = Figure(figsize=(4.6 * k, 5.4), layout="constrained")
     FigureCanvasAgg(fig)
     outer = fig.add_gridspec(1, k)
     for i, (name, df) in enumerate(frames.items()):
@@ -63,9 +61,11 @@ def _panel(ax, top, right, df: pl.DataFrame, name: str, fusion: str, t: float) -
             ax.scatter(x[m], y[m], s=9, color=QUADRANT_COLOURS[quad], alpha=0.75, linewidths=0, rasterized=True)
     counts = quadrant_counts(q)
     n = max(len(q), 1)
-    for quad, (cx, cy, ha, va) in _CORNER.items():
-        ax.text(cx, cy, f"{quad} {counts[quad]} ({counts[quad] / n:.0%})", transform=ax.transAxes, ha=ha, va=va,
-                fontsize=8, color="black", bbox={"boxstyle": "round,pad=0.2", "fc": QUADRANT_COLOURS[quad], "alpha": 0.35, "lw": 0})
+    # Counts go in a legend under the panel, where they cannot hide points.
+    handles = [Patch(color=QUADRANT_COLOURS[quad], alpha=0.8, label=f"{quad} {counts[quad]} ({counts[quad] / n:.0%})")
+               for quad in QUADRANTS]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8,
+              frameon=False, handlelength=1.0, columnspacing=1.0)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel(f"{name}: p(correct label)")
@@ -105,12 +105,10 @@ def datamap(dynamics: pl.DataFrame, models: Sequence[str] | None = None) -> Figu
         ax.set_xlabel("variability (SD of p(correct) over epochs)")
         ax.set_xlim(0, max(0.5, float(d["variability"].max() or 0) * 1.05))
         ax.set_ylim(0, 1)
-        ax.text(0.02, 0.98, "easy to learn", transform=ax.transAxes, ha="left", va="top", fontsize=8, color="0.3")
-        ax.text(0.02, 0.02, "hard to learn", transform=ax.transAxes, ha="left", va="bottom", fontsize=8, color="0.3")
-        ax.text(0.98, 0.5, "ambiguous", transform=ax.transAxes, ha="right", va="center", fontsize=8, color="0.3")
     axes[0].set_ylabel("confidence (mean p(correct) over epochs)")
     fig.colorbar(sc, ax=list(axes), label="correctness (share of epochs right)", shrink=0.9)
-    fig.suptitle("Training dynamics data map (train split)", fontsize=10)
+    fig.suptitle("Training dynamics data map (train split): top left easy to learn, bottom left hard to learn, "
+                 "high variability ambiguous", fontsize=10)
     return fig
 
 

@@ -220,7 +220,7 @@ def performance(predictions: pl.DataFrame, models: Sequence[str] | None = None) 
         mods = d["modalities"][0].to_list() if "modalities" in d.columns and d["modalities"][0] is not None else []
         y, p = d["label"].to_list(), d["predicted"].to_list()
         rows.append({
-            "model": m, "modalities": "+".join(mods), "kind": d["kind"][0] if "kind" in d.columns else None,
+            "model": m, "modalities": "+".join(dict.fromkeys(mods)), "kind": d["kind"][0] if "kind" in d.columns else None,
             "n": d.height, "accuracy": float(accuracy_score(y, p)), "f1": float(f1_score(y, p, average="macro", zero_division=0)),
         })
     schema = {"model": pl.String, "modalities": pl.String, "kind": pl.String, "n": pl.Int64, "accuracy": pl.Float64, "f1": pl.Float64}
