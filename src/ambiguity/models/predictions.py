@@ -19,7 +19,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,7 @@ def prediction_table(
     p_correct = probs[np.arange(n), true_idx] if n else np.zeros(0)
     predicted = [classes[i] for i in probs.argmax(axis=1)] if n else []
     run_id = run_id or new_run_id()
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     return pa.table(
         {
             "key": [f"{model}|{s}" for s in segment_ids],

@@ -287,13 +287,14 @@ def fit(ds: Dataset, cfg: TrainConfig, *, on_epoch: Callable[[dict[str, float]],
     device = resolve_device(cfg.device)
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
+    was = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    # warn_only: an op without a deterministic CUDA kernel warns instead of aborting the run.
+    torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         torch.manual_seed(cfg.seed)
         return _fit(ds, cfg, tr, va, device, on_epoch)
     finally:
-        torch.use_deterministic_algorithms(was_deterministic)
+        torch.use_deterministic_algorithms(was[0], warn_only=was[1])
 
 
 def _fit(ds, cfg, tr, va, device, on_epoch) -> FitResult:
