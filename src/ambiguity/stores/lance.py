@@ -7,7 +7,9 @@ a process killed mid-write leaves the previous version intact.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -70,7 +72,47 @@ class FeatureStore:
         return sorted(names)
 
     def has_table(self, name: str) -> bool:
-        return name in self.table_names()
+        """True if the table exists with at least one committed version.
+
+        A process killed while creating a table leaves a folder with data files but no
+        committed version: nothing was written as far as Lance is concerned, so the
+        table counts as absent (``_create`` clears such a folder under a lock).
+        """
+        if name not in self.table_names():
+            return False
+        try:
+            self._db.open_table(name)
+            return True
+        except (ValueError, FileNotFoundError, RuntimeError, OSError):
+            return False
+
+    @contextlib.contextmanager
+    def _create_lock(self):
+        """Serialise table creation between processes on a local store (released if the holder dies)."""
+        if not _is_local(self.uri):
+            yield
+            return
+        import fcntl
+
+        with open(Path(self.uri.removeprefix("file://")) / ".create.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _create(self, name: str, data: pa.Table, schema: pa.Schema) -> bool:
+        """Create ``name`` with ``data``; False if another writer created it first."""
+        with self._create_lock():
+            if self.has_table(name):
+                return False
+            if _is_local(self.uri):
+                # No live creator can hold an uncommitted folder while we hold the lock:
+                # it is what a killed process left, and holds nothing committed.
+                shutil.rmtree(Path(self.uri.removeprefix("file://")) / f"{name}.lance", ignore_errors=True)
+            # on_bad_vectors="null": a failed row's vector is null, which lancedb would otherwise reject.
+            self._db.create_table(name, data=data, schema=schema, on_bad_vectors="null")
+            return True
 
     def _open(self, name: str):
         try:
@@ -104,9 +146,8 @@ class FeatureStore:
             data = data.select(schema.names).cast(schema)
         if not self.has_table(name):
             try:
-                # on_bad_vectors="null": a failed row's vector is null, which lancedb would otherwise reject.
-                self._db.create_table(name, data=data, schema=schema or data.schema, on_bad_vectors="null")
-                return
+                if self._create(name, data, schema or data.schema):
+                    return
             except (ValueError, OSError) as exc:
                 if not self.has_table(name):  # not a lost race with another writer
                     raise StoreError(f"cannot create table {name!r}: {exc}") from None
@@ -128,9 +169,7 @@ class FeatureStore:
         raise StoreError(f"could not commit to {name!r} after {_COMMIT_RETRIES} conflicting writes")
 
     def append(self, name: str, data: pa.Table) -> None:
-        if not self.has_table(name):
-            self._db.create_table(name, data=data)
-        else:
+        if not (not self.has_table(name) and self._create(name, data, data.schema)):
             self._open(name).add(data)
 
     def delete(self, name: str, where: str) -> None:
