@@ -203,3 +203,14 @@ def test_forward_failure_message_is_isolated(store, ingest_rows):
     report = run(store, Toy(), progress=False)
     assert (report.ok, report.failed) == (1, 1) and report.failures[0][0] == "a"
     assert store.features("toy")["segment_id"].to_list() == ["b"]
+
+
+@pytest.mark.parametrize("arch", ["roberta", "hubert", "videomae"])
+def test_conformance_suite(arch, request):
+    """The plugin contract (ambiguity.testing.check_extractor) holds for the model extractors too."""
+    from ambiguity.extractors.audio import AudioEmbedder
+    from ambiguity.extractors.video import VideoEmbedder
+    from ambiguity.testing import check_extractor
+
+    cls = {"roberta": TextEmbedder, "hubert": AudioEmbedder, "videomae": VideoEmbedder}[arch]
+    check_extractor(cls, {"model": str(request.getfixturevalue(f"{arch}_dir")), "device": "cpu"})

@@ -398,6 +398,7 @@ def _attach_audio(batch: Sequence[SegmentInput]) -> None:
 
 def prepare_isolated(ex: Extractor, batch: Sequence[SegmentInput]) -> list[Any]:
     """ex.prepare over a batch; if it raises, one by one so only the bad segment fails."""
+    _trace("prepare")
     _attach_audio(batch)
     try:
         out = ex.prepare(batch)  # type: ignore[attr-defined]
@@ -419,6 +420,7 @@ def prepare_isolated(ex: Extractor, batch: Sequence[SegmentInput]) -> list[Any]:
 
 def forward_isolated(ex: Extractor, names: set[str], items: Sequence[Any]) -> list[Result]:
     """ex.forward over a batch; if it raises (a bad input, out of memory), one by one."""
+    _trace("forward")
     try:
         results = ex.forward(items)  # type: ignore[attr-defined]
         if len(results) != len(items):
