@@ -214,3 +214,13 @@ def test_conformance_suite(arch, request):
 
     cls = {"roberta": TextEmbedder, "hubert": AudioEmbedder, "videomae": VideoEmbedder}[arch]
     check_extractor(cls, {"model": str(request.getfixturevalue(f"{arch}_dir")), "device": "cpu"})
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a GPU")
+def test_unusable_device_stops_before_the_store_is_touched(store, ingest_rows, roberta_dir):
+    ingest_rows([{"segment_id": "a", "transcript": "hello there"}])
+    args = ["--store", store.uri, "extract", "--extractor", "text", "--model", str(roberta_dir), "--quiet"]
+    assert CliRunner().invoke(main, [*args, "--device", "cpu"]).exit_code == 0
+    r = CliRunner().invoke(main, [*args, "--device", "cuda", "--recompute"])
+    assert r.exit_code == 2 and r.output.strip() == "error: --device cuda: torch sees no CUDA GPU here; use --device cpu or auto"
+    assert store.group_status("text.roberta").height == 1  # --recompute did not drop the group

@@ -249,20 +249,18 @@ class ModelExtractor(Extractor):
         return f"{self.name}.{slug(self.model_id())}"
 
     def extra_provenance(self) -> dict[str, Any]:
+        # Called by the runner before it touches the store: an unusable device or dtype stops here.
+        device = pick_device(getattr(self.params, "device", "auto"))
+        dtype = pick_dtype(getattr(self.params, "dtype", "auto"), device)
         src = self.source()
-        device = getattr(self.params, "device", "auto")
-        prov = {
+        return {
             "model": src.model,
             "model_path": str(src.path),
             "revision": src.revision,
             "weights_sha256": weights_sha256(src.path),
-            "device": device,
+            "device": device.type,
+            "dtype": dtype,
         }
-        try:
-            prov["dtype"] = pick_dtype(getattr(self.params, "dtype", "auto"), pick_device(device))
-        except Exception:
-            prov["dtype"] = getattr(self.params, "dtype", "auto")
-        return prov
 
     # -- lifecycle -------------------------------------------------------------------
     def setup_prepare(self) -> None:
