@@ -175,6 +175,14 @@ def test_decode_processes_isolate_failures_too(store, ingest_rows):
     np.testing.assert_array_equal(va[np.argsort(ia)], vb[np.argsort(ib)])
 
 
+def test_a_dead_decode_process_fails_one_batch_and_the_run_goes_on(store, ingest_rows):
+    _ingest_texts(ingest_rows, [*CLEAN, "die"])
+    report = run(store, Toy(), workers=2, progress=False)
+    # The batch in flight fails with the reason; everything else is decoded in this process.
+    assert report.ok + report.failed == len(CLEAN) + 1 and 1 <= report.failed <= Toy.batch_size
+    assert all("decode worker process died" in reason for _, reason in report.failures)
+
+
 @pytest.mark.slow
 def test_decode_processes_give_the_same_rows(store, ingest_rows, roberta_dir):
     """--workers 2: prepare (tokenize) in two spawn processes; the vectors equal the in-thread run."""

@@ -19,7 +19,8 @@ class ToyParams:
 
 
 class Toy(ModelExtractor):
-    """Embeds a text as [length, sum of byte values]; 'boom' breaks forward, 'bad' breaks prepare."""
+    """Embeds a text as [length, sum of byte values]; 'boom' breaks forward, 'bad' breaks prepare,
+    'die' kills a decode worker process."""
 
     name = "toy"
     modality = "text"
@@ -45,9 +46,14 @@ class Toy(ModelExtractor):
 
     def prepare(self, batch: Sequence[SegmentInput]):
         out = []
+        import multiprocessing
+        import os
+
         for s in batch:
             if s.transcript == "bad":
                 raise ValueError("cannot tokenize")
+            if s.transcript == "die" and multiprocessing.parent_process() is not None:
+                os._exit(1)  # a decode worker process crashing (a codec segfault, an OOM kill)
             b = np.frombuffer(s.transcript.encode(), dtype=np.uint8).astype(np.float32)
             out.append(Prepared(len(b), b))
         return out

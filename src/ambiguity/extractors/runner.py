@@ -492,20 +492,23 @@ def _run_model(extractor: Extractor, rows, size: int, decode_workers: int | None
     names = {f.name for f in extractor.columns()}
     n_batches = -(-len(rows) // size)
     procs = min(decode_workers or 1, n_batches)
-    pool: ThreadPoolExecutor | ProcessPoolExecutor
+
+    def in_thread(b):
+        return prepare_isolated(extractor, segment_inputs(b))
+
+    # The pool and its function change if a decode process dies: then the rest decodes in a thread.
+    state: dict[str, Any] = {}
     if procs > 1:
-        pool = ProcessPoolExecutor(
+        state["pool"] = ProcessPoolExecutor(
             procs, mp_context=mp.get_context("spawn"), initializer=_prepare_init,
             initargs=(type(extractor), extractor.param_dict()),
         )
-        prep = _prepare_process
+        state["prep"] = _prepare_process
     else:
         procs = 1
         _setup_prepare(extractor)
-        pool = ThreadPoolExecutor(1, thread_name_prefix="ambiguity-prepare")
-
-        def prep(b):
-            return prepare_isolated(extractor, segment_inputs(b))
+        state["pool"] = ThreadPoolExecutor(1, thread_name_prefix="ambiguity-prepare")
+        state["prep"] = in_thread
 
     bucket = max(1, int(getattr(extractor, "bucket_batches", 1)))
     ahead = bucket + 2 * procs  # batches prepared or in preparation: bounded memory
@@ -517,7 +520,15 @@ def _run_model(extractor: Extractor, rows, size: int, decode_workers: int | None
             b = next(chunks, None)
             if b is None:
                 return
-            inflight.append((b, pool.submit(prep, b)))
+            inflight.append((b, state["pool"].submit(state["prep"], b)))
+
+    def to_thread() -> None:
+        """A decode process died (codec segfault, OOM kill): decode the rest in this process."""
+        state["pool"].shutdown(wait=False, cancel_futures=True)
+        _setup_prepare(extractor)
+        state["pool"], state["prep"] = ThreadPoolExecutor(1, thread_name_prefix="ambiguity-prepare"), in_thread
+        for k, (b, _) in enumerate(list(inflight)):
+            inflight[k] = (b, state["pool"].submit(in_thread, b))
 
     writer = None
     try:
@@ -532,7 +543,10 @@ def _run_model(extractor: Extractor, rows, size: int, decode_workers: int | None
                 b, fut = inflight.popleft()
                 try:
                     prepared = fut.result()
-                except Exception as exc:  # a decode process died (codec segfault, OOM kill)
+                except BrokenProcessPool:
+                    prepared = [Failure("a decode worker process died while preparing this batch")] * len(b)
+                    to_thread()
+                except Exception as exc:  # e.g. a prepared item that cannot be pickled
                     prepared = [Failure(f"decode worker failed: {type(exc).__name__}: {exc}")] * len(b)
                 fill()
                 for row, p in zip(b, prepared, strict=True):
@@ -548,6 +562,6 @@ def _run_model(extractor: Extractor, rows, size: int, decode_workers: int | None
                 part = window[i : i + size]
                 writer.put([r for r, _ in part], forward_isolated(extractor, names, [p for _, p in part]))
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        state["pool"].shutdown(wait=False, cancel_futures=True)
         if writer is not None:
             writer.close()
