@@ -22,34 +22,12 @@ from click.testing import CliRunner
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("AMBIGUITY_CHROMIUM", "/usr/bin/chromium")  # Debian's package
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-HOW = "install Debian's chromium (`apt-get install chromium`) and set AMBIGUITY_REQUIRE_BROWSER=1 to require this test"
 TIMEOUT_MS = 20_000
 
 
-def _need_browser():
-    problems = []
-    if not (Path(CHROMIUM).exists() and os.access(CHROMIUM, os.X_OK)):
-        problems.append(f"no Chromium at {CHROMIUM}")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problems.append("the playwright Python package is not installed (pip install playwright; no browser download needed)")
-    if problems:
-        msg = "; ".join(problems) + f": {HOW}"
-        if os.environ.get("AMBIGUITY_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"AMBIGUITY_REQUIRE_BROWSER=1 but {msg}", pytrace=False)
-        pytest.skip(msg)
-
-
 @pytest.fixture
-def server(store, clip_dir, helpers):
+def server(store, clip_dir, helpers, chromium):
     """The app on a free 127.0.0.1 port, run by uvicorn in a thread."""
-    _need_browser()
     import uvicorn
 
     from ambiguity.annotate.app import create_app
@@ -148,7 +126,7 @@ def _annotate(page, base, name, shots: Path | None, reload_after_first_pass_of: 
     return given
 
 
-def test_two_annotators_in_chromium(server, tmp_path):
+def test_two_annotators_in_chromium(server, tmp_path, chromium):
     from playwright.sync_api import sync_playwright
 
     from ambiguity.annotate.records import read_answers
@@ -163,7 +141,7 @@ def test_two_annotators_in_chromium(server, tmp_path):
         for name, reload_at in (("alice", None), ("bob", 1)):
             profile = tmp_path / f"profile-{name}"  # a fresh user-data-dir per annotator
             ctx = p.chromium.launch_persistent_context(
-                str(profile), executable_path=CHROMIUM, headless=True, args=ARGS, viewport={"width": 1000, "height": 860}
+                str(profile), **chromium, viewport={"width": 1000, "height": 860}
             )
             try:
                 page = ctx.new_page()

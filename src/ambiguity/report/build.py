@@ -93,18 +93,22 @@ class Report:
             self.cache["models"] = [resolve_model(self.store, m) for m in names]
         return self.cache["models"]
 
+    def summary(self) -> dict[str, dict[str, Any]]:
+        if "summary" not in self.cache:
+            from ambiguity.models.predictions import model_summary
+
+            self.cache["summary"] = {r["model"]: r for r in model_summary(self.store).iter_rows(named=True)}
+        return self.cache["summary"]
+
     def pick(self, explicit: str | None, modality: str) -> str:
+        """The named model, else the first unimodal model of ``modality`` (from the predictions table)."""
         from ambiguity.errors import StatsError
-        from ambiguity.models.train import group_modality
 
         if explicit:
             return explicit
         for m in self.models():
-            try:
-                if group_modality(self.store, m) == modality:
-                    return m
-            except AmbiguityError:
-                continue
+            if list(self.summary().get(m, {}).get("modalities") or []) == [modality]:
+                return m
         raise StatsError(f"no unimodal {modality} model in the predictions table")
 
     def quadrants(self, model: str) -> pl.DataFrame:
@@ -225,7 +229,7 @@ class Report:
         from ambiguity.stats.boundary import boundary
 
         model = self.pick(self.s.text_model, "text")
-        group = self.s.text_group or model
+        group = self.s.text_group or (list(self.summary().get(model, {}).get("groups") or []) or [model])[0]
         res = boundary(self.store, group, quadrants=self.quadrants(model), umap=True,
                        n_permutations=self.s.permutations)
         sec.files += write_figure3(res, self.out / "figures")
