@@ -16,6 +16,7 @@ from toy_model import Toy
 
 from ambiguity.cli import main
 from ambiguity.errors import ExtractorError, ModelNotFoundError
+from ambiguity.extractors.base import SegmentInput
 from ambiguity.extractors.inference import (
     exact_buckets,
     length_buckets,
@@ -49,6 +50,21 @@ def test_hub_id_not_available_offline_is_one_clear_line(empty_hub_cache, store):
     assert r.exit_code == 2
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: model 'FacebookAI/roberta-base'") and "--model DIR" in lines[0]
+
+
+def test_hub_id_in_the_local_cache_loads_offline(empty_hub_cache, tmp_path, roberta_dir):
+    """A model in the Hugging Face cache layout (models--org--name/snapshots/<commit>) resolves by hub id."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someorg--tiny-roberta"
+    shutil.copytree(roberta_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    src = resolve_model("someorg/tiny-roberta")
+    assert src.revision == commit and src.path.name == commit
+    ex = TextEmbedder(model="someorg/tiny-roberta", device="cpu")
+    assert ex.default_group() == "text.tiny-roberta"
+    assert ex.extra_provenance()["revision"] == commit
+    assert ex.process([SegmentInput(segment_id="a", media=None, transcript_value="hi")])[0]["vector"].shape == (32,)
 
 
 def _one_text_segment() -> pa.Table:

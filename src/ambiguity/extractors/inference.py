@@ -84,7 +84,9 @@ def resolve_model(model: str, revision: str | None = None) -> ModelSource:
             raise ModelNotFoundError(
                 f"{p} has no config.json: point --model at the folder that save_pretrained() wrote"
             )
-        return ModelSource(model, p.resolve(), None)
+        p = p.resolve()
+        # A folder inside the hub cache (.../snapshots/<commit>) still knows its revision.
+        return ModelSource(model, p, p.name if p.parent.name == "snapshots" else None)
     if p.exists():
         raise ModelNotFoundError(f"{p} is a file: point --model at the model's folder (with config.json)")
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
@@ -93,7 +95,7 @@ def resolve_model(model: str, revision: str | None = None) -> ModelSource:
     try:
         from huggingface_hub import snapshot_download
 
-        path = Path(snapshot_download(model, revision=revision, local_files_only=not allow))
+        path = Path(snapshot_download(model, revision=revision, cache_dir=_hub_cache(), local_files_only=not allow))
     except ImportError:
         raise _not_found(model, "is not a local directory (and huggingface_hub is not installed)") from None
     except Exception:  # LocalEntryNotFoundError, RepositoryNotFoundError, HFValidationError, network errors
@@ -101,6 +103,15 @@ def resolve_model(model: str, revision: str | None = None) -> ModelSource:
     if not (path / "config.json").is_file():
         raise _not_found(model, "is in the Hugging Face cache without its config.json")
     return ModelSource(model, path, path.name)
+
+
+def _hub_cache() -> str | None:
+    """The cache named by the environment now (huggingface_hub reads it once, at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    return None
 
 
 def read_json(path: Path) -> dict[str, Any]:
