@@ -120,3 +120,17 @@ def test_manifest_with_nan_times(tmp_path, bad):
     with pytest.raises(ManifestError) as err:
         load_manifest(man)
     assert len(err.value.problems) == 2 and "not finite" in str(err.value)
+
+
+def test_nan_and_inf_in_imported_predictions_are_refused_with_rows(tmp_path, bad, speech_dir):
+    man = tmp_path / "m.csv"
+    man.write_text("segment_id,media,label,split\n" + "".join(
+        f"s{i},{speech_dir / f'0{i}.wav'},{i % 2},test\n" for i in range(1, 5)))
+    store = str(tmp_path / "s")
+    assert CliRunner().invoke(main, ["--store", store, "ingest", str(man)]).exit_code == 0
+    r = CliRunner().invoke(main, ["--store", store, "predictions", "import", str(bad["predictions_nan"])])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "row 3: p_0 not finite" in r.output and "row 4: p_0 not finite" in r.output
+    from ambiguity import open_store
+
+    assert not open_store(store).has_table("predictions")  # nothing half-imported
