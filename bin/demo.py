@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "data"
 OUT = ROOT / "demo-out"
-N_PER_CLASS = 200
+N_PER_CLASS = 250
 PLANTED_SHARE = 0.10  # of segments with a conflicting audio clip; as many again with a conflicting face
 SEED = 0
 
@@ -123,6 +123,12 @@ def build_manifest(path: Path) -> Path:
             "transcript": e["essay"], "label": "empathetic" if positive else "neutral",
             "planted": flip, "empathy": e["empathy"],
         })
+    # 80/10/10 splits stratified by label and by planted kind, so that the test and val
+    # splits (where quadrants are read) hold their share of planted conflicts.
+    from ambiguity.segments import assign_splits
+
+    for r, split in zip(rows, assign_splits([f"{r['label']}|{r['planted']}" for r in rows], SEED + 1), strict=True):
+        r["split"] = split
     with path.open("w", newline="") as fh:
         w = csv.DictWriter(fh, list(rows[0]))
         w.writeheader()

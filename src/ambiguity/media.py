@@ -251,12 +251,14 @@ def sample_frames(
             raise MediaError(f"no video track in {path}")
         stream = c.streams.video[0]
         t0 = start or 0.0
-        t1 = end
+        dur = probe(str(path)).duration
+        t1 = end if end is not None else dur
         if t1 is None:
-            dur = probe(str(path)).duration
-            if dur is None:
-                raise MediaError(f"cannot tell the duration of {path}")
-            t1 = dur
+            raise MediaError(f"cannot tell the duration of {path}")
+        if dur is not None and t0 >= dur:
+            raise MediaError(f"segment starts at {t0:.3f} s, past the end of {path} ({dur:.3f} s)")
+        if dur is not None and end is not None and end > dur + END_TOLERANCE_S + 1.0 / max(fps or 25.0, 1.0):
+            raise MediaError(f"segment ends at {end:.3f} s, past the end of {path} ({dur:.3f} s)")
         if num is not None:
             step = (t1 - t0) / num
             targets = [t0 + (i + 0.5) * step for i in range(num)]

@@ -88,3 +88,19 @@ def test_no_project_and_unwritable_store_as_subprocess(tmp_path):
     r = subprocess.run([*env_cmd, "--store", "/proc/nope/store", "ingest", "x.csv"], cwd=tmp_path,
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_modality_with_a_model_runs_the_generic_embedder(project, tmp_path, speech_dir):
+    # A tiny random RoBERTa saved to a folder, as a user's own model would be.
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("tiny_models", Path(__file__).parents[1] / "extractors" / "tiny_models.py")
+    tiny = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiny)
+    path = tiny.text_model("roberta", tmp_path / "roberta")
+    (project / "texts.csv").write_text(f"segment_id,media,transcript\nt1,{speech_dir / '00.wav'},so sorry\n")
+    invoke(["ingest", "texts.csv"])
+    r = invoke(["extract", "--modality", "text", "--model", str(path), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("text.") and "text.minilm" not in r.output

@@ -134,3 +134,12 @@ def test_nan_and_inf_in_imported_predictions_are_refused_with_rows(tmp_path, bad
     from ambiguity import open_store
 
     assert not open_store(store).has_table("predictions")  # nothing half-imported
+
+
+def test_video_segment_past_the_end_fails(bad):
+    from ambiguity.media import MediaError
+
+    with pytest.raises(MediaError, match="past the end"):
+        sample_frames(str(bad["no_audio"]), 5.0, 6.0, fps=5)
+    with pytest.raises(MediaError, match="past the end"):
+        sample_frames(str(bad["no_audio"]), 1.0, 9.0, fps=5)

@@ -66,11 +66,11 @@ def get_store(ctx: click.Context, create: bool = False):
     return open_store(uri, create=create or "://" in uri or os.path.isdir(uri))
 
 
-def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
+def parse_params(pairs: tuple[str, ...], *, form: str = "KEY=VALUE", option: str = "--param") -> dict[str, str]:
     out = {}
     for p in pairs:
         if "=" not in p:
-            raise click.BadParameter(f"{p!r}: use KEY=VALUE", param_hint="--param")
+            raise click.BadParameter(f"{p!r}: use {form}", param_hint=option)
         k, v = p.split("=", 1)
         out[k.strip()] = v.strip()
     return out

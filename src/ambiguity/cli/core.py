@@ -93,7 +93,7 @@ def _split_params(names: list[str], raw: dict[str, str]) -> dict[str, dict[str, 
 @click.option("--recompute", is_flag=True, help="Replace the group and process every segment again.")
 @click.option("--only-failed", is_flag=True, help="Process only segments whose last attempt failed.")
 @click.option("--limit", type=click.IntRange(min=1), help="Process at most this many segments.")
-@click.option("--workers", type=click.IntRange(min=1), help="Worker processes for CPU extractors (default: cores).")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes: the pool of CPU extractors (default: cores); decode processes of model extractors (default: one thread).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Segments per batch.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: process pool / in-process batches; ray: Ray Data on a cluster (pip install 'ambiguity[ray]').")
@@ -111,7 +111,9 @@ def extract(ctx: click.Context, modality, names, params, model, device, group, r
         if not modality:
             raise click.UsageError("name --modality or at least one --extractor")
         for e in registry.for_modality(modality):
-            if not getattr(e.cls, "auto", True):
+            # With --model, the modality's generic embedder runs (`text`, `audio`, `video`);
+            # without, the extractors that need no model (`vad` is run by name).
+            if (e.name != modality) if model else not getattr(e.cls, "auto", True):
                 continue
             if e.available:
                 names.append(e.name)

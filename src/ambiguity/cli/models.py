@@ -6,17 +6,11 @@ from pathlib import Path
 
 import click
 
-from ambiguity.cli.app import get_store, main
+from ambiguity.cli.app import get_store, main, parse_params
 
 
 def _names(pairs: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for p in pairs:
-        if "=" not in p:
-            raise click.BadParameter(f"{p!r}: use GROUP=NAME", param_hint="--name")
-        g, n = p.split("=", 1)
-        out[g.strip()] = n.strip()
-    return out
+    return parse_params(pairs, form="GROUP=NAME", option="--name")
 
 
 @main.command()

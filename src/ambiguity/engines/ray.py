@@ -21,7 +21,14 @@ import pyarrow as pa
 
 from ambiguity.errors import UnavailableError
 from ambiguity.extractors.base import Extractor
-from ambiguity.extractors.runner import RunReport, plan, process_isolated, results_to_table, segment_inputs
+from ambiguity.extractors.runner import (
+    RunReport,
+    plan,
+    prepare_group,
+    process_isolated,
+    results_to_table,
+    segment_inputs,
+)
 from ambiguity.stores import schema as S
 from ambiguity.stores.lance import FeatureStore
 
@@ -80,13 +87,7 @@ def run(
     except ImportError:
         raise UnavailableError("the Ray engine needs the ray extra: pip install 'ambiguity[ray]'") from None
 
-    group = S.check_group_name(group or extractor.default_group())
-    prov = S.provenance(
-        extractor.name, extractor.version, extractor.param_dict(), extractor.config_key(), **extractor.extra_provenance()
-    )
-    if recompute:
-        store.drop_group(group)
-    store.check_group(group, prov)
+    group, prov = prepare_group(store, extractor, group, recompute)
     rows, skipped = plan(store, group, only_failed=only_failed, limit=limit)
     report = RunReport(group=group, pending=len(rows), skipped=skipped)
     if not rows:

@@ -232,6 +232,20 @@ def plan(
     return segs.drop("_src").to_dicts(), skipped
 
 
+def prepare_group(
+    store: FeatureStore, extractor: Extractor, group: str | None, recompute: bool
+) -> tuple[str, dict[str, Any]]:
+    """The group name and provenance of a run; refuses a second configuration in one group."""
+    group = S.check_group_name(group or extractor.default_group())
+    prov = S.provenance(
+        extractor.name, extractor.version, extractor.param_dict(), extractor.config_key(), **extractor.extra_provenance()
+    )
+    if recompute:
+        store.drop_group(group)
+    store.check_group(group, prov)
+    return group, prov
+
+
 def batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     for i in range(0, len(rows), size):
         yield rows[i : i + size]
@@ -252,13 +266,7 @@ def run(
     on_batch: Callable[[RunReport], None] | None = None,
 ) -> RunReport:
     """Extract one feature group; see the module docstring for the guarantees."""
-    group = S.check_group_name(group or extractor.default_group())
-    prov = S.provenance(
-        extractor.name, extractor.version, extractor.param_dict(), extractor.config_key(), **extractor.extra_provenance()
-    )
-    if recompute:
-        store.drop_group(group)
-    store.check_group(group, prov)
+    group, prov = prepare_group(store, extractor, group, recompute)
     rows, skipped = plan(store, group, recompute=recompute, only_failed=only_failed, limit=limit, segment_ids=segment_ids)
     report = RunReport(group=group, pending=len(rows), skipped=skipped)
     if not rows:

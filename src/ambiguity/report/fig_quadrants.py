@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ambiguity.errors import StatsError
+from ambiguity.report.fig_boundary import save
 from ambiguity.stats.quadrants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS, quadrant_counts
 
 _BINS = np.linspace(0, 1, 21)
@@ -110,16 +111,6 @@ def datamap(dynamics: pl.DataFrame, models: Sequence[str] | None = None) -> Figu
     fig.suptitle("Training dynamics data map (train split): top left easy to learn, bottom left hard to learn, "
                  "high variability ambiguous", fontsize=10)
     return fig
-
-
-def save(fig: Figure, out_dir: str | Path, stem: str, *, dpi: int = 150) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg`` into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{stem}.png", out / f"{stem}.svg"]
-    fig.savefig(paths[0], dpi=dpi)
-    fig.savefig(paths[1])
-    return paths
 
 
 def write_figure2(store, out_dir: str | Path, fusion: str = "fusion", unimodal: Sequence[str] | None = None,
