@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import tomllib
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import tomllib
 
 from ambiguity.errors import ConfigError
 
@@ -102,7 +102,7 @@ class Runner:
 
     def _record(self, stage: str, fp: str, seconds: float) -> None:
         row = pa.table({"stage": [stage], "fingerprint": [fp], "seconds": [seconds],
-                        "finished_at": [datetime.now(timezone.utc).isoformat(timespec="seconds")]})
+                        "finished_at": [datetime.now(UTC).isoformat(timespec="seconds")]})
         self.store.upsert(RUNS, row, key="stage")
         self.done[stage] = fp
 

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,7 +98,7 @@ def write_answers(store: FeatureStore, answers: Sequence[Answer]) -> int:
     """Upsert answers (one commit). Returns the number written."""
     if not answers:
         return 0
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     seen: dict[str, Answer] = {a.key: a for a in answers}  # the last answer for a key wins
     rows = list(seen.values())
     data = pa.table(

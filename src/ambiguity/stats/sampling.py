@@ -23,7 +23,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -306,7 +306,7 @@ def stratified_sample(
         )
     return AnnotationTask(
         name=name, items=items, seed=int(seed), per_quadrant=int(per_quadrant), choices=choices,
-        shortfalls=tuple(shortfalls), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        shortfalls=tuple(shortfalls), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
 
