@@ -262,7 +262,7 @@ class Report:
         if not self.s.flag:
             raise StatsError("no flag column configured")
         seg = self.store.segments(["segment_id", "metadata"])
-        flags = {r["segment_id"]: str(json.loads(r["metadata"] or "{}").get(self.s.flag, "")) for r in seg.iter_rows(named=True)}
+        flags = {r["segment_id"]: str(json.loads(r["metadata"] or "{}").get(self.s.flag) or "") for r in seg.iter_rows(named=True)}
         rows = []
         for m in self.models():
             q = self.quadrants(m).with_columns(pl.col("segment_id").replace_strict(flags, default="").alias("flag"))
