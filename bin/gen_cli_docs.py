@@ -27,8 +27,9 @@ def render() -> str:
     lines = ["# Command reference", "", "Generated from the commands' help by `bin/gen_cli_docs.py`.", "",
              "Global option: `--store URI` (or `AMBIGUITY_STORE`); by default the store of the nearest",
              "`ambiguity.toml`. User mistakes print one line starting with `error:` and exit with code 2.", ""]
+    root = click.Context(main, info_name="ambiguity", **main.context_settings)  # children inherit -h/--help
     for name, cmd in commands(main):
-        ctx = click.Context(cmd, info_name=f"ambiguity {name}")
+        ctx = click.Context(cmd, info_name=f"ambiguity {name}", parent=root)
         lines += [f"## ambiguity {name}", "", "```", cmd.get_help(ctx).replace("\x08", ""), "```", ""]
     return "\n".join(lines)
 
