@@ -231,3 +231,35 @@ def test_result_objects_are_checked(store, tmp_path, speech_dir):
 
 def test_empty_and_failure_are_distinct():
     assert Empty("x") != Failure("x")
+
+
+@dataclass(frozen=True)
+class _DieParams:
+    victim: str = "c02"
+
+
+class DieInWorker(Extractor):
+    """Kills its worker process on one segment, as a segfaulting codec would."""
+
+    name = "die"
+    modality = "audio"
+    Params = _DieParams
+    batch_size = 1
+
+    def columns(self):
+        return [pa.field("n", pa.float64())]
+
+    def process(self, batch):
+        if any(s.segment_id == self.params.victim for s in batch):
+            os._exit(3)
+        return [{"n": 1.0} for _ in batch]
+
+
+def test_a_worker_that_dies_fails_its_batch_only(store, tmp_path, speech_dir):
+    ingest(store, tmp_path, clips(speech_dir, 6))
+    rep = run(store, DieInWorker(), workers=2, batch_size=1, progress=False)
+    st = {r["segment_id"]: r for r in store.group_status("die").iter_rows(named=True)}
+    assert len(st) == 6
+    assert st["c02"]["status"] == "failed" and "worker process died" in st["c02"]["error"]
+    assert all(st[f"c0{i}"]["status"] == "ok" for i in (0, 1, 3, 4, 5))
+    assert (rep.ok, rep.failed) == (5, 1)

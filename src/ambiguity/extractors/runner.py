@@ -322,9 +322,10 @@ def run(
 def _run_pool(extractor: Extractor, rows, size: int, workers: int, write) -> None:
     """Batches through a spawn pool, at most 2 per worker in flight (bounded memory).
 
-    A worker that dies (a codec segfault, an OOM kill) breaks the pool: the batches
-    in flight are resubmitted to a new pool, and a batch that was in flight for two
-    breaks is written as failed, so one poisonous file cannot stop the run.
+    A worker that dies (a codec segfault, an OOM kill) breaks the pool and every batch
+    in flight with it. Those batches are retried on a new pool one at a time, so the
+    batch that breaks it again is known exactly and written as failed; one poisonous
+    file cannot stop the run, and no other segment fails for it.
     """
     ctx = mp.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -335,44 +336,52 @@ def _run_pool(extractor: Extractor, rows, size: int, workers: int, write) -> Non
         )
 
     pool = new_pool()
-    pending: dict[Future, tuple[list[dict[str, Any]], int]] = {}
+    pending: dict[Future, tuple[list[dict[str, Any]], bool]] = {}  # batch, is a retry
+    retry: deque[list[dict[str, Any]]] = deque()
     it = batches(rows, size)
 
-    def submit(b, tries=0):
-        pending[pool.submit(_worker_process, b)] = (b, tries)
+    def refill() -> None:
+        while True:
+            isolating = bool(retry) or any(r for _, r in pending.values())
+            if len(pending) >= (1 if isolating else 2 * workers):
+                return
+            b, is_retry = (retry.popleft(), True) if retry else (next(it, None), False)
+            if b is None:
+                return
+            try:
+                pending[pool.submit(_worker_process, b)] = (b, is_retry)
+            except BrokenProcessPool:  # broke since the last wait: the failures in flight will say so
+                retry.appendleft(b) if is_retry else retry.append(b)
+                return
 
     try:
-        for b in it:
-            submit(b)
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            broken = []
-            for fut in done:
-                b, tries = pending.pop(fut)
-                try:
-                    write(b, fut.result())
-                except BrokenProcessPool:
-                    broken.append((b, tries))
-                    continue
-                nxt = next(it, None)
-                if nxt is not None:
-                    submit(nxt)
-            if broken:
-                broken += [pending.pop(f) for f in list(pending)]
+        refill()
+        while pending or retry:
+            if not pending:
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = new_pool()
-                for b, tries in broken:
-                    if tries >= 1:
-                        write(b, [Failure("worker process died while processing this batch (twice)")] * len(b))
+                refill()
+                continue
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            broke = False
+            for fut in done:
+                b, is_retry = pending.pop(fut)
+                try:
+                    results = fut.result()
+                except BrokenProcessPool:
+                    broke = True
+                    if is_retry:  # it ran alone: this batch kills its worker
+                        write(b, [Failure("worker process died while processing this batch")] * len(b))
                     else:
-                        submit(b, tries + 1)
-                while len(pending) < 2 * workers:
-                    nxt = next(it, None)
-                    if nxt is None:
-                        break
-                    submit(nxt)
+                        retry.append(b)
+                    continue
+                write(b, results)
+            if broke:
+                retry.extend(b for b, _ in pending.values())
+                pending.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = new_pool()
+            refill()
     finally:
         pool.shutdown(wait=not pending, cancel_futures=True)
 
