@@ -16,17 +16,20 @@ BENCHES = ["extract_audio", "embed", "landmarks", "store_read", "stats", "memory
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
-def main() -> int:
-    rows: list[Row] = []
+def main(names: list[str]) -> int:
+    """Run the named benchmarks (default: all), then tabulate the latest result of every benchmark."""
     t0 = time.perf_counter()
-    for name in BENCHES:
+    for name in names or BENCHES:
         print(f"== {name}", flush=True)
         mod = importlib.import_module(name)
         t = time.perf_counter()
-        got = mod.main()
-        emit(name, got)
-        rows += got
+        emit(name.removesuffix("_scaling"), mod.main())
         print(f"   ({time.perf_counter() - t:.0f} s)", flush=True)
+    rows: list[Row] = []
+    for name in BENCHES:
+        saved = OUT / f"{name.removesuffix('_scaling')}.json"
+        if saved.exists():
+            rows += [Row(**r) for r in json.loads(saved.read_text())]
     lines = [
         f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. Total {time.perf_counter() - t0:.0f} s.",
         "",
@@ -49,4 +52,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

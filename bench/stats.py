@@ -142,7 +142,7 @@ def bench_knn(n: int, d: int, n_queries: int, full: bool, seed: int = 0) -> list
     ]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[Row]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--features", type=int, default=2000)
     ap.add_argument("--samples", type=int, default=500)
@@ -150,12 +150,12 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--queries", type=int, default=4000)
     ap.add_argument("--full", action="store_true", help="kNN of every row (long on a small machine)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv if argv is not None else [])
     print(machine())
     rows = bench_compare(args.features, args.samples)
     rows += bench_knn(args.rows, args.dim, args.queries, args.full)
-    emit("stats", rows)
+    return rows
 
 
 if __name__ == "__main__":
-    main()
+    emit("stats", main(sys.argv[1:]))

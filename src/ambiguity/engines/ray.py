@@ -109,16 +109,18 @@ def run(
         from ambiguity.stores.lance import id_filter
 
         ds = lance_ray.read_lance(seg_uri, columns=cols, filter=id_filter(ids))
-        ds = ds.sort(["media", "start_s"])  # segments of one source file share a decode
+        # Segments of one source file side by side (they share a decode), then one block per
+        # batch: Ray Data runs one task per block, so fewer blocks than workers would idle them.
+        ds = ds.sort(["media", "start_s"]).repartition(max(1, -(-len(chunk) // size)))
         if extractor.kind == "model":
             n = concurrency or max(1, int(gpus) if gpus else 1)
             out = ds.map_batches(
                 _Actor, fn_constructor_args=(cls, params), batch_size=size, batch_format="pyarrow",
-                concurrency=n, num_gpus=1 if gpus else 0,
+                compute=ray.data.ActorPoolStrategy(size=n), num_gpus=1 if gpus else 0,
             )
         else:
-            out = ds.map_batches(_task, fn_args=(cls, params), batch_size=size, batch_format="pyarrow",
-                                 concurrency=concurrency)
+            compute = ray.data.TaskPoolStrategy(size=concurrency) if concurrency else None
+            out = ds.map_batches(_task, fn_args=(cls, params), batch_size=size, batch_format="pyarrow", compute=compute)
         staging = os.path.join(staging_root, f"{group}-{uuid.uuid4().hex[:8]}.lance")
         lance_ray.write_lance(out, staging, schema=schema, mode="create")
         import lance
