@@ -97,6 +97,26 @@ class SegmentInput:
         return sample_frames(self.media, self.start_s, self.end_s, fps=fps, num=num)
 
 
+def check_samples(x: np.ndarray, rate: int, min_seconds: float, what: str) -> np.ndarray | Failure | Empty:
+    """``x``, or the per-segment outcome when it cannot be measured: too short fails, digital silence is empty."""
+    if len(x) < min_seconds * rate:
+        return Failure(f"segment is {len(x) * 1000 // rate} ms long; {what} needs at least {min_seconds * 1000:.0f} ms")
+    if not np.any(x):
+        return Empty("digital silence: every sample is zero")
+    if not np.all(np.isfinite(x)):
+        return Failure("audio contains NaN or Inf samples")
+    return x
+
+
+def checked_audio(seg: SegmentInput, rate: int, min_seconds: float, what: str) -> np.ndarray | Failure | Empty:
+    """The segment's audio at ``rate``, or a Failure (decoding, too short) or Empty (silence)."""
+    try:
+        x = seg.audio(rate)
+    except Exception as exc:  # decoding problems are per segment
+        return Failure(str(exc).splitlines()[0])
+    return check_samples(x, rate, min_seconds, what)
+
+
 @dataclass(frozen=True)
 class NoParams:
     """Parameters of an extractor that takes none."""

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-import numpy as np
 import pyarrow as pa
 
-from ambiguity.extractors.base import Empty, Extractor, Failure, Result, SegmentInput
+from ambiguity.extractors.base import Empty, Extractor, Failure, Result, SegmentInput, checked_audio
 
 FEATURE_SETS = {"eGeMAPSv02": "egemaps", "ComParE_2016": "compare"}
 
@@ -67,16 +66,9 @@ class OpenSmile(Extractor):
             self.setup()
         out: list[Result] = []
         for seg in batch:
-            try:
-                x = seg.audio(self.params.sample_rate)
-            except Exception as exc:
-                out.append(Failure(str(exc).splitlines()[0]))
-                continue
-            if len(x) < self.params.sample_rate // 10:
-                out.append(Failure(f"segment is {len(x) * 1000 // self.params.sample_rate} ms long; openSMILE needs at least 100 ms"))
-                continue
-            if not np.any(x):
-                out.append(Empty("digital silence: every sample is zero"))
+            x = checked_audio(seg, self.params.sample_rate, 0.1, "openSMILE")
+            if isinstance(x, (Failure, Empty)):
+                out.append(x)
                 continue
             df = self._smile.process_signal(x, self.params.sample_rate)
             out.append({column_name(k): float(v) for k, v in df.iloc[0].items()})

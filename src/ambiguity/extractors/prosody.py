@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from ambiguity.errors import ExtractorError
-from ambiguity.extractors.base import Empty, Extractor, Failure, Result, SegmentInput
+from ambiguity.extractors.base import Empty, Extractor, Failure, Result, SegmentInput, check_samples, checked_audio
 
 COLUMNS = (
     "pitch_mean", "pitch_min", "pitch_max", "jitter_local", "shimmer_local", "hnr_mean",
@@ -65,24 +65,14 @@ class Prosody(Extractor):
     def process(self, batch: Sequence[SegmentInput]) -> list[Result]:
         out: list[Result] = []
         for seg in batch:
-            try:
-                x = seg.audio(self.params.sample_rate)
-            except Exception as exc:  # decoding problems are per segment
-                out.append(Failure(str(exc).splitlines()[0]))
-                continue
-            out.append(self.measure(x, self.params.sample_rate))
+            x = checked_audio(seg, self.params.sample_rate, self.params.min_duration_s, "prosody")
+            out.append(x if isinstance(x, (Failure, Empty)) else measure_prosody(x, self.params.sample_rate, self.params))
         return out
 
     def measure(self, x: np.ndarray, rate: int) -> Result:
-        p = self.params
-        dur = len(x) / rate
-        if dur < p.min_duration_s:
-            return Failure(f"segment is {dur * 1000:.0f} ms long; prosody needs at least {p.min_duration_s * 1000:.0f} ms")
-        if not np.any(x):
-            return Empty("digital silence: every sample is zero")
-        if not np.all(np.isfinite(x)):
-            return Failure("audio contains NaN or Inf samples")
-        return measure_prosody(x, rate, p)
+        """Prosody of samples already in memory, with the same checks as a segment's."""
+        x = check_samples(x, rate, self.params.min_duration_s, "prosody")
+        return x if isinstance(x, (Failure, Empty)) else measure_prosody(x, rate, self.params)
 
 
 def _undef(v: float) -> float:
