@@ -1,4 +1,4 @@
-"""The Ray engine with 2 workers vs 1 on a CPU extractor (prosody), same local cluster, same run."""
+"""The Ray engine with 2 workers vs 1 on a single-threaded CPU extractor (openSMILE; Praat is multi-threaded), same local cluster, same run."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def main(copies: int = 3) -> list[Row]:
 
     from ambiguity import open_store
     from ambiguity.engines.ray import run
-    from ambiguity.extractors.prosody import Prosody
+    from ambiguity.extractors.opensmile import OpenSmile
     from ambiguity.segments import load_manifest
 
     tmp = Path(tempfile.mkdtemp())
@@ -26,14 +26,14 @@ def main(copies: int = 3) -> list[Row]:
     times = {}
     warm = open_store(tmp / "warm")
     warm.upsert_segments(load_manifest(man))
-    run(warm, Prosody(), limit=8, concurrency=2)  # start worker processes once, outside the timing
+    run(warm, OpenSmile(), limit=8, concurrency=2)  # start worker processes once, outside the timing
     for c in (1, 2):
         store = open_store(tmp / f"s{c}")
         store.upsert_segments(load_manifest(man))
-        times[c], rep = timed(run, store, Prosody(), concurrency=c, batch_size=4)
+        times[c], rep = timed(run, store, OpenSmile(), concurrency=c, batch_size=4)
         assert rep.ok == copies * len(clips)
     ray.shutdown()
-    return [Row("ray", f"prosody on {copies * len(clips)} clips: 2 Ray workers vs 1", times[2], times[1],
+    return [Row("ray", f"opensmile on {copies * len(clips)} clips: 2 Ray workers vs 1", times[2], times[1],
                 times[1] / times[2], ">= 1.6")]
 
 
