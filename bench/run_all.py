@@ -31,7 +31,8 @@ def main(names: list[str]) -> int:
         if saved.exists():
             rows += [Row(**r) for r in json.loads(saved.read_text())]
     lines = [
-        f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. Total {time.perf_counter() - t0:.0f} s.",
+        f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. Each row is the latest result of its "
+        "benchmark (bench/out/*.json); run them on an otherwise idle machine.",
         "",
         "| benchmark | metric | ours | baseline | ratio | goal | met |",
         "|---|---|---|---|---|---|---|",
