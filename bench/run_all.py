@@ -18,7 +18,6 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 def main(names: list[str]) -> int:
     """Run the named benchmarks (default: all), then tabulate the latest result of every benchmark."""
-    t0 = time.perf_counter()
     for name in [] if names == ["--table"] else names or BENCHES:
         print(f"== {name}", flush=True)
         mod = importlib.import_module(name)
