@@ -487,6 +487,21 @@ def compare_quadrant_frame(
     )
 
 
+#: Above this many segments, read every row rather than filter on an id list.
+_ID_FILTER_LIMIT = 20_000
+
+
+def _read_features(store: Any, groups: list[str], columns, quadrants: pl.DataFrame) -> pl.DataFrame:
+    """Only the rows of the quadrant frame and, for one group, only the compared columns."""
+    ids = quadrants["segment_id"].to_list()
+    segment_ids = ids if len(ids) <= _ID_FILTER_LIMIT else None
+    cols = None
+    if len(groups) == 1:  # with several groups, shared column names are prefixed after the join
+        empty = store.features(groups, segment_ids=[])
+        cols = select_columns(empty, columns, exclude=("status", "error"))
+    return store.features(groups, columns=cols, segment_ids=segment_ids)
+
+
 def compare_quadrants(
     store: Any,
     unimodal: str,
@@ -516,7 +531,7 @@ def compare_quadrants(
         from ambiguity.stats.quadrants import load_quadrants
 
         quadrants = load_quadrants(store, unimodal, fusion, splits=tuple(splits), threshold=threshold)
-    features = store.features(groups)
+    features = _read_features(store, groups, columns, quadrants)
     return compare_quadrant_frame(
         features, quadrants, pairs, columns=columns, test=test, correction=correction, alpha=alpha,
         ci=ci, bayes=bayes, label=", ".join(groups), unimodal=unimodal, fusion=fusion, groups=groups,
