@@ -232,6 +232,9 @@ def main() -> int:
     manifest = OUT / "manifest.csv"
     if not manifest.exists():
         build_manifest(manifest)
+    from ambiguity.config import init_project
+
+    init_project(OUT)  # an ambiguity.toml, so that `cd demo-out && ambiguity status` works
     config = OUT / "pipeline.toml"
     if not config.exists() or config.read_text() != CONFIG:
         config.write_text(CONFIG)
@@ -242,6 +245,8 @@ def main() -> int:
         print(flagged.read_text())
     print(f"\n{len(out['ran'])} stage(s) ran, {len(out['skipped'])} reused, {time.perf_counter() - t0:.0f} s")
     print(STITCHED)
+    print(f"explore it: cd {OUT.relative_to(Path.cwd()) if OUT.is_relative_to(Path.cwd()) else OUT} && ambiguity status "
+          "(or .venv/bin/ambiguity from the repository root)")
     print(f"report: {OUT / 'report' / 'index.html'}")
     return 0
 
