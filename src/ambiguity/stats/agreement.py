@@ -262,28 +262,21 @@ def _percentile(x: np.ndarray, ci: float) -> tuple[float, float]:
 def _group_stats(codes_u: np.ndarray, codes_m: np.ndarray, k: int, n_boot: int, ci: float, rng: np.random.Generator) -> dict[str, Any]:
     """Kappa per round, its change, bootstrap CIs; codes are (items x raters) int arrays."""
     n, r = codes_u.shape
-    if r == 2:
-        cells_u = codes_u[:, 0] * k + codes_u[:, 1]
-        cells_m = codes_m[:, 0] * k + codes_m[:, 1]
+    if r == 2:  # Cohen: one cell of the k x k table per item
+        items_u, items_m = codes_u[:, 0] * k + codes_u[:, 1], codes_m[:, 0] * k + codes_m[:, 1]
 
         def stat(cells: np.ndarray) -> float:
             return _kappa_from_table(np.bincount(cells, minlength=k * k).reshape(k, k))
-
-        ku, km = stat(cells_u), stat(cells_m)
-        boot = np.full((n_boot, 2), np.nan)
-        if n_boot and n:
-            idx = rng.integers(0, n, size=(n_boot, n))
-            for b in range(n_boot):
-                boot[b] = stat(cells_u[idx[b]]), stat(cells_m[idx[b]])
-    else:
-        counts_u = np.stack([np.bincount(row, minlength=k) for row in codes_u]) if n else np.zeros((0, k), int)
-        counts_m = np.stack([np.bincount(row, minlength=k) for row in codes_m]) if n else np.zeros((0, k), int)
-        ku, km = _fleiss_from_counts(counts_u), _fleiss_from_counts(counts_m)
-        boot = np.full((n_boot, 2), np.nan)
-        if n_boot and n:
-            idx = rng.integers(0, n, size=(n_boot, n))
-            for b in range(n_boot):
-                boot[b] = _fleiss_from_counts(counts_u[idx[b]]), _fleiss_from_counts(counts_m[idx[b]])
+    else:  # Fleiss: category counts per item
+        items_u, items_m = (np.stack([np.bincount(row, minlength=k) for row in c]) if n else np.zeros((0, k), int)
+                            for c in (codes_u, codes_m))
+        stat = _fleiss_from_counts
+    ku, km = stat(items_u), stat(items_m)
+    boot = np.full((n_boot, 2), np.nan)
+    if n_boot and n:
+        idx = rng.integers(0, n, size=(n_boot, n))
+        for b in range(n_boot):  # paired: the same resampled items in both rounds
+            boot[b] = stat(items_u[idx[b]]), stat(items_m[idx[b]])
     both = ~np.isnan(boot).any(axis=1)
     lo_u, hi_u = _percentile(boot[:, 0], ci)
     lo_m, hi_m = _percentile(boot[:, 1], ci)
