@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,37 @@ from ambiguity.stores.schema import SEGMENTS_SCHEMA, SPLITS
 
 CORE = ("segment_id", "media", "audio", "start_s", "end_s", "transcript", "label", "split")
 SPLIT_ALIASES = {"validation": "val", "valid": "val", "dev": "val", "training": "train", "eval": "test"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A known manifest layout: how its columns map to ours, where its media are, what groups it."""
+
+    columns: dict[str, str]
+    media_template: str | None = None
+    group: str | None = None
+    doc: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    # EmpSpeech (Chen et al., 2024), as published with the Mixed Signals paper:
+    # train.csv / val.csv / test.csv with dialog_id,start_time,end_time,filename,transcript,label;
+    # many segments per long YouTube video, saved as videos/{dialog_id}.mp4.
+    "empspeech": Preset(
+        columns={"filename": "segment_id", "start_time": "start_s", "end_time": "end_s"},
+        media_template="videos/{dialog_id}.mp4",
+        group="dialog_id",
+        doc="EmpSpeech CSVs: segment_id from filename, times from start_time/end_time, "
+        "media videos/{dialog_id}.mp4, dialog_id kept as the group",
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ManifestError(name, [f"unknown preset; known: {', '.join(sorted(PRESETS))}"]) from None
 
 
 def read_table(path: Path) -> pl.DataFrame:
@@ -70,17 +102,24 @@ def load_manifest(
     media_template: str | None = None,
     check_files: bool = True,
     seed: int = 0,
+    split: str | None = None,
 ) -> pa.Table:
     """Read, map and validate a manifest; return rows in the segments schema.
 
     ``columns`` maps the file's column names to ours (``{"dialog_id": ...}``);
     ``media_template`` builds the media path from other columns, e.g.
     ``"videos/{dialog_id}.mp4"``. Relative paths resolve against the manifest's
-    folder. Every problem is collected and raised at once as a ManifestError.
+    folder. ``split`` gives every row that split (replacing a split column):
+    one file per split, as datasets are often published. Every problem is
+    collected and raised at once as a ManifestError.
     """
     path = Path(path)
-    df = read_table(path)
     src = str(path)
+    if split is not None:
+        given, split = split, SPLIT_ALIASES.get(split.strip().lower(), split.strip().lower())
+        if split not in SPLITS:
+            raise ManifestError(src, [f"--split {given!r}: unknown split (use {', '.join(SPLITS)})"])
+    df = read_table(path)
     problems: list[str] = []
     columns = dict(columns or {})
     unknown = [c for c in columns if c not in df.columns]
@@ -161,7 +200,9 @@ def load_manifest(
             problems.append(f"row {rownum[i]}: empty media path (and no transcript)")
 
     labels = df["label"].cast(pl.String).to_list() if "label" in df.columns else [None] * n
-    if "split" in df.columns:
+    if split is not None:
+        splits = [split] * n
+    elif "split" in df.columns:
         splits = []
         for i, s in enumerate(df["split"].cast(pl.String)):
             s2 = SPLIT_ALIASES.get((s or "").strip().lower(), (s or "").strip().lower())

@@ -104,3 +104,45 @@ def test_modality_with_a_model_runs_the_generic_embedder(project, tmp_path, spee
     r = invoke(["extract", "--modality", "text", "--model", str(path), "--quiet"])
     assert r.exit_code == 0, r.output
     assert r.output.startswith("text.") and "text.minilm" not in r.output
+
+
+EMPSPEECH_HEADER = "dialog_id,start_time,end_time,filename,transcript,label"
+
+
+def test_empspeech_preset_three_files_and_leakage(project):
+    # The EmpSpeech layout exactly as published: one CSV per split, many segments per video.
+    (project / "videos").mkdir()
+    for d in ("d1", "d2"):
+        (project / "videos" / f"{d}.mp4").write_bytes(b"")  # ingest checks the file exists, nothing more
+    files = {
+        "train.csv": ["d1,0.0,1.5,d1_0.wav,I hear you,empathetic", "d1,1.5,3.0,d1_1.wav,ok,neutral",
+                      "d2,0.0,2.0,d2_0.wav,that must hurt,empathetic"],
+        "val.csv": ["d2,2.0,4.0,d2_1.wav,right,neutral"],
+        "test.csv": ["d1,3.0,4.5,d1_2.wav,so sorry,empathetic", "d2,4.0,5.0,d2_2.wav,next,neutral"],
+    }
+    for name, rows in files.items():
+        (project / name).write_text("\n".join([EMPSPEECH_HEADER, *rows]) + "\n")
+    for name in files:
+        r = invoke(["ingest", name, "--split", name.removesuffix(".csv"), "--preset", "empspeech"])
+        assert r.exit_code == 0, r.output
+    assert "dialog_id: 2 of 2 test groups also occur in train or val" in r.output
+    assert "dialog_id: 1 of 1 val groups also occur in train or test" in r.output
+    from ambiguity import open_store
+
+    seg = open_store(project / "store").segments().sort("segment_id")
+    assert seg["segment_id"].to_list() == ["d1_0.wav", "d1_1.wav", "d1_2.wav", "d2_0.wav", "d2_1.wav", "d2_2.wav"]
+    assert seg["split"].to_list() == ["train", "train", "test", "train", "val", "test"]
+    assert seg["start_s"].to_list() == [0.0, 1.5, 3.0, 0.0, 2.0, 4.0]
+    assert seg["media"][0].endswith("videos/d1.mp4") and '"dialog_id": "d1"' in seg["metadata"][0]
+    r = invoke(["status"])
+    assert "leakage: dialog_id: 2 of 2 test groups also occur in train or val" in r.output
+
+
+def test_ingest_split_and_preset_mistakes_are_one_line(project):
+    (project / "t.csv").write_text(EMPSPEECH_HEADER + "\nd1,0,1,a.wav,hi,neutral\n")
+    for args, msg in ((["--split", "holdout"], "--split 'holdout': unknown split"), (["--preset", "nope"], "unknown preset"),
+                      (["--split", "test", "--preset", "empspeech", "--group-by", "speaker"], "no column or metadata key 'speaker'")):
+        (project / "videos").mkdir(exist_ok=True)
+        (project / "videos" / "d1.mp4").write_bytes(b"")
+        r = CliRunner().invoke(main, ["ingest", "t.csv", *args])
+        assert r.exit_code == 2 and msg in r.output and len(r.output.strip().splitlines()) == 1, r.output

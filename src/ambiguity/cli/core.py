@@ -25,26 +25,66 @@ def init(directory: Path) -> None:
 
 @main.command()
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--split", help="Give every row of MANIFEST this split (train, val, test): one file per split.")
+@click.option("--preset", help="A known layout: empspeech (filename -> segment_id, start_time/end_time, videos/{dialog_id}.mp4).")
 @click.option("--map", "mapping", multiple=True, metavar="THEIRS=OURS", help="Rename a manifest column, e.g. dialog_id=segment_id.")
 @click.option("--media-template", help='Build the media path from columns, e.g. "videos/{dialog_id}.mp4".')
+@click.option("--group-by", "group_by", multiple=True, metavar="COLUMN",
+              help="A column or metadata key that groups segments (dialog, speaker) for the leakage report (repeatable).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the 80/10/10 split when the manifest has no split column.")
 @click.pass_context
-def ingest(ctx: click.Context, manifest: Path, mapping: tuple[str, ...], media_template: str | None, seed: int) -> None:
-    """Read MANIFEST (CSV, Parquet, JSONL) into the store's segments table (upsert)."""
-    from ambiguity.segments import load_manifest
+def ingest(ctx: click.Context, manifest: Path, split: str | None, preset: str | None, mapping: tuple[str, ...],
+           media_template: str | None, group_by: tuple[str, ...], seed: int) -> None:
+    """Read MANIFEST (CSV, Parquet, JSONL) into the store's segments table (upsert).
+
+    Then say how many groups (dialog_id, speaker, video, source, or --group-by)
+    of each split also occur in another split: leakage between train and test.
+    """
+    from ambiguity.segments import get_preset, load_manifest
 
     proj = project()
     cfg = proj.ingest if proj else {}
-    columns = dict(cfg.get("columns", {}))
+    pre = get_preset(preset) if preset else None
+    columns = dict(pre.columns) if pre else {}
+    columns.update(cfg.get("columns", {}))
     columns.update(parse_params(mapping))
-    table = load_manifest(manifest, columns=columns, media_template=media_template or cfg.get("media_template"), seed=seed)
+    template = media_template or cfg.get("media_template") or (pre.media_template if pre else None)
+    table = load_manifest(manifest, columns=columns, media_template=template, seed=seed, split=split)
+    groups = list(group_by) or ([pre.group] if pre and pre.group else None)
+    if groups:
+        import polars as pl
+
+        from ambiguity.leakage import leakage_report
+
+        leakage_report(pl.from_arrow(table), groups)  # a group key the file lacks: refused before writing
     store = get_store(ctx, create=True)
+    new_split = dict(zip(table.column("segment_id").to_pylist(), table.column("split").to_pylist(), strict=True))
+    if store.has_table("segments"):
+        old = store.segments(["segment_id", "split"])
+        moved = [sid for sid, sp in old.iter_rows() if sid in new_split and new_split[sid] != sp]
+        if moved:
+            click.echo(f"note: {len(moved)} segment id(s) were already in the store with another split and now "
+                       f"move to this file's (e.g. {moved[0]!r})", err=True)
     store.upsert_segments(table)
-    splits = {}
-    for s in table.column("split").to_pylist():
+    splits: dict[str, int] = {}
+    for s in new_split.values():
         splits[s] = splits.get(s, 0) + 1
     parts = ", ".join(f"{k} {v}" for k, v in sorted(splits.items()))
     click.echo(f"ingested {table.num_rows} segments ({parts}) into {store.uri}")
+    _echo_leakage(store, groups)
+
+
+def _echo_leakage(store, groups: list[str] | None) -> None:
+    """The leakage report over every segment in the store (all files ingested so far)."""
+    from ambiguity.leakage import leakage_report
+
+    rows = leakage_report(store.segments(), groups)
+    for r in rows:
+        click.echo(f"leakage: {r.line()}")
+    if any(r.shared for r in rows):
+        col = next(r.column for r in rows if r.shared)
+        click.echo(f"         models trained and tested on the same {col} are flattered; "
+                   f"`ambiguity train ... --folds K --group-by {col}` keeps groups apart")
 
 
 @main.command("extractors")
@@ -169,6 +209,8 @@ def status(ctx: click.Context, show_failed: bool) -> None:
     store = get_store(ctx)
     n = store.segments(["segment_id"]).height
     click.echo(f"store {store.uri}: {n} segments")
+    if n:
+        _echo_leakage(store, None)
     table = store.status()
     if table.height == 0:
         click.echo("no feature groups yet: run `ambiguity extract`")
