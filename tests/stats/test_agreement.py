@@ -1,16 +1,17 @@
-"""Agreement statistics against independent references: scikit-learn, statsmodels,
-the krippendorff package, scipy, and published tables."""
+"""Agreement statistics against independent references: scikit-learn, scipy, published tables
+and the from-the-definition implementations of tests/stats/test_anchors.py (never statsmodels
+or the krippendorff package, which the code wraps)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pandas as pd
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from stats_refs import ref_alpha, ref_cohen, ref_fleiss
 
 from ambiguity.errors import StatsError
 from ambiguity.stats.agreement import (
@@ -26,9 +27,8 @@ from ambiguity.stats.agreement import (
 
 
 @pytest.mark.parametrize("seed,k,n", [(0, 2, 30), (1, 2, 204), (2, 3, 50), (3, 5, 120), (4, 4, 7)])
-def test_kappa_equals_sklearn_and_statsmodels(seed, k, n):
+def test_kappa_equals_sklearn(seed, k, n):
     from sklearn.metrics import cohen_kappa_score
-    from statsmodels.stats.inter_rater import cohens_kappa
 
     rng = np.random.default_rng(seed)
     labels = [f"class{i}" for i in range(k)]
@@ -38,9 +38,8 @@ def test_kappa_equals_sklearn_and_statsmodels(seed, k, n):
     ours = cohen_kappa(a.tolist(), b.tolist())
     # reference 1: sklearn.metrics.cohen_kappa_score(a, b)
     assert abs(ours - cohen_kappa_score(a, b)) < 1e-12
-    # reference 2: statsmodels.stats.inter_rater.cohens_kappa on a pandas crosstab
-    table = pd.crosstab(pd.Series(a), pd.Series(b)).reindex(index=labels, columns=labels, fill_value=0).to_numpy()
-    assert abs(ours - cohens_kappa(table).kappa) < 1e-12
+    # reference 2: Cohen's (1960) definition, written in the test
+    assert abs(ours - ref_cohen(a, b)) < 1e-12
 
 
 def test_kappa_reproduces_artstein_poesio_2008():
@@ -142,13 +141,11 @@ def test_fleiss_reproduces_r_irr_on_fleiss_1971():
     assert fleiss(DIAGNOSES) == pytest.approx(0.4302445, abs=1e-7)
 
 
-def test_fleiss_of_two_raters_equals_statsmodels():
-    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
-
+def test_fleiss_of_random_raters_equals_its_definition():
     rng = np.random.default_rng(5)
     data = rng.integers(0, 3, size=(40, 4))
-    # statsmodels: fleiss_kappa(aggregate_raters(data)[0])
-    assert fleiss(data.tolist()) == pytest.approx(fleiss_kappa(aggregate_raters(data)[0]), abs=1e-12)
+    # reference: Fleiss (1971), written in the test
+    assert fleiss(data.tolist()) == pytest.approx(ref_fleiss(np.stack([np.bincount(r, minlength=3) for r in data])), abs=1e-12)
     with pytest.raises(StatsError, match="same number"):
         fleiss([["a", "b"], ["a"]])
     with pytest.raises(StatsError, match="no items"):
@@ -166,20 +163,6 @@ def test_krippendorff_reproduces_published_example():
         [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, n],
     ]
     assert round(krippendorff_alpha(data), 3) == 0.743
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_krippendorff_equals_package(seed):
-    import krippendorff
-
-    rng = np.random.default_rng(seed)
-    codes = rng.integers(0, 3, size=(3, 25)).astype(float)
-    codes[rng.random(codes.shape) < 0.15] = np.nan
-    labels = np.array(["neu", "emp", "mixed"])
-    as_labels = [[None if np.isnan(v) else labels[int(v)] for v in row] for row in codes]
-    # reference: krippendorff.alpha(reliability_data=codes, level_of_measurement="nominal")
-    ref = krippendorff.alpha(reliability_data=codes, level_of_measurement="nominal")
-    assert abs(krippendorff_alpha(as_labels) - ref) < 1e-12
 
 
 def test_krippendorff_bad_input():
@@ -241,8 +224,6 @@ def test_table_matches_sklearn_per_quadrant_and_round():
 
 
 def test_table_alpha_and_fleiss_with_three_annotators():
-    import krippendorff
-    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
     ann, items = _study(annotators=("ann", "bob", "cy"), seed=3)
     res = agreement_table(ann, items, n_boot=50, seed=0)
@@ -252,11 +233,9 @@ def test_table_alpha_and_fleiss_with_three_annotators():
         sub = joined if row["quadrant"] == "all" else joined.filter(pl.col("quadrant") == row["quadrant"])
         w = sub.filter(pl.col("round") == "multimodal").pivot(on="annotator", index="item", values="judgment").sort("item")
         data = np.array([[{"emp": 0, "neu": 1}[v] for v in w[a].to_list()] for a in ("ann", "bob", "cy")])
-        # reference: statsmodels fleiss_kappa(aggregate_raters(items x raters)[0])
-        assert abs(row["kappa_multimodal"] - fleiss_kappa(aggregate_raters(data.T)[0])) < 1e-12
-        # reference: krippendorff.alpha(raters x items, nominal)
-        ref = krippendorff.alpha(reliability_data=data.astype(float), level_of_measurement="nominal")
-        assert abs(row["alpha_multimodal"] - ref) < 1e-12
+        # reference: Fleiss (1971) and Krippendorff (2011) from their definitions (test_anchors.py)
+        assert abs(row["kappa_multimodal"] - ref_fleiss(np.stack([np.bincount(r, minlength=2) for r in data.T]))) < 1e-12
+        assert abs(row["alpha_multimodal"] - ref_alpha(data.tolist(), "nominal")) < 1e-12
     assert "α unimodal" in res.to_markdown()
 
 

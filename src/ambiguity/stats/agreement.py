@@ -119,31 +119,48 @@ def fleiss(ratings: Sequence[Sequence[Any]]) -> float:
     return _fleiss_from_counts(counts)
 
 
-def krippendorff_alpha(ratings: Sequence[Sequence[Any]]) -> float:
-    """Krippendorff's alpha (nominal) of a (raters x items) table; None marks a missing rating.
+#: Levels of measurement :func:`krippendorff_alpha` accepts (Krippendorff 2011's distance metrics).
+LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
-    Computed by the ``krippendorff`` package; NaN when fewer than two distinct
-    labels occur (alpha is undefined then).
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def krippendorff_alpha(ratings: Sequence[Sequence[Any]], level: str = "nominal") -> float:
+    """Krippendorff's alpha of a (raters x items) table; None marks a missing rating.
+
+    ``level`` is the level of measurement: ``nominal`` (default; labels compared as
+    strings) or ``ordinal``, ``interval``, ``ratio`` (ratings must be numbers; the
+    ordinal metric ranks the values that occur). Computed by the ``krippendorff``
+    package; NaN when fewer than two distinct values occur (alpha is undefined then).
     """
     import krippendorff
 
+    if level not in LEVELS:
+        raise StatsError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
     rows = [list(r) for r in ratings]
     if len(rows) < 2:
         raise StatsError("Krippendorff's alpha needs at least two raters")
     width = {len(r) for r in rows}
     if len(width) != 1 or width.pop() == 0:
         raise StatsError("every rater's row must cover the same (non-empty) list of items")
-    present = sorted({str(v) for r in rows for v in r if v is not None and not (isinstance(v, float) and math.isnan(v))})
+    if level == "nominal":
+        present = sorted({str(v) for r in rows for v in r if not _missing(v)})
+        index = {c: i for i, c in enumerate(present)}
+        data = np.array([[np.nan if _missing(v) else index[str(v)] for v in r] for r in rows], dtype=float)
+    else:
+        try:
+            data = np.array([[np.nan if _missing(v) else float(v) for v in r] for r in rows], dtype=float)
+        except (TypeError, ValueError):
+            raise StatsError(f"{level} alpha needs numeric ratings") from None
+        present = sorted(set(data[~np.isnan(data)].tolist()))
     if len(present) < 2:
         return math.nan
-    index = {c: i for i, c in enumerate(present)}
-    data = np.array(
-        [[np.nan if v is None or (isinstance(v, float) and math.isnan(v)) else index[str(v)] for v in r] for r in rows],
-        dtype=float,
-    )
     if not np.any(np.sum(~np.isnan(data), axis=0) >= 2):
         raise StatsError("Krippendorff's alpha needs at least one item rated by two raters")
-    return float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+    domain = None if level == "nominal" else present
+    return float(krippendorff.alpha(reliability_data=data, value_domain=domain, level_of_measurement=level))
 
 
 # -- the per-quadrant table ------------------------------------------------------------
@@ -159,7 +176,7 @@ class AgreementResult:
     where both kappas were defined).
 
     ``accuracy`` columns: annotator, [modality,] quadrant, n, acc_unimodal (+ _low,
-    _high: Wilson), acc_multimodal (+ _low, _high), delta, mcnemar_p (exact).
+    _high: Wilson at ``ci``), acc_multimodal (+ _low, _high), delta, mcnemar_p (exact).
     """
 
     table: pl.DataFrame = field(repr=False)
@@ -235,7 +252,7 @@ class AgreementResult:
         text = to_markdown(self._display(digits, latex=False), caption=self.caption(), digits=digits)
         if accuracy and self.accuracy.height:
             text += "\n" + to_markdown(
-                self._accuracy_display(digits), caption="Accuracy against the gold label per round (Wilson 95% CIs; exact McNemar test of the change).", digits=digits
+                self._accuracy_display(digits), caption=f"Accuracy against the gold label per round (Wilson {self.ci:.0%} CIs; exact McNemar test of the change).", digits=digits
             )
         for n in self.notes:
             text += f"\nNote: {n}\n"
@@ -295,7 +312,7 @@ def _alpha(codes: np.ndarray) -> float:
     return krippendorff_alpha(codes.T.tolist())
 
 
-def _accuracy_row(correct_u: np.ndarray, correct_m: np.ndarray) -> dict[str, Any]:
+def _accuracy_row(correct_u: np.ndarray, correct_m: np.ndarray, ci: float = 0.95) -> dict[str, Any]:
     from statsmodels.stats.contingency_tables import mcnemar
     from statsmodels.stats.proportion import proportion_confint
 
@@ -307,7 +324,7 @@ def _accuracy_row(correct_u: np.ndarray, correct_m: np.ndarray) -> dict[str, Any
     out: dict[str, Any] = {"n": n}
     for name, c in (("unimodal", correct_u), ("multimodal", correct_m)):
         x = int(c.sum())
-        lo, hi = proportion_confint(x, n, alpha=0.05, method="wilson")
+        lo, hi = proportion_confint(x, n, alpha=1.0 - ci, method="wilson")
         out[f"acc_{name}"], out[f"acc_{name}_low"], out[f"acc_{name}_high"] = x / n, float(lo), float(hi)
     out["delta"] = out["acc_multimodal"] - out["acc_unimodal"]
     table = np.array(
@@ -452,7 +469,7 @@ def agreement_table(
                 mask &= mm == m
             if q != ALL:
                 mask &= mq == q
-            acc_rows.append({"annotator": a} | ({"modality": m} if by_modality else {}) | {"quadrant": q} | _accuracy_row(cu_all[mask], cm_all[mask]))
+            acc_rows.append({"annotator": a} | ({"modality": m} if by_modality else {}) | {"quadrant": q} | _accuracy_row(cu_all[mask], cm_all[mask], ci))
     accuracy = pl.DataFrame(acc_rows, infer_schema_length=None)
     if items["label"].null_count() == items.height:
         notes.append("the task has no gold labels: accuracy is not computed")

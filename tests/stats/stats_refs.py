@@ -1,0 +1,142 @@
+"""From-the-definition references for the statistics, written independently of the code under
+test and of the libraries it wraps (statsmodels, krippendorff, pingouin). Each names its source."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import scipy.integrate
+import scipy.stats
+
+
+def _order(p):
+    o = np.argsort(p, kind="stable")
+    return o, p[o]
+
+
+def ref_bonferroni(p):
+    return np.minimum(1.0, len(p) * p)
+
+
+def ref_holm(p):
+    m = len(p)
+    o, s = _order(p)
+    adj = np.empty(m)
+    running = 0.0
+    for i in range(m):
+        running = max(running, min(1.0, (m - i) * s[i]))
+        adj[o[i]] = running
+    return adj
+
+
+def ref_bh(p, factor=1.0):
+    m = len(p)
+    o, s = _order(p)
+    adj = np.empty(m)
+    running = 1.0
+    for i in range(m - 1, -1, -1):
+        running = min(running, min(1.0, factor * m * s[i] / (i + 1)))
+        adj[o[i]] = running
+    return adj
+
+
+def ref_by(p):
+    return ref_bh(p, factor=sum(1.0 / k for k in range(1, len(p) + 1)))
+
+
+def _simes(ps):
+    s = np.sort(ps)
+    return min(1.0, float(np.min(len(s) * s / np.arange(1, len(s) + 1))))
+
+
+def ref_closed(p, local):
+    """Closed testing: adjusted p_i = max over all intersections I containing i of local(p_I)."""
+    m = len(p)
+    adj = np.zeros(m)
+    for r in range(1, m + 1):
+        for subset in itertools.combinations(range(m), r):
+            v = local(p[list(subset)])
+            for i in subset:
+                adj[i] = max(adj[i], v)
+    return adj
+
+
+def ref_cohen(a, b):
+    """Cohen (1960): kappa = (p_o - p_e) / (1 - p_e), p_e from the two raters' marginals."""
+    a, b = np.asarray(a), np.asarray(b)
+    po = float(np.mean(a == b))
+    pe = sum(float(np.mean(a == c)) * float(np.mean(b == c)) for c in set(a.tolist()) | set(b.tolist()))
+    return (po - pe) / (1 - pe)
+
+
+def ref_fleiss(counts):
+    """Fleiss (1971), eqs. 1-9: P_i = (sum_j n_ij^2 - n) / (n (n - 1)), p_j = sum_i n_ij / (N n)."""
+    counts = np.asarray(counts, dtype=float)
+    n_items, n = counts.shape[0], counts[0].sum()
+    p_i = ((counts**2).sum(1) - n) / (n * (n - 1))
+    p_j = counts.sum(0) / (n_items * n)
+    p_bar, p_e = p_i.mean(), (p_j**2).sum()
+    return (p_bar - p_e) / (1 - p_e)
+
+
+def ref_alpha(data, level):
+    """Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", sections B-E: the
+    coincidence matrix o_ck, the marginals n_c, alpha = 1 - (n - 1) sum o_ck d_ck / sum n_c n_k d_ck."""
+    values = sorted({v for row in data for v in row if v is not None})
+    ix = {v: i for i, v in enumerate(values)}
+    o = np.zeros((len(values), len(values)))
+    for unit in zip(*data, strict=True):
+        vs = [v for v in unit if v is not None]
+        if len(vs) < 2:
+            continue
+        for i, j in itertools.permutations(range(len(vs)), 2):
+            o[ix[vs[i]], ix[vs[j]]] += 1.0 / (len(vs) - 1)
+    nc = o.sum(1)
+    n = nc.sum()
+
+    def delta(c, k):
+        if level == "nominal":
+            return float(c != k)
+        if level == "interval":
+            return (values[c] - values[k]) ** 2
+        if level == "ratio":
+            return ((values[c] - values[k]) / (values[c] + values[k])) ** 2
+        lo, hi = min(c, k), max(c, k)  # ordinal
+        return (nc[lo : hi + 1].sum() - (nc[c] + nc[k]) / 2) ** 2
+
+    d = np.array([[delta(c, k) for k in range(len(values))] for c in range(len(values))])
+    return 1.0 - (n - 1) * (o * d).sum() / (np.outer(nc, nc) * d).sum()
+
+
+def ref_bf10(t, n_a, n_b, r=0.7071067811865476):  # r = sqrt(2)/2, the "medium" prior
+    """JZS Bayes factor of a two-sample t (Rouder et al. 2009, Psychon. Bull. Rev. 16:225, eq. 1
+    with a Cauchy(0, r) prior on the standardised effect delta), written as the ratio of the
+    marginal likelihood of t under H1 to that under H0: t | delta ~ noncentral t(df, delta sqrt(N)),
+    N = n_a n_b / (n_a + n_b). Integrated over delta (pingouin integrates over g instead)."""
+    df, root_n = n_a + n_b - 2, math.sqrt(n_a * n_b / (n_a + n_b))
+
+    def h1(delta):
+        return scipy.stats.nct.pdf(t, df, delta * root_n) * scipy.stats.cauchy.pdf(delta, scale=r)
+
+    m1 = sum(scipy.integrate.quad(h1, lo, hi, limit=200, epsabs=0, epsrel=1e-11)[0]
+             for lo, hi in ((-np.inf, -1), (-1, 0), (0, 1), (1, np.inf)))
+    return m1 / scipy.stats.t.pdf(t, df)
+
+
+def ref_wilson(x, n, level):
+    """Wilson (1927): (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)."""
+    z = scipy.stats.norm.ppf(1 - (1 - level) / 2)
+    p = x / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
+def ref_mcnemar_exact(b, c):
+    """Exact McNemar: two-sided binomial test of b discordant pairs out of b + c at 1/2."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
