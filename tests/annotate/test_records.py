@@ -171,7 +171,9 @@ def test_commands_export_progress_agreement(study, task, tmp_path):
                 lines.append(f"{who},{item},{rnd},{'empathetic' if (i + (who == 'bob') * (rnd == 'unimodal')) % 2 else 'neutral'}")
     f.write_text("\n".join(lines) + "\n")
     assert run(study, "annotations", "import", str(f)).exit_code == 0
-    assert "ann                  pass 1:    4  pass 2:    4" in run(study, "annotate", "progress", "--task", "pilot").output
+    assert "| ann | 4 | 4 | 4 |" in run(study, "annotate", "progress", "--task", "pilot").output
+    prog = json.loads(run(study, "annotate", "progress", "--task", "pilot", "--format", "json").output)
+    assert {r["annotator"]: r["pass 1 (unimodal)"] for r in prog} == {"ann": 4, "bob": 4}
 
     md = run(study, "agreement", "--bootstrap", "50")
     assert md.exit_code == 0 and "| All | 4 |" in md.output and "Accuracy against the gold label" in md.output
@@ -179,7 +181,7 @@ def test_commands_export_progress_agreement(study, task, tmp_path):
     assert tex.exit_code == 0 and "\\begin{table}" in (tmp_path / "t5.tex").read_text()
     csv = run(study, "agreement", "--format", "csv", "--bootstrap", "0")
     assert csv.exit_code == 0 and csv.output.startswith("quadrant,n,statistic,kappa_unimodal")
-    bad = run(study, "agreement", "--annotators", "ann,zed")
+    bad = run(study, "agreement", "--annotator", "ann,zed")
     assert bad.exit_code == 2 and "no annotations by zed" in bad.output
 
 
@@ -192,6 +194,6 @@ def test_serve_command_binds_loopback_by_default(study, monkeypatch):
     assert res.exit_code == 0, res.output
     assert calls[0][0] == "pilot" and calls[0][1]["host"] == "127.0.0.1"
     assert "http://127.0.0.1:8765/" in res.output
-    res = run(study, "annotate", "serve", "--host", "0.0.0.0", "--annotators", "ann,bob")
+    res = run(study, "annotate", "serve", "--host", "0.0.0.0", "--annotator", "ann,bob")
     assert "warning: binding 0.0.0.0" in res.output and calls[1][1]["annotators"] == ["ann", "bob"]
     assert server.is_loopback("127.0.0.1") and server.is_loopback("::1") and not server.is_loopback("0.0.0.0")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
@@ -174,10 +176,16 @@ def test_cli_train_then_quadrants(tmp_path):
     assert r.exit_code == 0, r.output
     assert "fusion (fusion on text.syn, noise)" in r.output
     out = tmp_path / "out"
-    r = runner.invoke(main, ["--store", store.uri, "quadrants", "--unimodal", "text", "--splits", "test,val", "--n-boot", "200", "--out", str(out)])
+    r = runner.invoke(main, ["--store", store.uri, "quadrants", "--unimodal", "text", "--split", "test,val", "--bootstrap", "200", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "Quadrants: text.syn vs fusion" in r.output and "Table 1" in r.output and "Table 2" in r.output
     for name in ("table1.csv", "table2.tex", "figure2_quadrants.png", "figure2_quadrants.svg", "datamap.png", "quadrants_text.syn.csv"):
         assert (out / name).stat().st_size > 0
+    r = runner.invoke(main, ["--store", store.uri, "quadrants", "--unimodal", "text", "--split", "test", "--split", "val",
+                             "--bootstrap", "50", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    tabs = json.loads(r.output)
+    assert set(tabs) == {"quadrants text.syn vs fusion", "table1", "table2"}
+    assert sum(row["n"] for row in tabs["quadrants text.syn vs fusion"]) == pl.read_csv(out / "quadrants_text.syn.csv").height
     r = runner.invoke(main, ["--store", store.uri, "train", "text.syn", "--device", "cpu"])
     assert r.exit_code == 2 and "at least two feature groups" in r.output

@@ -283,5 +283,9 @@ def test_cli_boundary(store, tmp_path, monkeypatch):
     assert "| red |" in r.output and "300 permutations" in r.output
     seg = pl.read_parquet(out)
     assert seg.height == 59 and {"other_share", "margin", "quadrant"} <= set(seg.columns)
+    r = CliRunner().invoke(main, ["--store", store.uri, "boundary", "emb", "--unimodal", "text", "--k", "4", "--permutations", "50", "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    blocks = [b.splitlines() for b in r.output.split("# ")[1:]]
+    assert [b[0] for b in blocks] == ["summary", "tests"] and "quadrant" in blocks[0][1]
     r = CliRunner().invoke(main, ["--store", store.uri, "boundary", "emb", "--k", "100"])
     assert r.exit_code == 2 and "lower k" in r.output

@@ -201,7 +201,7 @@ def test_sample_command(store, tmp_path):
     from ambiguity.stats.quadrants import load_quadrants
 
     _store_with_predictions(store)
-    args = ["--store", store.uri, "sample", "--per-quadrant", "3", "--modalities", "text,audio", "--seed", "5",
+    args = ["--store", store.uri, "sample", "--per-quadrant", "3", "--modality", "text,audio", "--seed", "5",
             "--task", "s1", "--csv", str(tmp_path / "s1.csv"), "--label-studio", str(tmp_path / "s1.json")]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
@@ -220,5 +220,5 @@ def test_sample_command(store, tmp_path):
     assert again.exit_code == 2 and "exists already" in again.output
     same = CliRunner().invoke(main, args + ["--replace"])
     assert same.exit_code == 0 and load_task(store, "s1").items.equals(t.items)  # same seed, same sample
-    res = CliRunner().invoke(main, ["--store", store.uri, "sample", "--modalities", "text", "--fusion", "nope", "--task", "s2"])
+    res = CliRunner().invoke(main, ["--store", store.uri, "sample", "--modality", "text", "--fusion", "nope", "--task", "s2"])
     assert res.exit_code == 2 and "no model 'nope'" in res.output

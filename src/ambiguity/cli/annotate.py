@@ -8,13 +8,22 @@ from pathlib import Path
 import click
 
 from ambiguity.cli.app import get_store, main
+from ambiguity.cli.options import (
+    bootstrap_option,
+    ci_option,
+    emit,
+    format_option,
+    list_option,
+    out_file_option,
+    render,
+    seed_option,
+    split_option,
+    task_option,
+    threshold_option,
+)
 from ambiguity.errors import StoreError
 
 MODALITIES = ("text", "audio", "video")
-
-
-def _csv_list(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 def _task_name(store, task: str | None) -> str:
@@ -45,14 +54,14 @@ def _fusion_models(store) -> list[str]:
 
 @main.command()
 @click.option("--per-quadrant", default=17, show_default=True, type=click.IntRange(min=1), help="Segments per quadrant per modality.")
-@click.option("--modalities", default="text,audio,video", show_default=True, help="Comma-separated modality flags to sample.")
+@list_option("--modality", "modalities", choices=MODALITIES, default=MODALITIES, help="Modality flag to sample.")
 @click.option("--model", "models", multiple=True, metavar="MODALITY=MODEL", help="Unimodal model per modality (default: the store's one unimodal model of that modality).")
 @click.option("--fusion", help="The fusion model (default: the store's one model that saw several modalities).")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option("--task", "task", default="study", show_default=True, help="Name of the annotation task to save.")
-@click.option("--split", "splits", default="test", show_default=True, help="Comma-separated splits to sample from.")
-@click.option("--threshold", default=0.5, show_default=True, type=float, help="p(correct) above which a model counts as right.")
-@click.option("--choices", help="Comma-separated labels annotators choose from (default: the gold labels).")
+@seed_option("Seed of the sample.")
+@task_option("Name of the annotation task to save.", default="study", show_default=True)
+@split_option("Split to sample from.")
+@threshold_option()
+@list_option("--choice", "choices", metavar="LABEL", help="Label annotators choose from (default: the gold labels).")
 @click.option("--allow-repeats", is_flag=True, help="Let a segment appear under several modality flags.")
 @click.option("--replace", is_flag=True, help="Replace an existing task of that name.")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the items as CSV.")
@@ -65,10 +74,9 @@ def sample(ctx, per_quadrant, modalities, models, fusion, seed, task, splits, th
 
     check_task_name(task)
     store = get_store(ctx)
-    mods = _csv_list(modalities)
-    bad = [m for m in mods if m not in MODALITIES]
-    if not mods or bad:
-        raise click.BadParameter(f"use some of {', '.join(MODALITIES)}", param_hint="--modalities")
+    mods = list(modalities)
+    if not mods:
+        raise click.BadParameter(f"use some of {', '.join(MODALITIES)}", param_hint="--modality")
     given = parse_params(models)
     unknown = [m for m in given if m not in MODALITIES]
     if unknown:
@@ -82,8 +90,8 @@ def sample(ctx, per_quadrant, modalities, models, fusion, seed, task, splits, th
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t = sample_from_store(
-            store, chosen, fusion, per_quadrant, seed, name=task, splits=_csv_list(splits), threshold=threshold,
-            distinct=not allow_repeats, choices=_csv_list(choices) or None,
+            store, chosen, fusion, per_quadrant, seed, name=task, splits=list(splits), threshold=threshold,
+            distinct=not allow_repeats, choices=list(choices) or None,
         )
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
@@ -113,12 +121,12 @@ def annotate() -> None:
 
 
 @annotate.command("serve")
-@click.option("--task", help="The annotation task (default: the store's only one).")
+@task_option()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback exposes the app to the network.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--definition", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Text file with the definition shown to annotators (default: the paper's Appendix C).")
-@click.option("--choices", help="Comma-separated labels (default: the task's).")
-@click.option("--annotators", help="Comma-separated names allowed to log in (default: any valid name).")
+@list_option("--choice", "choices", metavar="LABEL", help="Label annotators choose from (default: the task's).")
+@list_option("--annotator", "annotators", metavar="NAME", help="Name allowed to log in (default: any valid name).")
 @click.option("--clips", type=click.Path(file_okay=False, path_type=Path), help="Folder that caches the cut clips (default: a temp folder).")
 @click.pass_context
 def serve_cmd(ctx, task, host, port, definition, choices, annotators, clips) -> None:
@@ -134,12 +142,12 @@ def serve_cmd(ctx, task, host, port, definition, choices, annotators, clips) -> 
     click.echo(f"annotating task {name!r}: open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ (Ctrl+C stops; answers are saved as given)")
     serve(
         store, name, host=host, port=port, definition=definition.read_text(encoding="utf-8") if definition else None,
-        choices=_csv_list(choices) or None, annotators=_csv_list(annotators) or None, clip_dir=str(clips) if clips else None,
+        choices=list(choices) or None, annotators=list(annotators) or None, clip_dir=str(clips) if clips else None,
     )
 
 
 @annotate.command("export")
-@click.option("--task", help="The annotation task (default: the store's only one).")
+@task_option()
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the items as CSV.")
 @click.option("--label-studio", "ls_out", type=click.Path(dir_okay=False, path_type=Path), help="Write Label Studio tasks (JSON) and view (XML).")
 @click.pass_context
@@ -154,9 +162,11 @@ def export_cmd(ctx, task, csv_out, ls_out) -> None:
 
 
 @annotate.command("progress")
-@click.option("--task", help="The annotation task (default: the store's only one).")
+@task_option()
+@format_option()
+@out_file_option()
 @click.pass_context
-def progress_cmd(ctx, task) -> None:
+def progress_cmd(ctx, task, fmt, out) -> None:
     """Items answered per annotator and round."""
     from ambiguity.annotate.records import progress
     from ambiguity.stats.sampling import load_task
@@ -164,12 +174,12 @@ def progress_cmd(ctx, task) -> None:
     store = get_store(ctx)
     t = load_task(store, _task_name(store, task))
     df = progress(store, t)
-    if df.height == 0:
-        click.echo(f"task {t.name!r}: {t.items.height} items, no answers yet")
-        return
-    click.echo(f"task {t.name!r}: {t.items.height} items")
-    for r in df.iter_rows(named=True):
-        click.echo(f"  {r['annotator']:<20} pass 1: {r['unimodal']:>4}  pass 2: {r['multimodal']:>4}")
+    if fmt == "md":
+        if df.height == 0:
+            click.echo(f"task {t.name!r}: {t.items.height} items, no answers yet")
+            return
+        click.echo(f"task {t.name!r}: {t.items.height} items")
+    emit(render(df.rename({"unimodal": "pass 1 (unimodal)", "multimodal": "pass 2 (multimodal)"}), fmt), out)
 
 
 @main.group()
@@ -179,8 +189,8 @@ def annotations() -> None:
 
 @annotations.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--task", help="The annotation task (default: the store's only one).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "label-studio"]), help="Default: by extension (.json: label-studio).")
+@task_option()
+@click.option("--input-format", "fmt", type=click.Choice(["csv", "label-studio"]), help="What FILE is (default: by extension; .json: label-studio).")
 @click.option("--annotator", help="Annotator name for files without one (overrides Label Studio's completed_by).")
 @click.pass_context
 def import_cmd(ctx, file, task, fmt, annotator) -> None:
@@ -195,14 +205,14 @@ def import_cmd(ctx, file, task, fmt, annotator) -> None:
 
 
 @main.command()
-@click.option("--task", help="The annotation task (default: the store's only one).")
-@click.option("--annotators", help="Comma-separated annotators to compare (default: all).")
+@task_option()
+@list_option("--annotator", "annotators", metavar="NAME", help="Annotator to compare (default: all).")
 @click.option("--by-modality", is_flag=True, help="One row per modality flag and quadrant.")
-@click.option("--bootstrap", "n_boot", default=2000, show_default=True, type=click.IntRange(min=0), help="Bootstrap resamples for the CIs.")
-@click.option("--ci", default=0.95, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@bootstrap_option("Bootstrap resamples for the CIs (0: none).")
+@ci_option()
+@seed_option("Bootstrap seed.")
+@format_option()
+@out_file_option()
 @click.pass_context
 def agreement(ctx, task, annotators, by_modality, n_boot, ci, seed, fmt, out) -> None:
     """Table 5: kappa between annotators per quadrant and round, its change, and accuracy per annotator."""
@@ -210,18 +220,8 @@ def agreement(ctx, task, annotators, by_modality, n_boot, ci, seed, fmt, out) ->
 
     store = get_store(ctx)
     res = compute(
-        store, _task_name(store, task), annotators=_csv_list(annotators) or None, by_modality=by_modality,
+        store, _task_name(store, task), annotators=list(annotators) or None, by_modality=by_modality,
         n_boot=n_boot, ci=float(ci), seed=seed,
     )
-    if fmt == "markdown":
-        text = res.to_markdown()
-    elif fmt == "latex":
-        text = res.to_latex(accuracy=True)
-    else:
-        text = res.to_polars().write_csv()
-    if out:
-        out.write_text(text)
-        click.echo(f"wrote {out}")
-    else:
-        click.echo(text, nl=False)
+    emit(render(res, fmt, latex={"accuracy": True}), out)
 

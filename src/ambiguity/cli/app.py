@@ -11,22 +11,41 @@ import click
 from ambiguity.errors import AmbiguityError
 
 
+def debugging(ctx: click.Context | None = None) -> bool:
+    """--traceback or AMBIGUITY_DEBUG=1: show full tracebacks instead of one-line errors."""
+    root = ctx.find_root() if ctx is not None else None
+    if root is not None and root.params.get("traceback"):
+        return True
+    return os.environ.get("AMBIGUITY_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
 class Group(click.Group):
-    """Turns errors a user can fix into one readable line and a non-zero exit."""
+    """Turns errors a user can fix into one readable line and a non-zero exit.
+
+    With ``--traceback`` (or ``AMBIGUITY_DEBUG=1``) every error is re-raised with its full
+    traceback instead, for bug reports. An error that is not the user's (a bug) is one line
+    too, pointing at ``--traceback``, and exits with 1.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except AmbiguityError as exc:
-            msg = str(exc)
-            click.echo(f"error: {msg}", err=True)
-            sys.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
         except KeyboardInterrupt:
             click.echo("interrupted: everything written so far is kept; rerun to resume", err=True)
             sys.exit(130)
-        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-            click.echo(f"error: {exc.strerror}: {exc.filename}", err=True)
-            sys.exit(2)
+        except Exception as exc:
+            if debugging(ctx):
+                raise
+            if isinstance(exc, AmbiguityError):
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(2)
+            if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)) and exc.filename:
+                click.echo(f"error: {exc.strerror}: {exc.filename}", err=True)
+                sys.exit(2)
+            click.echo(f"error: {type(exc).__name__}: {exc} (a bug? rerun with --traceback and report it)", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,11 +55,13 @@ class Group(click.Group):
     envvar="AMBIGUITY_STORE",
     help="Store directory or URI (default: the store of the nearest ambiguity.toml).",
 )
-@click.version_option(package_name="ambiguity")
+@click.option("--traceback", is_flag=True, envvar="AMBIGUITY_DEBUG",
+              help="Show the full traceback of an error instead of one line, for bug reports (or set AMBIGUITY_DEBUG=1).")
+@click.version_option(package_name="ambiguity", help="Show the version and exit.")
 @click.pass_context
-def main(ctx: click.Context, store_uri: str | None) -> None:
+def main(ctx: click.Context, store_uri: str | None, traceback: bool) -> None:
     """Find the hard, ambiguous examples in a multimodal dataset."""
-    ctx.obj = {"store_uri": store_uri}
+    ctx.obj = {"store_uri": store_uri, "traceback": traceback}
 
 
 def project():

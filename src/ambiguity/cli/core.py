@@ -8,6 +8,16 @@ from pathlib import Path
 import click
 
 from ambiguity.cli.app import get_store, main, parse_params, project
+from ambiguity.cli.options import (
+    device_option,
+    emit,
+    format_option,
+    list_option,
+    out_file_option,
+    quiet_option,
+    render,
+    seed_option,
+)
 from ambiguity.errors import ExtractorError
 
 
@@ -29,9 +39,9 @@ def init(directory: Path) -> None:
 @click.option("--preset", help="A known layout: empspeech (filename -> segment_id, start_time/end_time, videos/{dialog_id}.mp4).")
 @click.option("--map", "mapping", multiple=True, metavar="THEIRS=OURS", help="Rename a manifest column, e.g. dialog_id=segment_id.")
 @click.option("--media-template", help='Build the media path from columns, e.g. "videos/{dialog_id}.mp4".')
-@click.option("--group-by", "group_by", multiple=True, metavar="COLUMN",
-              help="A column or metadata key that groups segments (dialog, speaker) for the leakage report (repeatable).")
-@click.option("--seed", default=0, show_default=True, help="Seed of the 80/10/10 split when the manifest has no split column.")
+@list_option("--group-by", "group_by", metavar="COLUMN",
+             help="A column or metadata key that groups segments (dialog, speaker) for the leakage report.")
+@seed_option("Seed of the 80/10/10 split when the manifest has no split column.")
 @click.pass_context
 def ingest(ctx: click.Context, manifest: Path, split: str | None, preset: str | None, mapping: tuple[str, ...],
            media_template: str | None, group_by: tuple[str, ...], seed: int) -> None:
@@ -125,10 +135,10 @@ def _split_params(names: list[str], raw: dict[str, str]) -> dict[str, dict[str, 
 
 @main.command()
 @click.option("--modality", type=click.Choice(["text", "audio", "video"]), help="Run the default extractors of a modality.")
-@click.option("--extractor", "names", multiple=True, metavar="NAME", help="Run this extractor (repeatable).")
+@list_option("--extractor", "names", metavar="NAME", help="Run this extractor.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="An extractor parameter (NAME.KEY=VALUE with several).")
 @click.option("--model", help="Model id or local directory, for model extractors.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device for model extractors.")
+@device_option(default=None, help="Device for model extractors (default: the extractor's, usually auto).")
 @click.option("--group", help="Feature-group name (default: the extractor's).")
 @click.option("--recompute", is_flag=True, help="Replace the group and process every segment again.")
 @click.option("--only-failed", is_flag=True, help="Process only segments whose last attempt failed.")
@@ -138,7 +148,7 @@ def _split_params(names: list[str], raw: dict[str, str]) -> dict[str, dict[str, 
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: process pool / in-process batches; ray: Ray Data on a cluster (pip install 'ambiguity[ray]').")
 @click.option("--address", help="Ray cluster address (with --engine ray).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option("No progress bar (without a terminal, progress is a line per 10%).")
 @click.pass_context
 def extract(ctx: click.Context, modality, names, params, model, device, group, recompute, only_failed, limit, workers, batch_size, engine, address, quiet) -> None:
     """Extract features into the store; resumes where an earlier run stopped."""
@@ -203,25 +213,35 @@ def extract(ctx: click.Context, modality, names, params, model, device, group, r
 
 @main.command()
 @click.option("--failed", "show_failed", is_flag=True, help="Also list each failed segment with its reason.")
+@format_option()
+@out_file_option()
 @click.pass_context
-def status(ctx: click.Context, show_failed: bool) -> None:
+def status(ctx: click.Context, show_failed: bool, fmt: str, out: Path | None) -> None:
     """ok / failed / empty / missing counts per feature group."""
     store = get_store(ctx)
     n = store.segments(["segment_id"]).height
-    click.echo(f"store {store.uri}: {n} segments")
-    if n:
-        _echo_leakage(store, None)
     table = store.status()
-    if table.height == 0:
-        click.echo("no feature groups yet: run `ambiguity extract`")
+    if fmt == "md":
+        click.echo(f"store {store.uri}: {n} segments")
+        if n:
+            _echo_leakage(store, None)
+        if table.height == 0:
+            click.echo("no feature groups yet: run `ambiguity extract`")
+            return
+    table = table.select("group", "ok", "failed", "empty", "missing")
+    if not show_failed:
+        emit(render(table, fmt), out)
         return
-    click.echo(f"{'group':<28}{'ok':>8}{'failed':>8}{'empty':>8}{'missing':>9}")
-    for r in table.iter_rows(named=True):
-        click.echo(f"{r['group']:<28}{r['ok']:>8}{r['failed']:>8}{r['empty']:>8}{r['missing']:>9}")
-        if show_failed and r["failed"]:
-            st = store.group_status(r["group"])
-            for row in st.filter(st["status"] == "failed").iter_rows(named=True):
-                click.echo(f"    {row['segment_id']}: {row['error']}")
+    import polars as pl
+
+    failed = [
+        store.group_status(r["group"]).filter(pl.col("status") == "failed").select(pl.lit(r["group"]).alias("group"), "segment_id", "error")
+        for r in table.iter_rows(named=True) if r["failed"]
+    ]
+    fails = pl.concat(failed) if failed else pl.DataFrame(schema={"group": pl.String, "segment_id": pl.String, "error": pl.String})
+    from ambiguity.cli.options import render_many
+
+    emit(render_many({"groups": table, "failed segments": fails}, fmt), out)
 
 
 @main.command()

@@ -7,6 +7,20 @@ from pathlib import Path
 import click
 
 from ambiguity.cli.app import get_store, main, parse_params
+from ambiguity.cli.options import (
+    bootstrap_option,
+    device_option,
+    emit,
+    format_option,
+    list_option,
+    out_file_option,
+    quiet_option,
+    render,
+    render_many,
+    seed_option,
+    split_option,
+    threshold_option,
+)
 
 
 def _names(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -24,14 +38,14 @@ def _names(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--fusion-name", default="fusion", show_default=True, help="Name of the fusion model.")
 @click.option("--name", "names", multiple=True, metavar="GROUP=NAME", help="Name a unimodal model (default: its group).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs (default: 10 fusion, 20 probes).")
-@click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True, help="Segments per training batch.")
 @click.option("--lr", type=float, help="Start learning rate (default: 1e-4 fusion, 1e-3 probes).")
 @click.option("--max-lr", type=float, help="Peak of the one-cycle schedule (default: 1e-3 fusion, 1e-2 probes).")
 @click.option("--select", type=click.Choice(["loss", "accuracy"]), default="loss", show_default=True,
               help="Best epoch by validation loss or accuracy.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--quiet", is_flag=True, help="No per-epoch lines.")
+@seed_option("Seed of initialisation and batch order.")
+@device_option()
+@quiet_option("No per-epoch lines.")
 @click.pass_context
 def train(ctx, groups, unimodal_arch, probe_arch, with_fusion, with_unimodal, fusion_name, names, epochs,
           batch_size, lr, max_lr, select, seed, device, quiet) -> None:
@@ -56,16 +70,17 @@ def train(ctx, groups, unimodal_arch, probe_arch, with_fusion, with_unimodal, fu
 @main.command()
 @click.argument("model")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory for the fine-tuned model.")
-@click.option("--modality", type=click.Choice(["text", "audio", "video"]), default="text", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
-@click.option("--lr", type=float, default=5e-6, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--modality", type=click.Choice(["text", "audio", "video"]), default="text", show_default=True,
+              help="What MODEL reads: the transcript, the audio or the video frames.")
+@click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True, help="Passes over the train split.")
+@click.option("--lr", type=float, default=5e-6, show_default=True, help="Learning rate (AdamW).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Segments per batch.")
 @click.option("--trainable-layers", type=click.IntRange(min=0), default=2, show_default=True, help="Transformer layers left unfrozen (the last ones).")
 @click.option("--max-length", type=click.IntRange(min=1), default=512, show_default=True, help="Text: tokens kept.")
 @click.option("--max-seconds", type=float, default=20.0, show_default=True, help="Audio: seconds kept per segment.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many train and val segments (a quick check).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@seed_option("Seed of initialisation and batch order.")
+@device_option()
 @click.pass_context
 def finetune(ctx, model, out, modality, epochs, lr, batch_size, trainable_layers, max_length, max_seconds, limit, seed, device) -> None:
     """Fine-tune MODEL (a local directory) on the store's labels with the paper's recipe; use it with `extract --model OUT`."""
@@ -95,29 +110,32 @@ def predictions_import(ctx, file: Path) -> None:
 
 
 @predictions.command("list")
+@format_option()
+@out_file_option()
 @click.pass_context
-def predictions_list(ctx) -> None:
+def predictions_list(ctx, fmt, out) -> None:
     """Every model in the predictions table with its kind, modalities and rows."""
+    import polars as pl
+
     from ambiguity.models.predictions import model_summary
 
-    for r in model_summary(get_store(ctx)).iter_rows(named=True):
-        click.echo(f"{r['model']:<24} {r['kind']:<9} {r['arch']:<9} {'+'.join(r['modalities'] or []) or '?':<20} {r['rows']:>7} rows")
-
-
-def _split_list(value: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in value.split(",") if s.strip())
+    df = model_summary(get_store(ctx))
+    cols = [c for c in ("model", "kind", "arch", "modalities", "rows") if c in df.columns]
+    df = df.select(cols).with_columns(pl.col("modalities").list.join("+").fill_null("?"))
+    emit(render(df, fmt, caption="Models in the predictions table" if fmt == "latex" else None), out)
 
 
 @main.command()
-@click.option("--unimodal", "unimodal", multiple=True, metavar="MODEL", help="A unimodal model or modality (repeatable; default: every unimodal model).")
+@list_option("--unimodal", "unimodal", metavar="MODEL", help="A unimodal model or modality (default: every unimodal model).")
 @click.option("--fusion", default="fusion", show_default=True, help="The fusion model.")
-@click.option("--splits", default="test", show_default=True, help="Comma-separated splits, e.g. test,val.")
-@click.option("--threshold", type=float, default=0.5, show_default=True, help="Right means p(correct label) > threshold.")
-@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True, help="Bootstrap replicates for Table 2's CIs.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Also write tables (CSV, Markdown, LaTeX) and figures (PNG, SVG) here.")
+@split_option("Split whose segments are used, e.g. test.")
+@threshold_option()
+@bootstrap_option("Bootstrap resamples for Table 2's CIs.", min=1)
+@seed_option("Bootstrap seed.")
+@format_option("Format of the tables printed.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Also write tables (CSV, Markdown, LaTeX) and figures (PNG, SVG) into this folder.")
 @click.pass_context
-def quadrants(ctx, unimodal, fusion, splits, threshold, n_boot, seed, out) -> None:
+def quadrants(ctx, unimodal, fusion, splits, threshold, n_boot, seed, fmt, out) -> None:
     """Quadrants of unimodal vs fusion models, Table 1 (accuracy, F1) and Table 2 (disagreement with bootstrap CIs).
 
     Tables 1 and 2 cover the --unimodal models and the fusion model, or every model in the store
@@ -127,24 +145,29 @@ def quadrants(ctx, unimodal, fusion, splits, threshold, n_boot, seed, out) -> No
     from ambiguity.stats import quadrants as Q
 
     store = get_store(ctx)
-    split_t = _split_list(splits)
+    split_t = splits
     names = [Q.resolve_model(store, u) for u in unimodal] if unimodal else sorted(Q.unimodal_models(store))
     fusion = Q.resolve_model(store, fusion)
     names = [n for n in names if n != fusion]
     if not names:
         raise click.UsageError("no unimodal model to compare: train one or name it with --unimodal")
     results = {u: Q.quadrants(store, u, fusion, split_t, threshold) for u in names}
-    for u, res in results.items():
-        click.echo(f"\nQuadrants: {u} vs {fusion} ({'+'.join(split_t)}, right means p > {threshold:g}), n = {res.frame.height}")
-        click.echo(to_markdown(res.counts_frame(), digits=3), nl=False)
     # Tables 1 and 2 cover the named unimodal models and the fusion model, or every model if none is named.
     table_models = [*names, fusion] if unimodal else None
     t1 = Q.table1(store, table_models, split_t)
-    click.echo(f"\nTable 1: accuracy and macro F1 ({'+'.join(split_t)})")
-    click.echo(to_markdown(t1, digits=3), nl=False)
     t2 = Q.table2(store, table_models, split_t, n_boot=n_boot, seed=seed)
-    click.echo(f"\nTable 2: disagreement of predicted labels [{t2.ci:.0%} bootstrap CI, {n_boot} replicates] ({'+'.join(split_t)})")
-    click.echo(to_markdown(t2.matrix()), nl=False)
+    if fmt != "md":
+        tabs = {f"quadrants {u} vs {fusion}": r.counts_frame() for u, r in results.items()}
+        tabs |= {"table1": t1, "table2": t2.matrix() if fmt == "latex" else t2.to_polars()}
+        click.echo(render_many(tabs, fmt, digits=3), nl=False)
+    else:
+        for u, res in results.items():
+            click.echo(f"\nQuadrants: {u} vs {fusion} ({'+'.join(split_t)}, right means p > {threshold:g}), n = {res.frame.height}")
+            click.echo(to_markdown(res.counts_frame(), digits=3), nl=False)
+        click.echo(f"\nTable 1: accuracy and macro F1 ({'+'.join(split_t)})")
+        click.echo(to_markdown(t1, digits=3), nl=False)
+        click.echo(f"\nTable 2: disagreement of predicted labels [{t2.ci:.0%} bootstrap CI, {n_boot} replicates] ({'+'.join(split_t)})")
+        click.echo(to_markdown(t2.matrix()), nl=False)
     if out:
         from ambiguity.report import fig_quadrants as FQ
 

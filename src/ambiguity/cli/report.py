@@ -7,22 +7,22 @@ from pathlib import Path
 import click
 
 from ambiguity.cli.app import get_store, main
+from ambiguity.cli.options import correction_option, list_option, split_option, threshold_option
 
 
 @main.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for index.html, tables/, figures/.")
 @click.option("--fusion", default="fusion", show_default=True, help="The fusion model.")
-@click.option("--unimodal", multiple=True, help="Unimodal models for Figure 2 (default: all).")
-@click.option("--splits", default="test", show_default=True, help="Comma-separated splits the quadrants use.")
-@click.option("--threshold", type=float, default=0.5, show_default=True, help="A model is right when p(correct label) > this.")
+@list_option("--unimodal", metavar="MODEL", help="Unimodal model for Figure 2 (default: all).")
+@split_option("Split the quadrants use.")
+@threshold_option()
 @click.option("--audio-model", help="Unimodal model for Tables 3, 6, 7 (default: the first audio model).")
-@click.option("--audio-group", "audio_groups", multiple=True, help="Feature groups compared in the audio tables (default: prosody).")
+@list_option("--audio-group", "audio_groups", metavar="GROUP", help="Feature group compared in the audio tables (default: prosody).")
 @click.option("--video-model", help="Unimodal model for Tables 4, 8 (default: the first video model).")
-@click.option("--au-group", "au_groups", multiple=True, help="Groups with activation rates (default: openface, landmarks).")
+@list_option("--au-group", "au_groups", metavar="GROUP", help="Group with activation rates (default: openface, landmarks).")
 @click.option("--text-model", help="Unimodal model for Figure 3 (default: the first text model).")
 @click.option("--text-group", help="Embedding group for Figure 3 (default: the text model's group).")
-@click.option("--correction", default="holm", show_default=True, type=click.Choice(["holm", "fdr_bh", "fdr_by", "bonferroni", "hommel", "none"]),
-              help="Multiple-comparison correction within each quadrant pair.")
+@correction_option("Multiple-comparison correction within each quadrant pair.")
 @click.option("--test", "test_name", default="welch", show_default=True, type=click.Choice(["welch", "student", "mannwhitney"]),
               help="Test of the feature comparisons.")
 @click.option("--permutations", type=click.IntRange(min=0), default=10_000, show_default=True,
@@ -36,7 +36,7 @@ def report(ctx, out, fusion, unimodal, splits, threshold, audio_model, audio_gro
     """Every table (Markdown, LaTeX, CSV) and figure (PNG, SVG) of the paper, with an index.html."""
     from ambiguity.report.build import ReportSettings, build_report
 
-    s = ReportSettings(fusion=fusion, unimodal=list(unimodal) or None, splits=tuple(x.strip() for x in splits.split(",")),
+    s = ReportSettings(fusion=fusion, unimodal=list(unimodal) or None, splits=tuple(splits),
                        threshold=threshold, audio_model=audio_model, video_model=video_model, text_model=text_model,
                        text_group=text_group, correction=correction, test=test_name, permutations=permutations,
                        task=task, flag=flag, title=title)

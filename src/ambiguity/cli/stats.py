@@ -7,15 +7,19 @@ from pathlib import Path
 import click
 
 from ambiguity.cli.app import get_store, main
-
-FORMATS = click.Choice(["markdown", "latex", "csv"])
-
-
-def _splits(value: str) -> tuple[str, ...]:
-    out = tuple(s.strip() for s in value.split(",") if s.strip())
-    if not out:
-        raise click.BadParameter("name at least one split, e.g. test", param_hint="--splits")
-    return out
+from ambiguity.cli.options import (
+    ci_option,
+    correction_option,
+    emit,
+    format_option,
+    list_option,
+    out_file_option,
+    render,
+    render_many,
+    seed_option,
+    split_option,
+    threshold_option,
+)
 
 
 def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -32,31 +36,25 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
-def _emit(text: str, out: Path | None) -> None:
-    if out:
-        out.write_text(text)
-        click.echo(f"wrote {out}")
-    else:
-        click.echo(text, nl=False)
-
-
 @main.command()
 @click.argument("groups", nargs=-1, required=True)
 @click.option("--unimodal", required=True, metavar="MODEL", help="The unimodal model (or its modality) of the quadrants.")
 @click.option("--fusion", default="fusion", show_default=True, help="The fusion model of the quadrants.")
 @click.option("--columns", metavar="REGEX", help=r"Compare the columns matching this regex, e.g. '^AU\d+_rate$'.")
-@click.option("--feature", "features", multiple=True, metavar="NAME", help="Compare this column (repeatable).")
+@list_option("--feature", "features", metavar="NAME", help="Compare this column.")
 @click.option("--rates", is_flag=True, help="AU activation rates: columns ending in _rate unless named; Figure 6 instead of 5.")
-@click.option("--pair", "pairs", multiple=True, metavar="A:B", help="Quadrant pair (repeatable; default red:blue, green:blue, red:green).")
-@click.option("--splits", default="test", show_default=True, help="Comma-separated splits whose segments are compared.")
-@click.option("--threshold", type=float, default=0.5, show_default=True, help="Right means p(correct label) > threshold.")
-@click.option("--test", type=click.Choice(["welch", "student", "mannwhitney"]), default="welch", show_default=True)
-@click.option("--correction", type=click.Choice(["holm", "fdr_bh", "fdr_by", "bonferroni", "hommel", "none"]), default="holm", show_default=True, help="Within each pair, over its features.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
-@click.option("--ci", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True, help="Confidence level of the effect-size intervals.")
+@list_option("--pair", "pairs", metavar="A:B", help="Quadrant pair (default red:blue, green:blue, red:green).")
+@split_option("Split whose segments are compared.")
+@threshold_option()
+@click.option("--test", type=click.Choice(["welch", "student", "mannwhitney"]), default="welch", show_default=True,
+              help="Test of each feature between the two quadrants.")
+@correction_option("Correction within each pair, over its features.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="Significance level after correction.")
+@ci_option("Confidence level of the effect-size intervals.")
 @click.option("--bayes", is_flag=True, help="Add BF10 of each t-test (pingouin).")
-@click.option("--format", "fmt", type=FORMATS, default="markdown", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the table here instead of stdout.")
+@format_option()
+@out_file_option()
 @click.option("--figure", "figure_dir", type=click.Path(file_okay=False, path_type=Path), help="Write Figure 5 (or 6 with --rates) as PNG and SVG into this directory.")
 @click.pass_context
 def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, splits, threshold, test, correction, alpha, ci, bayes, fmt, out, figure_dir) -> None:
@@ -68,19 +66,13 @@ def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, spli
         raise click.UsageError("use --columns REGEX or --feature NAME, not both")
     cols = list(features) if features else columns or (r"_rate$" if rates else None)
     store = get_store(ctx)
-    split_t = _splits(splits)
+    split_t = splits
     quads = load_quadrants(store, unimodal, fusion, splits=split_t, threshold=threshold)
     res = compare_quadrants(
         store, unimodal, fusion, list(groups), _pairs(pairs), splits=split_t, threshold=threshold, columns=cols,
         test=test, correction=correction, alpha=alpha, ci=ci, bayes=bayes, quadrants=quads,
     )
-    if fmt == "markdown":
-        text = res.to_markdown()
-    elif fmt == "latex":
-        text = res.to_latex(label="tab:rates" if rates else "tab:features")
-    else:
-        text = res.to_polars().write_csv()
-    _emit(text, out)
+    emit(render(res, fmt, label="tab:rates" if rates else "tab:features"), out)
     if figure_dir:
         from ambiguity.report.fig_features import write_figure5, write_figure6
 
@@ -96,16 +88,18 @@ def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, spli
 @click.argument("group")
 @click.option("--unimodal", metavar="MODEL", help="With --fusion: summarise and test per quadrant.")
 @click.option("--fusion", default="fusion", show_default=True, help="The fusion model of the quadrants.")
-@click.option("--splits", default="test", show_default=True, help="Comma-separated splits whose quadrants are used.")
-@click.option("--threshold", type=float, default=0.5, show_default=True, help="Right means p(correct label) > threshold.")
-@click.option("--neighbour-splits", help="Comma-separated splits searched for neighbours (default: every labelled segment).")
+@split_option("Split whose quadrants are used.")
+@threshold_option()
+@split_option("Split searched for neighbours (default: every labelled segment).", default=None,
+              decl="--neighbour-split", dest="neighbour_splits")
 @click.option("--k", type=click.IntRange(min=1), default=10, show_default=True, help="Neighbours per segment.")
-@click.option("--metric", type=click.Choice(["cosine", "euclidean"]), default="cosine", show_default=True)
+@click.option("--metric", type=click.Choice(["cosine", "euclidean"]), default="cosine", show_default=True,
+              help="Distance of the nearest-neighbour search.")
 @click.option("--permutations", type=click.IntRange(min=0), default=10_000, show_default=True, help="Permutations per test (0: no tests).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the permutation tests and UMAP.")
-@click.option("--correction", type=click.Choice(["holm", "fdr_bh", "fdr_by", "bonferroni", "hommel", "none"]), default="holm", show_default=True)
+@seed_option("Seed of the permutation tests and UMAP.")
+@correction_option("Correction over the per-quadrant tests.")
 @click.option("--exact-limit", type=click.IntRange(min=1), default=200_000, show_default=True, help="Exact kNN up to this many segments, a Lance vector index above.")
-@click.option("--format", "fmt", type=click.Choice(["markdown", "latex"]), default="markdown", show_default=True)
+@format_option()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write per-segment values to this .csv or .parquet.")
 @click.option("--figure", "figure_dir", type=click.Path(file_okay=False, path_type=Path), help="Compute a UMAP projection and write Figure 3 (PNG, SVG) here.")
 @click.pass_context
@@ -120,12 +114,15 @@ def boundary(ctx, group, unimodal, fusion, splits, threshold, neighbour_splits, 
     if unimodal:
         from ambiguity.stats.quadrants import load_quadrants
 
-        quads = load_quadrants(store, unimodal, fusion, splits=_splits(splits), threshold=threshold)
+        quads = load_quadrants(store, unimodal, fusion, splits=splits, threshold=threshold)
     res = run(
-        store, group, k=k, metric=metric, quadrants=quads, splits=_splits(neighbour_splits) if neighbour_splits else None,
+        store, group, k=k, metric=metric, quadrants=quads, splits=neighbour_splits or None,
         n_permutations=permutations, seed=seed, correction=correction, exact_limit=exact_limit, umap=figure_dir is not None,
     )
-    click.echo(res.to_markdown() if fmt == "markdown" else res.to_latex(label="tab:boundary"), nl=False)
+    if fmt in ("md", "latex"):
+        click.echo(render(res, fmt, label="tab:boundary"), nl=False)
+    else:  # the two tables; per-segment values go to --out
+        click.echo(render_many({"summary": res.summary, "tests": res.tests}, fmt), nl=False)
     if out:
         seg = res.to_polars()
         seg.write_parquet(out) if out.suffix.lower() == ".parquet" else seg.write_csv(out)

@@ -387,11 +387,9 @@ def _run_pool(extractor: Extractor, rows, size: int, workers: int, write) -> Non
 
 
 def _progress(total: int, group: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
+    from ambiguity.progress import progress_bar  # tqdm on a terminal, a line per 10% in logs
 
-    return tqdm(total=total, desc=group, unit="seg", dynamic_ncols=True, leave=True)
+    return progress_bar(total, group, unit="seg", enabled=enabled)
 
 
 # -- model extractors: prefetch, length buckets, background writes ----------------------------

@@ -302,7 +302,7 @@ def stratified_sample(
     if len(choices) < 2 or len(set(choices)) != len(choices):
         raise StatsError(
             f"annotators need at least two distinct labels to choose from, got {list(choices)}: "
-            "pass choices=[...] (CLI: --choices a,b)"
+            "pass choices=[...] (CLI: --choice a,b)"
         )
     return AnnotationTask(
         name=name, items=items, seed=int(seed), per_quadrant=int(per_quadrant), choices=choices,

@@ -1,0 +1,218 @@
+"""CLI conventions (docs/cli.md's header): help on every option, one name per thing, --format on
+tables, --traceback, usage lines of the generated docs, progress in logs."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import re
+from pathlib import Path
+
+import click
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from ambiguity.cli import main
+from ambiguity.cli.options import FORMATS, emit, render, render_many, split_commas
+from ambiguity.progress import LineProgress, progress_bar
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def walk(cmd: click.Command, path: tuple[str, ...] = ("ambiguity",)):
+    yield path, cmd
+    if isinstance(cmd, click.Group):
+        for name, sub in sorted(cmd.commands.items()):
+            yield from walk(sub, (*path, name))
+
+
+def options():
+    for path, cmd in walk(main):
+        for p in cmd.params:
+            if isinstance(p, click.Option) and not p.hidden:
+                yield " ".join(path), p
+
+
+def test_every_option_has_help():
+    missing = [f"{path} {'/'.join(p.opts)}" for path, p in options() if not (p.help or "").strip()]
+    assert missing == [], f"options without help: {missing}"
+
+
+# Names that once had two spellings; the left one is the only one now.
+RETIRED = {"--splits": "--split", "--n-boot": "--bootstrap", "--neighbour-splits": "--neighbour-split",
+           "--modalities": "--modality", "--annotators": "--annotator", "--choices": "--choice"}
+
+
+def test_one_name_per_thing():
+    names = {opt for _, p in options() for opt in p.opts}
+    assert not names & set(RETIRED), f"retired option names still in use: {sorted(names & set(RETIRED))}"
+    # the shared names mean the same thing everywhere: same destination and, for lists, repeatable
+    for path, p in options():
+        if "--split" in p.opts or "--bootstrap" in p.opts:
+            assert p.name in ("splits", "n_boot"), f"{path} {p.opts}: dest {p.name}"
+        if ("--split" in p.opts and path != "ambiguity ingest") or "--neighbour-split" in p.opts:
+            assert p.multiple, f"{path} --split is not repeatable"  # ingest --split gives one file its one split
+        if "--format" in p.opts:
+            assert tuple(p.type.choices) == FORMATS and p.default == "md", f"{path} --format: {p.type.choices}"
+        if "--seed" in p.opts:
+            assert isinstance(p.type, click.IntRange) and p.type.min == 0, f"{path} --seed takes {p.type}"
+        if "--device" in p.opts:
+            assert tuple(p.type.choices) == ("auto", "cpu", "cuda"), path
+
+
+TABULAR = ["agreement", "annotate progress", "boundary", "compare", "predictions list", "quadrants", "status"]
+
+
+@pytest.mark.parametrize("command", TABULAR)
+def test_tabular_commands_take_format(command):
+    cmd = main
+    for part in command.split():
+        cmd = cmd.commands[part]
+    fmt = [p for p in cmd.params if "--format" in getattr(p, "opts", [])]
+    assert fmt, f"`ambiguity {command}` has no --format"
+    assert tuple(fmt[0].type.choices) == FORMATS
+
+
+def test_list_options_take_repeats_and_commas():
+    assert split_commas(("test,val", " train ", "val", "")) == ("test", "val", "train")
+
+    from ambiguity.cli.options import list_option
+
+    @click.command()
+    @list_option("--split", "splits", help="A split.", default=("test",))
+    @list_option("--modality", "mods", help="A modality.", choices=("text", "audio"))
+    def cmd(splits, mods):
+        click.echo(json.dumps([splits, mods]))
+
+    r = CliRunner().invoke(cmd, ["--split", "a,b", "--split", "c", "--modality", "text"])
+    assert r.exit_code == 0 and json.loads(r.output) == [["a", "b", "c"], ["text"]]
+    r = CliRunner().invoke(cmd, [])
+    assert json.loads(r.output) == [["test"], []]
+    r = CliRunner().invoke(cmd, ["--modality", "text,video"])
+    assert r.exit_code == 2 and "'video' is not one of text, audio" in r.output
+
+
+def test_render_formats_round_trip():
+    df = pl.DataFrame({"model": ["a", "b"], "acc": [0.5, 0.25]})
+    assert render(df, "md").splitlines()[:2] == ["| model | acc |", "|---|---|"]
+    assert pl.read_csv(io.StringIO(render(df, "csv"))).equals(df)
+    assert json.loads(render(df, "json")) == [{"model": "a", "acc": 0.5}, {"model": "b", "acc": 0.25}]
+    tex = render(df, "latex", caption="Accuracy", label="tab:x")
+    assert r"\begin{tabular}{lr}" in tex and r"\label{tab:x}" in tex
+    many = render_many({"one": df, "two": df.head(1)}, "json")
+    assert json.loads(many) == {"one": json.loads(render(df, "json")), "two": [{"model": "a", "acc": 0.5}]}
+    blocks = render_many({"one": df, "two": df}, "csv").split("# ")[1:]
+    assert [b.splitlines()[0] for b in blocks] == ["one", "two"]
+
+
+def test_emit_writes_file(tmp_path, capsys):
+    emit("x\n", tmp_path / "t.md")
+    assert (tmp_path / "t.md").read_text() == "x\n" and "wrote" in capsys.readouterr().out
+
+
+# -- --traceback ---------------------------------------------------------------------------------
+
+
+def test_user_error_is_one_line_and_traceback_shows_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("AMBIGUITY_DEBUG", raising=False)
+    store = str(tmp_path / "s")
+    r = CliRunner().invoke(main, ["--store", store, "ingest", str(tmp_path / "missing.csv")])
+    assert r.exit_code == 2 and r.output.strip().count("\n") == 0 and r.output.startswith("error:"), r.output
+    r = CliRunner().invoke(main, ["--store", store, "--traceback", "ingest", str(tmp_path / "missing.csv")])
+    assert r.exit_code != 0 and r.exception is not None and not isinstance(r.exception, SystemExit)
+    monkeypatch.setenv("AMBIGUITY_DEBUG", "1")
+    r = CliRunner().invoke(main, ["--store", store, "ingest", str(tmp_path / "missing.csv")])
+    assert r.exception is not None and not isinstance(r.exception, SystemExit)
+
+
+def test_unexpected_error_is_one_line_pointing_at_traceback(tmp_path, monkeypatch):
+    import ambiguity.config
+
+    def broken(directory):  # a bug somewhere below the CLI
+        raise RuntimeError("boom")
+
+    monkeypatch.delenv("AMBIGUITY_DEBUG", raising=False)
+    monkeypatch.setattr(ambiguity.config, "init_project", broken)
+    r = CliRunner().invoke(main, ["init", str(tmp_path / "p")])
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert r.exit_code == 1 and lines == ["error: RuntimeError: boom (a bug? rerun with --traceback and report it)"], r.output
+    r = CliRunner().invoke(main, ["--traceback", "init", str(tmp_path / "p")])
+    assert isinstance(r.exception, RuntimeError)
+
+
+def test_traceback_flag_in_a_real_process(tmp_path):
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "ambiguity.cli", "--store", str(tmp_path / "s"), "ingest", str(tmp_path / "nope.csv")]
+    plain = subprocess.run(args, capture_output=True, text=True)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr and plain.stderr.startswith("error:")
+    full = subprocess.run(args[:3] + ["--traceback"] + args[3:], capture_output=True, text=True)
+    assert full.returncode != 0 and "Traceback (most recent call last)" in full.stderr
+
+
+# -- generated docs ------------------------------------------------------------------------------
+
+
+def _gen():
+    spec = importlib.util.spec_from_file_location("gen_cli_docs", ROOT / "bin" / "gen_cli_docs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_cli_doc_usage_lines_name_the_command_once():
+    text = _gen().render()
+    usage = re.findall(r"^Usage: (.*)$", text, re.M)
+    sections = re.findall(r"^## (ambiguity.*)$", text, re.M)
+    assert len(usage) == len(sections) == len(list(walk(main)))
+    for section, line in zip(sections, usage, strict=True):
+        assert line.startswith(section + " [OPTIONS]"), f"{section}: usage reads {line!r}"
+    assert "ambiguity ambiguity" not in text
+
+
+def test_cli_doc_header_states_the_conventions():
+    text = _gen().render()
+    for needle in ("--split test,val", "--format md|csv|json|latex", "--traceback", "AMBIGUITY_DEBUG", "--bootstrap"):
+        assert needle in text
+
+
+# -- progress ------------------------------------------------------------------------------------
+
+
+def test_progress_in_a_log_is_a_line_per_tenth():
+    buf = io.StringIO()  # not a TTY
+    bar = progress_bar(1000, "prosody", unit="seg", file=buf)
+    assert isinstance(bar, LineProgress)
+    for _ in range(1000):
+        bar.update(1)
+        bar.set_postfix(ok=1, refresh=False)
+    bar.close()
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 10, lines
+    assert [int(re.search(r"(\d+)%", x).group(1)) for x in lines] == list(range(10, 101, 10))
+    assert lines[-1].startswith("prosody: 100% (1000/1000 seg") and "ok 1" in lines[-1]
+
+
+def test_progress_big_steps_and_early_stop():
+    buf = io.StringIO()
+    bar = LineProgress(10, "g", file=buf)
+    bar.update(7)  # one jump over several tenths: one line
+    bar.close()  # stopped early: says where
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 2 and "70%" in lines[0] and "(7/10" in lines[1]
+    assert progress_bar(5, enabled=False) is None
+
+
+def test_progress_on_a_tty_is_tqdm():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    from tqdm import tqdm
+
+    bar = progress_bar(3, "g", file=Tty())
+    assert isinstance(bar, tqdm)
+    bar.close()
