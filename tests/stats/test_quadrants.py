@@ -188,6 +188,19 @@ def test_load_quadrants_contract(pred_store):
         load_quadrants(pred_store, "text", "fusion", splits=("dev",))
 
 
+def test_quadrants_reads_the_model_summary_once(pred_store, monkeypatch):
+    import ambiguity.models.predictions as P
+
+    calls = []
+    real = P.model_summary
+    monkeypatch.setattr(P, "model_summary", lambda store: calls.append(1) or real(store))
+    res = quadrants(pred_store, "text", "fusion")  # a modality and a model name both resolved
+    assert (res.unimodal, res.fusion) == ("text.x", "fusion") and len(calls) == 1  # was 4
+    calls.clear()
+    load_quadrants(pred_store, "text", "fusion")
+    assert len(calls) == 1
+
+
 def test_tables_from_store(pred_store):
     t1 = table1(pred_store)
     assert t1["model"].to_list() == ["prosody", "text.x", "fusion"]  # unimodal first

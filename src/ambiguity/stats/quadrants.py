@@ -238,11 +238,15 @@ def _splits(splits: str | Sequence[str]) -> tuple[str, ...]:
     return out
 
 
-def resolve_model(store, name: str) -> str:
-    """A model name, or a modality naming exactly one unimodal model (``text`` -> ``text.minilm``)."""
+def resolve_model(store, name: str, summary: pl.DataFrame | None = None) -> str:
+    """A model name, or a modality naming exactly one unimodal model (``text`` -> ``text.minilm``).
+
+    ``summary``: the store's ``model_summary`` when the caller has it already (it reads the
+    whole predictions table).
+    """
     from ambiguity.models.predictions import model_summary
 
-    summary = model_summary(store)
+    summary = model_summary(store) if summary is None else summary
     names = summary["model"].to_list()
     if name in names:
         return name
@@ -279,10 +283,18 @@ def load_quadrants(store, unimodal: str, fusion: str, splits=("test",), threshol
     and ``fusion`` are model names (a modality name picks its one unimodal
     model). Right means ``p_correct > threshold``; equal counts as wrong.
     """
-    from ambiguity.models.predictions import read_predictions
+    from ambiguity.models.predictions import model_summary
 
     splits = _splits(splits)
-    uni, fus = resolve_model(store, unimodal), resolve_model(store, fusion)
+    summary = model_summary(store)
+    uni, fus = resolve_model(store, unimodal, summary), resolve_model(store, fusion, summary)
+    return _quadrant_frame(store, uni, fus, splits, threshold)
+
+
+def _quadrant_frame(store, uni: str, fus: str, splits: tuple[str, ...], threshold: float) -> pl.DataFrame:
+    """:func:`load_quadrants` for resolved model names."""
+    from ambiguity.models.predictions import read_predictions
+
     cols = ["segment_id", "p_correct", "label", "split"]
     pu = read_predictions(store, [uni], splits).select(cols)
     pf = read_predictions(store, [fus], splits).select(["segment_id", "p_correct", "label"])
@@ -331,9 +343,12 @@ class QuadrantResult:
 
 
 def quadrants(store, unimodal: str, fusion: str, splits=("test",), threshold: float = 0.5) -> QuadrantResult:
+    from ambiguity.models.predictions import model_summary
+
     splits = _splits(splits)
-    frame = load_quadrants(store, unimodal, fusion, splits, threshold)
-    return QuadrantResult(resolve_model(store, unimodal), resolve_model(store, fusion), threshold, splits, frame)
+    summary = model_summary(store)  # once: it reads the whole predictions table
+    uni, fus = resolve_model(store, unimodal, summary), resolve_model(store, fusion, summary)
+    return QuadrantResult(uni, fus, threshold, splits, _quadrant_frame(store, uni, fus, splits, threshold))
 
 
 def table1(store, models: Sequence[str] | None = None, splits=("test",)) -> pl.DataFrame:
