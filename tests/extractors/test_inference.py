@@ -83,17 +83,53 @@ def test_local_paths(tmp_path, roberta_dir):
     assert resolve_model(str(roberta_dir)).path == roberta_dir.resolve()
 
 
-def test_weights_hash_follows_the_bytes(tmp_path, roberta_dir):
+def _identity(files: dict[str, bytes]) -> str:
+    """The definition, independently: sha256 over "name NUL sha256(bytes) LF", files by name."""
+    lines = "".join(f"{n}\0{hashlib.sha256(b).hexdigest()}\n" for n, b in sorted(files.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def test_weights_hash_follows_the_bytes(tmp_path, roberta_dir, monkeypatch):
+    monkeypatch.setenv("AMBIGUITY_CACHE_DIR", str(tmp_path / "cache"))
     copy = tmp_path / "copy"
     shutil.copytree(roberta_dir, copy)
     assert weights_sha256(copy) == weights_sha256(roberta_dir)
-    # One weight file: the hash covers its name and bytes (hashlib, independently).
-    want = hashlib.sha256(b"model.safetensors\0" + (copy / "model.safetensors").read_bytes()).hexdigest()
+    want = _identity({"model.safetensors": (copy / "model.safetensors").read_bytes()})
     assert weights_sha256(copy) == want
     raw = bytearray((copy / "model.safetensors").read_bytes())
     raw[-1] ^= 1
     (copy / "model.safetensors").write_bytes(bytes(raw))
     assert weights_sha256(copy) != want
+    assert weights_sha256(copy) == _identity({"model.safetensors": bytes(raw)})
+
+
+def test_weights_are_not_rehashed(tmp_path, roberta_dir, monkeypatch):
+    """A hub snapshot's identity comes from its blob names, a folder's from the cache (by path, size, mtime)."""
+    import ambiguity.extractors.inference as inf
+
+    monkeypatch.setenv("AMBIGUITY_CACHE_DIR", str(tmp_path / "cache"))
+    data = (roberta_dir / "model.safetensors").read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    # huggingface_hub's layout: snapshots/<commit>/<file> -> ../../blobs/<sha256 of the file>
+    repo = tmp_path / "hub" / "models--x--y"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "blobs" / digest).write_bytes(data)
+    snap = repo / "snapshots" / ("c" * 40)
+    snap.mkdir(parents=True)
+    (snap / "model.safetensors").symlink_to(f"../../blobs/{digest}")
+    opened = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda f, *a, **k: opened.append(str(f)) or real_open(f, *a, **k))
+    assert weights_sha256(snap) == _identity({"model.safetensors": data})
+    assert not [f for f in opened if digest in f]  # the blob was never read
+    # A plain folder: read once, then found in the cache file, also by a new process.
+    copy = tmp_path / "copy"
+    shutil.copytree(roberta_dir, copy)
+    assert weights_sha256(copy) == _identity({"model.safetensors": data})
+    opened.clear()
+    inf._HASHES.clear()  # as a fresh process: only the cache file is left
+    assert weights_sha256(copy) == _identity({"model.safetensors": data})
+    assert not [f for f in opened if f.endswith("model.safetensors")]
 
 
 def test_runtime_params_are_not_part_of_the_configuration(roberta_dir):

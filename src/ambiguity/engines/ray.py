@@ -21,14 +21,10 @@ import pyarrow as pa
 
 from ambiguity.errors import UnavailableError
 from ambiguity.extractors.base import Extractor
-from ambiguity.extractors.runner import (
-    RunReport,
-    plan,
-    prepare_group,
-    process_isolated,
-    results_to_table,
-    segment_inputs,
-)
+from ambiguity.extractors.isolate import process_isolated
+from ambiguity.extractors.plan import plan, prepare_group
+from ambiguity.extractors.rows import results_to_table, segment_inputs
+from ambiguity.extractors.runner import RunReport
 from ambiguity.stores import schema as S
 from ambiguity.stores.lance import FeatureStore
 
@@ -52,6 +48,11 @@ def _to_table(ex: Extractor, batch: pa.Table) -> pa.Table:
     rows = batch.to_pylist()
     results = process_isolated(ex, segment_inputs(rows))
     return results_to_table(ex.schema(), [r["segment_id"] for r in rows], results)
+
+
+def _ranked(batch: pa.Table, rank: dict[str, int]) -> pa.Table:
+    """The batch with each segment's position in the plan (the local runner's order)."""
+    return batch.append_column("_rank", pa.array([rank[s] for s in batch.column("segment_id").to_pylist()], pa.int64()))
 
 
 def _task(batch: pa.Table, cls: type[Extractor], params: dict[str, Any]) -> pa.Table:
@@ -109,9 +110,12 @@ def run(
         from ambiguity.stores.lance import id_filter
 
         ds = lance_ray.read_lance(seg_uri, columns=cols, filter=id_filter(ids))
-        # Segments of one source file side by side (they share a decode), then one block per
-        # batch: Ray Data runs one task per block, so fewer blocks than workers would idle them.
-        ds = ds.sort(["media", "start_s"]).repartition(max(1, -(-len(chunk) // size)))
+        # The plan's order (segments of one source file side by side: they share a decode), then
+        # one block per batch: Ray Data runs one task per block, so fewer blocks than workers idle them.
+        rank = {sid: k for k, sid in enumerate(ids)}
+        ds = ds.map_batches(_ranked, fn_args=(rank,), batch_format="pyarrow").sort("_rank")
+        ds = ds.map_batches(lambda t: t.drop_columns(["_rank"]), batch_format="pyarrow")
+        ds = ds.repartition(max(1, -(-len(chunk) // size)))
         if extractor.kind == "model":
             n = concurrency or max(1, int(gpus) if gpus else 1)
             out = ds.map_batches(

@@ -134,23 +134,73 @@ def weight_files(path: Path) -> list[Path]:
 
 
 def weights_sha256(path: Path) -> str | None:
-    """sha256 over the model's weight files (names and bytes): which weights made these features."""
+    """Which weights made these features: sha256 over each weight file's name and sha256.
+
+    A file's own sha256 is not recomputed on every run (gigabytes for large models): in
+    the Hugging Face cache it is the name of the blob the snapshot links to; otherwise
+    it is computed once and cached by path, size and mtime (:func:`file_sha256`).
+    """
     files = weight_files(path)
     if not files:
         return None
-    sig = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-    return _hash_files(str(path), sig)
-
-
-@lru_cache(maxsize=16)
-def _hash_files(path: str, sig: tuple) -> str:
     h = hashlib.sha256()
-    for name, _, _ in sig:
-        h.update(name.encode() + b"\0")
-        with open(Path(path) / name, "rb") as fh:
+    for f in files:
+        h.update(f"{f.name}\0{file_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def file_sha256(f: Path) -> str:
+    """sha256 of a file's bytes: its hub blob name, else from the cache, else read (and cached)."""
+    real = f.resolve()
+    if f.is_symlink() and real.parent.name == "blobs" and _HEX64.fullmatch(real.name):
+        return real.name  # LFS blobs are named by their sha256 (huggingface_hub's cache layout)
+    st = real.stat()
+    key = f"{real}|{st.st_size}|{st.st_mtime_ns}"
+    cache = _hash_cache()
+    if key not in cache:
+        h = hashlib.sha256()
+        with open(real, "rb") as fh:
             while chunk := fh.read(1 << 22):
                 h.update(chunk)
-    return h.hexdigest()
+        cache[key] = h.hexdigest()
+        _save_hash_cache(cache)
+    return cache[key]
+
+
+def hash_cache_path() -> Path:
+    base = os.environ.get("AMBIGUITY_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ambiguity"
+    )
+    return Path(base) / "weights-sha256.json"
+
+
+_HASHES: dict[str, dict[str, str]] = {}
+
+
+def _hash_cache() -> dict[str, str]:
+    p = str(hash_cache_path())
+    if p not in _HASHES:
+        try:
+            got = json.loads(Path(p).read_text())
+            _HASHES[p] = got if isinstance(got, dict) else {}
+        except (OSError, ValueError):
+            _HASHES[p] = {}
+    return _HASHES[p]
+
+
+def _save_hash_cache(cache: dict[str, str]) -> None:
+    """Best effort (a read-only home just means hashing again next time); atomic by rename."""
+    p = hash_cache_path()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, p)
+    except OSError:
+        pass
 
 
 def slug(model: str) -> str:

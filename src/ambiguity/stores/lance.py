@@ -120,6 +120,10 @@ class FeatureStore:
         except (ValueError, FileNotFoundError, RuntimeError) as exc:
             raise MissingGroupError(f"no table {name!r} in the store at {self.uri}") from exc
 
+    def count(self, name: str) -> int:
+        """Rows in a table (0 if it does not exist): from Lance metadata, no data read."""
+        return self._open(name).count_rows() if self.has_table(name) else 0
+
     def version(self, name: str) -> int:
         return self._open(name).version
 
@@ -130,12 +134,16 @@ class FeatureStore:
         where: str | None = None,
     ) -> pl.DataFrame:
         """A whole table (or the given columns and rows of it) as polars."""
-        ds = self._open(name).to_lance()
+        return self._scan(self._open(name).to_lance(), name, columns, where)
+
+    @staticmethod
+    def _scan(ds, name: str, columns: Sequence[str] | None, where: str | None) -> pl.DataFrame:
+        """One Lance scan, the filter pushed into it, into polars without a copy (no rechunk)."""
         try:
             data = ds.to_table(columns=list(columns) if columns else None, filter=where)
         except (ValueError, OSError) as exc:
             raise StoreError(f"cannot read {name!r} (columns={columns}, where={where!r}): {exc}") from None
-        return pl.from_arrow(data)
+        return pl.from_arrow(data, rechunk=False)
 
     def schema(self, name: str) -> pa.Schema:
         return self._open(name).schema
@@ -264,13 +272,15 @@ class FeatureStore:
         frames = []
         for g in groups:
             name = S.table_name(g)
-            if not self.has_table(name):
-                raise MissingGroupError(f"no feature group {g!r}; the store has: {', '.join(self.groups()) or 'none'}")
-            names = self.schema(name).names
+            try:  # one open per group: its schema and its rows come from the same handle
+                ds = self._db.open_table(name).to_lance()
+            except (ValueError, FileNotFoundError, RuntimeError, OSError):
+                raise MissingGroupError(f"no feature group {g!r}; the store has: {', '.join(self.groups()) or 'none'}") from None
+            names = ds.schema.names
             keep = names if columns is None else ["segment_id"] + [c for c in columns if c in names and c != "segment_id"]
             if status and len(groups) > 1:
                 keep = [c for c in keep if c not in ("status", "error")]
-            frames.append((g, self.read(name, keep, flt)))
+            frames.append((g, self._scan(ds, name, keep, flt)))
         if columns is not None:
             found = {c for _, f in frames for c in f.columns}
             missing = [c for c in columns if c not in found]

@@ -1,0 +1,42 @@
+"""Phase marks of a run, for the crash tests and the start-up benchmark.
+
+``AMBIGUITY_TRACE=1`` prints ``trace <phase>`` on stderr (the crash tests kill the
+process there); ``AMBIGUITY_PHASES=<file>`` appends ``<unix time> <pid> <phase>``
+lines to the file, from the parent and from every worker (bench/startup.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def trace(phase: str) -> None:
+    if os.environ.get("AMBIGUITY_TRACE"):
+        print(f"trace {phase}", file=sys.stderr, flush=True)
+    path = os.environ.get("AMBIGUITY_PHASES")
+    if path:
+        with open(path, "a") as fh:  # one short append per mark: atomic enough between processes
+            fh.write(f"{time.time():.6f} {os.getpid()} {phase}\n")
+
+
+def process_started() -> float | None:
+    """This process's start time (unix seconds) from /proc, or None off Linux."""
+    try:
+        with open(f"/proc/{os.getpid()}/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as fh:
+            btime = next(int(line.split()[1]) for line in fh if line.startswith("btime"))
+        return btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, StopIteration, IndexError):
+        return None
+
+
+def trace_spawned() -> None:
+    """In a worker: mark when the process started, so its import time shows (bench/startup.py)."""
+    path = os.environ.get("AMBIGUITY_PHASES")
+    started = process_started() if path else None
+    if path and started is not None:
+        with open(path, "a") as fh:
+            fh.write(f"{started:.6f} {os.getpid()} worker-spawned\n")
