@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import hypothesis_profiles  # noqa: F401  (loads the HYPOTHESIS_PROFILE profile)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "data"
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ambiguity.errors import ConfigError
 from ambiguity.leakage import LeakageRow, leakage_report
+from hypothesis_profiles import examples
 
 
 def _segments(rows: list[tuple[str, str, dict]]) -> pl.DataFrame:
@@ -54,7 +55,7 @@ def test_named_group_column_and_missing_values_ignored():
     assert [(r.split, r.groups, r.shared) for r in out] == [("train", 1, 1), ("test", 1, 1)]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["train", "val", "test"]), st.integers(0, 6)), min_size=1, max_size=40))
 def test_counts_match_set_arithmetic(pairs):
     df = _segments([(f"s{i}", sp, {"video": str(g)}) for i, (sp, g) in enumerate(pairs)])

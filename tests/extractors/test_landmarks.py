@@ -28,6 +28,7 @@ from ambiguity.extractors.landmarks import ABSOLUTE, CUE_NAMES, Landmarks, frame
 from ambiguity.extractors.runner import run
 from ambiguity.media import probe, sample_frames
 from ambiguity.segments import load_manifest
+from hypothesis_profiles import examples
 
 FPS = 10.0
 FACE_ENDS_S = 2.400  # face_noface.mov: start of the first frame without the face (by eye)
@@ -115,7 +116,7 @@ def smile_points(faces_dir):
     return out
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     k=st.integers(0, 4),
     scale=st.floats(0.5, 3.0),

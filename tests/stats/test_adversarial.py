@@ -17,8 +17,9 @@ from hypothesis.extra.numpy import arrays
 from ambiguity.errors import StatsError
 from ambiguity.stats.boundary import boundary_arrays
 from ambiguity.stats.compare import compare, compare_quadrant_frame
+from hypothesis_profiles import examples
 
-HOSTILE = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HOSTILE = settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NASTY = st.sampled_from([0.0, -0.0, 1.0, 1e308, -1e308, 1.7976931348623157e308, 5e-324, -5e-324, 1e-300, 1e300, np.nan, np.inf, -np.inf])
 ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True, width=64)
 ELEMENTS = st.one_of(NASTY, ANY_FLOAT, st.floats(-10, 10))

@@ -22,6 +22,7 @@ from ambiguity.stats.agreement import (
     fleiss,
     krippendorff_alpha,
 )
+from hypothesis_profiles import examples
 
 # -- Cohen's kappa --------------------------------------------------------------------
 
@@ -72,7 +73,7 @@ def test_kappa_labels_argument_ignores_spurious_labels():
 labels_st = st.lists(st.sampled_from(["emp", "neu", "other", "x"]), min_size=1, max_size=60)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(labels_st)
 def test_kappa_of_a_rater_with_itself_is_one(y):
     if len(set(y)) >= 2:
@@ -81,7 +82,7 @@ def test_kappa_of_a_rater_with_itself_is_one(y):
         assert math.isnan(cohen_kappa(y, y))  # one label only: kappa is undefined
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.data())
 def test_kappa_symmetric_and_in_range(data):
     a = data.draw(labels_st)
@@ -360,7 +361,7 @@ def test_agreement_reads_the_store(store):
     assert res.table.filter(pl.col("quadrant") == "all")["n"][0] == 8
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.dictionaries(
         st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from([f"i{i}" for i in range(6)]), st.sampled_from(["unimodal", "multimodal"])),

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hypothesis_profiles import examples
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from synth import write_segments  # noqa: E402
 
@@ -84,7 +86,7 @@ def test_invalid_probabilities_are_refused():
 labels = st.sampled_from(["a", "b", "c", None])
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(st.integers(1, 5), st.integers(0, 30), st.data())
 def test_disagreement_matrix_is_symmetric_zero_diagonal_and_direct(m, n, data):
     P = np.array([[data.draw(labels) for _ in range(n)] for _ in range(m)], dtype=object).reshape(m, n)

@@ -11,8 +11,9 @@ from numpy.testing import assert_allclose
 
 from ambiguity.stats.compare import compare
 from ambiguity.stats.multitest import adjust
+from hypothesis_profiles import examples
 
-FAST = settings(max_examples=40, deadline=None)
+FAST = settings(max_examples=examples(40), deadline=None)
 VALUES = st.floats(-1000, 1000, allow_nan=False, allow_infinity=False, width=64)
 TESTS = st.sampled_from(["welch", "student", "mannwhitney"])
 CORRECTIONS = st.sampled_from(["holm", "fdr_bh", "fdr_by", "bonferroni", "hommel", "none"])

@@ -12,6 +12,7 @@ from ambiguity import open_store
 from ambiguity.errors import MissingGroupError, StoreError
 from ambiguity.extractors.runner import results_to_table
 from ambiguity.stores import schema as S
+from hypothesis_profiles import examples
 
 ids_strategy = st.lists(
     st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12),
@@ -28,7 +29,7 @@ def feature_schema(d: int) -> pa.Schema:
     ])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ids=ids_strategy, d=st.integers(1, 64), data=st.data())
 def test_write_then_read_is_identical(tmp_path_factory, ids, d, data):
     store = open_store(tmp_path_factory.mktemp("s") / "store")

@@ -309,8 +309,12 @@ class FeatureStore:
         col = data.column(column).combine_chunks()
         if not pa.types.is_fixed_size_list(col.type):
             raise StoreError(f"column {column!r} of group {group!r} is not a vector column")
-        arr = col.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-        return ids, arr.reshape(len(ids), col.type.list_size)
+        arr = col.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(ids), col.type.list_size)
+        nulls = col.is_null().to_numpy(zero_copy_only=False)
+        if nulls.any():  # a vector with a NaN element is stored null (on_bad_vectors="null"): read NaN, not the slot's leftovers
+            arr = arr.copy()
+            arr[nulls] = np.nan
+        return ids, arr
 
     def status(self) -> pl.DataFrame:
         """ok / failed / empty / missing counts per feature group."""
