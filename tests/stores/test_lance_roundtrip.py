@@ -9,11 +9,11 @@ import numpy as np
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis_profiles import examples
 
 from ambiguity import open_store
 from ambiguity.extractors.runner import results_to_table
 from ambiguity.stores import schema as S
+from hypothesis_profiles import examples
 
 SPECIAL = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-45, -3.4e38, 5e-324]
 f32 = st.one_of(st.sampled_from(SPECIAL).map(np.float32), st.floats(width=32).map(np.float32))
