@@ -99,7 +99,11 @@ class GatedAttentionFusion(nn.Module):
             keep[none.nonzero(as_tuple=True)[0], pick] = True
         return keep
 
-    def forward(self, xs: Sequence[torch.Tensor]) -> FusionOutput:
+    def encode(self, xs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-modality gated latents z (B, M, L), attention scores (B, M) and gates (B, M, L).
+
+        None of these depends on which modalities are kept: only :meth:`fuse` does.
+        """
         if len(xs) != len(self.input_dims):
             raise ConfigError(f"fusion built for {len(self.input_dims)} modalities got {len(xs)} inputs")
         for i, (x, d) in enumerate(zip(xs, self.input_dims, strict=True)):
@@ -109,8 +113,24 @@ class GatedAttentionFusion(nn.Module):
         g = torch.stack([torch.sigmoid(gate(h[:, i])) for i, gate in enumerate(self.gate)], dim=1)
         z = g * h
         scores = self.attn_v(torch.tanh(self.attn(z))).squeeze(-1)  # (B, M)
-        keep = self.keep_mask(z.shape[0], z.device)
-        scores = scores.masked_fill(~keep, float("-inf"))
-        alpha = torch.softmax(scores, dim=1)
+        return z, scores, g
+
+    def attention(self, scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Softmax of the scores over the kept modalities only; a left-out modality gets weight 0.
+
+        This is how modality dropout leaves a modality out in training, and how
+        :mod:`ambiguity.models.attribution` evaluates a coalition of modalities.
+        """
+        return torch.softmax(scores.masked_fill(~keep, float("-inf")), dim=-1)
+
+    def forward(self, xs: Sequence[torch.Tensor], keep: torch.Tensor | None = None) -> FusionOutput:
+        """``keep`` (B, M) bool leaves modalities out explicitly (each row keeps at least one);
+        by default modality dropout decides in training and every modality is kept otherwise."""
+        z, scores, g = self.encode(xs)
+        if keep is None:
+            keep = self.keep_mask(z.shape[0], z.device)
+        elif keep.shape != scores.shape or not bool(keep.any(dim=1).all()):
+            raise ConfigError(f"keep must be a ({z.shape[0]}, {len(self.input_dims)}) bool mask keeping at least one modality per row")
+        alpha = self.attention(scores, keep.to(torch.bool))
         fused = (alpha.unsqueeze(-1) * z).sum(dim=1)
         return FusionOutput(self.classifier(fused), alpha, g)

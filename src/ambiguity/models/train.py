@@ -200,25 +200,36 @@ def load_dataset(store, groups: Sequence[str], *, require: Sequence[str] = ()) -
     )
 
 
-def standardise(X: np.ndarray, train_idx: np.ndarray) -> tuple[np.ndarray, int]:
-    """z-scores with the train split's mean and SD; non-finite values become 0 (the train mean).
-
-    Returns the standardised array and the number of non-finite values replaced.
-    A constant feature (SD 0) is centred and left unscaled.
-    """
+def standardiser(X: np.ndarray, train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SD per column of the train rows (NaN/Inf ignored); 0 and 1 where undefined or constant."""
     X = np.asarray(X, dtype=np.float64)
-    bad = ~np.isfinite(X)
-    Xn = np.where(bad, np.nan, X)
-    tr = Xn[train_idx]
+    tr = np.where(np.isfinite(X[train_idx]), X[train_idx], np.nan)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
         mean = np.nanmean(tr, axis=0)
         sd = np.nanstd(tr, axis=0)
     mean = np.where(np.isfinite(mean), mean, 0.0)
     sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
-    Z = (Xn - mean) / sd
+    return mean, sd
+
+
+def apply_standardiser(X: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, int]:
+    """z-scores with a saved mean and SD; non-finite values become 0 (the train mean)."""
+    X = np.asarray(X, dtype=np.float64)
+    bad = ~np.isfinite(X)
+    with np.errstate(all="ignore"):
+        Z = (np.where(bad, np.nan, X) - mean) / sd
     Z[bad] = 0.0
     return Z.astype(np.float32), int(bad.sum())
+
+
+def standardise(X: np.ndarray, train_idx: np.ndarray) -> tuple[np.ndarray, int]:
+    """z-scores with the train split's mean and SD; non-finite values become 0 (the train mean).
+
+    Returns the standardised array and the number of non-finite values replaced.
+    A constant feature (SD 0) is centred and left unscaled.
+    """
+    return apply_standardiser(X, *standardiser(X, train_idx))
 
 
 # -- fitting -----------------------------------------------------------------------------------
@@ -423,6 +434,12 @@ def train_model(
                 segment_ids=ds.segment_ids, splits=ds.split.tolist(), labels=ds.labels, classes=ds.classes,
                 probs=res.probs, attention=res.attention, config=config, seed=cfg.seed, run_id=run_id,
             ),
+        )
+        from ambiguity.models import saved
+
+        saved.save_model(
+            store, name, res.model, cfg, ds, res.train_idx,
+            [standardiser(x, res.train_idx) for x in ds.X], run_id=run_id,
         )
         tr = res.train_idx
         P.write_dynamics(

@@ -1,0 +1,157 @@
+"""Modality attributions per quadrant: means with intervals, red/green vs blue tests, dominant modality.
+
+Means: the mean phi of each modality among a quadrant's segments with a t
+interval (mean ± t_{n-1} SD / sqrt(n)). Tests: red vs blue and green vs blue for
+every modality, each one :func:`ambiguity.stats.compare.compare` (Welch by default)
+run uncorrected, then corrected together: **one family** of 2 x M tests (Holm by
+default). Dominant: how many of a quadrant's segments had each modality as the
+one with the largest |phi|, and its share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from ambiguity.errors import StatsError
+from ambiguity.stats.multitest import CORRECTION_NAMES, adjust, check_alpha, check_correction
+from ambiguity.stats.quadrants import QUADRANTS
+
+PAIRS = (("red", "blue"), ("green", "blue"))
+
+
+@dataclass
+class QuadrantAttribution:
+    unimodal: str
+    fusion: str
+    target: str
+    modalities: tuple[str, ...]
+    frame: pl.DataFrame  # one row per segment: segment_id, quadrant, phi_<m>..., v_all, v_empty, dominant
+    means: pl.DataFrame  # quadrant, modality, n, mean_phi, ci_low, ci_high
+    tests: pl.DataFrame  # pair, modality, n_a, n_b, mean_a, mean_b, statistic, p, p_adj, reject, hedges_g
+    dominant: pl.DataFrame  # quadrant, n, then per modality the count and share dominated
+    correction: str
+    test: str
+    ci: float
+
+    def describe(self) -> str:
+        return (f"Shapley values of {self.fusion}'s {self.target}; quadrants of {self.unimodal} vs {self.fusion}; "
+                f"{self.ci:.0%} t intervals")
+
+    def comparison_caption(self) -> str:
+        return (f"Red vs blue and green vs blue per modality ({self.test} t-test): one correction family of "
+                f"{self.tests['p'].is_not_nan().sum()} tests, {CORRECTION_NAMES[self.correction]}.")
+
+
+def _t_interval(x: np.ndarray, ci: float) -> tuple[float, float, float]:
+    from scipy import stats
+
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return float("nan"), float("nan"), float("nan")
+    m = float(x.mean())
+    if len(x) < 2:
+        return m, float("nan"), float("nan")
+    h = float(stats.t.ppf(0.5 + ci / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+    return m, m - h, m + h
+
+
+def quadrant_frame(attr_wide: pl.DataFrame, quadrants: pl.DataFrame) -> pl.DataFrame:
+    joined = attr_wide.join(quadrants.select(["segment_id", "quadrant"]), on="segment_id", how="inner")
+    if joined.height == 0:
+        raise StatsError("no segment has both an attribution and a quadrant: attribute the same splits the quadrants use")
+    return joined
+
+
+def summarise(frame: pl.DataFrame, modalities: Sequence[str], *, test: str = "welch", correction: str = "holm",
+              alpha: float = 0.05, ci: float = 0.95) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """means, tests, dominant tables from a frame with quadrant and phi_<modality> columns."""
+    from ambiguity.stats.compare import compare
+
+    check_correction(correction)
+    alpha, ci = check_alpha(alpha), check_alpha(ci, "ci")
+    q = frame["quadrant"].to_numpy()
+    rows = []
+    for quad in QUADRANTS:
+        for m in modalities:
+            x = frame.filter(pl.col("quadrant") == quad)[f"phi_{m}"].to_numpy()
+            mean, lo, hi = _t_interval(x, ci)
+            rows.append({"quadrant": quad, "modality": m, "n": int((q == quad).sum()), "mean_phi": mean, "ci_low": lo, "ci_high": hi})
+    means = pl.DataFrame(rows)
+    tests = []
+    cols = [f"phi_{m}" for m in modalities]
+    present = set(q.tolist())
+    for a, b in PAIRS:
+        if a not in present or b not in present:
+            for m in modalities:
+                tests.append({"pair": f"{a} vs {b}", "modality": m, "n_a": int((q == a).sum()), "n_b": int((q == b).sum()),
+                              "mean_a": float("nan"), "mean_b": float("nan"), "statistic": float("nan"), "p": float("nan"),
+                              "hedges_g": float("nan"), "reason": f"no segment in {a if a not in present else b}"})
+            continue
+        res = compare(frame.select(["quadrant", *cols]), "quadrant", a, b, test=test, correction="none", columns=cols, ci=ci)
+        for r in res.table.iter_rows(named=True):
+            tests.append({"pair": f"{a} vs {b}", "modality": r["feature"].removeprefix("phi_"), "n_a": r["n_a"], "n_b": r["n_b"],
+                          "mean_a": r["mean_a"], "mean_b": r["mean_b"], "statistic": r["statistic"], "p": r["p"],
+                          "hedges_g": r["hedges_g"], "reason": r["reason"]})
+    tests_df = pl.DataFrame(tests, schema_overrides={"reason": pl.String})
+    p_adj, reject = adjust(tests_df["p"].to_numpy(), correction, alpha)  # one family: every pair and modality
+    tests_df = tests_df.with_columns(pl.Series("p_adj", p_adj), pl.Series("reject", reject)).select(
+        ["pair", "modality", "n_a", "n_b", "mean_a", "mean_b", "statistic", "p", "p_adj", "reject", "hedges_g", "reason"])
+    dom_rows = []
+    for quad in QUADRANTS:
+        sub = frame.filter(pl.col("quadrant") == quad)
+        row = {"quadrant": quad, "n": sub.height}
+        for m in modalities:
+            k = int((sub["dominant"] == m).sum())
+            row[f"{m}_n"] = k
+            row[f"{m}_share"] = k / sub.height if sub.height else float("nan")
+        dom_rows.append(row)
+    return means, tests_df, pl.DataFrame(dom_rows)
+
+
+def quadrant_attribution(store, unimodal: str, fusion: str = "fusion", *, splits: Sequence[str] = ("test",),
+                         target: str = "p_correct", threshold: float = 0.5, test: str = "welch",
+                         correction: str = "holm", alpha: float = 0.05, ci: float = 0.95,
+                         quadrants: pl.DataFrame | None = None) -> QuadrantAttribution:
+    """Per-quadrant summary of the stored attributions of ``fusion`` (run ``attribute`` first)."""
+    from ambiguity.models.attributions import read_attributions, wide
+    from ambiguity.stats.quadrants import load_quadrants, resolve_model
+
+    fusion = resolve_model(store, fusion)
+    long = read_attributions(store, fusion, target, splits)
+    mods = tuple(dict.fromkeys(long["modality"].to_list()))
+    if quadrants is None:
+        quadrants = load_quadrants(store, unimodal, fusion, splits=tuple(splits), threshold=threshold)
+    frame = quadrant_frame(wide(long), quadrants)
+    means, tests, dom = summarise(frame, mods, test=test, correction=correction, alpha=alpha, ci=ci)
+    return QuadrantAttribution(resolve_model(store, unimodal), fusion, target, mods, frame, means, tests, dom,
+                               correction, test, ci)
+
+
+def auc_lower(flagged: np.ndarray, other: np.ndarray, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> dict:
+    """AUC = P(a flagged value < an unflagged one) (+ half the ties), its rank-biserial 2 AUC - 1, and
+    percentile bootstrap intervals (each group resampled with replacement, ``n_boot`` times, seeded).
+
+    AUC = 1 - U_flagged / (n_f n_o), with U from :func:`scipy.stats.mannwhitneyu`.
+    """
+    from scipy import stats
+
+    f, o = np.asarray(flagged, float), np.asarray(other, float)
+    f, o = f[np.isfinite(f)], o[np.isfinite(o)]
+    if len(f) < 1 or len(o) < 1:
+        raise StatsError(f"need values in both groups; got {len(f)} flagged and {len(o)} other")
+
+    def auc(a, b):
+        return 1.0 - stats.mannwhitneyu(a, b, alternative="two-sided").statistic / (len(a) * len(b))
+
+    point = auc(f, o)
+    rng = np.random.default_rng(seed)
+    boots = np.array([auc(rng.choice(f, len(f)), rng.choice(o, len(o))) for _ in range(n_boot)])
+    lo, hi = np.quantile(boots, [0.5 - ci / 2, 0.5 + ci / 2])
+    p = float(stats.mannwhitneyu(f, o, alternative="less").pvalue) if len(f) and len(o) else float("nan")
+    return {"n_flagged": len(f), "n_other": len(o), "auc": float(point), "auc_low": float(lo), "auc_high": float(hi),
+            "rank_biserial": 2 * float(point) - 1, "rb_low": 2 * float(lo) - 1, "rb_high": 2 * float(hi) - 1,
+            "p_one_sided": p}

@@ -1,0 +1,105 @@
+"""Attributions of a trained, saved fusion model over a store: loading, table, CLI, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from synth import synthetic, write_scalar_group, write_segments, write_vector_group
+
+from ambiguity import open_store
+from ambiguity.cli import main
+from ambiguity.errors import ConfigError, MissingGroupError, ModelError
+from ambiguity.models.attributions import attribute, interaction_frame, read_attributions, wide
+from ambiguity.models.saved import load_model
+from ambiguity.models.train import TrainConfig, train
+
+
+def _store(path, n=240, seed=3, bad=()):
+    store = open_store(path)
+    ids, labels, splits, info, noise = synthetic(n=n, seed=seed)
+    write_segments(store, ids, labels, splits)
+    write_vector_group(store, "text.syn", ids, info, modality="text")
+    status = ["failed" if i in bad else "ok" for i in range(n)]
+    write_scalar_group(store, "noise", ids, noise, status=status, modality="audio")
+    rng = np.random.default_rng(seed)
+    write_scalar_group(store, "video.syn", ids, info[:, :4] + rng.normal(size=(n, 4)), modality="video")
+    return store
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    store = _store(tmp_path_factory.mktemp("attr") / "store", bad=(1, 5, 9))
+    train(store, ["text.syn", "noise", "video.syn"], config=TrainConfig(epochs=3, seed=0))
+    return store
+
+
+def test_v_all_is_the_stored_prediction_and_efficiency_holds(trained):
+    res = attribute(trained, "fusion")
+    w = res.wide()
+    pred = trained.read("predictions", where="model = 'fusion'").select(["segment_id", "p_correct"])
+    j = w.join(pred, on="segment_id")
+    assert j.height == w.height == pred.height
+    # The reloaded model with the saved standardisation reproduces training's predictions (stored as float32).
+    np.testing.assert_allclose(j["v_all"].to_numpy(), j["p_correct"].to_numpy(), atol=1e-5)
+    phi = w.select([f"phi_{m}" for m in ("text", "audio", "video")]).to_numpy()
+    np.testing.assert_allclose(phi.sum(1), (w["v_all"] - w["v_empty"]).to_numpy(), atol=1e-6)
+    # v(∅) is the share of the segment's class among the training segments.
+    segs = trained.segments(["segment_id", "label", "split"])
+    ok = set(w["segment_id"].to_list())
+    tr = segs.filter((pl.col("split") == "train") & pl.col("segment_id").is_in(list(ok)))
+    share = tr["label"].value_counts(normalize=True)
+    prior = dict(zip(share["label"].to_list(), share["proportion"].to_list(), strict=True))
+    np.testing.assert_allclose(w["v_empty"].to_numpy(), [prior[lab] for lab in w["label"].to_list()])
+    assert set(w["dominant"].to_list()) <= {"text", "audio", "video"}
+    # The informative modality carries most of the decision.
+    assert np.abs(phi[:, 0]).mean() > np.abs(phi[:, 1]).mean()
+    # Segments failed in one modality are left out and counted.
+    assert res.dropped == {"not ok in noise": 3}
+
+
+def test_table_in_store_with_provenance_and_reader(trained):
+    res = attribute(trained, "fusion", splits=["test"], target="logit")
+    df = read_attributions(trained, "fusion", "logit")
+    assert df.height == res.frame.height and set(df["split"].to_list()) == {"test"}
+    assert {"segment_id", "modality", "phi", "v_all", "v_empty", "method", "model_run_id", "run_id"} <= set(df.columns)
+    assert df["method"].unique().to_list() == ["exact"]
+    assert df["model_run_id"].unique().to_list() == [load_model(trained, "fusion").run_id]
+    # A rerun replaces the rows of that (model, target) and leaves the other target alone.
+    attribute(trained, "fusion", splits=["val"], target="logit")
+    df2 = read_attributions(trained, "fusion", "logit")
+    assert set(df2["split"].to_list()) == {"val"}
+    inter = interaction_frame(df2)
+    assert inter.height == df2["segment_id"].n_unique() * 3
+    assert wide(df2).height == df2["segment_id"].n_unique()
+
+
+def test_cli_attribute_writes_the_long_table(trained, tmp_path):
+    out = tmp_path / "attr.csv"
+    r = CliRunner().invoke(main, ["--store", trained.uri, "attribute", "--splits", "test", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    df = pl.read_csv(out)
+    assert {"segment_id", "modality", "phi", "v_all", "v_empty"} <= set(df.columns)
+    assert "exact Shapley values of p_correct" in r.output
+    r = CliRunner().invoke(main, ["--store", trained.uri, "attribute", "--splits", "test", "--by-quadrant", "text.syn"])
+    assert r.exit_code == 0, r.output
+    assert "one correction family" in r.output and "Dominant modality" in r.output
+
+
+def test_bad_input(trained, tmp_path):
+    with pytest.raises(ModelError, match="cannot leave a modality out"):
+        attribute(trained, "text.syn")
+    r = CliRunner().invoke(main, ["--store", trained.uri, "attribute", "--model", "text.syn"])
+    assert r.exit_code != 0 and r.output.startswith("error: ") and len(r.output.strip().splitlines()) == 1
+    with pytest.raises(ConfigError, match="no output for class 'c9'"):
+        attribute(trained, "fusion", target="p:c9")
+    with pytest.raises(MissingGroupError, match="no saved weights for model 'nope'"):
+        attribute(trained, "nope")
+    with pytest.raises(ModelError, match="no usable segment in split"):
+        attribute(trained, "fusion", splits=["holdout"])
+    with pytest.raises(ConfigError, match="permutation sampling needs"):
+        attribute(trained, "fusion", method="permutation")
+    empty = open_store(tmp_path / "empty")
+    with pytest.raises(MissingGroupError, match="no attributions"):
+        read_attributions(empty)
