@@ -77,12 +77,12 @@ def test_table_in_store_with_provenance_and_reader(trained):
 
 def test_cli_attribute_writes_the_long_table(trained, tmp_path):
     out = tmp_path / "attr.csv"
-    r = CliRunner().invoke(main, ["--store", trained.uri, "attribute", "--splits", "test", "--out", str(out)])
+    r = CliRunner().invoke(main, ["--store", trained.uri, "attribute", "--split", "test", "--out", str(out)])
     assert r.exit_code == 0, r.output
     df = pl.read_csv(out)
     assert {"segment_id", "modality", "phi", "v_all", "v_empty"} <= set(df.columns)
     assert "exact Shapley values of p_correct" in r.output
-    r = CliRunner().invoke(main, ["--store", trained.uri, "attribute", "--splits", "test", "--by-quadrant", "text.syn"])
+    r = CliRunner().invoke(main, ["--store", trained.uri, "attribute", "--split", "test", "--by-quadrant", "text.syn"])
     assert r.exit_code == 0, r.output
     assert "one correction family" in r.output and "Dominant modality" in r.output
 
