@@ -1,0 +1,262 @@
+"""The explorer web app: Figure 2 as an interactive scatter, a table, segment pages, actions.
+
+Same server stack and rules as the annotation app (:mod:`ambiguity.annotate.app`):
+Starlette, plain HTML/JS pages (no build step, nothing from a CDN), the same
+security headers and Content-Security-Policy, only the Host headers it was bound
+to, media looked up by segment id (never by a path from the request) and cut
+with PyAV into the same clip cache, served as files with HTTP range requests.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ambiguity.annotate.app import LOOPBACK_HOSTS, _SecurityHeaders
+from ambiguity.annotate.clips import KINDS, ClipCache, Source
+from ambiguity.errors import AmbiguityError
+from ambiguity.media import MediaError
+
+if TYPE_CHECKING:
+    from ambiguity.explore.data import ExploreData
+
+STATIC = {
+    "explore.js": "text/javascript; charset=utf-8", "segment.js": "text/javascript; charset=utf-8",
+    "common.js": "text/javascript; charset=utf-8", "explore.css": "text/css; charset=utf-8",
+}
+MODALITIES = ("text", "audio", "video")
+MAX_SELECTION = 100_000
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _page(name: str) -> Response:
+    html = resources.files("ambiguity.explore").joinpath(f"static/{name}").read_text(encoding="utf-8")
+    return Response(html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
+
+
+async def _body(request: Request) -> dict[str, Any] | JSONResponse:
+    # JSON only: a cross-site form cannot send application/json without a CORS preflight
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return _error(415, "send JSON (Content-Type: application/json)")
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "the request body is not valid JSON")
+    if not isinstance(body, dict):
+        return _error(400, "the request body must be a JSON object")
+    return body
+
+
+def _selection(data: ExploreData, body: dict[str, Any]) -> list[str] | JSONResponse:
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        return _error(400, "ids must be a non-empty list of segment ids")
+    if len(ids) > MAX_SELECTION:
+        return _error(413, f"at most {MAX_SELECTION} segments at a time")
+    unknown = [i for i in ids if i not in data.index]
+    if unknown:
+        return _error(404, f"{len(unknown)} segment(s) are not in the store, e.g. {unknown[0][:80]!r}")
+    return list(dict.fromkeys(ids))
+
+
+def selection_task(data: ExploreData, ids: list[str], name: str, modality: str, model: str | None):
+    """An annotation task of the selected segments, in the format ``ambiguity sample`` saves."""
+    from datetime import UTC, datetime
+
+    from ambiguity.stats.sampling import AnnotationTask, check_task_name
+
+    check_task_name(name)
+    if modality not in MODALITIES:
+        raise AmbiguityError(f"modality must be one of {', '.join(MODALITIES)}")
+    model = model if model in data.quadrants else (data.unimodal[0] if data.unimodal else None)
+    if model is None:
+        raise AmbiguityError("the selection has no quadrants: the store has no predictions (run `ambiguity train`)")
+    q = data.quadrants[model]
+    sel = pl.DataFrame({"segment_id": ids}).join(q, on="segment_id", how="left")
+    lost = sel.filter(pl.col("quadrant").is_null())["segment_id"].to_list()
+    if lost:
+        raise AmbiguityError(f"{len(lost)} selected segment(s) have no quadrant for {model} (not predicted), e.g. {lost[0]}")
+    items = sel.select(
+        (pl.lit(modality + ":") + pl.col("segment_id")).alias("item"), "segment_id", pl.lit(modality).alias("modality"),
+        "quadrant", pl.int_range(0, sel.height, dtype=pl.Int64).alias("position"), "p_unimodal", "p_fusion", "label", "split",
+        pl.lit(model).alias("unimodal_model"), pl.lit(data.fusion, pl.String).alias("fusion_model"),
+    )
+    choices = tuple(sorted({v for v in data.segments["label"].to_list() if v is not None}))
+    return AnnotationTask(name=name, items=items, seed=0, per_quadrant=0, choices=choices,
+                          created_at=datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def add_to_task(data: ExploreData, ids: list[str], name: str, modality: str, model: str | None) -> dict[str, Any]:
+    """Add the selection to task ``name`` (created if new; items already in it are kept as they are)."""
+    from ambiguity.stats.sampling import AnnotationTask, load_task, save_task, task_names
+
+    new = selection_task(data, ids, name, modality, model)
+    if name in task_names(data.store):
+        old = load_task(data.store, name)
+        fresh = new.items.filter(~pl.col("item").is_in(old.items["item"].to_list()))
+        fresh = fresh.with_columns((pl.col("position") + old.items.height).alias("position"))
+        items = pl.concat([old.items, fresh], how="vertical_relaxed")
+        task = AnnotationTask(name=name, items=items, seed=old.seed, per_quadrant=old.per_quadrant, choices=old.choices or new.choices, created_at=old.created_at)
+        save_task(data.store, task, replace=True)
+        return {"task": name, "added": fresh.height, "items": items.height}
+    save_task(data.store, new)
+    return {"task": name, "added": new.items.height, "items": new.items.height}
+
+
+def export(data: ExploreData, ids: list[str], fmt: str, modality: str, model: str | None) -> tuple[bytes, str, str]:
+    """The selection as CSV or Label Studio JSON: (bytes, media type, file name)."""
+    task = selection_task(data, ids, "selection", modality, model)
+    segs = data.segments.select("segment_id", "media", "audio", "start_s", "end_s", "transcript")
+    with tempfile.TemporaryDirectory(prefix="ambiguity-export-") as tmp:
+        if fmt == "csv":
+            sc = data.scores.frame.select("segment_id", "score")
+            buf = io.BytesIO()
+            task.with_segments(segs).join(sc, on="segment_id", how="left").sort("position").write_csv(buf)
+            return buf.getvalue(), "text/csv; charset=utf-8", "selection.csv"
+        out = Path(tmp) / "selection.json"
+        task.to_label_studio(out, segs)
+        return out.read_bytes(), "application/json", "selection-label-studio.json"
+
+
+def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts: list[str] | tuple[str, ...] | None = None) -> Starlette:
+    """The explorer app over one loaded store (see :func:`ambiguity.explore.data.load`)."""
+    clips = ClipCache(clip_dir)
+
+    async def index(request: Request) -> Response:
+        return _page("index.html")
+
+    async def segment_page(request: Request) -> Response:
+        if request.path_params["segment_id"] not in data.index:
+            return Response("no such segment in this store", status_code=404, media_type="text/plain; charset=utf-8")
+        return _page("segment.html")
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC:
+            return _error(404, "not found")
+        text = resources.files("ambiguity.explore").joinpath(f"static/{name}").read_text(encoding="utf-8")
+        return Response(text, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
+
+    async def points(request: Request) -> Response:
+        body = await run_in_threadpool(data.payload)
+        return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+    def brief(request: Request) -> Response:
+        sid = request.path_params["segment_id"]
+        if sid not in data.index:
+            return _error(404, "no such segment in this store")
+        r = data.row(sid)
+        return JSONResponse({"segment_id": sid, "transcript": (r.get("transcript") or "")[:300], "label": r.get("label")})
+
+    def detail(request: Request) -> Response:
+        sid = request.path_params["segment_id"]
+        if sid not in data.index:
+            return _error(404, "no such segment in this store")
+        emb = request.query_params.get("embedding")
+        if emb is not None and emb not in data.embedding_groups:
+            return _error(404, f"no embedding group {emb[:80]!r} in this store")
+        return JSONResponse(data.detail(sid, emb), headers={"Cache-Control": "no-store"})
+
+    def media(request: Request) -> Response:
+        kind, sid = request.path_params["kind"], request.path_params["segment_id"]
+        if kind not in KINDS or sid not in data.index:
+            return _error(404, "not found")
+        r = data.row(sid)
+        try:
+            path, mtype = clips.get(Source(sid, r.get("media"), r.get("audio"), r.get("start_s"), r.get("end_s")), kind)
+        except (MediaError, OSError) as exc:
+            return _error(404, f"media unavailable: {exc}")
+        return FileResponse(path, media_type=mtype, headers={"Cache-Control": "private, max-age=3600"})
+
+    async def task(request: Request) -> Response:
+        body = await _body(request)
+        if isinstance(body, JSONResponse):
+            return body
+        ids = _selection(data, body)
+        if isinstance(ids, JSONResponse):
+            return ids
+        try:
+            res = await run_in_threadpool(add_to_task, data, ids, str(body.get("task") or ""), str(body.get("modality") or "text"), body.get("model"))
+        except AmbiguityError as exc:
+            return _error(422, str(exc))
+        return JSONResponse(res)
+
+    async def export_route(request: Request) -> Response:
+        body = await _body(request)
+        if isinstance(body, JSONResponse):
+            return body
+        ids = _selection(data, body)
+        if isinstance(ids, JSONResponse):
+            return ids
+        fmt = body.get("format")
+        if fmt not in ("csv", "label-studio"):
+            return _error(400, "format must be csv or label-studio")
+        try:
+            content, mtype, fname = await run_in_threadpool(export, data, ids, fmt, str(body.get("modality") or "text"), body.get("model"))
+        except AmbiguityError as exc:
+            return _error(422, str(exc))
+        return Response(content, media_type=mtype, headers={"Content-Disposition": f'attachment; filename="{fname}"', "Cache-Control": "no-store"})
+
+    routes = [
+        Route("/", index),
+        Route("/segment/{segment_id:path}", segment_page),
+        Route("/static/{name}", static),
+        Route("/api/points", points),
+        Route("/api/brief/{segment_id:path}", brief),
+        Route("/api/segment/{segment_id:path}", detail),
+        Route("/api/media/{kind}/{segment_id:path}", media),
+        Route("/api/task", task, methods=["POST"]),
+        Route("/api/export", export_route, methods=["POST"]),
+    ]
+    hosts = list(allowed_hosts) if allowed_hosts else list(LOOPBACK_HOSTS)
+    app = Starlette(routes=routes, middleware=[
+        Middleware(_SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts), Middleware(GZipMiddleware, minimum_size=4096),
+    ])
+    app.state.data = data
+    return app
+
+
+def serve(data: ExploreData, *, host: str = "127.0.0.1", port: int = 8766, clip_dir: str | None = None) -> None:
+    """Serve the explorer until interrupted; a port in use is one readable error."""
+    import errno
+    import socket
+
+    import uvicorn
+
+    from ambiguity.annotate.server import is_loopback
+
+    hosts = list(LOOPBACK_HOSTS) if is_loopback(host) else ["*"]
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AmbiguityError(f"port {port} on {host} is already in use: pass --port N (another one)") from None
+        raise AmbiguityError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    app = create_app(data, clip_dir=clip_dir, allowed_hosts=hosts)
+    # the socket is bound here, so a port in use fails above as one line, not in uvicorn's log
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+def payload_json(data: ExploreData) -> dict[str, Any]:
+    """The scatter's data as a Python object (what ``/api/points`` sends)."""
+    return json.loads(data.payload())

@@ -1,0 +1,341 @@
+"""What the explorer shows, read once from the store: points, filters, scores, segment details.
+
+The scatter's data go to the browser as one columnar JSON document (ids, codes and
+rounded probabilities; no transcripts), built when the app starts, so the page's
+first render costs one request. Everything about a single segment (transcript,
+predictions, features, neighbours, annotations) is read when its page asks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ambiguity.errors import AmbiguityError, StatsError
+from ambiguity.explore.score import COMPONENTS, ScoreResult, _optional, ambiguity_scores, fusion_model
+from ambiguity.stats.quadrants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS
+
+SCHEMES = ("fixed", "crossfit")
+#: A metadata column becomes a filter when it has at most this many distinct values.
+MAX_CATEGORIES = 30
+NO_PREDICTIONS = "the store has no predictions: run `ambiguity train` (or `ambiguity predictions import FILE`), then restart `ambiguity explore`"
+
+
+def _codes(values: list[Any]) -> dict[str, Any]:
+    """Categorical column as sorted distinct values and one code per row (-1: missing)."""
+    vals = sorted({str(v) for v in values if v is not None})
+    pos = {v: i for i, v in enumerate(vals)}
+    return {"values": vals, "codes": [-1 if v is None else pos[str(v)] for v in values]}
+
+
+def _round(a: np.ndarray | list, digits: int = 4) -> list[float | None]:
+    arr = np.asarray(a, dtype=np.float64)
+    r = np.round(arr, digits)
+    return [None if not math.isfinite(v) else float(v) for v in r.tolist()]
+
+
+def _aligned(ids: list[str], df: pl.DataFrame, col: str) -> np.ndarray:
+    base = pl.DataFrame({"segment_id": ids})
+    return base.join(df.select("segment_id", col), on="segment_id", how="left")[col].cast(pl.Float64).to_numpy()
+
+
+@dataclass
+class ExploreData:
+    """The explorer's view of a store (built by :func:`load`)."""
+
+    store: Any
+    scheme: str
+    fusion: str | None
+    unimodal: list[str]
+    threshold: float
+    segments: pl.DataFrame
+    quadrants: dict[str, pl.DataFrame]
+    scores: ScoreResult
+    problem: str | None = None
+    embedding_groups: list[str] = field(default_factory=list)
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _payload: bytes | None = None
+    _cache: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def ids(self) -> list[str]:
+        return self.segments["segment_id"].to_list()
+
+    def __post_init__(self) -> None:
+        self.index = {s: i for i, s in enumerate(self.ids)}
+
+    # -- the scatter's data ---------------------------------------------------------------------
+    def payload(self) -> bytes:
+        if self._payload is None:
+            self._payload = json.dumps(self._build_payload(), separators=(",", ":"), allow_nan=False).encode()
+        return self._payload
+
+    def _build_payload(self) -> dict[str, Any]:
+        ids = self.ids
+        qpos = {q: i for i, q in enumerate(QUADRANTS)}
+        models = []
+        for m in self.unimodal:
+            q = self.quadrants[m]
+            qq = pl.DataFrame({"segment_id": ids}).join(q.select("segment_id", "quadrant"), on="segment_id", how="left")["quadrant"].to_list()
+            entry: dict[str, Any] = {
+                "name": m, "x": _round(_aligned(ids, q, "p_unimodal")), "y": _round(_aligned(ids, q, "p_fusion")),
+                "q": [qpos.get(v, -1) if v else -1 for v in qq],
+            }
+            if "stability" in q.columns:
+                entry["stability"] = _round(_aligned(ids, q, "stability"), 3)
+            models.append(entry)
+        sc = self.scores.frame
+        return {
+            "n": len(ids), "ids": ids, "scheme": self.scheme, "fusion": self.fusion, "threshold": self.threshold,
+            "quadrants": list(QUADRANTS), "colours": QUADRANT_COLOURS, "meaning": QUADRANT_MEANING,
+            "label": _codes(self.segments["label"].to_list()), "split": _codes(self.segments["split"].to_list()),
+            "meta": self.metadata, "models": models,
+            "score": _round(_aligned(ids, sc, "score"), 4),
+            "components": {c: _round(_aligned(ids, sc, c), 4) for c in self.scores.available},
+            "weights": self.scores.weights, "missing": self.scores.missing, "problem": self.problem,
+            "embeddings": self.embedding_groups,
+        }
+
+    # -- one segment ------------------------------------------------------------------------------
+    def row(self, segment_id: str) -> dict[str, Any]:
+        return self.segments.row(self.index[segment_id], named=True)
+
+    def detail(self, segment_id: str, embedding: str | None = None) -> dict[str, Any]:
+        """Everything the segment page shows; sections that cannot be built say why."""
+        r = self.row(segment_id)
+        out: dict[str, Any] = {
+            "segment_id": segment_id, "transcript": r.get("transcript"), "label": r.get("label"), "split": r.get("split"),
+            "start_s": r.get("start_s"), "end_s": r.get("end_s"), "metadata": json.loads(r.get("metadata") or "{}"),
+            "media": self._media(r), "fusion": self.fusion, "scheme": self.scheme,
+        }
+        sc = self.scores.frame.filter(pl.col("segment_id") == segment_id)
+        out["score"] = sc.row(0, named=True) if sc.height else None
+        out["components"] = {c: {"needs": COMPONENTS[c], "available": c in self.scores.available} for c in COMPONENTS}
+        for key, fn in (
+            ("predictions", self._predictions), ("quadrants", self._quadrants), ("attributions", self._attributions),
+            ("features", self._features), ("annotations", self._annotations),
+        ):
+            out[key] = self._section(fn, segment_id)
+        out["embeddings"] = self.embedding_groups
+        group = embedding or (self.embedding_groups[0] if self.embedding_groups else None)
+        out["neighbours"] = self._section(self._neighbours, segment_id, group) if group else {"error": "the store has no embedding group (run `ambiguity extract` with a text, audio or video embedder)"}
+        return out
+
+    @staticmethod
+    def _section(fn, *args) -> Any:
+        try:
+            return fn(*args)
+        except (AmbiguityError, ValueError, KeyError, OSError) as exc:
+            return {"error": str(exc)}
+
+    def _media(self, r: dict[str, Any]) -> dict[str, Any]:
+        from ambiguity.annotate.clips import Source, has_video
+
+        missing = [p for p in (r.get("media"), r.get("audio")) if p and not os.path.exists(p)]
+        info: dict[str, Any] = {"media": r.get("media"), "audio": r.get("audio"), "missing": missing, "urls": {}}
+        if missing or not (r.get("media") or r.get("audio")):
+            return info
+        sid = r["segment_id"]
+        try:
+            video = has_video(Source(sid, r.get("media"), r.get("audio"), r.get("start_s"), r.get("end_s")))
+        except AmbiguityError as exc:
+            info["error"] = str(exc)
+            return info
+        info["urls"]["audio"] = f"/api/media/audio/{sid}"
+        if video:
+            info["urls"]["video"] = f"/api/media/video/{sid}"
+            info["urls"]["full"] = f"/api/media/full/{sid}"
+        return info
+
+    def _predictions(self, sid: str) -> list[dict[str, Any]]:
+        from ambiguity.stores.lance import id_filter
+
+        if not self.store.has_table("predictions"):
+            raise StatsError(NO_PREDICTIONS)
+        df = self.store.read("predictions", ["model", "kind", "classes", "probs", "predicted", "p_correct", "attention", "modalities"], where=id_filter([sid]))
+        return [
+            {**{k: r[k] for k in ("model", "kind", "classes", "predicted", "modalities")},
+             "probs": _round(r["probs"] or [], 4), "p_correct": r["p_correct"],
+             "attention": _round(r["attention"], 4) if r["attention"] is not None else None}
+            for r in df.sort("model").iter_rows(named=True)
+        ]
+
+    def _quadrants(self, sid: str) -> list[dict[str, Any]]:
+        rows = []
+        for m in self.unimodal:
+            q = self.quadrants[m].filter(pl.col("segment_id") == sid)
+            if q.height:
+                rows.append({"unimodal": m, **{k: v for k, v in q.row(0, named=True).items() if k != "segment_id"}})
+        stability = _optional(("ambiguity.stats.crossfit", "ambiguity.models.crossfit"), "quadrant_stability")
+        if stability is not None and self.fusion:
+            for row in rows:
+                try:
+                    st = self._cached(f"stab:{row['unimodal']}", lambda m=row["unimodal"]: stability(self.store, m, self.fusion))
+                except AmbiguityError as exc:
+                    row["repeats"] = {"error": str(exc)}
+                    continue
+                hit = st.filter(pl.col("segment_id") == sid)
+                row["repeats"] = hit.row(0, named=True) if hit.height else None
+        return rows
+
+    def _attributions(self, sid: str) -> list[dict[str, Any]]:
+        from ambiguity.stores.lance import id_filter
+
+        reader = _optional(("ambiguity.models.attributions", "ambiguity.models"), "read_attributions")
+        if reader is not None:
+            df = reader(self.store)
+            df = df.filter(pl.col("segment_id") == sid)
+        elif self.store.has_table("attributions"):
+            df = self.store.read("attributions", where=id_filter([sid]))
+        else:
+            raise StatsError("no attributions in the store (run `ambiguity attrib`)")
+        return [{k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in r.items()} for r in df.iter_rows(named=True)]
+
+    def _cached(self, key: str, fn):
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = fn()
+            return self._cache[key]
+
+    def _features(self, sid: str) -> dict[str, Any]:
+        """Scalar features of the segment as z-scores against the blue quadrant (both models right)."""
+        from ambiguity.stores.schema import table_name
+
+        if not self.unimodal:
+            raise StatsError(NO_PREDICTIONS)
+        ref = self.unimodal[0]
+        blue = self.quadrants[ref].filter(pl.col("quadrant") == "blue")["segment_id"].to_list()
+        if len(blue) < 2:
+            raise StatsError(f"fewer than two blue segments for {ref}: no reference to compare with")
+        out = []
+        for g in self.store.groups():
+            if "vector" in self.store.schema(table_name(g)).names:
+                continue
+            stats = self._cached(f"blue:{g}", lambda g=g: self._blue_stats(g, blue))
+            if stats is None:
+                continue
+            mine = self.store.features(g, segment_ids=[sid])
+            if mine.height == 0:
+                continue
+            r = mine.row(0, named=True)
+            for col, (mu, sd) in stats.items():
+                v = r.get(col)
+                if v is None or not math.isfinite(float(v)) or not sd:
+                    continue
+                out.append({"group": g, "feature": col, "value": float(v), "blue_mean": mu, "blue_sd": sd, "z": (float(v) - mu) / sd})
+        out.sort(key=lambda d: -abs(d["z"]))
+        return {"reference": f"blue quadrant of {ref} vs {self.fusion} ({len(blue)} segments)", "rows": out[:40], "total": len(out)}
+
+    def _blue_stats(self, group: str, blue: list[str]) -> dict[str, tuple[float, float]] | None:
+        df = self.store.features(group, segment_ids=blue)
+        cols = [c for c, t in df.schema.items() if c not in ("segment_id", "status", "error") and t.is_numeric()]
+        if not cols or df.height < 2:
+            return None
+        res = {}
+        for c in cols:
+            x = df[c].cast(pl.Float64).to_numpy()
+            x = x[np.isfinite(x)]
+            if len(x) >= 2:
+                res[c] = (float(x.mean()), float(x.std(ddof=1)))
+        return res
+
+    def _neighbours(self, sid: str, group: str, k: int = 10) -> dict[str, Any]:
+        from ambiguity.stats.boundary import knn_exact
+
+        if group not in self.embedding_groups:
+            raise StatsError(f"no embedding group {group!r}; the store has: {', '.join(self.embedding_groups) or 'none'}")
+        ids, vec = self._cached(f"vec:{group}", lambda: self.store.vectors(group))
+        pos = self._cached(f"pos:{group}", lambda: {s: i for i, s in enumerate(ids)})
+        if sid not in pos:
+            raise StatsError(f"segment {sid} has no ok vector in {group}")
+        kk = min(k, len(ids) - 1)
+        if kk < 1:
+            raise StatsError(f"group {group} has one vector only")
+        idx, dist = knn_exact(vec, kk, "cosine", rows=[pos[sid]])
+        ref = self.unimodal[0] if self.unimodal else None
+        qmap = dict(zip(self.quadrants[ref]["segment_id"].to_list(), self.quadrants[ref]["quadrant"].to_list(), strict=True)) if ref else {}
+        rows = []
+        for j, d in zip(idx[0].tolist(), dist[0].tolist(), strict=True):
+            n = ids[j]
+            if n not in self.index:
+                continue
+            rr = self.row(n)
+            rows.append({"segment_id": n, "distance": round(float(d), 4), "label": rr.get("label"), "quadrant": qmap.get(n),
+                         "transcript": (rr.get("transcript") or "")[:120]})
+        return {"group": group, "metric": "cosine", "rows": rows}
+
+    def _annotations(self, sid: str) -> list[dict[str, Any]]:
+        from ambiguity.stores.lance import id_filter
+
+        if not self.store.has_table("annotations"):
+            return []
+        df = self.store.read("annotations", ["task", "annotator", "item", "round", "judgment", "answered_at"], where=id_filter([sid]))
+        return df.sort("task", "annotator", "round").to_dicts()
+
+
+def _metadata(segments: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """Categorical metadata columns (at most MAX_CATEGORIES values) as code columns."""
+    parsed = [json.loads(m) if m else {} for m in segments["metadata"].to_list()]
+    keys: dict[str, set[str]] = {}
+    for d in parsed:
+        for k, v in d.items():
+            if isinstance(v, (str, int, float, bool)) or v is None:
+                s = keys.setdefault(k, set())
+                if len(s) <= MAX_CATEGORIES:
+                    s.add(str(v))
+    out = {}
+    for k, vals in sorted(keys.items()):
+        if 1 <= len(vals) <= MAX_CATEGORIES:
+            out[k] = _codes([None if d.get(k) is None else str(d.get(k)) for d in parsed])
+    return out
+
+
+def load(
+    store, *, scheme: str = "fixed", fusion: str | None = None, unimodal: list[str] | None = None,
+    threshold: float = 0.5, embedding: str | None = None, weights: dict[str, float] | None = None,
+) -> ExploreData:
+    """Read the explorer's data. A store without predictions still loads (``problem`` says what to run)."""
+    from ambiguity.stats.quadrants import load_quadrants, resolve_model, unimodal_models
+    from ambiguity.stores.schema import SPLITS, table_name
+
+    if scheme not in SCHEMES:
+        raise StatsError(f"unknown scheme {scheme!r}: use {', '.join(SCHEMES)}")
+    if not store.has_table("segments"):
+        raise StatsError(f"the store at {store.uri} has no segments: run `ambiguity ingest MANIFEST` first")
+    segments = store.segments(["segment_id", "media", "audio", "start_s", "end_s", "transcript", "label", "split", "metadata"]).sort("segment_id")
+    embedding_groups = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
+    quads: dict[str, pl.DataFrame] = {}
+    problem = None
+    models: list[str] = []
+    if not store.has_table("predictions"):
+        problem = NO_PREDICTIONS
+    else:
+        fusion = resolve_model(store, fusion) if fusion else fusion_model(store)
+        models = [resolve_model(store, m) for m in unimodal] if unimodal else sorted(unimodal_models(store))
+        if fusion is None or not models:
+            problem = "the store needs a fusion model and at least one unimodal model: run `ambiguity train GROUP GROUP ...`"
+            models = []
+        for m in models:
+            quads[m] = load_quadrants(store, m, fusion, splits=SPLITS, threshold=threshold)
+        if scheme == "crossfit" and models:
+            stability = _optional(("ambiguity.stats.crossfit", "ambiguity.models.crossfit"), "quadrant_stability")
+            if stability is None:
+                raise StatsError("--scheme crossfit needs cross-fitted quadrants, which this version cannot compute: use --scheme fixed")
+            for m in models:
+                st = stability(store, m, fusion).select("segment_id", pl.col("quadrant").alias("quadrant_cf"), "stability")
+                q = quads[m].join(st, on="segment_id", how="left")
+                quads[m] = q.with_columns(pl.col("quadrant_cf").alias("quadrant")).drop("quadrant_cf")
+    scores = ambiguity_scores(store, unimodal=models[0] if models else None, fusion=fusion if models else None, embedding=embedding, weights=weights)
+    return ExploreData(
+        store=store, scheme=scheme, fusion=fusion if models else None, unimodal=models, threshold=threshold,
+        segments=segments, quadrants=quads, scores=scores, problem=problem, embedding_groups=embedding_groups,
+        metadata=_metadata(segments),
+    )

@@ -1,0 +1,272 @@
+"""The ambiguity score of a segment: a weighted mean of components, each in [0, 1].
+
+Each component is 1 where a segment looks most ambiguous by that measure:
+
+==============  ======================================================================  ========================
+component       value                                                                   needs
+==============  ======================================================================  ========================
+disagreement    P(red or green) over cross-fitting repeats (``disagreement_p``)         ``ambiguity crossfit``
+committee       vote entropy of the unimodal and fusion models' predicted labels        ``ambiguity train``
+confidence      ``1 - |2 c - 1|`` of the cartography confidence ``c`` (1 at c = 0.5)     ``ambiguity train``
+variability     ``min(1, 2 v)`` of the cartography variability ``v`` (SD over epochs)  ``ambiguity train``
+knn             share of the k nearest neighbours (an embedding) with another label    an embedding group
+conflict        Jensen-Shannon divergence between modality attributions (base 2)       ``ambiguity attrib``
+annotators      ``(1 - m) / (1 - 1/C)``, ``m`` the majority share of the judgments      annotations
+==============  ======================================================================  ========================
+
+The score is ``sum_c w_c s_c / sum_c w_c`` over the components a segment *has*
+(missing ones do not count as 0), so a score always lies in [0, 1];
+``n_components`` says how many went in. Weights default to 1 and are set with
+``weights={"knn": 2, "committee": 0}`` (CLI: ``--weight knn=2``). Cartography
+values exist for training segments only (they come from training epochs);
+the variability of values in [0, 1] is at most 0.5, hence the factor 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ambiguity.errors import AmbiguityError, StatsError
+
+COMPONENTS: dict[str, str] = {
+    "disagreement": "run `ambiguity crossfit` (cross-fitted quadrants)",
+    "committee": "run `ambiguity train` (predictions of the unimodal and fusion models)",
+    "confidence": "run `ambiguity train` (training dynamics)",
+    "variability": "run `ambiguity train` (training dynamics)",
+    "knn": "name an embedding group (--embedding GROUP, e.g. text.minilm)",
+    "conflict": "run `ambiguity attrib` (modality attributions)",
+    "annotators": "collect annotations (`ambiguity annotate serve` or `ambiguity annotations import`)",
+}
+DEFAULT_WEIGHTS: dict[str, float] = dict.fromkeys(COMPONENTS, 1.0)
+
+
+def check_weights(weights: Mapping[str, Any] | None) -> dict[str, float]:
+    """Default weights updated by ``weights``; refuses unknown names and negative or non-finite values."""
+    out = dict(DEFAULT_WEIGHTS)
+    for k, v in (weights or {}).items():
+        if k not in COMPONENTS:
+            raise StatsError(f"unknown score component {k!r}: use {', '.join(COMPONENTS)}")
+        try:
+            w = float(v)
+        except (TypeError, ValueError):
+            raise StatsError(f"weight of {k!r} must be a number, got {v!r}") from None
+        if not math.isfinite(w) or w < 0:
+            raise StatsError(f"weight of {k!r} must be finite and >= 0, got {v!r}")
+        out[k] = w
+    if not any(out.values()):
+        raise StatsError("every weight is 0: give at least one component a positive weight")
+    return out
+
+
+def combine(components: pl.DataFrame, weights: Mapping[str, Any] | None = None) -> pl.DataFrame:
+    """Add ``score`` and ``n_components`` to a frame with one column per component (nulls where missing)."""
+    w = check_weights(weights)
+    cols = [c for c in COMPONENTS if c in components.columns and w[c] > 0]
+    if not cols:
+        return components.with_columns(pl.lit(None, pl.Float64).alias("score"), pl.lit(0, pl.Int64).alias("n_components"))
+    num = pl.sum_horizontal([pl.col(c).fill_null(0.0) * w[c] for c in cols])
+    den = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Float64) * w[c] for c in cols])
+    n = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int64) for c in cols])
+    return components.with_columns(
+        pl.when(den > 0).then(num / den).otherwise(None).alias("score"), n.alias("n_components")
+    )
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """Per-segment components and score, and what each missing component needs."""
+
+    frame: pl.DataFrame
+    weights: dict[str, float]
+    available: tuple[str, ...]
+    missing: dict[str, str] = field(default_factory=dict)
+
+    def to_polars(self) -> pl.DataFrame:
+        return self.frame
+
+    def top(self, n: int) -> pl.DataFrame:
+        return self.frame.filter(pl.col("score").is_not_null()).sort(["score", "segment_id"], descending=[True, False]).head(n)
+
+
+def _optional(candidates: tuple[str, ...], name: str):
+    """A function another part of the package may provide (None until it exists)."""
+    for mod in candidates:
+        try:
+            return getattr(importlib.import_module(mod), name)
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def _committee(store) -> pl.DataFrame:
+    from ambiguity.explore.select import vote_entropy
+    from ambiguity.models.predictions import read_predictions
+
+    df = read_predictions(store).select("model", "segment_id", "classes", "probs")
+    models = sorted(set(df["model"].to_list()))
+    if len(models) < 2:
+        raise StatsError("the committee needs at least two models")
+    classes = df["classes"].to_list()
+    if any(c != classes[0] for c in classes):
+        raise StatsError("the models were trained on different classes")
+    wide = df.pivot(on="model", index="segment_id", values="probs").drop_nulls()
+    if wide.height == 0:
+        raise StatsError("no segment is predicted by every model")
+    P = np.stack([np.array(wide[m].to_list(), dtype=np.float64) for m in models])
+    return pl.DataFrame({"segment_id": wide["segment_id"], "committee": vote_entropy(P)})
+
+
+def _dynamics(store) -> pl.DataFrame:
+    from ambiguity.models.predictions import read_dynamics
+
+    # the mean over models: each model's training run is one view of how hard the segment is to learn
+    d = read_dynamics(store).select("model", "segment_id", "confidence", "variability")
+    d = d.group_by("segment_id").agg(pl.col("confidence").mean(), pl.col("variability").mean())
+    return d.select(
+        "segment_id",
+        (1 - (2 * pl.col("confidence") - 1).abs()).clip(0, 1).alias("confidence"),
+        (2 * pl.col("variability")).clip(0, 1).alias("variability"),
+    )
+
+
+def _knn(store, group: str, k: int) -> pl.DataFrame:
+    from ambiguity.stats.boundary import boundary
+
+    res = boundary(store, group, k=k, n_permutations=0)
+    return res.segments.select("segment_id", pl.col("other_share").alias("knn"))
+
+
+def _annotators(store) -> pl.DataFrame:
+    a = store.read("annotations", ["task", "segment_id", "judgment", "annotator"])
+    if a.height == 0:
+        raise StatsError("no annotations")
+    tasks = store.read("tasks", ["task", "choices"]).unique("task") if store.has_table("tasks") else pl.DataFrame()
+    n_choices = {r["task"]: len(json.loads(r["choices"] or "[]")) for r in tasks.iter_rows(named=True)}
+    counts = a.group_by("task", "segment_id", "judgment").len("n")
+    per = counts.group_by("task", "segment_id").agg(pl.col("n").sum().alias("total"), pl.col("n").max().alias("top"), pl.len().alias("k"))
+    per = per.filter(pl.col("total") >= 2)
+    per = per.with_columns(pl.col("task").replace_strict(n_choices, default=None, return_dtype=pl.Int64).alias("C"))
+    per = per.with_columns(pl.max_horizontal(pl.col("C").fill_null(2), pl.col("k"), pl.lit(2)).alias("C"))
+    per = per.with_columns(((1 - pl.col("top") / pl.col("total")) / (1 - 1 / pl.col("C"))).clip(0, 1).alias("annotators"))
+    return per.group_by("segment_id").agg(pl.col("annotators").mean())
+
+
+def ambiguity_scores(
+    store,
+    *,
+    unimodal: str | None = None,
+    fusion: str | None = None,
+    embedding: str | None = None,
+    k: int = 10,
+    weights: Mapping[str, Any] | None = None,
+) -> ScoreResult:
+    """Every score component the store allows, and their weighted mean (see the module notes).
+
+    ``unimodal``/``fusion`` pick the pair whose cross-fitted disagreement and attribution
+    conflict are used (default: the first unimodal model, the store's fusion model);
+    ``embedding`` names the vector group of the kNN component (none: no kNN component).
+    Missing inputs leave their component out and say what to run (``missing``).
+    """
+    w = check_weights(weights)
+    seg = store.segments(["segment_id"]).sort("segment_id")
+    frame = seg
+    missing: dict[str, str] = {}
+    pair = _pair(store, unimodal, fusion)
+
+    def add(names: tuple[str, ...], fn, *args) -> None:
+        nonlocal frame
+        try:
+            part = fn(*args)
+        except (AmbiguityError, ValueError, KeyError, TypeError) as exc:
+            for n in names:
+                missing[n] = f"{COMPONENTS[n]} ({exc})" if not isinstance(exc, AmbiguityError) else f"{COMPONENTS[n]}: {exc}"
+            return
+        frame = frame.join(part.select("segment_id", *names), on="segment_id", how="left")
+
+    stability = _optional(("ambiguity.stats.crossfit", "ambiguity.models.crossfit"), "quadrant_stability")
+    if stability is None or pair is None:
+        missing["disagreement"] = COMPONENTS["disagreement"]
+    else:
+        add(("disagreement",), lambda: stability(store, pair[0], pair[1]).select("segment_id", pl.col("disagreement_p").alias("disagreement")))
+    if store.has_table("predictions"):
+        add(("committee",), _committee, store)
+    else:
+        missing["committee"] = COMPONENTS["committee"]
+    if store.has_table("dynamics"):
+        add(("confidence", "variability"), _dynamics, store)
+    else:
+        missing["confidence"] = missing["variability"] = COMPONENTS["confidence"]
+    if embedding:
+        add(("knn",), _knn, store, embedding, k)
+    else:
+        missing["knn"] = COMPONENTS["knn"]
+    conflict = _optional(("ambiguity.models.attributions", "ambiguity.models.attrib", "ambiguity.stats.conflict"), "conflict_scores")
+    if conflict is None or pair is None:
+        missing["conflict"] = COMPONENTS["conflict"]
+    else:
+        add(("conflict",), lambda: conflict(store).select("segment_id", pl.col("jsd").clip(0, 1).alias("conflict")))
+    if store.has_table("annotations"):
+        add(("annotators",), _annotators, store)
+    else:
+        missing["annotators"] = COMPONENTS["annotators"]
+    for c in COMPONENTS:
+        if c not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, pl.Float64).alias(c))
+    frame = combine(frame.select("segment_id", *COMPONENTS), w)
+    available = tuple(c for c in COMPONENTS if c not in missing and frame[c].null_count() < frame.height)
+    for c in COMPONENTS:
+        if c not in available and c not in missing:
+            missing[c] = COMPONENTS[c] + " (no segment has a value)"
+    return ScoreResult(frame.select("segment_id", "score", "n_components", *COMPONENTS), w, available, missing)
+
+
+def _pair(store, unimodal: str | None, fusion: str | None) -> tuple[str, str] | None:
+    from ambiguity.stats.quadrants import resolve_model, unimodal_models
+
+    if not store.has_table("predictions"):
+        return None
+    uni = resolve_model(store, unimodal) if unimodal else (sorted(unimodal_models(store)) or [None])[0]
+    fus = resolve_model(store, fusion) if fusion else fusion_model(store)
+    return (uni, fus) if uni and fus else None
+
+
+def fusion_model(store) -> str | None:
+    """The store's model that saw several modalities ("fusion" when there are several and one has that name)."""
+    from ambiguity.models.predictions import model_summary
+
+    s = model_summary(store)
+    multi = [r["model"] for r in s.iter_rows(named=True) if len(r["modalities"] or []) > 1]
+    if len(multi) == 1:
+        return multi[0]
+    return "fusion" if "fusion" in multi else None
+
+
+def rank(store, top: int = 50, **kwargs: Any) -> pl.DataFrame:
+    """The ``top`` most ambiguous segments with label, split and transcript (kwargs: :func:`ambiguity_scores`).
+
+    Columns: rank, segment_id, score, n_components, one column per available
+    component, label, split, transcript. Ties are broken by segment id.
+    """
+    return ranked(store, ambiguity_scores(store, **kwargs), top)
+
+
+def ranked(store, res: ScoreResult, top: int) -> pl.DataFrame:
+    """:func:`rank` of an already computed :class:`ScoreResult`."""
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise StatsError(f"top must be a positive integer, got {top!r}")
+    if not res.available:
+        raise StatsError("no score component is available: " + "; ".join(f"{k}: {v}" for k, v in res.missing.items()))
+    best = res.top(top)
+    seg = store.segments(["segment_id", "label", "split", "transcript"])
+    out = best.join(seg, on="segment_id", how="left")
+    out = out.with_columns(pl.int_range(1, out.height + 1, dtype=pl.Int64).alias("rank"))
+    comps = [c for c in COMPONENTS if c in res.available]
+    return out.select("rank", "segment_id", "score", "n_components", *comps, "label", "split", "transcript")
