@@ -1,0 +1,132 @@
+"""The explorer's API and its bad-input list: no predictions, a missing media file, a port in
+use, bad selections; the actions write a task `ambiguity annotate serve` runs, and exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import socket
+
+import pytest
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from conftest import CLASSES, make_store
+
+
+def _client(store, **kw):
+    from ambiguity.explore.app import create_app
+    from ambiguity.explore.data import load
+
+    return TestClient(create_app(load(store, **kw)), base_url="http://127.0.0.1")
+
+
+def test_points_payload_matches_the_store(store):
+    ids, labels, p, _ = make_store(store, 60)
+    c = _client(store)
+    d = c.get("/api/points").json()
+    assert d["n"] == 60 and d["ids"] == sorted(ids) and d["problem"] is None
+    m = {x["name"]: x for x in d["models"]}
+    assert set(m) == {"text.m", "audio.m"} and d["fusion"] == "fusion"
+    for i, s in enumerate(d["ids"]):
+        assert m["text.m"]["x"][i] == pytest.approx(p["text.m"][s], abs=1e-4)
+        assert m["text.m"]["y"][i] == pytest.approx(p["fusion"][s], abs=1e-4)
+        q = d["quadrants"][m["text.m"]["q"][i]]
+        assert q == {(True, False): "red", (False, True): "green", (True, True): "blue", (False, False): "yellow"}[(p["text.m"][s] > 0.5, p["fusion"][s] > 0.5)]
+    assert d["meta"]["planted"]["values"] == ["audio", "video"] and "speaker" in d["meta"]
+    assert "disagreement" in d["missing"] and "crossfit" in d["missing"]["disagreement"]
+    assert "committee" in d["components"]
+
+
+def test_store_without_predictions_says_what_to_run(store):
+    make_store(store, 10, predictions=False)
+    c = _client(store)
+    d = c.get("/api/points").json()
+    assert "ambiguity train" in d["problem"] and d["models"] == []
+    seg = c.get("/api/segment/seg000003").json()  # the segment page still works
+    assert seg["transcript"].startswith("Transcript of segment 3") and "ambiguity train" in seg["predictions"]["error"]
+    assert c.get("/").status_code == 200
+
+
+def test_missing_media_file_is_named_and_the_rest_works(store, tmp_path):
+    gone = tmp_path / "moved-away.mp4"
+    make_store(store, 8, media=[str(gone)] * 8)
+    c = _client(store)
+    seg = c.get("/api/segment/seg000002").json()
+    assert seg["media"]["missing"] == [str(gone)] and seg["media"]["urls"] == {}
+    assert seg["predictions"] and seg["quadrants"]
+    r = c.get("/api/media/audio/seg000002")
+    assert r.status_code == 404 and "moved-away.mp4" in r.json()["error"]
+
+
+def test_unknown_host_refused(store):
+    make_store(store, 4)
+    from ambiguity.explore.app import create_app
+    from ambiguity.explore.data import load
+
+    c = TestClient(create_app(load(store)), base_url="http://evil.example")
+    assert c.get("/api/points").status_code == 400
+
+
+def test_add_selection_to_a_task_that_annotate_serves(store):
+    from ambiguity.annotate.app import create_app as annotate_app
+    from ambiguity.stats.sampling import load_task
+
+    ids, labels, p, _ = make_store(store, 40)
+    c = _client(store)
+    pick = sorted(ids)[:5]
+    r = c.post("/api/task", json={"ids": pick, "task": "look", "modality": "audio", "model": "text.m"})
+    assert r.status_code == 200 and r.json() == {"task": "look", "added": 5, "items": 5}
+    again = c.post("/api/task", json={"ids": sorted(ids)[3:8], "task": "look", "modality": "audio", "model": "text.m"}).json()
+    assert again == {"task": "look", "added": 3, "items": 8}  # items already in the task are kept once
+    t = load_task(store, "look")
+    assert t.items["item"].to_list() == [f"audio:{s}" for s in sorted(ids)[:8]]
+    assert set(t.choices) == set(CLASSES)
+    app = TestClient(annotate_app(store, "look"), base_url="http://127.0.0.1")
+    assert app.post("/api/login", json={"name": "alice"}).status_code == 200
+    state = app.get("/api/state").json()
+    assert state["total"] == 8 and state["item"]["flag"] == "audio"
+
+
+def test_export_csv_and_label_studio(store):
+    ids, labels, p, _ = make_store(store, 20)
+    c = _client(store)
+    pick = sorted(ids)[2:6]
+    r = c.post("/api/export", json={"ids": pick, "format": "csv", "model": "audio.m"})
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [x["segment_id"] for x in rows] == pick
+    assert all(abs(float(x["p_unimodal"]) - p["audio.m"][x["segment_id"]]) < 1e-9 for x in rows)
+    ls = c.post("/api/export", json={"ids": pick, "format": "label-studio"}).json()
+    assert [t["data"]["segment_id"] for t in ls] == pick and "quadrant" in ls[0]["meta"]
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"ids": []}, 400), ({"ids": "seg000001"}, 400), ({"ids": [1, 2]}, 400), ({"ids": ["../../etc/passwd"]}, 404),
+    ({"ids": ["seg000001"], "format": "xlsx"}, 400),
+])
+def test_bad_selections(store, body, status):
+    make_store(store, 5)
+    c = _client(store)
+    assert c.post("/api/export", json=body).status_code == status
+    assert c.post("/api/export", content=json.dumps({"ids": ["seg000001"]}), headers={"Content-Type": "text/plain"}).status_code == 415
+    assert c.post("/api/task", json={"ids": ["seg000001"], "task": "bad name!"}).status_code == 422
+
+
+def test_port_in_use_is_one_line(store):
+    make_store(store, 3)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        from ambiguity.cli import main
+
+        res = CliRunner().invoke(main, ["--store", store.uri, "explore", "--port", str(port)])
+    finally:
+        busy.close()
+    assert res.exit_code != 0
+    err = [line for line in res.output.splitlines() if line.startswith("error:")]
+    assert err == [f"error: port {port} on 127.0.0.1 is already in use: pass --port N (another one)"]
+    assert "Traceback" not in res.output

@@ -1,0 +1,128 @@
+"""The explorer in real headless Chromium (Debian's `chromium`, driven by Playwright).
+
+A 2,000-segment store loads; the page draws one point per segment (each in the SVG layer
+with its data-segment-id); filtering to red leaves only red points; clicking a point opens
+its page with the transcript, and its audio reaches readyState >= 2 with the segment's
+duration; traversal and out-of-store paths are refused. Skips without Chromium unless
+AMBIGUITY_REQUIRE_BROWSER=1. Screenshots go to AMBIGUITY_SCREENSHOTS when set (docs/img).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import make_store, start
+
+pytestmark = pytest.mark.browser
+TIMEOUT_MS = 30_000
+N = 2000
+
+
+@pytest.fixture
+def served(store, clip_dir, chromium):
+    from ambiguity.explore.app import create_app
+    from ambiguity.explore.data import load
+
+    long_text = "Ünïcødé — 共感 " + "a very long transcript " * 60
+    texts = [f"Transcript of segment {i}: how hard this has been." for i in range(N)]
+    texts[7] = long_text
+    ids, labels, p, (starts, durs) = make_store(store, N, transcripts=texts)
+    app = create_app(load(store), clip_dir=str(clip_dir))
+    base, srv, thread = start(app)
+    yield base, ids, p, dict(zip(ids, durs.tolist(), strict=True)), texts
+    srv.should_exit = True
+    thread.join(10)
+
+
+def _quadrant(pu: float, pf: float) -> str:
+    # the definition (paper, Figure 2): right means p(correct) > 0.5
+    return {(True, False): "red", (False, True): "green", (True, True): "blue", (False, False): "yellow"}[(pu > 0.5, pf > 0.5)]
+
+
+def _raw_status(base: str, path: str, host: str | None = None) -> int:
+    """GET a path byte for byte (no client-side normalisation of '..')."""
+    hostport = base.split("//", 1)[1]
+    conn = http.client.HTTPConnection(hostport, timeout=10)
+    conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+    conn.putheader("Host", host or hostport)
+    conn.endheaders()
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_explorer_in_chromium(served, chromium, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    base, ids, p, durs, texts = served
+    shots = Path(os.environ.get("AMBIGUITY_SCREENSHOTS") or tmp_path)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(**chromium)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(base + "/?model=text.m")
+        page.wait_for_selector("body[data-points-ready]")
+        # one point per segment, each addressable by its id, in its quadrant by the definition
+        got = page.evaluate("() => [...document.querySelectorAll('#overlay circle')].map(c => [c.dataset.segmentId, c.dataset.quadrant])")
+        assert len(got) == N and sorted(s for s, _ in got) == sorted(ids)
+        want = {s: _quadrant(p["text.m"][s], p["fusion"][s]) for s in ids}
+        assert all(q == want[s] for s, q in got)
+        if os.environ.get("AMBIGUITY_SCREENSHOTS"):
+            page.screenshot(path=str(shots / "explore.png"))
+
+        # filter to red: only red points remain, as many as the definition gives; the URL holds it
+        page.check("#quadrants input[value='red']")
+        page.wait_for_selector("body[data-points-ready]")
+        red = page.evaluate("() => [...document.querySelectorAll('#overlay circle')].map(c => c.dataset.quadrant)")
+        assert red and set(red) == {"red"} and len(red) == sum(q == "red" for q in want.values())
+        assert "q=red" in page.url
+        rows = page.evaluate("() => [...document.querySelectorAll('#table tbody tr')].map(r => r.dataset.segmentId)")
+        assert rows and all(want[s] == "red" for s in rows)
+        page.reload()  # the state survives a reload (a shared link shows the same view)
+        page.wait_for_selector("body[data-points-ready]")
+        assert page.locator("#overlay circle").count() == len(red)
+
+        # click a red point that no other point crowds, from its position on the canvas
+        pts = page.evaluate("() => [...document.querySelectorAll('#overlay circle')].map(c => [c.dataset.segmentId, +c.getAttribute('cx'), +c.getAttribute('cy')])")
+        lonely = next(s for s, x, y in pts if all((x - x2) ** 2 + (y - y2) ** 2 > 10 ** 2 for s2, x2, y2 in pts if s2 != s))
+        box = page.locator(f"#overlay circle[data-segment-id='{lonely}']").bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_selector("#tooltip:not([hidden]) .tip-text:has-text('Transcript of segment')")
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_selector("body[data-view='segment']")
+        assert page.get_attribute("body", "data-segment-id") == lonely
+        assert page.inner_text("#transcript") == texts[ids.index(lonely)]
+        page.wait_for_function("() => document.getElementById('audio').readyState >= 2")
+        assert abs(page.evaluate("() => document.getElementById('audio').duration") - durs[lonely]) <= 0.1
+        assert page.evaluate("() => document.getElementById('video-muted').muted") is True
+        assert page.evaluate("() => document.getElementById('video-full').muted") is False
+        if os.environ.get("AMBIGUITY_SCREENSHOTS"):
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(shots / "explore-segment.png"), full_page=True)
+
+        # a non-ASCII, very long transcript: truncated with an expander, then whole
+        page.goto(base + "/segment/" + ids[7])
+        page.wait_for_selector("body[data-view='segment']")
+        short = page.inner_text("#transcript")
+        assert short.startswith("Ünïcødé — 共感") and short.endswith("…") and len(short) < len(texts[7])
+        page.click("#expand")
+        assert page.inner_text("#transcript") == texts[7]
+        browser.close()
+
+    # traversal and out-of-store paths: refused (404), never a file of the disk or another segment
+    bad = [
+        "/segment/..%2F..%2Fetc%2Fpasswd", "/segment/../../etc/passwd", "/segment/not-a-segment",
+        "/api/segment/..%2Fconftest.py", "/api/segment/seg999999", "/api/brief/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/api/media/audio/../../../etc/passwd", "/api/media/audio/%2Fetc%2Fpasswd", "/api/media/full/seg999999",
+        "/api/media/../../etc/passwd/seg000001", "/api/media/passwd/seg000001", "/static/../app.py", "/static/..%2Fapp.py",
+        "/static/%2e%2e%2fdata.py", "/static/index.html/../../score.py", "/api/segment/seg000001?embedding=..%2F..%2Fetc",
+    ]
+    for path in bad:
+        status = _raw_status(base, path)
+        assert status in (400, 404), f"{path} answered {status}"
+    assert _raw_status(base, "/api/brief/" + ids[0]) == 200  # the same client reaches what is served
+    assert _raw_status(base, "/", host="evil.example") == 400  # DNS rebinding: unknown Host refused
