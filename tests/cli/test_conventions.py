@@ -64,7 +64,7 @@ def test_one_name_per_thing():
             assert tuple(p.type.choices) == ("auto", "cpu", "cuda"), path
 
 
-TABULAR = ["agreement", "annotate progress", "boundary", "compare", "predictions list", "quadrants", "status"]
+TABULAR = ["agreement", "annotate progress", "boundary", "compare", "predictions list", "quadrants", "rank", "select", "status"]
 
 
 @pytest.mark.parametrize("command", TABULAR)

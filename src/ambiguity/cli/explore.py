@@ -7,8 +7,15 @@ from pathlib import Path
 import click
 
 from ambiguity.cli.app import get_store, main, parse_params
-
-FORMATS = click.Choice(["markdown", "csv", "json"])
+from ambiguity.cli.options import (
+    emit,
+    format_option,
+    out_file_option,
+    render,
+    seed_option,
+    task_option,
+    threshold_option,
+)
 
 
 def _weights(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -16,19 +23,7 @@ def _weights(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _write(df, fmt: str, out: Path | None) -> None:
-    from ambiguity.report.tables import to_markdown
-
-    if fmt == "csv":
-        text = df.write_csv()
-    elif fmt == "json":
-        text = df.write_json()
-    else:
-        text = to_markdown(df, digits=3)
-    if out:
-        out.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out} ({df.height} rows)")
-    else:
-        click.echo(text, nl=False)
+    emit(render(df, fmt, digits=3), out)
 
 
 def _auto_embedding(store, embedding: str | None) -> str | None:
@@ -63,11 +58,11 @@ def score_options(f):
 
 
 @main.command()
-@click.option("--port", default=8766, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=8766, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback exposes the store's media to the network.")
 @click.option("--scheme", type=click.Choice(["fixed", "crossfit"]), default="fixed", show_default=True,
               help="Quadrants from the one train/test split (fixed) or the modal quadrant over cross-fitting repeats.")
-@click.option("--threshold", default=0.5, show_default=True, type=float, help="p(correct) above which a model counts as right.")
+@threshold_option()
 @click.option("--clips", type=click.Path(file_okay=False, path_type=Path), help="Folder that caches the cut clips (default: a temp folder).")
 @score_options
 @click.pass_context
@@ -90,8 +85,8 @@ def explore(ctx, port, host, scheme, threshold, clips, weights, embedding, k, fu
 
 @main.command()
 @click.option("--top", default=50, show_default=True, type=click.IntRange(min=1), help="How many segments to list.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file (format from --format) instead of stdout.")
-@click.option("--format", "fmt", type=FORMATS, default=None, help="markdown, csv or json (default: from --out's extension, else markdown).")
+@out_file_option()
+@format_option()
 @score_options
 @click.pass_context
 def rank(ctx, top, out, fmt, weights, embedding, k, fusion, unimodal) -> None:
@@ -106,19 +101,18 @@ def rank(ctx, top, out, fmt, weights, embedding, k, fusion, unimodal) -> None:
     from ambiguity.explore.score import ranked
 
     df = ranked(store, res, top)
-    if fmt is None:
-        fmt = {".csv": "csv", ".json": "json"}.get(out.suffix.lower(), "markdown") if out else "markdown"
     _write(df, fmt, out)
 
 
 @main.command("select")
 @click.option("--budget", required=True, type=click.IntRange(min=1), help="How many segments to pick.")
-@click.option("--strategy", type=click.Choice(["disagreement", "uncertainty", "margin", "random"]), default="disagreement", show_default=True)
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the random strategy.")
-@click.option("--task", help="Also save the picks as an annotation task of this name (for `ambiguity annotate serve`).")
+@click.option("--strategy", type=click.Choice(["disagreement", "uncertainty", "margin", "random"]), default="disagreement", show_default=True,
+              help="Committee disagreement (vote entropy, then mean KL to the consensus), least confidence, smallest margin, or random.")
+@seed_option(help="Seed of the random strategy.")
+@task_option(help="Also save the picks as an annotation task of this name (for `ambiguity annotate serve`).")
 @click.option("--modality", type=click.Choice(["text", "audio", "video"]), default="text", show_default=True, help="Pass-1 modality of the task's items.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the picks to this file instead of stdout.")
-@click.option("--format", "fmt", type=FORMATS, default=None, help="markdown, csv or json (default: from --out's extension, else markdown).")
+@out_file_option()
+@format_option()
 @click.pass_context
 def select_cmd(ctx, budget, strategy, seed, task, modality, out, fmt) -> None:
     """Pick segments without labels to annotate next, by committee disagreement (McCallum & Nigam 1998) or another strategy."""
@@ -132,8 +126,6 @@ def select_cmd(ctx, budget, strategy, seed, task, modality, out, fmt) -> None:
     if task:
         _save_task(store, df["segment_id"].to_list(), task, modality, classes)
         click.echo(f"saved task {task!r} ({df.height} items): ambiguity annotate serve --task {task}", err=True)
-    if fmt is None:
-        fmt = {".csv": "csv", ".json": "json"}.get(out.suffix.lower(), "markdown") if out else "markdown"
     _write(df, fmt, out)
 
 
