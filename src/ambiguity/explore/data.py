@@ -189,10 +189,9 @@ class ExploreData:
     def _attributions(self, sid: str) -> list[dict[str, Any]]:
         from ambiguity.stores.lance import id_filter
 
-        reader = _optional(("ambiguity.models.attributions", "ambiguity.models"), "read_attributions")
-        if reader is not None:
-            df = reader(self.store)
-            df = df.filter(pl.col("segment_id") == sid)
+        reader = _optional(("ambiguity.models.attributions",), "read_attributions")
+        if reader is not None and self.store.has_table("attributions"):
+            df = self._cached("attributions", lambda: reader(self.store)).filter(pl.col("segment_id") == sid)
         elif self.store.has_table("attributions"):
             df = self.store.read("attributions", where=id_filter([sid]))
         else:
