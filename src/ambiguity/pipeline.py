@@ -176,7 +176,24 @@ class Runner:
         from ambiguity.models.train import TrainConfig, train
 
         tc_fields = {f.name for f in fields(TrainConfig)}
+        known = tc_fields | {"groups", "unimodal", "fusion", "unimodal_arch", "fusion_name", "folds", "repeats", "group_by", "workers"}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise ConfigError(f"[train] unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         tc = TrainConfig(**{k: v for k, v in cfg.items() if k in tc_fields})
+        if cfg.get("folds") is not None:
+            from ambiguity.models.crossfit import CrossfitConfig, crossfit
+
+            cv = CrossfitConfig(folds=int(cfg["folds"]), repeats=int(cfg.get("repeats", 1)), group_by=cfg.get("group_by"),
+                                seed=tc.seed, workers=int(cfg.get("workers", 1)))
+            rep = crossfit(self.store, cfg["groups"], cv=cv, unimodal=cfg.get("unimodal", True), fusion=cfg.get("fusion", True),
+                           unimodal_arch=cfg.get("unimodal_arch", "logistic"), fusion_name=cfg.get("fusion_name", "fusion"),
+                           config=tc)
+            for line in rep.summary().splitlines():
+                self.echo(f"       {line}")
+            return
+        if cfg.get("repeats") is not None or cfg.get("group_by") is not None:
+            raise ConfigError("[train] repeats and group_by need folds = K (cross-fitting)")
         reports = train(self.store, cfg["groups"], unimodal=cfg.get("unimodal", True), fusion=cfg.get("fusion", True),
                         unimodal_arch=cfg.get("unimodal_arch", "logistic"), fusion_name=cfg.get("fusion_name", "fusion"),
                         config=tc)

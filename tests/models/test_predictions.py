@@ -120,3 +120,41 @@ def test_cli_import_error_is_reported_and_exit_nonzero(seg_store, tmp_path):
     assert r.exit_code == 0 and "imported m (1 rows)" in r.output
     r = CliRunner().invoke(main, ["--store", seg_store.uri, "predictions", "list"])
     assert r.exit_code == 0 and "imported" in r.output
+
+
+def test_a_store_from_before_schemes_reads_as_fixed_and_migrates_on_write(seg_store):
+    import pyarrow as pa
+
+    from ambiguity.models.predictions import PREDICTIONS_SCHEMA
+
+    old_schema = pa.schema([f for f in PREDICTIONS_SCHEMA if f.name not in ("scheme", "fold", "repeat")])
+    probs = np.full((6, 3), 1 / 3)
+    t = prediction_table(model="m", kind="probe", arch="logistic", modalities=["text"], groups=["g"], segment_ids=IDS,
+                         splits=["test"] * 6, labels=LABELS, classes=["neg", "neu", "pos"], probs=probs)
+    seg_store.upsert("predictions", t.select(old_schema.names).cast(old_schema), key="key", schema=old_schema)
+    old = read_predictions(seg_store)
+    assert old.height == 6 and set(old["scheme"]) == {"fixed"} and old["repeat"].is_null().all()
+    assert read_predictions(seg_store, scheme="crossfit").height == 0
+    assert model_summary(seg_store)["schemes"].to_list() == [["fixed"]]
+    t2 = prediction_table(model="other", kind="probe", arch="logistic", modalities=["audio"], groups=["h"], segment_ids=IDS,
+                          splits=["test"] * 6, labels=LABELS, classes=["neg", "neu", "pos"], probs=probs)
+    write_predictions(seg_store, t2)
+    assert "scheme" in seg_store.schema("predictions").names
+    both = read_predictions(seg_store)
+    assert sorted(set(both["model"])) == ["m", "other"] and both.height == 12
+
+
+def test_fixed_rewrite_keeps_crossfit_rows(seg_store):
+    from ambiguity.models.predictions import write_crossfit_rows
+
+    probs = np.full((6, 3), 1 / 3)
+    kw = dict(model="m", kind="probe", arch="logistic", modalities=["text"], groups=["g"], segment_ids=IDS,
+              splits=["test"] * 6, labels=LABELS, classes=["neg", "neu", "pos"], probs=probs)
+    write_crossfit_rows(seg_store, prediction_table(**kw, scheme="crossfit", fold=[0, 1] * 3, repeat=0, run_id="cf"))
+    write_predictions(seg_store, prediction_table(**kw))
+    write_predictions(seg_store, prediction_table(**kw))  # a second fixed run replaces the first, not the crossfit rows
+    assert read_predictions(seg_store).height == 6
+    cf = read_predictions(seg_store, scheme="crossfit")
+    assert cf.height == 6 and cf["key"][0].startswith("m|crossfit|0|")
+    with pytest.raises(StoreError, match="need a repeat"):
+        prediction_table(**kw, scheme="crossfit")

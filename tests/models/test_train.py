@@ -189,3 +189,13 @@ def test_cli_train_then_quadrants(tmp_path):
     assert sum(row["n"] for row in tabs["quadrants text.syn vs fusion"]) == pl.read_csv(out / "quadrants_text.syn.csv").height
     r = runner.invoke(main, ["--store", store.uri, "train", "text.syn", "--device", "cpu"])
     assert r.exit_code == 2 and "at least two feature groups" in r.output
+
+
+def test_batches_merge_a_last_single_sample_with_two_parts():
+    import torch
+
+    from ambiguity.models.train import _batches
+
+    parts = _batches(torch.arange(33), 32)  # 32 + 1: batch norm cannot train on the 1, so it joins the 32
+    assert [len(p) for p in parts] == [33]
+    assert [len(p) for p in _batches(torch.arange(65), 32)] == [32, 33]

@@ -43,19 +43,46 @@ def _names(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--max-lr", type=float, help="Peak of the one-cycle schedule (default: 1e-3 fusion, 1e-2 probes).")
 @click.option("--select", type=click.Choice(["loss", "accuracy"]), default="loss", show_default=True,
               help="Best epoch by validation loss or accuracy.")
-@seed_option("Seed of initialisation and batch order.")
+@seed_option("Seed of initialisation and batch order; with --folds also the fold seed of the first repeat.")
 @device_option()
-@quiet_option("No per-epoch lines.")
+@click.option("--folds", type=int, metavar="K", help="Cross-fit: K folds, every labelled segment predicted out of fold (default: the fixed split).")
+@click.option("--repeats", type=int, metavar="R", help="With --folds: R repeats with fold seeds SEED..SEED+R-1.  [default: 1]")
+@click.option("--group-by", metavar="COLUMN", help="With --folds: keep each value of this segments column or metadata key in one fold (e.g. dialog_id, speaker).")
+@click.option("--workers", type=int, default=1, show_default=True, help="With --folds: (repeat, fold) units fitted in parallel processes.")
+@quiet_option("No per-fold lines.")
 @click.pass_context
 def train(ctx, groups, unimodal_arch, probe_arch, with_fusion, with_unimodal, fusion_name, names, epochs,
-          batch_size, lr, max_lr, select, seed, device, quiet) -> None:
-    """Train a model per feature group and a gated attention fusion model over GROUPS; store their predictions."""
+          batch_size, lr, max_lr, select, seed, device, folds, repeats, group_by, workers, quiet) -> None:
+    """Train a model per feature group and a gated attention fusion model over GROUPS; store their predictions.
+
+    By default the models learn on the train split, choose their best epoch on val and predict every
+    segment (the fixed scheme). With --folds K every labelled segment is predicted by models trained
+    on the other folds (the crossfit scheme), R times with --repeats R.
+    """
     from ambiguity.models.train import TrainConfig
     from ambiguity.models.train import train as run_train
 
     store = get_store(ctx)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_lr=max_lr, select=select, seed=seed, device=device)
     arch = "fusion" if unimodal_arch == "fusion" else probe_arch
+    if folds is None and (repeats is not None or group_by is not None):
+        raise click.UsageError("--repeats and --group-by need --folds K (cross-fitting)")
+    if folds is not None:
+        from ambiguity.models.crossfit import CrossfitConfig, crossfit
+
+        cv = CrossfitConfig(folds=folds, repeats=1 if repeats is None else repeats, group_by=group_by, seed=seed, workers=workers)
+        total = cv.folds * cv.repeats
+
+        def on_fit(r, k, sec):
+            if not quiet:
+                click.echo(f"  repeat {r + 1}/{cv.repeats}, fold {k + 1}/{cv.folds} done in {sec:.1f} s")
+
+        rep = crossfit(store, list(groups), cv=cv, unimodal=with_unimodal, fusion=with_fusion, unimodal_arch=arch,
+                       fusion_name=fusion_name, names=_names(names), config=cfg, on_fit=on_fit)
+        click.echo(rep.summary())
+        click.echo(f"cross-fitted predictions of {len(rep.models)} model(s) ({total} fits each) in {store.uri}; "
+                   "next: `ambiguity quadrants --scheme crossfit`")
+        return
     reports = run_train(
         store, list(groups), unimodal=with_unimodal, fusion=with_fusion, unimodal_arch=arch,
         fusion_name=fusion_name, names=_names(names), config=cfg,

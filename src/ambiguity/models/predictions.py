@@ -1,10 +1,18 @@
 """The ``predictions`` and ``dynamics`` tables: schema, writing, reading, importing.
 
-One row per (model, segment): its split and label, the class probabilities,
+One row per (model, segment) of the fixed split, or per (model, repeat,
+segment) of a cross-fitted run: its split and label, the class probabilities,
 the predicted label, ``p_correct`` (the probability of the true label), the
-fusion attention per modality, and the training configuration. Rows are keyed
-``f"{model}|{segment_id}"``; rewriting a model replaces all of its rows (the
-rows of an earlier run that the new one does not cover are deleted).
+fusion attention per modality, and the training configuration. ``scheme`` is
+``fixed`` (one train/val/test split; ``fold`` and ``repeat`` are null) or
+``crossfit`` (every segment predicted out of fold; see
+:mod:`ambiguity.models.crossfit`). Fixed rows are keyed
+``f"{model}|{segment_id}"``, cross-fitted ones
+``f"{model}|crossfit|{repeat}|{segment_id}"``; rewriting a model on the fixed
+scheme replaces all of its fixed rows (the rows of an earlier run that the new
+one does not cover are deleted) and leaves its cross-fitted rows alone. A
+store written before ``scheme`` existed is migrated on the next write (every
+old row is ``fixed``) and read as such meanwhile.
 
 ``dynamics`` holds the training dynamics of dataset cartography (Swayamdipta
 et al. 2020) per model and training segment: ``p_correct`` after each epoch,
@@ -55,8 +63,12 @@ PREDICTIONS_SCHEMA = pa.schema(
         pa.field("seed", pa.int64()),
         pa.field("run_id", pa.string()),
         pa.field("created_at", pa.string()),
+        pa.field("scheme", pa.string()),  # fixed | crossfit
+        pa.field("fold", pa.int32()),  # crossfit: the held-out fold that holds the segment
+        pa.field("repeat", pa.int32()),  # crossfit: 0 .. R-1
     ]
 )
+SCHEMES = ("fixed", "crossfit")
 
 DYNAMICS_SCHEMA = pa.schema(
     [
@@ -99,8 +111,14 @@ def prediction_table(
     config: dict[str, Any] | None = None,
     seed: int | None = None,
     run_id: str | None = None,
+    scheme: str = "fixed",
+    fold: Sequence[int] | None = None,
+    repeat: int | None = None,
 ) -> pa.Table:
-    """Rows of the predictions table for one model; ``probs`` is (n, len(classes))."""
+    """Rows of the predictions table for one model; ``probs`` is (n, len(classes)).
+
+    ``scheme="crossfit"`` needs ``repeat`` and the held-out ``fold`` of each row.
+    """
     probs = np.asarray(probs, dtype=np.float64)
     n = len(segment_ids)
     classes = [str(c) for c in classes]
@@ -113,11 +131,16 @@ def prediction_table(
     true_idx = np.array([index[lab] for lab in labels], dtype=np.int64)
     p_correct = probs[np.arange(n), true_idx] if n else np.zeros(0)
     predicted = [classes[i] for i in probs.argmax(axis=1)] if n else []
+    if scheme not in SCHEMES:
+        raise StoreError(f"scheme {scheme!r}: use one of {', '.join(SCHEMES)}")
+    if scheme == "crossfit" and (repeat is None or fold is None or len(fold) != n):
+        raise StoreError("cross-fitted predictions need a repeat and one fold per row")
     run_id = run_id or new_run_id()
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    keys = [f"{model}|{s}" for s in segment_ids] if scheme == "fixed" else [f"{model}|crossfit|{repeat}|{s}" for s in segment_ids]
     return pa.table(
         {
-            "key": [f"{model}|{s}" for s in segment_ids],
+            "key": keys,
             "model": [model] * n,
             "kind": [kind] * n,
             "arch": [arch] * n,
@@ -135,6 +158,9 @@ def prediction_table(
             "seed": [seed] * n,
             "run_id": [run_id] * n,
             "created_at": [now] * n,
+            "scheme": [scheme] * n,
+            "fold": [int(f) for f in fold] if scheme == "crossfit" else [None] * n,
+            "repeat": [int(repeat)] * n if scheme == "crossfit" else [None] * n,
         },
         schema=PREDICTIONS_SCHEMA,
     )
@@ -166,7 +192,7 @@ def dynamics_table(
     )
 
 
-def _replace_model(store, table_name: str, data: pa.Table, schema: pa.Schema) -> None:
+def _replace_model(store, table_name: str, data: pa.Table, schema: pa.Schema, scope: str = "") -> None:
     """Upsert a model's rows, then delete its rows from earlier runs that this one does not cover."""
     if data.num_rows == 0:
         return
@@ -176,19 +202,58 @@ def _replace_model(store, table_name: str, data: pa.Table, schema: pa.Schema) ->
         raise StoreError("write one model of one run at a time")
     store.upsert(table_name, data, key="key", schema=schema)
     (model,), (run_id,) = models, run_ids
-    store.delete(table_name, f"model = {_sql(model)} AND run_id != {_sql(run_id)}")
+    store.delete(table_name, f"model = {_sql(model)} AND run_id != {_sql(run_id)}{scope}")
+
+
+def migrate_predictions(store) -> None:
+    """Give a predictions table written before schemes existed its scheme, fold and repeat columns.
+
+    Every old row came from the fixed split. The table is small (one row per model
+    and segment), so it is rewritten whole rather than altered in place.
+    """
+    if not store.has_table(PREDICTIONS) or "scheme" in store.schema(PREDICTIONS).names:
+        return
+    old = store.read(PREDICTIONS).to_arrow()
+    n = old.num_rows
+    cols = {name: old.column(name) for name in old.column_names}
+    cols.update({"scheme": pa.array(["fixed"] * n), "fold": pa.array([None] * n, pa.int32()),
+                 "repeat": pa.array([None] * n, pa.int32())})
+    table = pa.table({f.name: cols[f.name] for f in PREDICTIONS_SCHEMA}).cast(PREDICTIONS_SCHEMA)
+    store.drop(PREDICTIONS)
+    store.upsert(PREDICTIONS, table, key="key", schema=PREDICTIONS_SCHEMA)
 
 
 def write_predictions(store, data: pa.Table) -> None:
-    _replace_model(store, PREDICTIONS, data, PREDICTIONS_SCHEMA)
+    """Fixed-scheme rows of one model: they replace its earlier fixed rows."""
+    migrate_predictions(store)
+    schemes = set(data.column("scheme").to_pylist()) if "scheme" in data.column_names else {"fixed"}
+    if schemes != {"fixed"}:
+        raise StoreError("write_predictions takes fixed-scheme rows; cross-fitted rows go through write_crossfit_rows")
+    _replace_model(store, PREDICTIONS, data, PREDICTIONS_SCHEMA, " AND scheme = 'fixed'")
+
+
+def write_crossfit_rows(store, data: pa.Table) -> None:
+    """Upsert cross-fitted rows (any models, one run): a rerun of a fold overwrites, never duplicates."""
+    migrate_predictions(store)
+    store.upsert(PREDICTIONS, data, key="key", schema=PREDICTIONS_SCHEMA)
+
+
+def delete_crossfit(store, models: Sequence[str], keep_run: str | None = None) -> None:
+    """Delete the cross-fitted rows of ``models`` (except those of run ``keep_run``)."""
+    if not models or not store.has_table(PREDICTIONS) or "scheme" not in store.schema(PREDICTIONS).names:
+        return
+    where = f"scheme = 'crossfit' AND model IN ({', '.join(_sql(m) for m in models)})"
+    if keep_run:
+        where += f" AND run_id != {_sql(keep_run)}"
+    store.delete(PREDICTIONS, where)
 
 
 def write_dynamics(store, data: pa.Table) -> None:
     _replace_model(store, DYNAMICS, data, DYNAMICS_SCHEMA)
 
 
-def _where(models: Sequence[str] | None, splits: Sequence[str] | None) -> str | None:
-    parts = []
+def _where(models: Sequence[str] | None, splits: Sequence[str] | None, scheme: str | None = None) -> str | None:
+    parts = [f"scheme = {_sql(scheme)}"] if scheme else []
     if models is not None:
         parts.append("model IN (" + ", ".join(_sql(m) for m in models) + ")" if models else "false")
     if splits is not None:
@@ -196,11 +261,21 @@ def _where(models: Sequence[str] | None, splits: Sequence[str] | None) -> str | 
     return " AND ".join(parts) or None
 
 
-def read_predictions(store, models: Sequence[str] | None = None, splits: Sequence[str] | None = None) -> pl.DataFrame:
-    """Prediction rows as polars (all models and splits unless named)."""
+def read_predictions(
+    store, models: Sequence[str] | None = None, splits: Sequence[str] | None = None, scheme: str | None = "fixed",
+) -> pl.DataFrame:
+    """Prediction rows as polars (all models and splits unless named) of one ``scheme`` (None: both)."""
     if not store.has_table(PREDICTIONS):
         raise MissingGroupError(f"the store at {store.uri} has no predictions: run `ambiguity train` or `ambiguity predictions import`")
-    return store.read(PREDICTIONS, where=_where(models, splits))
+    if scheme is not None and scheme not in SCHEMES:
+        raise StoreError(f"scheme {scheme!r}: use one of {', '.join(SCHEMES)}")
+    if "scheme" not in store.schema(PREDICTIONS).names:  # written before schemes existed: all fixed
+        if scheme == "crossfit":
+            return pl.from_arrow(PREDICTIONS_SCHEMA.empty_table())
+        df = store.read(PREDICTIONS, where=_where(models, splits))
+        return df.with_columns(pl.lit("fixed").alias("scheme"), pl.lit(None, pl.Int32).alias("fold"),
+                               pl.lit(None, pl.Int32).alias("repeat"))
+    return store.read(PREDICTIONS, where=_where(models, splits, scheme))
 
 
 def read_dynamics(store, models: Sequence[str] | None = None) -> pl.DataFrame:
@@ -210,11 +285,12 @@ def read_dynamics(store, models: Sequence[str] | None = None) -> pl.DataFrame:
 
 
 def model_summary(store) -> pl.DataFrame:
-    """One row per model: kind, arch, modalities, groups, rows."""
-    df = read_predictions(store).select(["model", "kind", "arch", "modalities", "groups", "segment_id"])
+    """One row per model: kind, arch, modalities, groups, rows, schemes (sorted list of the schemes it has)."""
+    df = read_predictions(store, scheme=None).select(["model", "kind", "arch", "modalities", "groups", "segment_id", "scheme"])
     return (
         df.group_by("model", maintain_order=True)
-        .agg(pl.first("kind"), pl.first("arch"), pl.first("modalities"), pl.first("groups"), pl.len().alias("rows"))
+        .agg(pl.first("kind"), pl.first("arch"), pl.first("modalities"), pl.first("groups"), pl.len().alias("rows"),
+             pl.col("scheme").unique().sort().alias("schemes"))
         .sort("model")
     )
 

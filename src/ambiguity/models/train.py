@@ -154,8 +154,11 @@ def _group_matrix(store, group: str) -> tuple[list[str], np.ndarray, list[str]]:
     return df["segment_id"].to_list(), arr, cols
 
 
-def load_dataset(store, groups: Sequence[str], *, require: Sequence[str] = ()) -> Dataset:
-    """Inputs of ``groups`` for every labelled segment that is ``ok`` in ``groups`` and ``require``."""
+def load_dataset(store, groups: Sequence[str], *, require: Sequence[str] = (), need_split: bool = True) -> Dataset:
+    """Inputs of ``groups`` for every labelled segment that is ``ok`` in ``groups`` and ``require``.
+
+    ``need_split=False`` (cross-fitting) keeps labelled segments without a split too.
+    """
     groups = list(dict.fromkeys(groups))
     if not groups:
         raise ConfigError("name at least one feature group to train on")
@@ -165,9 +168,12 @@ def load_dataset(store, groups: Sequence[str], *, require: Sequence[str] = ()) -
         raise ModelError(f"no feature group {', '.join(missing)}; the store has: {', '.join(have) or 'none'}")
     segs = store.segments(["segment_id", "label", "split"]).sort("segment_id")
     dropped: dict[str, int] = {}
-    labelled = segs.filter(segs["label"].is_not_null() & segs["split"].is_in(list(S.SPLITS)))
+    if need_split:
+        labelled = segs.filter(segs["label"].is_not_null() & segs["split"].is_in(list(S.SPLITS)))
+    else:
+        labelled = segs.filter(segs["label"].is_not_null())
     if segs.height - labelled.height:
-        dropped["no label or split"] = segs.height - labelled.height
+        dropped["no label or split" if need_split else "no label"] = segs.height - labelled.height
     keep = set(labelled["segment_id"].to_list())
     mats: dict[str, tuple[dict[str, int], np.ndarray, list[str]]] = {}
     for g in dict.fromkeys([*groups, *require]):
@@ -270,7 +276,8 @@ class FitResult:
 def _batches(perm: torch.Tensor, size: int) -> list[torch.Tensor]:
     parts = list(torch.split(perm, size))
     if len(parts) > 1 and len(parts[-1]) == 1:  # batch norm cannot train on one sample
-        parts[-2] = torch.cat([parts[-2], parts.pop()])
+        last = parts.pop()  # (popping inside the assignment would index the shortened list)
+        parts[-1] = torch.cat([parts[-1], last])
     return parts
 
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 PROVENANCE_KEY = b"ambiguity.provenance"
 FEATURE_PREFIX = "features."
-SYSTEM_TABLES = ("segments", "predictions", "dynamics", "annotations", "tasks", "runs")
+SYSTEM_TABLES = ("segments", "predictions", "dynamics", "annotations", "tasks", "runs", "folds", "fits")
 STATUSES = ("ok", "failed", "empty")
 SPLITS = ("train", "val", "test")
 _GROUP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")
