@@ -103,3 +103,45 @@ def test_bad_input(trained, tmp_path):
     empty = open_store(tmp_path / "empty")
     with pytest.raises(MissingGroupError, match="no attributions"):
         read_attributions(empty)
+
+
+def test_perceptual_score_and_counterfactual_swap(trained):
+    from ambiguity.models.reliance import counterfactual_swap, perceptual_score
+
+    ps = perceptual_score(trained, "fusion", splits=["test", "val"], n_permutations=5, seed=1, n_boot=500)
+    again = perceptual_score(trained, "fusion", splits=["test", "val"], n_permutations=5, seed=1, n_boot=500)
+    assert ps.equals(again)  # seeded
+    row = {r["modality"]: r for r in ps.iter_rows(named=True)}
+    # Permuting the informative modality costs accuracy; permuting pure noise costs (almost) none.
+    assert row["text"]["score"] > 0.1 and row["text"]["ci_low"] > 0
+    assert abs(row["audio"]["score"]) < row["text"]["score"] / 3
+    assert row["text"]["ci_low"] <= row["text"]["score"] <= row["text"]["ci_high"]
+    np.testing.assert_allclose(row["text"]["accuracy"] - row["text"]["permuted_accuracy"], row["text"]["score"], atol=1e-12)
+    summary, pairs = counterfactual_swap(trained, "fusion", splits=["test", "val"], seed=2)
+    s = {r["modality"]: r for r in summary.iter_rows(named=True)}
+    assert s["text"]["follows"] > s["audio"]["follows"]
+    assert (pairs["label"] != pairs["donor_label"]).all()
+    assert pairs.height == summary["n"].sum()
+    for r in s.values():
+        assert 0 <= r["follows_low"] <= r["follows"] <= r["follows_high"] <= 1
+        assert r["follows"] + r["keeps"] <= 1 + 1e-12
+
+
+def test_cli_reliance_and_conflicts(trained, tmp_path):
+    r = CliRunner().invoke(main, ["--store", trained.uri, "reliance", "--split", "test", "--permutations", "2",
+                                  "--bootstrap", "100", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    data = json.loads(r.output)
+    assert len(data) == 2 and all(len(v) == 3 for v in data.values())
+    out = tmp_path / "conflicts.csv"
+    r = CliRunner().invoke(main, ["--store", trained.uri, "conflicts", "--out", str(out), "--split", "test,val",
+                                  "--min-margin", "0.6", "--pairs", str(tmp_path / "pairs.csv")])
+    assert r.exit_code == 0, r.output
+    man = pl.read_csv(out)
+    assert {"segment_id", "media", "label", "jsd", "margin", "model_a", "model_b"} <= set(man.columns)
+    assert (man["margin"] >= 0.6).all()
+    assert json.loads((tmp_path / "conflicts.csv.json").read_text())["threshold"] == 0.6
+    pairs = pl.read_csv(tmp_path / "pairs.csv")
+    assert set(pairs["segment_id"].to_list()) <= set(man["segment_id"].to_list())

@@ -7,7 +7,15 @@ from pathlib import Path
 import click
 
 from ambiguity.cli.app import get_store, main
-from ambiguity.cli.options import emit, format_option, render_many, seed_option, split_option
+from ambiguity.cli.options import (
+    bootstrap_option,
+    emit,
+    format_option,
+    out_file_option,
+    render_many,
+    seed_option,
+    split_option,
+)
 
 
 @main.command()
@@ -46,3 +54,59 @@ def attribute(ctx, model, splits, target, method, n_permutations, seed, chunk, o
         emit(render_many({f"Mean phi per quadrant ({qa.describe()})": qa.means,
                           qa.comparison_caption(): qa.tests,
                           "Dominant modality per quadrant": qa.dominant}, fmt), None)
+
+
+@main.command()
+@click.option("--model", default="fusion", show_default=True, help="The fusion model (saved by `ambiguity train`).")
+@split_option(help="Split whose segments are used.")
+@click.option("--permutations", "n_permutations", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Seeded permutations per modality for the Perceptual Score.")
+@bootstrap_option(help="Bootstrap resamples of segments for the Perceptual Score's interval.")
+@seed_option(help="Seed of the permutations, the donors of the swap and the bootstrap.")
+@format_option()
+@out_file_option()
+@click.pass_context
+def reliance(ctx, model, splits, n_permutations, n_boot, seed, fmt, out) -> None:
+    """How much the fusion model relies on each modality: Perceptual Score and counterfactual swap."""
+    from ambiguity.models.reliance import counterfactual_swap, perceptual_score
+
+    store = get_store(ctx)
+    ps = perceptual_score(store, model, splits=splits, n_permutations=n_permutations, seed=seed, n_boot=max(n_boot, 1))
+    sw, _ = counterfactual_swap(store, model, splits=splits, seed=seed)
+    emit(render_many({f"Perceptual Score of {model} (accuracy drop when one modality is permuted; "
+                      f"{n_permutations} permutations, 95% bootstrap CI)": ps,
+                      "Counterfactual swap: share of predictions that follow a donor of another class (95% Wilson CI)": sw},
+                     fmt), out)
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The conflict test set manifest: .csv, .parquet or .jsonl (and FILE.json describing it).")
+@click.option("--unimodal", "unimodal", multiple=True, metavar="MODEL",
+              help="A unimodal model (repeatable; default: every unimodal model).")
+@split_option(help="Split whose segments are candidates.")
+@click.option("--min-margin", type=click.FloatRange(0.5, 1.0), default=0.8, show_default=True,
+              help="Keep segments where two unimodal models each give at least this probability to different classes.")
+@click.option("--pairs", "pairs_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the counterfactual swap pairs of --model (segment, modality, donor) to this file.")
+@click.option("--model", default="fusion", show_default=True, help="The fusion model whose swap pairs --pairs writes.")
+@seed_option(help="Seed of the swap donors.")
+@click.pass_context
+def conflicts(ctx, out, unimodal, splits, min_margin, pairs_path, model, seed) -> None:
+    """Export the segments whose unimodal models confidently disagree, as a manifest to test any fusion model on."""
+    from ambiguity.stats.conflicts import conflict_scores, conflict_set, write_manifest
+
+    store = get_store(ctx)
+    scores = conflict_scores(store, list(unimodal) or None, splits)
+    chosen = conflict_set(scores, min_margin)
+    pairs = None
+    if pairs_path:
+        import polars as pl
+
+        from ambiguity.models.reliance import counterfactual_swap
+
+        _, pairs = counterfactual_swap(store, model, splits=splits, seed=seed)
+        pairs = pairs.filter(pl.col("segment_id").is_in(chosen["segment_id"].to_list()))
+    files = write_manifest(store, chosen, out, threshold=min_margin, pairs=pairs, pairs_path=pairs_path)
+    click.echo(f"{chosen.height} of {scores.height} segments have a confident conflict (margin >= {min_margin}); "
+               f"wrote {', '.join(str(f) for f in files)}")

@@ -92,26 +92,27 @@ def _sql(v: str) -> str:
     return "'" + v.replace("'", "''") + "'"
 
 
-def attribute(
-    store,
-    model: str = "fusion",
-    *,
-    splits: Sequence[str] | None = None,
-    target: str = "p_correct",
-    method: str = "auto",
-    n_permutations: int | None = None,
-    seed: int = 0,
-    chunk: int = 8192,
-    write: bool = True,
-) -> AttributionResult:
-    """Shapley values of each modality of fusion model ``model`` for the segments of ``splits`` (default all)."""
+@dataclass
+class Prepared:
+    """A saved model's standardised inputs for the usable segments of some splits."""
+
+    model: object  # SavedModel
+    segment_ids: list[str]
+    splits: list[str]
+    labels: list[str]
+    y: np.ndarray  # index of the true class among the model's classes
+    Z: list[np.ndarray]
+    dropped: dict[str, int]
+
+
+def prepare(store, model, splits: Sequence[str] | None = None) -> Prepared:
+    """Load ``model`` and its groups' features for the segments of ``splits`` (default all), standardised
+    as in training. Segments not ok in a group, or whose label the model lacks, are left out and counted."""
     from ambiguity.models.saved import load_model
     from ambiguity.models.train import apply_standardiser, load_dataset
 
-    sm = load_model(store, model)
-    A.check_maskable(sm.model, f"model {model!r} ({sm.arch} on {', '.join(sm.groups)})")
-    tgt = A.parse_target(target, sm.classes)
-    A.resolve_method(method, len(sm.groups), n_permutations)  # refuse before reading anything
+    sm = load_model(store, model) if isinstance(model, str) else model  # a name or a SavedModel
+    model = sm.name
     ds = load_dataset(store, sm.groups)
     dropped = dict(ds.dropped)
     rows = np.arange(len(ds.segment_ids))
@@ -128,16 +129,36 @@ def attribute(
     if (~known).any():
         dropped["label not among the model's classes"] = int((~known).sum())
         rows = rows[known]
-    if tgt.cls is None:
-        tidx = np.array([cidx[lab] for lab in labels[rows]], dtype=np.int64)
-    else:
-        tidx = np.full(len(rows), cidx[tgt.cls], dtype=np.int64)
+    y = np.array([cidx[lab] for lab in labels[rows]], dtype=np.int64)
     Z = [apply_standardiser(x[rows], m, s)[0] for x, m, s in zip(ds.X, sm.mean, sm.sd, strict=True)]
-    res = A.shapley_values(sm.model, Z, tidx, sm.class_prior, kind=tgt.kind, method=method,
+    return Prepared(sm, [ds.segment_ids[i] for i in rows], ds.split[rows].tolist(), labels[rows].tolist(), y, Z, dropped)
+
+
+def attribute(
+    store,
+    model: str = "fusion",
+    *,
+    splits: Sequence[str] | None = None,
+    target: str = "p_correct",
+    method: str = "auto",
+    n_permutations: int | None = None,
+    seed: int = 0,
+    chunk: int = 8192,
+    write: bool = True,
+) -> AttributionResult:
+    """Shapley values of each modality of fusion model ``model`` for the segments of ``splits`` (default all)."""
+    from ambiguity.models.saved import load_model
+
+    sm = load_model(store, model)
+    A.check_maskable(sm.model, f"model {model!r} ({sm.arch} on {', '.join(sm.groups)})")
+    tgt = A.parse_target(target, sm.classes)
+    A.resolve_method(method, len(sm.groups), n_permutations)  # refuse before reading anything
+    pr = prepare(store, sm, splits)
+    tidx = pr.y if tgt.cls is None else np.full(len(pr.y), sm.classes.index(tgt.cls), dtype=np.int64)
+    res = A.shapley_values(pr.model.model, pr.Z, tidx, sm.class_prior, kind=tgt.kind, method=method,
                            n_permutations=n_permutations, seed=seed, chunk=chunk)
-    ids = [ds.segment_ids[i] for i in rows]
-    frame = _long_frame(model, tgt.name, sm, ids, ds.split[rows].tolist(), labels[rows].tolist(), res, seed)
-    out = AttributionResult(model, tgt.name, res.method, sm.modalities, frame, dropped, res.n_permutations)
+    frame = _long_frame(model, tgt.name, pr.model, pr.segment_ids, pr.splits, pr.labels, res, seed)
+    out = AttributionResult(model, tgt.name, res.method, sm.modalities, frame, pr.dropped, res.n_permutations)
     if write and frame.height:
         write_attributions(store, frame)
     return out

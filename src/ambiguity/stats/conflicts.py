@@ -1,0 +1,231 @@
+"""How strongly the unimodal models disagree on a segment: conflict scores and the conflict test set.
+
+From the class distributions P_1..P_K of K unimodal models on a segment:
+
+- ``jsd``: the generalised Jensen-Shannon divergence in bits,
+  JSD = H(mean_k P_k) - mean_k H(P_k), with H the Shannon entropy (log base 2).
+  0 when all models give the same distribution; at most min(log2 K, log2 C) with C
+  classes (1 bit for two models).
+- ``margin``: the most confident opposing pair. For every pair of models whose
+  predicted classes (argmax) differ, the smaller of their two confidences (their
+  probability of their own predicted class); ``margin`` is the largest such value, 0
+  when no two models disagree. ``margin >= 0.8`` means two modalities each put at
+  least 0.8 on different classes. The pair is named in model_a/class_a/p_a and
+  model_b/class_b/p_b.
+
+The conflict test set (:func:`conflict_set`) holds the segments with
+``margin >= threshold`` (default :data:`DEFAULT_THRESHOLD` = 0.8). Any number of
+classes; segments not predicted by every model are left out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ambiguity.errors import StatsError
+
+DEFAULT_THRESHOLD = 0.8
+
+
+def _entropy_bits(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.where(p > 0, p * np.log2(p), 0.0).sum(-1)
+
+
+def jensen_shannon(probs: np.ndarray) -> np.ndarray:
+    """Generalised JSD in bits of (n, K, C) distributions (K models, C classes), equal weights."""
+    p = np.asarray(probs, dtype=np.float64)
+    return _entropy_bits(p.mean(1)) - _entropy_bits(p).mean(1)
+
+
+def opposing_margin(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(margin, index a, index b) per row of (n, K, C) distributions; -1 indices when no pair disagrees."""
+    p = np.asarray(probs, dtype=np.float64)
+    n, k, _ = p.shape
+    pred = p.argmax(2)
+    conf = p.max(2)
+    best = np.zeros(n)
+    ia, ib = np.full(n, -1), np.full(n, -1)
+    for a, b in combinations(range(k), 2):
+        m = np.where(pred[:, a] != pred[:, b], np.minimum(conf[:, a], conf[:, b]), 0.0)
+        better = m > best
+        best = np.where(better, m, best)
+        ia, ib = np.where(better, a, ia), np.where(better, b, ib)
+    return best, ia, ib
+
+
+def conflict_scores(store, models: Sequence[str] | None = None, splits: Sequence[str] | None = ("test",)) -> pl.DataFrame:
+    """One row per segment predicted by every model: segment_id, split, label, n_models, jsd, margin,
+    model_a, class_a, p_a, model_b, class_b, p_b (the most confident opposing pair; null if none), and
+    ``predicted`` (JSON: model -> predicted class). ``models`` default: every unimodal model."""
+    from ambiguity.models.predictions import read_predictions
+    from ambiguity.stats.quadrants import resolve_model, unimodal_models
+
+    names = [resolve_model(store, m) for m in models] if models else sorted(unimodal_models(store))
+    if len(names) < 2:
+        raise StatsError(f"a conflict needs at least two unimodal models; found {', '.join(names) or 'none'}")
+    df = read_predictions(store, names, list(splits) if splits is not None else None).select(
+        ["model", "segment_id", "split", "label", "classes", "probs"])
+    classes = {tuple(c) for c in df["classes"].to_list()}
+    if len(classes) > 1:
+        raise StatsError(f"models {', '.join(names)} were trained on different classes: {sorted(classes)}")
+    (cls,) = classes or {()}
+    ids = None
+    for m in names:
+        s = set(df.filter(pl.col("model") == m)["segment_id"].to_list())
+        ids = s if ids is None else ids & s
+    ids = sorted(ids or ())
+    if not ids:
+        raise StatsError("no segment is predicted by every model in the chosen splits")
+    base = df.filter(pl.col("model") == names[0]).filter(pl.col("segment_id").is_in(ids)).sort("segment_id")
+    stack = []
+    for m in names:
+        sub = df.filter((pl.col("model") == m) & pl.col("segment_id").is_in(ids)).sort("segment_id")
+        stack.append(np.array(sub["probs"].to_list(), dtype=np.float64))
+    P = np.stack(stack, axis=1)  # (n, K, C)
+    jsd = np.clip(jensen_shannon(P), 0.0, None)
+    margin, ia, ib = opposing_margin(P)
+    pred = P.argmax(2)
+    conf = P.max(2)
+    rows = np.arange(len(ids))
+    has = ia >= 0
+    pick = lambda idx, arr: [arr[r, i] if h else None for r, i, h in zip(rows, idx, has, strict=True)]  # noqa: E731
+    return pl.DataFrame(
+        {
+            "segment_id": ids, "split": base["split"], "label": base["label"], "n_models": [len(names)] * len(ids),
+            "jsd": jsd, "margin": margin,
+            "model_a": [names[i] if h else None for i, h in zip(ia, has, strict=True)],
+            "class_a": [cls[v] if v is not None else None for v in pick(ia, pred)],
+            "p_a": pick(ia, conf),
+            "model_b": [names[i] if h else None for i, h in zip(ib, has, strict=True)],
+            "class_b": [cls[v] if v is not None else None for v in pick(ib, pred)],
+            "p_b": pick(ib, conf),
+            "predicted": [json.dumps({m: cls[pred[r, k]] for k, m in enumerate(names)}) for r in rows],
+        },
+        schema_overrides={"model_a": pl.String, "class_a": pl.String, "p_a": pl.Float64,
+                          "model_b": pl.String, "class_b": pl.String, "p_b": pl.Float64},
+    )
+
+
+def conflict_set(scores: pl.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> pl.DataFrame:
+    """Segments whose most confident opposing pair puts at least ``threshold`` on different classes."""
+    if not 0.5 <= threshold <= 1.0:
+        raise StatsError(f"threshold={threshold}: use a confidence in [0.5, 1] (each model's p of its own class)")
+    return scores.filter(pl.col("margin") >= threshold).sort("margin", descending=True)
+
+
+def spearman_ci(x: np.ndarray, y: np.ndarray, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> dict:
+    """Spearman's rho (scipy) with a percentile bootstrap interval over segments (seeded)."""
+    from scipy import stats
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) < 3:
+        raise StatsError(f"a correlation needs at least 3 segments with both values; got {len(x)}")
+    r = stats.spearmanr(x, y)
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(x), len(x))
+        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
+            boots.append(stats.spearmanr(x[i], y[i]).statistic)
+    lo, hi = np.quantile(boots, [0.5 - ci / 2, 0.5 + ci / 2]) if boots else (np.nan, np.nan)
+    return {"n": len(x), "rho": float(r.statistic), "ci_low": float(lo), "ci_high": float(hi), "p": float(r.pvalue)}
+
+
+def annotator_disagreement(store, task: str | None = None) -> pl.DataFrame:
+    """segment_id, n_answers, disagreement: the share of pairs of answers on a segment that differ
+    (over every annotator and round of ``task``, or of all tasks); segments with fewer than 2 answers left out."""
+    if not store.has_table("annotations"):
+        raise StatsError("the store has no annotations")
+    ans = store.read("annotations", ["task", "segment_id", "judgment"], where=f"task = '{task}'" if task else None)
+    counts = ans.group_by(["segment_id", "judgment"]).len()
+    per = counts.group_by("segment_id").agg(pl.col("len").sum().alias("n_answers"),
+                                           (pl.col("len") * (pl.col("len") - 1)).sum().alias("same"))
+    per = per.filter(pl.col("n_answers") >= 2)
+    return per.select("segment_id", "n_answers",
+                      (1 - pl.col("same") / (pl.col("n_answers") * (pl.col("n_answers") - 1))).alias("disagreement")).sort("segment_id")
+
+
+def conflict_correlations(store, scores: pl.DataFrame, *, stability: pl.DataFrame | None = None,
+                          unimodal: str | None = None, fusion: str = "fusion", task: str | None = None,
+                          n_boot: int = 2000, seed: int = 0) -> pl.DataFrame:
+    """Spearman correlations of jsd and margin with crossfit stability and with annotator disagreement.
+
+    ``stability``: a frame with segment_id and stability (``quadrant_stability`` of the crossfit module);
+    when not given it is computed if that module is installed. A missing input gives a row whose
+    ``note`` says why, never an error.
+    """
+    rows = []
+    if stability is None:
+        try:
+            from ambiguity.stats.crossfit import quadrant_stability  # added by the crossfit work (issue 13)
+        except ImportError:
+            quadrant_stability = None
+        if quadrant_stability is None:
+            rows.append({"with": "crossfit stability", "score": "jsd", "note": "crossfit stability is not available in this version"})
+        else:
+            try:
+                stability = quadrant_stability(store, unimodal, fusion)
+            except Exception as exc:  # no crossfit run in this store
+                rows.append({"with": "crossfit stability", "score": "jsd", "note": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"})
+    if stability is not None:
+        j = scores.join(stability.select(["segment_id", "stability"]), on="segment_id", how="inner")
+        for s in ("jsd", "margin"):
+            try:
+                rows.append({"with": "crossfit stability", "score": s, **spearman_ci(j[s], j["stability"], n_boot=n_boot, seed=seed)})
+            except StatsError as exc:
+                rows.append({"with": "crossfit stability", "score": s, "note": str(exc)})
+    try:
+        dis = annotator_disagreement(store, task)
+        j = scores.join(dis, on="segment_id", how="inner")
+        for s in ("jsd", "margin"):
+            rows.append({"with": "annotator disagreement", "score": s, **spearman_ci(j[s], j["disagreement"], n_boot=n_boot, seed=seed)})
+    except StatsError as exc:
+        rows.append({"with": "annotator disagreement", "score": "jsd", "note": str(exc)})
+    schema = {"with": pl.String, "score": pl.String, "n": pl.Int64, "rho": pl.Float64, "ci_low": pl.Float64,
+              "ci_high": pl.Float64, "p": pl.Float64, "note": pl.String}
+    return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
+
+
+def write_manifest(store, conflicts: pl.DataFrame, path: str | Path, *, threshold: float,
+                   pairs: pl.DataFrame | None = None, pairs_path: str | Path | None = None) -> list[Path]:
+    """The conflict test set as a manifest (the segments table's columns + the conflict columns),
+    CSV / Parquet / JSONL by suffix, and a JSON sidecar ``<file>.json`` saying how it was made."""
+    path = Path(path)
+    segs = store.segments(["segment_id", "media", "audio", "start_s", "end_s", "transcript"])
+    man = conflicts.join(segs, on="segment_id", how="left")
+    man = man.select(["segment_id", "media", "audio", "start_s", "end_s", "transcript", "label", "split",
+                      *[c for c in conflicts.columns if c not in ("segment_id", "label", "split")]])
+    written = [_write(man, path)]
+    if pairs is not None and pairs_path is not None:
+        written.append(_write(pairs, Path(pairs_path)))
+    side = path.with_name(path.name + ".json")
+    side.write_text(json.dumps({
+        "what": "segments whose unimodal models confidently disagree (ambiguity conflicts)",
+        "threshold": threshold,
+        "rule": f"margin >= {threshold}: two unimodal models each give p >= {threshold} to different classes",
+        "jsd": "generalised Jensen-Shannon divergence of the unimodal class distributions, bits",
+        "rows": man.height, "pairs_file": str(pairs_path) if pairs_path else None,
+    }, indent=2) + "\n")
+    return [*written, side]
+
+
+def _write(df: pl.DataFrame, path: Path) -> Path:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        df.write_parquet(path)
+    elif suffix in (".jsonl", ".ndjson", ".json"):
+        df.write_ndjson(path)
+    elif suffix in (".csv", ""):
+        df.write_csv(path)
+    else:
+        raise StatsError(f"{path}: write a .csv, .parquet or .jsonl file")
+    return path
