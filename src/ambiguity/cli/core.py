@@ -148,10 +148,17 @@ def _split_params(names: list[str], raw: dict[str, str]) -> dict[str, dict[str, 
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: process pool / in-process batches; ray: Ray Data on a cluster (pip install 'ambiguity[ray]').")
 @click.option("--address", help="Ray cluster address (with --engine ray).")
+@click.option("--strict", is_flag=True,
+              help="Exit with status 3 if any segment failed (default: 0; failures are listed and kept as `failed` rows).")
 @quiet_option("No progress bar (without a terminal, progress is a line per 10%).")
 @click.pass_context
-def extract(ctx: click.Context, modality, names, params, model, device, group, recompute, only_failed, limit, workers, batch_size, engine, address, quiet) -> None:
-    """Extract features into the store; resumes where an earlier run stopped."""
+def extract(ctx: click.Context, modality, names, params, model, device, group, recompute, only_failed, limit, workers, batch_size, engine, address, strict, quiet) -> None:
+    """Extract features into the store; resumes where an earlier run stopped.
+
+    Exit status: 0 when the run finished, even if some segments failed (they are listed,
+    stored as `failed` with a reason, and retried with --only-failed); 3 with --strict when
+    any segment failed; 2 for a usage or configuration error; 1 for a bug; 130 when interrupted.
+    """
     from ambiguity.extractors import registry
     from ambiguity.extractors.runner import run
 
@@ -178,7 +185,7 @@ def extract(ctx: click.Context, modality, names, params, model, device, group, r
     per = _split_params(names, parse_params(params))
     proj = project()
     store = get_store(ctx)
-    failed_any = False
+    failed_total = 0
     for name in names:
         cls = registry.get(name)
         kw = {**(proj.extractor_params(name) if proj else {}), **per[name]}
@@ -206,9 +213,12 @@ def extract(ctx: click.Context, modality, names, params, model, device, group, r
             click.echo(f"  ... and {len(report.failures) - 10} more (see `ambiguity status --failed`)", err=True)
         if report.interrupted:
             raise KeyboardInterrupt
-        failed_any |= report.failed > 0
+        failed_total += report.failed
     if skipped and modality:
         click.echo(f"{len(skipped)} {modality} extractor(s) unavailable (listed above)")
+    if strict and failed_total:
+        click.echo(f"error: {failed_total} segment(s) failed (--strict); see `ambiguity status --failed`", err=True)
+        ctx.exit(3)
 
 
 @main.command()

@@ -1,0 +1,63 @@
+"""`extract`'s exit status: 0 when the run finished even with failed segments (listed, kept as
+`failed` rows); 3 with --strict when any segment failed; 0 with --strict when none did."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ambiguity import open_store
+from ambiguity.segments import load_manifest
+
+
+@pytest.fixture
+def store_with_a_broken_segment(tmp_path, speech_dir):
+    gone = tmp_path / "gone.wav"
+    shutil.copy(speech_dir / "00.wav", gone)
+    man = tmp_path / "m.csv"
+    man.write_text(f"segment_id,media\nok1,{speech_dir / '01.wav'}\nbad,{gone}\nok2,{speech_dir / '02.wav'}\n")
+    store = open_store(tmp_path / "store")
+    store.upsert_segments(load_manifest(man))
+    gone.unlink()  # deleted after ingest: the segment fails with "media file not found"
+    return tmp_path / "store"
+
+
+def _extract(store_dir, *extra):
+    cmd = [sys.executable, "-m", "ambiguity.cli.__main__", "--store", str(store_dir), "extract",
+           "--extractor", "prosody", "--workers", "1", "--quiet", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def test_failed_segments_exit_0_and_are_listed(store_with_a_broken_segment):
+    r = _extract(store_with_a_broken_segment)
+    assert r.returncode == 0, r.stderr
+    assert "failed bad:" in r.stderr and "not found" in r.stderr
+    st = open_store(store_with_a_broken_segment).group_status("prosody").sort("segment_id")
+    assert st["status"].to_list() == ["failed", "ok", "ok"]
+
+
+def test_strict_exits_3_when_a_segment_failed_and_keeps_the_rows(store_with_a_broken_segment, speech_dir):
+    r = _extract(store_with_a_broken_segment, "--strict")
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "error: 1 segment(s) failed (--strict); see `ambiguity status --failed`"
+    st = open_store(store_with_a_broken_segment).group_status("prosody")
+    assert st.height == 3 and (st["status"] == "ok").sum() == 2
+    # a rerun retries the failed segment (only ok/empty rows count as done): it fails again
+    r = _extract(store_with_a_broken_segment, "--strict")
+    assert r.returncode == 3 and "0 processed" not in r.stdout
+    # the file is back: the retry succeeds and strict is satisfied
+    shutil.copy(speech_dir / "00.wav", store_with_a_broken_segment.parent / "gone.wav")
+    r = _extract(store_with_a_broken_segment, "--strict")
+    assert r.returncode == 0, r.stderr
+    assert (open_store(store_with_a_broken_segment).group_status("prosody")["status"] == "ok").all()
+
+
+def test_strict_exits_0_when_nothing_failed(tmp_path, speech_dir):
+    man = tmp_path / "m.csv"
+    man.write_text(f"segment_id,media\na,{speech_dir / '01.wav'}\n")
+    open_store(tmp_path / "store").upsert_segments(load_manifest(man))
+    r = _extract(tmp_path / "store", "--strict")
+    assert r.returncode == 0, r.stderr
