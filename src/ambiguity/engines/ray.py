@@ -26,12 +26,20 @@ from ambiguity.extractors.plan import plan, prepare_group
 from ambiguity.extractors.rows import results_to_table, segment_inputs
 from ambiguity.extractors.runner import RunReport
 from ambiguity.stores import schema as S
-from ambiguity.stores.lance import FeatureStore
+from ambiguity.stores.lance import FeatureStore, _is_local
 
 #: Segments per staging write + merge: the unit of resumption on a cluster.
 CHUNK = 5000
 
 _CACHED: dict[tuple, Extractor] = {}
+
+
+def drop_dataset(uri: str) -> None:
+    """Delete a Lance dataset wherever it lives: lance's own delete, which also works on
+    ``s3://`` (where ``shutil.rmtree`` silently does nothing); the store's AWS_* settings apply."""
+    import lance
+
+    lance.LanceDataset.drop(uri, ignore_not_found=True)
 
 
 def _extractor(cls: type[Extractor], params: dict[str, Any]) -> Extractor:
@@ -126,12 +134,14 @@ def run(
             compute = ray.data.TaskPoolStrategy(size=concurrency) if concurrency else None
             out = ds.map_batches(_task, fn_args=(cls, params), batch_size=size, batch_format="pyarrow", compute=compute)
         staging = os.path.join(staging_root, f"{group}-{uuid.uuid4().hex[:8]}.lance")
-        lance_ray.write_lance(out, staging, schema=schema, mode="create")
-        import lance
+        try:
+            lance_ray.write_lance(out, staging, schema=schema, mode="create")
+            import lance
 
-        written = lance.dataset(staging).to_table()
-        store.write_features(group, written, schema, prov)
-        shutil.rmtree(staging, ignore_errors=True)
+            written = lance.dataset(staging).to_table()
+            store.write_features(group, written, schema, prov)
+        finally:
+            drop_dataset(staging)
         report.writes += 1
         st = written.column("status").to_pylist()
         report.ok += st.count("ok")
@@ -139,6 +149,7 @@ def run(
         report.failed += st.count("failed")
         err = written.column("error").to_pylist()
         report.failures += [(i, e) for i, s, e in zip(written.column("segment_id").to_pylist(), st, err, strict=True) if s == "failed"]
-    shutil.rmtree(staging_root, ignore_errors=True)
+    if _is_local(staging_root):  # an object store has no empty folders to leave behind
+        shutil.rmtree(staging_root.removeprefix("file://"), ignore_errors=True)
     report.seconds = time.perf_counter() - t0
     return report

@@ -9,6 +9,7 @@ passed to print each pair's adjusted p in the panel titles. Built on
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,6 +52,50 @@ def _p_note(comparison: QuadrantComparison | None, feature: str) -> str:
     return ("\n" + ", ".join(parts)) if parts else ""
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters, broken after spaces, ``_``, ``.``, ``-`` or ``,``
+    (feature names have no spaces), a token longer than a line cut where it must."""
+    tokens = re.findall(r"[^ _.,\-]*[ _.,\-]?", text)
+    lines, cur = [], ""
+    for tok in (t for t in tokens if t):
+        while len(tok) > width:  # one unbreakable run longer than a line
+            if cur:
+                lines.append(cur.rstrip())
+                cur = ""
+            lines.append(tok[:width])
+            tok = tok[width:]
+        if len(cur) + len(tok.rstrip()) > width and cur:
+            lines.append(cur.rstrip())
+            cur = ""
+        cur += tok
+    if cur.strip():
+        lines.append(cur.rstrip())
+    return lines or [""]
+
+
+def _title(name: str, comparison: QuadrantComparison | None, width: int) -> str:
+    """The feature's name, then each pair's adjusted p, wrapped to ``width`` characters a line."""
+    lines = _wrap(name, width)
+    note = _p_note(comparison, name).strip()
+    if note:
+        lines += _wrap(note, width)
+    return "\n".join(lines)
+
+
+def _fit_titles(fig: Figure, titles: dict, comparison: QuadrantComparison | None, start: int) -> None:
+    """Re-wrap each panel title narrower until the renderer says it is no wider than its panel."""
+    width = dict.fromkeys(titles, start)
+    for _ in range(12):
+        fig.draw_without_rendering()  # runs the constrained layout: panel sizes are final
+        renderer = fig.canvas.get_renderer()
+        too_wide = [ax for ax in titles if ax.title.get_window_extent(renderer).width > ax.get_window_extent(renderer).width]
+        if not too_wide:
+            return
+        for ax in too_wide:
+            width[ax] = max(6, int(width[ax] * 0.85))
+            ax.set_title(_title(titles[ax], comparison, width[ax]), fontsize=8)
+
+
 def figure5(
     frame: pl.DataFrame,
     columns: Sequence[str] | str | None = None,
@@ -61,7 +106,9 @@ def figure5(
     """One panel per feature: box plots of its values in each quadrant, means marked.
 
     Boxes span the quartiles, whiskers 1.5 IQR, and a white diamond marks the mean
-    (the quantity the t-tests compare). NaN values are left out per feature.
+    (the quantity the t-tests compare). NaN values are left out per feature. Panel titles
+    (the feature, each pair's adjusted p) are wrapped to the panel's width, measured by the
+    renderer, so that neighbouring titles never run into each other.
     """
     names = _check(frame, columns, quadrants)
     ncols = max(1, min(ncols, len(names)))
@@ -69,6 +116,7 @@ def figure5(
     fig = Figure(figsize=(3.1 * ncols, 2.9 * nrows), layout="constrained")
     FigureCanvasAgg(fig)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    titles = {}
     for ax, name in zip(axes, names, strict=False):
         data = [_values(frame, q, name) for q in quadrants]
         pos = [i for i, d in enumerate(data) if len(d)]
@@ -82,12 +130,21 @@ def figure5(
                 median.set_color("black")
         ax.set_xticks(range(len(quadrants)), [f"{q}\n(n={len(d)})" for q, d in zip(quadrants, data, strict=True)], fontsize=7)
         ax.set_xlim(-0.6, len(quadrants) - 0.4)
-        ax.set_title(name + _p_note(comparison, name), fontsize=8)
+        ax.set_title(_title(name, comparison, _TITLE_CHARS), fontsize=8)
+        titles[ax] = name
         ax.tick_params(axis="y", labelsize=7)
     for ax in axes[len(names):]:
         ax.set_visible(False)
     fig.suptitle("Feature distributions per quadrant", fontsize=10)
+    _fit_titles(fig, titles, comparison, _TITLE_CHARS)
     return fig
+
+
+#: Characters of an 8 pt title line in a 3.1 in panel, the first guess that _fit_titles refines.
+_TITLE_CHARS = 40
+#: Figure 6: action units per row, and inches per bar.
+_AUS_PER_ROW = 9
+_BAR_IN = 0.27
 
 
 def figure6(
@@ -101,33 +158,55 @@ def figure6(
     The interval is mean +- 1.96 standard errors (normal approximation); rates are the
     share of a segment's frames in which the AU is active (OpenFace ``AUxx_c``) or a
     landmark cue's ``_rate`` column. With ``comparison``, a star marks each AU whose
-    adjusted p is at or under alpha for a pair.
+    adjusted p is at or under alpha for a pair. The AUs are laid out in rows of at most
+    nine (sharing the y axis), and an AU that never activates in any quadrant shown (every
+    rate 0) is marked "no activations" instead of an empty slot ("no data": no values).
     """
     names = _check(frame, columns, quadrants)
+    nrows = max(1, math.ceil(len(names) / _AUS_PER_ROW))
+    per_row = math.ceil(len(names) / nrows)
     width = 0.8 / len(quadrants)
-    fig = Figure(figsize=(max(6.0, 0.55 * len(names) * len(quadrants) + 1.5), 3.8), layout="constrained")
+    fig_w = max(6.0, _BAR_IN * per_row * len(quadrants) / 0.8 + 1.4)
+    fig = Figure(figsize=(fig_w, 0.7 + 2.5 * nrows), layout="constrained")
     FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    x = np.arange(len(names))
-    top = np.zeros(len(names))
-    for i, q in enumerate(quadrants):
-        vals = [_values(frame, q, n) for n in names]
+    axes = np.atleast_1d(fig.subplots(nrows, 1, squeeze=False, sharey=True).ravel())
+    stats = {}
+    for n in names:
+        vals = [_values(frame, q, n) for q in quadrants]
         mean = np.array([v.mean() if len(v) else np.nan for v in vals])
         se = np.array([v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else np.nan for v in vals])
-        ax.bar(x + (i - (len(quadrants) - 1) / 2) * width, mean, width, yerr=1.96 * se, capsize=2,
-               color=QUADRANT_COLOURS[q], alpha=0.85, label=f"{q} (n={max((len(v) for v in vals), default=0)})",
-               error_kw={"elinewidth": 0.8})
-        top = np.fmax(top, np.nan_to_num(mean + 1.96 * np.nan_to_num(se)))
-    if comparison is not None:
-        for j, name in enumerate(names):
-            hits = [f"{c.a}/{c.b}" for c in comparison.comparisons
-                    if c.table.filter((pl.col("feature") == name) & pl.col("reject")).height]
-            if hits:
-                ax.text(j, top[j] * 1.02 + 0.01, "*", ha="center", va="bottom", fontsize=11)
-    ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("activation rate (mean, 95% CI)")
-    ax.legend(fontsize=8, frameon=False)
-    ax.set_title("Action unit activation rates per quadrant" + (" (* adjusted p <= alpha)" if comparison is not None else ""), fontsize=10)
+        stats[n] = (vals, mean, se)
+    counts = {q: max((len(stats[n][0][i]) for n in names), default=0) for i, q in enumerate(quadrants)}
+    highest = 0.0
+    for r, ax in enumerate(axes):
+        row = names[r * per_row : (r + 1) * per_row]
+        x = np.arange(len(row))
+        top = np.zeros(len(row))
+        for i, q in enumerate(quadrants):
+            mean = np.array([stats[n][1][i] for n in row])
+            se = np.array([stats[n][2][i] for n in row])
+            ax.bar(x + (i - (len(quadrants) - 1) / 2) * width, mean, width, yerr=1.96 * se, capsize=2,
+                   color=QUADRANT_COLOURS[q], alpha=0.85, label=f"{q} (n={counts[q]})" if r == 0 else None,
+                   error_kw={"elinewidth": 0.8})
+            top = np.fmax(top, np.nan_to_num(mean + 1.96 * np.nan_to_num(se)))
+        highest = max(highest, float(top.max(initial=0.0)))
+        for j, n in enumerate(row):
+            vals = np.concatenate(stats[n][0])
+            if not len(vals) or not np.any(vals != 0):
+                ax.text(j, 0.01, "no data" if not len(vals) else "no activations", rotation=90, ha="center", va="bottom",
+                        fontsize=7, color="0.4", style="italic", transform=ax.get_xaxis_transform())
+            elif comparison is not None and any(
+                c.table.filter((pl.col("feature") == n) & pl.col("reject")).height for c in comparison.comparisons
+            ):
+                ax.text(j, top[j] + 0.01, "*", ha="center", va="bottom", fontsize=11)
+        ax.set_xticks(x, row, rotation=45, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, per_row - 0.4)  # every row at the same scale, the last one too
+        ax.tick_params(axis="y", labelsize=8)
+    axes[0].set_ylim(0, max(highest, 0.05) * 1.15 + 0.02)  # shared: room for the stars inside every row
+    fig.supylabel("activation rate (mean, 95% CI)", fontsize=9)
+    fig.legend(loc="outside upper right", ncols=len(quadrants), fontsize=8, frameon=False)
+    fig.suptitle("Action unit activation rates per quadrant" + (" (* adjusted p <= alpha)" if comparison is not None else ""),
+                 fontsize=10, x=0.02, ha="left")
     return fig
 
 

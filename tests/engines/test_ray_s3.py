@@ -1,0 +1,57 @@
+"""The Ray engine with the store on object storage (a local S3 server, tests/conftest.py):
+the same features as the local engine, and its staging data removed afterwards.
+
+The staging datasets used to be removed with shutil.rmtree, which does nothing on s3://;
+the objects under ``_staging/`` are listed straight from the server with boto3.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ambiguity import open_store
+from ambiguity.extractors.prosody import Prosody
+from ambiguity.extractors.runner import run as run_local
+from ambiguity.segments import load_manifest
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("lance_ray")
+
+
+def test_ray_on_s3_equals_local_and_removes_its_staging(tmp_path, speech_dir, s3_bucket, s3_env, s3_keys, monkeypatch):
+    import ambiguity.engines.ray as engine
+
+    man = tmp_path / "m.csv"
+    man.write_text("segment_id,media\n" + "".join(f"c{i:02d},{speech_dir / f'{i:02d}.wav'}\n" for i in range(12)))
+    local, remote = open_store(tmp_path / "local"), open_store(f"s3://{s3_bucket}/store")
+    for s in (local, remote):
+        s.upsert_segments(load_manifest(man))
+    run_local(local, Prosody(), workers=1, progress=False)
+
+    dropped = []
+    real_drop = engine.drop_dataset
+
+    def spy(uri):  # how many staging objects were on the server just before the engine removed them
+        dropped.append((uri, len(s3_keys(s3_bucket, uri.removeprefix(f"s3://{s3_bucket}/")))))
+        real_drop(uri)
+
+    monkeypatch.setattr(engine, "drop_dataset", spy)
+    if ray.is_initialized():
+        ray.shutdown()
+    # the cluster's workers read and write the store: they get the same AWS_* settings
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": s3_env})
+    try:
+        rep = engine.run(remote, Prosody(), batch_size=4)
+    finally:
+        ray.shutdown()
+    assert rep.ok == 12 and rep.failed == 0
+    a = local.features("prosody").sort("segment_id")
+    b = remote.features("prosody").sort("segment_id")
+    assert a["segment_id"].to_list() == b["segment_id"].to_list()
+    cols = [c for c in a.columns if c not in ("segment_id", "status", "error")]
+    np.testing.assert_allclose(b.select(cols).to_numpy(), a.select(cols).to_numpy(), rtol=0, atol=1e-6)
+    # staging was really on the object store, and nothing of it is left there
+    assert dropped and all(uri.startswith(f"s3://{s3_bucket}/store/_staging/") and n > 0 for uri, n in dropped), dropped
+    assert s3_keys(s3_bucket, "store/_staging/") == []
+    assert any(k.startswith("store/features.prosody.lance/") for k in s3_keys(s3_bucket, "store/"))
