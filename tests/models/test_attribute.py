@@ -145,3 +145,27 @@ def test_cli_reliance_and_conflicts(trained, tmp_path):
     assert json.loads((tmp_path / "conflicts.csv.json").read_text())["threshold"] == 0.6
     pairs = pl.read_csv(tmp_path / "pairs.csv")
     assert set(pairs["segment_id"].to_list()) <= set(man["segment_id"].to_list())
+
+
+def test_report_section_figures_and_tables(trained, tmp_path):
+    import json
+
+    from ambiguity.report.build import Report, ReportSettings, Section
+
+    segs = trained.segments()
+    meta = [json.dumps({"planted": "text" if i % 4 == 0 else ""}) for i in range(segs.height)]
+    trained.upsert_segments(segs.with_columns(pl.Series("metadata", meta)).to_arrow())
+    rep = Report(trained, tmp_path / "r", ReportSettings(unimodal=["text.syn", "noise"], splits=("test", "val"), flag="planted"))
+    sec = Section("attribution", "t")
+    rep.attribution(sec)
+    names = {f.name for f in sec.files}
+    assert {"attribution_quadrants.png", "attribution_waterfall.png", "attribution_dominant.csv",
+            "attribution_means.csv", "attribution_tests.csv", "attribution_flagged.csv"} <= names
+    dom = pl.read_csv(tmp_path / "r" / "tables" / "attribution_dominant.csv")
+    assert set(dom["unimodal"].to_list()) == {"text.syn", "noise"}
+    # Every segment of a quadrant is dominated by exactly one modality.
+    assert (dom.select(pl.sum_horizontal("text_n", "audio_n", "video_n")).to_series() == dom["n"]).all()
+    tests = pl.read_csv(tmp_path / "r" / "tables" / "attribution_tests.csv")
+    assert set(tests["pair"].to_list()) <= {"red vs blue", "green vs blue"}
+    flagged = rep.cache["attribution_flagged"].row(0, named=True)
+    assert flagged["phi_of"] == "text" and 0 <= flagged["auc_low"] <= flagged["auc"] <= flagged["auc_high"] <= 1

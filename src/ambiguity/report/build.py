@@ -261,8 +261,7 @@ class Report:
 
         if not self.s.flag:
             raise StatsError("no flag column configured")
-        seg = self.store.segments(["segment_id", "metadata"])
-        flags = {r["segment_id"]: str(json.loads(r["metadata"] or "{}").get(self.s.flag) or "") for r in seg.iter_rows(named=True)}
+        flags = self._flags()
         rows = []
         for m in self.models():
             q = self.quadrants(m).with_columns(pl.col("segment_id").replace_strict(flags, default="").alias("flag"))
@@ -276,6 +275,66 @@ class Report:
         sec.files += self.table("flagged_disagreement", df, cap)
         sec.markdown = T.to_markdown(df, caption=cap, digits=3)
         self.cache["flagged"] = df
+
+    def _flags(self) -> dict[str, str]:
+        seg = self.store.segments(["segment_id", "metadata"])
+        return {r["segment_id"]: str(json.loads(r["metadata"] or "{}").get(self.s.flag) or "") for r in seg.iter_rows(named=True)}
+
+    def attribution(self, sec: Section) -> None:
+        """Shapley values of the fusion model's p_correct per quadrant (stored ones, else computed now)."""
+        from ambiguity.errors import MissingGroupError
+        from ambiguity.models.attributions import attribute, read_attributions, wide
+        from ambiguity.report.fig_attribution import write_attribution_figures
+        from ambiguity.stats.attribution import auc_lower, quadrant_frame, summarise
+        from ambiguity.stats.multitest import CORRECTION_NAMES
+
+        try:
+            long = read_attributions(self.store, self.s.fusion, "p_correct", self.s.splits)
+            how = "stored by `ambiguity attribute`"
+        except MissingGroupError:
+            long = attribute(self.store, self.s.fusion, splits=self.s.splits, write=False).frame
+            how = "computed for this report"
+        mods = list(dict.fromkeys(long["modality"].to_list()))
+        w = wide(long)
+        means, tests, doms, frames = [], [], [], {}
+        for m in self.models():
+            frame = quadrant_frame(w, self.quadrants(m))
+            frames[m] = frame
+            me, te, do = summarise(frame, mods, test=self.s.test, correction=self.s.correction, alpha=self.s.alpha)
+            means.append(me.with_columns(pl.lit(m).alias("unimodal")))
+            tests.append(te.with_columns(pl.lit(m).alias("unimodal")))
+            doms.append(do.with_columns(pl.lit(m).alias("unimodal")))
+        first = lambda dfs: pl.concat(dfs).select(["unimodal", *[c for c in dfs[0].columns if c != "unimodal"]])  # noqa: E731
+        head = (f"Exact Shapley values of {self.s.fusion}'s p(correct label) per modality ({how}); "
+                "v(∅) is the class prior of the training split.")
+        sec.files += write_attribution_figures({m: d.drop("unimodal") for m, d in zip(frames, means, strict=True)},
+                                               next(iter(frames.values())), mods, self.out / "figures", fusion=self.s.fusion)
+        sec.files += self.table("attribution_dominant", first(doms),
+                                f"Which modality dominated fusion (largest |phi|), per quadrant. {head}")
+        sec.files += self.table("attribution_means", first(means), f"Mean phi per quadrant with 95% t intervals. {head}")
+        n_tests = sum(int(t["p"].is_not_nan().sum()) for t in tests)
+        sec.files += self.table("attribution_tests", first(tests),
+                                f"Red vs blue and green vs blue per modality ({self.s.test} t-test); per unimodal model one "
+                                f"correction family of its 2 x {len(mods)} tests ({CORRECTION_NAMES[self.s.correction]}; "
+                                f"{n_tests} tests in all). {head}")
+        md = [T.to_markdown(first(doms), caption="Dominant modality per quadrant.", digits=3)]
+        if self.s.flag:
+            flags = self._flags()
+            wf = w.with_columns(pl.col("segment_id").replace_strict(flags, default="").alias("flag"))
+            rows = []
+            for v in sorted(set(wf["flag"].to_list()) & set(mods)):
+                res = auc_lower(wf.filter(pl.col("flag") == v)[f"phi_{v}"].to_numpy(),
+                                wf.filter(pl.col("flag") == "")[f"phi_{v}"].to_numpy())
+                rows.append({self.s.flag: v, "phi_of": v, **res})
+            if rows:
+                df = pl.DataFrame(rows)
+                cap = (f"phi of the flagged modality for segments flagged by {self.s.flag!r} vs unflagged ones: AUC = "
+                       "P(flagged phi < unflagged phi), rank-biserial = 2 AUC - 1 (95% percentile bootstrap, 2000 resamples), "
+                       "one-sided Mann-Whitney p.")
+                sec.files += self.table("attribution_flagged", df, cap)
+                md.append(T.to_markdown(df, caption=cap, digits=3))
+                self.cache["attribution_flagged"] = df
+        sec.markdown = "\n".join(md)
 
     # -- the whole report --------------------------------------------------------------------
     def build(self) -> Path:
@@ -296,6 +355,8 @@ class Report:
                      "run `ambiguity extract --modality text` and train a text model")
         self.section("table5", "Table 5: annotator agreement (Cohen's kappa)", self.table5,
                      "run `ambiguity sample`, `ambiguity annotate serve` and collect two annotators' answers")
+        self.section("attribution", "Modality attribution: which modality moved the fusion model", self.attribution,
+                     "train a fusion model with `ambiguity train` (its weights are saved), then `ambiguity attribute`")
         if self.s.flag:
             self.section("flagged", f"Disagreement among segments flagged by {self.s.flag!r}", self.flagged,
                          "set the flag column in the report settings")
