@@ -34,8 +34,8 @@ starting with `error:` and exits with code 2; any other error prints one line to
 Conventions every command follows (`src/ambiguity/cli/options.py`; tests/cli/test_conventions.py):
 
 - **Lists** are repeatable options with a singular name: `--split test --split val`. One value
-  may also be a comma-separated list: `--split test,val`. KEY=VALUE and A:B options
-  (`--param`, `--map`, `--name`, `--model`) are repeatable only, since a value may hold commas.
+  may also be a comma-separated list: `--split test,val`. KEY=VALUE options (`--param`,
+  `--map`, `--name`, `--model`, `--weight`) are repeatable only, since a value may hold commas.
 - **One name per thing**: `--split` (the splits read), `--bootstrap N` (bootstrap resamples),
   `--seed`, `--device auto|cpu|cuda`, `--threshold`, `--correction`, `--ci`, `--task`, `--quiet`.
 - **Tables**: every command that prints a table takes `--format md|csv|json|latex` (default

@@ -64,7 +64,16 @@ def test_one_name_per_thing():
             assert tuple(p.type.choices) == ("auto", "cpu", "cuda"), path
 
 
-TABULAR = ["agreement", "annotate progress", "boundary", "compare", "predictions list", "quadrants", "rank", "select", "status"]
+def test_every_list_option_takes_commas():
+    """A repeatable option is a list_option (repeats and commas), unless its values are KEY=VALUE."""
+    for path, p in options():
+        if p.multiple and "=" not in (p.metavar or ""):
+            assert p.callback is not None and p.callback.__qualname__.startswith("list_option"), (
+                f"{path} {p.opts}: use ambiguity.cli.options.list_option")
+
+
+TABULAR = ["agreement", "annotate progress", "attribute", "boundary", "compare", "predictions list", "quadrants",
+           "rank", "reliance", "select", "status"]
 
 
 @pytest.mark.parametrize("command", TABULAR)

@@ -11,6 +11,7 @@ from ambiguity.cli.options import (
     bootstrap_option,
     emit,
     format_option,
+    list_option,
     out_file_option,
     render_many,
     seed_option,
@@ -82,8 +83,7 @@ def reliance(ctx, model, splits, n_permutations, n_boot, seed, fmt, out) -> None
 @main.command()
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The conflict test set manifest: .csv, .parquet or .jsonl (and FILE.json describing it).")
-@click.option("--unimodal", "unimodal", multiple=True, metavar="MODEL",
-              help="A unimodal model (repeatable; default: every unimodal model).")
+@list_option("--unimodal", "unimodal", metavar="MODEL", help="A unimodal model (default: every unimodal model).")
 @split_option(help="Split whose segments are candidates.")
 @click.option("--min-margin", type=click.FloatRange(0.5, 1.0), default=0.8, show_default=True,
               help="Keep segments where two unimodal models each give at least this probability to different classes.")

@@ -3,7 +3,7 @@
 Conventions (docs/cli.md's header repeats them; tests/cli/test_conventions.py checks them):
 
 - A list is a repeatable option with a singular name (``--split test --split val``); one value
-  may also hold a comma-separated list (``--split test,val``). KEY=VALUE and A:B options are
+  may also hold a comma-separated list (``--split test,val``). KEY=VALUE options are
   repeatable only (a value may contain commas).
 - The same thing has the same name everywhere: ``--split``, ``--bootstrap N``, ``--seed``,
   ``--device``, ``--threshold``, ``--correction``, ``--ci``, ``--task``, ``--quiet``.
