@@ -1,8 +1,11 @@
 """Two `extract` processes on one store: different groups both finish; the same group ends without
-duplicates or lost rows (Lance commits are atomic; conflicting upserts are retried)."""
+duplicates or lost rows (Lance commits are atomic; conflicting upserts are retried). The same-group
+test shows the two writers' commits interleaved in time (each writer logs its commits with its pid)
+and the values equal to those of a single writer."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -10,12 +13,13 @@ from ambiguity import open_store
 from ambiguity.segments import load_manifest
 
 
-def start(store_dir, extractor, group=None):
+def start(store_dir, extractor, group=None, phases=None):
     cmd = [sys.executable, "-m", "ambiguity.cli.__main__", "--store", str(store_dir), "extract",
            "--extractor", extractor, "--batch-size", "1", "--workers", "1", "--quiet"]
     if group:
         cmd += ["--group", group]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "AMBIGUITY_PHASES": str(phases)} if phases else None
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def seeded(tmp_path, speech_dir, n=12):
@@ -38,10 +42,33 @@ def test_two_writers_on_different_groups(tmp_path, speech_dir):
 
 
 def test_two_writers_on_the_same_group(tmp_path, speech_dir):
+    from ambiguity.extractors.prosody import Prosody
+    from ambiguity.extractors.runner import run
+    from ambiguity.stores import schema as S
+
     store = seeded(tmp_path, speech_dir)
-    a, b = start(tmp_path / "store", "prosody"), start(tmp_path / "store", "prosody")
+    phases = tmp_path / "phases.log"  # "<unix time> <pid> <phase>" per mark, from both writers
+    a, b = start(tmp_path / "store", "prosody", phases=phases), start(tmp_path / "store", "prosody", phases=phases)
     for p in (a, b):
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
     st = store.group_status("prosody")
     assert st.height == 12 and st["segment_id"].n_unique() == 12 and (st["status"] == "ok").all()
+
+    # the commits interleave: sorted by time, the committing writer changes more than once
+    commits = sorted((float(t), int(pid)) for t, pid, phase in (line.split() for line in phases.read_text().splitlines())
+                     if phase == "written")
+    writers = [pid for _, pid in commits]
+    assert set(writers) == {a.pid, b.pid}, "both writers committed"
+    switches = sum(x != y for x, y in zip(writers, writers[1:], strict=False))
+    assert switches >= 2, f"the writers did not overlap: {writers}"
+    # every commit is a table version (plus the creation), none lost
+    versions = store._open(S.table_name("prosody")).to_lance().versions()
+    assert len(versions) >= len(commits)
+
+    # and the values are those of one writer alone
+    (tmp_path / "solo").mkdir()
+    solo = seeded(tmp_path / "solo", speech_dir)
+    run(solo, Prosody(), workers=1, batch_size=1, progress=False)
+    got = store.features("prosody").sort("segment_id").drop("status", "error")
+    assert got.equals(solo.features("prosody").sort("segment_id").drop("status", "error"))
