@@ -173,7 +173,7 @@ def pred_store(store):
 
 def test_load_quadrants_contract(pred_store):
     df = load_quadrants(pred_store, "text.x", "fusion")
-    assert df.columns == ["segment_id", "quadrant", "p_unimodal", "p_fusion", "label", "split"]
+    assert df.columns == ["segment_id", "quadrant", "p_unimodal", "p_fusion", "label", "split", "scheme"]
     assert df["segment_id"].to_list() == ["a", "b", "c", "d", "e"]
     # p_correct by hand: label 1 -> P(1), label 0 -> 1 - P(1); e has p_unimodal exactly 0.5 (wrong).
     np.testing.assert_allclose(df["p_unimodal"], [0.9, 0.8, 0.4, 0.4, 0.5], rtol=1e-6)

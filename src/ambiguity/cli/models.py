@@ -13,10 +13,12 @@ from ambiguity.cli.options import (
     emit,
     format_option,
     list_option,
+    min_stability_option,
     out_file_option,
     quiet_option,
     render,
     render_many,
+    scheme_option,
     seed_option,
     split_option,
     threshold_option,
@@ -155,45 +157,58 @@ def predictions_list(ctx, fmt, out) -> None:
 @main.command()
 @list_option("--unimodal", "unimodal", metavar="MODEL", help="A unimodal model or modality (default: every unimodal model).")
 @click.option("--fusion", default="fusion", show_default=True, help="The fusion model.")
-@split_option("Split whose segments are used, e.g. test.")
+@split_option("Split whose segments are used (default: test on the fixed scheme, every labelled segment on crossfit).", default=None)
+@scheme_option()
+@min_stability_option()
 @threshold_option()
-@bootstrap_option("Bootstrap resamples for Table 2's CIs.", min=1)
+@bootstrap_option("Bootstrap resamples for Table 2's CIs (fixed scheme).", min=1)
 @seed_option("Bootstrap seed.")
 @format_option("Format of the tables printed.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Also write tables (CSV, Markdown, LaTeX) and figures (PNG, SVG) into this folder.")
 @click.pass_context
-def quadrants(ctx, unimodal, fusion, splits, threshold, n_boot, seed, fmt, out) -> None:
-    """Quadrants of unimodal vs fusion models, Table 1 (accuracy, F1) and Table 2 (disagreement with bootstrap CIs).
+def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n_boot, seed, fmt, out) -> None:
+    """Quadrants of unimodal vs fusion models, Table 1 (accuracy, F1) and Table 2 (disagreement).
 
     Tables 1 and 2 cover the --unimodal models and the fusion model, or every model in the store
-    when no --unimodal is named.
+    when no --unimodal is named. On the crossfit scheme every labelled segment gets its modal
+    quadrant over the repeats, with its stability and disagreement probability (--out writes them
+    per segment), and Tables 1 and 2 give mean ± SD over the repeats.
     """
+    from ambiguity.models.predictions import model_summary
     from ambiguity.report.tables import to_latex, to_markdown
     from ambiguity.stats import quadrants as Q
+    from ambiguity.stats.stability import resolve_scheme
 
     store = get_store(ctx)
-    split_t = splits
-    names = [Q.resolve_model(store, u) for u in unimodal] if unimodal else sorted(Q.unimodal_models(store))
-    fusion = Q.resolve_model(store, fusion)
+    split_t = splits or None
+    summary = model_summary(store)
+    names = [Q.resolve_model(store, u, summary) for u in unimodal] if unimodal else sorted(Q.unimodal_models(store))
+    fusion = Q.resolve_model(store, fusion, summary)
     names = [n for n in names if n != fusion]
     if not names:
         raise click.UsageError("no unimodal model to compare: train one or name it with --unimodal")
-    results = {u: Q.quadrants(store, u, fusion, split_t, threshold) for u in names}
+    scheme = resolve_scheme(summary, [*names, fusion], scheme)
+    results = {u: Q.quadrants(store, u, fusion, split_t, threshold, scheme=scheme, min_stability=min_stability) for u in names}
+    info = next(iter(results.values())).scheme
     # Tables 1 and 2 cover the named unimodal models and the fusion model, or every model if none is named.
     table_models = [*names, fusion] if unimodal else None
-    t1 = Q.table1(store, table_models, split_t)
-    t2 = Q.table2(store, table_models, split_t, n_boot=n_boot, seed=seed)
+    t1 = Q.table1(store, table_models, split_t, scheme=scheme)
+    t2 = Q.table2(store, table_models, split_t, n_boot=n_boot, seed=seed, scheme=scheme)
+    how = info.caption()
+    cap1 = f"Table 1: accuracy and macro F1 per model; {how}" + ("; mean and SD over the repeats" if scheme == "crossfit" else "")
+    cap2 = (f"Table 2: disagreement of predicted labels; {how}; " +
+            ("mean ± SD over the repeats" if scheme == "crossfit" else f"[{t2.ci:.0%} bootstrap CI, {n_boot} replicates]"))
     if fmt != "md":
         tabs = {f"quadrants {u} vs {fusion}": r.counts_frame() for u, r in results.items()}
         tabs |= {"table1": t1, "table2": t2.matrix() if fmt == "latex" else t2.to_polars()}
         click.echo(render_many(tabs, fmt, digits=3), nl=False)
     else:
-        for u, res in results.items():
-            click.echo(f"\nQuadrants: {u} vs {fusion} ({'+'.join(split_t)}, right means p > {threshold:g}), n = {res.frame.height}")
+        for res in results.values():
+            click.echo(f"\n{res.caption()}")
             click.echo(to_markdown(res.counts_frame(), digits=3), nl=False)
-        click.echo(f"\nTable 1: accuracy and macro F1 ({'+'.join(split_t)})")
+        click.echo(f"\n{cap1}")
         click.echo(to_markdown(t1, digits=3), nl=False)
-        click.echo(f"\nTable 2: disagreement of predicted labels [{t2.ci:.0%} bootstrap CI, {n_boot} replicates] ({'+'.join(split_t)})")
+        click.echo(f"\n{cap2}")
         click.echo(to_markdown(t2.matrix()), nl=False)
     if out:
         from ambiguity.report import fig_quadrants as FQ
@@ -204,15 +219,14 @@ def quadrants(ctx, unimodal, fusion, splits, threshold, n_boot, seed, fmt, out) 
             p = out / f"quadrants_{u}.csv"
             res.frame.write_csv(p)
             files.append(p)
-        for stem, df, cap in (("table1", t1, "Accuracy and macro F1 per model"),
-                              ("table2", t2.matrix(), "Pairwise disagreement of predicted labels (95% bootstrap CI)")):
+        for stem, df, cap in (("table1", t1, cap1), ("table2", t2.matrix(), cap2)):
             df.write_csv(out / f"{stem}.csv")
             (out / f"{stem}.md").write_text(to_markdown(df, caption=cap, digits=3))
             (out / f"{stem}.tex").write_text(to_latex(df, caption=cap, label=f"tab:{stem}", digits=3))
             files += [out / f"{stem}.{x}" for x in ("csv", "md", "tex")]
         t2.to_polars().write_csv(out / "table2_long.csv")
         files.append(out / "table2_long.csv")
-        files += FQ.save(FQ.figure2({u: r.frame for u, r in results.items()}, fusion, threshold), out, "figure2_quadrants")
+        files += FQ.save(FQ.figure2({u: r.frame for u, r in results.items()}, fusion, threshold, caption=how), out, "figure2_quadrants")
         if store.has_table("dynamics"):
             files += FQ.write_datamap(store, out)
         click.echo(f"\nwrote {len(files)} files to {out}")

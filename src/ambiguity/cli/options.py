@@ -107,6 +107,15 @@ def task_option(help: str = "The annotation task (default: the store's only one)
     return click.option("--task", help=help, **kw)
 
 
+def scheme_option(help: str = "Which predictions: fixed (one split), crossfit (every segment, R repeats) or auto "
+                  "(crossfit when every compared model has it).") -> Decorator:
+    return click.option("--scheme", type=click.Choice(("auto", "fixed", "crossfit")), default="auto", show_default=True, help=help)
+
+
+def min_stability_option(help: str = "Crossfit: only segments whose modal quadrant holds in at least this share of repeats.") -> Decorator:
+    return click.option("--min-stability", type=click.FloatRange(0, 1), default=None, metavar="SHARE", help=help)
+
+
 def quiet_option(help: str = "No progress output.") -> Decorator:
     return click.option("--quiet", is_flag=True, help=help)
 

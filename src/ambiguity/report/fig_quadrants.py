@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -23,13 +24,21 @@ from ambiguity.stats.quadrants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRA
 _BINS = np.linspace(0, 1, 21)
 
 
-def figure2(frames: Mapping[str, pl.DataFrame], fusion: str, threshold: float = 0.5) -> Figure:
+def stability_alpha(stability) -> np.ndarray:
+    """Point opacity for a stability in [0, 1]: 0.15 + 0.75 * stability."""
+    return 0.15 + 0.75 * np.clip(np.asarray(stability, dtype=np.float64), 0, 1)
+
+
+def figure2(frames: Mapping[str, pl.DataFrame], fusion: str, threshold: float = 0.5, caption: str | None = None) -> Figure:
     """One panel per unimodal model: its confidence in the correct label (x) against the fusion model's (y).
 
     ``frames`` maps a unimodal model's name to its :func:`load_quadrants`
     frame. Each panel shows the quadrants in their colours, the threshold
     lines, the diagonal, stacked marginal histograms and the count per
-    quadrant.
+    quadrant. A cross-fitted frame (with ``stability``) places each segment at
+    its mean probabilities, coloured by its modal quadrant, with opacity
+    growing with its stability (0.15 at the least stable, 0.9 at 1).
+    ``caption`` (the scheme) is added to the title.
     """
     if not frames:
         raise StatsError("figure 2 needs at least one unimodal model")
@@ -43,7 +52,10 @@ def figure2(frames: Mapping[str, pl.DataFrame], fusion: str, threshold: float = 
         top = fig.add_subplot(g[0, 0], sharex=ax)
         right = fig.add_subplot(g[1, 1], sharey=ax)
         _panel(ax, top, right, df, name, fusion, threshold)
-    fig.suptitle(f"Unimodal vs fusion ({fusion}) confidence in the correct label; right means p > {threshold:g}", fontsize=10)
+    title = f"Unimodal vs fusion ({fusion}) confidence in the correct label; right means p > {threshold:g}"
+    if any("stability" in df.columns for df in frames.values()):
+        title += "\nmean p over the repeats; colour: modal quadrant; opacity: stability"
+    fig.suptitle(title + (f"\n{caption}" if caption else ""), fontsize=9)
     return fig
 
 
@@ -56,10 +68,16 @@ def _panel(ax, top, right, df: pl.DataFrame, name: str, fusion: str, t: float) -
     ax.axvline(t, color="0.4", lw=0.8)
     ax.axhline(t, color="0.4", lw=0.8)
     ax.plot([0, 1], [0, 1], ls="--", color="0.3", lw=0.8, label="diagonal")
+    stab = df["stability"].to_numpy() if "stability" in df.columns else None
     for quad in QUADRANTS:
         m = q == quad
         if m.any():
-            ax.scatter(x[m], y[m], s=9, color=QUADRANT_COLOURS[quad], alpha=0.75, linewidths=0, rasterized=True)
+            if stab is None:
+                ax.scatter(x[m], y[m], s=9, color=QUADRANT_COLOURS[quad], alpha=0.75, linewidths=0, rasterized=True)
+            else:  # opacity per point: how often the segment lands in its modal quadrant
+                rgba = np.tile(to_rgba(QUADRANT_COLOURS[quad]), (int(m.sum()), 1))
+                rgba[:, 3] = stability_alpha(stab[m])
+                ax.scatter(x[m], y[m], s=9, c=rgba, linewidths=0, rasterized=True)
     counts = quadrant_counts(q)
     n = max(len(q), 1)
     # Counts go in a legend under the panel, where they cannot hide points.
@@ -114,15 +132,17 @@ def datamap(dynamics: pl.DataFrame, models: Sequence[str] | None = None) -> Figu
 
 
 def write_figure2(store, out_dir: str | Path, fusion: str = "fusion", unimodal: Sequence[str] | None = None,
-                  splits=("test",), threshold: float = 0.5) -> list[Path]:
-    """Figure 2 from the store's predictions."""
-    from ambiguity.stats.quadrants import load_quadrants, resolve_model, unimodal_models
+                  splits=None, threshold: float = 0.5, *, scheme: str = "auto", min_stability: float | None = None) -> list[Path]:
+    """Figure 2 from the store's predictions (``scheme`` as in :func:`ambiguity.stats.quadrants.quadrants`)."""
+    from ambiguity.stats.quadrants import quadrants, resolve_model, unimodal_models
 
     names = [resolve_model(store, u) for u in unimodal] if unimodal else sorted(unimodal_models(store))
     if not names:
         raise StatsError("no unimodal model in the predictions table: run `ambiguity train` first")
-    frames = {u: load_quadrants(store, u, fusion, splits, threshold) for u in names}
-    return save(figure2(frames, resolve_model(store, fusion), threshold), out_dir, "figure2_quadrants")
+    res = {u: quadrants(store, u, fusion, splits, threshold, scheme=scheme, min_stability=min_stability) for u in names}
+    cap = next(iter(res.values())).scheme.caption()
+    return save(figure2({u: r.frame for u, r in res.items()}, resolve_model(store, fusion), threshold, caption=cap),
+                out_dir, "figure2_quadrants")
 
 
 def write_datamap(store, out_dir: str | Path, models: Sequence[str] | None = None) -> list[Path]:

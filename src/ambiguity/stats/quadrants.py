@@ -38,6 +38,7 @@ import numpy as np
 import polars as pl
 
 from ambiguity.errors import StatsError
+from ambiguity.stats.stability import RepeatedDisagreement, Scheme, resolve_scheme
 
 QUADRANTS = ("red", "green", "blue", "yellow")
 QUADRANT_COLOURS = {"red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4", "yellow": "#e6b800"}
@@ -275,26 +276,53 @@ def ordered_models(store) -> list[str]:
     return uni + sorted(m for m in s["model"].to_list() if m not in uni)
 
 
-def load_quadrants(store, unimodal: str, fusion: str, splits=("test",), threshold: float = 0.5) -> pl.DataFrame:
+_NO_CUT = "a stability cut needs cross-fitted quadrants (--scheme crossfit): the fixed split has one quadrant per segment"
+
+
+def _scheme_splits(splits, scheme: str) -> tuple[str, ...] | None:
+    """The splits to read: the named ones, else test (fixed) or every labelled segment (crossfit: None)."""
+    if splits is None or (not isinstance(splits, str) and len(splits) == 0):
+        return ("test",) if scheme == "fixed" else None
+    return _splits(splits)
+
+
+def load_quadrants(store, unimodal: str, fusion: str, splits=None, threshold: float = 0.5, *,
+                   scheme: str = "auto", min_stability: float | None = None, ci: float = 0.95) -> pl.DataFrame:
     """The quadrant of every segment that both models predicted, in the given splits.
 
     Columns: segment_id, quadrant ("red" | "green" | "blue" | "yellow"),
-    p_unimodal, p_fusion, label, split; sorted by segment_id. ``unimodal``
-    and ``fusion`` are model names (a modality name picks its one unimodal
-    model). Right means ``p_correct > threshold``; equal counts as wrong.
+    p_unimodal, p_fusion, label, split, scheme; sorted by segment_id.
+    ``unimodal`` and ``fusion`` are model names (a modality name picks its one
+    unimodal model). Right means ``p_correct > threshold``; equal counts as
+    wrong. ``scheme``: ``fixed`` (one split; default splits: test),
+    ``crossfit`` (every labelled segment, R repeats; default: all splits) or
+    ``auto`` (crossfit when both models have it). With crossfit the quadrant
+    is the segment's modal one, p_unimodal and p_fusion are means over the
+    repeats, and the columns of :func:`ambiguity.stats.stability.stability_from_repeats`
+    follow (shares, stability, disagreement_p with its Wilson interval at level
+    ``ci``, n_repeats); ``min_stability`` keeps segments at or above that stability.
     """
     from ambiguity.models.predictions import model_summary
 
-    splits = _splits(splits)
     summary = model_summary(store)
     uni, fus = resolve_model(store, unimodal, summary), resolve_model(store, fusion, summary)
-    return _quadrant_frame(store, uni, fus, splits, threshold)
+    if min_stability and scheme == "fixed":
+        raise StatsError(_NO_CUT)
+    scheme = resolve_scheme(summary, [uni, fus], scheme)
+    return _quadrant_frame(store, uni, fus, _scheme_splits(splits, scheme), threshold, scheme, min_stability, ci)[0]
 
 
-def _quadrant_frame(store, uni: str, fus: str, splits: tuple[str, ...], threshold: float) -> pl.DataFrame:
-    """:func:`load_quadrants` for resolved model names."""
+def _quadrant_frame(store, uni: str, fus: str, splits, threshold: float, scheme: str = "fixed",
+                    min_stability: float | None = None, ci: float = 0.95) -> tuple[pl.DataFrame, Scheme]:
+    """:func:`load_quadrants` for resolved model names and scheme, with the scheme's description."""
     from ambiguity.models.predictions import read_predictions
+    from ambiguity.stats.stability import check_min_stability
 
+    min_stability = check_min_stability(min_stability)
+    if scheme == "crossfit":
+        return _crossfit_frame(store, uni, fus, splits, threshold, min_stability, ci)
+    if min_stability:
+        raise StatsError(_NO_CUT)
     cols = ["segment_id", "p_correct", "label", "split"]
     pu = read_predictions(store, [uni], splits).select(cols)
     pf = read_predictions(store, [fus], splits).select(["segment_id", "p_correct", "label"])
@@ -305,14 +333,38 @@ def _quadrant_frame(store, uni: str, fus: str, splits: tuple[str, ...], threshol
         raise StatsError(f"models {uni!r} and {fus!r} were trained on different labels for some segments: retrain one")
     df = df.sort("segment_id")
     q = assign_quadrants(df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), threshold) if df.height else []
-    return df.select(
+    frame = df.select(
         "segment_id",
         pl.Series("quadrant", list(q), dtype=pl.String),
         "p_unimodal",
         "p_fusion",
         "label",
         "split",
+        pl.lit("fixed").alias("scheme"),
     )
+    return frame, Scheme("fixed", splits)
+
+
+def _crossfit_frame(store, uni, fus, splits, threshold, min_stability, ci) -> tuple[pl.DataFrame, Scheme]:
+    from ambiguity.stats.stability import crossfit_rows, stability_from_repeats
+
+    (pu, iu), (pf, ifu) = crossfit_rows(store, uni, splits), crossfit_rows(store, fus, splits)
+    if iu["run_id"] != ifu["run_id"]:
+        raise StatsError(f"{uni} and {fus} come from different cross-fitting runs (different folds): train them in one "
+                         "`ambiguity train GROUPS --folds K` call")
+    df = pu.select("segment_id", "repeat", pl.col("p_correct").alias("p_unimodal"), "label", "split").join(
+        pf.select("segment_id", "repeat", pl.col("p_correct").alias("p_fusion")), on=["segment_id", "repeat"], how="inner")
+    q = assign_quadrants(df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), threshold) if df.height else []
+    per = df.with_columns(pl.Series("quadrant", list(q), dtype=pl.String))
+    st = stability_from_repeats(per.select("segment_id", "repeat", "quadrant", "p_unimodal", "p_fusion"), ci=ci)
+    meta = df.select("segment_id", "label", "split").unique("segment_id")
+    frame = st.join(meta, on="segment_id", how="left").sort("segment_id")
+    if min_stability:
+        frame = frame.filter(pl.col("stability") >= min_stability)
+    lead = ["segment_id", "quadrant", "p_unimodal", "p_fusion", "label", "split"]
+    frame = frame.with_columns(pl.lit("crossfit").alias("scheme"))
+    frame = frame.select(*lead, "scheme", *[c for c in frame.columns if c not in lead and c != "scheme"])
+    return frame, Scheme("crossfit", splits, iu["folds"], iu["repeats"], iu["group_by"], min_stability)
 
 
 @dataclass(frozen=True)
@@ -320,8 +372,9 @@ class QuadrantResult:
     unimodal: str
     fusion: str
     threshold: float
-    splits: tuple[str, ...]
+    splits: tuple[str, ...] | None
     frame: pl.DataFrame
+    scheme: Scheme | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -330,9 +383,14 @@ class QuadrantResult:
     def to_polars(self) -> pl.DataFrame:
         return self.frame
 
+    def caption(self) -> str:
+        sch = self.scheme.caption() if self.scheme else "+".join(self.splits or ())
+        return f"Quadrants: {self.unimodal} vs {self.fusion}, {sch}, right means p > {self.threshold:g}, n = {self.frame.height}"
+
     def counts_frame(self) -> pl.DataFrame:
+        """Segments per quadrant; with crossfit also the mean stability of each (modal) quadrant's segments."""
         n = self.frame.height
-        return pl.DataFrame(
+        out = pl.DataFrame(
             {
                 "quadrant": list(QUADRANTS),
                 "meaning": [QUADRANT_MEANING[q] for q in QUADRANTS],
@@ -340,29 +398,78 @@ class QuadrantResult:
                 "share": [self.counts[q] / n if n else float("nan") for q in QUADRANTS],
             }
         )
+        if "stability" in self.frame.columns:
+            st = {q: self.frame.filter(pl.col("quadrant") == q)["stability"].mean() for q in QUADRANTS}
+            out = out.with_columns(pl.Series("mean_stability", [st[q] for q in QUADRANTS], dtype=pl.Float64))
+        return out
 
 
-def quadrants(store, unimodal: str, fusion: str, splits=("test",), threshold: float = 0.5) -> QuadrantResult:
+def quadrants(store, unimodal: str, fusion: str, splits=None, threshold: float = 0.5, *, scheme: str = "auto",
+              min_stability: float | None = None, ci: float = 0.95) -> QuadrantResult:
     from ambiguity.models.predictions import model_summary
 
-    splits = _splits(splits)
     summary = model_summary(store)  # once: it reads the whole predictions table
     uni, fus = resolve_model(store, unimodal, summary), resolve_model(store, fusion, summary)
-    return QuadrantResult(uni, fus, threshold, splits, _quadrant_frame(store, uni, fus, splits, threshold))
+    if min_stability and scheme == "fixed":
+        raise StatsError(_NO_CUT)
+    scheme = resolve_scheme(summary, [uni, fus], scheme)
+    splits = _scheme_splits(splits, scheme)
+    frame, info = _quadrant_frame(store, uni, fus, splits, threshold, scheme, min_stability, ci)
+    return QuadrantResult(uni, fus, threshold, splits, frame, info)
 
 
-def table1(store, models: Sequence[str] | None = None, splits=("test",)) -> pl.DataFrame:
+def _table_models(store, models, scheme: str) -> tuple[list[str], str]:
+    from ambiguity.models.predictions import model_summary
+
+    summary = model_summary(store)
+    if models:
+        models = [resolve_model(store, m, summary) for m in models]
+    else:
+        uni = sorted(r["model"] for r in summary.iter_rows(named=True) if len(r["modalities"] or []) == 1)
+        models = uni + sorted(m for m in summary["model"].to_list() if m not in uni)
+        if scheme == "auto":  # every model of the wanted scheme, rather than refusing a mixed store
+            cf = [m for m, s in zip(summary["model"].to_list(), summary["schemes"].to_list(), strict=True) if "crossfit" in (s or [])]
+            models = [m for m in models if m in cf] if cf else models
+    return models, resolve_scheme(summary, models, scheme)
+
+
+def table1(store, models: Sequence[str] | None = None, splits=None, *, scheme: str = "auto") -> pl.DataFrame:
+    """Table 1. Fixed: one row per model. Crossfit: accuracy and F1 are means over the repeats, with
+    their SD over the repeats (``accuracy_sd``, ``f1_sd``; ``n`` segments per repeat)."""
     from ambiguity.models.predictions import read_predictions
 
-    splits = _splits(splits)
-    models = [resolve_model(store, m) for m in models] if models else ordered_models(store)
-    return performance(read_predictions(store, models, splits), models)
+    models, scheme = _table_models(store, models, scheme)
+    splits = _scheme_splits(splits, scheme)
+    preds = read_predictions(store, models, splits, scheme=scheme)
+    if scheme == "fixed":
+        return performance(preds, models)
+    per = pl.concat([performance(preds.filter(pl.col("repeat") == r), models).with_columns(pl.lit(r).alias("repeat"))
+                     for r in sorted(preds["repeat"].unique().to_list())])
+    return per.group_by("model", maintain_order=True).agg(
+        pl.first("modalities"), pl.first("kind"), pl.first("n"), pl.len().alias("repeats"),
+        pl.col("accuracy").mean(), pl.col("accuracy").std().alias("accuracy_sd"),
+        pl.col("f1").mean(), pl.col("f1").std().alias("f1_sd"),
+    )
 
 
-def table2(store, models: Sequence[str] | None = None, splits=("test",), *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> DisagreementResult:
+def table2(store, models: Sequence[str] | None = None, splits=None, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0,
+           scheme: str = "auto"):
+    """Table 2. Fixed: a :class:`DisagreementResult` with bootstrap CIs. Crossfit: a
+    :class:`RepeatedDisagreement`, the mean and SD of the rate over the repeats."""
     from ambiguity.models.predictions import read_predictions
 
-    splits = _splits(splits)
-    models = [resolve_model(store, m) for m in models] if models else ordered_models(store)
-    preds = read_predictions(store, models, splits).select(["model", "segment_id", "predicted"])
-    return disagreement(preds, models, n_boot=n_boot, ci=ci, seed=seed, splits=splits)
+    models, scheme = _table_models(store, models, scheme)
+    splits = _scheme_splits(splits, scheme)
+    preds = read_predictions(store, models, splits, scheme=scheme).select(["model", "segment_id", "predicted", "repeat"])
+    if scheme == "fixed":
+        return disagreement(preds.drop("repeat"), models, n_boot=n_boot, ci=ci, seed=seed, splits=splits)
+    rates, ns = [], []
+    for r in sorted(preds["repeat"].unique().to_list()):
+        d = preds.filter(pl.col("repeat") == r)
+        wide = d.pivot(on="model", index="segment_id", values="predicted")
+        rate, n = disagreement_rates(np.array([wide[m].to_list() for m in models], dtype=object))
+        rates.append(rate)
+        ns.append(n)
+    R = np.stack(rates)
+    sd = R.std(axis=0, ddof=1) if len(rates) > 1 else np.full(R.shape[1:], np.nan)
+    return RepeatedDisagreement(tuple(models), R.mean(axis=0), sd, ns[0], len(rates), splits)

@@ -1,0 +1,266 @@
+"""Stability of cross-fitted quadrants: how often each segment lands in each quadrant over R repeats.
+
+A cross-fitting run (``ambiguity train --folds K --repeats R``) predicts every
+labelled segment once per repeat, so each segment has R quadrants. Per segment:
+
+- ``share_red`` .. ``share_yellow``: the share of repeats in each quadrant;
+- ``quadrant``: the modal quadrant. A tie is broken by the quadrant of the
+  mean probabilities (mean ``p_unimodal`` and ``p_fusion`` over the repeats)
+  when that is among the tied ones, else by the order red, green, blue, yellow;
+- ``stability``: the share of repeats in the modal quadrant (1 = always there);
+- ``disagreement_p``: the share of repeats in red or green (the two models
+  disagree on being right), with a Wilson score interval
+  ``disagreement_lo`` .. ``disagreement_hi`` over the R repeats;
+- ``n_repeats``: R for that segment.
+
+The Wilson interval for k successes in n trials at level 1 - a, z = Phi^-1(1 - a/2):
+
+    centre = (k + z^2 / 2) / (n + z^2),  half = z / (n + z^2) * sqrt(k (n - k) / n + z^2 / 4)
+
+(Wilson 1927; Brown, Cai & DasGupta 2001 recommend it over the Wald interval for
+small n, which R usually is). The R repeats of one segment are not independent
+trials of a fixed model: they share the data and differ in the folds and seeds,
+so the interval describes the sensitivity of the placement to those choices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import polars as pl
+
+from ambiguity.errors import StatsError
+
+QUADRANTS = ("red", "green", "blue", "yellow")
+SHARE_COLUMNS = tuple(f"share_{q}" for q in QUADRANTS)
+
+
+def wilson_interval(k, n, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of k successes in n trials (arrays or scalars); NaN where n == 0."""
+    from scipy.stats import norm
+
+    if not 0 < ci < 1:
+        raise StatsError(f"ci={ci}: use a level in (0, 1)")
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    if (k < 0).any() or (k > n).any():
+        raise StatsError("Wilson interval: need 0 <= k <= n")
+    z = float(norm.ppf(1 - (1 - ci) / 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        denom = n + z * z
+        centre = (k + z * z / 2) / denom
+        half = z / denom * np.sqrt(np.where(n > 0, k * (n - k) / np.where(n > 0, n, 1), 0.0) + z * z / 4)
+        # k = 0 and k = n give exact bounds 0 and 1 (the formula leaves a rounding error).
+        lo = np.where(n > 0, np.where(k == 0, 0.0, np.clip(centre - half, 0, 1)), np.nan)
+        hi = np.where(n > 0, np.where(k == n, 1.0, np.clip(centre + half, 0, 1)), np.nan)
+    return lo, hi
+
+
+def stability_from_repeats(per_repeat: pl.DataFrame, *, ci: float = 0.95) -> pl.DataFrame:
+    """Per-segment shares, modal quadrant, stability and disagreement probability (see the module notes).
+
+    ``per_repeat`` has one row per (segment_id, repeat) with ``quadrant``, and optionally
+    ``p_unimodal`` and ``p_fusion`` (used to break ties and returned as means over the repeats).
+    Sorted by segment_id.
+    """
+    for c in ("segment_id", "repeat", "quadrant"):
+        if c not in per_repeat.columns:
+            raise StatsError(f"per-repeat quadrants need a {c!r} column")
+    if per_repeat.select(["segment_id", "repeat"]).is_duplicated().any():
+        raise StatsError("a segment has two quadrants in one repeat")
+    unknown = set(per_repeat["quadrant"].unique().to_list()) - set(QUADRANTS)
+    if unknown:
+        raise StatsError(f"unknown quadrant(s) {sorted(map(str, unknown))}")
+    has_p = "p_unimodal" in per_repeat.columns and "p_fusion" in per_repeat.columns
+    agg = [pl.len().alias("n_repeats")] + [(pl.col("quadrant") == q).sum().alias(f"_n_{q}") for q in QUADRANTS]
+    if has_p:
+        agg += [pl.col("p_unimodal").mean(), pl.col("p_fusion").mean()]
+    df = per_repeat.group_by("segment_id").agg(agg).sort("segment_id")
+    counts = df.select([f"_n_{q}" for q in QUADRANTS]).to_numpy().astype(np.int64)
+    n = df["n_repeats"].to_numpy().astype(np.int64)
+    top = counts.max(axis=1, initial=0)
+    tied = counts == top[:, None]
+    modal = np.array([QUADRANTS[int(np.argmax(t))] for t in tied], dtype=object)  # first tied in QUADRANTS order
+    if has_p and df.height:
+        from ambiguity.stats.quadrants import assign_quadrants
+
+        by_mean = assign_quadrants(df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy())
+        for i in np.flatnonzero(tied.sum(axis=1) > 1):
+            if tied[i, QUADRANTS.index(by_mean[i])]:
+                modal[i] = by_mean[i]
+    k = counts[:, 0] + counts[:, 1]
+    lo, hi = wilson_interval(k, n, ci)
+    out = pl.DataFrame({
+        "segment_id": df["segment_id"],
+        "quadrant": pl.Series(modal.tolist(), dtype=pl.String),
+        **{f"share_{q}": counts[:, j] / n for j, q in enumerate(QUADRANTS)},
+        "stability": top / n,
+        "disagreement_p": k / n,
+        "disagreement_lo": lo,
+        "disagreement_hi": hi,
+        "n_repeats": n,
+    })
+    if has_p:
+        out = out.with_columns(df["p_unimodal"], df["p_fusion"])
+    return out
+
+
+def quadrant_stability(store, unimodal: str, fusion: str, *, splits=None, threshold: float = 0.5, ci: float = 0.95) -> pl.DataFrame:
+    """Cross-fitted quadrant stability of every labelled segment for one (unimodal, fusion) pair.
+
+    Columns: segment_id, quadrant (modal), share_red, share_green, share_blue,
+    share_yellow, stability, disagreement_p, disagreement_lo, disagreement_hi
+    (Wilson, level ``ci``), n_repeats; sorted by segment_id. ``splits`` keeps
+    segments of those ingest splits (default: all). Needs cross-fitted
+    predictions of both models (``ambiguity train GROUPS --folds K``).
+    """
+    from ambiguity.stats.quadrants import load_quadrants
+
+    frame = load_quadrants(store, unimodal, fusion, splits, threshold, scheme="crossfit", ci=ci)
+    return frame.select("segment_id", "quadrant", *SHARE_COLUMNS, "stability", "disagreement_p",
+                        "disagreement_lo", "disagreement_hi", "n_repeats")
+
+
+def describe_cut(min_stability: float | None) -> str:
+    return "no stability cut" if not min_stability else f"stability >= {min_stability:g}"
+
+
+def check_min_stability(min_stability: float | None) -> float | None:
+    if min_stability is None:
+        return None
+    if not (math.isfinite(min_stability) and 0 <= min_stability <= 1):
+        raise StatsError(f"min_stability={min_stability}: use a share in [0, 1]")
+    return float(min_stability)
+
+
+@dataclass(frozen=True)
+class RepeatedDisagreement:
+    """Table 2 of a cross-fitted run: the disagreement rate per pair, mean and SD over the repeats."""
+
+    models: tuple[str, ...]
+    rate: np.ndarray
+    sd: np.ndarray
+    n: np.ndarray  # segments per repeat that both models predicted
+    repeats: int
+    splits: tuple[str, ...] | None
+
+    def to_polars(self) -> pl.DataFrame:
+        """Long form: model_a, model_b, n, rate (mean over repeats), rate_sd, repeats."""
+        rows = [{"model_a": a, "model_b": b, "n": int(self.n[i, j]), "rate": float(self.rate[i, j]),
+                 "rate_sd": float(self.sd[i, j]), "repeats": self.repeats}
+                for (i, a), (j, b) in combinations(enumerate(self.models), 2)]
+        schema = {"model_a": pl.String, "model_b": pl.String, "n": pl.Int64, "rate": pl.Float64, "rate_sd": pl.Float64, "repeats": pl.Int64}
+        return pl.DataFrame(rows, schema=schema)
+
+    def matrix(self, digits: int = 3, with_ci: bool = True) -> pl.DataFrame:
+        """Wide form: "mean ± SD" cells, "–" on the diagonal."""
+        cols: dict[str, list[str]] = {"model": list(self.models)}
+        for j, b in enumerate(self.models):
+            cells = []
+            for i in range(len(self.models)):
+                if i == j:
+                    cells.append("–")
+                elif not np.isfinite(self.rate[i, j]):
+                    cells.append("n/a")
+                elif with_ci and np.isfinite(self.sd[i, j]):
+                    cells.append(f"{self.rate[i, j]:.{digits}f} ± {self.sd[i, j]:.{digits}f}")
+                else:
+                    cells.append(f"{self.rate[i, j]:.{digits}f}")
+            cols[b] = cells
+        return pl.DataFrame(cols)
+
+
+# -- schemes -----------------------------------------------------------------------------------------
+SCHEMES = ("fixed", "crossfit")
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """Which predictions a comparison uses, and how to say so in a caption."""
+
+    name: str  # fixed | crossfit
+    splits: tuple[str, ...] | None  # None: every labelled segment (crossfit only)
+    folds: int | None = None
+    repeats: int | None = None
+    group_by: str | None = None
+    min_stability: float | None = None
+
+    def caption(self) -> str:
+        if self.name == "fixed":
+            return f"fixed split ({'+'.join(self.splits or ())})"
+        where = "all labelled segments" if self.splits is None else "+".join(self.splits)
+        grouped = f", grouped by {self.group_by}" if self.group_by else ""
+        return (f"crossfit scheme (K={self.folds} folds x R={self.repeats} repeats{grouped}; {where}; "
+                f"modal quadrant per segment, {describe_cut(self.min_stability)})")
+
+
+def resolve_scheme(summary: pl.DataFrame, models, scheme: str = "auto") -> str:
+    """``fixed`` or ``crossfit`` for these models; ``auto`` takes crossfit when every model has it.
+
+    Refuses a scheme a model lacks (saying what to run) and a mix of schemes.
+    """
+    if scheme not in ("auto", *SCHEMES):
+        raise StatsError(f"scheme {scheme!r}: use auto, fixed or crossfit")
+    have = {r["model"]: set(r["schemes"] or ["fixed"]) if "schemes" in summary.columns else {"fixed"}
+            for r in summary.iter_rows(named=True)}
+    models = list(dict.fromkeys(models))
+    if scheme == "crossfit":
+        lack = [m for m in models if "crossfit" not in have.get(m, set())]
+        if lack:
+            raise StatsError(f"no cross-fitted predictions for {', '.join(lack)} (only the fixed split): "
+                             "run `ambiguity train GROUPS --folds 5` first, or use --scheme fixed")
+        return "crossfit"
+    if scheme == "fixed":
+        lack = [m for m in models if "fixed" not in have.get(m, set())]
+        if lack:
+            raise StatsError(f"no fixed-split predictions for {', '.join(lack)} (only cross-fitted ones): "
+                             "use --scheme crossfit, or run `ambiguity train GROUPS` without --folds")
+        return "fixed"
+    if all("crossfit" in have.get(m, set()) for m in models):
+        return "crossfit"
+    if all("fixed" in have.get(m, set()) for m in models):
+        return "fixed"
+    only_cf = [m for m in models if have.get(m) == {"crossfit"}]
+    only_fx = [m for m in models if have.get(m) == {"fixed"}]
+    raise StatsError(f"schemes cannot be mixed in one comparison: {', '.join(only_cf)} cross-fitted only, "
+                     f"{', '.join(only_fx)} fixed only; train them on one scheme")
+
+
+def check_one_scheme(frames) -> str | None:
+    """The scheme shared by quadrant frames (their ``scheme`` column); refuses a mix."""
+    seen = set()
+    for f in frames:
+        if "scheme" in f.columns:
+            seen |= set(f["scheme"].unique().to_list())
+    if len(seen) > 1:
+        raise StatsError(f"schemes cannot be mixed in one comparison: the quadrant frames hold {', '.join(sorted(seen))}")
+    return next(iter(seen), None)
+
+
+def crossfit_rows(store, model: str, splits) -> tuple[pl.DataFrame, dict]:
+    """A model's cross-fitted rows (optionally of some ingest splits) and its run settings; refuses an unfinished run."""
+    import json
+
+    from ambiguity.models.predictions import read_predictions
+
+    cols = ["segment_id", "repeat", "fold", "p_correct", "predicted", "label", "split", "run_id", "config", "modalities", "kind"]
+    df = read_predictions(store, [model], splits, scheme="crossfit").select(cols)
+    if df.height == 0:
+        raise StatsError(f"no cross-fitted predictions for {model}{' in splits ' + '+'.join(splits) if splits else ''}: "
+                         "run `ambiguity train GROUPS --folds 5` first")
+    runs = df["run_id"].unique().to_list()
+    cfg = json.loads(df["config"][0])
+    info = {"run_id": runs[0], "folds": cfg.get("folds"), "repeats": cfg.get("repeats"), "group_by": cfg.get("group_by")}
+    if len(runs) > 1:
+        raise StatsError(f"model {model} has rows of {len(runs)} cross-fitting runs: rerun `ambiguity train ... --folds K` to finish one")
+    per = df.group_by("segment_id").agg(pl.col("repeat").n_unique().alias("r"))
+    if info["repeats"] and (per["r"] != info["repeats"]).any():
+        from ambiguity.models.crossfit import finished_units
+
+        done = len(finished_units(store, runs[0]))
+        raise StatsError(f"the cross-fitting run of {model} is unfinished ({done} of {info['folds'] * info['repeats']} "
+                         "(repeat, fold) done): run the same `ambiguity train ... --folds K` again to resume")
+    return df.drop("config"), info

@@ -1,0 +1,214 @@
+"""Cross-fitted quadrants: Wilson interval, shares and stability from the definition, schemes, Tables 1-2, CLI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+from synth import write_segments  # noqa: E402
+
+from ambiguity.errors import StatsError  # noqa: E402
+from ambiguity.models.predictions import prediction_table, write_crossfit_rows, write_predictions  # noqa: E402
+from ambiguity.stats.quadrants import load_quadrants, quadrants, table1, table2  # noqa: E402
+from ambiguity.stats.stability import (  # noqa: E402
+    check_one_scheme,
+    quadrant_stability,
+    resolve_scheme,
+    stability_from_repeats,
+    wilson_interval,
+)
+
+QUADS = ("red", "green", "blue", "yellow")
+
+
+# -- Wilson --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("k,n,ci", [(0, 3, 0.95), (1, 3, 0.95), (2, 3, 0.9), (3, 3, 0.95), (7, 20, 0.99), (5, 5, 0.8)])
+def test_wilson_matches_statsmodels(k, n, ci):
+    from statsmodels.stats.proportion import proportion_confint
+
+    # Reference: statsmodels.stats.proportion.proportion_confint(k, n, alpha=1 - ci, method="wilson")
+    ref = proportion_confint(k, n, alpha=1 - ci, method="wilson")
+    lo, hi = wilson_interval(k, n, ci)
+    np.testing.assert_allclose([lo, hi], ref, atol=1e-12)
+
+
+def test_wilson_published_value():
+    # Brown, Cai & DasGupta (2001), and by hand: k=0, n=3, z=1.959964 -> upper = z^2 / (n + z^2) = 0.56150
+    lo, hi = wilson_interval(0, 3)
+    assert lo == 0.0 and abs(hi - 0.561497) < 1e-6
+
+
+# -- shares and stability from the definition -----------------------------------------------------------
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(QUADS), min_size=1, max_size=7), min_size=1, max_size=15))
+def test_stability_from_its_definition(per_segment):
+    rows = [{"segment_id": f"s{i:02d}", "repeat": r, "quadrant": q} for i, qs in enumerate(per_segment) for r, q in enumerate(qs)]
+    out = stability_from_repeats(pl.DataFrame(rows))
+    assert out.height == len(per_segment)
+    for i, qs in enumerate(per_segment):
+        row = out.row(i, named=True)
+        n = len(qs)
+        shares = {q: qs.count(q) / n for q in QUADS}
+        for q in QUADS:
+            assert row[f"share_{q}"] == pytest.approx(shares[q])
+        top = max(shares.values())
+        assert row["stability"] == pytest.approx(top)
+        assert shares[row["quadrant"]] == pytest.approx(top)
+        # without probabilities a tie goes to the first of red, green, blue, yellow
+        assert row["quadrant"] == next(q for q in QUADS if shares[q] == top)
+        assert row["disagreement_p"] == pytest.approx(shares["red"] + shares["green"])
+        assert row["disagreement_lo"] <= row["disagreement_p"] <= row["disagreement_hi"]
+        assert row["n_repeats"] == n
+
+
+def test_a_tie_goes_to_the_quadrant_of_the_mean_probabilities():
+    df = pl.DataFrame({"segment_id": ["a", "a"], "repeat": [0, 1], "quadrant": ["red", "blue"],
+                       "p_unimodal": [0.7, 0.9], "p_fusion": [0.4, 0.7]})  # means 0.8, 0.55: blue
+    assert stability_from_repeats(df)["quadrant"].to_list() == ["blue"]
+
+
+def test_two_quadrants_for_one_segment_and_repeat_refused():
+    with pytest.raises(StatsError, match="two quadrants in one repeat"):
+        stability_from_repeats(pl.DataFrame({"segment_id": ["a", "a"], "repeat": [0, 0], "quadrant": ["red", "blue"]}))
+
+
+# -- a store with known cross-fitted probabilities --------------------------------------------------------
+IDS = ["a", "b", "c", "d"]
+LAB = ["1", "0", "1", "0"]
+# P(label "1") per model, repeat and segment
+P1 = {
+    "text.x": [[0.9, 0.2, 0.4, 0.6], [0.8, 0.3, 0.6, 0.4], [0.7, 0.6, 0.3, 0.7]],
+    "fusion": [[0.3, 0.1, 0.8, 0.2], [0.2, 0.2, 0.9, 0.3], [0.8, 0.3, 0.7, 0.6]],
+}
+MODS = {"text.x": ["text"], "fusion": ["text", "audio"]}
+
+
+def _rows(model, r, probs, run_id="cf-test"):
+    p = np.array(probs)
+    return prediction_table(
+        model=model, kind="probe" if model != "fusion" else "fusion", arch="x", modalities=MODS[model], groups=[model],
+        segment_ids=IDS, splits=["train", "test", "val", None], labels=LAB, classes=["0", "1"], probs=np.stack([1 - p, p], 1),
+        config={"folds": 2, "repeats": 3, "group_by": "dialog_id"}, run_id=run_id, scheme="crossfit", fold=[0, 1, 0, 1], repeat=r)
+
+
+@pytest.fixture
+def cf_store(store):
+    write_segments(store, IDS, LAB, ["train", "test", "val", None])
+    for m, per in P1.items():
+        for r, probs in enumerate(per):
+            write_crossfit_rows(store, _rows(m, r, probs))
+    return store
+
+
+def _by_hand(model_u="text.x", model_f="fusion"):
+    """Quadrant of each segment in each repeat, from p_correct > 0.5."""
+    out = {}
+    for i, lab in enumerate(LAB):
+        qs = []
+        for r in range(3):
+            pu = P1[model_u][r][i] if lab == "1" else 1 - P1[model_u][r][i]
+            pf = P1[model_f][r][i] if lab == "1" else 1 - P1[model_f][r][i]
+            u, f = pu > 0.5, pf > 0.5
+            qs.append("red" if u and not f else "green" if f and not u else "blue" if u else "yellow")
+        out[IDS[i]] = qs
+    return out
+
+
+def test_crossfit_quadrants_cover_every_labelled_segment(cf_store):
+    res = quadrants(cf_store, "text", "fusion")  # auto: both models have crossfit rows only
+    assert res.scheme.name == "crossfit" and res.frame.height == 4  # a segment without a split is placed too
+    hand = _by_hand()
+    for row in res.frame.iter_rows(named=True):
+        qs = hand[row["segment_id"]]
+        for q in QUADS:
+            assert row[f"share_{q}"] == pytest.approx(qs.count(q) / 3)
+        assert row["disagreement_p"] == pytest.approx((qs.count("red") + qs.count("green")) / 3)
+        assert row["n_repeats"] == 3
+    cap = res.caption()
+    assert "crossfit scheme (K=2 folds x R=3 repeats, grouped by dialog_id" in cap and "no stability cut" in cap
+    st_ = quadrant_stability(cf_store, "text.x", "fusion")
+    assert st_.columns == ["segment_id", "quadrant", "share_red", "share_green", "share_blue", "share_yellow", "stability",
+                           "disagreement_p", "disagreement_lo", "disagreement_hi", "n_repeats"]
+
+
+def test_min_stability_keeps_stable_segments_and_says_so(cf_store):
+    full = load_quadrants(cf_store, "text.x", "fusion", scheme="crossfit")
+    cut = quadrants(cf_store, "text.x", "fusion", scheme="crossfit", min_stability=0.9)
+    assert cut.frame["segment_id"].to_list() == full.filter(pl.col("stability") >= 0.9)["segment_id"].to_list()
+    assert "stability >= 0.9" in cut.caption()
+    with pytest.raises(StatsError, match="stability cut needs cross-fitted"):
+        load_quadrants(cf_store, "text.x", "fusion", scheme="fixed", min_stability=0.5)
+
+
+def test_crossfit_asked_with_only_fixed_predictions(store):
+    write_segments(store, IDS, LAB, ["test"] * 4)
+    for m in P1:
+        p = np.array(P1[m][0])
+        write_predictions(store, prediction_table(model=m, kind="probe", arch="x", modalities=MODS[m], groups=[m], segment_ids=IDS,
+                                                  splits=["test"] * 4, labels=LAB, classes=["0", "1"], probs=np.stack([1 - p, p], 1)))
+    with pytest.raises(StatsError, match=r"no cross-fitted predictions for text.x, fusion .*run `ambiguity train GROUPS --folds 5`"):
+        load_quadrants(store, "text.x", "fusion", scheme="crossfit")
+    assert load_quadrants(store, "text.x", "fusion")["scheme"].unique().to_list() == ["fixed"]  # auto
+
+
+def test_mixing_schemes_is_refused(cf_store):
+    p = np.array(P1["fusion"][0])
+    write_predictions(cf_store, prediction_table(model="other", kind="probe", arch="x", modalities=["audio"], groups=["o"],
+                                                 segment_ids=IDS, splits=["test"] * 4, labels=LAB, classes=["0", "1"],
+                                                 probs=np.stack([1 - p, p], 1)))
+    with pytest.raises(StatsError, match="schemes cannot be mixed"):
+        load_quadrants(cf_store, "other", "fusion")
+    a = load_quadrants(cf_store, "text.x", "fusion")
+    b = a.with_columns(pl.lit("fixed").alias("scheme"))
+    with pytest.raises(StatsError, match="schemes cannot be mixed"):
+        check_one_scheme([a, b])
+    from ambiguity.models.predictions import model_summary
+
+    with pytest.raises(StatsError, match="no fixed-split predictions for text.x"):
+        resolve_scheme(model_summary(cf_store), ["text.x"], "fixed")
+
+
+def test_an_unfinished_run_is_refused(cf_store):
+    cf_store.delete("predictions", "model = 'fusion' AND repeat = 2")
+    with pytest.raises(StatsError, match="unfinished"):
+        load_quadrants(cf_store, "text.x", "fusion")
+
+
+def test_tables_mean_and_sd_over_repeats(cf_store):
+    t1 = table1(cf_store)
+    for row in t1.iter_rows(named=True):
+        acc = []
+        for r in range(3):
+            pred = ["1" if p > 0.5 else "0" for p in P1[row["model"]][r]]
+            acc.append(np.mean([a == b for a, b in zip(pred, LAB, strict=True)]))
+        assert row["accuracy"] == pytest.approx(np.mean(acc)) and row["accuracy_sd"] == pytest.approx(np.std(acc, ddof=1))
+        assert row["repeats"] == 3 and row["n"] == 4
+    t2 = table2(cf_store)
+    rates = [np.mean([(a > 0.5) != (b > 0.5) for a, b in zip(P1["text.x"][r], P1["fusion"][r], strict=True)]) for r in range(3)]
+    long = t2.to_polars().row(0, named=True)
+    assert long["rate"] == pytest.approx(np.mean(rates)) and long["rate_sd"] == pytest.approx(np.std(rates, ddof=1))
+    assert "±" in t2.matrix()["fusion"][0]
+
+
+def test_cli_crossfit_quadrants_out_csv(cf_store, tmp_path):
+    from ambiguity.cli import main
+
+    out = tmp_path / "q"
+    res = CliRunner().invoke(main, ["--store", cf_store.uri, "quadrants", "--scheme", "crossfit", "--min-stability", "0.6", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "K=2 folds x R=3 repeats" in res.output and "stability >= 0.6" in res.output and "mean ± SD over the repeats" in res.output
+    csv = pl.read_csv(out / "quadrants_text.x.csv")
+    for c in ("segment_id", "quadrant", "share_red", "share_green", "share_blue", "share_yellow", "stability"):
+        assert c in csv.columns
+    assert (csv["stability"] >= 0.6).all()
+    assert (out / "figure2_quadrants.png").exists()
+    bad = CliRunner().invoke(main, ["--store", cf_store.uri, "quadrants", "--scheme", "fixed"])
+    assert bad.exit_code != 0 and bad.output.startswith("error: no fixed-split predictions")
