@@ -26,6 +26,10 @@ class Row:
     ratio: float
     goal: str
     unit: str = "s"
+    #: What the baseline is, when it is what a user would call instead (a peer library).
+    peer: str = ""
+    #: The best ratio this machine allows for the metric, measured in the same run.
+    ceiling: float | None = None
 
     def met(self) -> bool:
         op, val = self.goal.split()

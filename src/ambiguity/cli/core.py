@@ -161,7 +161,9 @@ def extract(ctx: click.Context, modality, names, params, model, device, group, r
     """
     from ambiguity.extractors import registry
     from ambiguity.extractors.runner import run
+    from ambiguity.extractors.trace import trace
 
+    trace("cli-start")  # phase marks for bench/startup.py (AMBIGUITY_PHASES)
     names = list(names)
     skipped: list[str] = []
     if not names:
@@ -185,6 +187,7 @@ def extract(ctx: click.Context, modality, names, params, model, device, group, r
     per = _split_params(names, parse_params(params))
     proj = project()
     store = get_store(ctx)
+    trace("store-open")
     failed_total = 0
     for name in names:
         cls = registry.get(name)

@@ -22,14 +22,13 @@ def trace(phase: str) -> None:
 
 
 def process_started() -> float | None:
-    """This process's start time (unix seconds) from /proc, or None off Linux."""
+    """This process's start time (unix seconds, to a clock tick) from /proc, or None off Linux."""
     try:
         with open(f"/proc/{os.getpid()}/stat") as fh:
-            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/stat") as fh:
-            btime = next(int(line.split()[1]) for line in fh if line.startswith("btime"))
-        return btime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, StopIteration, IndexError):
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # starttime: ticks since boot
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+        return time.time() - age
+    except (OSError, ValueError, IndexError, AttributeError):
         return None
 
 

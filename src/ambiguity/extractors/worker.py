@@ -20,6 +20,7 @@ def init(cls: type, params: dict[str, Any], half: str, env: dict[str, str]) -> N
     fully set up) or ``prepare`` (a model extractor's decode side only)."""
     global _WORKER, _HALF
     trace_spawned()
+    trace("worker-init")
     for k, v in env.items():
         os.environ.setdefault(k, v)
     _HALF = half
