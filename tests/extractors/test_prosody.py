@@ -1,4 +1,11 @@
-"""Prosody against an independent Praat script run through parselmouth.praat.run."""
+"""Prosody against Praat.
+
+Two references: (1) a plain Praat script (parselmouth.praat.run) fed the same samples, which
+pins every command and argument; (2) an independent one (test_prosody_equals_praat_reading_the_file)
+where Praat itself reads the file (``parselmouth.Sound(path)``), converts to mono and resamples
+with its own code, and Praat's own queries give the statistics (Harmonicity "Get mean", Intensity
+"Get mean ... energy" / "Get minimum" / "Get maximum"), so a shared mistake in decoding, amplitude
+scaling, downmix, resampling or the unvoiced/silent-frame filters would show."""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import math
 import numpy as np
 import parselmouth
 import pytest
+from parselmouth.praat import call
 from parselmouth.praat import run as praat_run
 
 from ambiguity.extractors.base import Empty, Failure, SegmentInput
@@ -185,3 +193,76 @@ def test_invalid_parameters_name_both_values():
 
     with pytest.raises(ExtractorError, match="pitch_floor=500.*pitch_ceiling=100"):
         Prosody(pitch_floor=500, pitch_ceiling=100)
+
+
+# -- reference 2: Praat reads the file and measures with its own queries -----------------------
+
+def praat_reads(path, floor=75.0, ceiling=600.0, rate=16000) -> dict[str, float]:
+    snd = parselmouth.Sound(str(path))  # Praat's own decoder
+    if snd.n_channels > 1:
+        snd = call(snd, "Convert to mono")  # Praat's downmix: the mean of the channels
+    if snd.sampling_frequency != rate:
+        snd = call(snd, "Resample", rate, 50)  # Praat's sinc resampler
+    pitch = call(snd, "To Pitch", 0.0, floor, ceiling)
+    pp = call(snd, "To PointProcess (periodic, cc)", floor, ceiling)
+    harm = call(snd, "To Harmonicity (cc)", 0.01, floor, 0.1, 1.0)
+    intensity = call(snd, "To Intensity", floor, 0.0, "yes")
+    _, out = praat_run(snd, PRAAT_SCRIPT, floor, ceiling, capture_output=True)  # only for the speaking rate:
+    rate_ref = float(out.split()[-1])  # Praat has no query for it (de Jong & Wempe's script is the definition)
+    return {
+        "pitch_mean": call(pitch, "Get mean", 0, 0, "Hertz"),
+        "pitch_min": call(pitch, "Get minimum", 0, 0, "Hertz", "Parabolic"),
+        "pitch_max": call(pitch, "Get maximum", 0, 0, "Hertz", "Parabolic"),
+        "jitter_local": call(pp, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3),
+        "shimmer_local": call([snd, pp], "Get shimmer (local)", 0, 0, 0.0001, 0.02, 1.3, 1.6),
+        "hnr_mean": call(harm, "Get mean", 0, 0),  # Praat averages voiced frames only
+        "intensity_mean": call(intensity, "Get mean", 0, 0, "energy"),
+        "intensity_min": call(intensity, "Get minimum", 0, 0, "None"),
+        "intensity_max": call(intensity, "Get maximum", 0, 0, "None"),
+        "speaking_rate": rate_ref,
+    }
+
+
+# Tolerances. 16 kHz mono 16-bit files: Praat and PyAV both read int16 / 32768, so the samples
+# are bit-identical and every value agrees to rounding (rel 1e-9). Files at another rate: the two
+# resamplers differ (Praat's sinc, depth 50, vs scipy's polyphase Kaiser FIR), by ~1e-4 of full
+# scale near the band edge; measured on 07.wav at 44.1 kHz: pitch 0.1%, HNR 0.2%, intensity
+# 0.002 dB (min 0.1 dB), jitter 2%, shimmer 5% (period-to-period measures amplify small
+# differences in the waveform) -- the bounds below are about twice those.
+SAME_SAMPLES = dict.fromkeys(COLUMNS, {"rel": 1e-9, "abs": 1e-9})
+RESAMPLED = {"pitch_mean": {"rel": 0.005}, "pitch_min": {"rel": 0.005}, "pitch_max": {"rel": 0.005},
+             "jitter_local": {"rel": 0.1}, "shimmer_local": {"rel": 0.1}, "hnr_mean": {"rel": 0.01},
+             "intensity_mean": {"abs": 0.05}, "intensity_min": {"abs": 0.5}, "intensity_max": {"abs": 0.05},
+             "speaking_rate": {"abs": 0.51}}  # a syllable count may differ by one in 2 s
+
+
+def _variants(tmp_path, speech_dir):
+    """07.wav as it is, as stereo (two different channels), and at 44.1 kHz -- written by Praat."""
+    snd = parselmouth.Sound(str(speech_dir / "07.wav"))
+    left, right = snd.copy(), snd.copy()
+    call(left, "Multiply", 0.9)
+    call(right, "Reverse")  # a different signal in the other channel
+    call(right, "Multiply", 0.3)
+    stereo = call([left, right], "Combine to stereo")
+    call(stereo, "Save as WAV file", str(tmp_path / "stereo.wav"))
+    call(call(left, "Resample", 44100, 50), "Save as WAV file", str(tmp_path / "44k.wav"))
+    return {"mono16k": (speech_dir / "07.wav", SAME_SAMPLES), "stereo": (tmp_path / "stereo.wav", SAME_SAMPLES),
+            "44k": (tmp_path / "44k.wav", RESAMPLED)}
+
+
+@pytest.mark.parametrize("clip", ["00", "19", "33", "46"])
+def test_prosody_equals_praat_reading_the_file(speech_dir, clip):
+    path = speech_dir / f"{clip}.wav"
+    ours = Prosody().process([SegmentInput(clip, str(path))])[0]
+    ref = praat_reads(path)
+    for col in COLUMNS:
+        assert ours[col] == pytest.approx(ref[col], **SAME_SAMPLES[col]), col
+
+
+@pytest.mark.parametrize("variant", ["mono16k", "stereo", "44k"])
+def test_prosody_equals_praat_after_praat_downmix_and_resampling(tmp_path, speech_dir, variant):
+    path, tol = _variants(tmp_path, speech_dir)[variant]
+    ours = Prosody().process([SegmentInput(variant, str(path))])[0]
+    ref = praat_reads(path)
+    for col in COLUMNS:
+        assert ours[col] == pytest.approx(ref[col], **tol[col]), (col, ours[col], ref[col])
