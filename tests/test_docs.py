@@ -45,3 +45,48 @@ def test_docs_links_resolve():
             if "://" in target:
                 continue
             assert (md.parent / target).exists(), f"{md.name} links to missing {target}"
+
+
+# -- claims name their tests ---------------------------------------------------------------
+
+_DOCS = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "cli.md")]
+_TEST_REF = re.compile(r"tests/[\w./-]+\.py(?:::[A-Za-z_]\w*)?")
+_CLAIM = re.compile(r"\btested\b", re.I)
+# "tested" in its statistical sense, not a claim about the test suite
+_NOT_A_CLAIM = re.compile(r"features tested in one comparison|summarised and tested", re.I)
+_NAMED_TEST = re.compile(r"tests/[\w./-]+\.py::[A-Za-z_]\w*")
+
+
+def _paragraphs(text: str) -> list[str]:
+    """Blank-line separated paragraphs; each table row and list item on its own."""
+    out: list[str] = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = block.splitlines()
+        if lines and all(line.lstrip().startswith("|") for line in lines):
+            out += lines
+        else:
+            out += [p for p in re.split(r"\n(?=\s*[*-] )", block)]
+    return out
+
+
+def test_every_named_test_exists():
+    missing = []
+    for md in _DOCS:
+        for ref in _TEST_REF.findall(md.read_text()):
+            path, _, name = ref.partition("::")
+            if not (ROOT / path).exists():
+                missing.append(f"{md.name}: {ref} (no such file)")
+            elif name and not re.search(rf"^\s*(?:async )?def {name}\(|^class {name}\b", (ROOT / path).read_text(), re.M):
+                missing.append(f"{md.name}: {ref} (no such test)")
+    assert not missing, "\n".join(missing)
+
+
+def test_every_tested_claim_names_its_test():
+    vague = []
+    for md in _DOCS:
+        for para in _paragraphs(md.read_text()):
+            if para.lstrip().startswith("#"):
+                continue
+            if _CLAIM.search(_NOT_A_CLAIM.sub("", para)) and not _NAMED_TEST.search(para):
+                vague.append(f"{md.name}: {' '.join(para.split())[:160]}")
+    assert not vague, "'tested' without the test named (write tests/path.py::test_name):\n" + "\n".join(vague)
