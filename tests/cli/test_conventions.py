@@ -227,3 +227,21 @@ def test_progress_on_a_tty_is_tqdm():
     bar = progress_bar(3, "g", file=Tty())
     assert isinstance(bar, tqdm)
     bar.close()
+
+
+def test_extract_progress_in_a_log(tmp_path, speech_dir):
+    """`ambiguity extract` with stderr to a pipe (as in CI or `2> log`): a line per 10%, no redraws."""
+    import subprocess
+    import sys
+
+    man = tmp_path / "m.csv"
+    man.write_text("segment_id,media\n" + "".join(f"c{i},{speech_dir / f'{i:02d}.wav'}\n" for i in range(5)))
+    base = [sys.executable, "-m", "ambiguity.cli", "--store", str(tmp_path / "s")]
+    assert subprocess.run([*base, "ingest", str(man)], capture_output=True).returncode == 0
+    r = subprocess.run([*base, "extract", "--extractor", "prosody", "--workers", "1", "--batch-size", "1"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.startswith("prosody:")]
+    assert [re.match(r"prosody: +(\d+)% \((\d)/5 seg", x).groups() for x in lines] == [
+        (str(20 * k), str(k)) for k in range(1, 6)], r.stderr
