@@ -48,7 +48,7 @@ TESTS: dict[str, list[str]] = {
     "stats/results.py": ["tests/stats/test_compare.py", "tests/stats/test_boundary.py"],
     "stats/calibration.py": ["tests/stats/test_calibration.py"],
     "stats/conflicts.py": ["tests/stats/test_conflicts.py"],
-    "stats/attribution.py": ["tests/models/test_attribution.py"],
+    "stats/attribution.py": ["tests/stats/test_attribution_stats.py"],
     "stores/lance.py": ["tests/stores"],
     "stores/schema.py": ["tests/stores"],
     "extractors/runner.py": ["tests/extractors/test_runner.py"],
