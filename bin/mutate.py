@@ -157,8 +157,8 @@ class _Apply(ast.NodeTransformer):
             node.value = (not v) if isinstance(v, bool) else (v + 1 if isinstance(v, int) else (v * 2 if v else 1.0))
 
 
-def mutant_source(path: Path, index: int) -> str:
-    tree = ast.parse(path.read_text())
+def mutant_source(source: str, index: int) -> str:
+    tree = ast.parse(source)
     _Apply(index).run(tree)
     return ast.unparse(ast.fix_missing_locations(tree))
 
@@ -209,21 +209,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="mutate-out")
     ap.add_argument("--list", action="store_true", help="list the sampled mutants and exit")
-    ap.add_argument("--report-only", action="store_true", help="write report.md from <out>/mutants.json (a partial run too)")
+    ap.add_argument("--report-only", nargs="*", metavar="JSON",
+                    help="write <out>/report.md from mutants.json files (default <out>/mutants.json; a partial run too)")
     args = ap.parse_args(argv)
 
     out = ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
-    if args.report_only:
-        done = [Mutant(**m) for m in json.loads((out / "mutants.json").read_text()) if m["status"]]
+    if args.report_only is not None:
+        files = args.report_only or [out / "mutants.json"]
+        done = [Mutant(**m) for f in files for m in json.loads(Path(f).read_text()) if m["status"]]
         _report(done, out / "report.md")
         print((out / "report.md").read_text())
         return 0
     modules = _modules(args.only or DEFAULT_MODULES)
     rng = random.Random(args.seed)
     plan: list[Mutant] = []
+    texts = {mod: (SRC / mod).read_text() for mod in modules}  # planned and mutated from this one snapshot
     for mod in modules:
-        sites = _sites(ast.parse((SRC / mod).read_text()))
+        sites = _sites(ast.parse(texts[mod]))
         cap = args.cap_stats if mod.startswith("stats/") else args.cap
         chosen = sorted(rng.sample(range(len(sites)), cap)) if len(sites) > cap else list(range(len(sites)))
         plan += [Mutant(mod, i, getattr(sites[i][0], "lineno", 0), sites[i][1]) for i in chosen]
@@ -237,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         for m in old:
             m.status = m.status if (m.module, m.index) not in redo else ""
         plan = old
+        for mod in {m.module for m in plan}:
+            texts.setdefault(mod, (SRC / mod).read_text())
         for m in plan:  # the module may have changed since: the site must still say the same
-            sites = _sites(ast.parse((SRC / m.module).read_text()))
+            sites = _sites(ast.parse(texts[m.module]))
             if not m.status and (m.index >= len(sites) or sites[m.index][1] != m.what):
                 print(f"warning: {m.module} site {m.index} changed; skipped", file=sys.stderr)
                 m.status = "stale"
@@ -250,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ambiguity-mutate-") as tmp:
         work = Path(tmp)
         shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        for mod, text in texts.items():  # the snapshot the plan was made from
+            (work / "src" / "ambiguity" / mod).write_text(text)
         shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
         for name in ("examples", "pyproject.toml", "bin", "docs", "README.md"):
             if (ROOT / name).exists():
@@ -268,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             target = work / "src" / "ambiguity" / m.module
             original = target.read_text()
             try:
-                target.write_text(mutant_source(SRC / m.module, m.index))
+                target.write_text(mutant_source(original, m.index))  # from the copy: the checkout may move on
                 m.status, m.seconds = _run_tests(work, _tests_for(m.module), timeout=args.timeout or 3 * baseline[m.module] + 30)
             finally:
                 target.write_text(original)
