@@ -289,3 +289,11 @@ def test_cli_boundary(store, tmp_path, monkeypatch):
     assert [b[0] for b in blocks] == ["summary", "tests"] and "quadrant" in blocks[0][1]
     r = CliRunner().invoke(main, ["--store", store.uri, "boundary", "emb", "--k", "100"])
     assert r.exit_code == 2 and "lower k" in r.output
+
+
+@pytest.mark.parametrize("shape", [(6,), (2, 3, 4), (5, 0)])
+def test_vectors_must_be_a_2d_array(shape):
+    from ambiguity.stats.boundary import knn_exact
+
+    with pytest.raises(StatsError, match="2-D array"):
+        knn_exact(np.ones(shape), k=1)

@@ -357,3 +357,27 @@ def test_cli_compare_user_errors_are_one_line(store, monkeypatch):
     assert r.exit_code == 2 and r.output.strip().startswith("error: no column nope") and "Traceback" not in r.output
     r = CliRunner().invoke(main, ["--store", store.uri, "compare", "fake", "--unimodal", "audio", "--pair", "red-blue"])
     assert r.exit_code == 2 and "use A:B" in r.output
+
+
+def test_infinite_values_are_missing_like_nan():
+    # +-Inf is a missing value (as NaN): the row leaves that feature only, and n says so
+    xa, xb = _data(seed=5, p=3)
+    xa_inf, xa_nan = xa.copy(), xa.copy()
+    xa_inf[2, 1], xb_inf = np.inf, xb.copy()
+    xb_inf[0, 1] = -np.inf
+    xa_nan[2, 1] = np.nan
+    xb_nan = xb.copy()
+    xb_nan[0, 1] = np.nan
+    got = compare(_frame(xa_inf, xb_inf), "q", "red", "blue").to_polars()
+    want = compare(_frame(xa_nan, xb_nan), "q", "red", "blue").to_polars()
+    assert got["n_a"].to_list() == [len(xa), len(xa) - 1, len(xa)]
+    assert got.equals(want)
+
+
+def test_describe_counts_the_features_left_out_of_the_family():
+    xa, xb = _data(seed=3, p=3)
+    assert "not tested" not in compare(_frame(xa, xb), "q", "red", "blue").describe()
+    xa[:, 1], xb[:, 1] = 7.0, 7.0  # constant: untestable, leaves the family
+    res = compare(_frame(xa, xb), "q", "red", "blue")
+    assert res.family_size == 2 and res.n_features == 3
+    assert "family of 2 features" in res.describe() and "; 1 feature not tested (see reason)" in res.describe()

@@ -91,3 +91,15 @@ def test_invalid_group_names_are_refused(store):
         S.check_group_name("segments")
     with pytest.raises(StoreError):
         S.check_group_name("../x")
+
+
+def test_compact_named_tables_or_all(store):
+    sch = feature_schema(2)
+    for g in ("a", "b"):
+        for k in range(3):  # three commits: three fragments
+            rows = results_to_table(sch, [f"{g}{k}"], [{"f": 1.0, "g": 2.0, "vector": np.ones(2, np.float32)}])
+            store.write_features(g, rows, sch, S.provenance("x", "1", {}, "k"))
+    assert store.compact([S.table_name("a")]) == {S.table_name("a"): 1}  # only the named table
+    assert len(store._open(S.table_name("b")).to_lance().get_fragments()) == 3
+    every = store.compact()  # no names: every table
+    assert set(every) == set(store.table_names()) and every[S.table_name("b")] == 1
