@@ -42,7 +42,8 @@ def test_every_option_has_help():
 
 # Names that once had two spellings; the left one is the only one now.
 RETIRED = {"--splits": "--split", "--n-boot": "--bootstrap", "--neighbour-splits": "--neighbour-split",
-           "--modalities": "--modality", "--annotators": "--annotator", "--choices": "--choice"}
+           "--modalities": "--modality", "--annotators": "--annotator", "--choices": "--choice",
+           "--pairs": "--swap-pairs"}
 
 
 def test_one_name_per_thing():
@@ -60,6 +61,8 @@ def test_one_name_per_thing():
             assert tuple(p.type.choices) == FORMATS and p.default == "md", f"{path} --format: {p.type.choices}"
         if "--seed" in p.opts:
             assert isinstance(p.type, click.IntRange) and p.type.min == 0, f"{path} --seed takes {p.type}"
+        if "--model" in p.opts:  # the fusion model is --fusion everywhere; --model names an extractor's model
+            assert "fusion" not in (p.help or "").lower().split(" (")[0], f"{path} --model means the fusion model: use --fusion"
         if "--device" in p.opts:
             assert tuple(p.type.choices) == ("auto", "cpu", "cuda"), path
 

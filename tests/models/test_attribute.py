@@ -90,7 +90,7 @@ def test_cli_attribute_writes_the_long_table(trained, tmp_path):
 def test_bad_input(trained, tmp_path):
     with pytest.raises(ModelError, match="cannot leave a modality out"):
         attribute(trained, "text.syn")
-    r = CliRunner().invoke(main, ["--store", trained.uri, "attribute", "--model", "text.syn"])
+    r = CliRunner().invoke(main, ["--store", trained.uri, "attribute", "--fusion", "text.syn"])
     assert r.exit_code != 0 and r.output.startswith("error: ") and len(r.output.strip().splitlines()) == 1
     with pytest.raises(ConfigError, match="no output for class 'c9'"):
         attribute(trained, "fusion", target="p:c9")
@@ -137,7 +137,7 @@ def test_cli_reliance_and_conflicts(trained, tmp_path):
     assert len(data) == 2 and all(len(v) == 3 for v in data.values())
     out = tmp_path / "conflicts.csv"
     r = CliRunner().invoke(main, ["--store", trained.uri, "conflicts", "--out", str(out), "--split", "test,val",
-                                  "--min-margin", "0.6", "--pairs", str(tmp_path / "pairs.csv")])
+                                  "--min-margin", "0.6", "--swap-pairs", str(tmp_path / "pairs.csv")])
     assert r.exit_code == 0, r.output
     man = pl.read_csv(out)
     assert {"segment_id", "media", "label", "jsd", "margin", "model_a", "model_b"} <= set(man.columns)

@@ -20,7 +20,7 @@ from ambiguity.cli.options import (
 
 
 @main.command()
-@click.option("--model", default="fusion", show_default=True, help="The fusion model (saved by `ambiguity train`).")
+@click.option("--fusion", "model", default="fusion", show_default=True, help="The fusion model (saved by `ambiguity train`).")
 @split_option(help="Split whose segments are attributed (default: every split).", default=None)
 @click.option("--target", default="p_correct", show_default=True,
               help="What is explained: p_correct, logit (log-odds of the true class), p:CLASS or logit:CLASS.")
@@ -58,7 +58,7 @@ def attribute(ctx, model, splits, target, method, n_permutations, seed, chunk, o
 
 
 @main.command()
-@click.option("--model", default="fusion", show_default=True, help="The fusion model (saved by `ambiguity train`).")
+@click.option("--fusion", "model", default="fusion", show_default=True, help="The fusion model (saved by `ambiguity train`).")
 @split_option(help="Split whose segments are used.")
 @click.option("--permutations", "n_permutations", type=click.IntRange(min=1), default=10, show_default=True,
               help="Seeded permutations per modality for the Perceptual Score.")
@@ -87,9 +87,9 @@ def reliance(ctx, model, splits, n_permutations, n_boot, seed, fmt, out) -> None
 @split_option(help="Split whose segments are candidates.")
 @click.option("--min-margin", type=click.FloatRange(0.5, 1.0), default=0.8, show_default=True,
               help="Keep segments where two unimodal models each give at least this probability to different classes.")
-@click.option("--pairs", "pairs_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the counterfactual swap pairs of --model (segment, modality, donor) to this file.")
-@click.option("--model", default="fusion", show_default=True, help="The fusion model whose swap pairs --pairs writes.")
+@click.option("--swap-pairs", "pairs_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the counterfactual swap pairs of --fusion (segment, modality, donor) to this file.")
+@click.option("--fusion", "model", default="fusion", show_default=True, help="The fusion model whose swap pairs --swap-pairs writes.")
 @seed_option(help="Seed of the swap donors.")
 @click.pass_context
 def conflicts(ctx, out, unimodal, splits, min_margin, pairs_path, model, seed) -> None:
