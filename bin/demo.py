@@ -243,6 +243,13 @@ def main() -> int:
     if flagged.exists():
         print("\nPlanted conflicts vs the rest (share in red or green):")
         print(flagged.read_text())
+    tables = OUT / "report" / "tables"
+    for stem, head in (("attribution_flagged", "Shapley value of the planted modality: planted vs unplanted segments "
+                        "(AUC = P(planted phi < unplanted phi)):"),
+                       ("attribution_dominant", "Which modality dominated the fusion model, per quadrant:")):
+        if (tables / f"{stem}.md").exists():
+            print(f"\n{head}")
+            print((tables / f"{stem}.md").read_text())
     print(f"\n{len(out['ran'])} stage(s) ran, {len(out['skipped'])} reused, {time.perf_counter() - t0:.0f} s")
     print(STITCHED)
     print(f"explore it: cd {OUT.relative_to(Path.cwd()) if OUT.is_relative_to(Path.cwd()) else OUT} && ambiguity status "

@@ -42,7 +42,7 @@ from ambiguity.errors import ConfigError, ModelError
 MAX_EXACT = 10
 METHODS = ("auto", "exact", "permutation")
 #: Rows (segments x coalitions) evaluated in one pass through the classifier.
-PASS_ROWS = 32_768
+PASS_ROWS = 8192
 
 
 # -- targets ------------------------------------------------------------------------------------
