@@ -263,3 +263,18 @@ def test_a_worker_that_dies_fails_its_batch_only(store, tmp_path, speech_dir):
     assert st["c02"]["status"] == "failed" and "worker process died" in st["c02"]["error"]
     assert all(st[f"c0{i}"]["status"] == "ok" for i in (0, 1, 3, 4, 5))
     assert (rep.ok, rep.failed) == (5, 1)
+
+
+def test_a_pool_is_started_only_for_cpu_extractors_with_several_workers_and_batches(store, tmp_path, speech_dir, monkeypatch):
+    from ambiguity.extractors import pool as P
+
+    started = []
+    real_start = P.start
+    monkeypatch.setattr(P, "start", lambda ex, n: started.append(n) or real_start(ex, n))
+    ingest(store, tmp_path, clips(speech_dir, 4))
+    run(store, Prosody(), group="one", workers=1, batch_size=2, progress=False)
+    assert started == []  # one worker: in this process
+    run(store, Prosody(), group="onebatch", workers=2, batch_size=4, progress=False)
+    assert started == []  # one batch: no pool worth starting
+    run(store, Prosody(), group="two", workers=2, batch_size=2, progress=False)
+    assert started == [2]
