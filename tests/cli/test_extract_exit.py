@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
+from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner
 
 from ambiguity import open_store
+from ambiguity.cli import main
 from ambiguity.segments import load_manifest
 
 
@@ -26,9 +27,10 @@ def store_with_a_broken_segment(tmp_path, speech_dir):
 
 
 def _extract(store_dir, *extra):
-    cmd = [sys.executable, "-m", "ambiguity.cli.__main__", "--store", str(store_dir), "extract",
-           "--extractor", "prosody", "--workers", "1", "--quiet", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    """`ambiguity extract` in this process (CliRunner): the exit status and the two streams."""
+    args = ["--store", str(store_dir), "extract", "--extractor", "prosody", "--workers", "1", "--quiet", *extra]
+    r = CliRunner().invoke(main, args)
+    return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=r.stderr)
 
 
 def test_failed_segments_exit_0_and_are_listed(store_with_a_broken_segment):
