@@ -35,7 +35,7 @@ def seeded(tmp_path_factory, bad):
     return fresh, ref.features("prosody").sort("segment_id").drop("status", "error")
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])  # the pool variant: -m slow
 def test_ctrl_c_exits_130_keeps_rows_and_resumes(seeded, tmp_path, workers):
     fresh, reference = seeded
     store_dir = tmp_path / "store"
