@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from ambiguity.errors import AmbiguityError
-from ambiguity.extractors.base import Empty, Extractor, Failure, SegmentInput
+from ambiguity.extractors.base import Empty, Extractor, Failure
+from ambiguity.inputs import SegmentInput
 from ambiguity.stores.lance import FeatureStore, open_store
-
-try:
-    __version__ = version("ambiguity")
-except PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0"
+from ambiguity.version import __version__
 
 __all__ = [
     "AmbiguityError",

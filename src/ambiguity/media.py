@@ -15,14 +15,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from ambiguity.errors import AmbiguityError
 
-if TYPE_CHECKING:
-    from ambiguity.extractors.base import SegmentInput
+
+class Span(Protocol):
+    """What decoding needs of a segment (:class:`ambiguity.inputs.SegmentInput` has it)."""
+
+    @property
+    def segment_id(self) -> str: ...
+    @property
+    def start_s(self) -> float | None: ...
+    @property
+    def end_s(self) -> float | None: ...
+    @property
+    def audio_source(self) -> str | None: ...
 
 #: Decode this much before a segment so that codecs with overlap (AAC, MP3) settle.
 PRE_ROLL_S = 0.5
@@ -182,7 +192,7 @@ class AudioBatch:
     segments of a long recording each decode only their own span (seek, then forward).
     """
 
-    def __init__(self, segments: Sequence[SegmentInput]):
+    def __init__(self, segments: Sequence[Span]):
         by_src: dict[str, list[tuple[float, float]]] = {}
         for s in segments:
             if s.audio_source is not None:
@@ -200,7 +210,7 @@ class AudioBatch:
             self._spans[src] = merged
         self._decoded: dict[tuple[str, int], tuple[np.ndarray, int, int] | MediaError] = {}
 
-    def _span(self, seg: SegmentInput) -> tuple[int, float, float]:
+    def _span(self, seg: Span) -> tuple[int, float, float]:
         lo = 0.0 if seg.start_s is None else seg.start_s
         hi = math.inf if seg.end_s is None else seg.end_s
         for k, (a, b) in enumerate(self._spans.get(seg.audio_source, [])):
@@ -208,7 +218,7 @@ class AudioBatch:
                 return k, a, b
         return -1, lo, hi  # a segment the batch was not built with
 
-    def __call__(self, seg: SegmentInput, rate: int) -> np.ndarray:
+    def __call__(self, seg: Span, rate: int) -> np.ndarray:
         src = seg.audio_source
         if src is None:
             raise MediaError(f"segment {seg.segment_id} has no audio source")
@@ -225,7 +235,7 @@ class AudioBatch:
         return resample(_slice(samples, native, first, seg.start_s, seg.end_s, src), native, rate)
 
 
-def load_segment_audio(seg: SegmentInput, rate: int) -> np.ndarray:
+def load_segment_audio(seg: Span, rate: int) -> np.ndarray:
     return AudioBatch([seg])(seg, rate)
 
 

@@ -165,7 +165,7 @@ class Runner:
             self.stage("train", train_fp, lambda: self._train(p.train))
 
         if p.report_settings is not None:
-            from ambiguity import __version__
+            from ambiguity.version import __version__
 
             rep_fp = _fp("report", train_fp, sorted(group_fp.items()), p.report_settings, str(p.report), __version__)
             index = p.report / "index.html"
@@ -173,7 +173,8 @@ class Runner:
         return {"ran": self.ran, "skipped": self.skipped}
 
     def _train(self, cfg: dict[str, Any]) -> None:
-        from ambiguity.models.train import TrainConfig, train
+        from ambiguity.models.spec import TrainConfig
+        from ambiguity.models.train import train
 
         tc_fields = {f.name for f in fields(TrainConfig)}
         known = tc_fields | {"groups", "unimodal", "fusion", "unimodal_arch", "fusion_name", "folds", "repeats", "group_by", "workers"}

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from ambiguity.extractors.base import Empty, Extractor, Failure, SegmentInput
+from ambiguity.extractors.base import Empty, Extractor, Failure
 from ambiguity.extractors.registry import check_class
+from ambiguity.inputs import SegmentInput
 
 
 def _fail(msg: str) -> None:

@@ -48,7 +48,7 @@ def add_segments(store, rows=SEGMENTS):
 
 def make_task(store, name="pilot", flags=None, distinct=True):
     """Save a task with one item per (modality, segment) in ``flags``."""
-    from ambiguity.stats.sampling import save_task, stratified_sample
+    from ambiguity.annotate.tasks import save_task, stratified_sample
 
     flags = flags or {"text": ["s1"], "audio": ["s2", "w1"], "video": ["s3"]}
     labels = {r[0]: r[5] for r in SEGMENTS}

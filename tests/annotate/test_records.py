@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -15,8 +16,8 @@ from ambiguity.annotate.records import (
     progress,
     read_answers,
 )
+from ambiguity.annotate.tasks import load_task
 from ambiguity.cli import main
-from ambiguity.stats.sampling import load_task
 
 
 @pytest.fixture
@@ -197,3 +198,25 @@ def test_serve_command_binds_loopback_by_default(study, monkeypatch):
     res = run(study, "annotate", "serve", "--host", "0.0.0.0", "--annotator", "ann,bob")
     assert "warning: binding 0.0.0.0" in res.output and calls[1][1]["annotators"] == ["ann", "bob"]
     assert server.is_loopback("127.0.0.1") and server.is_loopback("::1") and not server.is_loopback("0.0.0.0")
+
+
+def test_task_agreement_reads_the_store(store):
+    from ambiguity.annotate.records import Answer, task_agreement, write_answers
+    from ambiguity.annotate.tasks import save_task, stratified_sample
+    from ambiguity.errors import StatsError
+
+    frames = {"text": pl.DataFrame({"segment_id": [f"s{i}" for i in range(8)], "quadrant": ["red", "green", "blue", "yellow"] * 2, "label": ["emp", "neu"] * 4})}
+    task = stratified_sample(frames, 2, 0, name="t1")
+    save_task(store, task)
+    with pytest.raises(StatsError, match="no annotations"):
+        task_agreement(store, "t1")
+    answers = [
+        Answer("t1", who, r["item"], r["segment_id"], rnd, r["label"] if (who == "ann" or i % 3) else "emp")
+        for i, r in enumerate(task.items.iter_rows(named=True))
+        for who in ("ann", "bob")
+        for rnd in ("unimodal", "multimodal")
+    ]
+    write_answers(store, answers)
+    res = task_agreement(store, "t1", n_boot=50)
+    assert res.n_complete == 8 and res.annotators == ("ann", "bob")
+    assert res.table.filter(pl.col("quadrant") == "all")["n"][0] == 8

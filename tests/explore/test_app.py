@@ -71,7 +71,7 @@ def test_unknown_host_refused(store):
 
 def test_add_selection_to_a_task_that_annotate_serves(store):
     from ambiguity.annotate.app import create_app as annotate_app
-    from ambiguity.stats.sampling import load_task
+    from ambiguity.annotate.tasks import load_task
 
     ids, labels, p, _ = make_store(store, 40)
     c = _client(store)

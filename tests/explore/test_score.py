@@ -64,7 +64,7 @@ def test_store_scores_and_rank(store, tmp_path):
 
 def test_annotator_component(store):
     from ambiguity.annotate.records import Answer, write_answers
-    from ambiguity.stats.sampling import save_task, stratified_sample
+    from ambiguity.annotate.tasks import save_task, stratified_sample
 
     ids, labels, p, _ = make_store(store, 12)
     frame = pl.DataFrame({"segment_id": ids[:4], "quadrant": ["red", "green", "blue", "yellow"], "label": labels[:4]})

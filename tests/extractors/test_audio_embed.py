@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from ambiguity.cli import main
 from ambiguity.extractors.audio import AudioEmbedder
-from ambiguity.extractors.base import Empty, SegmentInput
+from ambiguity.extractors.base import Empty
+from ambiguity.inputs import SegmentInput
 from ambiguity.media import load_segment_audio
 
 

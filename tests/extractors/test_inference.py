@@ -16,7 +16,6 @@ from toy_model import Toy
 
 from ambiguity.cli import main
 from ambiguity.errors import ExtractorError, ModelNotFoundError
-from ambiguity.extractors.base import SegmentInput
 from ambiguity.extractors.inference import (
     exact_buckets,
     length_buckets,
@@ -26,6 +25,7 @@ from ambiguity.extractors.inference import (
 )
 from ambiguity.extractors.runner import run
 from ambiguity.extractors.text import TextEmbedder
+from ambiguity.inputs import SegmentInput
 
 
 @pytest.fixture

@@ -23,9 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ambiguity.errors import ExtractorError
-from ambiguity.extractors.base import Empty, Failure, SegmentInput
+from ambiguity.extractors.base import Empty, Failure
 from ambiguity.extractors.landmarks import ABSOLUTE, CUE_NAMES, Landmarks, frame_cues, summarize_cues
 from ambiguity.extractors.runner import run
+from ambiguity.inputs import SegmentInput
 from ambiguity.media import probe, sample_frames
 from ambiguity.segments import load_manifest
 from hypothesis_profiles import examples

@@ -122,7 +122,7 @@ def test_values_equal_pandas_on_the_csv_the_program_wrote(store, tmp_path, faces
 
 
 def test_cache_serves_later_batches_and_is_bounded(tmp_path, faces_dir):
-    from ambiguity.extractors.base import SegmentInput
+    from ambiguity.inputs import SegmentInput
 
     vids = videos(tmp_path, faces_dir, ["a", "b", "c"])
     ex = OpenFace(binary=str(FAKE), cache_sources=1)
@@ -163,7 +163,8 @@ def test_binary_found_from_env_path_folder_and_project_config(monkeypatch, tmp_p
 
 
 def test_binary_that_vanishes_or_is_not_executable_fails_the_segments(tmp_path, faces_dir):
-    from ambiguity.extractors.base import Failure, SegmentInput
+    from ambiguity.extractors.base import Failure
+    from ambiguity.inputs import SegmentInput
 
     vids = videos(tmp_path, faces_dir, ["a"])
     copy = tmp_path / "bin" / "FeatureExtraction"
@@ -267,7 +268,7 @@ def test_ctrl_c_leaves_no_featureextraction_running(tmp_path, faces_dir, monkeyp
     code = (
         "import sys\n"
         "from ambiguity.extractors.openface import OpenFace\n"
-        "from ambiguity.extractors.base import SegmentInput\n"
+        "from ambiguity.inputs import SegmentInput\n"
         f"ex = OpenFace(binary={str(FAKE)!r}, timeout_s=120)\n"
         "try:\n"
         f"    ex.process([SegmentInput('s', {str(vids['hang'])!r}, 0.0, 1.0)])\n"
@@ -290,7 +291,8 @@ def test_ctrl_c_leaves_no_featureextraction_running(tmp_path, faces_dir, monkeyp
 
 
 def test_killed_by_a_signal_is_said_so(tmp_path, faces_dir):
-    from ambiguity.extractors.base import Failure, SegmentInput
+    from ambiguity.extractors.base import Failure
+    from ambiguity.inputs import SegmentInput
 
     vids = videos(tmp_path, faces_dir, ["a"])
     killer = tmp_path / "bin" / "FeatureExtraction"

@@ -6,8 +6,8 @@ import numpy as np
 import opensmile
 import pytest
 
-from ambiguity.extractors.base import SegmentInput
 from ambiguity.extractors.opensmile import OpenSmile, column_name
+from ambiguity.inputs import SegmentInput
 
 
 @pytest.mark.parametrize("clip", ["03", "21", "40"])

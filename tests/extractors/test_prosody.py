@@ -17,8 +17,9 @@ import pytest
 from parselmouth.praat import call
 from parselmouth.praat import run as praat_run
 
-from ambiguity.extractors.base import Empty, Failure, SegmentInput
+from ambiguity.extractors.base import Empty, Failure
 from ambiguity.extractors.prosody import COLUMNS, Prosody
+from ambiguity.inputs import SegmentInput
 
 # The reference: every measure written as a plain Praat script. Speaking rate follows
 # de Jong & Wempe (2009), "Praat script to detect syllable nuclei and measure speech

@@ -16,9 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from ambiguity.extractors.base import Empty, Extractor, Failure, SegmentInput
+from ambiguity.extractors.base import Empty, Extractor, Failure
 from ambiguity.extractors.prosody import Prosody
 from ambiguity.extractors.runner import run
+from ambiguity.inputs import SegmentInput
 from ambiguity.segments import load_manifest
 from ambiguity.stores import schema as S
 

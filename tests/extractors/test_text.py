@@ -9,9 +9,10 @@ from click.testing import CliRunner
 
 from ambiguity.cli import main
 from ambiguity.errors import ExtractorError
-from ambiguity.extractors.base import Empty, Failure, SegmentInput
+from ambiguity.extractors.base import Empty, Failure
 from ambiguity.extractors.runner import run
 from ambiguity.extractors.text import TextEmbedder
+from ambiguity.inputs import SegmentInput
 
 # Texts of many lengths (1 to ~60 tokens), so that a batch pads.
 WORDS = "i feel so sad for the families of the people who drowned in the sea and i hope they find peace".split()

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from ambiguity.cli import main
 from ambiguity.errors import ExtractorError
-from ambiguity.extractors.base import SegmentInput
 from ambiguity.extractors.vad import VAD
+from ambiguity.inputs import SegmentInput
 from ambiguity.media import load_segment_audio
 
 

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from ambiguity.cli import main
 from ambiguity.errors import ExtractorError
-from ambiguity.extractors.base import SegmentInput
 from ambiguity.extractors.video import FrameTransform, VideoEmbedder
+from ambiguity.inputs import SegmentInput
 from ambiguity.media import sample_frames
 
 

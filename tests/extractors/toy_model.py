@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ambiguity.extractors.base import SegmentInput
 from ambiguity.extractors.inference import ModelExtractor, Prepared
+from ambiguity.inputs import SegmentInput
 
 
 @dataclass(frozen=True)

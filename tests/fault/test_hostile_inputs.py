@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from ambiguity.cli import main
 from ambiguity.errors import ManifestError
-from ambiguity.extractors.base import SegmentInput
 from ambiguity.extractors.prosody import Prosody
 from ambiguity.extractors.runner import run
+from ambiguity.inputs import SegmentInput
 from ambiguity.media import sample_frames
 from ambiguity.segments import load_manifest
 

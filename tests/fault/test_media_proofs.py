@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ambiguity import media
-from ambiguity.extractors.base import SegmentInput
+from ambiguity.inputs import SegmentInput
 from ambiguity.media import AudioBatch, sample_frames
 
 RATE = 16000

@@ -32,7 +32,8 @@ from ambiguity.models.crossfit import (
     read_folds,
 )
 from ambiguity.models.predictions import read_predictions
-from ambiguity.models.train import TrainConfig, train
+from ambiguity.models.spec import TrainConfig
+from ambiguity.models.train import train
 from ambiguity.stores import schema as S
 
 FAST = TrainConfig(epochs=2, device="cpu")
@@ -244,7 +245,7 @@ _CHILD = """
 import sys
 from ambiguity import open_store
 from ambiguity.models.crossfit import CrossfitConfig, crossfit
-from ambiguity.models.train import TrainConfig
+from ambiguity.models.spec import TrainConfig
 crossfit(open_store(sys.argv[1]), ["text.syn", "noise"], cv=CrossfitConfig(folds=3, repeats=2, group_by="dialog_id"),
          config=TrainConfig(epochs=3, device="cpu"), on_fit=lambda r, k, s: print(f"fit {r} {k}", flush=True))
 """

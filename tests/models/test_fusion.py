@@ -11,7 +11,8 @@ from synth import dataset
 
 from ambiguity.errors import ConfigError
 from ambiguity.models.fusion import GatedAttentionFusion
-from ambiguity.models.train import TrainConfig, fit
+from ambiguity.models.spec import TrainConfig
+from ambiguity.models.train import fit
 
 
 def _inputs(dims, batch=16, seed=0):

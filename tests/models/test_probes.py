@@ -9,7 +9,8 @@ from synth import dataset
 
 from ambiguity.errors import ConfigError
 from ambiguity.models.probes import LogisticProbe, MLPProbe, make_probe
-from ambiguity.models.train import Dataset, TrainConfig, fit, standardise
+from ambiguity.models.spec import TrainConfig
+from ambiguity.models.train import Dataset, fit, standardise
 
 
 @pytest.mark.parametrize("seed", [0, 1])

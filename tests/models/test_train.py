@@ -13,7 +13,8 @@ from synth import dataset, synthetic, synthetic_store, write_scalar_group, write
 from ambiguity import open_store
 from ambiguity.errors import ConfigError, ModelError
 from ambiguity.models.predictions import read_dynamics, read_predictions
-from ambiguity.models.train import TrainConfig, fit, load_dataset, standardise, train
+from ambiguity.models.spec import TrainConfig
+from ambiguity.models.train import fit, load_dataset, standardise, train
 
 
 @pytest.fixture(scope="module")

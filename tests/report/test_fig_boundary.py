@@ -8,8 +8,9 @@ import polars as pl
 import pytest
 from matplotlib.colors import to_hex
 
+from ambiguity.constants import QUADRANT_COLOURS
 from ambiguity.errors import StatsError
-from ambiguity.report.fig_boundary import QUADRANT_COLOURS, figure3, write_figure3
+from ambiguity.report.fig_boundary import figure3, write_figure3
 from ambiguity.stats.boundary import boundary_arrays
 
 

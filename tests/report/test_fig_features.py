@@ -8,8 +8,8 @@ import pytest
 from matplotlib.colors import to_hex
 from numpy.testing import assert_allclose
 
+from ambiguity.constants import QUADRANT_COLOURS
 from ambiguity.errors import StatsError
-from ambiguity.report.fig_boundary import QUADRANT_COLOURS
 from ambiguity.report.fig_features import figure5, figure6, write_figure5, write_figure6
 from ambiguity.stats.compare import compare_quadrant_frame
 

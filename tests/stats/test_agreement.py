@@ -17,7 +17,6 @@ from ambiguity.errors import StatsError
 from ambiguity.stats.agreement import (
     AgreementResult,
     agreement,
-    agreement_table,
     cohen_kappa,
     fleiss,
     krippendorff_alpha,
@@ -205,7 +204,7 @@ def test_table_matches_sklearn_per_quadrant_and_round():
     from sklearn.metrics import cohen_kappa_score
 
     ann, items = _study()
-    res = agreement_table(ann, items, n_boot=200, seed=1)
+    res = agreement(ann, items, n_boot=200, seed=1)
     assert isinstance(res, AgreementResult) and res.statistic == "cohen"
     assert res.table["quadrant"].to_list() == QUADS + ["all"]
     joined = ann.join(items, on="item")
@@ -227,7 +226,7 @@ def test_table_matches_sklearn_per_quadrant_and_round():
 def test_table_alpha_and_fleiss_with_three_annotators():
 
     ann, items = _study(annotators=("ann", "bob", "cy"), seed=3)
-    res = agreement_table(ann, items, n_boot=50, seed=0)
+    res = agreement(ann, items, n_boot=50, seed=0)
     assert res.statistic == "fleiss"
     joined = ann.join(items, on="item")
     for row in res.table.iter_rows(named=True):
@@ -245,7 +244,7 @@ def test_accuracy_against_scipy_and_sklearn():
     from sklearn.metrics import accuracy_score
 
     ann, items = _study(seed=7)
-    res = agreement_table(ann, items, n_boot=0)
+    res = agreement(ann, items, n_boot=0)
     joined = ann.join(items, on="item")
     for row in res.accuracy.iter_rows(named=True):
         sub = joined.filter(pl.col("annotator") == row["annotator"])
@@ -271,12 +270,12 @@ def test_accuracy_against_scipy_and_sklearn():
 
 def test_bootstrap_is_seeded_and_ci_shrinks_with_more_items():
     ann, items = _study(n_per=10, seed=2)
-    r1 = agreement_table(ann, items, n_boot=300, seed=4)
-    r2 = agreement_table(ann, items, n_boot=300, seed=4)
+    r1 = agreement(ann, items, n_boot=300, seed=4)
+    r2 = agreement(ann, items, n_boot=300, seed=4)
     assert r1.table.equals(r2.table)
     big_ann, big_items = _study(n_per=120, seed=2)
     wide = r1.table.filter(pl.col("quadrant") == "all").row(0, named=True)
-    narrow = agreement_table(big_ann, big_items, n_boot=300, seed=4).table.filter(pl.col("quadrant") == "all").row(0, named=True)
+    narrow = agreement(big_ann, big_items, n_boot=300, seed=4).table.filter(pl.col("quadrant") == "all").row(0, named=True)
     assert narrow["kappa_unimodal_high"] - narrow["kappa_unimodal_low"] < wide["kappa_unimodal_high"] - wide["kappa_unimodal_low"]
 
 
@@ -284,7 +283,7 @@ def test_incomplete_items_are_left_out_and_noted():
     ann, items = _study()
     first = items["item"][0]
     ann2 = ann.filter(~((pl.col("item") == first) & (pl.col("annotator") == "bob") & (pl.col("round") == "multimodal")))
-    res = agreement_table(ann2, items, n_boot=0)
+    res = agreement(ann2, items, n_boot=0)
     assert res.n_complete == items.height - 1
     assert res.table.filter(pl.col("quadrant") == "red")["n"][0] == 11
     assert any("left out" in n for n in res.notes)
@@ -292,7 +291,7 @@ def test_incomplete_items_are_left_out_and_noted():
 
 def test_by_modality_and_renderings():
     ann, items = _study()
-    res = agreement_table(ann, items, by_modality=True, n_boot=20)
+    res = agreement(ann, items, by_modality=True, n_boot=20)
     keys = list(zip(res.table["modality"], res.table["quadrant"], strict=True))
     assert keys[:5] == [("text", q) for q in QUADS] + [("text", "all")]
     assert keys[-1] == ("all", "all")
@@ -307,7 +306,7 @@ def test_undefined_kappa_is_nan_and_rendered_as_dash():
     items = pl.DataFrame({"item": ["a", "b", "c"], "quadrant": ["red"] * 3, "label": ["emp"] * 3})
     rows = [(w, i, r, "emp") for w in ("ann", "bob") for i in ("a", "b", "c") for r in ("unimodal", "multimodal")]
     ann = pl.DataFrame(rows, schema=["annotator", "item", "round", "judgment"], orient="row")
-    res = agreement_table(ann, items, n_boot=10)
+    res = agreement(ann, items, n_boot=10)
     assert math.isnan(res.table["kappa_unimodal"][0])
     assert "| Red | 3 | – | – | – |" in res.to_markdown()
 
@@ -325,40 +324,19 @@ def test_undefined_kappa_is_nan_and_rendered_as_dash():
 def test_table_bad_input(mutate, match):
     ann, items = _study()
     with pytest.raises(StatsError, match=match):
-        agreement_table(mutate(ann), items)
+        agreement(mutate(ann), items)
 
 
 def test_table_bad_parameters():
     ann, items = _study()
     with pytest.raises(StatsError, match="n_boot"):
-        agreement_table(ann, items, n_boot=-1)
+        agreement(ann, items, n_boot=-1)
     with pytest.raises(StatsError, match="ci"):
-        agreement_table(ann, items, ci=95)
+        agreement(ann, items, ci=95)
     with pytest.raises(StatsError, match="no annotations by"):
-        agreement_table(ann, items, annotators=["ann", "zed"])
+        agreement(ann, items, annotators=["ann", "zed"])
     with pytest.raises(StatsError, match="expected a polars"):
-        agreement_table(ann.to_pandas(), items)
-
-
-def test_agreement_reads_the_store(store):
-    from ambiguity.annotate.records import Answer, write_answers
-    from ambiguity.stats.sampling import save_task, stratified_sample
-
-    frames = {"text": pl.DataFrame({"segment_id": [f"s{i}" for i in range(8)], "quadrant": QUADS * 2, "label": ["emp", "neu"] * 4})}
-    task = stratified_sample(frames, 2, 0, name="t1")
-    save_task(store, task)
-    with pytest.raises(StatsError, match="no annotations"):
-        agreement(store, "t1")
-    answers = [
-        Answer("t1", who, r["item"], r["segment_id"], rnd, r["label"] if (who == "ann" or i % 3) else "emp")
-        for i, r in enumerate(task.items.iter_rows(named=True))
-        for who in ("ann", "bob")
-        for rnd in ("unimodal", "multimodal")
-    ]
-    write_answers(store, answers)
-    res = agreement(store, "t1", n_boot=50)
-    assert res.n_complete == 8 and res.annotators == ("ann", "bob")
-    assert res.table.filter(pl.col("quadrant") == "all")["n"][0] == 8
+        agreement(ann.to_pandas(), items)
 
 
 @settings(max_examples=examples(60), deadline=None)
@@ -378,7 +356,7 @@ def test_table_on_arbitrary_answers_returns_a_result_or_a_typed_error(answers, q
     )
     items = pl.DataFrame({"item": [f"i{i}" for i in range(6)], "quadrant": quads, "label": ["x", "y"] * 3})
     try:
-        res = agreement_table(ann, items, n_boot=20, seed=0)
+        res = agreement(ann, items, n_boot=20, seed=0)
     except StatsError:
         return
     t = res.table

@@ -246,10 +246,10 @@ def test_effect_sizes_equal_their_definitions():
 def test_accuracy_wilson_at_the_requested_level_and_exact_mcnemar(ci):
     from test_agreement import _study
 
-    from ambiguity.stats.agreement import agreement_table
+    from ambiguity.stats.agreement import agreement
 
     ann, items = _study(seed=7)
-    res = agreement_table(ann, items, n_boot=0, ci=ci)
+    res = agreement(ann, items, n_boot=0, ci=ci)
     joined = ann.join(items, on="item")
     for row in res.accuracy.iter_rows(named=True):
         sub = joined.filter(pl.col("annotator") == row["annotator"])

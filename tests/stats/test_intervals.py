@@ -9,7 +9,7 @@ import pytest
 import scipy.stats
 from stats_refs import ref_cohen, ref_fleiss
 
-from ambiguity.stats.agreement import _group_stats, agreement_table
+from ambiguity.stats.agreement import _group_stats, agreement
 
 LABELS = ("emp", "neu", "mixed")
 
@@ -50,14 +50,14 @@ def _statistic(raters):
 def test_intervals_equal_scipy_bootstrap_on_the_same_resamples(raters, ci):
     ann, items = _one_quadrant(80, raters, seed=raters)
     n_boot, seed = 400, 17
-    res = agreement_table(ann, items, n_boot=n_boot, ci=ci, seed=seed)
+    res = agreement(ann, items, n_boot=n_boot, ci=ci, seed=seed)
     row = res.table.filter(pl.col("quadrant") == "red").row(0, named=True)  # the first row draws first
     assert row["boot_valid"] == n_boot
     u, m = _matrix(ann, "unimodal"), _matrix(ann, "multimodal")
     stat = _statistic(raters)
     idx = np.arange(len(u))
     # scipy.stats.bootstrap resamples item indices with rng.integers(0, n, (n_resamples, n)), as
-    # agreement_table does, so the same seed gives the same resamples; paired = one index for both rounds.
+    # agreement does, so the same seed gives the same resamples; paired = one index for both rounds.
     refs = {
         "unimodal": lambda i: stat(u[i]),
         "multimodal": lambda i: stat(m[i]),
@@ -78,7 +78,7 @@ def test_intervals_equal_scipy_bootstrap_on_the_same_resamples(raters, ci):
 @pytest.mark.parametrize("seed", range(6))
 def test_intervals_bracket_the_estimate(raters, seed):
     ann, items = _one_quadrant(120, raters, seed=seed)
-    row = agreement_table(ann, items, n_boot=300, seed=seed).table.row(0, named=True)
+    row = agreement(ann, items, n_boot=300, seed=seed).table.row(0, named=True)
     for name in ("kappa_unimodal", "kappa_multimodal", "delta"):
         assert row[f"{name}_low"] < row[name] < row[f"{name}_high"], (name, row)
 
@@ -89,7 +89,7 @@ def test_paired_resampling_differs_visibly_from_unpaired(raters):
     # together across resamples and the paired interval of their change is narrow; resampling
     # the rounds independently (a bug this test is for) gives a much wider one.
     ann, items = _one_quadrant(150, raters, seed=9, p_m=0.9)
-    row = agreement_table(ann, items, n_boot=500, seed=3).table.row(0, named=True)
+    row = agreement(ann, items, n_boot=500, seed=3).table.row(0, named=True)
     u, m = _matrix(ann, "unimodal"), _matrix(ann, "multimodal")
     stat = _statistic(raters)
     rng = np.random.default_rng(3)
@@ -103,7 +103,7 @@ def test_paired_resampling_differs_visibly_from_unpaired(raters):
 def test_fleiss_bounds_are_ordered_per_round():
     # a swapped low/high (or rounds) would show: the unimodal round agrees less than the multimodal one
     ann, items = _one_quadrant(200, 4, seed=1, p_u=0.3, p_m=0.2)
-    row = agreement_table(ann, items, n_boot=300, seed=0).table.row(0, named=True)
+    row = agreement(ann, items, n_boot=300, seed=0).table.row(0, named=True)
     assert row["statistic"] == "fleiss"
     assert row["kappa_unimodal_low"] < row["kappa_unimodal"] < row["kappa_unimodal_high"]
     assert row["kappa_multimodal_low"] < row["kappa_multimodal"] < row["kappa_multimodal_high"]

@@ -17,11 +17,11 @@ from hypothesis_profiles import examples
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from synth import write_segments  # noqa: E402
 
-from ambiguity.errors import StatsError  # noqa: E402
+from ambiguity.constants import QUADRANTS  # noqa: E402
+from ambiguity.errors import ConfigError, StatsError  # noqa: E402
 from ambiguity.models.predictions import prediction_table, write_predictions  # noqa: E402
+from ambiguity.stats.assign import assign_quadrants  # noqa: E402
 from ambiguity.stats.quadrants import (  # noqa: E402
-    QUADRANTS,
-    assign_quadrants,
     bootstrap_rate_ci,
     disagreement,
     disagreement_rates,
@@ -186,7 +186,7 @@ def test_load_quadrants_contract(pred_store):
     assert resolve_model(pred_store, "audio") == "prosody"
     with pytest.raises(StatsError, match="no model 'video'"):
         load_quadrants(pred_store, "video", "fusion")
-    with pytest.raises(StatsError, match="splits"):
+    with pytest.raises(ConfigError, match="splits dev: choose from train, val, test"):
         load_quadrants(pred_store, "text", "fusion", splits=("dev",))
 
 

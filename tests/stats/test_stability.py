@@ -17,10 +17,9 @@ from synth import write_segments  # noqa: E402
 
 from ambiguity.errors import StatsError  # noqa: E402
 from ambiguity.models.predictions import prediction_table, write_crossfit_rows, write_predictions  # noqa: E402
-from ambiguity.stats.quadrants import load_quadrants, quadrants, table1, table2  # noqa: E402
+from ambiguity.stats.quadrants import load_quadrants, quadrant_stability, quadrants, table1, table2  # noqa: E402
 from ambiguity.stats.stability import (  # noqa: E402
     check_one_scheme,
-    quadrant_stability,
     resolve_scheme,
     stability_from_repeats,
     wilson_interval,

@@ -40,8 +40,8 @@ from ambiguity.annotate.records import (
     read_answers,
     write_answers,
 )
+from ambiguity.annotate.tasks import AnnotationTask, load_task
 from ambiguity.media import MediaError
-from ambiguity.stats.sampling import AnnotationTask, load_task
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore

@@ -69,7 +69,7 @@ def _write_wav(samples: np.ndarray, rate: int, out: Path) -> None:
 
 
 def _segment_audio(src: Source) -> tuple[np.ndarray, int]:
-    from ambiguity.extractors.base import SegmentInput
+    from ambiguity.inputs import SegmentInput
 
     path = src.audio_source
     if not path:

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
-from ambiguity.errors import AmbiguityError, StoreError
+from ambiguity.errors import AmbiguityError, StatsError, StoreError
+from ambiguity.stores.sql import quote
 
 if TYPE_CHECKING:
-    from ambiguity.stats.sampling import AnnotationTask
+    from ambiguity.annotate.tasks import AnnotationTask
+    from ambiguity.stats.agreement import AgreementResult
     from ambiguity.stores.lance import FeatureStore
 
 TABLE = "annotations"
@@ -70,10 +72,6 @@ def normalize_round(value: Any) -> str:
     if r is None:
         raise AnnotationError(f"unknown round {value!r}: use unimodal (1) or multimodal (2)")
     return r
-
-
-def _sql(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -125,9 +123,9 @@ def read_answers(store: FeatureStore, task: str, annotator: str | None = None) -
     """The answers of one task (and one annotator): an empty frame if there are none."""
     if not store.has_table(TABLE):
         return pl.DataFrame(schema={f.name: pl.String if f.type == pa.string() else pl.Float64 for f in SCHEMA})
-    where = f"task = {_sql(task)}"
+    where = f"task = {quote(task)}"
     if annotator is not None:
-        where += f" AND annotator = {_sql(check_annotator(annotator))}"
+        where += f" AND annotator = {quote(check_annotator(annotator))}"
     return store.read(TABLE, where=where)
 
 
@@ -329,3 +327,27 @@ def progress(store: FeatureStore, task: AnnotationTask) -> pl.DataFrame:
         .sort("annotator")
     )
     return out
+
+
+def task_agreement(
+    store: FeatureStore,
+    task: str,
+    *,
+    annotators: Sequence[str] | None = None,
+    by_modality: bool = False,
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> AgreementResult:
+    """:func:`ambiguity.stats.agreement` for a task saved in the store and the answers given to it."""
+    from ambiguity.annotate.tasks import load_task
+    from ambiguity.stats.agreement import agreement
+
+    t = load_task(store, task)
+    answers = read_answers(store, task)
+    if answers.height == 0:
+        raise StatsError(f"task {task!r} has no annotations yet: run `ambiguity annotate serve --task {task}` or `ambiguity annotations import`")
+    return agreement(
+        answers.select("annotator", "item", "round", "judgment"), t.items, annotators=annotators,
+        by_modality=by_modality, n_boot=n_boot, ci=ci, seed=seed,
+    )

@@ -21,14 +21,13 @@ from ambiguity.cli.options import (
     task_option,
     threshold_option,
 )
+from ambiguity.constants import MODALITIES
 from ambiguity.errors import StoreError
-
-MODALITIES = ("text", "audio", "video")
 
 
 def _task_name(store, task: str | None) -> str:
     """--task, or the store's only task."""
-    from ambiguity.stats.sampling import task_names
+    from ambiguity.annotate.tasks import task_names
 
     if task:
         return task
@@ -69,8 +68,8 @@ def _fusion_models(store) -> list[str]:
 @click.pass_context
 def sample(ctx, per_quadrant, modalities, models, fusion, seed, task, splits, threshold, choices, allow_repeats, replace, csv_out, ls_out) -> None:
     """Draw a stratified, seeded sample per quadrant per modality and save it as an annotation task."""
+    from ambiguity.annotate.tasks import check_task_name, sample_from_store, save_task
     from ambiguity.cli.app import parse_params
-    from ambiguity.stats.sampling import check_task_name, sample_from_store, save_task
 
     check_task_name(task)
     store = get_store(ctx)
@@ -107,7 +106,7 @@ def _export(store, t, csv_out: Path | None, ls_out: Path | None) -> None:
     if csv_out:
         click.echo(f"wrote {t.to_csv(csv_out, segs)}")
     if ls_out:
-        from ambiguity.stats.sampling import label_studio_config
+        from ambiguity.annotate.tasks import label_studio_config
 
         t.to_label_studio(ls_out, segs)
         cfg = ls_out.with_suffix(".xml")
@@ -132,7 +131,7 @@ def annotate() -> None:
 def serve_cmd(ctx, task, host, port, definition, choices, annotators, clips) -> None:
     """Serve the annotation app for a task (open the printed address in a browser)."""
     from ambiguity.annotate.server import is_loopback, serve
-    from ambiguity.stats.sampling import load_task
+    from ambiguity.annotate.tasks import load_task
 
     store = get_store(ctx)
     name = _task_name(store, task)
@@ -153,7 +152,7 @@ def serve_cmd(ctx, task, host, port, definition, choices, annotators, clips) -> 
 @click.pass_context
 def export_cmd(ctx, task, csv_out, ls_out) -> None:
     """Export a saved task's items as CSV and/or Label Studio tasks."""
-    from ambiguity.stats.sampling import load_task
+    from ambiguity.annotate.tasks import load_task
 
     if not csv_out and not ls_out:
         raise click.UsageError("name --csv FILE and/or --label-studio FILE")
@@ -169,7 +168,7 @@ def export_cmd(ctx, task, csv_out, ls_out) -> None:
 def progress_cmd(ctx, task, fmt, out) -> None:
     """Items answered per annotator and round."""
     from ambiguity.annotate.records import progress
-    from ambiguity.stats.sampling import load_task
+    from ambiguity.annotate.tasks import load_task
 
     store = get_store(ctx)
     t = load_task(store, _task_name(store, task))
@@ -196,7 +195,7 @@ def annotations() -> None:
 def import_cmd(ctx, file, task, fmt, annotator) -> None:
     """Import judgments from FILE (CSV: annotator, segment_id, round, judgment; or a Label Studio export)."""
     from ambiguity.annotate.records import import_file
-    from ambiguity.stats.sampling import load_task
+    from ambiguity.annotate.tasks import load_task
 
     store = get_store(ctx)
     t = load_task(store, _task_name(store, task))
@@ -216,7 +215,7 @@ def import_cmd(ctx, file, task, fmt, annotator) -> None:
 @click.pass_context
 def agreement(ctx, task, annotators, by_modality, n_boot, ci, seed, fmt, out) -> None:
     """Table 5: kappa between annotators per quadrant and round, its change, and accuracy per annotator."""
-    from ambiguity.stats.agreement import agreement as compute
+    from ambiguity.annotate.records import task_agreement as compute
 
     store = get_store(ctx)
     res = compute(

@@ -135,7 +135,7 @@ def _save_task(store, ids: list[str], name: str, modality: str, classes: list[st
 
     import polars as pl
 
-    from ambiguity.stats.sampling import AnnotationTask, check_task_name, save_task
+    from ambiguity.annotate.tasks import AnnotationTask, check_task_name, save_task
 
     check_task_name(name)
     n = len(ids)

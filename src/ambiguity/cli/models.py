@@ -61,7 +61,7 @@ def train(ctx, groups, unimodal_arch, probe_arch, with_fusion, with_unimodal, fu
     segment (the fixed scheme). With --folds K every labelled segment is predicted by models trained
     on the other folds (the crossfit scheme), R times with --repeats R.
     """
-    from ambiguity.models.train import TrainConfig
+    from ambiguity.models.spec import TrainConfig
     from ambiguity.models.train import train as run_train
 
     store = get_store(ctx)
@@ -175,9 +175,9 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
     per segment), and Tables 1 and 2 give mean ± SD over the repeats.
     """
     from ambiguity.models.predictions import model_summary
-    from ambiguity.report.tables import to_latex, to_markdown
     from ambiguity.stats import quadrants as Q
     from ambiguity.stats.stability import resolve_scheme
+    from ambiguity.tables import to_latex, to_markdown
 
     store = get_store(ctx)
     split_t = splits or None

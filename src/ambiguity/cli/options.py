@@ -22,10 +22,10 @@ from typing import Any
 
 import click
 
-from ambiguity.stats.multitest import CORRECTIONS
+from ambiguity.constants import CORRECTIONS
+from ambiguity.devices import DEVICES
 
 FORMATS: tuple[str, ...] = ("md", "csv", "json", "latex")
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -130,7 +130,7 @@ def render(table: Any, fmt: str, *, caption: str | None = None, label: str | Non
     if fmt not in FORMATS:
         raise click.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
     if isinstance(table, pl.DataFrame):
-        from ambiguity.report.tables import to_latex, to_markdown
+        from ambiguity.tables import to_latex, to_markdown
 
         if fmt == "md":
             return to_markdown(table, caption=caption, digits=digits)

@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from ambiguity.annotate.app import LOOPBACK_HOSTS, _SecurityHeaders
 from ambiguity.annotate.clips import KINDS, ClipCache, Source
+from ambiguity.constants import MODALITIES
 from ambiguity.errors import AmbiguityError
 from ambiguity.media import MediaError
 
@@ -38,7 +39,6 @@ STATIC = {
     "explore.js": "text/javascript; charset=utf-8", "segment.js": "text/javascript; charset=utf-8",
     "common.js": "text/javascript; charset=utf-8", "explore.css": "text/css; charset=utf-8",
 }
-MODALITIES = ("text", "audio", "video")
 MAX_SELECTION = 100_000
 
 
@@ -80,7 +80,7 @@ def selection_task(data: ExploreData, ids: list[str], name: str, modality: str, 
     """An annotation task of the selected segments, in the format ``ambiguity sample`` saves."""
     from datetime import UTC, datetime
 
-    from ambiguity.stats.sampling import AnnotationTask, check_task_name
+    from ambiguity.annotate.tasks import AnnotationTask, check_task_name
 
     check_task_name(name)
     if modality not in MODALITIES:
@@ -105,7 +105,7 @@ def selection_task(data: ExploreData, ids: list[str], name: str, modality: str, 
 
 def add_to_task(data: ExploreData, ids: list[str], name: str, modality: str, model: str | None) -> dict[str, Any]:
     """Add the selection to task ``name`` (created if new; items already in it are kept as they are)."""
-    from ambiguity.stats.sampling import AnnotationTask, load_task, save_task, task_names
+    from ambiguity.annotate.tasks import AnnotationTask, load_task, save_task, task_names
 
     new = selection_task(data, ids, name, modality, model)
     if name in task_names(data.store):

@@ -33,7 +33,7 @@ class Member:
 def members_from_store(store) -> list[Member]:
     """One member per model of the predictions table that ``ambiguity train`` made (it names its groups)."""
     from ambiguity.models.predictions import read_predictions
-    from ambiguity.models.train import TrainConfig
+    from ambiguity.models.spec import TrainConfig
 
     df = read_predictions(store).select("model", "groups", "config").unique("model", keep="first").sort("model")
     known = {f.name for f in dataclasses.fields(TrainConfig)}

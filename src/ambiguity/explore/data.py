@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ambiguity.constants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS
 from ambiguity.errors import AmbiguityError, StatsError
 from ambiguity.explore.score import COMPONENTS, ScoreResult, _optional, ambiguity_scores, fusion_model
-from ambiguity.stats.quadrants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS
 
 SCHEMES = ("fixed", "crossfit")
 #: A metadata column becomes a filter when it has at most this many distinct values.

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from ambiguity.devices import Device, DType
 from ambiguity.errors import ExtractorError, ModelNotFoundError
-from ambiguity.extractors.base import Empty, Failure, Result, SegmentInput
+from ambiguity.extractors.base import Empty, Failure, Result
 from ambiguity.extractors.inference import (
     ModelExtractor,
     Prepared,
@@ -27,9 +28,7 @@ from ambiguity.extractors.inference import (
     model_config,
     read_json,
 )
-
-Device = Literal["auto", "cpu", "cuda"]
-DType = Literal["auto", "float32", "bfloat16", "float16"]
+from ambiguity.inputs import SegmentInput
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,15 @@ import json
 import types
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 
 from ambiguity.errors import ExtractorError
-
-MODALITIES = ("text", "audio", "video")
+from ambiguity.inputs import SegmentInput
 
 
 @dataclass(frozen=True)
@@ -42,59 +40,6 @@ class Empty:
 
 
 Result = dict[str, Any] | Failure | Empty
-
-
-@dataclass
-class SegmentInput:
-    """One segment as an extractor sees it; media is decoded only when asked for.
-
-    ``media`` is the video or audio file; ``audio_path`` a separate audio file
-    if the manifest gave one. ``start_s`` / ``end_s`` are None for the whole file.
-    """
-
-    segment_id: str
-    media: str | None
-    start_s: float | None = None
-    end_s: float | None = None
-    audio_path: str | None = None
-    transcript_value: str | None = None
-    label: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    # Set by the runner: decodes through a per-batch cache so that segments of
-    # one source file share a decode.
-    _audio_loader: Callable[[SegmentInput, int], np.ndarray] | None = field(
-        default=None, repr=False, compare=False
-    )
-
-    @property
-    def transcript(self) -> str | None:
-        return self.transcript_value
-
-    @property
-    def audio_source(self) -> str | None:
-        """The file the audio track comes from."""
-        return self.audio_path or self.media
-
-    @property
-    def path(self) -> Path | None:
-        """The media file, for tools that read files themselves."""
-        return Path(self.media) if self.media else None
-
-    def audio(self, rate: int = 16000) -> np.ndarray:
-        """The segment's audio as float32 mono at ``rate`` Hz."""
-        if self._audio_loader is not None:
-            return self._audio_loader(self, rate)
-        from ambiguity.media import load_segment_audio
-
-        return load_segment_audio(self, rate)
-
-    def frames(self, *, fps: float | None = None, num: int | None = None) -> list:
-        """Sampled RGB frames of the segment: ``fps`` per second, or ``num`` evenly spaced."""
-        from ambiguity.media import sample_frames
-
-        if self.media is None:
-            raise ExtractorError(f"segment {self.segment_id} has no media file")
-        return sample_frames(self.media, self.start_s, self.end_s, fps=fps, num=num)
 
 
 def check_samples(x: np.ndarray, rate: int, min_seconds: float, what: str) -> np.ndarray | Failure | Empty:
@@ -173,6 +118,9 @@ class Extractor(ABC):
     batch_size: ClassVar[int] = 8
     #: Run by ``extract --modality`` without being named (False: needs a model or other setting).
     auto: ClassVar[bool] = True
+    #: Parameters that change where or how fast it runs, not what it computes: left out of
+    #: :meth:`config_key`, so a run resumed with other values continues the same group.
+    runtime_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **params: Any):
         hints = typing.get_type_hints(self.Params)
@@ -228,8 +176,9 @@ class Extractor(ABC):
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self.params).items()}
 
     def config_key(self) -> str:
-        """A short hash of (name, version, parameters): two configurations never share a group."""
-        blob = json.dumps([self.name, self.version, self.param_dict()], sort_keys=True, default=str)
+        """A short hash of (name, version, parameters but the runtime ones): two configurations never share a group."""
+        params = {k: v for k, v in self.param_dict().items() if k not in self.runtime_params}
+        blob = json.dumps([self.name, self.version, params], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def schema(self) -> pa.Schema:

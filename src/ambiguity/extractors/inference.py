@@ -28,12 +28,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ambiguity.errors import ExtractorError, ModelNotFoundError, UnavailableError
-from ambiguity.extractors.base import Empty, Extractor, Failure, Result, SegmentInput
+from ambiguity.devices import resolve_device
+from ambiguity.errors import ExtractorError, ModelNotFoundError
+from ambiguity.extractors.base import Empty, Extractor, Failure, Result
+from ambiguity.inputs import SegmentInput
 
-#: Parameters that change where and how fast a model runs, not what it computes:
-#: left out of the configuration key, so a run resumed on another device continues its group.
-RUNTIME_PARAMS = ("device", "threads")
 #: Weight files hashed for provenance.
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
 ALLOW_DOWNLOAD_ENV = "AMBIGUITY_ALLOW_DOWNLOAD"
@@ -210,18 +209,6 @@ def slug(model: str) -> str:
 
 
 # -- devices and precision ----------------------------------------------------------------
-def pick_device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UnavailableError("--device cuda: torch sees no CUDA GPU here; use --device cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise ExtractorError(f"device {name!r}: choose auto, cpu or cuda")
-    return torch.device(name)
-
-
 def pick_dtype(name: str, device) -> str:
     """The compute precision: auto is bf16 (fp16 without bf16 support) on a GPU, float32 on a CPU."""
     import torch
@@ -291,15 +278,10 @@ class ModelExtractor(Extractor):
     _model: Any = None
     _prepared_ready: bool = False
 
-    # -- configuration ---------------------------------------------------------------
-    def config_key(self) -> str:
-        blob = json.dumps(
-            [self.name, self.version, {k: v for k, v in self.param_dict().items() if k not in RUNTIME_PARAMS}],
-            sort_keys=True,
-            default=str,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    # a run resumed on another device continues its group
+    runtime_params = frozenset({"device", "threads"})
 
+    # -- configuration ---------------------------------------------------------------
     def source(self) -> ModelSource:
         return resolve_model(self.model_id(), getattr(self.params, "revision", None))
 
@@ -311,7 +293,7 @@ class ModelExtractor(Extractor):
 
     def extra_provenance(self) -> dict[str, Any]:
         # Called by the runner before it touches the store: an unusable device or dtype stops here.
-        device = pick_device(getattr(self.params, "device", "auto"))
+        device = resolve_device(getattr(self.params, "device", "auto"))
         dtype = pick_dtype(getattr(self.params, "dtype", "auto"), device)
         src = self.source()
         return {
@@ -343,7 +325,7 @@ class ModelExtractor(Extractor):
         if not self._prepared_ready:
             self.setup_prepare()
             self._prepared_ready = True
-        self.device = pick_device(getattr(self.params, "device", "auto"))
+        self.device = resolve_device(getattr(self.params, "device", "auto"))
         self.dtype = pick_dtype(getattr(self.params, "dtype", "auto"), self.device)
         with _quiet_loading():
             model = self.load(self.device)

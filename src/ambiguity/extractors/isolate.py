@@ -12,8 +12,9 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ambiguity.extractors.base import Empty, Extractor, Failure, Result, SegmentInput
+from ambiguity.extractors.base import Empty, Extractor, Failure, Result
 from ambiguity.extractors.trace import trace
+from ambiguity.inputs import SegmentInput
 
 
 def reason() -> str:

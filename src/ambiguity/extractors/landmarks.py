@@ -25,7 +25,8 @@ import numpy as np
 import pyarrow as pa
 
 from ambiguity.errors import ExtractorError, UnavailableError
-from ambiguity.extractors.base import Empty, Extractor, Failure, Result, SegmentInput
+from ambiguity.extractors.base import Empty, Extractor, Failure, Result
+from ambiguity.inputs import SegmentInput
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ from typing import Any
 import pyarrow as pa
 
 from ambiguity.errors import ExtractorError, UnavailableError
-from ambiguity.extractors.base import Extractor, Failure, Result, SegmentInput
+from ambiguity.extractors.base import Extractor, Failure, Result
 from ambiguity.extractors.openface_csv import Frames, OpenFaceOutputError, feature_names, read_csv, summarize
+from ambiguity.inputs import SegmentInput
 
 PROGRAM = "FeatureExtraction"
 ENV = "OPENFACE_BIN"
@@ -41,8 +42,6 @@ INSTALL_HINT = (
 )
 #: Lines of the program's output quoted in a failure.
 TAIL_LINES = 5
-#: Parameters that change how the program runs, not what it measures: kept out of the group's config key.
-OPERATIONAL = ("binary", "timeout_s", "jobs", "cache_sources")
 
 
 @dataclass(frozen=True)
@@ -224,6 +223,8 @@ class OpenFace(Extractor):
     # process keeps each video's parsed CSV for all its segments, so a video is never run twice.
     kind = "model"
     batch_size = 64
+    # how the program runs, not what it measures
+    runtime_params = frozenset({"binary", "timeout_s", "jobs", "cache_sources"})
 
     def __init__(self, **params: Any):
         super().__init__(**params)
@@ -249,14 +250,6 @@ class OpenFace(Extractor):
         except UnavailableError as exc:
             return str(exc)
         return None if found else INSTALL_HINT
-
-    def config_key(self) -> str:
-        import hashlib
-        import json
-
-        params = {k: v for k, v in self.param_dict().items() if k not in OPERATIONAL}
-        blob = json.dumps([self.name, self.version, params], sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def extra_provenance(self) -> dict[str, Any]:
         try:

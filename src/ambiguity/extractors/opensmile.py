@@ -9,7 +9,8 @@ from typing import Literal
 
 import pyarrow as pa
 
-from ambiguity.extractors.base import Empty, Extractor, Failure, Result, SegmentInput, checked_audio
+from ambiguity.extractors.base import Empty, Extractor, Failure, Result, checked_audio
+from ambiguity.inputs import SegmentInput
 
 FEATURE_SETS = {"eGeMAPSv02": "egemaps", "ComParE_2016": "compare"}
 

@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from ambiguity.errors import ExtractorError
-from ambiguity.extractors.base import Empty, Extractor, Failure, Result, SegmentInput, check_samples, checked_audio
+from ambiguity.extractors.base import Empty, Extractor, Failure, Result, check_samples, checked_audio
+from ambiguity.inputs import SegmentInput
 
 COLUMNS = (
     "pitch_mean", "pitch_min", "pitch_max", "jitter_local", "shimmer_local", "hnr_mean",

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib.metadata import entry_points
 
+from ambiguity.constants import MODALITIES
 from ambiguity.errors import ExtractorError, RegistryError, UnavailableError
-from ambiguity.extractors.base import MODALITIES, Extractor
+from ambiguity.extractors.base import Extractor
 
 GROUP = "ambiguity.extractors"
 

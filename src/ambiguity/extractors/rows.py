@@ -6,7 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ambiguity.extractors.base import Empty, Failure, Result, SegmentInput
+from ambiguity.extractors.base import Empty, Failure, Result
+from ambiguity.inputs import SegmentInput
 
 
 def segment_inputs(rows: Sequence[dict[str, Any]]) -> list[SegmentInput]:

@@ -9,8 +9,9 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
+from ambiguity.devices import Device, DType
 from ambiguity.errors import ExtractorError, ModelNotFoundError, UnavailableError
-from ambiguity.extractors.base import Empty, Failure, Result, SegmentInput
+from ambiguity.extractors.base import Empty, Failure, Result
 from ambiguity.extractors.inference import (
     ModelExtractor,
     ModelSource,
@@ -20,14 +21,13 @@ from ambiguity.extractors.inference import (
     read_json,
     transcript_or_reason,
 )
+from ambiguity.inputs import SegmentInput
 
 #: Model types whose position ids start after the padding index (RoBERTa family).
 _OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "xlm-roberta-xl", "data2vec-text")
 #: Model types with relative positions only: no position-embedding length limit.
 _RELATIVE_POSITIONS = ("deberta", "deberta-v2")
 
-Device = Literal["auto", "cpu", "cuda"]
-DType = Literal["auto", "float32", "bfloat16", "float16"]
 
 
 @dataclass(frozen=True)

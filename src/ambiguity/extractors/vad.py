@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from ambiguity.devices import Device, DType
 from ambiguity.errors import ExtractorError
 from ambiguity.extractors.audio import AudioEmbedder
 from ambiguity.extractors.base import Result
@@ -30,8 +31,6 @@ from ambiguity.extractors.inference import Prepared, checked, model_config
 HEAD_ORDER = ("arousal", "dominance", "valence")
 DIMENSIONS = ("valence", "arousal", "dominance")
 
-Device = Literal["auto", "cpu", "cuda"]
-DType = Literal["auto", "float32", "bfloat16", "float16"]
 
 
 @dataclass(frozen=True)

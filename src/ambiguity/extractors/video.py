@@ -16,12 +16,11 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
+from ambiguity.devices import Device, DType
 from ambiguity.errors import ExtractorError, ModelNotFoundError
-from ambiguity.extractors.base import Empty, Failure, Result, SegmentInput
+from ambiguity.extractors.base import Empty, Failure, Result
 from ambiguity.extractors.inference import ModelExtractor, Prepared, checked, model_config, read_json
-
-Device = Literal["auto", "cpu", "cuda"]
-DType = Literal["auto", "float32", "bfloat16", "float16"]
+from ambiguity.inputs import SegmentInput
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

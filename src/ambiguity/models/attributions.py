@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from ambiguity.errors import MissingGroupError, ModelError
 from ambiguity.models import attribution as A
+from ambiguity.stores.sql import quote, quote_list
 
 ATTRIBUTIONS = "attributions"
 
@@ -86,10 +87,6 @@ class AttributionResult:
             line += f"\n  max |sum(phi) - (v_all - v_empty)| = {eff:.2e}; dominant: " + ", ".join(
                 f"{r['dominant']} {r['count']}" for r in dom.iter_rows(named=True))
         return line
-
-
-def _sql(v: str) -> str:
-    return "'" + v.replace("'", "''") + "'"
 
 
 @dataclass
@@ -165,7 +162,7 @@ def attribute(
 
 
 def _long_frame(model, target, sm, ids, splits, labels, res: A.ShapleyResult, seed) -> pl.DataFrame:
-    from ambiguity import __version__
+    from ambiguity.version import __version__
 
     n, m = res.phi.shape
     mods = list(sm.modalities)
@@ -200,7 +197,7 @@ def write_attributions(store, frame: pl.DataFrame) -> None:
     (model,), (target,), (run_id,) = (set(frame[c].to_list()) for c in ("model", "target", "run_id"))
     prov = S.provenance("attribution", "1", {"v_empty": V_EMPTY}, "attribution")
     store.upsert(ATTRIBUTIONS, table, key="key", schema=S.with_provenance(ATTRIBUTIONS_SCHEMA, prov))
-    store.delete(ATTRIBUTIONS, f"model = {_sql(model)} AND target = {_sql(target)} AND run_id != {_sql(run_id)}")
+    store.delete(ATTRIBUTIONS, f"model = {quote(model)} AND target = {quote(target)} AND run_id != {quote(run_id)}")
 
 
 def read_attributions(store, model: str | None = None, target: str | None = "p_correct",
@@ -210,11 +207,11 @@ def read_attributions(store, model: str | None = None, target: str | None = "p_c
         raise MissingGroupError(f"the store at {store.uri} has no attributions: run `ambiguity attribute`")
     parts = []
     if model is not None:
-        parts.append(f"model = {_sql(model)}")
+        parts.append(f"model = {quote(model)}")
     if target is not None:
-        parts.append(f"target = {_sql(target)}")
+        parts.append(f"target = {quote(target)}")
     if splits is not None:
-        parts.append("split IN (" + ", ".join(_sql(s) for s in splits) + ")" if splits else "false")
+        parts.append("split IN " + quote_list(splits) if splits else "false")
     df = store.read(ATTRIBUTIONS, where=" AND ".join(parts) or None)
     if df.height == 0:
         have = store.read(ATTRIBUTIONS, ["model", "target"]).unique().sort(["model", "target"])

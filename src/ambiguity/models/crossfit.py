@@ -54,7 +54,9 @@ import pyarrow as pa
 
 from ambiguity.errors import ConfigError, ModelError
 from ambiguity.models import predictions as P
-from ambiguity.models.train import Dataset, TrainConfig, fit, load_dataset, metrics
+from ambiguity.models.spec import TrainConfig
+from ambiguity.models.train import Dataset, fit, load_dataset, metrics
+from ambiguity.stores.sql import quote, quote_list
 
 FOLDS = "folds"
 FITS = "fits"
@@ -252,14 +254,10 @@ def _fingerprint(store, ds: Dataset, specs: Sequence[_Spec], cv: CrossfitConfig,
     return "cf-" + h.hexdigest()[:16]
 
 
-def _sql(v: str) -> str:
-    return "'" + v.replace("'", "''") + "'"
-
-
 def finished_units(store, run_id: str) -> set[tuple[int, int]]:
     if not store.has_table(FITS):
         return set()
-    df = store.read(FITS, ["repeat", "fold"], where=f"run_id = {_sql(run_id)}")
+    df = store.read(FITS, ["repeat", "fold"], where=f"run_id = {quote(run_id)}")
     return {(int(r), int(k)) for r, k in zip(df["repeat"].to_list(), df["fold"].to_list(), strict=True)}
 
 
@@ -269,7 +267,7 @@ def read_folds(store, run_id: str | None = None) -> pl.DataFrame:
 
     if not store.has_table(FOLDS):
         raise MissingGroupError("the store has no saved folds: run `ambiguity train GROUPS --folds K` first")
-    return store.read(FOLDS, where=None if run_id is None else f"run_id = {_sql(run_id)}").drop("key")
+    return store.read(FOLDS, where=None if run_id is None else f"run_id = {quote(run_id)}").drop("key")
 
 
 def read_fits(store, run_id: str | None = None) -> pl.DataFrame:
@@ -278,7 +276,7 @@ def read_fits(store, run_id: str | None = None) -> pl.DataFrame:
 
     if not store.has_table(FITS):
         raise MissingGroupError("the store has no cross-fitting record: run `ambiguity train GROUPS --folds K` first")
-    return store.read(FITS, where=None if run_id is None else f"run_id = {_sql(run_id)}").drop("key")
+    return store.read(FITS, where=None if run_id is None else f"run_id = {quote(run_id)}").drop("key")
 
 
 def _forget_other_runs(store, models: Sequence[str], run_id: str) -> None:
@@ -287,7 +285,7 @@ def _forget_other_runs(store, models: Sequence[str], run_id: str) -> None:
         return
     P.delete_crossfit(store, models, keep_run=run_id)
     live = set(store.read(P.PREDICTIONS, ["run_id"], where="scheme = 'crossfit'")["run_id"].unique().to_list()) | {run_id}
-    keep = "run_id NOT IN (" + ", ".join(_sql(r) for r in sorted(live)) + ")"
+    keep = "run_id NOT IN " + quote_list(sorted(live))
     for table in (FOLDS, FITS):
         if store.has_table(table):
             store.delete(table, keep)
@@ -360,7 +358,7 @@ def crossfit(
 
     fold_arrays = [assign_folds(ds.y, grp, cv.folds, cv.seed + r) for r in range(cv.repeats)]
     n = len(ds.segment_ids)
-    have = store.read(FOLDS, ["key"], where=f"run_id = {_sql(run_id)}").height if store.has_table(FOLDS) else 0
+    have = store.read(FOLDS, ["key"], where=f"run_id = {quote(run_id)}").height if store.has_table(FOLDS) else 0
     if have != n * cv.repeats:
         store.upsert(FOLDS, pa.table({
             "key": [f"{run_id}|{r}|{s}" for r in range(cv.repeats) for s in ds.segment_ids],

@@ -26,10 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from ambiguity.constants import MODALITIES
+from ambiguity.devices import resolve_device
 from ambiguity.errors import ConfigError, ModelError, ModelNotFoundError
-from ambiguity.models.train import metrics, resolve_device
+from ambiguity.models.train import metrics
+from ambiguity.stores.sql import quote
 
-MODALITIES = ("text", "audio", "video")
 _AUDIO_RATE = 16000
 
 
@@ -115,7 +117,7 @@ def freeze_all_but_last(model, n: int = 2) -> tuple[int, int, str]:
 
 # -- data ---------------------------------------------------------------------------------------
 def _rows(store, split: str, modality: str, limit: int | None) -> list[dict[str, Any]]:
-    segs = store.segments(where=f"split = '{split}'").filter(_usable(modality)).sort("segment_id")
+    segs = store.segments(where=f"split = {quote(split)}").filter(_usable(modality)).sort("segment_id")
     return segs.head(limit).to_dicts() if limit else segs.to_dicts()
 
 

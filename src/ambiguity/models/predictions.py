@@ -36,6 +36,7 @@ import polars as pl
 import pyarrow as pa
 
 from ambiguity.errors import ManifestError, MissingGroupError, StoreError
+from ambiguity.stores.sql import quote, quote_list
 
 PREDICTIONS = "predictions"
 DYNAMICS = "dynamics"
@@ -85,10 +86,6 @@ DYNAMICS_SCHEMA = pa.schema(
         pa.field("run_id", pa.string()),
     ]
 )
-
-
-def _sql(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def new_run_id() -> str:
@@ -202,7 +199,7 @@ def _replace_model(store, table_name: str, data: pa.Table, schema: pa.Schema, sc
         raise StoreError("write one model of one run at a time")
     store.upsert(table_name, data, key="key", schema=schema)
     (model,), (run_id,) = models, run_ids
-    store.delete(table_name, f"model = {_sql(model)} AND run_id != {_sql(run_id)}{scope}")
+    store.delete(table_name, f"model = {quote(model)} AND run_id != {quote(run_id)}{scope}")
 
 
 def migrate_predictions(store) -> None:
@@ -242,9 +239,9 @@ def delete_crossfit(store, models: Sequence[str], keep_run: str | None = None) -
     """Delete the cross-fitted rows of ``models`` (except those of run ``keep_run``)."""
     if not models or not store.has_table(PREDICTIONS) or "scheme" not in store.schema(PREDICTIONS).names:
         return
-    where = f"scheme = 'crossfit' AND model IN ({', '.join(_sql(m) for m in models)})"
+    where = "scheme = 'crossfit' AND model IN " + quote_list(models)
     if keep_run:
-        where += f" AND run_id != {_sql(keep_run)}"
+        where += f" AND run_id != {quote(keep_run)}"
     store.delete(PREDICTIONS, where)
 
 
@@ -253,11 +250,11 @@ def write_dynamics(store, data: pa.Table) -> None:
 
 
 def _where(models: Sequence[str] | None, splits: Sequence[str] | None, scheme: str | None = None) -> str | None:
-    parts = [f"scheme = {_sql(scheme)}"] if scheme else []
+    parts = [f"scheme = {quote(scheme)}"] if scheme else []
     if models is not None:
-        parts.append("model IN (" + ", ".join(_sql(m) for m in models) + ")" if models else "false")
+        parts.append("model IN " + quote_list(models) if models else "false")
     if splits is not None:
-        parts.append("split IN (" + ", ".join(_sql(s) for s in splits) + ")" if splits else "false")
+        parts.append("split IN " + quote_list(splits) if splits else "false")
     return " AND ".join(parts) or None
 
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 import torch
 
 from ambiguity.errors import MissingGroupError, ModelError
+from ambiguity.stores.sql import quote
 
 MODELS = "models"
 
@@ -99,7 +100,7 @@ def saved_models(store) -> list[str]:
 
 def load_model(store, name: str) -> SavedModel:
     """The model ``name`` as trained; a clear error if the store has no weights for it."""
-    from ambiguity.models.train import TrainConfig, build_model
+    from ambiguity.models.spec import TrainConfig, build_model
 
     have = saved_models(store)
     if name not in have:
@@ -107,7 +108,7 @@ def load_model(store, name: str) -> SavedModel:
             f"the store has no saved weights for model {name!r} (saved: {', '.join(have) or 'none'}); "
             "models are saved by `ambiguity train` -- retrain it, imported predictions have no weights"
         )
-    r = store.read(MODELS, where=f"model = '{name.replace(chr(39), chr(39) * 2)}'").row(0, named=True)
+    r = store.read(MODELS, where=f"model = {quote(name)}").row(0, named=True)
     hp = json.loads(r["hparams"])
     cfg = TrainConfig(**hp)
     model = build_model(cfg, r["input_dims"], len(r["classes"]))

@@ -33,67 +33,13 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
+from ambiguity.devices import resolve_device
 from ambiguity.errors import ConfigError, ModelError
 from ambiguity.models import predictions as P
-from ambiguity.models.fusion import GatedAttentionFusion
-from ambiguity.models.probes import make_probe
+from ambiguity.models.spec import TrainConfig, build_model
 from ambiguity.stores import schema as S
 
-ARCHS = ("logistic", "mlp", "fusion")
 _EVAL_CHUNK = 4096
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train one model. ``None`` means the architecture's default:
-    epochs 10 for fusion (the paper) and 20 for probes; lr / max_lr 1e-4 / 1e-3
-    for fusion (the paper) and 1e-3 / 1e-2 for probes."""
-
-    arch: str = "logistic"
-    epochs: int | None = None
-    batch_size: int = 32
-    lr: float | None = None
-    max_lr: float | None = None
-    weight_decay: float = 1e-3
-    dropout: float = 0.3
-    modality_dropout: float = 0.2
-    latent: int = 256
-    hidden: int = 512
-    probe_hidden: int = 256
-    seed: int = 0
-    device: str = "auto"
-    select: str = "loss"  # best epoch by lowest val "loss" or highest val "accuracy"
-    threads: int | None = None  # CPU threads while training (default 1: the models are small)
-
-    def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise ConfigError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
-        if self.epochs is not None and self.epochs < 1:
-            raise ConfigError(f"epochs={self.epochs}: train for at least one epoch")
-        if self.batch_size < 2:
-            raise ConfigError(f"batch_size={self.batch_size}: batch norm needs at least 2")
-        if not 0 < self.start_lr <= self.peak_lr:
-            raise ConfigError(f"need 0 < lr <= max_lr; got lr={self.start_lr}, max_lr={self.peak_lr}")
-        if self.select not in ("loss", "accuracy"):
-            raise ConfigError(f"select={self.select!r}: use 'loss' or 'accuracy'")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device={self.device!r}: use auto, cpu or cuda")
-
-    @property
-    def kind(self) -> str:
-        return "fusion" if self.arch == "fusion" else "probe"
-
-    @property
-    def start_lr(self) -> float:
-        return self.lr if self.lr is not None else (1e-4 if self.arch == "fusion" else 1e-3)
-
-    @property
-    def peak_lr(self) -> float:
-        return self.max_lr if self.max_lr is not None else (1e-3 if self.arch == "fusion" else 1e-2)
-
-    @property
-    def n_epochs(self) -> int:
-        return self.epochs if self.epochs is not None else (10 if self.arch == "fusion" else 20)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -239,24 +185,6 @@ def standardise(X: np.ndarray, train_idx: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 # -- fitting -----------------------------------------------------------------------------------
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available here (use auto or cpu)")
-    return torch.device(device)
-
-
-def build_model(cfg: TrainConfig, input_dims: Sequence[int], n_classes: int) -> torch.nn.Module:
-    if cfg.arch == "fusion":
-        return GatedAttentionFusion(
-            input_dims, n_classes, latent=cfg.latent, hidden=cfg.hidden, dropout=cfg.dropout,
-            modality_dropout=cfg.modality_dropout,
-        )
-    kw = {"hidden": cfg.probe_hidden, "dropout": cfg.dropout} if cfg.arch == "mlp" else {}
-    return make_probe(cfg.arch, input_dims, n_classes, **kw)
-
-
 @dataclass
 class FitResult:
     """A trained model and what it predicted at its best epoch (1-based)."""

@@ -16,8 +16,10 @@ from typing import Any
 
 import polars as pl
 
+from ambiguity import tables as T
 from ambiguity.errors import AmbiguityError
-from ambiguity.report import tables as T
+from ambiguity.report.html import Section, write_index
+from ambiguity.version import __version__
 
 PAIRS = (("red", "blue"), ("green", "blue"), ("red", "green"))
 
@@ -45,16 +47,6 @@ class ReportSettings:
     task: str | None = None  # annotation task for Table 5 (default: the newest)
     flag: str | None = None  # a metadata column marking segments of interest (the demo's planted conflicts)
     title: str = "ambiguity report"
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    files: list[Path] = field(default_factory=list)
-    markdown: str = ""
-    note: str = ""  # why the section is missing, and what to run
-    error: bool = False
 
 
 class Report:
@@ -243,15 +235,15 @@ class Report:
         sec.files += write_datamap(self.store, self.out / "figures")
 
     def table5(self, sec: Section) -> None:
+        from ambiguity.annotate.records import task_agreement
+        from ambiguity.annotate.tasks import task_names
         from ambiguity.errors import StatsError
-        from ambiguity.stats.agreement import agreement
-        from ambiguity.stats.sampling import task_names
 
         names = task_names(self.store) if self.store.has_table("tasks") else []
         task = self.s.task or (names[-1] if names else None)
         if task is None or not self.store.has_table("annotations"):
             raise StatsError("no annotations in the store")
-        res = agreement(self.store, task)
+        res = task_agreement(self.store, task)
         sec.files += self.table("table5_kappa", res.to_polars(), f"Table 5: Cohen's kappa per quadrant and round (task {task}).", res.to_latex())
         sec.markdown = res.to_markdown()
 
@@ -282,11 +274,11 @@ class Report:
 
     def attribution(self, sec: Section) -> None:
         """Shapley values of the fusion model's p_correct per quadrant (stored ones, else computed now)."""
+        from ambiguity.constants import CORRECTION_NAMES
         from ambiguity.errors import MissingGroupError
         from ambiguity.models.attributions import attribute, read_attributions, wide
         from ambiguity.report.fig_attribution import write_attribution_figures
         from ambiguity.stats.attribution import auc_lower, quadrant_frame, summarise
-        from ambiguity.stats.multitest import CORRECTION_NAMES
 
         try:
             long = read_attributions(self.store, self.s.fusion, "p_correct", self.s.splits)
@@ -360,9 +352,9 @@ class Report:
         if self.s.flag:
             self.section("flagged", f"Disagreement among segments flagged by {self.s.flag!r}", self.flagged,
                          "set the flag column in the report settings")
-        from ambiguity.report.html import write_index
-
-        return write_index(self)
+        subtitle = (f"store {self.store.uri} · ambiguity {__version__} · splits {', '.join(self.s.splits)} · "
+                    f"fusion model {self.s.fusion} · threshold {self.s.threshold}")
+        return write_index(self.out, self.s.title, subtitle, self.sections)
 
 
 def build_report(store, out: str | Path, settings: ReportSettings | None = None) -> Report:

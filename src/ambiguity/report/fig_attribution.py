@@ -11,9 +11,9 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ambiguity.constants import QUADRANT_COLOURS, QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.report.fig_boundary import save
-from ambiguity.stats.quadrants import QUADRANT_COLOURS, QUADRANTS
 
 _MODALITY_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
 

@@ -13,12 +13,12 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ambiguity.constants import QUADRANT_COLOURS
 from ambiguity.errors import StatsError
 from ambiguity.stats.results import BoundaryResult
 
 # The paper's colours, as in Figure 2.
-QUADRANT_COLOURS = {"red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4", "yellow": "#e6b800"}
-QUADRANTS = ("blue", "yellow", "green", "red")  # drawn in this order: disagreement on top
+DRAW_ORDER = ("blue", "yellow", "green", "red")  # disagreement on top
 NO_QUADRANT = "#b0b0b0"
 
 
@@ -48,7 +48,7 @@ def figure3(data: BoundaryResult | pl.DataFrame, x: str = "umap_x", y: str = "um
         none = np.array([v is None for v in q], dtype=bool)
         if none.any():
             ax.scatter(px[none], py[none], s=4, color=NO_QUADRANT, alpha=0.4, linewidths=0, rasterized=True, label=f"no quadrant ({int(none.sum())})")
-        for quad in QUADRANTS:
+        for quad in DRAW_ORDER:
             m = q == quad
             if m.any():
                 ax.scatter(px[m], py[m], s=10, color=QUADRANT_COLOURS[quad], alpha=0.8, linewidths=0, rasterized=True, label=f"{quad} ({int(m.sum())})")

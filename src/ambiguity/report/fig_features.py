@@ -18,8 +18,9 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ambiguity.constants import QUADRANT_COLOURS
 from ambiguity.errors import StatsError
-from ambiguity.report.fig_boundary import QUADRANT_COLOURS, save
+from ambiguity.report.fig_boundary import save
 from ambiguity.stats.compare import select_columns
 from ambiguity.stats.results import QuadrantComparison
 

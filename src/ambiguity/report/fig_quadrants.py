@@ -17,9 +17,10 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ambiguity.constants import QUADRANT_COLOURS, QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.report.fig_boundary import save
-from ambiguity.stats.quadrants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS, quadrant_counts
+from ambiguity.stats.quadrants import quadrant_counts
 
 _BINS = np.linspace(0, 1, 21)
 
@@ -154,4 +155,4 @@ def write_datamap(store, out_dir: str | Path, models: Sequence[str] | None = Non
     return save(datamap(dyn, order), out_dir, "datamap")
 
 
-__all__ = ["QUADRANT_MEANING", "datamap", "figure2", "save", "write_datamap", "write_figure2"]
+__all__ = ["datamap", "figure2", "save", "write_datamap", "write_figure2"]

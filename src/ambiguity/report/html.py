@@ -5,13 +5,24 @@ from __future__ import annotations
 import base64
 import datetime
 import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import polars as pl
 
-if TYPE_CHECKING:
-    from ambiguity.report.build import Report
+
+@dataclass
+class Section:
+    """One part of the report: its files, or why it is missing (``note``) and whether that is an error."""
+
+    key: str
+    title: str
+    files: list[Path] = field(default_factory=list)
+    markdown: str = ""
+    note: str = ""  # why the section is missing, and what to run
+    error: bool = False
+
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -49,15 +60,12 @@ def image_html(png: Path) -> str:
     return f"<p><img alt='{html.escape(png.stem)}' src='data:image/png;base64,{data}'></p><div class='files'>{png.name}{link}</div>"
 
 
-def write_index(rep: Report) -> Path:
-    from ambiguity import __version__
-
-    parts = [f"<h1>{html.escape(rep.s.title)}</h1>",
-             f"<p class='files'>store {html.escape(rep.store.uri)} · ambiguity {__version__} · "
-             f"{datetime.datetime.now().isoformat(timespec='minutes')} · splits {', '.join(rep.s.splits)} · "
-             f"fusion model {html.escape(rep.s.fusion)} · threshold {rep.s.threshold}</p>"]
-    parts.append("<nav>" + "".join(f"<a href='#{s.key}'>{html.escape(s.title.split(':')[0])}</a>" for s in rep.sections) + "</nav>")
-    for s in rep.sections:
+def write_index(out: Path, title: str, subtitle: str, sections: Sequence[Section]) -> Path:
+    """``out``/index.html: ``title``, a line ``subtitle`` (store, version, settings) and every section."""
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f"<p class='files'>{html.escape(subtitle)} · {datetime.datetime.now().isoformat(timespec='minutes')}</p>"]
+    parts.append("<nav>" + "".join(f"<a href='#{s.key}'>{html.escape(s.title.split(':')[0])}</a>" for s in sections) + "</nav>")
+    for s in sections:
         parts.append(f"<h2 id='{s.key}'>{html.escape(s.title)}</h2>")
         if s.note:
             parts.append(f"<div class='{'error' if s.error else 'note'}'>{html.escape(s.note)}</div>")
@@ -68,8 +76,8 @@ def write_index(rep: Report) -> Path:
                 parts.append(table_html(f))
         files = [f for f in s.files if f.suffix in (".md", ".tex", ".svg")]
         if files:
-            parts.append("<div class='files'>" + " · ".join(f"<a href='{f.relative_to(rep.out)}'>{f.name}</a>" for f in files) + "</div>")
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(rep.s.title)}</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
-    index = rep.out / "index.html"
+            parts.append("<div class='files'>" + " · ".join(f"<a href='{f.relative_to(out)}'>{f.name}</a>" for f in files) + "</div>")
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
+    index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index

@@ -21,18 +21,15 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
 
+from ambiguity.constants import QUADRANTS
 from ambiguity.errors import StatsError
 
-if TYPE_CHECKING:
-    from ambiguity.stores.lance import FeatureStore
-
 ROUNDS = ("unimodal", "multimodal")
-QUADRANTS = ("red", "green", "blue", "yellow")
 ALL = "all"
 
 
@@ -247,7 +244,7 @@ class AgreementResult:
         )
 
     def to_markdown(self, *, digits: int = 3, accuracy: bool = True) -> str:
-        from ambiguity.report.tables import to_markdown
+        from ambiguity.tables import to_markdown
 
         text = to_markdown(self._display(digits, latex=False), caption=self.caption(), digits=digits)
         if accuracy and self.accuracy.height:
@@ -259,7 +256,7 @@ class AgreementResult:
         return text
 
     def to_latex(self, *, digits: int = 3, accuracy: bool = False, label: str = "tab:agreement") -> str:
-        from ambiguity.report.tables import to_latex
+        from ambiguity.tables import to_latex
 
         text = to_latex(self._display(digits, latex=True), caption=self.caption(), label=label, digits=digits)
         if accuracy and self.accuracy.height:
@@ -335,7 +332,7 @@ def _accuracy_row(correct_u: np.ndarray, correct_m: np.ndarray, ci: float = 0.95
     return out
 
 
-def agreement_table(
+def agreement(
     annotations: pl.DataFrame,
     items: pl.DataFrame,
     *,
@@ -478,28 +475,4 @@ def agreement_table(
         table=table, accuracy=accuracy, annotators=tuple(who), statistic="cohen" if len(who) == 2 else "fleiss",
         categories=tuple(cats), n_items=n_items, n_complete=n_complete, n_boot=int(n_boot), ci=ci, seed=int(seed),
         notes=tuple(notes),
-    )
-
-
-def agreement(
-    store: FeatureStore,
-    task: str,
-    *,
-    annotators: Sequence[str] | None = None,
-    by_modality: bool = False,
-    n_boot: int = 2000,
-    ci: float = 0.95,
-    seed: int = 0,
-) -> AgreementResult:
-    """:func:`agreement_table` for a task saved in the store and the answers given to it."""
-    from ambiguity.annotate.records import read_answers
-    from ambiguity.stats.sampling import load_task
-
-    t = load_task(store, task)
-    answers = read_answers(store, task)
-    if answers.height == 0:
-        raise StatsError(f"task {task!r} has no annotations yet: run `ambiguity annotate serve --task {task}` or `ambiguity annotations import`")
-    return agreement_table(
-        answers.select("annotator", "item", "round", "judgment"), t.items, annotators=annotators,
-        by_modality=by_modality, n_boot=n_boot, ci=ci, seed=seed,
     )

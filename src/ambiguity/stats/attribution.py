@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from ambiguity.constants import CORRECTION_NAMES, QUADRANTS
 from ambiguity.errors import StatsError
-from ambiguity.stats.multitest import CORRECTION_NAMES, adjust, check_alpha, check_correction
-from ambiguity.stats.quadrants import QUADRANTS
+from ambiguity.stats.multitest import adjust, check_alpha, check_correction
 
 PAIRS = (("red", "blue"), ("green", "blue"))
 

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ambiguity.constants import QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.stats import effsize
 from ambiguity.stats.multitest import adjust, check_alpha, check_correction
 from ambiguity.stats.results import ComparisonResult, QuadrantComparison
 
 TESTS: tuple[str, ...] = ("welch", "student", "mannwhitney")
-QUADRANTS: tuple[str, ...] = ("red", "green", "blue", "yellow")
 DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (("red", "blue"), ("green", "blue"), ("red", "green"))
 
 # Columns that describe a segment rather than measure it: never compared by default.

@@ -13,20 +13,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ambiguity.constants import CORRECTIONS
 from ambiguity.errors import StatsError
-
-#: Corrections accepted by :func:`adjust` (statsmodels method names, plus ``none``).
-CORRECTIONS: tuple[str, ...] = ("holm", "fdr_bh", "fdr_by", "bonferroni", "hommel", "none")
-
-#: How each correction is named in tables and captions.
-CORRECTION_NAMES = {
-    "holm": "Holm",
-    "fdr_bh": "Benjamini-Hochberg",
-    "fdr_by": "Benjamini-Yekutieli",
-    "bonferroni": "Bonferroni",
-    "hommel": "Hommel",
-    "none": "no correction",
-}
 
 
 def check_correction(method: str) -> str:

@@ -37,48 +37,14 @@ from itertools import combinations
 import numpy as np
 import polars as pl
 
+from ambiguity.constants import QUADRANT_MEANING, QUADRANTS
 from ambiguity.errors import StatsError
-from ambiguity.stats.stability import RepeatedDisagreement, Scheme, resolve_scheme
-
-QUADRANTS = ("red", "green", "blue", "yellow")
-QUADRANT_COLOURS = {"red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4", "yellow": "#e6b800"}
-QUADRANT_MEANING = {
-    "red": "unimodal right, fusion wrong",
-    "green": "unimodal wrong, fusion right",
-    "blue": "both right",
-    "yellow": "both wrong",
-}
+from ambiguity.stats.assign import assign_quadrants
+from ambiguity.stats.stability import SHARE_COLUMNS, RepeatedDisagreement, Scheme, resolve_scheme
+from ambiguity.stores.schema import parse_splits
 
 
 # -- pure functions ------------------------------------------------------------------------------
-def _probabilities(name: str, p) -> np.ndarray:
-    a = np.asarray(p, dtype=np.float64)
-    if a.ndim != 1:
-        raise StatsError(f"{name} must be one-dimensional; got shape {a.shape}")
-    bad = ~np.isfinite(a) | (a < 0) | (a > 1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise StatsError(f"{name} must hold probabilities in [0, 1]; position {i} is {a[i]!r} ({int(bad.sum())} bad in all)")
-    return a
-
-
-def assign_quadrants(p_unimodal, p_fusion, threshold: float = 0.5) -> np.ndarray:
-    """The quadrant ("red" | "green" | "blue" | "yellow") of each segment.
-
-    ``p_unimodal`` and ``p_fusion`` are each model's probability of the true
-    label, aligned by segment. Right means ``p > threshold``: a value equal to
-    the threshold counts as wrong.
-    """
-    pu = _probabilities("p_unimodal", p_unimodal)
-    pf = _probabilities("p_fusion", p_fusion)
-    if pu.shape != pf.shape:
-        raise StatsError(f"p_unimodal has {pu.size} values and p_fusion {pf.size}: align them by segment first")
-    if not (np.isfinite(threshold) and 0.0 <= threshold < 1.0):
-        raise StatsError(f"threshold={threshold}: use a value in [0, 1)")
-    u, f = pu > threshold, pf > threshold
-    return np.select([u & ~f, ~u & f, u & f], ["red", "green", "blue"], default="yellow").astype(object)
-
-
 def quadrant_counts(quadrants: Sequence[str] | np.ndarray | pl.Series) -> dict[str, int]:
     """Segments per quadrant, every quadrant present (zero if empty)."""
     q = np.asarray(quadrants, dtype=object)
@@ -229,16 +195,6 @@ def performance(predictions: pl.DataFrame, models: Sequence[str] | None = None) 
 
 
 # -- store-backed -------------------------------------------------------------------------------
-def _splits(splits: str | Sequence[str]) -> tuple[str, ...]:
-    from ambiguity.stores.schema import SPLITS
-
-    out = tuple(s.strip() for s in ([splits] if isinstance(splits, str) else splits) if s.strip())
-    bad = [s for s in out if s not in SPLITS]
-    if not out or bad:
-        raise StatsError(f"splits {list(out)}: choose from {', '.join(SPLITS)}")
-    return out
-
-
 def resolve_model(store, name: str, summary: pl.DataFrame | None = None) -> str:
     """A model name, or a modality naming exactly one unimodal model (``text`` -> ``text.minilm``).
 
@@ -283,7 +239,7 @@ def _scheme_splits(splits, scheme: str) -> tuple[str, ...] | None:
     """The splits to read: the named ones, else test (fixed) or every labelled segment (crossfit: None)."""
     if splits is None or (not isinstance(splits, str) and len(splits) == 0):
         return ("test",) if scheme == "fixed" else None
-    return _splits(splits)
+    return parse_splits(splits)
 
 
 def load_quadrants(store, unimodal: str, fusion: str, splits=None, threshold: float = 0.5, *,
@@ -473,3 +429,17 @@ def table2(store, models: Sequence[str] | None = None, splits=None, *, n_boot: i
     R = np.stack(rates)
     sd = R.std(axis=0, ddof=1) if len(rates) > 1 else np.full(R.shape[1:], np.nan)
     return RepeatedDisagreement(tuple(models), R.mean(axis=0), sd, ns[0], len(rates), splits)
+
+
+def quadrant_stability(store, unimodal: str, fusion: str, *, splits=None, threshold: float = 0.5, ci: float = 0.95) -> pl.DataFrame:
+    """Cross-fitted quadrant stability of every labelled segment for one (unimodal, fusion) pair.
+
+    Columns: segment_id, quadrant (modal), share_red, share_green, share_blue,
+    share_yellow, stability, disagreement_p, disagreement_lo, disagreement_hi
+    (Wilson, level ``ci``), n_repeats; sorted by segment_id. ``splits`` keeps
+    segments of those ingest splits (default: all). Needs cross-fitted
+    predictions of both models (``ambiguity train GROUPS --folds K``).
+    """
+    frame = load_quadrants(store, unimodal, fusion, splits, threshold, scheme="crossfit", ci=ci)
+    return frame.select("segment_id", "quadrant", *SHARE_COLUMNS, "stability", "disagreement_p",
+                        "disagreement_lo", "disagreement_hi", "n_repeats")

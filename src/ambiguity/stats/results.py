@@ -2,7 +2,7 @@
 
 Each holds its settings next to its numbers, so a table printed from it says how it
 was computed. ``to_polars()`` gives every column; ``to_markdown()`` / ``to_latex()``
-give the compact table a paper shows (rendered by :mod:`ambiguity.report.tables`).
+give the compact table a paper shows (rendered by :mod:`ambiguity.tables`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from ambiguity import tables
+from ambiguity.constants import CORRECTION_NAMES
 from ambiguity.errors import StatsError
-from ambiguity.report import tables
-from ambiguity.stats.multitest import CORRECTION_NAMES
 
 TEST_NAMES = {
     "welch": "Welch's t-test",

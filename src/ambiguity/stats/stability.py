@@ -32,9 +32,10 @@ from itertools import combinations
 import numpy as np
 import polars as pl
 
+from ambiguity.constants import QUADRANTS
 from ambiguity.errors import StatsError
+from ambiguity.stats.assign import assign_quadrants
 
-QUADRANTS = ("red", "green", "blue", "yellow")
 SHARE_COLUMNS = tuple(f"share_{q}" for q in QUADRANTS)
 
 
@@ -85,8 +86,6 @@ def stability_from_repeats(per_repeat: pl.DataFrame, *, ci: float = 0.95) -> pl.
     tied = counts == top[:, None]
     modal = np.array([QUADRANTS[int(np.argmax(t))] for t in tied], dtype=object)  # first tied in QUADRANTS order
     if has_p and df.height:
-        from ambiguity.stats.quadrants import assign_quadrants
-
         by_mean = assign_quadrants(df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy())
         for i in np.flatnonzero(tied.sum(axis=1) > 1):
             if tied[i, QUADRANTS.index(by_mean[i])]:
@@ -106,22 +105,6 @@ def stability_from_repeats(per_repeat: pl.DataFrame, *, ci: float = 0.95) -> pl.
     if has_p:
         out = out.with_columns(df["p_unimodal"], df["p_fusion"])
     return out
-
-
-def quadrant_stability(store, unimodal: str, fusion: str, *, splits=None, threshold: float = 0.5, ci: float = 0.95) -> pl.DataFrame:
-    """Cross-fitted quadrant stability of every labelled segment for one (unimodal, fusion) pair.
-
-    Columns: segment_id, quadrant (modal), share_red, share_green, share_blue,
-    share_yellow, stability, disagreement_p, disagreement_lo, disagreement_hi
-    (Wilson, level ``ci``), n_repeats; sorted by segment_id. ``splits`` keeps
-    segments of those ingest splits (default: all). Needs cross-fitted
-    predictions of both models (``ambiguity train GROUPS --folds K``).
-    """
-    from ambiguity.stats.quadrants import load_quadrants
-
-    frame = load_quadrants(store, unimodal, fusion, splits, threshold, scheme="crossfit", ci=ci)
-    return frame.select("segment_id", "quadrant", *SHARE_COLUMNS, "stability", "disagreement_p",
-                        "disagreement_lo", "disagreement_hi", "n_repeats")
 
 
 def describe_cut(min_stability: float | None) -> str:

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from ambiguity.errors import GroupConflictError, MissingGroupError, StoreError
 from ambiguity.stores import schema as S
+from ambiguity.stores.sql import quote, quote_list
 
 _COMMIT_RETRIES = 8
 
@@ -34,12 +35,8 @@ def _is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file://")
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def id_filter(ids: Iterable[str]) -> str:
-    return "segment_id IN (" + ", ".join(_sql_str(i) for i in ids) + ")"
+    return "segment_id IN " + quote_list(ids)
 
 
 class FeatureStore:
@@ -265,7 +262,7 @@ class FeatureStore:
         groups = [groups] if isinstance(groups, str) else list(groups)
         if not groups:
             raise StoreError("features(): name at least one feature group")
-        filters = [f for f in (where, f"status = {_sql_str(status)}" if status else None) if f]
+        filters = [f for f in (where, f"status = {quote(status)}" if status else None) if f]
         if segment_ids is not None:
             filters.append(id_filter(segment_ids) if len(segment_ids) else "false")
         flt = " AND ".join(f"({f})" for f in filters) or None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,18 @@ FEATURE_PREFIX = "features."
 SYSTEM_TABLES = ("segments", "predictions", "dynamics", "annotations", "tasks", "runs", "folds", "fits")
 STATUSES = ("ok", "failed", "empty")
 SPLITS = ("train", "val", "test")
+
+
+def parse_splits(value: str | Sequence[str]) -> tuple[str, ...]:
+    """Split names from ``"val,test"`` or ``["val", "test"]`` (commas allowed in items), checked against SPLITS."""
+    from ambiguity.errors import ConfigError
+
+    items = [value] if isinstance(value, str) else list(value)
+    out = tuple(dict.fromkeys(s.strip() for item in items for s in str(item).split(",") if s.strip()))
+    bad = [s for s in out if s not in SPLITS]
+    if not out or bad:
+        raise ConfigError(f"splits {', '.join(out) or '(none)'}: choose from {', '.join(SPLITS)}")
+    return out
 _GROUP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")
 
 SEGMENTS_SCHEMA = pa.schema(
@@ -51,7 +64,7 @@ def check_group_name(group: str) -> str:
 def provenance(
     extractor: str, version: str, params: dict[str, Any], config_key: str, **extra: Any
 ) -> dict[str, Any]:
-    from ambiguity import __version__
+    from ambiguity.version import __version__
 
     return {
         "extractor": extractor,

@@ -31,13 +31,13 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ambiguity.constants import MODALITIES, QUADRANTS
 from ambiguity.errors import MissingGroupError, StatsError, StoreError
+from ambiguity.stores.sql import quote
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
 
-MODALITIES = ("text", "audio", "video")
-QUADRANTS = ("red", "green", "blue", "yellow")
 TASKS_TABLE = "tasks"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -312,10 +312,6 @@ def stratified_sample(
 
 # -- the store's "tasks" table ------------------------------------------------------
 
-def _sql(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def task_names(store: FeatureStore) -> list[str]:
     if not store.has_table(TASKS_TABLE):
         return []
@@ -332,7 +328,7 @@ def save_task(store: FeatureStore, task: AnnotationTask, *, replace: bool = Fals
     if task.name in task_names(store):
         if not replace:
             raise StoreError(f"task {task.name!r} exists already: choose another --task name, or pass --replace")
-        store.delete(TASKS_TABLE, f"task = {_sql(task.name)}")
+        store.delete(TASKS_TABLE, f"task = {quote(task.name)}")
     it = task.items
     n = it.height
     data = pa.table(
@@ -365,7 +361,7 @@ def load_task(store: FeatureStore, name: str) -> AnnotationTask:
     check_task_name(name)
     if not store.has_table(TASKS_TABLE):
         raise MissingGroupError(f"the store at {store.uri} has no annotation tasks: run `ambiguity sample` first")
-    df = store.read(TASKS_TABLE, where=f"task = {_sql(name)}")
+    df = store.read(TASKS_TABLE, where=f"task = {quote(name)}")
     if df.height == 0:
         known = ", ".join(task_names(store)) or "none"
         raise MissingGroupError(f"no annotation task {name!r} in the store (tasks: {known})")

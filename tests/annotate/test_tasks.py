@@ -11,8 +11,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from ambiguity.errors import StatsError, StoreError
-from ambiguity.stats.sampling import (
+from ambiguity.annotate.tasks import (
     QUADRANTS,
     ShortQuadrantWarning,
     label_studio_config,
@@ -21,6 +20,7 @@ from ambiguity.stats.sampling import (
     stratified_sample,
     task_names,
 )
+from ambiguity.errors import StatsError, StoreError
 
 
 def frames(n=200, seed=0, modalities=("text", "audio", "video")):

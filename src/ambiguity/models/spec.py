@@ -1,0 +1,85 @@
+"""What to train: the architectures, :class:`TrainConfig`, and the network a configuration builds.
+
+Torch is imported only when a network is built, so a configuration can be made and
+checked (by the CLI, the pipeline) without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ambiguity.devices import check_device
+from ambiguity.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+ARCHS = ("logistic", "mlp", "fusion")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train one model. ``None`` means the architecture's default:
+    epochs 10 for fusion (the paper) and 20 for probes; lr / max_lr 1e-4 / 1e-3
+    for fusion (the paper) and 1e-3 / 1e-2 for probes."""
+
+    arch: str = "logistic"
+    epochs: int | None = None
+    batch_size: int = 32
+    lr: float | None = None
+    max_lr: float | None = None
+    weight_decay: float = 1e-3
+    dropout: float = 0.3
+    modality_dropout: float = 0.2
+    latent: int = 256
+    hidden: int = 512
+    probe_hidden: int = 256
+    seed: int = 0
+    device: str = "auto"
+    select: str = "loss"  # best epoch by lowest val "loss" or highest val "accuracy"
+    threads: int | None = None  # CPU threads while training (default 1: the models are small)
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ConfigError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError(f"epochs={self.epochs}: train for at least one epoch")
+        if self.batch_size < 2:
+            raise ConfigError(f"batch_size={self.batch_size}: batch norm needs at least 2")
+        if not 0 < self.start_lr <= self.peak_lr:
+            raise ConfigError(f"need 0 < lr <= max_lr; got lr={self.start_lr}, max_lr={self.peak_lr}")
+        if self.select not in ("loss", "accuracy"):
+            raise ConfigError(f"select={self.select!r}: use 'loss' or 'accuracy'")
+        check_device(self.device)
+
+    @property
+    def kind(self) -> str:
+        return "fusion" if self.arch == "fusion" else "probe"
+
+    @property
+    def start_lr(self) -> float:
+        return self.lr if self.lr is not None else (1e-4 if self.arch == "fusion" else 1e-3)
+
+    @property
+    def peak_lr(self) -> float:
+        return self.max_lr if self.max_lr is not None else (1e-3 if self.arch == "fusion" else 1e-2)
+
+    @property
+    def n_epochs(self) -> int:
+        return self.epochs if self.epochs is not None else (10 if self.arch == "fusion" else 20)
+
+
+def build_model(cfg: TrainConfig, input_dims: Sequence[int], n_classes: int) -> torch.nn.Module:
+    """The untrained network ``cfg`` describes, for inputs of ``input_dims`` and ``n_classes`` classes."""
+    from ambiguity.models.fusion import GatedAttentionFusion
+    from ambiguity.models.probes import make_probe
+
+    if cfg.arch == "fusion":
+        return GatedAttentionFusion(
+            input_dims, n_classes, latent=cfg.latent, hidden=cfg.hidden, dropout=cfg.dropout,
+            modality_dropout=cfg.modality_dropout,
+        )
+    kw = {"hidden": cfg.probe_hidden, "dropout": cfg.dropout} if cfg.arch == "mlp" else {}
+    return make_probe(cfg.arch, input_dims, n_classes, **kw)
