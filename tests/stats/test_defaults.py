@@ -60,7 +60,7 @@ def test_splits_are_assigned_with_seed_0_by_default(tmp_path):
 @pytest.mark.parametrize("field,value", [("seed", 0), ("per_quadrant", 0), ("choices", ())])
 def test_annotation_task_record_defaults(field, value):
     # explore builds tasks by hand without these: a hand-made task is "not sampled" (0 per quadrant)
-    from ambiguity.stats.sampling import AnnotationTask
+    from ambiguity.annotate.tasks import AnnotationTask
 
     task = AnnotationTask(name="t", items=pl.DataFrame({"item": ["x"]}))
     assert getattr(task, field) == value
