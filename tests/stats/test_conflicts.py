@@ -84,7 +84,16 @@ def test_conflict_scores_and_set_from_a_store(tmp_path):
         conflict_set(sc, 0.3)
     corr = conflict_correlations(store, sc, n_boot=50)
     assert corr.filter(corr["with"] == "annotator disagreement")["note"].to_list() == ["the store has no annotations"]
-    assert corr.filter(corr["with"] == "crossfit stability").height >= 1
+    # No crossfit run in this store: one row per unimodal model says so.
+    notes = corr.filter(corr["with"].str.starts_with("crossfit stability"))
+    assert notes.height == 2 and notes["note"].null_count() == 0
+    # With a stability frame given: rho against it, equal to scipy's.
+    from scipy import stats
+
+    st = sc.select("segment_id", (1 - sc["jsd"] + np.arange(6) * 0.01).alias("stability"))
+    got = conflict_correlations(store, sc, stability=st, n_boot=50)
+    row = got.filter((got["with"] == "crossfit stability (given)") & (got["score"] == "jsd")).row(0, named=True)
+    assert row["rho"] == pytest.approx(stats.spearmanr(sc["jsd"], st["stability"]).statistic)
 
 
 def test_spearman_and_disagreement(tmp_path):
