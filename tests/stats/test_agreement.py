@@ -366,3 +366,10 @@ def test_table_on_arbitrary_answers_returns_a_result_or_a_typed_error(answers, q
         assert all(-1.0 - 1e-9 <= v <= 1.0 + 1e-9 for v in vals), (c, vals)
     res.to_markdown()
     res.to_latex()
+
+
+def test_latex_with_the_accuracy_table_labels_both():
+    ann, items = _study(seed=4)
+    tex = agreement_table(ann, items, n_boot=20).to_latex(accuracy=True, label="tab:t5")
+    assert tex.count("\\begin{table}") == 2
+    assert "\\label{tab:t5}" in tex and "\\label{tab:t5-accuracy}" in tex

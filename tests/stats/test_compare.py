@@ -381,3 +381,12 @@ def test_describe_counts_the_features_left_out_of_the_family():
     res = compare(_frame(xa, xb), "q", "red", "blue")
     assert res.family_size == 2 and res.n_features == 3
     assert "family of 2 features" in res.describe() and "; 1 feature not tested (see reason)" in res.describe()
+
+
+def test_wide_sorts_by_the_first_pairs_p_by_default():
+    feats, quads = _quadrant_data()
+    res = compare_quadrant_frame(feats.select("segment_id", "AU12_rate", "AU04_rate"), quads, columns="_rate$")
+    unsorted = res.wide(sort=False)["feature"].to_list()
+    assert unsorted == ["AU12_rate", "AU04_rate"]  # the frame's order; AU04 (shifted) has the smaller p
+    assert res.wide()["feature"].to_list() == ["AU04_rate", "AU12_rate"]
+    assert res.wide()["p (red vs blue)"].is_sorted()
