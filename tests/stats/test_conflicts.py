@@ -58,12 +58,24 @@ def _store(tmp_path):
     ids = [f"s{i}" for i in range(6)]
     labels = ["a", "b", "a", "b", "a", "b"]
     write_segments(store, ids, labels, ["test"] * 6)
-    pt = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.1, 0.9], [0.95, 0.05], [0.5, 0.5]])
-    pa_ = np.array([[0.1, 0.9], [0.3, 0.7], [0.7, 0.3], [0.85, 0.15], [0.2, 0.8], [0.5, 0.5]])
+    pt, pa_ = PT, PA
     for name, mod, pr in (("t", "text", pt), ("au", "audio", pa_)):
         write_predictions(store, prediction_table(model=name, kind="probe", arch="logistic", modalities=[mod], groups=[name],
                                                   segment_ids=ids, splits=["test"] * 6, labels=labels, classes=["a", "b"], probs=pr))
     return store
+
+
+PT = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.1, 0.9], [0.95, 0.05], [0.5, 0.5]])
+PA = np.array([[0.1, 0.9], [0.3, 0.7], [0.7, 0.3], [0.85, 0.15], [0.2, 0.8], [0.5, 0.5]])
+
+
+def test_stored_jsd_equals_scipy(tmp_path):
+    from scipy.spatial.distance import jensenshannon
+
+    sc = conflict_scores(_store(tmp_path)).sort("segment_id")
+    # reference: scipy's Jensen-Shannon distance in bits, squared (the divergence), per segment
+    want = [jensenshannon(PT[i], PA[i], base=2) ** 2 for i in range(6)]
+    np.testing.assert_allclose(sc["jsd"].to_numpy(), want, atol=1e-7)  # probabilities are stored as float32
 
 
 def test_conflict_scores_and_set_from_a_store(tmp_path):
