@@ -104,3 +104,11 @@ def test_split_assignment_is_stratified_and_seeded():
     assert s1 == s2 and s1 != assign_splits(labels, 4)
     a = [s for s, lab in zip(s1, labels, strict=True) if lab == "a"]
     assert (a.count("train"), a.count("val"), a.count("test")) == (40, 5, 5)
+
+
+def test_split_option_is_checked_and_aliased(tmp_path, media):
+    man = tmp_path / "m.csv"
+    man.write_text(f"segment_id,media\na,{media / 'a.wav'}\n")
+    assert load_manifest(man, split="Validation").column("split").to_pylist() == ["val"]
+    with pytest.raises(ManifestError, match="--split 'nonsense': unknown split"):
+        load_manifest(man, split="nonsense")

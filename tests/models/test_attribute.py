@@ -170,3 +170,15 @@ def test_report_section_figures_and_tables(trained, tmp_path):
     assert set(tests["pair"].to_list()) <= {"red vs blue", "green vs blue"}
     flagged = rep.cache["attribution_flagged"].row(0, named=True)
     assert flagged["phi_of"] == "text" and 0 <= flagged["auc_low"] <= flagged["auc"] <= flagged["auc_high"] <= 1
+
+
+def test_report_conflict_section(trained, tmp_path):
+    from ambiguity.report.build import Report, ReportSettings, Section
+
+    rep = Report(trained, tmp_path / "r", ReportSettings(unimodal=["text.syn", "noise"], splits=("test", "val")))
+    sec = Section("conflicts", "t")
+    rep.conflicts(sec)
+    summary = pl.read_csv(tmp_path / "r" / "tables" / "conflict_summary.csv")
+    assert summary["n"].to_list() == [trained.read("predictions", where="model = 'noise' AND split IN ('test', 'val')").height]
+    corr = pl.read_csv(tmp_path / "r" / "tables" / "conflict_correlations.csv")
+    assert "annotator disagreement" in corr["with"].to_list()

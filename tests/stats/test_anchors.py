@@ -83,6 +83,20 @@ def test_nan_left_out_of_the_family_by_definition():
         assert np.isnan(got[~keep]).all() and not reject[~keep].any()
 
 
+@pytest.mark.parametrize("method,want", [
+    ("bonferroni", [0.05, 0.10, 0.15, 0.20, 0.25]),
+    ("holm", [0.05, 0.08, 0.09, 0.09, 0.09]),  # 5p1, 4p2, max(.08, 3p3), max(.09, 2p4), max(.09, p5)
+    ("fdr_bh", [0.05] * 5),  # 5 p_i / i = 0.05 for every i
+    ("fdr_by", [0.05 * (1 + 1 / 2 + 1 / 3 + 1 / 4 + 1 / 5)] * 5),  # 0.1141667
+    ("hommel", [0.05] * 5),  # every Simes p of a subset containing i is <= 0.05, and {5} gives 0.05
+])
+def test_corrections_of_a_fixed_vector_worked_by_hand(method, want):
+    # p = c(0.01, 0.02, 0.03, 0.04, 0.05): the values R's p.adjust(p, method) gives by its
+    # documented definitions, worked out by hand here (R itself is not available to run).
+    got, _ = adjust([0.01, 0.02, 0.03, 0.04, 0.05], method)
+    assert_allclose(got, want, rtol=1e-12)
+
+
 def test_benjamini_hochberg_1995_worked_example():
     # Benjamini & Hochberg (1995), J. R. Stat. Soc. B 57:289-300, section 4: the 15 p-values of
     # the myocardial-infarction study. At level 0.05 Bonferroni rejects three hypotheses and the

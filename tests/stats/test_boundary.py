@@ -297,3 +297,19 @@ def test_vectors_must_be_a_2d_array(shape):
 
     with pytest.raises(StatsError, match="2-D array"):
         knn_exact(np.ones(shape), k=1)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_pair_scores_in_chunks_equal_the_definition(metric):
+    # every row, chunk boundaries included: cosine score = -x.y (unit rows), euclidean = |x - y|^2
+    from ambiguity.stats.boundary import _pair_scores
+
+    rng = np.random.default_rng(0)
+    xp = rng.normal(size=(10, 4))
+    if metric == "cosine":
+        xp /= np.linalg.norm(xp, axis=1, keepdims=True)
+    sq = (xp**2).sum(1)
+    cols = rng.integers(0, 10, size=(10, 3))
+    got = _pair_scores(xp, sq, np.arange(10)[:, None], cols, metric, chunk=3)
+    want = np.array([[-(xp[i] @ xp[j]) if metric == "cosine" else ((xp[i] - xp[j]) ** 2).sum() for j in cols[i]] for i in range(10)])
+    assert_allclose(got, want, atol=1e-12)

@@ -381,3 +381,27 @@ def test_describe_counts_the_features_left_out_of_the_family():
     res = compare(_frame(xa, xb), "q", "red", "blue")
     assert res.family_size == 2 and res.n_features == 3
     assert "family of 2 features" in res.describe() and "; 1 feature not tested (see reason)" in res.describe()
+
+
+def test_wide_sorts_by_the_first_pairs_p_by_default():
+    feats, quads = _quadrant_data()
+    res = compare_quadrant_frame(feats.select("segment_id", "AU12_rate", "AU04_rate"), quads, columns="_rate$")
+    unsorted = res.wide(sort=False)["feature"].to_list()
+    assert unsorted == ["AU12_rate", "AU04_rate"]  # the frame's order; AU04 (shifted) has the smaller p
+    assert res.wide()["feature"].to_list() == ["AU04_rate", "AU12_rate"]
+    assert res.wide()["p (red vs blue)"].is_sorted()
+
+
+def test_mann_whitney_groups_features_by_exact_sample_sizes():
+    # Features are tested in groups of equal (n_a, n_b). Here (20, 4) and (14, 5) must not be
+    # confused (a key n_a / (n_b_max + 1) + n_b would give both 7.33).
+    rng = np.random.default_rng(8)
+    xa, xb = rng.normal(0, 1, (20, 2)), rng.normal(0.7, 1, (5, 2))
+    xb[0, 0] = np.nan  # f0: 20 vs 4
+    xa[:6, 1] = np.nan  # f1: 14 vs 5
+    res = compare(_frame(xa, xb), "q", "red", "blue", test="mannwhitney").to_polars()
+    assert res["n_a"].to_list() == [20, 14] and res["n_b"].to_list() == [4, 5]
+    for j in range(2):
+        a, b = xa[:, j][~np.isnan(xa[:, j])], xb[:, j][~np.isnan(xb[:, j])]
+        ref = scipy.stats.mannwhitneyu(a, b, alternative="two-sided")
+        assert res["statistic"][j] == pytest.approx(ref.statistic) and res["p"][j] == pytest.approx(ref.pvalue, rel=1e-12)

@@ -58,12 +58,24 @@ def _store(tmp_path):
     ids = [f"s{i}" for i in range(6)]
     labels = ["a", "b", "a", "b", "a", "b"]
     write_segments(store, ids, labels, ["test"] * 6)
-    pt = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.1, 0.9], [0.95, 0.05], [0.5, 0.5]])
-    pa_ = np.array([[0.1, 0.9], [0.3, 0.7], [0.7, 0.3], [0.85, 0.15], [0.2, 0.8], [0.5, 0.5]])
+    pt, pa_ = PT, PA
     for name, mod, pr in (("t", "text", pt), ("au", "audio", pa_)):
         write_predictions(store, prediction_table(model=name, kind="probe", arch="logistic", modalities=[mod], groups=[name],
                                                   segment_ids=ids, splits=["test"] * 6, labels=labels, classes=["a", "b"], probs=pr))
     return store
+
+
+PT = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.1, 0.9], [0.95, 0.05], [0.5, 0.5]])
+PA = np.array([[0.1, 0.9], [0.3, 0.7], [0.7, 0.3], [0.85, 0.15], [0.2, 0.8], [0.5, 0.5]])
+
+
+def test_stored_jsd_equals_scipy(tmp_path):
+    from scipy.spatial.distance import jensenshannon
+
+    sc = conflict_scores(_store(tmp_path)).sort("segment_id")
+    # reference: scipy's Jensen-Shannon distance in bits, squared (the divergence), per segment
+    want = [jensenshannon(PT[i], PA[i], base=2) ** 2 for i in range(6)]
+    np.testing.assert_allclose(sc["jsd"].to_numpy(), want, atol=1e-7)  # probabilities are stored as float32
 
 
 def test_conflict_scores_and_set_from_a_store(tmp_path):
@@ -84,7 +96,16 @@ def test_conflict_scores_and_set_from_a_store(tmp_path):
         conflict_set(sc, 0.3)
     corr = conflict_correlations(store, sc, n_boot=50)
     assert corr.filter(corr["with"] == "annotator disagreement")["note"].to_list() == ["the store has no annotations"]
-    assert corr.filter(corr["with"] == "crossfit stability").height >= 1
+    # No crossfit run in this store: one row per unimodal model says so.
+    notes = corr.filter(corr["with"].str.starts_with("crossfit stability"))
+    assert notes.height == 2 and notes["note"].null_count() == 0
+    # With a stability frame given: rho against it, equal to scipy's.
+    from scipy import stats
+
+    st = sc.select("segment_id", (1 - sc["jsd"] + np.arange(6) * 0.01).alias("stability"))
+    got = conflict_correlations(store, sc, stability=st, n_boot=50)
+    row = got.filter((got["with"] == "crossfit stability (given)") & (got["score"] == "jsd")).row(0, named=True)
+    assert row["rho"] == pytest.approx(stats.spearmanr(sc["jsd"], st["stability"]).statistic)
 
 
 def test_spearman_and_disagreement(tmp_path):

@@ -328,6 +328,27 @@ class Report:
                 self.cache["attribution_flagged"] = df
         sec.markdown = "\n".join(md)
 
+    def conflicts(self, sec: Section) -> None:
+        """Conflict scores of the unimodal models: the conflict test set's size and the correlations."""
+        from ambiguity.stats.conflicts import DEFAULT_THRESHOLD, conflict_correlations, conflict_scores
+
+        sc = conflict_scores(self.store, self.models(), self.s.splits)
+        if self.s.flag:
+            flags = self._flags()
+            sc = sc.with_columns(pl.col("segment_id").replace_strict(flags, default="").alias(self.s.flag))
+        by = [self.s.flag] if self.s.flag else []
+        agg = [pl.len().alias("n"), pl.col("jsd").mean().alias("mean_jsd"), pl.col("margin").mean().alias("mean_margin"),
+               (pl.col("margin") >= DEFAULT_THRESHOLD).sum().alias("in_conflict_set")]
+        summary = (sc.group_by(by).agg(agg).sort(by) if by else sc.select(agg))
+        cap = (f"Conflict scores of {', '.join(self.models())}: jsd = Jensen-Shannon divergence of their class "
+               f"distributions (bits), margin = the most confident opposing pair; the conflict test set "
+               f"(`ambiguity conflicts`) has margin >= {DEFAULT_THRESHOLD}.")
+        sec.files += self.table("conflict_summary", summary, cap)
+        corr = conflict_correlations(self.store, sc.drop(by) if by else sc, unimodal=self.models(), fusion=self.s.fusion)
+        cap2 = "Spearman correlation (95% bootstrap CI) of the conflict scores with crossfit stability and annotator disagreement."
+        sec.files += self.table("conflict_correlations", corr, cap2)
+        sec.markdown = T.to_markdown(summary, caption=cap, digits=3) + "\n" + T.to_markdown(corr, caption=cap2, digits=3)
+
     # -- the whole report --------------------------------------------------------------------
     def build(self) -> Path:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -349,6 +370,7 @@ class Report:
                      "run `ambiguity sample`, `ambiguity annotate serve` and collect two annotators' answers")
         self.section("attribution", "Modality attribution: which modality moved the fusion model", self.attribution,
                      "train a fusion model with `ambiguity train` (its weights are saved), then `ambiguity attribute`")
+        self.section("conflicts", "Conflict score: how confidently the unimodal models disagree", self.conflicts, train)
         if self.s.flag:
             self.section("flagged", f"Disagreement among segments flagged by {self.s.flag!r}", self.flagged,
                          "set the flag column in the report settings")

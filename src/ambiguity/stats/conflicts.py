@@ -155,34 +155,41 @@ def annotator_disagreement(store, task: str | None = None) -> pl.DataFrame:
 
 
 def conflict_correlations(store, scores: pl.DataFrame, *, stability: pl.DataFrame | None = None,
-                          unimodal: str | None = None, fusion: str = "fusion", task: str | None = None,
+                          unimodal: Sequence[str] | None = None, fusion: str = "fusion", task: str | None = None,
                           n_boot: int = 2000, seed: int = 0) -> pl.DataFrame:
-    """Spearman correlations of jsd and margin with crossfit stability and with annotator disagreement.
+    """Spearman correlations (bootstrap CI) of jsd and margin with crossfit quadrant stability and the
+    crossfit disagreement share, and with annotator disagreement.
 
-    ``stability``: a frame with segment_id and stability (``quadrant_stability`` of the crossfit module);
-    when not given it is computed if that module is installed. A missing input gives a row whose
-    ``note`` says why, never an error.
+    ``stability``: a frame with segment_id, stability and disagreement_p (as
+    :func:`ambiguity.stats.stability.quadrant_stability` returns); when not given it is computed for each
+    ``unimodal`` model (default: every unimodal model) vs ``fusion`` from the store's cross-fitted
+    predictions. A missing input (no crossfit run, no annotations) gives a row whose ``note`` says why.
     """
-    rows = []
-    if stability is None:
-        try:
-            from ambiguity.stats.crossfit import quadrant_stability  # added by the crossfit work (issue 13)
-        except ImportError:
-            quadrant_stability = None
-        if quadrant_stability is None:
-            rows.append({"with": "crossfit stability", "score": "jsd", "note": "crossfit stability is not available in this version"})
-        else:
-            try:
-                stability = quadrant_stability(store, unimodal, fusion)
-            except Exception as exc:  # no crossfit run in this store
-                rows.append({"with": "crossfit stability", "score": "jsd", "note": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"})
+    from ambiguity.errors import AmbiguityError
+
+    rows: list[dict] = []
+    frames: dict[str, pl.DataFrame] = {}
     if stability is not None:
-        j = scores.join(stability.select(["segment_id", "stability"]), on="segment_id", how="inner")
-        for s in ("jsd", "margin"):
+        frames["given"] = stability
+    else:
+        from ambiguity.stats.quadrants import unimodal_models
+        from ambiguity.stats.stability import quadrant_stability
+
+        for u in unimodal or sorted(unimodal_models(store)):
             try:
-                rows.append({"with": "crossfit stability", "score": s, **spearman_ci(j[s], j["stability"], n_boot=n_boot, seed=seed)})
-            except StatsError as exc:
-                rows.append({"with": "crossfit stability", "score": s, "note": str(exc)})
+                frames[u] = quadrant_stability(store, u, fusion)
+            except AmbiguityError as exc:  # no crossfit run in this store
+                rows.append({"with": f"crossfit stability ({u})", "score": "jsd", "note": str(exc).splitlines()[0]})
+    for u, st in frames.items():
+        j = scores.join(st, on="segment_id", how="inner")
+        for col in ("stability", "disagreement_p"):
+            if col not in j.columns:
+                continue
+            for s in ("jsd", "margin"):
+                try:
+                    rows.append({"with": f"crossfit {col} ({u})", "score": s, **spearman_ci(j[s], j[col], n_boot=n_boot, seed=seed)})
+                except StatsError as exc:
+                    rows.append({"with": f"crossfit {col} ({u})", "score": s, "note": str(exc)})
     try:
         dis = annotator_disagreement(store, task)
         j = scores.join(dis, on="segment_id", how="inner")
