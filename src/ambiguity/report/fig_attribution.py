@@ -60,18 +60,24 @@ def waterfalls(rows: Sequence[Mapping], modalities: Sequence[str], *, target: st
     for ax, r in zip(axes, rows, strict=True):
         order = sorted(modalities, key=lambda m: -abs(r[f"phi_{m}"]))
         level = r["v_empty"]
+        levels = [0.0, level]
         ax.bar(0, level, color="0.75", width=0.6)
         for i, m in enumerate(order, start=1):
             phi = r[f"phi_{m}"]
             ax.bar(i, phi, bottom=level, width=0.6, color="#2ca02c" if phi >= 0 else "#d62728")
-            ax.text(i, level + phi, f"{phi:+.3f}", ha="center", va="bottom" if phi >= 0 else "top", fontsize=7)
+            ax.text(i, level + phi / 2, f"{phi:+.3f}", ha="center", va="center", fontsize=7, color="white")
             level += phi
+            levels.append(level)
         ax.bar(len(order) + 1, r["v_all"], color="0.45", width=0.6)
+        # Partial sums of an order need not lie in [0, 1]: the axis covers all of them.
+        lo, hi = min(levels), max([*levels, 1.0 if target.startswith("p") else r["v_all"]])
+        pad = 0.05 * (hi - lo or 1.0)
+        ax.set_ylim(lo - pad, hi + pad)
         ax.set_xticks(range(len(order) + 2), ["v(∅)", *order, "v(all)"], fontsize=8)
         q = r.get("quadrant")
-        ax.set_title(f"{r['segment_id']}" + (f" ({q})" if q else ""), fontsize=9, color=QUADRANT_COLOURS.get(q, "black"))
+        ax.set_title(f"{r['segment_id']}" + (f" ({q})" if q else ""), fontsize=8, color=QUADRANT_COLOURS.get(q, "black"))
+        ax.axhline(0, color="0.3", lw=0.6)
         if target.startswith("p"):
-            ax.set_ylim(0, 1)
             ax.axhline(0.5, color="0.5", lw=0.6, ls="--")
     axes[0].set_ylabel(target)
     fig.suptitle("Per-segment attribution: v(∅) + sum of Shapley values = v(all modalities)", fontsize=10)
