@@ -370,7 +370,7 @@ def test_table_on_arbitrary_answers_returns_a_result_or_a_typed_error(answers, q
 
 def test_latex_with_the_accuracy_table_labels_both():
     ann, items = _study(seed=4)
-    tex = agreement_table(ann, items, n_boot=20).to_latex(accuracy=True, label="tab:t5")
+    tex = agreement(ann, items, n_boot=20).to_latex(accuracy=True, label="tab:t5")
     assert tex.count("\\begin{table}") == 2
     assert "\\label{tab:t5}" in tex and "\\label{tab:t5-accuracy}" in tex
 
@@ -379,4 +379,4 @@ def test_latex_with_the_accuracy_table_labels_both():
 def test_ci_must_be_a_float_in_the_open_unit_interval(ci):
     ann, items = _study(n_per=3)
     with pytest.raises(StatsError, match="ci must be a float between 0 and 1"):
-        agreement_table(ann, items, n_boot=0, ci=ci)
+        agreement(ann, items, n_boot=0, ci=ci)
