@@ -105,7 +105,7 @@ def test_weights_hash_follows_the_bytes(tmp_path, roberta_dir, monkeypatch):
 
 def test_weights_are_not_rehashed(tmp_path, roberta_dir, monkeypatch):
     """A hub snapshot's identity comes from its blob names, a folder's from the cache (by path, size, mtime)."""
-    import ambiguity.extractors.inference as inf
+    from ambiguity.extractors import diskcache
 
     monkeypatch.setenv("AMBIGUITY_CACHE_DIR", str(tmp_path / "cache"))
     data = (roberta_dir / "model.safetensors").read_bytes()
@@ -127,7 +127,7 @@ def test_weights_are_not_rehashed(tmp_path, roberta_dir, monkeypatch):
     shutil.copytree(roberta_dir, copy)
     assert weights_sha256(copy) == _identity({"model.safetensors": data})
     opened.clear()
-    inf._HASHES.clear()  # as a fresh process: only the cache file is left
+    diskcache.forget_loaded()  # as a fresh process: only the cache file is left
     assert weights_sha256(copy) == _identity({"model.safetensors": data})
     assert not [f for f in opened if f.endswith("model.safetensors")]
 

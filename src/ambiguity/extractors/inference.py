@@ -152,54 +152,23 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def file_sha256(f: Path) -> str:
-    """sha256 of a file's bytes: its hub blob name, else from the cache, else read (and cached)."""
+    """sha256 of a file's bytes: its hub blob name, else from the disk cache, else read (and cached)."""
+    from ambiguity.extractors import diskcache
+
     real = f.resolve()
     if f.is_symlink() and real.parent.name == "blobs" and _HEX64.fullmatch(real.name):
         return real.name  # LFS blobs are named by their sha256 (huggingface_hub's cache layout)
     st = real.stat()
     key = f"{real}|{st.st_size}|{st.st_mtime_ns}"
-    cache = _hash_cache()
-    if key not in cache:
-        h = hashlib.sha256()
-        with open(real, "rb") as fh:
-            while chunk := fh.read(1 << 22):
-                h.update(chunk)
-        cache[key] = h.hexdigest()
-        _save_hash_cache(cache)
-    return cache[key]
-
-
-def hash_cache_path() -> Path:
-    base = os.environ.get("AMBIGUITY_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ambiguity"
-    )
-    return Path(base) / "weights-sha256.json"
-
-
-_HASHES: dict[str, dict[str, str]] = {}
-
-
-def _hash_cache() -> dict[str, str]:
-    p = str(hash_cache_path())
-    if p not in _HASHES:
-        try:
-            got = json.loads(Path(p).read_text())
-            _HASHES[p] = got if isinstance(got, dict) else {}
-        except (OSError, ValueError):
-            _HASHES[p] = {}
-    return _HASHES[p]
-
-
-def _save_hash_cache(cache: dict[str, str]) -> None:
-    """Best effort (a read-only home just means hashing again next time); atomic by rename."""
-    p = hash_cache_path()
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(cache))
-        os.replace(tmp, p)
-    except OSError:
-        pass
+    cached = diskcache.load("weights-sha256").get(key)
+    if cached:
+        return cached
+    h = hashlib.sha256()
+    with open(real, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            h.update(chunk)
+    diskcache.put("weights-sha256", key, h.hexdigest())
+    return h.hexdigest()
 
 
 def slug(model: str) -> str:

@@ -23,7 +23,16 @@ class OpenSmileParams:
 
 @lru_cache(maxsize=2)
 def _names(feature_set: str) -> tuple[str, ...]:
-    return tuple(_smile(feature_set).feature_names)
+    """The feature names of a set, cached on disk by openSMILE version: the run's parent then needs
+    neither to import opensmile nor to build a Smile (about 0.5 s of CPU) just for the schema."""
+    from ambiguity.extractors import diskcache
+
+    key = f"{_opensmile_version()}|{feature_set}"
+    names = diskcache.load("opensmile-names").get(key)
+    if not names:
+        names = list(_smile(feature_set).feature_names)
+        diskcache.put("opensmile-names", key, names)
+    return tuple(names)
 
 
 def column_name(feature: str) -> str:

@@ -62,6 +62,21 @@ class Writer:
             raise self._exc
 
 
+class _Inline:
+    """An executor that runs each call at once, in this thread (no prefetch)."""
+
+    def submit(self, fn, *args) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # surfaced by fut.result(), as a pool would
+            fut.set_exception(exc)
+        return fut
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
 def run_model(extractor: Extractor, rows: list[dict[str, Any]], size: int, decode_workers: int | None, write) -> None:
     check = checker(extractor)
     n_batches = -(-len(rows) // size)
@@ -77,7 +92,11 @@ def run_model(extractor: Extractor, rows: list[dict[str, Any]], size: int, decod
     else:
         procs = 1
         setup_prepare(extractor)
-        state["pool"], state["prep"], state["procs"] = ThreadPoolExecutor(1, thread_name_prefix="ambiguity-prepare"), in_thread, False
+        # A prefetch thread overlaps decoding with the model; where preparing is cheap and the
+        # model runs on the same cores (text on a CPU), the thread only oversubscribes them.
+        prefetch = getattr(extractor, "prefetch", lambda: True)()
+        executor = ThreadPoolExecutor(1, thread_name_prefix="ambiguity-prepare") if prefetch else _Inline()
+        state["pool"], state["prep"], state["procs"] = executor, in_thread, False
 
     def shut(cancel: bool) -> None:
         if state["procs"]:

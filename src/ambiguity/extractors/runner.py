@@ -1,7 +1,8 @@
 """Run one extractor over the store's segments: skip what is done, batch, write as you go.
 
-Each finished batch is upserted at once, so an interrupted run (Ctrl-C, a kill,
-a crash) keeps everything written before it and a rerun resumes. A segment that
+Finished batches are upserted as they come (in pool and model runs at most one commit
+per second, batches that finish sooner written together), so an interrupted run (Ctrl-C,
+a kill, a crash) keeps everything written before it and a rerun resumes. A segment that
 breaks becomes a ``failed`` row with the reason; it never stops the run.
 
 The parts: :mod:`.plan` (what is left, in which order; shared with the Ray engine),
@@ -34,6 +35,35 @@ __all__ = [
 
 #: Compact a group once a run has written this many batches (each write is a Lance version).
 COMPACT_AFTER_WRITES = int(os.environ.get("AMBIGUITY_COMPACT_AFTER", "32"))
+#: Pool and model runs commit at most once per this many seconds (batches that finish
+#: sooner are written together): fewer Lance versions, no compaction on short runs.
+WRITE_EVERY_S = float(os.environ.get("AMBIGUITY_WRITE_EVERY", "1.0"))
+#: ... and at least once per this many buffered segments.
+WRITE_MAX_ROWS = 4096
+
+
+class Coalesced:
+    """A write function that buffers batches and commits them together, the first one at once."""
+
+    def __init__(self, write: Callable[[list[dict[str, Any]], list[Result]], None], every_s: float):
+        self._write, self._every = write, every_s
+        self._rows: list[dict[str, Any]] = []
+        self._results: list[Result] = []
+        self._last: float | None = None
+
+    def __call__(self, rows: list[dict[str, Any]], results: list[Result]) -> None:
+        self._rows += rows
+        self._results += results
+        now = time.monotonic()
+        if self._last is None or now - self._last >= self._every or len(self._rows) >= WRITE_MAX_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._rows:
+            rows, results = self._rows, self._results
+            self._rows, self._results = [], []
+            self._write(rows, results)
+        self._last = time.monotonic()
 
 
 @dataclass
@@ -131,15 +161,19 @@ def run(
         if on_batch:
             on_batch(report)
 
+    coalesced = Coalesced(write, WRITE_EVERY_S)
     try:
-        if pool is not None:
-            P.run_pool(extractor, rows, size, pool_workers, write, pool)
-        elif extractor.kind == "model" and pipelined(extractor):
-            run_model(extractor, rows, size, decode_workers, write)
-        else:
-            extractor.setup()
-            for b in batches(rows, size):
-                write(b, process_isolated(extractor, segment_inputs(b)))
+        try:
+            if pool is not None:
+                P.run_pool(extractor, rows, size, pool_workers, coalesced, pool)
+            elif extractor.kind == "model" and pipelined(extractor):
+                run_model(extractor, rows, size, decode_workers, coalesced)
+            else:  # one process, one commit per batch (the crash tests kill inside each)
+                extractor.setup()
+                for b in batches(rows, size):
+                    write(b, process_isolated(extractor, segment_inputs(b)))
+        finally:
+            coalesced.flush()  # finished results are kept, also after Ctrl-C
     except KeyboardInterrupt:
         report.interrupted = True
     finally:

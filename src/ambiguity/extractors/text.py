@@ -57,6 +57,9 @@ class TextEmbedder(ModelExtractor):
     version = "1"
     Params = TextParams
     batch_size = 32
+    #: Token ids are small: sort ~1,000 texts at a time by length (as sentence-transformers
+    #: sorts its whole input), so that a batch pads little.
+    bucket_batches = 32
 
     # -- configuration ------------------------------------------------------------------
     def validate(self) -> None:
@@ -118,6 +121,13 @@ class TextEmbedder(ModelExtractor):
             offset = (cfg.get("pad_token_id", 1) or 0) + 1 if mtype in _OFFSET_POSITIONS else 0
             cap = min(cap, int(pos) - offset)
         return cap
+
+    def prefetch(self) -> bool:
+        """Tokenise ahead in a thread only for a GPU: on a CPU, tokenising is cheap next to the
+        forward pass and a thread beside torch's own oversubscribes the cores."""
+        from ambiguity.extractors.inference import pick_device
+
+        return pick_device(self.params.device).type != "cpu"
 
     # -- loading ----------------------------------------------------------------------
     def setup_prepare(self) -> None:
