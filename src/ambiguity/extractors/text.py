@@ -125,9 +125,9 @@ class TextEmbedder(ModelExtractor):
     def prefetch(self) -> bool:
         """Tokenise ahead in a thread only for a GPU: on a CPU, tokenising is cheap next to the
         forward pass and a thread beside torch's own oversubscribes the cores."""
-        from ambiguity.extractors.inference import pick_device
+        from ambiguity.devices import resolve_device
 
-        return pick_device(self.params.device).type != "cpu"
+        return resolve_device(self.params.device).type != "cpu"
 
     # -- loading ----------------------------------------------------------------------
     def setup_prepare(self) -> None:
