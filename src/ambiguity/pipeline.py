@@ -1,6 +1,10 @@
 """`ambiguity run CONFIG.toml`: the whole pipeline from one file, each stage skipped when current.
 
-Stages: ingest -> extract (one per feature group) -> train -> report. Each stage has
+Stages: ingest -> finetune (one per [[finetune]] model) -> extract (one per feature
+group; a fine-tuned model's embeddings are the group of its name) -> train ->
+sample -> report. ``best:MODALITY`` anywhere in [train], [sample] or
+[report_settings] names the fine-tuned model of that modality with the highest
+validation accuracy (the paper's choice of RoBERTa, HuBERT and VideoMAE). Each stage has
 a fingerprint made of its own settings and its inputs' fingerprints; the last
 fingerprint of every stage is kept in the store's ``runs`` table. A stage runs
 again only when its fingerprint changed, so changing one extractor parameter
@@ -13,7 +17,7 @@ import hashlib
 import json
 import time
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,16 +37,34 @@ class Extract:
 
 
 @dataclass
+class Finetune:
+    """One [[finetune]] entry: a base model fine-tuned with the paper's recipe (params override it)."""
+
+    name: str  # the model's name in the predictions table and its embeddings' feature group
+    modality: str
+    model: str  # hub id (offline cache) or a local directory
+    params: dict[str, Any] = field(default_factory=dict)  # FinetuneConfig fields
+    extract: dict[str, Any] = field(default_factory=dict)  # parameters of the embedding extractor
+
+
+@dataclass
 class Pipeline:
     root: Path
     store: str
-    manifest: Path
+    manifest: Path | dict[str, Path]  # one file, or split -> file
     report: Path
     ingest: dict[str, Any]
     extract: list[Extract]
     train: dict[str, Any]
     report_settings: dict[str, Any]
     workers: int | None = None
+    finetune: list[Finetune] = field(default_factory=list)
+    sample: dict[str, Any] = field(default_factory=dict)
+    models_dir: Path | None = None
+
+    @property
+    def manifests(self) -> dict[str | None, Path]:
+        return dict(self.manifest) if isinstance(self.manifest, dict) else {None: self.manifest}
 
 
 def _fp(*parts: Any) -> str:
@@ -66,7 +88,8 @@ def load_pipeline(path: str | Path) -> Pipeline:
         p = Path(value)
         return p if p.is_absolute() else root / p
 
-    known = {"title", "store", "manifest", "report", "workers", "ingest", "extract", "train", "report_settings"}
+    known = {"title", "store", "manifest", "report", "workers", "ingest", "extract", "train", "report_settings",
+             "finetune", "sample", "models_dir"}
     unknown = sorted(set(cfg) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -81,8 +104,42 @@ def load_pipeline(path: str | Path) -> Pipeline:
     settings = dict(cfg.get("report_settings", {}))
     if "title" in cfg:
         settings.setdefault("title", cfg["title"])
-    return Pipeline(root, store, rel("manifest"), rel("report", "report"), dict(cfg.get("ingest", {})), extracts,
-                    dict(cfg.get("train", {})), settings, cfg.get("workers"))
+    manifest: Path | dict[str, Path]
+    if isinstance(cfg.get("manifest"), dict):
+        manifest = {}
+        for split, f in cfg["manifest"].items():
+            fp = Path(f)
+            manifest[split] = fp if fp.is_absolute() else root / fp
+        if not manifest:
+            raise ConfigError(f"{path}: manifest = {{ train = \"train.csv\", ... }} names no file")
+    else:
+        manifest = rel("manifest")
+    return Pipeline(root, store, manifest, rel("report", "report"), dict(cfg.get("ingest", {})), extracts,
+                    dict(cfg.get("train", {})), settings, cfg.get("workers"), _finetunes(path, cfg.get("finetune", [])),
+                    dict(cfg.get("sample", {})), rel("models_dir", "finetuned"))
+
+
+def _finetunes(path: Path, entries: list[dict[str, Any]]) -> list[Finetune]:
+    from ambiguity.models.finetune import MODALITIES
+
+    out, seen = [], set()
+    for i, e in enumerate(entries):
+        missing = [k for k in ("name", "modality", "model") if k not in e]
+        if missing:
+            raise ConfigError(f"{path}: [[finetune]] #{i + 1} needs {', '.join(missing)}")
+        unknown = sorted(set(e) - {"name", "modality", "model", "params", "extract"})
+        if unknown:
+            raise ConfigError(f"{path}: [[finetune]] {e['name']}: unknown key(s) {', '.join(unknown)}")
+        if e["modality"] not in MODALITIES:
+            raise ConfigError(f"{path}: [[finetune]] {e['name']}: modality {e['modality']!r}; use {', '.join(MODALITIES)}")
+        if e["name"] in seen:
+            raise ConfigError(f"{path}: two [[finetune]] entries are named {e['name']!r}")
+        seen.add(e["name"])
+        model = str(e["model"])
+        if model.startswith((".", "/", "~")) or (path.parent / model).is_dir():
+            model = str((path.parent / Path(model).expanduser()).resolve())
+        out.append(Finetune(e["name"], e["modality"], model, dict(e.get("params", {})), dict(e.get("extract", {}))))
+    return out
 
 
 class Runner:
@@ -123,22 +180,18 @@ class Runner:
     def run(self) -> dict[str, list[str]]:
         from ambiguity.extractors import registry
         from ambiguity.extractors.runner import run as run_extract
-        from ambiguity.segments import load_manifest
 
         p = self.p
-        if not p.manifest.exists():
-            raise ConfigError(f"manifest not found: {p.manifest}")
-        ingest_fp = _fp("ingest", hashlib.sha256(p.manifest.read_bytes()).hexdigest(), p.ingest)
+        for f in p.manifests.values():
+            if not f.exists():
+                raise ConfigError(f"manifest not found: {f}")
+        ingest_fp = _fp("ingest", {str(k): hashlib.sha256(f.read_bytes()).hexdigest() for k, f in p.manifests.items()}, p.ingest)
+        self.stage("ingest", ingest_fp, self._ingest)
 
-        def ingest():
-            table = load_manifest(p.manifest, columns=p.ingest.get("columns"), media_template=p.ingest.get("media_template"),
-                                  seed=int(p.ingest.get("seed", 0)))
-            self.store.upsert_segments(table)
-            self.echo(f"       {table.num_rows} segments")
-
-        self.stage("ingest", ingest_fp, ingest)
-
+        ft_fp = self._finetune_stages(ingest_fp)
         group_fp: dict[str, str] = {}
+        for f in p.finetune:
+            group_fp[f.name] = self._extract_finetuned(f, ft_fp[f.name])
         for e in p.extract:
             ex = registry.get(e.extractor)(**e.params)
             group = e.group or ex.default_group()
@@ -153,24 +206,172 @@ class Runner:
 
             self.stage(f"extract:{group}", fp, extract, outputs_exist=self.store.has_group(group))
 
+        best = self.best_models() if p.finetune else {}
+        # A change to any candidate can change which one is best: all of them feed what follows.
+        ft_part = (sorted(ft_fp.items()), sorted(best.items()))
         train_fp = None
         if p.train:
-            groups = p.train.get("groups")
+            train_cfg = self.resolve(p.train)
+            groups = train_cfg.get("groups")
             if not groups:
                 raise ConfigError("[train] needs groups = [...]")
             missing = [g for g in groups if g not in group_fp and not self.store.has_group(g)]
             if missing:
                 raise ConfigError(f"[train] groups {missing} are neither extracted by this pipeline nor in the store")
-            train_fp = _fp("train", [group_fp.get(g) for g in groups], p.train)
-            self.stage("train", train_fp, lambda: self._train(p.train))
+            tuned = [g for g in groups if g in ft_fp]
+            if tuned and train_cfg.get("unimodal", True):
+                raise ConfigError(f"[train] unimodal = true would replace the fine-tuned classifiers {', '.join(tuned)} "
+                                  "(the paper's unimodal models) with probes: set unimodal = false")
+            train_fp = _fp("train", [group_fp.get(g) for g in groups], p.train, ft_part)
+            self.stage("train", train_fp, lambda: self._train(train_cfg))
+
+        sample_fp = None
+        if p.sample:
+            sample_fp = _fp("sample", train_fp, p.sample, ft_part)
+            self.stage("sample", sample_fp, self._sample)
 
         if p.report_settings is not None:
             from ambiguity.version import __version__
 
-            rep_fp = _fp("report", train_fp, sorted(group_fp.items()), p.report_settings, str(p.report), __version__)
+            rep_fp = _fp("report", train_fp, sorted(group_fp.items()), p.report_settings, str(p.report), __version__,
+                         ft_part, sample_fp)
             index = p.report / "index.html"
             self.stage("report", rep_fp, lambda: self._report(), outputs_exist=index.exists())
         return {"ran": self.ran, "skipped": self.skipped}
+
+    # -- ingest -------------------------------------------------------------------------------
+    def _ingest(self) -> None:
+        from ambiguity.segments import get_preset, load_manifest
+
+        cfg = self.p.ingest
+        pre = get_preset(cfg["preset"]) if cfg.get("preset") else None
+        columns = {**(pre.columns if pre else {}), **cfg.get("columns", {})}
+        template = cfg.get("media_template") or (pre.media_template if pre else None)
+        for split, path in self.p.manifests.items():
+            table = load_manifest(path, columns=columns, media_template=template, seed=int(cfg.get("seed", 0)), split=split)
+            self.store.upsert_segments(table)
+            self.echo(f"       {table.num_rows} segments from {path.name}" + (f" (split {split})" if split else ""))
+        from ambiguity.leakage import leakage_report
+
+        groups = cfg.get("group_by") or ([pre.group] if pre and pre.group else None)
+        for r in leakage_report(self.store.segments(), groups):
+            self.echo(f"       leakage: {r.line()}")
+
+    # -- finetune -----------------------------------------------------------------------------
+    def _finetune_stages(self, ingest_fp: str) -> dict[str, str]:
+        from ambiguity.extractors.inference import resolve_model, weights_sha256
+
+        fps = {}
+        for f in self.p.finetune:
+            cfg = self._ft_config(f)
+            src = resolve_model(f.model)
+            recipe = {k: v for k, v in asdict(cfg).items() if k not in ("device", "threads")}  # where it runs is not what it computes
+            fp = _fp("finetune", ingest_fp, f.name, f.modality, src.model, src.revision, weights_sha256(src.path), recipe)
+            fps[f.name] = fp
+            out = self.p.models_dir / f.name
+            self.stage(f"finetune:{f.name}", fp, lambda f=f, cfg=cfg, out=out: self._finetune(f, cfg, out),
+                       outputs_exist=(out / "config.json").is_file())
+        return fps
+
+    def _ft_config(self, f: Finetune):
+        from ambiguity.models.finetune import FinetuneConfig
+
+        known = {x.name for x in fields(FinetuneConfig)} - {"modality"}
+        unknown = sorted(set(f.params) - known)
+        if unknown:
+            raise ConfigError(f"[[finetune]] {f.name}: unknown param(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return FinetuneConfig(modality=f.modality, **f.params)
+
+    def _finetune(self, f: Finetune, cfg, out: Path) -> None:
+        import dataclasses
+        import shutil
+
+        from ambiguity.models.finetune import finetune, write_finetuned_predictions
+
+        tmp = out.with_name(out.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)  # an interrupted earlier attempt
+        rep = finetune(self.store, f.model, tmp, cfg)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+        rep = dataclasses.replace(rep, out=out)
+        n = write_finetuned_predictions(self.store, rep, f.name, f.modality, group=f.name, config=asdict(cfg))
+        self.echo(f"       {rep.summary()}; {n} predictions stored as model {f.name} (kind finetuned)")
+
+    def _extract_finetuned(self, f: Finetune, ft_fp: str) -> str:
+        from ambiguity.extractors import registry
+        from ambiguity.extractors.inference import weights_sha256
+        from ambiguity.extractors.runner import run as run_extract
+
+        out = self.p.models_dir / f.name
+        ex = registry.get(f.modality)(**{**f.extract, "model": str(out)})
+        fp = _fp("extract", ft_fp, f.modality, ex.config_key())
+
+        def extract():
+            old = self.store.groups().get(f.name, {})
+            # Same path, new weights after a re-fine-tune: the old embeddings are stale.
+            recompute = bool(old) and (old.get("config_key") != ex.config_key()
+                                       or old.get("weights_sha256") != weights_sha256(out))
+            rep = run_extract(self.store, ex, group=f.name, recompute=recompute, workers=self.p.workers, progress=False)
+            self.echo(f"       {rep.summary()}")
+
+        self.stage(f"extract:{f.name}", fp, extract, outputs_exist=self.store.has_group(f.name))
+        return fp
+
+    def best_models(self) -> dict[str, str]:
+        """Per modality, the fine-tuned model with the highest validation accuracy (ties: the first listed)."""
+        from ambiguity.models.predictions import read_predictions
+
+        best: dict[str, tuple[float, str]] = {}
+        lines = []
+        for f in self.p.finetune:
+            df = read_predictions(self.store, [f.name], ["val"])
+            acc = float((df["predicted"] == df["label"]).mean()) if df.height else float("nan")
+            lines.append(f"{f.name} {acc:.3f}")
+            if f.modality not in best or acc > best[f.modality][0]:
+                best[f.modality] = (acc, f.name)
+        chosen = {m: n for m, (_, n) in best.items()}
+        self.echo("best fine-tuned model per modality (validation accuracy): "
+                  + ", ".join(f"{m} {n}" for m, n in chosen.items()) + f"  [{'; '.join(lines)}]")
+        self.best = chosen
+        return chosen
+
+    def resolve(self, value: Any) -> Any:
+        """``best:MODALITY`` -> the chosen fine-tuned model of that modality, in strings, lists and tables."""
+        if isinstance(value, str) and value.startswith("best:"):
+            m = value.removeprefix("best:")
+            best = getattr(self, "best", {})
+            if m not in best:
+                raise ConfigError(f"{value!r}: no [[finetune]] model of modality {m!r} in this pipeline")
+            return best[m]
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        return value
+
+    # -- sample -------------------------------------------------------------------------------
+    def _sample(self) -> None:
+        from ambiguity.stats.sampling import sample_from_store, save_task, task_names
+
+        cfg = self.resolve(self.p.sample)
+        known = {"name", "per_quadrant", "seed", "models", "fusion", "splits", "threshold", "distinct"}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise ConfigError(f"[sample] unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        name = cfg.get("name", "study")
+        if name in task_names(self.store) and self.store.has_table("annotations"):
+            ann = self.store.read("annotations")
+            if "task" in ann.columns and (ann["task"] == name).any():
+                self.echo(f"       task {name!r} has annotations: kept as it is (name a new task to draw again)")
+                return
+        models = cfg.get("models") or {m: m for m in ("text", "audio", "video")}
+        task = sample_from_store(self.store, models, cfg.get("fusion", self.p.train.get("fusion_name", "fusion")),
+                                 int(cfg.get("per_quadrant", 17)), int(cfg.get("seed", 0)), name=name,
+                                 splits=tuple(cfg.get("splits", ["test"])), threshold=float(cfg.get("threshold", 0.5)),
+                                 distinct=bool(cfg.get("distinct", True)))
+        save_task(self.store, task, replace=True)
+        self.echo(f"       task {name!r}: {task.items.height} items ({task.per_quadrant} per quadrant per modality)")
 
     def _train(self, cfg: dict[str, Any]) -> None:
         from ambiguity.models.spec import TrainConfig
@@ -208,7 +409,7 @@ class Runner:
         unknown = sorted(set(self.p.report_settings) - known)
         if unknown:
             raise ConfigError(f"[report_settings] unknown key(s) {', '.join(unknown)}")
-        kw = dict(self.p.report_settings)
+        kw = self.resolve(dict(self.p.report_settings))
         if "splits" in kw:
             kw["splits"] = tuple(kw["splits"])
         rep = build_report(self.store, self.p.report, ReportSettings(**kw))

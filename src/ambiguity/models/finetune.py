@@ -33,6 +33,7 @@ from ambiguity.models.train import metrics
 from ambiguity.stores.sql import quote
 
 _AUDIO_RATE = 16000
+SMALL_MODEL = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class FinetuneConfig:
     seed: int = 0
     device: str = "auto"
     limit: int | None = None  # at most this many train (and val) segments: for quick checks
+    # CPU threads while training. None: one for a model under SMALL_MODEL parameters (measured on a busy
+    # 2-core machine: a tiny RoBERTa epoch 0.2 s with one thread, 11 s with two), else torch's default.
+    threads: int | None = None
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
@@ -69,6 +73,19 @@ class FinetuneReport:
     layers: str
     n_train: int
     n_val: int
+    #: After training: the kept model's class probabilities for every usable labelled segment
+    #: (train, val and test), in the order of ``segment_ids``.
+    segment_ids: tuple[str, ...] = ()
+    splits: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    probs: Any = None
+    failures: tuple[tuple[str, str], ...] = ()  # (segment_id, reason): segments whose input could not be read
+    arch: str = ""
+
+    @property
+    def val_accuracy(self) -> float:
+        """Validation accuracy of the kept epoch: what the pipeline picks the best model per modality by."""
+        return float(self.history[self.best_epoch - 1]["val_accuracy"])
 
     def summary(self) -> str:
         last = self.history[self.best_epoch - 1]
@@ -77,6 +94,7 @@ class FinetuneReport:
             f"(val loss {last['val_loss']:.4f}, accuracy {last['val_accuracy']:.3f}); "
             f"{self.trainable:,} of {self.total:,} parameters trained ({self.layers}); "
             f"train {self.n_train}, val {self.n_val} segments"
+            + (f"; {len(self.failures)} segment(s) failed ({self.failures[0][0]}: {self.failures[0][1]})" if self.failures else "")
         )
 
 
@@ -138,7 +156,12 @@ class _Inputs:
         if modality == "text":
             from transformers import AutoTokenizer
 
+            from ambiguity.extractors.inference import resolve_model
+            from ambiguity.extractors.text import TextEmbedder
+
             self.proc = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            # Capped as the text extractor caps it: by the tokenizer and the position embeddings.
+            self.max_length = TextEmbedder(model=str(path), max_length=cfg.max_length).max_length(resolve_model(str(path)))
         elif modality == "audio":
             from transformers import AutoFeatureExtractor
 
@@ -155,7 +178,7 @@ class _Inputs:
         import torch
 
         if self.modality == "text":
-            enc = self.proc([r["transcript"] for r in rows], truncation=True, max_length=self.cfg.max_length,
+            enc = self.proc([r["transcript"] for r in rows], truncation=True, max_length=self.max_length,
                             padding=True, return_tensors="pt")
             return {k: v.to(device) for k, v in enc.items()}
         from ambiguity.extractors.runner import segment_inputs
@@ -181,6 +204,26 @@ class _Inputs:
             x = (x - torch.tensor(t.mean).view(1, 1, 3, 1, 1)) / torch.tensor(t.std).view(1, 1, 3, 1, 1)
         return {"pixel_values": x.to(device)}
 
+    def robust(self, rows: Sequence[dict[str, Any]], device, bad: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Inputs of the rows that can be read; a row that cannot is recorded in ``bad`` and left out.
+
+        A whole batch is tried first; only a batch that fails is retried row by row.
+        """
+        rows = [r for r in rows if r["segment_id"] not in bad]
+        if not rows:
+            return [], None
+        try:
+            return rows, self(rows, device)
+        except Exception:  # noqa: BLE001  (a broken file, a decode error: find the row)
+            keep = []
+            for r in rows:
+                try:
+                    self([r], device)
+                    keep.append(r)
+                except Exception as exc:  # noqa: BLE001
+                    bad[r["segment_id"]] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            return keep, (self(keep, device) if keep else None)
+
     def save(self, out: Path, src: Path) -> None:
         if self.modality in ("text", "audio"):
             self.proc.save_pretrained(out)
@@ -200,11 +243,17 @@ def _auto_class(modality: str):
 # -- training -----------------------------------------------------------------------------------
 def finetune(
     store, model: str, out: str | Path, config: FinetuneConfig | None = None,
-    *, on_epoch: Callable[[dict[str, float]], None] | None = None,
+    *, on_epoch: Callable[[dict[str, float]], None] | None = None, predict_all: bool = True,
 ) -> FinetuneReport:
-    """Fine-tune ``model`` (a local directory or a cached hub id) on the store's labels; save to ``out``."""
+    """Fine-tune ``model`` (a local directory or a cached hub id) on the store's labels; save to ``out``.
+
+    With ``predict_all`` the kept model then classifies every usable labelled
+    segment (train, val, test): :func:`write_finetuned_predictions` stores
+    them as the modality's unimodal model, as the paper's Table 1 uses the
+    fine-tuned classifiers themselves. A segment whose audio or frames cannot
+    be read is left out of training and prediction and listed in ``failures``.
+    """
     import torch
-    import torch.nn.functional as F
 
     from ambiguity.extractors.inference import resolve_model
 
@@ -232,39 +281,69 @@ def finetune(
         raise ModelNotFoundError(f"cannot load {model!r} as a {cfg.modality} classifier: {exc}") from None
     net.to(device)
     trainable, total, what = freeze_all_but_last(net, cfg.trainable_layers)
+    threads_before = torch.get_num_threads()
+    if device.type == "cpu" and (cfg.threads or total < SMALL_MODEL):
+        torch.set_num_threads(cfg.threads or 1)
+    try:
+        return _train(store, cfg, src, net, classes, cidx, device, out, trainable, total, what, train_rows, val_rows,
+                      on_epoch, predict_all)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(store, cfg, src, net, classes, cidx, device, out, trainable, total, what, train_rows, val_rows,
+           on_epoch, predict_all) -> FinetuneReport:
+    import torch
+    import torch.nn.functional as F
+
     inputs = _Inputs(cfg.modality, src.path, cfg, net.config)
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=cfg.lr)
     gen = np.random.default_rng(cfg.seed)
-    y_val = [r["label"] for r in val_rows]
 
-    def evaluate() -> tuple[float, list[str]]:
+    bad: dict[str, str] = {}
+
+    def predict(rows) -> tuple[list[dict[str, Any]], np.ndarray]:
         net.eval()
-        losses, preds = [], []
+        kept, probs = [], []
         with torch.inference_mode():
-            for s in range(0, len(val_rows), cfg.batch_size):
-                b = val_rows[s : s + cfg.batch_size]
-                logits = net(**inputs(b, device)).logits.float()
-                y = torch.tensor([cidx[r["label"]] for r in b], device=device)
-                losses.append(float(F.cross_entropy(logits, y, reduction="sum")))
-                preds += [classes[i] for i in logits.argmax(1).tolist()]
-        return sum(losses) / len(val_rows), preds
+            for s in range(0, len(rows), cfg.batch_size):
+                b, x = inputs.robust(rows[s : s + cfg.batch_size], device, bad)
+                if x is None:
+                    continue
+                kept += b
+                probs.append(torch.softmax(net(**x).logits.float(), dim=1).cpu().numpy())
+        return kept, (np.concatenate(probs) if probs else np.zeros((0, len(classes))))
+
+    def evaluate() -> tuple[float, list[str], list[str]]:
+        kept, probs = predict(val_rows)
+        if not kept:
+            raise ModelError(f"no validation segment could be read ({len(bad)} failed, e.g. {next(iter(bad.items()), ('', ''))})")
+        y = np.array([cidx[r["label"]] for r in kept])
+        loss = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None)).mean())
+        return loss, [classes[i] for i in probs.argmax(1)], [r["label"] for r in kept]
 
     history, best = [], None
     for epoch in range(cfg.epochs):
         net.train()
         order = gen.permutation(len(train_rows))
         total_loss = 0.0
+        seen = 0
         for s in range(0, len(order), cfg.batch_size):
-            b = [train_rows[i] for i in order[s : s + cfg.batch_size]]
+            b, x = inputs.robust([train_rows[i] for i in order[s : s + cfg.batch_size]], device, bad)
+            if x is None:
+                continue
             y = torch.tensor([cidx[r["label"]] for r in b], device=device)
-            loss = F.cross_entropy(net(**inputs(b, device)).logits, y)
+            loss = F.cross_entropy(net(**x).logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total_loss += float(loss.detach()) * len(b)
-        val_loss, preds = evaluate()
+            seen += len(b)
+        if not seen:
+            raise ModelError(f"no training segment could be read ({len(bad)} failed, e.g. {next(iter(bad.items()))})")
+        val_loss, preds, y_val = evaluate()
         m = metrics(y_val, preds)
-        rec = {"epoch": epoch + 1, "train_loss": total_loss / len(train_rows), "val_loss": val_loss,
+        rec = {"epoch": epoch + 1, "train_loss": total_loss / seen, "val_loss": val_loss,
                "val_accuracy": m["accuracy"], "val_f1": m["f1"]}
         history.append(rec)
         if on_epoch:
@@ -277,13 +356,43 @@ def finetune(
     out.mkdir(parents=True, exist_ok=True)
     net.save_pretrained(out)
     inputs.save(out, src.path)
-    report = FinetuneReport(out, src.model, tuple(classes), best_epoch, history, trainable, total, what,
-                            len(train_rows), len(val_rows))
+    pred_rows, probs = ([], None)
+    if predict_all:
+        everything = sorted(train_rows + val_rows + _rows(store, "test", cfg.modality, None), key=lambda r: r["segment_id"])
+        everything = [r for r in everything if r["label"] in cidx]  # a class unseen in train/val cannot be scored
+        pred_rows, probs = predict(everything)
+    report = FinetuneReport(
+        out, src.model, tuple(classes), best_epoch, history, trainable, total, what, len(train_rows), len(val_rows),
+        tuple(r["segment_id"] for r in pred_rows), tuple(r["split"] for r in pred_rows),
+        tuple(r["label"] for r in pred_rows), probs, tuple(sorted(bad.items())), str(getattr(net.config, "model_type", "")),
+    )
     (out / "finetune.json").write_text(json.dumps(
         {"base_model": src.model, "base_revision": src.revision, "recipe": asdict(cfg), "classes": classes,
          "best_epoch": best_epoch, "history": history, "trainable_parameters": trainable,
-         "total_parameters": total, "trainable": what}, indent=2, default=str))
+         "total_parameters": total, "trainable": what, "failures": dict(bad)}, indent=2, default=str))
     return report
 
 
-__all__ = ["FinetuneConfig", "FinetuneReport", "finetune", "freeze_all_but_last", "transformer_layers"]
+def write_finetuned_predictions(store, report: FinetuneReport, name: str, modality: str, *,
+                                group: str | None = None, config: dict[str, Any] | None = None) -> int:
+    """Store a fine-tuned classifier's predictions as model ``name`` (kind ``finetuned``).
+
+    ``group`` is the feature group that holds this model's embeddings (for the
+    boundary analysis of Figure 3). Returns the rows written.
+    """
+    from ambiguity.models import predictions as P
+
+    if report.probs is None or not report.segment_ids:
+        raise ModelError(f"{name}: the fine-tuned model predicted no segment")
+    meta = {"base_model": report.base_model, "best_epoch": report.best_epoch, "val_accuracy": report.val_accuracy,
+            "model_path": str(report.out), **(config or {})}
+    table = P.prediction_table(
+        model=name, kind="finetuned", arch=report.arch or "finetuned", modalities=[modality], groups=[group or name],
+        segment_ids=report.segment_ids, splits=report.splits, labels=report.labels, classes=report.classes,
+        probs=report.probs, config=meta, seed=(config or {}).get("seed"),
+    )
+    P.write_predictions(store, table)
+    return table.num_rows
+
+
+__all__ = ["FinetuneConfig", "FinetuneReport", "finetune", "freeze_all_but_last", "transformer_layers", "write_finetuned_predictions"]

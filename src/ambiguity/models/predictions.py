@@ -48,7 +48,7 @@ PREDICTIONS_SCHEMA = pa.schema(
     [
         pa.field("key", pa.string(), nullable=False),
         pa.field("model", pa.string()),
-        pa.field("kind", pa.string()),  # probe | fusion | imported
+        pa.field("kind", pa.string()),  # probe | fusion | finetuned | imported
         pa.field("arch", pa.string()),  # logistic | mlp | fusion | whatever an import says
         pa.field("modalities", pa.list_(pa.string())),
         pa.field("groups", pa.list_(pa.string())),
