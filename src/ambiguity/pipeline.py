@@ -228,13 +228,22 @@ class Runner:
         sample_fp = None
         if p.sample:
             sample_fp = _fp("sample", train_fp, p.sample, ft_part)
-            self.stage("sample", sample_fp, self._sample)
+            name = p.sample.get("name", "study")
+            if self._annotated(name):
+                # Judgments were given for these items: drawing again would orphan them.
+                self.echo(f"[skip] sample: task {name!r} has annotations: kept as it is (name a new task to draw again)")
+                self.skipped.append("sample")
+                sample_fp = _fp("sample-kept", name)
+            else:
+                self.stage("sample", sample_fp, self._sample)
 
         if p.report_settings is not None:
             from ambiguity.version import __version__
 
+            # Imported judgments add Table 5: the annotations table's version is an input.
+            ann = self.store.version("annotations") if self.store.has_table("annotations") else None
             rep_fp = _fp("report", train_fp, sorted(group_fp.items()), p.report_settings, str(p.report), __version__,
-                         ft_part, sample_fp)
+                         ft_part, sample_fp, ann)
             index = p.report / "index.html"
             self.stage("report", rep_fp, lambda: self._report(), outputs_exist=index.exists())
         return {"ran": self.ran, "skipped": self.skipped}
@@ -351,8 +360,13 @@ class Runner:
         return value
 
     # -- sample -------------------------------------------------------------------------------
+    def _annotated(self, task: str) -> bool:
+        if not self.store.has_table("annotations"):
+            return False
+        return self.store.read("annotations", columns=["task"], where=f"task = '{task.replace(chr(39), chr(39) * 2)}'").height > 0
+
     def _sample(self) -> None:
-        from ambiguity.stats.sampling import sample_from_store, save_task, task_names
+        from ambiguity.stats.sampling import sample_from_store, save_task
 
         cfg = self.resolve(self.p.sample)
         known = {"name", "per_quadrant", "seed", "models", "fusion", "splits", "threshold", "distinct"}
@@ -360,11 +374,6 @@ class Runner:
         if unknown:
             raise ConfigError(f"[sample] unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         name = cfg.get("name", "study")
-        if name in task_names(self.store) and self.store.has_table("annotations"):
-            ann = self.store.read("annotations")
-            if "task" in ann.columns and (ann["task"] == name).any():
-                self.echo(f"       task {name!r} has annotations: kept as it is (name a new task to draw again)")
-                return
         models = cfg.get("models") or {m: m for m in ("text", "audio", "video")}
         task = sample_from_store(self.store, models, cfg.get("fusion", self.p.train.get("fusion_name", "fusion")),
                                  int(cfg.get("per_quadrant", 17)), int(cfg.get("seed", 0)), name=name,
