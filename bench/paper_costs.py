@@ -22,8 +22,14 @@ TEXT_TOKENS, AUDIO_S, BATCH = 64, 5.0, 2
 
 
 def configs():
-    from transformers import (DebertaV2Config, HubertConfig, RobertaConfig, TimesformerConfig, VideoMAEConfig,
-                              Wav2Vec2Config)
+    from transformers import (
+        DebertaV2Config,
+        HubertConfig,
+        RobertaConfig,
+        TimesformerConfig,
+        VideoMAEConfig,
+        Wav2Vec2Config,
+    )
 
     return {
         # FacebookAI/roberta-base and microsoft/deberta-v3-base (their config.json values)

@@ -141,3 +141,29 @@ def test_finetune_audio_and_video_models(store, tmp_path, speech_dir, faces_dir)
     assert rep.n_val == 2 and rep.classes == ("x", "y")
     assert (tmp_path / "vm-ft" / "preprocessor_config.json").is_file()
     AutoModel.from_pretrained(str(tmp_path / "vm-ft"))
+
+
+def test_predictions_of_every_split_and_a_broken_segment_is_left_out(store, tmp_path, speech_dir):
+    """The kept classifier predicts train, val and test; an unreadable file fails alone, with its reason."""
+    from ambiguity.models.finetune import write_finetuned_predictions
+    from ambiguity.models.predictions import read_predictions
+
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00not audio at all")
+    splits = ["train"] * 4 + ["val"] * 2 + ["test"] * 2
+    rows = [(f"a{i}", str(speech_dir / f"{i:02d}.wav"), None, None, "hi" if i % 2 else "lo", s) for i, s in enumerate(splits)]
+    rows.append(("bad", str(broken), None, None, "hi", "train"))
+    _media_store(store, rows)
+    hub = tiny_models.audio_model("hubert", tmp_path / "hubert")
+    rep = finetune(store, str(hub), tmp_path / "ft", FinetuneConfig(modality="audio", epochs=2, max_seconds=2.0, device="cpu"))
+    assert [sid for sid, _ in rep.failures] == ["bad"] and rep.failures[0][1]
+    assert sorted(rep.segment_ids) == [f"a{i}" for i in range(8)]
+    assert write_finetuned_predictions(store, rep, "audio.ft", "audio") == 8
+    pred = read_predictions(store, ["audio.ft"])
+    assert set(pred["kind"]) == {"finetuned"} and sorted(set(pred["split"])) == ["test", "train", "val"]
+    # p_correct is the probability of the true label, from the stored class probabilities.
+    for r in pred.iter_rows(named=True):
+        assert r["p_correct"] == pytest.approx(r["probs"][r["classes"].index(r["label"])], abs=1e-6)
+    # The stored val accuracy is the kept epoch's, as the pipeline's best-model choice reads it.
+    val = pred.filter(pl.col("split") == "val")
+    assert float((val["predicted"] == val["label"]).mean()) == pytest.approx(rep.val_accuracy)

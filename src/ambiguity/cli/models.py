@@ -110,17 +110,26 @@ def train(ctx, groups, unimodal_arch, probe_arch, with_fusion, with_unimodal, fu
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many train and val segments (a quick check).")
 @seed_option("Seed of initialisation and batch order.")
 @device_option()
+@click.option("--name", help="Also store the fine-tuned classifier's predictions (every split) as this unimodal model "
+              "(kind finetuned), as the paper's Table 1 uses them; embed with `extract --model OUT --group NAME`.")
 @click.pass_context
-def finetune(ctx, model, out, modality, epochs, lr, batch_size, trainable_layers, max_length, max_seconds, limit, seed, device) -> None:
+def finetune(ctx, model, out, modality, epochs, lr, batch_size, trainable_layers, max_length, max_seconds, limit, seed, device,
+             name) -> None:
     """Fine-tune MODEL (a local directory) on the store's labels with the paper's recipe; use it with `extract --model OUT`."""
-    from ambiguity.models.finetune import FinetuneConfig
+    from dataclasses import asdict
+
+    from ambiguity.models.finetune import FinetuneConfig, write_finetuned_predictions
     from ambiguity.models.finetune import finetune as run
 
     cfg = FinetuneConfig(modality=modality, epochs=epochs, lr=lr, batch_size=batch_size, trainable_layers=trainable_layers,
                          max_length=max_length, max_seconds=max_seconds, seed=seed, device=device, limit=limit)
-    report = run(get_store(ctx), model, out, cfg, on_epoch=lambda r: click.echo(
+    store = get_store(ctx)
+    report = run(store, model, out, cfg, predict_all=bool(name), on_epoch=lambda r: click.echo(
         f"  epoch {r['epoch']}: train loss {r['train_loss']:.4f}, val loss {r['val_loss']:.4f}, val accuracy {r['val_accuracy']:.3f}"))
     click.echo(report.summary())
+    if name:
+        n = write_finetuned_predictions(store, report, name, modality, config=asdict(cfg))
+        click.echo(f"{n} predictions stored as model {name!r} (kind finetuned)")
 
 
 @main.group()
