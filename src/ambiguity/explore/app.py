@@ -10,7 +10,6 @@ with PyAV into the same clip cache, served as files with HTTP range requests.
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -155,8 +154,13 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         return Response(text, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
     async def points(request: Request) -> Response:
-        body = await run_in_threadpool(data.payload)
-        return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+        headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            body = await run_in_threadpool(data.payload_gzip)  # compressed once, not per request
+            headers["Content-Encoding"] = "gzip"
+        else:
+            body = await run_in_threadpool(data.payload)
+        return Response(body, media_type="application/json", headers=headers)
 
     def brief(request: Request) -> Response:
         sid = request.path_params["segment_id"]
@@ -252,11 +256,7 @@ def serve(data: ExploreData, *, host: str = "127.0.0.1", port: int = 8766, clip_
         if exc.errno == errno.EADDRINUSE:
             raise AmbiguityError(f"port {port} on {host} is already in use: pass --port N (another one)") from None
         raise AmbiguityError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    data.payload_gzip()  # before the first page asks for it
     app = create_app(data, clip_dir=clip_dir, allowed_hosts=hosts)
     # the socket is bound here, so a port in use fails above as one line, not in uvicorn's log
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
-
-
-def payload_json(data: ExploreData) -> dict[str, Any]:
-    """The scatter's data as a Python object (what ``/api/points`` sends)."""
-    return json.loads(data.payload())

@@ -78,16 +78,28 @@ class ExploreData:
             self._payload = json.dumps(self._build_payload(), separators=(",", ":"), allow_nan=False).encode()
         return self._payload
 
+    def payload_gzip(self) -> bytes:
+        """The payload compressed once (it is the page's one large request)."""
+        import gzip
+
+        if "gzip" not in self._cache:
+            self._cache["gzip"] = gzip.compress(self.payload(), compresslevel=6, mtime=0)
+        return self._cache["gzip"]
+
     def _build_payload(self) -> dict[str, Any]:
         ids = self.ids
         qpos = {q: i for i, q in enumerate(QUADRANTS)}
         models = []
+        # 3 decimals: finer than a pixel of the plot
+        fy = np.full(len(ids), np.nan)
+        for m in self.unimodal:
+            y = _aligned(ids, self.quadrants[m], "p_fusion")
+            fy = np.where(np.isnan(fy), y, fy)
         for m in self.unimodal:
             q = self.quadrants[m]
             qq = pl.DataFrame({"segment_id": ids}).join(q.select("segment_id", "quadrant"), on="segment_id", how="left")["quadrant"].to_list()
             entry: dict[str, Any] = {
-                "name": m, "x": _round(_aligned(ids, q, "p_unimodal")), "y": _round(_aligned(ids, q, "p_fusion")),
-                "q": [qpos.get(v, -1) if v else -1 for v in qq],
+                "name": m, "x": _round(_aligned(ids, q, "p_unimodal"), 3), "q": [qpos.get(v, -1) if v else -1 for v in qq],
             }
             if "stability" in q.columns:
                 entry["stability"] = _round(_aligned(ids, q, "stability"), 3)
@@ -97,9 +109,9 @@ class ExploreData:
             "n": len(ids), "ids": ids, "scheme": self.scheme, "fusion": self.fusion, "threshold": self.threshold,
             "quadrants": list(QUADRANTS), "colours": QUADRANT_COLOURS, "meaning": QUADRANT_MEANING,
             "label": _codes(self.segments["label"].to_list()), "split": _codes(self.segments["split"].to_list()),
-            "meta": self.metadata, "models": models,
-            "score": _round(_aligned(ids, sc, "score"), 4),
-            "components": {c: _round(_aligned(ids, sc, c), 4) for c in self.scores.available},
+            "meta": self.metadata, "models": models, "y": _round(fy, 3),
+            "score": _round(_aligned(ids, sc, "score"), 3),
+            "components": {c: _round(_aligned(ids, sc, c), 3) for c in self.scores.available},
             "weights": self.scores.weights, "missing": self.scores.missing, "problem": self.problem,
             "embeddings": self.embedding_groups,
         }

@@ -298,6 +298,7 @@ function refresh(refilter = true, overlay = refilter) {
   if (overlay) buildOverlay();
   renderSide();
   renderTable();
+  if (document.body.dataset.view !== "explore") performance.mark("explore:first-render"); // read by bench/explore.py
   document.body.dataset.view = "explore";
 }
 
@@ -334,6 +335,7 @@ function controls() {
 
 async function main() {
   try { D = await getJSON("/api/points"); } catch (e) { $("problem").hidden = false; $("problem").textContent = "error: " + e.message; return; }
+  for (const m of D.models) m.y = D.y; // the fusion model's p(correct): one column for every panel
   if (D.problem) { $("problem").hidden = false; $("problem").textContent = D.problem; document.body.classList.add("no-predictions"); }
   readURL();
   controls();
