@@ -34,7 +34,7 @@ def report_dir(tmp_path_factory) -> Path:
 def test_every_section_is_built_or_says_what_to_run(report_dir):
     html = (report_dir / "index.html").read_text()
     for title in ["Table 1", "Table 2", "Figure 2", "Tables 3, 6, 7", "Figure 5", "Tables 4, 8", "Figure 6",
-                  "Figure 3", "Table 5", "data map"]:
+                  "Figure 3", "Table 5", "data map", "The most ambiguous segments"]:
         assert title in html, title
     assert not (report_dir / "errors.log").exists(), (report_dir / "errors.log").read_text()
     # No annotations in this store: Table 5 says what to run instead of failing.
@@ -45,7 +45,7 @@ def test_every_table_in_three_formats_and_every_figure_in_two(report_dir):
     tables = sorted((report_dir / "tables").glob("*.md"))
     stems = {p.stem for p in tables}
     for stem in ["table1_performance", "table2_disagreement", "table3_audio_significant", "table6_red_vs_green",
-                 "table7_audio_full", "table4_au_significant", "table8_au_full", "flagged_disagreement"]:
+                 "table7_audio_full", "table4_au_significant", "table8_au_full", "flagged_disagreement", "most_ambiguous"]:
         assert stem in stems, stem
         for ext in (".tex", ".csv"):
             assert (report_dir / "tables" / f"{stem}{ext}").exists()
@@ -59,6 +59,16 @@ def test_every_table_in_three_formats_and_every_figure_in_two(report_dir):
         img = mpimg.imread(png)  # decodes, or raises
         assert img.ndim == 3 and min(img.shape[:2]) > 100
         assert float(np.std(img[..., :3])) > 0.02, f"{fig}.png is blank"
+
+
+def test_most_ambiguous_table_is_the_ranking(report_dir):
+    import polars as pl
+
+    top = pl.read_csv(report_dir / "tables" / "most_ambiguous.csv")
+    assert 0 < top.height <= 20 and top["rank"].to_list() == list(range(1, top.height + 1))
+    assert top["score"].to_list() == sorted(top["score"].to_list(), reverse=True)
+    assert {"committee", "knn"} <= set(top.columns)  # the demo has predictions and a text embedding
+    assert "unavailable" in (report_dir / "tables" / "most_ambiguous.md").read_text()
 
 
 def test_tables_state_test_correction_family_and_n(report_dir):

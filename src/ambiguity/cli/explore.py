@@ -27,9 +27,8 @@ def _write(df, fmt: str, out: Path | None) -> None:
 
 
 def _auto_embedding(store, embedding: str | None) -> str | None:
-    """--embedding, 'none', or by default the store's one text embedding group (if any)."""
-    from ambiguity.models.train import group_modality
-    from ambiguity.stores.schema import table_name
+    """--embedding, 'none', or by default the store's text embedding group (if any)."""
+    from ambiguity.explore.score import default_embedding
 
     if embedding == "none":
         return None
@@ -37,9 +36,7 @@ def _auto_embedding(store, embedding: str | None) -> str | None:
         if not store.has_group(embedding):
             raise click.BadParameter(f"no feature group {embedding!r} (the store has: {', '.join(store.groups()) or 'none'})", param_hint="--embedding")
         return embedding
-    vec = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
-    text = [g for g in vec if group_modality(store, g) == "text"]
-    return (text or vec or [None])[0]
+    return default_embedding(store)
 
 
 _score_options = [

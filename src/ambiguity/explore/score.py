@@ -238,6 +238,16 @@ def _pair(store, unimodal: str | None, fusion: str | None) -> tuple[str, str] | 
     return (uni, fus) if uni and fus else None
 
 
+def default_embedding(store) -> str | None:
+    """The kNN component's default vector group: the store's text embedding, else its first vector group."""
+    from ambiguity.models.train import group_modality
+    from ambiguity.stores.schema import table_name
+
+    vec = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
+    text = [g for g in vec if group_modality(store, g) == "text"]
+    return (text or vec or [None])[0]
+
+
 def fusion_model(store) -> str | None:
     """The store's model that saw several modalities ("fusion" when there are several and one has that name)."""
     from ambiguity.models.predictions import model_summary

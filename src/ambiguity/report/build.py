@@ -349,6 +349,20 @@ class Report:
         sec.files += self.table("conflict_correlations", corr, cap2)
         sec.markdown = T.to_markdown(summary, caption=cap, digits=3) + "\n" + T.to_markdown(corr, caption=cap2, digits=3)
 
+    def ambiguous(self, sec: Section, top: int = 20) -> None:
+        """The top of the ambiguity ranking (ambiguity.explore.score), components shown one by one."""
+        from ambiguity.explore.score import ambiguity_scores, default_embedding, ranked
+
+        res = ambiguity_scores(self.store, fusion=self.s.fusion, embedding=self.s.text_group or default_embedding(self.store))
+        df = ranked(self.store, res, top).with_columns(
+            pl.col("transcript").str.replace_all(r"[|\s]+", " ").str.slice(0, 80).alias("transcript"))
+        missing = ", ".join(sorted(res.missing)) or "none"
+        cap = (f"The {df.height} most ambiguous segments: the score is the weighted mean of the components a segment has "
+               f"(weights {', '.join(f'{c} {w:g}' for c, w in res.weights.items() if c in res.available)}; "
+               f"unavailable: {missing}); see docs/explore.md. `ambiguity rank` lists more, `ambiguity explore` shows them.")
+        sec.files += self.table("most_ambiguous", df, cap)
+        sec.markdown = T.to_markdown(df, caption=cap, digits=3)
+
     # -- the whole report --------------------------------------------------------------------
     def build(self) -> Path:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -371,6 +385,8 @@ class Report:
         self.section("attribution", "Modality attribution: which modality moved the fusion model", self.attribution,
                      "train a fusion model with `ambiguity train` (its weights are saved), then `ambiguity attribute`")
         self.section("conflicts", "Conflict score: how confidently the unimodal models disagree", self.conflicts, train)
+        self.section("ambiguous", "The most ambiguous segments", self.ambiguous,
+                     "run `ambiguity train` (the score needs at least one component; see docs/explore.md)")
         if self.s.flag:
             self.section("flagged", f"Disagreement among segments flagged by {self.s.flag!r}", self.flagged,
                          "set the flag column in the report settings")
