@@ -51,10 +51,11 @@ def test_refitted_committee_reproduces_the_stored_predictions(trained):
 
 
 def test_select_cli_picks_unlabelled_and_saves_a_task(trained):
+    from starlette.testclient import TestClient
+
     from ambiguity.annotate.app import create_app
     from ambiguity.cli import main
     from ambiguity.stats.sampling import load_task
-    from starlette.testclient import TestClient
 
     store, unlabelled = trained
     r = CliRunner().invoke(main, ["--store", store.uri, "select", "--budget", "6", "--format", "json", "--task", "next"])
