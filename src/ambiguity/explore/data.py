@@ -207,7 +207,7 @@ class ExploreData:
         elif self.store.has_table("attributions"):
             df = self.store.read("attributions", where=id_filter([sid]))
         else:
-            raise StatsError("no attributions in the store (run `ambiguity attrib`)")
+            raise StatsError("no attributions in the store (run `ambiguity attribute`)")
         return [{k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in r.items()} for r in df.iter_rows(named=True)]
 
     def _cached(self, key: str, fn):

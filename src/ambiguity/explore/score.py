@@ -10,7 +10,7 @@ committee       vote entropy of the unimodal and fusion models' predicted labels
 confidence      ``1 - |2 c - 1|`` of the cartography confidence ``c`` (1 at c = 0.5)     ``ambiguity train``
 variability     ``min(1, 2 v)`` of the cartography variability ``v`` (SD over epochs)  ``ambiguity train``
 knn             share of the k nearest neighbours (an embedding) with another label    an embedding group
-conflict        Jensen-Shannon divergence between modality attributions (base 2)       ``ambiguity attrib``
+conflict        Jensen-Shannon divergence between modality attributions (base 2)       ``ambiguity attribute``
 annotators      ``(1 - m) / (1 - 1/C)``, ``m`` the majority share of the judgments      annotations
 ==============  ======================================================================  ========================
 
@@ -42,7 +42,7 @@ COMPONENTS: dict[str, str] = {
     "confidence": "run `ambiguity train` (training dynamics)",
     "variability": "run `ambiguity train` (training dynamics)",
     "knn": "name an embedding group (--embedding GROUP, e.g. text.minilm)",
-    "conflict": "run `ambiguity attrib` (modality attributions)",
+    "conflict": "run `ambiguity attribute` (modality attributions)",
     "annotators": "collect annotations (`ambiguity annotate serve` or `ambiguity annotations import`)",
 }
 DEFAULT_WEIGHTS: dict[str, float] = dict.fromkeys(COMPONENTS, 1.0)
