@@ -20,7 +20,8 @@ WAV = ROOT / "examples" / "data" / "speech-emotion" / "00.wav"
 CLASSES = ["empathetic", "neutral"]
 
 
-def make_store(store, n: int, *, seed: int = 0, predictions: bool = True, transcripts=None, media=None, unlabelled: int = 0):
+def make_store(store, n: int, *, seed: int = 0, predictions: bool = True, transcripts=None, media=None, unlabelled: int = 0,
+               repeats: int = 0):
     """``n`` segments of 1.0-2.5 s of the clip; probabilities drawn so that every quadrant is filled.
 
     Returns the segment ids, their labels and the drawn p(correct) per model.
@@ -54,6 +55,21 @@ def make_store(store, n: int, *, seed: int = 0, predictions: bool = True, transc
                 segment_ids=lab_ids, splits=splits[: len(lab_ids)], labels=labels[: len(lab_ids)], classes=CLASSES, probs=probs,
             ))
             p[model] = dict(zip(lab_ids, probs[np.arange(len(lab_ids)), [CLASSES.index(x) for x in labels[: len(lab_ids)]]], strict=True))
+            for r in range(repeats):  # cross-fitted repeats: p(correct) moved around the fixed one
+                from ambiguity.models.predictions import write_crossfit_rows
+
+                pr = np.clip(pc + rng.normal(0, 0.25, len(lab_ids)), 0.01, 0.99)
+                probs_r = np.empty((len(lab_ids), 2))
+                for i, lab in enumerate(labels[: len(lab_ids)]):
+                    k = CLASSES.index(lab)
+                    probs_r[i, k], probs_r[i, 1 - k] = pr[i], 1 - pr[i]
+                write_crossfit_rows(store, prediction_table(
+                    model=model, kind="fusion" if model == "fusion" else "probe", arch="logistic", modalities=mods, groups=[],
+                    segment_ids=lab_ids, splits=splits[: len(lab_ids)], labels=labels[: len(lab_ids)], classes=CLASSES, probs=probs_r,
+                    scheme="crossfit", fold=[i % 5 for i in range(len(lab_ids))], repeat=r, run_id="cf",
+                    config={"folds": 5, "repeats": repeats},
+                ))
+                p[f"{model}#{r}"] = dict(zip(lab_ids, pr, strict=True))
     return ids, labels, p, (starts, durs)
 
 

@@ -8,6 +8,7 @@ import io
 import json
 import socket
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
@@ -35,8 +36,36 @@ def test_points_payload_matches_the_store(store):
         q = d["quadrants"][m["text.m"]["q"][i]]
         assert q == {(True, False): "red", (False, True): "green", (True, True): "blue", (False, False): "yellow"}[(p["text.m"][s] > 0.5, p["fusion"][s] > 0.5)]
     assert d["meta"]["planted"]["values"] == ["audio", "video"] and "speaker" in d["meta"]
-    assert "disagreement" in d["missing"] and "crossfit" in d["missing"]["disagreement"]
+    assert "disagreement" in d["missing"] and "--folds" in d["missing"]["disagreement"]
     assert "committee" in d["components"]
+
+
+def test_crossfit_scheme_colours_by_modal_quadrant_and_scores_disagreement(store):
+    ids, labels, p, _ = make_store(store, 40, repeats=3)
+
+    def quad(pu, pf):
+        return {(True, False): "red", (False, True): "green", (True, True): "blue", (False, False): "yellow"}[(pu > 0.5, pf > 0.5)]
+
+    c = _client(store)  # auto: every model has repeats, so crossfit
+    d = c.get("/api/points").json()
+    assert d["scheme"] == "crossfit"
+    m = {x["name"]: x for x in d["models"]}["text.m"]
+    dis = dict(zip(d["ids"], d["components"]["disagreement"], strict=True))
+    for i, s in enumerate(d["ids"]):
+        per = [quad(p[f"text.m#{r}"][s], p[f"fusion#{r}"][s]) for r in range(3)]
+        top = max(per.count(q) for q in set(per))
+        assert m["stability"][i] == pytest.approx(top / 3, abs=1e-3)  # share of repeats in the modal quadrant
+        # disagreement: P(red or green) over repeats, the mean over both unimodal models
+        both = [[quad(p[f"{u}#{r}"][s], p[f"fusion#{r}"][s]) in ("red", "green") for r in range(3)] for u in ("text.m", "audio.m")]
+        assert dis[s] == pytest.approx(np.mean([np.mean(b) for b in both]), abs=1e-3)
+        if top >= 2:  # a unique mode
+            assert d["quadrants"][m["q"][i]] == max(set(per), key=per.count)
+    seg = c.get(f"/api/segment/{ids[0]}").json()
+    rep = seg["quadrants"][0]["repeats"]
+    assert set(rep) >= {"share_red", "share_green", "share_blue", "share_yellow", "stability"}
+    assert len(seg["predictions"]) == 3  # the fixed row of each model, not one per repeat
+    fixed = _client(store, scheme="fixed").get("/api/points").json()
+    assert fixed["scheme"] == "fixed" and "stability" not in fixed["models"][0]
 
 
 def test_store_without_predictions_says_what_to_run(store):

@@ -38,15 +38,22 @@ def test_bad_weights(weights, match):
 def test_store_scores_and_rank(store, tmp_path):
     ids, labels, p, _ = make_store(store, 30)
     res = ambiguity_scores(store)
-    assert res.available == ("committee",)
-    assert "crossfit" in res.missing["disagreement"] and "embedding" in res.missing["knn"]
-    # committee: vote entropy of three members' predicted labels (two classes) by hand
+    assert res.available == ("committee", "conflict")
+    assert "--folds" in res.missing["disagreement"] and "embedding" in res.missing["knn"]
+    from scipy.spatial.distance import jensenshannon
+
     f = res.frame.sort("segment_id")
     for r in f.iter_rows(named=True):
-        right = sum(p[m][r["segment_id"]] > 0.5 for m in ("text.m", "audio.m", "fusion"))
+        s = r["segment_id"]
+        # committee: vote entropy of the three members' predicted labels (two classes), by hand
+        right = sum(p[m][s] > 0.5 for m in ("text.m", "audio.m", "fusion"))
         share = right / 3
         h = 0.0 if share in (0, 1) else -(share * math.log(share) + (1 - share) * math.log(1 - share)) / math.log(2)
-        assert r["committee"] == pytest.approx(h) and r["score"] == pytest.approx(h)
+        assert r["committee"] == pytest.approx(h)
+        # conflict: JS divergence (bits) of the two unimodal distributions; its maximum is 1 bit here
+        a, b = [p["text.m"][s], 1 - p["text.m"][s]], [p["audio.m"][s], 1 - p["audio.m"][s]]
+        assert r["conflict"] == pytest.approx(jensenshannon(a, b, base=2) ** 2, abs=1e-6)
+        assert r["score"] == pytest.approx((h + r["conflict"]) / 2)
     top = rank(store, 5)
     assert top.height == 5 and top["score"].to_list() == sorted(top["score"].to_list(), reverse=True)
     assert top["rank"].to_list() == [1, 2, 3, 4, 5] and "transcript" in top.columns

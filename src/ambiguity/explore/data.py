@@ -20,9 +20,9 @@ import polars as pl
 
 from ambiguity.constants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS
 from ambiguity.errors import AmbiguityError, StatsError
-from ambiguity.explore.score import COMPONENTS, ScoreResult, _optional, ambiguity_scores, fusion_model
+from ambiguity.explore.score import COMPONENTS, ScoreResult, ambiguity_scores, fusion_model
 
-SCHEMES = ("fixed", "crossfit")
+SCHEMES = ("auto", "fixed", "crossfit")
 #: A metadata column becomes a filter when it has at most this many distinct values.
 MAX_CATEGORIES = 30
 NO_PREDICTIONS = "the store has no predictions: run `ambiguity train` (or `ambiguity predictions import FILE`), then restart `ambiguity explore`"
@@ -172,7 +172,10 @@ class ExploreData:
 
         if not self.store.has_table("predictions"):
             raise StatsError(NO_PREDICTIONS)
-        df = self.store.read("predictions", ["model", "kind", "classes", "probs", "predicted", "p_correct", "attention", "modalities"], where=id_filter([sid]))
+        where = id_filter([sid])
+        if "scheme" in self.store.schema("predictions").names:
+            where += " AND scheme = 'fixed'"  # one row per model; the repeats are summarised under Quadrants
+        df = self.store.read("predictions", ["model", "kind", "classes", "probs", "predicted", "p_correct", "attention", "modalities"], where=where)
         return [
             {**{k: r[k] for k in ("model", "kind", "classes", "predicted", "modalities")},
              "probs": _round(r["probs"] or [], 4), "p_correct": r["p_correct"],
@@ -186,28 +189,30 @@ class ExploreData:
             q = self.quadrants[m].filter(pl.col("segment_id") == sid)
             if q.height:
                 rows.append({"unimodal": m, **{k: v for k, v in q.row(0, named=True).items() if k != "segment_id"}})
-        stability = _optional(("ambiguity.stats.crossfit", "ambiguity.models.crossfit"), "quadrant_stability")
-        if stability is not None and self.fusion:
-            for row in rows:
-                try:
-                    st = self._cached(f"stab:{row['unimodal']}", lambda m=row["unimodal"]: stability(self.store, m, self.fusion))
-                except AmbiguityError as exc:
-                    row["repeats"] = {"error": str(exc)}
-                    continue
-                hit = st.filter(pl.col("segment_id") == sid)
-                row["repeats"] = hit.row(0, named=True) if hit.height else None
+        from ambiguity.stats.stability import quadrant_stability
+
+        for row in rows:
+            if "share_red" in row:  # crossfit scheme: the shares are in the frame
+                row["repeats"] = {k: row.pop(k) for k in list(row) if k.startswith("share_") or k in ("stability", "n_repeats")}
+                continue
+            try:
+                st = self._cached(f"stab:{row['unimodal']}", lambda m=row["unimodal"]: quadrant_stability(self.store, m, self.fusion))
+            except AmbiguityError:
+                row["repeats"] = None  # no cross-fitted predictions: the page says what to run
+                continue
+            hit = st.filter(pl.col("segment_id") == sid)
+            row["repeats"] = hit.row(0, named=True) if hit.height else None
         return rows
 
     def _attributions(self, sid: str) -> list[dict[str, Any]]:
+        from ambiguity.models.attributions import ATTRIBUTIONS
         from ambiguity.stores.lance import id_filter
 
-        reader = _optional(("ambiguity.models.attributions",), "read_attributions")
-        if reader is not None and self.store.has_table("attributions"):
-            df = self._cached("attributions", lambda: reader(self.store)).filter(pl.col("segment_id") == sid)
-        elif self.store.has_table("attributions"):
-            df = self.store.read("attributions", where=id_filter([sid]))
-        else:
-            raise StatsError("no attributions in the store (run `ambiguity attribute`)")
+        if not self.store.has_table(ATTRIBUTIONS):
+            raise StatsError("no attributions in the store (run `ambiguity attribute --model fusion`)")
+        df = self.store.read(ATTRIBUTIONS, where=id_filter([sid]))
+        keep = [c for c in ("model", "target", "modality", "phi", "v_all", "v_empty", "dominant", "split") if c in df.columns]
+        df = df.select(keep or df.columns)
         return [{k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in r.items()} for r in df.iter_rows(named=True)]
 
     def _cached(self, key: str, fn):
@@ -310,7 +315,7 @@ def _metadata(segments: pl.DataFrame) -> dict[str, dict[str, Any]]:
 
 
 def load(
-    store, *, scheme: str = "fixed", fusion: str | None = None, unimodal: list[str] | None = None,
+    store, *, scheme: str = "auto", fusion: str | None = None, unimodal: list[str] | None = None,
     threshold: float = 0.5, embedding: str | None = None, weights: dict[str, float] | None = None,
 ) -> ExploreData:
     """Read the explorer's data. A store without predictions still loads (``problem`` says what to run)."""
@@ -334,17 +339,15 @@ def load(
         if fusion is None or not models:
             problem = "the store needs a fusion model and at least one unimodal model: run `ambiguity train GROUP GROUP ...`"
             models = []
+        if models:
+            from ambiguity.models.predictions import model_summary
+            from ambiguity.stats.stability import resolve_scheme
+
+            # one scheme for every panel; crossfit: modal quadrant, mean p over repeats, stability
+            scheme = resolve_scheme(model_summary(store), [*models, fusion], scheme)
         for m in models:
-            quads[m] = load_quadrants(store, m, fusion, splits=SPLITS, threshold=threshold)
-        if scheme == "crossfit" and models:
-            stability = _optional(("ambiguity.stats.crossfit", "ambiguity.models.crossfit"), "quadrant_stability")
-            if stability is None:
-                raise StatsError("--scheme crossfit needs cross-fitted quadrants, which this version cannot compute: use --scheme fixed")
-            for m in models:
-                st = stability(store, m, fusion).select("segment_id", pl.col("quadrant").alias("quadrant_cf"), "stability")
-                q = quads[m].join(st, on="segment_id", how="left")
-                quads[m] = q.with_columns(pl.col("quadrant_cf").alias("quadrant")).drop("quadrant_cf")
-    scores = ambiguity_scores(store, unimodal=models[0] if models else None, fusion=fusion if models else None, embedding=embedding, weights=weights)
+            quads[m] = load_quadrants(store, m, fusion, splits=SPLITS if scheme == "fixed" else None, threshold=threshold, scheme=scheme)
+    scores = ambiguity_scores(store, fusion=fusion if models else None, embedding=embedding, weights=weights)
     return ExploreData(
         store=store, scheme=scheme, fusion=fusion if models else None, unimodal=models, threshold=threshold,
         segments=segments, quadrants=quads, scores=scores, problem=problem, embedding_groups=embedding_groups,

@@ -1,11 +1,13 @@
 """The ambiguity score of a segment: a weighted mean of components, each in [0, 1].
 
-Each component is 1 where a segment looks most ambiguous by that measure:
+Each component is 1 where a segment looks most ambiguous by that measure (``conflict``
+is ``ambiguity.stats.conflicts``' JSD, divided by its maximum ``min(log2 K, log2 C)`` for
+``K`` models and ``C`` classes; ``disagreement`` is ``ambiguity.stats.stability``'s):
 
 ==============  ======================================================================  ========================
 component       value                                                                   needs
 ==============  ======================================================================  ========================
-disagreement    P(red or green) over cross-fitting repeats (``disagreement_p``)         ``ambiguity crossfit``
+disagreement    P(red or green) over cross-fitting repeats, mean over unimodal models    ``train --folds K``
 committee       vote entropy of the unimodal and fusion models' predicted labels        ``ambiguity train``
 confidence      ``1 - |2 c - 1|`` of the cartography confidence ``c`` (1 at c = 0.5)     ``ambiguity train``
 variability     ``min(1, 2 v)`` of the cartography variability ``v`` (SD over epochs)  ``ambiguity train``
@@ -24,7 +26,6 @@ the variability of values in [0, 1] is at most 0.5, hence the factor 2.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 from collections.abc import Mapping
@@ -37,12 +38,12 @@ import polars as pl
 from ambiguity.errors import AmbiguityError, StatsError
 
 COMPONENTS: dict[str, str] = {
-    "disagreement": "run `ambiguity crossfit` (cross-fitted quadrants)",
+    "disagreement": "run `ambiguity train GROUPS --folds 5` (cross-fitted quadrants)",
     "committee": "run `ambiguity train` (predictions of the unimodal and fusion models)",
     "confidence": "run `ambiguity train` (training dynamics)",
     "variability": "run `ambiguity train` (training dynamics)",
     "knn": "name an embedding group (--embedding GROUP, e.g. text.minilm)",
-    "conflict": "run `ambiguity attribute` (modality attributions)",
+    "conflict": "train at least two unimodal models (`ambiguity train`)",
     "annotators": "collect annotations (`ambiguity annotate serve` or `ambiguity annotations import`)",
 }
 DEFAULT_WEIGHTS: dict[str, float] = dict.fromkeys(COMPONENTS, 1.0)
@@ -96,16 +97,6 @@ class ScoreResult:
         return self.frame.filter(pl.col("score").is_not_null()).sort(["score", "segment_id"], descending=[True, False]).head(n)
 
 
-def _optional(candidates: tuple[str, ...], name: str):
-    """A function another part of the package may provide (None until it exists)."""
-    for mod in candidates:
-        try:
-            return getattr(importlib.import_module(mod), name)
-        except (ImportError, AttributeError):
-            continue
-    return None
-
-
 def _committee(store) -> pl.DataFrame:
     from ambiguity.explore.select import vote_entropy
     from ambiguity.models.predictions import read_predictions
@@ -122,6 +113,30 @@ def _committee(store) -> pl.DataFrame:
         raise StatsError("no segment is predicted by every model")
     P = np.stack([np.array(wide[m].to_list(), dtype=np.float64) for m in models])
     return pl.DataFrame({"segment_id": wide["segment_id"], "committee": vote_entropy(P)})
+
+
+def _disagreement(store, unimodal: list[str], fusion: str) -> pl.DataFrame:
+    """Mean over the unimodal models of P(red or green) across repeats (stats.stability)."""
+    from ambiguity.stats.stability import quadrant_stability
+
+    parts = [quadrant_stability(store, m, fusion).select("segment_id", "disagreement_p") for m in unimodal]
+    return pl.concat(parts).group_by("segment_id").agg(pl.col("disagreement_p").mean().alias("disagreement"))
+
+
+def _conflict(store) -> pl.DataFrame:
+    """JSD of the unimodal models' distributions (bits), divided by its maximum min(log2 K, log2 C)."""
+    from ambiguity.stats.conflicts import conflict_scores
+
+    c = conflict_scores(store, splits=None)
+    n_classes = len(read_classes(store))
+    top = pl.min_horizontal(pl.col("n_models").cast(pl.Float64).log(2), pl.lit(math.log2(max(n_classes, 2))))
+    return c.select("segment_id", (pl.col("jsd") / top).clip(0, 1).alias("conflict"))
+
+
+def read_classes(store) -> list[str]:
+    from ambiguity.models.predictions import read_predictions
+
+    return list(read_predictions(store).select("classes").head(1)["classes"][0])
 
 
 def _dynamics(store) -> pl.DataFrame:
@@ -170,8 +185,8 @@ def ambiguity_scores(
 ) -> ScoreResult:
     """Every score component the store allows, and their weighted mean (see the module notes).
 
-    ``unimodal``/``fusion`` pick the pair whose cross-fitted disagreement and attribution
-    conflict are used (default: the first unimodal model, the store's fusion model);
+    ``unimodal``/``fusion`` pick the pairs whose cross-fitted disagreement is used (default:
+    every unimodal model with the store's fusion model; the component is the mean over pairs);
     ``embedding`` names the vector group of the kNN component (none: no kNN component).
     Missing inputs leave their component out and say what to run (``missing``).
     """
@@ -186,16 +201,15 @@ def ambiguity_scores(
         try:
             part = fn(*args)
         except (AmbiguityError, ValueError, KeyError, TypeError) as exc:
-            for n in names:
-                missing[n] = f"{COMPONENTS[n]} ({exc})" if not isinstance(exc, AmbiguityError) else f"{COMPONENTS[n]}: {exc}"
+            for n in names:  # the error's own advice when it has one
+                missing[n] = str(exc) if "run `" in str(exc) else f"{COMPONENTS[n]} ({exc})"
             return
         frame = frame.join(part.select("segment_id", *names), on="segment_id", how="left")
 
-    stability = _optional(("ambiguity.stats.crossfit", "ambiguity.models.crossfit"), "quadrant_stability")
-    if stability is None or pair is None:
+    if pair is None:
         missing["disagreement"] = COMPONENTS["disagreement"]
     else:
-        add(("disagreement",), lambda: stability(store, pair[0], pair[1]).select("segment_id", pl.col("disagreement_p").alias("disagreement")))
+        add(("disagreement",), _disagreement, store, *pair)
     if store.has_table("predictions"):
         add(("committee",), _committee, store)
     else:
@@ -208,11 +222,10 @@ def ambiguity_scores(
         add(("knn",), _knn, store, embedding, k)
     else:
         missing["knn"] = COMPONENTS["knn"]
-    conflict = _optional(("ambiguity.models.attributions", "ambiguity.models.attrib", "ambiguity.stats.conflict"), "conflict_scores")
-    if conflict is None or pair is None:
+    if pair is None:
         missing["conflict"] = COMPONENTS["conflict"]
     else:
-        add(("conflict",), lambda: conflict(store).select("segment_id", pl.col("jsd").clip(0, 1).alias("conflict")))
+        add(("conflict",), _conflict, store)
     if store.has_table("annotations"):
         add(("annotators",), _annotators, store)
     else:
@@ -228,12 +241,12 @@ def ambiguity_scores(
     return ScoreResult(frame.select("segment_id", "score", "n_components", *COMPONENTS), w, available, missing)
 
 
-def _pair(store, unimodal: str | None, fusion: str | None) -> tuple[str, str] | None:
+def _pair(store, unimodal: str | None, fusion: str | None) -> tuple[list[str], str] | None:
     from ambiguity.stats.quadrants import resolve_model, unimodal_models
 
     if not store.has_table("predictions"):
         return None
-    uni = resolve_model(store, unimodal) if unimodal else (sorted(unimodal_models(store)) or [None])[0]
+    uni = [resolve_model(store, unimodal)] if unimodal else sorted(unimodal_models(store))
     fus = resolve_model(store, fusion) if fusion else fusion_model(store)
     return (uni, fus) if uni and fus else None
 

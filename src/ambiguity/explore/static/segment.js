@@ -62,7 +62,7 @@ function quadrants(rows, scheme) {
     { key: "unimodal" }, { key: "quadrant", render: r => chip(r.quadrant) }, { key: "p_unimodal", title: "p unimodal" }, { key: "p_fusion", title: "p fusion" },
     { key: "repeats", title: "share per quadrant over repeats", render: r => {
       const x = r.repeats;
-      if (!x) return "one fixed split (run `ambiguity crossfit` for the quadrant per repeat)";
+      if (!x) return "one fixed split (run `ambiguity train GROUPS --folds 5` for the quadrant per repeat)";
       if (x.error) return x.error;
       return ["red", "green", "blue", "yellow"].map(q => `${q} ${fmt(x["share_" + q], 2)}`).join(" · ") + ` · stability ${fmt(x.stability, 2)}`;
     } },
