@@ -98,6 +98,10 @@ def rank(ctx, top, out, fmt, weights, embedding, k, fusion, unimodal) -> None:
     from ambiguity.explore.score import ranked
 
     df = ranked(store, res, top)
+    if fmt in ("md", "latex"):  # a table cell: one line, shortened (csv and json keep the whole transcript)
+        import polars as pl
+
+        df = df.with_columns(pl.col("transcript").str.replace_all(r"[|\s]+", " ").str.slice(0, 100))
     _write(df, fmt, out)
 
 
