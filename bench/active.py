@@ -78,9 +78,10 @@ def plot(results: dict, path: Path, n_seeds: int) -> None:
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    style = {"disagreement": ("o", "-"), "uncertainty": ("s", "-"), "margin": ("x", "--"), "random": ("^", ":")}
     for s, rows in results.items():
         x = [r["labels"] for r in rows]
-        ax.plot(x, [r["mean"] for r in rows], marker="o", ms=3, label=s)
+        ax.plot(x, [r["mean"] for r in rows], marker=style[s][0], ls=style[s][1], ms=4, label=s)
         ax.fill_between(x, [r["low"] for r in rows], [r["high"] for r in rows], alpha=0.15)
     ax.set_xlabel("labelled training segments")
     ax.set_ylabel("fusion model, test accuracy")
@@ -96,9 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store", default=str(ROOT / "demo-out" / "store"))
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--start", type=float, default=0.10)
-    ap.add_argument("--per-round", type=int, default=35)
-    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--per-round", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--plot-only", action="store_true", help="Redraw the figure from bench/out/active.json.")
     args = ap.parse_args(argv)
+    if args.plot_only:
+        saved = json.loads((OUT / "active.json").read_text())
+        plot(saved["results"], ROOT / "docs" / "img" / "active-learning.png", saved["args"]["seeds"])
+        return 0
     import torch
 
     from ambiguity import open_store
