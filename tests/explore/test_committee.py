@@ -55,7 +55,7 @@ def test_select_cli_picks_unlabelled_and_saves_a_task(trained):
 
     from ambiguity.annotate.app import create_app
     from ambiguity.cli import main
-    from ambiguity.stats.sampling import load_task
+    from ambiguity.annotate.tasks import load_task
 
     store, unlabelled = trained
     r = CliRunner().invoke(main, ["--store", store.uri, "select", "--budget", "6", "--format", "json", "--task", "next"])
