@@ -54,8 +54,8 @@ def test_select_cli_picks_unlabelled_and_saves_a_task(trained):
     from starlette.testclient import TestClient
 
     from ambiguity.annotate.app import create_app
-    from ambiguity.cli import main
     from ambiguity.annotate.tasks import load_task
+    from ambiguity.cli import main
 
     store, unlabelled = trained
     r = CliRunner().invoke(main, ["--store", store.uri, "select", "--budget", "6", "--format", "json", "--task", "next"])
