@@ -189,7 +189,7 @@ class ExploreData:
             q = self.quadrants[m].filter(pl.col("segment_id") == sid)
             if q.height:
                 rows.append({"unimodal": m, **{k: v for k, v in q.row(0, named=True).items() if k != "segment_id"}})
-        from ambiguity.stats.stability import quadrant_stability
+        from ambiguity.stats.quadrants import quadrant_stability
 
         for row in rows:
             if "share_red" in row:  # crossfit scheme: the shares are in the frame

@@ -2,7 +2,7 @@
 
 Each component is 1 where a segment looks most ambiguous by that measure (``conflict``
 is ``ambiguity.stats.conflicts``' JSD, divided by its maximum ``min(log2 K, log2 C)`` for
-``K`` models and ``C`` classes; ``disagreement`` is ``ambiguity.stats.stability``'s):
+``K`` models and ``C`` classes; ``disagreement`` is ``ambiguity.stats.quadrants.quadrant_stability``):
 
 ==============  ======================================================================  ========================
 component       value                                                                   needs
@@ -116,8 +116,8 @@ def _committee(store) -> pl.DataFrame:
 
 
 def _disagreement(store, unimodal: list[str], fusion: str) -> pl.DataFrame:
-    """Mean over the unimodal models of P(red or green) across repeats (stats.stability)."""
-    from ambiguity.stats.stability import quadrant_stability
+    """Mean over the unimodal models of P(red or green) across repeats (stats.quadrants.quadrant_stability)."""
+    from ambiguity.stats.quadrants import quadrant_stability
 
     parts = [quadrant_stability(store, m, fusion).select("segment_id", "disagreement_p") for m in unimodal]
     return pl.concat(parts).group_by("segment_id").agg(pl.col("disagreement_p").mean().alias("disagreement"))

@@ -173,7 +173,7 @@ def conflict_correlations(store, scores: pl.DataFrame, *, stability: pl.DataFram
         frames["given"] = stability
     else:
         from ambiguity.stats.quadrants import unimodal_models
-        from ambiguity.stats.stability import quadrant_stability
+        from ambiguity.stats.quadrants import quadrant_stability
 
         for u in unimodal or sorted(unimodal_models(store)):
             try:
