@@ -161,7 +161,7 @@ def conflict_correlations(store, scores: pl.DataFrame, *, stability: pl.DataFram
     crossfit disagreement share, and with annotator disagreement.
 
     ``stability``: a frame with segment_id, stability and disagreement_p (as
-    :func:`ambiguity.stats.stability.quadrant_stability` returns); when not given it is computed for each
+    :func:`ambiguity.stats.quadrants.quadrant_stability` returns); when not given it is computed for each
     ``unimodal`` model (default: every unimodal model) vs ``fusion`` from the store's cross-fitted
     predictions. A missing input (no crossfit run, no annotations) gives a row whose ``note`` says why.
     """
@@ -172,8 +172,7 @@ def conflict_correlations(store, scores: pl.DataFrame, *, stability: pl.DataFram
     if stability is not None:
         frames["given"] = stability
     else:
-        from ambiguity.stats.quadrants import unimodal_models
-        from ambiguity.stats.quadrants import quadrant_stability
+        from ambiguity.stats.quadrants import quadrant_stability, unimodal_models
 
         for u in unimodal or sorted(unimodal_models(store)):
             try:
