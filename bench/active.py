@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ambiguity import open_store
     from ambiguity.explore.committee import members_from_store
-    from ambiguity.models.train import load_dataset
+    from ambiguity.models.training import load_dataset
 
     torch.set_num_threads(1)
     store = open_store(args.store, create=False)

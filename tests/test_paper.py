@@ -187,7 +187,7 @@ def test_the_paper_in_one_command(env):
     assert prov["model_path"] == str((project / "finetuned" / "text.roberta").resolve())
 
     # Annotations for the sampled task: two annotators, both rounds; then Table 5 appears.
-    from ambiguity.stats.sampling import load_task
+    from ambiguity.annotate.tasks import load_task
 
     task = load_task(store, "study")
     rng = np.random.default_rng(1)

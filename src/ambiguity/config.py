@@ -66,3 +66,19 @@ def find_project(start: Path | None = None) -> Project | None:
         if (d / CONFIG_NAME).exists():
             return load_project(d / CONFIG_NAME)
     return None
+
+
+def store_location(uri: str | os.PathLike) -> str:
+    """The store a user names: a project folder (holding ambiguity.toml) or the file itself means its store.
+
+    Anything else (a store folder, an object-store URI) is returned as given.
+    """
+    text = str(uri)
+    if "://" in text and not text.startswith("file://"):
+        return text
+    path = Path(text.removeprefix("file://"))
+    if path.name == CONFIG_NAME and path.is_file():
+        return load_project(path).store
+    if (path / CONFIG_NAME).is_file():
+        return load_project(path / CONFIG_NAME).store
+    return text

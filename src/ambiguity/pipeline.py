@@ -366,7 +366,7 @@ class Runner:
         return self.store.read("annotations", columns=["task"], where=f"task = '{task.replace(chr(39), chr(39) * 2)}'").height > 0
 
     def _sample(self) -> None:
-        from ambiguity.stats.sampling import sample_from_store, save_task
+        from ambiguity.annotate.tasks import sample_from_store, save_task
 
         cfg = self.resolve(self.p.sample)
         known = {"name", "per_quadrant", "seed", "models", "fusion", "splits", "threshold", "distinct"}
@@ -384,7 +384,7 @@ class Runner:
 
     def _train(self, cfg: dict[str, Any]) -> None:
         from ambiguity.models.spec import TrainConfig
-        from ambiguity.models.train import train
+        from ambiguity.models.training import train
 
         tc_fields = {f.name for f in fields(TrainConfig)}
         known = tc_fields | {"groups", "unimodal", "fusion", "unimodal_arch", "fusion_name", "folds", "repeats", "group_by", "workers"}

@@ -21,7 +21,8 @@ from synth import synthetic, write_scalar_group, write_segments, write_vector_gr
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     from ambiguity import open_store
-    from ambiguity.models.train import TrainConfig, train
+    from ambiguity.models.spec import TrainConfig
+    from ambiguity.models.training import train
 
     store = open_store(tmp_path_factory.mktemp("committee") / "store")
     ids, labels, splits, info, noise = synthetic(n=160, seed=4)

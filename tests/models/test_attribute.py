@@ -14,7 +14,7 @@ from ambiguity.errors import ConfigError, MissingGroupError, ModelError
 from ambiguity.models.attributions import attribute, interaction_frame, read_attributions, wide
 from ambiguity.models.saved import load_model
 from ambiguity.models.spec import TrainConfig
-from ambiguity.models.train import train
+from ambiguity.models.training import train
 
 
 def _store(path, n=240, seed=3, bad=()):

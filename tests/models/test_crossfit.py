@@ -33,7 +33,7 @@ from ambiguity.models.crossfit import (
 )
 from ambiguity.models.predictions import read_predictions
 from ambiguity.models.spec import TrainConfig
-from ambiguity.models.train import train
+from ambiguity.models.training import train
 from ambiguity.stores import schema as S
 
 FAST = TrainConfig(epochs=2, device="cpu")

@@ -12,7 +12,7 @@ from synth import dataset
 from ambiguity.errors import ConfigError
 from ambiguity.models.fusion import GatedAttentionFusion
 from ambiguity.models.spec import TrainConfig
-from ambiguity.models.train import fit
+from ambiguity.models.training import fit
 
 
 def _inputs(dims, batch=16, seed=0):

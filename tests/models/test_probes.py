@@ -10,7 +10,7 @@ from synth import dataset
 from ambiguity.errors import ConfigError
 from ambiguity.models.probes import LogisticProbe, MLPProbe, make_probe
 from ambiguity.models.spec import TrainConfig
-from ambiguity.models.train import Dataset, fit, standardise
+from ambiguity.models.training import Dataset, fit, standardise
 
 
 @pytest.mark.parametrize("seed", [0, 1])

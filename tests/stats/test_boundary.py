@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 
 import numpy as np
@@ -13,9 +14,11 @@ from scipy.spatial.distance import cdist
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from statsmodels.stats.multitest import multipletests
 
-import ambiguity.stats.boundary as B
 from ambiguity.errors import StatsError
 from ambiguity.stats.boundary import boundary, boundary_arrays, knn_exact, neighbours, permutation_tests
+
+# the module itself: the package exports the function of the same name
+B = importlib.import_module("ambiguity.stats.boundary")
 
 
 def _classes(n=300, d=8, seed=0, sep=2.0):
@@ -147,6 +150,7 @@ def test_one_class_only_has_no_margin():
     [({"k": 50}, "at least 51 usable"), ({"k": 0}, "positive integer"), ({"metric": "manhattan"}, "unknown metric"),
      ({"n_permutations": -1}, "non-negative"), ({"correction": "x"}, "unknown correction")],
 )
+
 def test_bad_arguments(kwargs, match):
     x, lab = _classes(n=40, seed=8)
     with pytest.raises(StatsError, match=match):

@@ -16,9 +16,11 @@ import scipy.stats
 from numpy.testing import assert_allclose
 from statsmodels.stats.multitest import multipletests
 
-import ambiguity.stats.compare as compare_mod
 from ambiguity.errors import StatsError
 from ambiguity.stats.compare import compare, compare_quadrant_frame, compare_quadrants, select_columns
+
+# the module itself: the package exports the function of the same name
+compare_mod = importlib.import_module("ambiguity.stats.compare")
 
 
 def _data(seed=0, n_a=23, n_b=31, p=6):
@@ -190,6 +192,7 @@ def test_inputs_groups_as_sequence_numpy_and_pandas():
         ({"columns": []}, "columns is empty"),
     ],
 )
+
 def test_bad_settings_raise_stats_error(kwargs, match):
     xa, xb = _data(p=2)
     with pytest.raises(StatsError, match=match):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,8 +25,12 @@ from ambiguity.cli.options import (
 from ambiguity.constants import MODALITIES
 from ambiguity.errors import StoreError
 
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
 
-def _task_name(store, task: str | None) -> str:
+
+
+def _task_name(store: FeatureStore, task: str | None) -> str:
     """--task, or the store's only task."""
     from ambiguity.annotate.tasks import task_names
 
@@ -39,7 +44,7 @@ def _task_name(store, task: str | None) -> str:
     raise click.UsageError(f"name the task with --task (the store has: {', '.join(names)})")
 
 
-def _fusion_models(store) -> list[str]:
+def _fusion_models(store: FeatureStore) -> list[str]:
     """Models of the predictions table that saw more than one modality."""
     from ambiguity.errors import MissingGroupError
     from ambiguity.models.predictions import model_summary
@@ -101,7 +106,7 @@ def sample(ctx, per_quadrant, modalities, models, fusion, seed, task, splits, th
     _export(store, t, csv_out, ls_out)
 
 
-def _export(store, t, csv_out: Path | None, ls_out: Path | None) -> None:
+def _export(store: FeatureStore, t, csv_out: Path | None, ls_out: Path | None) -> None:
     segs = store.segments(["segment_id", "media", "audio", "start_s", "end_s", "transcript"]) if (csv_out or ls_out) else None
     if csv_out:
         click.echo(f"wrote {t.to_csv(csv_out, segs)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +20,10 @@ from ambiguity.cli.options import (
     seed_option,
 )
 from ambiguity.errors import ExtractorError
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
+
 
 
 @main.command()
@@ -84,7 +89,7 @@ def ingest(ctx: click.Context, manifest: Path, split: str | None, preset: str | 
     _echo_leakage(store, groups)
 
 
-def _echo_leakage(store, groups: list[str] | None) -> None:
+def _echo_leakage(store: FeatureStore, groups: list[str] | None) -> None:
     """The leakage report over every segment in the store (all files ingested so far)."""
     from ambiguity.leakage import leakage_report
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,10 @@ from ambiguity.cli.options import (
     threshold_option,
 )
 
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
+
+
 
 def _weights(pairs: tuple[str, ...]) -> dict[str, str]:
     return parse_params(pairs, form="COMPONENT=WEIGHT, e.g. knn=2", option="--weight")
@@ -26,7 +31,7 @@ def _write(df, fmt: str, out: Path | None) -> None:
     emit(render(df, fmt, digits=3), out)
 
 
-def _auto_embedding(store, embedding: str | None) -> str | None:
+def _auto_embedding(store: FeatureStore, embedding: str | None) -> str | None:
     """--embedding, 'none', or by default the store's text embedding group (if any)."""
     from ambiguity.explore.score import default_embedding
 
@@ -130,7 +135,7 @@ def select_cmd(ctx, budget, strategy, seed, task, modality, out, fmt) -> None:
     _write(df, fmt, out)
 
 
-def _save_task(store, ids: list[str], name: str, modality: str, classes: list[str]) -> None:
+def _save_task(store: FeatureStore, ids: list[str], name: str, modality: str, classes: list[str]) -> None:
     """Unlabelled segments have no quadrant; their items say so with quadrant 'unlabelled'."""
     from datetime import UTC, datetime
 

@@ -62,7 +62,7 @@ def train(ctx, groups, unimodal_arch, probe_arch, with_fusion, with_unimodal, fu
     on the other folds (the crossfit scheme), R times with --repeats R.
     """
     from ambiguity.models.spec import TrainConfig
-    from ambiguity.models.train import train as run_train
+    from ambiguity.models.training import train as run_train
 
     store = get_store(ctx)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_lr=max_lr, select=select, seed=seed, device=device)
@@ -184,25 +184,26 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
     per segment), and Tables 1 and 2 give mean ± SD over the repeats.
     """
     from ambiguity.models.predictions import model_summary
-    from ambiguity.stats import quadrants as Q
+    from ambiguity.stats.quadrants import quadrants as quadrant_result
+    from ambiguity.stats.quadrants import resolve_model, table1, table2, unimodal_models
     from ambiguity.stats.stability import resolve_scheme
     from ambiguity.tables import to_latex, to_markdown
 
     store = get_store(ctx)
     split_t = splits or None
     summary = model_summary(store)
-    names = [Q.resolve_model(store, u, summary) for u in unimodal] if unimodal else sorted(Q.unimodal_models(store))
-    fusion = Q.resolve_model(store, fusion, summary)
+    names = [resolve_model(store, u, summary) for u in unimodal] if unimodal else sorted(unimodal_models(store))
+    fusion = resolve_model(store, fusion, summary)
     names = [n for n in names if n != fusion]
     if not names:
         raise click.UsageError("no unimodal model to compare: train one or name it with --unimodal")
     scheme = resolve_scheme(summary, [*names, fusion], scheme)
-    results = {u: Q.quadrants(store, u, fusion, split_t, threshold, scheme=scheme, min_stability=min_stability) for u in names}
+    results = {u: quadrant_result(store, u, fusion, split_t, threshold, scheme=scheme, min_stability=min_stability) for u in names}
     info = next(iter(results.values())).scheme
     # Tables 1 and 2 cover the named unimodal models and the fusion model, or every model if none is named.
     table_models = [*names, fusion] if unimodal else None
-    t1 = Q.table1(store, table_models, split_t, scheme=scheme)
-    t2 = Q.table2(store, table_models, split_t, n_boot=n_boot, seed=seed, scheme=scheme)
+    t1 = table1(store, table_models, split_t, scheme=scheme)
+    t2 = table2(store, table_models, split_t, n_boot=n_boot, seed=seed, scheme=scheme)
     how = info.caption()
     cap1 = f"Table 1: accuracy and macro F1 per model; {how}" + ("; mean and SD over the repeats" if scheme == "crossfit" else "")
     cap2 = (f"Table 2: disagreement of predicted labels; {how}; " +

@@ -4,7 +4,7 @@ The predictions table holds labelled segments only, and trained weights are not
 kept, so the committee is refitted on the labelled segments with each model's
 stored training configuration (groups, architecture, seed, epochs, ...) and then
 predicts the segments without a label. Unlabelled rows ride along in the same
-:class:`~ambiguity.models.train.Dataset` under the split ``unlabelled``: training
+:class:`~ambiguity.models.training.Dataset` under the split ``unlabelled``: training
 uses the ``train`` split only and picks the epoch on ``val``, so they never
 influence a model, and the fit's predictions cover them.
 """
@@ -15,10 +15,15 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ambiguity.errors import ModelError
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
+
 
 UNLABELLED = "unlabelled"
 
@@ -30,7 +35,7 @@ class Member:
     config: object  # a TrainConfig
 
 
-def members_from_store(store) -> list[Member]:
+def members_from_store(store: FeatureStore) -> list[Member]:
     """One member per model of the predictions table that ``ambiguity train`` made (it names its groups)."""
     from ambiguity.models.predictions import read_predictions
     from ambiguity.models.spec import TrainConfig
@@ -48,11 +53,11 @@ def members_from_store(store) -> list[Member]:
     return out
 
 
-def with_unlabelled(store, groups: Sequence[str]):
+def with_unlabelled(store: FeatureStore, groups: Sequence[str]):
     """The labelled dataset of ``groups`` plus every unlabelled segment that is ok in all of them."""
     import polars as pl
 
-    from ambiguity.models.train import Dataset, _group_matrix, load_dataset
+    from ambiguity.models.training import Dataset, _group_matrix, load_dataset
 
     ds = load_dataset(store, groups)
     seg = store.segments(["segment_id", "label"]).filter(pl.col("label").is_null())
@@ -77,12 +82,12 @@ def with_unlabelled(store, groups: Sequence[str]):
 
 def committee_probs(ds, members: Sequence[Member]) -> np.ndarray:
     """Fit every member on ``ds`` (train split, epoch chosen on val): (members, rows, classes) probabilities."""
-    from ambiguity.models.train import fit
+    from ambiguity.models.training import fit
 
     return np.stack([fit(ds.subset(list(m.groups)), m.config).probs for m in members])
 
 
-def unlabelled_committee(store) -> tuple[list[str], np.ndarray, list[Member], list[str]]:
+def unlabelled_committee(store: FeatureStore) -> tuple[list[str], np.ndarray, list[Member], list[str]]:
     """(unlabelled ids, their committee probabilities (M, n, C), the members, the classes)."""
     members = members_from_store(store)
     groups = list(dict.fromkeys(g for m in members for g in m.groups))

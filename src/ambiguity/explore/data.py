@@ -13,7 +13,7 @@ import math
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -21,6 +21,9 @@ import polars as pl
 from ambiguity.constants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS
 from ambiguity.errors import AmbiguityError, StatsError
 from ambiguity.explore.score import COMPONENTS, ScoreResult, ambiguity_scores, fusion_model
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
 
 SCHEMES = ("auto", "fixed", "crossfit")
 #: A metadata column becomes a filter when it has at most this many distinct values.
@@ -315,9 +318,10 @@ def _metadata(segments: pl.DataFrame) -> dict[str, dict[str, Any]]:
 
 
 def load(
-    store, *, scheme: str = "auto", fusion: str | None = None, unimodal: list[str] | None = None,
+    store: FeatureStore, *, scheme: str = "auto", fusion: str | None = None, unimodal: list[str] | None = None,
     threshold: float = 0.5, embedding: str | None = None, weights: dict[str, float] | None = None,
 ) -> ExploreData:
+
     """Read the explorer's data. A store without predictions still loads (``problem`` says what to run)."""
     from ambiguity.stats.quadrants import load_quadrants, resolve_model, unimodal_models
     from ambiguity.stores.schema import SPLITS, table_name

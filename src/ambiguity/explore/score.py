@@ -30,12 +30,15 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from ambiguity.errors import AmbiguityError, StatsError
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
 
 COMPONENTS: dict[str, str] = {
     "disagreement": "run `ambiguity train GROUPS --folds 5` (cross-fitted quadrants)",
@@ -97,7 +100,7 @@ class ScoreResult:
         return self.frame.filter(pl.col("score").is_not_null()).sort(["score", "segment_id"], descending=[True, False]).head(n)
 
 
-def _committee(store) -> pl.DataFrame:
+def _committee(store: FeatureStore) -> pl.DataFrame:
     from ambiguity.explore.select import vote_entropy
     from ambiguity.models.predictions import read_predictions
 
@@ -115,7 +118,7 @@ def _committee(store) -> pl.DataFrame:
     return pl.DataFrame({"segment_id": wide["segment_id"], "committee": vote_entropy(P)})
 
 
-def _disagreement(store, unimodal: list[str], fusion: str) -> pl.DataFrame:
+def _disagreement(store: FeatureStore, unimodal: list[str], fusion: str) -> pl.DataFrame:
     """Mean over the unimodal models of P(red or green) across repeats (stats.quadrants.quadrant_stability)."""
     from ambiguity.stats.quadrants import quadrant_stability
 
@@ -123,7 +126,7 @@ def _disagreement(store, unimodal: list[str], fusion: str) -> pl.DataFrame:
     return pl.concat(parts).group_by("segment_id").agg(pl.col("disagreement_p").mean().alias("disagreement"))
 
 
-def _conflict(store) -> pl.DataFrame:
+def _conflict(store: FeatureStore) -> pl.DataFrame:
     """JSD of the unimodal models' distributions (bits), divided by its maximum min(log2 K, log2 C)."""
     from ambiguity.stats.conflicts import conflict_scores
 
@@ -133,13 +136,13 @@ def _conflict(store) -> pl.DataFrame:
     return c.select("segment_id", (pl.col("jsd") / top).clip(0, 1).alias("conflict"))
 
 
-def read_classes(store) -> list[str]:
+def read_classes(store: FeatureStore) -> list[str]:
     from ambiguity.models.predictions import read_predictions
 
     return list(read_predictions(store).select("classes").head(1)["classes"][0])
 
 
-def _dynamics(store) -> pl.DataFrame:
+def _dynamics(store: FeatureStore) -> pl.DataFrame:
     from ambiguity.models.predictions import read_dynamics
 
     # the mean over models: each model's training run is one view of how hard the segment is to learn
@@ -152,14 +155,14 @@ def _dynamics(store) -> pl.DataFrame:
     )
 
 
-def _knn(store, group: str, k: int) -> pl.DataFrame:
+def _knn(store: FeatureStore, group: str, k: int) -> pl.DataFrame:
     from ambiguity.stats.boundary import boundary
 
     res = boundary(store, group, k=k, n_permutations=0)
     return res.segments.select("segment_id", pl.col("other_share").alias("knn"))
 
 
-def _annotators(store) -> pl.DataFrame:
+def _annotators(store: FeatureStore) -> pl.DataFrame:
     a = store.read("annotations", ["task", "segment_id", "judgment", "annotator"])
     if a.height == 0:
         raise StatsError("no annotations")
@@ -175,7 +178,7 @@ def _annotators(store) -> pl.DataFrame:
 
 
 def ambiguity_scores(
-    store,
+    store: FeatureStore,
     *,
     unimodal: str | None = None,
     fusion: str | None = None,
@@ -183,6 +186,7 @@ def ambiguity_scores(
     k: int = 10,
     weights: Mapping[str, Any] | None = None,
 ) -> ScoreResult:
+
     """Every score component the store allows, and their weighted mean (see the module notes).
 
     ``unimodal``/``fusion`` pick the pairs whose cross-fitted disagreement is used (default:
@@ -241,7 +245,7 @@ def ambiguity_scores(
     return ScoreResult(frame.select("segment_id", "score", "n_components", *COMPONENTS), w, available, missing)
 
 
-def _pair(store, unimodal: str | None, fusion: str | None) -> tuple[list[str], str] | None:
+def _pair(store: FeatureStore, unimodal: str | None, fusion: str | None) -> tuple[list[str], str] | None:
     from ambiguity.stats.quadrants import resolve_model, unimodal_models
 
     if not store.has_table("predictions"):
@@ -251,9 +255,9 @@ def _pair(store, unimodal: str | None, fusion: str | None) -> tuple[list[str], s
     return (uni, fus) if uni and fus else None
 
 
-def default_embedding(store) -> str | None:
+def default_embedding(store: FeatureStore) -> str | None:
     """The kNN component's default vector group: the store's text embedding, else its first vector group."""
-    from ambiguity.models.train import group_modality
+    from ambiguity.models.training import group_modality
     from ambiguity.stores.schema import table_name
 
     vec = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
@@ -261,7 +265,7 @@ def default_embedding(store) -> str | None:
     return (text or vec or [None])[0]
 
 
-def fusion_model(store) -> str | None:
+def fusion_model(store: FeatureStore) -> str | None:
     """The store's model that saw several modalities ("fusion" when there are several and one has that name)."""
     from ambiguity.models.predictions import model_summary
 
@@ -272,7 +276,7 @@ def fusion_model(store) -> str | None:
     return "fusion" if "fusion" in multi else None
 
 
-def rank(store, top: int = 50, **kwargs: Any) -> pl.DataFrame:
+def rank(store: FeatureStore, top: int = 50, **kwargs: Any) -> pl.DataFrame:
     """The ``top`` most ambiguous segments with label, split and transcript (kwargs: :func:`ambiguity_scores`).
 
     Columns: rank, segment_id, score, n_components, one column per available
@@ -281,7 +285,7 @@ def rank(store, top: int = 50, **kwargs: Any) -> pl.DataFrame:
     return ranked(store, ambiguity_scores(store, **kwargs), top)
 
 
-def ranked(store, res: ScoreResult, top: int) -> pl.DataFrame:
+def ranked(store: FeatureStore, res: ScoreResult, top: int) -> pl.DataFrame:
     """:func:`rank` of an already computed :class:`ScoreResult`."""
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise StatsError(f"top must be a positive integer, got {top!r}")

@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -26,6 +27,9 @@ import pyarrow as pa
 from ambiguity.errors import MissingGroupError, ModelError
 from ambiguity.models import attribution as A
 from ambiguity.stores.sql import quote, quote_list
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
 
 ATTRIBUTIONS = "attributions"
 
@@ -102,11 +106,11 @@ class Prepared:
     dropped: dict[str, int]
 
 
-def prepare(store, model, splits: Sequence[str] | None = None) -> Prepared:
+def prepare(store: FeatureStore, model, splits: Sequence[str] | None = None) -> Prepared:
     """Load ``model`` and its groups' features for the segments of ``splits`` (default all), standardised
     as in training. Segments not ok in a group, or whose label the model lacks, are left out and counted."""
     from ambiguity.models.saved import load_model
-    from ambiguity.models.train import apply_standardiser, load_dataset
+    from ambiguity.models.training import apply_standardiser, load_dataset
 
     sm = load_model(store, model) if isinstance(model, str) else model  # a name or a SavedModel
     model = sm.name
@@ -132,7 +136,7 @@ def prepare(store, model, splits: Sequence[str] | None = None) -> Prepared:
 
 
 def attribute(
-    store,
+    store: FeatureStore,
     model: str = "fusion",
     *,
     splits: Sequence[str] | None = None,
@@ -143,6 +147,7 @@ def attribute(
     chunk: int = 8192,
     write: bool = True,
 ) -> AttributionResult:
+
     """Shapley values of each modality of fusion model ``model`` for the segments of ``splits`` (default all)."""
     from ambiguity.models.saved import load_model
 
@@ -189,7 +194,7 @@ def _long_frame(model, target, sm, ids, splits, labels, res: A.ShapleyResult, se
     return pl.from_arrow(table).with_columns(pl.col("phi_se").fill_nan(None))
 
 
-def write_attributions(store, frame: pl.DataFrame) -> None:
+def write_attributions(store: FeatureStore, frame: pl.DataFrame) -> None:
     """Upsert the rows of one (model, target, run), then delete that (model, target)'s older rows."""
     from ambiguity.stores import schema as S
 
@@ -200,7 +205,7 @@ def write_attributions(store, frame: pl.DataFrame) -> None:
     store.delete(ATTRIBUTIONS, f"model = {quote(model)} AND target = {quote(target)} AND run_id != {quote(run_id)}")
 
 
-def read_attributions(store, model: str | None = None, target: str | None = "p_correct",
+def read_attributions(store: FeatureStore, model: str | None = None, target: str | None = "p_correct",
                       splits: Sequence[str] | None = None) -> pl.DataFrame:
     """The long attributions table (one row per segment and modality), filtered as asked."""
     if not store.has_table(ATTRIBUTIONS):
@@ -248,7 +253,7 @@ def interaction_frame(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(out, schema={"segment_id": pl.String, "modality_a": pl.String, "modality_b": pl.String, "interaction": pl.Float64})
 
 
-def provenance(store) -> dict:
+def provenance(store: FeatureStore) -> dict:
     from ambiguity.stores import schema as S
 
     return S.read_provenance(store.schema(ATTRIBUTIONS)) if store.has_table(ATTRIBUTIONS) else {}

@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -55,8 +55,11 @@ import pyarrow as pa
 from ambiguity.errors import ConfigError, ModelError
 from ambiguity.models import predictions as P
 from ambiguity.models.spec import TrainConfig
-from ambiguity.models.train import Dataset, fit, load_dataset, metrics
+from ambiguity.models.training import Dataset, fit, load_dataset, metrics
 from ambiguity.stores.sql import quote, quote_list
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
 
 FOLDS = "folds"
 FITS = "fits"
@@ -107,7 +110,7 @@ class CrossfitConfig:
 
 
 # -- folds --------------------------------------------------------------------------------------
-def segment_groups(store, segment_ids: Sequence[str], column: str | None) -> np.ndarray:
+def segment_groups(store: FeatureStore, segment_ids: Sequence[str], column: str | None) -> np.ndarray:
     """The group of each segment: a segments column or a metadata key; each segment its own without one."""
     ids = list(segment_ids)
     if column is None:
@@ -241,7 +244,7 @@ class CrossfitReport:
         return "\n".join(lines)
 
 
-def _fingerprint(store, ds: Dataset, specs: Sequence[_Spec], cv: CrossfitConfig, groups: np.ndarray) -> str:
+def _fingerprint(store: FeatureStore, ds: Dataset, specs: Sequence[_Spec], cv: CrossfitConfig, groups: np.ndarray) -> str:
     prov = store.groups()
     h = hashlib.sha256()
     h.update(json.dumps({
@@ -254,14 +257,14 @@ def _fingerprint(store, ds: Dataset, specs: Sequence[_Spec], cv: CrossfitConfig,
     return "cf-" + h.hexdigest()[:16]
 
 
-def finished_units(store, run_id: str) -> set[tuple[int, int]]:
+def finished_units(store: FeatureStore, run_id: str) -> set[tuple[int, int]]:
     if not store.has_table(FITS):
         return set()
     df = store.read(FITS, ["repeat", "fold"], where=f"run_id = {quote(run_id)}")
     return {(int(r), int(k)) for r, k in zip(df["repeat"].to_list(), df["fold"].to_list(), strict=True)}
 
 
-def read_folds(store, run_id: str | None = None) -> pl.DataFrame:
+def read_folds(store: FeatureStore, run_id: str | None = None) -> pl.DataFrame:
     """The saved fold of every segment per repeat (columns run_id, repeat, segment_id, group, label, fold)."""
     from ambiguity.errors import MissingGroupError
 
@@ -270,7 +273,7 @@ def read_folds(store, run_id: str | None = None) -> pl.DataFrame:
     return store.read(FOLDS, where=None if run_id is None else f"run_id = {quote(run_id)}").drop("key")
 
 
-def read_fits(store, run_id: str | None = None) -> pl.DataFrame:
+def read_fits(store: FeatureStore, run_id: str | None = None) -> pl.DataFrame:
     """One row per finished (repeat, fold): the ids fitted on, validated on and predicted."""
     from ambiguity.errors import MissingGroupError
 
@@ -279,7 +282,7 @@ def read_fits(store, run_id: str | None = None) -> pl.DataFrame:
     return store.read(FITS, where=None if run_id is None else f"run_id = {quote(run_id)}").drop("key")
 
 
-def _forget_other_runs(store, models: Sequence[str], run_id: str) -> None:
+def _forget_other_runs(store: FeatureStore, models: Sequence[str], run_id: str) -> None:
     """Delete the cross-fitted rows of ``models`` from other runs, and the fold records nothing uses any more."""
     if not store.has_table(P.PREDICTIONS) or "scheme" not in store.schema(P.PREDICTIONS).names:
         return
@@ -291,7 +294,7 @@ def _forget_other_runs(store, models: Sequence[str], run_id: str) -> None:
             store.delete(table, keep)
 
 
-def _write_unit(store, ds: Dataset, specs: Sequence[_Spec], out: dict[str, Any], run_id: str, cv: CrossfitConfig,
+def _write_unit(store: FeatureStore, ds: Dataset, specs: Sequence[_Spec], out: dict[str, Any], run_id: str, cv: CrossfitConfig,
                 fold_of: dict[str, int], row: dict[str, int]) -> None:
     te = out["test"]
     idx = [row[s] for s in te]
@@ -321,7 +324,7 @@ def _write_unit(store, ds: Dataset, specs: Sequence[_Spec], out: dict[str, Any],
 
 
 def crossfit(
-    store,
+    store: FeatureStore,
     groups: Sequence[str],
     *,
     cv: CrossfitConfig | None = None,
@@ -333,6 +336,7 @@ def crossfit(
     config: TrainConfig | None = None,
     on_fit: Callable[[int, int, float], None] | None = None,
 ) -> CrossfitReport:
+
     """Cross-fit one unimodal model per group and a fusion model over all groups (see the module notes).
 
     ``on_fit(repeat, fold, seconds)`` is called after each (repeat, fold) is written.
@@ -405,7 +409,7 @@ def crossfit(
                           len(todo), len(done), _oof_metrics(store, [s.name for s in specs], cv.repeats))
 
 
-def _oof_metrics(store, models: Sequence[str], repeats: int) -> dict[str, list[dict[str, float]]]:
+def _oof_metrics(store: FeatureStore, models: Sequence[str], repeats: int) -> dict[str, list[dict[str, float]]]:
     df = P.read_predictions(store, list(models), scheme="crossfit").select(["model", "repeat", "label", "predicted"])
     out: dict[str, list[dict[str, float]]] = {}
     for m in models:

@@ -22,15 +22,18 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ambiguity.constants import MODALITIES
 from ambiguity.devices import resolve_device
 from ambiguity.errors import ConfigError, ModelError, ModelNotFoundError
-from ambiguity.models.train import metrics
+from ambiguity.models.training import metrics
 from ambiguity.stores.sql import quote
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
 
 _AUDIO_RATE = 16000
 SMALL_MODEL = 10_000_000
@@ -134,7 +137,7 @@ def freeze_all_but_last(model, n: int = 2) -> tuple[int, int, str]:
 
 
 # -- data ---------------------------------------------------------------------------------------
-def _rows(store, split: str, modality: str, limit: int | None) -> list[dict[str, Any]]:
+def _rows(store: FeatureStore, split: str, modality: str, limit: int | None) -> list[dict[str, Any]]:
     segs = store.segments(where=f"split = {quote(split)}").filter(_usable(modality)).sort("segment_id")
     return segs.head(limit).to_dicts() if limit else segs.to_dicts()
 
@@ -242,7 +245,7 @@ def _auto_class(modality: str):
 
 # -- training -----------------------------------------------------------------------------------
 def finetune(
-    store, model: str, out: str | Path, config: FinetuneConfig | None = None,
+    store: FeatureStore, model: str, out: str | Path, config: FinetuneConfig | None = None,
     *, on_epoch: Callable[[dict[str, float]], None] | None = None, predict_all: bool = True,
 ) -> FinetuneReport:
     """Fine-tune ``model`` (a local directory or a cached hub id) on the store's labels; save to ``out``.
@@ -291,7 +294,7 @@ def finetune(
         torch.set_num_threads(threads_before)
 
 
-def _train(store, cfg, src, net, classes, cidx, device, out, trainable, total, what, train_rows, val_rows,
+def _train(store: FeatureStore, cfg, src, net, classes, cidx, device, out, trainable, total, what, train_rows, val_rows,
            on_epoch, predict_all) -> FinetuneReport:
     import torch
     import torch.nn.functional as F
@@ -373,7 +376,7 @@ def _train(store, cfg, src, net, classes, cidx, device, out, trainable, total, w
     return report
 
 
-def write_finetuned_predictions(store, report: FinetuneReport, name: str, modality: str, *,
+def write_finetuned_predictions(store: FeatureStore, report: FinetuneReport, name: str, modality: str, *,
                                 group: str | None = None, config: dict[str, Any] | None = None) -> int:
     """Store a fine-tuned classifier's predictions as model ``name`` (kind ``finetuned``).
 

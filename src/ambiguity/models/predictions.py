@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -37,6 +37,9 @@ import pyarrow as pa
 
 from ambiguity.errors import ManifestError, MissingGroupError, StoreError
 from ambiguity.stores.sql import quote, quote_list
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
 
 PREDICTIONS = "predictions"
 DYNAMICS = "dynamics"
@@ -189,7 +192,7 @@ def dynamics_table(
     )
 
 
-def _replace_model(store, table_name: str, data: pa.Table, schema: pa.Schema, scope: str = "") -> None:
+def _replace_model(store: FeatureStore, table_name: str, data: pa.Table, schema: pa.Schema, scope: str = "") -> None:
     """Upsert a model's rows, then delete its rows from earlier runs that this one does not cover."""
     if data.num_rows == 0:
         return
@@ -202,7 +205,7 @@ def _replace_model(store, table_name: str, data: pa.Table, schema: pa.Schema, sc
     store.delete(table_name, f"model = {quote(model)} AND run_id != {quote(run_id)}{scope}")
 
 
-def migrate_predictions(store) -> None:
+def migrate_predictions(store: FeatureStore) -> None:
     """Give a predictions table written before schemes existed its scheme, fold and repeat columns.
 
     Every old row came from the fixed split. The table is small (one row per model
@@ -220,7 +223,7 @@ def migrate_predictions(store) -> None:
     store.upsert(PREDICTIONS, table, key="key", schema=PREDICTIONS_SCHEMA)
 
 
-def write_predictions(store, data: pa.Table) -> None:
+def write_predictions(store: FeatureStore, data: pa.Table) -> None:
     """Fixed-scheme rows of one model: they replace its earlier fixed rows."""
     migrate_predictions(store)
     schemes = set(data.column("scheme").to_pylist()) if "scheme" in data.column_names else {"fixed"}
@@ -229,13 +232,13 @@ def write_predictions(store, data: pa.Table) -> None:
     _replace_model(store, PREDICTIONS, data, PREDICTIONS_SCHEMA, " AND scheme = 'fixed'")
 
 
-def write_crossfit_rows(store, data: pa.Table) -> None:
+def write_crossfit_rows(store: FeatureStore, data: pa.Table) -> None:
     """Upsert cross-fitted rows (any models, one run): a rerun of a fold overwrites, never duplicates."""
     migrate_predictions(store)
     store.upsert(PREDICTIONS, data, key="key", schema=PREDICTIONS_SCHEMA)
 
 
-def delete_crossfit(store, models: Sequence[str], keep_run: str | None = None) -> None:
+def delete_crossfit(store: FeatureStore, models: Sequence[str], keep_run: str | None = None) -> None:
     """Delete the cross-fitted rows of ``models`` (except those of run ``keep_run``)."""
     if not models or not store.has_table(PREDICTIONS) or "scheme" not in store.schema(PREDICTIONS).names:
         return
@@ -245,7 +248,7 @@ def delete_crossfit(store, models: Sequence[str], keep_run: str | None = None) -
     store.delete(PREDICTIONS, where)
 
 
-def write_dynamics(store, data: pa.Table) -> None:
+def write_dynamics(store: FeatureStore, data: pa.Table) -> None:
     _replace_model(store, DYNAMICS, data, DYNAMICS_SCHEMA)
 
 
@@ -259,8 +262,9 @@ def _where(models: Sequence[str] | None, splits: Sequence[str] | None, scheme: s
 
 
 def read_predictions(
-    store, models: Sequence[str] | None = None, splits: Sequence[str] | None = None, scheme: str | None = "fixed",
+    store: FeatureStore, models: Sequence[str] | None = None, splits: Sequence[str] | None = None, scheme: str | None = "fixed",
 ) -> pl.DataFrame:
+
     """Prediction rows as polars (all models and splits unless named) of one ``scheme`` (None: both)."""
     if not store.has_table(PREDICTIONS):
         raise MissingGroupError(f"the store at {store.uri} has no predictions: run `ambiguity train` or `ambiguity predictions import`")
@@ -275,13 +279,13 @@ def read_predictions(
     return store.read(PREDICTIONS, where=_where(models, splits, scheme))
 
 
-def read_dynamics(store, models: Sequence[str] | None = None) -> pl.DataFrame:
+def read_dynamics(store: FeatureStore, models: Sequence[str] | None = None) -> pl.DataFrame:
     if not store.has_table(DYNAMICS):
         raise MissingGroupError(f"the store at {store.uri} has no training dynamics: run `ambiguity train`")
     return store.read(DYNAMICS, where=_where(models, None))
 
 
-def model_summary(store) -> pl.DataFrame:
+def model_summary(store: FeatureStore) -> pl.DataFrame:
     """One row per model: kind, arch, modalities, groups, rows, schemes (sorted list of the schemes it has)."""
     df = read_predictions(store, scheme=None).select(["model", "kind", "arch", "modalities", "groups", "segment_id", "scheme"])
     return (
@@ -314,7 +318,7 @@ def _class_name(column: str) -> str:
     return column
 
 
-def import_predictions(store, path: str | Path, *, kind: str = "imported") -> ImportReport:
+def import_predictions(store: FeatureStore, path: str | Path, *, kind: str = "imported") -> ImportReport:
     """Validate and write predictions made by a user's own model.
 
     The file (CSV or Parquet) has ``segment_id``, ``model`` and one probability

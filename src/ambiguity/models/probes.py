@@ -1,7 +1,7 @@
 """Probes on frozen features: logistic regression and a small MLP.
 
 Both are torch modules trained by the same loop as the fusion model
-(:mod:`ambiguity.models.train`), so every model gets the same seeds, the same
+(:mod:`ambiguity.models.training`), so every model gets the same seeds, the same
 best-epoch selection on validation and the same training dynamics. The inputs
 of several feature groups are concatenated.
 """

@@ -16,12 +16,17 @@ their own class, with Wilson intervals. Any number of classes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 import torch
 
 from ambiguity.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
+
 
 
 @torch.inference_mode()
@@ -33,7 +38,7 @@ def _predict(net: torch.nn.Module, Z: Sequence[np.ndarray], chunk: int = 8192) -
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def _prepared(store, model, splits):
+def _prepared(store: FeatureStore, model, splits):
     from ambiguity.models.attributions import prepare
 
     pr = prepare(store, model, splits)
@@ -42,7 +47,7 @@ def _prepared(store, model, splits):
     return pr
 
 
-def perceptual_score(store, model: str = "fusion", *, splits: Sequence[str] | None = ("test",),
+def perceptual_score(store: FeatureStore, model: str = "fusion", *, splits: Sequence[str] | None = ("test",),
                      n_permutations: int = 10, seed: int = 0, n_boot: int = 2000, ci: float = 0.95) -> pl.DataFrame:
     """One row per modality: modality, group, n, accuracy, permuted_accuracy, score (the accuracy drop),
     ci_low, ci_high, relative (score / accuracy), n_permutations."""
@@ -70,7 +75,7 @@ def perceptual_score(store, model: str = "fusion", *, splits: Sequence[str] | No
     return pl.DataFrame(rows)
 
 
-def counterfactual_swap(store, model: str = "fusion", *, splits: Sequence[str] | None = ("test",), seed: int = 0,
+def counterfactual_swap(store: FeatureStore, model: str = "fusion", *, splits: Sequence[str] | None = ("test",), seed: int = 0,
                         ci: float = 0.95) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(summary, pairs). summary: modality, group, n, follows, follows_low, follows_high, keeps, keeps_low,
     keeps_high; pairs: segment_id, label, modality, donor_id, donor_label, predicted (after the swap)."""

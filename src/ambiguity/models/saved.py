@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +22,9 @@ import torch
 
 from ambiguity.errors import MissingGroupError, ModelError
 from ambiguity.stores.sql import quote
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
 
 MODELS = "models"
 
@@ -44,6 +48,7 @@ MODELS_SCHEMA = pa.schema(
         pa.field("created_at", pa.string()),
     ]
 )
+
 
 _HPARAMS = ("arch", "latent", "hidden", "dropout", "modality_dropout", "probe_hidden")
 
@@ -70,7 +75,7 @@ class SavedModel:
         return hasattr(self.model, "encode") and hasattr(self.model, "attention")
 
 
-def save_model(store, name: str, model: torch.nn.Module, cfg, ds, train_idx: np.ndarray,
+def save_model(store: FeatureStore, name: str, model: torch.nn.Module, cfg, ds, train_idx: np.ndarray,
                stats: Sequence[tuple[np.ndarray, np.ndarray]], *, run_id: str) -> None:
     """Write (or replace) the row of model ``name``; ``stats`` is (mean, sd) per group of ``ds``."""
     buf = io.BytesIO()
@@ -92,13 +97,13 @@ def save_model(store, name: str, model: torch.nn.Module, cfg, ds, train_idx: np.
     store.upsert(MODELS, table, key="key", schema=MODELS_SCHEMA)
 
 
-def saved_models(store) -> list[str]:
+def saved_models(store: FeatureStore) -> list[str]:
     if not store.has_table(MODELS):
         return []
     return sorted(store.read(MODELS, ["model"])["model"].to_list())
 
 
-def load_model(store, name: str) -> SavedModel:
+def load_model(store: FeatureStore, name: str) -> SavedModel:
     """The model ``name`` as trained; a clear error if the store has no weights for it."""
     from ambiguity.models.spec import TrainConfig, build_model
 

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -20,6 +20,10 @@ from ambiguity import tables as T
 from ambiguity.errors import AmbiguityError
 from ambiguity.report.html import Section, write_index
 from ambiguity.version import __version__
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
+
 
 PAIRS = (("red", "blue"), ("green", "blue"), ("red", "green"))
 
@@ -50,7 +54,7 @@ class ReportSettings:
 
 
 class Report:
-    def __init__(self, store, out: Path, settings: ReportSettings):
+    def __init__(self, store: FeatureStore, out: Path, settings: ReportSettings):
         self.store, self.out, self.s = store, Path(out), settings
         self.sections: list[Section] = []
         self.cache: dict[str, Any] = {}
@@ -395,7 +399,7 @@ class Report:
         return write_index(self.out, self.s.title, subtitle, self.sections)
 
 
-def build_report(store, out: str | Path, settings: ReportSettings | None = None) -> Report:
+def build_report(store: FeatureStore, out: str | Path, settings: ReportSettings | None = None) -> Report:
     rep = Report(store, Path(out), settings or ReportSettings())
     rep.build()
     return rep

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -21,6 +22,10 @@ from ambiguity.constants import QUADRANT_COLOURS, QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.report.fig_boundary import save
 from ambiguity.stats.quadrants import quadrant_counts
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
+
 
 _BINS = np.linspace(0, 1, 21)
 
@@ -132,7 +137,7 @@ def datamap(dynamics: pl.DataFrame, models: Sequence[str] | None = None) -> Figu
     return fig
 
 
-def write_figure2(store, out_dir: str | Path, fusion: str = "fusion", unimodal: Sequence[str] | None = None,
+def write_figure2(store: FeatureStore, out_dir: str | Path, fusion: str = "fusion", unimodal: Sequence[str] | None = None,
                   splits=None, threshold: float = 0.5, *, scheme: str = "auto", min_stability: float | None = None) -> list[Path]:
     """Figure 2 from the store's predictions (``scheme`` as in :func:`ambiguity.stats.quadrants.quadrants`)."""
     from ambiguity.stats.quadrants import quadrants, resolve_model, unimodal_models
@@ -146,7 +151,7 @@ def write_figure2(store, out_dir: str | Path, fusion: str = "fusion", unimodal: 
                 out_dir, "figure2_quadrants")
 
 
-def write_datamap(store, out_dir: str | Path, models: Sequence[str] | None = None) -> list[Path]:
+def write_datamap(store: FeatureStore, out_dir: str | Path, models: Sequence[str] | None = None) -> list[Path]:
     from ambiguity.models.predictions import read_dynamics
     from ambiguity.stats.quadrants import ordered_models, resolve_model
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -19,6 +20,10 @@ import polars as pl
 from ambiguity.constants import CORRECTION_NAMES, QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.stats.multitest import adjust, check_alpha, check_correction
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
+
 
 PAIRS = (("red", "blue"), ("green", "blue"))
 
@@ -112,7 +117,7 @@ def summarise(frame: pl.DataFrame, modalities: Sequence[str], *, test: str = "we
     return means, tests_df, pl.DataFrame(dom_rows)
 
 
-def quadrant_attribution(store, unimodal: str, fusion: str = "fusion", *, splits: Sequence[str] = ("test",),
+def quadrant_attribution(store: FeatureStore, unimodal: str, fusion: str = "fusion", *, splits: Sequence[str] = ("test",),
                          target: str = "p_correct", threshold: float = 0.5, test: str = "welch",
                          correction: str = "holm", alpha: float = 0.05, ci: float = 0.95,
                          quadrants: pl.DataFrame | None = None) -> QuadrantAttribution:

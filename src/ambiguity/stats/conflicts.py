@@ -24,11 +24,16 @@ import json
 from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from ambiguity.errors import StatsError
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
+
 
 DEFAULT_THRESHOLD = 0.8
 
@@ -60,7 +65,7 @@ def opposing_margin(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return best, ia, ib
 
 
-def conflict_scores(store, models: Sequence[str] | None = None, splits: Sequence[str] | None = ("test",)) -> pl.DataFrame:
+def conflict_scores(store: FeatureStore, models: Sequence[str] | None = None, splits: Sequence[str] | None = ("test",)) -> pl.DataFrame:
     """One row per segment predicted by every model: segment_id, split, label, n_models, jsd, margin,
     model_a, class_a, p_a, model_b, class_b, p_b (the most confident opposing pair; null if none), and
     ``predicted`` (JSON: model -> predicted class). ``models`` default: every unimodal model."""
@@ -140,7 +145,7 @@ def spearman_ci(x: np.ndarray, y: np.ndarray, *, n_boot: int = 2000, ci: float =
     return {"n": len(x), "rho": float(r.statistic), "ci_low": float(lo), "ci_high": float(hi), "p": float(r.pvalue)}
 
 
-def annotator_disagreement(store, task: str | None = None) -> pl.DataFrame:
+def annotator_disagreement(store: FeatureStore, task: str | None = None) -> pl.DataFrame:
     """segment_id, n_answers, disagreement: the share of pairs of answers on a segment that differ
     (over every annotator and round of ``task``, or of all tasks); segments with fewer than 2 answers left out."""
     if not store.has_table("annotations"):
@@ -154,7 +159,7 @@ def annotator_disagreement(store, task: str | None = None) -> pl.DataFrame:
                       (1 - pl.col("same") / (pl.col("n_answers") * (pl.col("n_answers") - 1))).alias("disagreement")).sort("segment_id")
 
 
-def conflict_correlations(store, scores: pl.DataFrame, *, stability: pl.DataFrame | None = None,
+def conflict_correlations(store: FeatureStore, scores: pl.DataFrame, *, stability: pl.DataFrame | None = None,
                           unimodal: Sequence[str] | None = None, fusion: str = "fusion", task: str | None = None,
                           n_boot: int = 2000, seed: int = 0) -> pl.DataFrame:
     """Spearman correlations (bootstrap CI) of jsd and margin with crossfit quadrant stability and the
@@ -201,7 +206,7 @@ def conflict_correlations(store, scores: pl.DataFrame, *, stability: pl.DataFram
     return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
 
 
-def write_manifest(store, conflicts: pl.DataFrame, path: str | Path, *, threshold: float,
+def write_manifest(store: FeatureStore, conflicts: pl.DataFrame, path: str | Path, *, threshold: float,
                    pairs: pl.DataFrame | None = None, pairs_path: str | Path | None = None) -> list[Path]:
     """The conflict test set as a manifest (the segments table's columns + the conflict columns),
     CSV / Parquet / JSONL by suffix, and a JSON sidecar ``<file>.json`` saying how it was made."""

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -42,6 +43,9 @@ from ambiguity.errors import StatsError
 from ambiguity.stats.assign import assign_quadrants
 from ambiguity.stats.stability import SHARE_COLUMNS, RepeatedDisagreement, Scheme, resolve_scheme
 from ambiguity.stores.schema import parse_splits
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
 
 
 # -- pure functions ------------------------------------------------------------------------------
@@ -141,6 +145,7 @@ def disagreement(
     seed: int = 0,
     splits: Sequence[str] = (),
 ) -> DisagreementResult:
+
     """Table 2 from prediction rows (columns model, segment_id, predicted)."""
     for c in ("model", "segment_id", "predicted"):
         if c not in predictions.columns:
@@ -195,7 +200,7 @@ def performance(predictions: pl.DataFrame, models: Sequence[str] | None = None) 
 
 
 # -- store-backed -------------------------------------------------------------------------------
-def resolve_model(store, name: str, summary: pl.DataFrame | None = None) -> str:
+def resolve_model(store: FeatureStore, name: str, summary: pl.DataFrame | None = None) -> str:
     """A model name, or a modality naming exactly one unimodal model (``text`` -> ``text.minilm``).
 
     ``summary``: the store's ``model_summary`` when the caller has it already (it reads the
@@ -215,7 +220,7 @@ def resolve_model(store, name: str, summary: pl.DataFrame | None = None) -> str:
     raise StatsError(f"no model {name!r} in the predictions table; models: {', '.join(names) or 'none'}")
 
 
-def unimodal_models(store) -> list[str]:
+def unimodal_models(store: FeatureStore) -> list[str]:
     """Models that saw exactly one modality."""
     from ambiguity.models.predictions import model_summary
 
@@ -223,7 +228,7 @@ def unimodal_models(store) -> list[str]:
     return [r["model"] for r in s.iter_rows(named=True) if len(r["modalities"] or []) == 1]
 
 
-def ordered_models(store) -> list[str]:
+def ordered_models(store: FeatureStore) -> list[str]:
     """Every model: unimodal ones first, each part sorted by name (the row order of Tables 1 and 2)."""
     from ambiguity.models.predictions import model_summary
 
@@ -242,7 +247,7 @@ def _scheme_splits(splits, scheme: str) -> tuple[str, ...] | None:
     return parse_splits(splits)
 
 
-def load_quadrants(store, unimodal: str, fusion: str, splits=None, threshold: float = 0.5, *,
+def load_quadrants(store: FeatureStore, unimodal: str, fusion: str, splits=None, threshold: float = 0.5, *,
                    scheme: str = "auto", min_stability: float | None = None, ci: float = 0.95) -> pl.DataFrame:
     """The quadrant of every segment that both models predicted, in the given splits.
 
@@ -268,7 +273,7 @@ def load_quadrants(store, unimodal: str, fusion: str, splits=None, threshold: fl
     return _quadrant_frame(store, uni, fus, _scheme_splits(splits, scheme), threshold, scheme, min_stability, ci)[0]
 
 
-def _quadrant_frame(store, uni: str, fus: str, splits, threshold: float, scheme: str = "fixed",
+def _quadrant_frame(store: FeatureStore, uni: str, fus: str, splits, threshold: float, scheme: str = "fixed",
                     min_stability: float | None = None, ci: float = 0.95) -> tuple[pl.DataFrame, Scheme]:
     """:func:`load_quadrants` for resolved model names and scheme, with the scheme's description."""
     from ambiguity.models.predictions import read_predictions
@@ -301,7 +306,7 @@ def _quadrant_frame(store, uni: str, fus: str, splits, threshold: float, scheme:
     return frame, Scheme("fixed", splits)
 
 
-def _crossfit_frame(store, uni, fus, splits, threshold, min_stability, ci) -> tuple[pl.DataFrame, Scheme]:
+def _crossfit_frame(store: FeatureStore, uni, fus, splits, threshold, min_stability, ci) -> tuple[pl.DataFrame, Scheme]:
     from ambiguity.stats.stability import crossfit_rows, stability_from_repeats
 
     (pu, iu), (pf, ifu) = crossfit_rows(store, uni, splits), crossfit_rows(store, fus, splits)
@@ -360,7 +365,7 @@ class QuadrantResult:
         return out
 
 
-def quadrants(store, unimodal: str, fusion: str, splits=None, threshold: float = 0.5, *, scheme: str = "auto",
+def quadrants(store: FeatureStore, unimodal: str, fusion: str, splits=None, threshold: float = 0.5, *, scheme: str = "auto",
               min_stability: float | None = None, ci: float = 0.95) -> QuadrantResult:
     from ambiguity.models.predictions import model_summary
 
@@ -374,7 +379,7 @@ def quadrants(store, unimodal: str, fusion: str, splits=None, threshold: float =
     return QuadrantResult(uni, fus, threshold, splits, frame, info)
 
 
-def _table_models(store, models, scheme: str) -> tuple[list[str], str]:
+def _table_models(store: FeatureStore, models, scheme: str) -> tuple[list[str], str]:
     from ambiguity.models.predictions import model_summary
 
     summary = model_summary(store)
@@ -389,7 +394,7 @@ def _table_models(store, models, scheme: str) -> tuple[list[str], str]:
     return models, resolve_scheme(summary, models, scheme)
 
 
-def table1(store, models: Sequence[str] | None = None, splits=None, *, scheme: str = "auto") -> pl.DataFrame:
+def table1(store: FeatureStore, models: Sequence[str] | None = None, splits=None, *, scheme: str = "auto") -> pl.DataFrame:
     """Table 1. Fixed: one row per model. Crossfit: accuracy and F1 are means over the repeats, with
     their SD over the repeats (``accuracy_sd``, ``f1_sd``; ``n`` segments per repeat)."""
     from ambiguity.models.predictions import read_predictions
@@ -408,7 +413,7 @@ def table1(store, models: Sequence[str] | None = None, splits=None, *, scheme: s
     )
 
 
-def table2(store, models: Sequence[str] | None = None, splits=None, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0,
+def table2(store: FeatureStore, models: Sequence[str] | None = None, splits=None, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0,
            scheme: str = "auto"):
     """Table 2. Fixed: a :class:`DisagreementResult` with bootstrap CIs. Crossfit: a
     :class:`RepeatedDisagreement`, the mean and SD of the rate over the repeats."""
@@ -431,7 +436,7 @@ def table2(store, models: Sequence[str] | None = None, splits=None, *, n_boot: i
     return RepeatedDisagreement(tuple(models), R.mean(axis=0), sd, ns[0], len(rates), splits)
 
 
-def quadrant_stability(store, unimodal: str, fusion: str, *, splits=None, threshold: float = 0.5, ci: float = 0.95) -> pl.DataFrame:
+def quadrant_stability(store: FeatureStore, unimodal: str, fusion: str, *, splits=None, threshold: float = 0.5, ci: float = 0.95) -> pl.DataFrame:
     """Cross-fitted quadrant stability of every labelled segment for one (unimodal, fusion) pair.
 
     Columns: segment_id, quadrant (modal), share_red, share_green, share_blue,

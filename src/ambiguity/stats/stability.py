@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -35,6 +36,10 @@ import polars as pl
 from ambiguity.constants import QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.stats.assign import assign_quadrants
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
+
 
 SHARE_COLUMNS = tuple(f"share_{q}" for q in QUADRANTS)
 
@@ -223,7 +228,7 @@ def check_one_scheme(frames) -> str | None:
     return next(iter(seen), None)
 
 
-def crossfit_rows(store, model: str, splits) -> tuple[pl.DataFrame, dict]:
+def crossfit_rows(store: FeatureStore, model: str, splits) -> tuple[pl.DataFrame, dict]:
     """A model's cross-fitted rows (optionally of some ingest splits) and its run settings; refuses an unfinished run."""
     import json
 

@@ -27,8 +27,13 @@ _COMMIT_RETRIES = 8
 
 
 def open_store(uri: str | os.PathLike, *, create: bool = True) -> FeatureStore:
-    """Open (or create) the store at ``uri``: a directory or an object-store URI (``s3://...``)."""
-    return FeatureStore(uri, create=create)
+    """Open (or create) the store at ``uri``: a directory or an object-store URI (``s3://...``).
+
+    A project folder (one holding ``ambiguity.toml``), or that file, opens the store the file names.
+    """
+    from ambiguity.config import store_location
+
+    return FeatureStore(store_location(uri), create=create)
 
 
 def _is_local(uri: str) -> bool:

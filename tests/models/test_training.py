@@ -14,7 +14,7 @@ from ambiguity import open_store
 from ambiguity.errors import ConfigError, ModelError
 from ambiguity.models.predictions import read_dynamics, read_predictions
 from ambiguity.models.spec import TrainConfig
-from ambiguity.models.train import fit, load_dataset, standardise, train
+from ambiguity.models.training import fit, load_dataset, standardise, train
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +195,7 @@ def test_cli_train_then_quadrants(tmp_path):
 def test_batches_merge_a_last_single_sample_with_two_parts():
     import torch
 
-    from ambiguity.models.train import _batches
+    from ambiguity.models.training import _batches
 
     parts = _batches(torch.arange(33), 32)  # 32 + 1: batch norm cannot train on the 1, so it joins the 32
     assert [len(p) for p in parts] == [33]

@@ -26,7 +26,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -38,6 +38,9 @@ from ambiguity.errors import ConfigError, ModelError
 from ambiguity.models import predictions as P
 from ambiguity.models.spec import TrainConfig, build_model
 from ambiguity.stores import schema as S
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
 
 _EVAL_CHUNK = 4096
 
@@ -70,7 +73,7 @@ class Dataset:
         )
 
 
-def group_modality(store, group: str) -> str:
+def group_modality(store: FeatureStore, group: str) -> str:
     """The modality of a feature group: from its provenance, else its extractor's class, else its name."""
     prov = store.groups().get(group, {})
     if prov.get("modality"):
@@ -87,7 +90,7 @@ def group_modality(store, group: str) -> str:
     return group.split(".")[0]
 
 
-def _group_matrix(store, group: str) -> tuple[list[str], np.ndarray, list[str]]:
+def _group_matrix(store: FeatureStore, group: str) -> tuple[list[str], np.ndarray, list[str]]:
     schema = store.schema(S.table_name(group))
     if "vector" in schema.names:
         ids, arr = store.vectors(group)
@@ -100,7 +103,7 @@ def _group_matrix(store, group: str) -> tuple[list[str], np.ndarray, list[str]]:
     return df["segment_id"].to_list(), arr, cols
 
 
-def load_dataset(store, groups: Sequence[str], *, require: Sequence[str] = (), need_split: bool = True) -> Dataset:
+def load_dataset(store: FeatureStore, groups: Sequence[str], *, require: Sequence[str] = (), need_split: bool = True) -> Dataset:
     """Inputs of ``groups`` for every labelled segment that is ``ok`` in ``groups`` and ``require``.
 
     ``need_split=False`` (cross-fitting) keeps labelled segments without a split too.
@@ -350,7 +353,7 @@ def metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, float]:
 
 
 def train_model(
-    store, ds: Dataset, cfg: TrainConfig, *, name: str | None = None, write: bool = True,
+    store: FeatureStore, ds: Dataset, cfg: TrainConfig, *, name: str | None = None, write: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> tuple[TrainReport, FitResult]:
     """Fit one model on ``ds`` and write its predictions and dynamics to the store."""
@@ -401,7 +404,7 @@ def train_model(
 
 
 def train(
-    store,
+    store: FeatureStore,
     groups: Sequence[str],
     *,
     unimodal: bool = True,
@@ -412,6 +415,7 @@ def train(
     config: TrainConfig | None = None,
     on_report: Callable[[TrainReport], None] | None = None,
 ) -> list[TrainReport]:
+
     """One unimodal model per group (named after the group) and one fusion model over all groups.
 
     Every model sees the same segments (those ok in every named group), so that
