@@ -14,8 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from conftest import make_store, start
+from explore_data import make_store, start
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 30_000
