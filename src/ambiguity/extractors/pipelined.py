@@ -100,7 +100,7 @@ def run_model(extractor: Extractor, rows: list[dict[str, Any]], size: int, decod
 
     def shut(cancel: bool) -> None:
         if state["procs"]:
-            P.close(state["pool"], cancel=cancel)
+            P.finish(state["pool"], cancel=cancel)
         else:
             state["pool"].shutdown(wait=True, cancel_futures=cancel)
 

@@ -67,6 +67,16 @@ def close(pool: ProcessPoolExecutor, *, cancel: bool = False) -> None:
         p.join(timeout=30)
 
 
+def finish(pool: ProcessPoolExecutor, *, cancel: bool = False) -> None:
+    """:func:`close`, then stop the fork server too: no process of the run outlives it."""
+    close(pool, cancel=cancel)
+    from multiprocessing import forkserver
+
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)  # closes its pipe, waits for it
+    if callable(stop):
+        stop()
+
+
 def run_pool(extractor: Extractor, rows: list[dict[str, Any]], size: int, workers: int, write: Write,
              pool: ProcessPoolExecutor | None = None) -> None:
     """Batches through a spawn pool, at most 2 per worker in flight (bounded memory).
@@ -126,4 +136,4 @@ def run_pool(extractor: Extractor, rows: list[dict[str, Any]], size: int, worker
             refill()
         clean = True
     finally:
-        close(pool, cancel=not clean)
+        finish(pool, cancel=not clean)

@@ -133,13 +133,13 @@ def run(
         rows, skipped = plan(store, group, recompute=recompute, only_failed=only_failed, limit=limit, segment_ids=segment_ids)
     except BaseException:
         if pool is not None:
-            P.close(pool, cancel=True)
+            P.finish(pool, cancel=True)
         raise
     trace("planned")
     report = RunReport(group=group, pending=len(rows), skipped=skipped)
     n_batches = -(-len(rows) // size)
     if pool is not None and n_batches <= 1:  # resumed with little left: no pool needed after all
-        P.close(pool, cancel=True)
+        P.finish(pool, cancel=True)
         pool = None
     if not rows:
         return report
