@@ -81,6 +81,14 @@ def test_explorer_in_chromium(served, chromium, tmp_path):
         assert "q=red" in page.url
         rows = page.evaluate("() => [...document.querySelectorAll('#table tbody tr')].map(r => r.dataset.segmentId)")
         assert rows and all(want[s] == "red" for s in rows)
+        # sortable: p unimodal, highest first, then lowest first on a second click; the sort is in the URL
+        page.click("#table th[data-key='p_unimodal']")
+        col = "() => [...document.querySelectorAll('#table tbody tr')].map(r => r.dataset.segmentId)"
+        down = [round(p["text.m"][s], 3) for s in page.evaluate(col)]  # the page holds 3 decimals
+        assert down == sorted(down, reverse=True) and down[0] == round(max(p["text.m"][s] for s in ids if want[s] == "red"), 3)
+        page.click("#table th[data-key='p_unimodal']")
+        up = [round(p["text.m"][s], 3) for s in page.evaluate(col)]
+        assert up == sorted(up) and "sort=p_unimodal" in page.url and "desc=0" in page.url
         page.reload()  # the state survives a reload (a shared link shows the same view)
         page.wait_for_selector("body[data-points-ready]")
         assert page.locator("#overlay circle").count() == len(red)

@@ -107,7 +107,7 @@ function draw() {
       const X = px(g, m.x[i]), Y = py(g, m.y[i]);
       ctx.globalAlpha = m.stability ? 0.15 + 0.85 * (m.stability[i] ?? 0) : 0.75;
       if (r > 2) { ctx.beginPath(); ctx.arc(X, Y, r, 0, 6.2832); ctx.fill(); } else ctx.fillRect(X - r, Y - r, 2 * r, 2 * r);
-      const key = ((X / 8) | 0) + "," + ((Y / 8) | 0);
+      const key = ((X / 8) | 0) * 4096 + ((Y / 8) | 0); // a number: no string per point
       let cell = grid.get(key); if (!cell) grid.set(key, cell = []); cell.push(i);
     }
   }
@@ -140,7 +140,7 @@ function buildOverlay() {
     if (k < todo.length) requestAnimationFrame(step);
     else document.body.setAttribute("data-points-ready", String(todo.length));
   };
-  step();
+  requestAnimationFrame(step);
 }
 
 function nearest(ev) {
@@ -150,7 +150,7 @@ function nearest(ev) {
   let best = -1, bd = 7 * 7;
   const cx = (x / 8) | 0, cy = (y / 8) | 0;
   for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++) {
-    for (const i of grid.get((cx + dx) + "," + (cy + dy)) || []) {
+    for (const i of grid.get((cx + dx) * 4096 + (cy + dy)) || []) {
       const d = (px(g, m.x[i]) - x) ** 2 + (py(g, m.y[i]) - y) ** 2;
       if (d < bd) { bd = d; best = i; }
     }
@@ -209,34 +209,33 @@ function onUp(ev) {
 
 // -- table -----------------------------------------------------------------------------------
 function columns() {
+  // every sort key is a number: ids are sorted in the points document, so the index is the id's
+  // order, and categorical codes follow their sorted values (quadrants: red, green, blue, yellow)
   const m = model();
+  const code = (c, i) => (c.codes[i] >= 0 ? c.codes[i] : null);
   const cols = [
-    { key: "segment_id", title: "segment", get: i => D.ids[i] },
-    { key: "quadrant", title: "quadrant", get: i => (m && m.q[i] >= 0 ? D.quadrants[m.q[i]] : null) },
-    { key: "label", title: "label", get: i => D.label.values[D.label.codes[i]] ?? null },
-    { key: "split", title: "split", get: i => D.split.values[D.split.codes[i]] ?? null },
+    { key: "segment_id", title: "segment", get: i => D.ids[i], key_of: i => i },
+    { key: "quadrant", title: "quadrant", get: i => (m && m.q[i] >= 0 ? D.quadrants[m.q[i]] : null), key_of: i => (m && m.q[i] >= 0 ? m.q[i] : null) },
+    { key: "label", title: "label", get: i => D.label.values[D.label.codes[i]] ?? null, key_of: i => code(D.label, i) },
+    { key: "split", title: "split", get: i => D.split.values[D.split.codes[i]] ?? null, key_of: i => code(D.split, i) },
     { key: "p_unimodal", title: "p unimodal", get: i => (m ? m.x[i] : null), num: true },
     { key: "p_fusion", title: "p fusion", get: i => (m ? m.y[i] : null), num: true },
     { key: "score", title: "score", get: i => D.score[i], num: true },
   ];
   if (m && m.stability) cols.push({ key: "stability", title: "stability", get: i => m.stability[i], num: true });
   for (const c of Object.keys(D.components)) cols.push({ key: "c:" + c, title: c, get: i => D.components[c][i], num: true });
-  if (S.metacol && D.meta[S.metacol]) cols.push({ key: "meta", title: S.metacol, get: i => D.meta[S.metacol].values[D.meta[S.metacol].codes[i]] ?? null });
+  if (S.metacol && D.meta[S.metacol]) { const mc = D.meta[S.metacol]; cols.push({ key: "meta", title: S.metacol, get: i => mc.values[mc.codes[i]] ?? null, key_of: i => code(mc, i) }); }
   return cols;
 }
 
 function renderTable() {
   const cols = columns();
   const col = cols.find(c => c.key === S.sort) || cols.find(c => c.key === "score");
-  const rows = Array.from(shown);
   const dir = S.desc ? -1 : 1;
-  rows.sort((a, b) => {
-    const va = col.get(a), vb = col.get(b);
-    if (va === vb) return D.ids[a] < D.ids[b] ? -1 : 1;
-    if (va === null) return 1;
-    if (vb === null) return -1;
-    return (va < vb ? -1 : 1) * dir;
-  });
+  const keyOf = col.key_of || col.get;
+  const keys = new Float64Array(D.n);
+  for (const i of shown) { const v = keyOf(i); keys[i] = v === null || v === undefined ? Infinity : dir * v; } // missing last
+  const rows = Int32Array.from(shown).sort((a, b) => (keys[a] - keys[b]) || (a - b));
   const pages = Math.max(1, Math.ceil(rows.length / PAGE));
   S.page = Math.min(S.page, pages - 1);
   const head = el("tr", {}, el("th", { text: "sel" }), ...cols.map(c => el("th", {
@@ -245,7 +244,7 @@ function renderTable() {
   }, c.title + (c.key === col.key ? (S.desc ? " ▾" : " ▴") : ""))));
   $("table").tHead.replaceChildren(head);
   const body = document.createDocumentFragment();
-  for (const i of rows.slice(S.page * PAGE, S.page * PAGE + PAGE)) {
+  for (const i of rows.subarray(S.page * PAGE, S.page * PAGE + PAGE)) {
     const box = el("input", { type: "checkbox", "aria-label": "select " + D.ids[i], checked: selected.has(i),
       onchange: e => { if (e.target.checked) selected.add(i); else selected.delete(i); refresh(false, false); } });
     body.append(el("tr", { "data-segment-id": D.ids[i] }, el("td", {}, box), ...cols.map(c => {
@@ -295,11 +294,11 @@ function refresh(refilter = true, overlay = refilter) {
   if (refilter) applyFilters();
   writeURL();
   draw();
-  if (overlay) buildOverlay();
   renderSide();
   renderTable();
   if (document.body.dataset.view !== "explore") performance.mark("explore:first-render"); // read by bench/explore.py
   document.body.dataset.view = "explore";
+  if (overlay) buildOverlay(); // after the paint: its chunks run in later frames
 }
 
 function controls() {
