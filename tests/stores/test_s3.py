@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 from ambiguity import open_store
@@ -113,7 +114,10 @@ def _extract_cmd(uri: str) -> list[str]:
             "--batch-size", "2", "--workers", "1", "--quiet"]
 
 
-def test_extract_on_s3_resumes_after_sigkill(tmp_path, speech_dir, s3_bucket, s3_env):
+# (write #, delay): #1 lands inside the group table's creation (data objects, no version yet),
+# #2 inside a later batch's commit.
+@pytest.mark.parametrize(("kill_at", "delay"), [(1, 0.03), (2, 0.01)])
+def test_extract_on_s3_resumes_after_sigkill(tmp_path, speech_dir, s3_bucket, s3_env, kill_at, delay):
     uri = f"s3://{s3_bucket}/store"
     man = manifest(tmp_path, speech_dir)
     store = open_store(uri)
@@ -124,15 +128,15 @@ def test_extract_on_s3_resumes_after_sigkill(tmp_path, speech_dir, s3_bucket, s3
     for line in proc.stderr:
         if line.strip() == "trace write":
             writes += 1
-            if writes == 2:  # inside the second batch's commit to the object store
-                time.sleep(0.01)
+            if writes == kill_at:
+                time.sleep(delay)
                 proc.send_signal(signal.SIGKILL)
                 break
         if time.time() > deadline:
             break
     proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before its second write"
-    st = open_store(uri).group_status("prosody")
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before write #{kill_at}"
+    st = open_store(uri).group_status("prosody")  # an empty frame if the group was never committed
     assert st.height < N and st["segment_id"].n_unique() == st.height  # partial, no duplicate
     done_before = st.height
     rerun = subprocess.run(_extract_cmd(uri), capture_output=True, text=True, env={k: v for k, v in env.items() if k != "AMBIGUITY_TRACE"})
