@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import OUT, ROOT, Row, emit, machine  # noqa: E402
 
-BENCHES = ["peers", "startup", "extract_audio", "embed", "landmarks", "store_read", "stats", "memory", "ray_scaling", "attribute", "explore"]
+BENCHES = ["peers", "startup", "extract_audio", "embed", "landmarks", "store_read", "stats", "memory", "ray_scaling", "attribute", "explore", "crossfit"]
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 

@@ -387,7 +387,7 @@ class Runner:
         from ambiguity.models.training import train
 
         tc_fields = {f.name for f in fields(TrainConfig)}
-        known = tc_fields | {"groups", "unimodal", "fusion", "unimodal_arch", "fusion_name", "folds", "repeats", "group_by", "workers"}
+        known = tc_fields | {"groups", "unimodal", "fusion", "unimodal_arch", "fusion_name", "folds", "repeats", "group_by", "workers", "also_fixed"}
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise ConfigError(f"[train] unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -402,9 +402,15 @@ class Runner:
                            config=tc)
             for line in rep.summary().splitlines():
                 self.echo(f"       {line}")
-            return
-        if cfg.get("repeats") is not None or cfg.get("group_by") is not None:
-            raise ConfigError("[train] repeats and group_by need folds = K (cross-fitting)")
+            if not cfg.get("also_fixed"):
+                return
+        elif cfg.get("repeats") is not None or cfg.get("group_by") is not None or cfg.get("also_fixed"):
+            raise ConfigError("[train] repeats, group_by and also_fixed need folds = K (cross-fitting)")
+        from ambiguity.models.crossfit import fixed_split_warning
+
+        warning = fixed_split_warning(self.store, config=True)
+        if warning:
+            self.echo(f"       {warning}")
         reports = train(self.store, cfg["groups"], unimodal=cfg.get("unimodal", True), fusion=cfg.get("fusion", True),
                         unimodal_arch=cfg.get("unimodal_arch", "logistic"), fusion_name=cfg.get("fusion_name", "fusion"),
                         config=tc)

@@ -288,3 +288,36 @@ def test_sigkill_at_a_random_fold_resumes_without_duplicates(tmp_path):
     assert got["key"].n_unique() == got.height == want.height
     assert got["key"].to_list() == want["key"].to_list()
     assert got["probs"].to_list() == want["probs"].to_list(), f"killed after {target} units"
+
+
+# -- the fixed split warns of leaking groups; run configs cross-fit -----------------------------------------
+def test_fixed_train_warns_once_of_groups_shared_across_splits(tmp_path):
+    from ambiguity.cli import main
+
+    grouped_store(tmp_path / "s", n=60)  # dialogs were split at random across train/val/test
+    res = CliRunner().invoke(main, ["--store", str(tmp_path / "s"), "train", "text.syn", "noise", "--epochs", "1"])
+    assert res.exit_code == 0, res.output
+    warn = [ln for ln in res.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warn) == 1, res.stderr
+    assert "dialog_id:" in warn[0] and "groups also occur in" in warn[0] and "--folds 5 --group-by dialog_id" in warn[0]
+    cf = CliRunner().invoke(main, ["--store", str(tmp_path / "s"), "train", "text.syn", "noise", "--epochs", "1", "--folds", "2"])
+    assert cf.exit_code == 0 and "warning:" not in cf.stderr
+
+
+def test_run_config_train_keys_cross_fit(tmp_path):
+    from ambiguity.pipeline import Pipeline, Runner
+
+    grouped_store(tmp_path / "s", n=60)
+    pipe = Pipeline(tmp_path, str(tmp_path / "s"), tmp_path / "m.csv", tmp_path / "rep", {}, [], {}, {})
+    lines = []
+    runner = Runner(pipe, echo=lines.append)
+    runner._train({"groups": ["text.syn", "noise"], "epochs": 1, "folds": 2, "repeats": 2, "group_by": "dialog_id"})
+    assert any("2 folds x 2 repeat(s), grouped by dialog_id" in ln for ln in lines)
+    assert read_predictions(runner.store, scheme="crossfit").height == 60 * 3 * 2
+    with pytest.raises(ConfigError, match="unknown key"):
+        runner._train({"groups": ["text.syn"], "fold": 2})
+    with pytest.raises(ConfigError, match="need folds"):
+        runner._train({"groups": ["text.syn", "noise"], "repeats": 2})
+    runner._train({"groups": ["text.syn", "noise"], "epochs": 1, "folds": 2, "also_fixed": True})  # both schemes
+    assert read_predictions(runner.store).height == 60 * 3
+    assert read_predictions(runner.store, scheme="crossfit").height == 60 * 3

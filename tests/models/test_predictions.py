@@ -119,7 +119,7 @@ def test_cli_import_error_is_reported_and_exit_nonzero(seg_store, tmp_path):
     r = CliRunner().invoke(main, ["--store", seg_store.uri, "predictions", "import", str(good)])
     assert r.exit_code == 0 and "imported m (1 rows)" in r.output
     r = CliRunner().invoke(main, ["--store", seg_store.uri, "predictions", "list"])
-    assert r.exit_code == 0 and "imported" in r.output
+    assert r.exit_code == 0 and "imported" in r.output and "| fixed |" in r.output
 
 
 def test_a_store_from_before_schemes_reads_as_fixed_and_migrates_on_write(seg_store):

@@ -280,7 +280,12 @@ def test_cli_boundary(store, tmp_path, monkeypatch):
     _vector_store(store, x, lab, ids)
     quads = pl.DataFrame({"segment_id": ids, "quadrant": ["red", "green", "blue"] * 20})
     mod = importlib.import_module("ambiguity.stats.quadrants")
-    monkeypatch.setattr(mod, "load_quadrants", lambda store, unimodal, fusion, splits=("test",), threshold=0.5: quads)
+    from types import SimpleNamespace
+
+    from ambiguity.stats.stability import Scheme
+
+    fake = SimpleNamespace(frame=quads, scheme=Scheme("fixed", ("test",)))
+    monkeypatch.setattr(mod, "quadrants", lambda store, unimodal, fusion, splits=None, threshold=0.5, **kw: fake)
     out = tmp_path / "seg.parquet"
     r = CliRunner().invoke(main, ["--store", store.uri, "boundary", "emb", "--unimodal", "text", "--k", "4", "--permutations", "300", "--out", str(out)])
     assert r.exit_code == 0, r.output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import sys
 import types
 
 import numpy as np
@@ -294,17 +293,17 @@ def test_compare_quadrants_reads_the_store(store, monkeypatch):
     _store_with_features(store, feats)
     calls = []
 
-    def fake_load(store_, unimodal, fusion, splits=("test",), threshold=0.5):
-        calls.append((unimodal, fusion, splits, threshold))
-        return quads
+    from ambiguity.stats.stability import Scheme
 
-    try:
-        mod = importlib.import_module("ambiguity.stats.quadrants")
-        monkeypatch.setattr(mod, "load_quadrants", fake_load)
-    except ImportError:
-        monkeypatch.setitem(sys.modules, "ambiguity.stats.quadrants", types.SimpleNamespace(load_quadrants=fake_load))
+    def fake_load(store_, unimodal, fusion, splits=None, threshold=0.5, **kw):
+        calls.append((unimodal, fusion, splits, threshold, kw))
+        return types.SimpleNamespace(frame=quads, scheme=Scheme("fixed", ("test",)))
+
+    mod = importlib.import_module("ambiguity.stats.quadrants")
+    monkeypatch.setattr(mod, "quadrants", fake_load)
     res = compare_quadrants(store, "audio", "fusion", "fake", threshold=0.6, columns=["pitch_mean"])
-    assert calls == [("audio", "fusion", ("test",), 0.6)]
+    assert calls == [("audio", "fusion", None, 0.6, {"scheme": "auto", "min_stability": None})]
+    assert "fixed split (test)" in res.describe()
     direct = compare_quadrant_frame(feats, quads, columns=["pitch_mean"])
     for pair in res.pairs:
         assert_allclose(res[pair].to_polars()["p"].to_numpy(), direct[pair].to_polars()["p"].to_numpy(), rtol=0)
@@ -319,8 +318,11 @@ def test_docstring_examples():
 
 # -- CLI --------------------------------------------------------------------------------------
 def _patch_quadrants(monkeypatch, quads):
+    from ambiguity.stats.stability import Scheme
+
     mod = importlib.import_module("ambiguity.stats.quadrants")
-    monkeypatch.setattr(mod, "load_quadrants", lambda store, unimodal, fusion, splits=("test",), threshold=0.5: quads)
+    fake = types.SimpleNamespace(frame=quads, scheme=Scheme("fixed", ("test",)))
+    monkeypatch.setattr(mod, "quadrants", lambda store, unimodal, fusion, splits=None, threshold=0.5, **kw: fake)
 
 
 def test_cli_compare_tables_and_figures(store, monkeypatch, tmp_path):

@@ -211,3 +211,79 @@ def test_cli_crossfit_quadrants_out_csv(cf_store, tmp_path):
     assert (out / "figure2_quadrants.png").exists()
     bad = CliRunner().invoke(main, ["--store", cf_store.uri, "quadrants", "--scheme", "fixed"])
     assert bad.exit_code != 0 and bad.output.startswith("error: no fixed-split predictions")
+
+
+# -- every consumer takes the scheme ---------------------------------------------------------------------
+@pytest.fixture
+def cf_features(cf_store):
+    from synth import write_scalar_group, write_vector_group
+
+    rng = np.random.default_rng(0)
+    write_scalar_group(cf_store, "prosody", IDS, rng.normal(size=(4, 2)))
+    write_vector_group(cf_store, "text.vec", IDS, rng.normal(size=(4, 3)))
+    return cf_store
+
+
+def test_compare_uses_modal_quadrants_and_states_the_scheme(cf_features):
+    from ambiguity.stats.compare import compare_quadrant_frame, compare_quadrants
+
+    res = compare_quadrants(cf_features, "text.x", "fusion", "prosody", [("red", "blue")], scheme="crossfit")
+    assert res.n_segments == 4
+    assert "crossfit scheme (K=2 folds x R=3 repeats, grouped by dialog_id" in res.describe()
+    cut = compare_quadrants(cf_features, "text.x", "fusion", "prosody", [("red", "blue")], min_stability=0.6)
+    assert "stability >= 0.6" in cut.describe()
+    assert cut.n_segments == load_quadrants(cf_features, "text.x", "fusion").filter(pl.col("stability") >= 0.6).height
+    q = load_quadrants(cf_features, "text.x", "fusion")
+    mixed = pl.concat([q.head(2), q.tail(2).with_columns(pl.lit("fixed").alias("scheme"))])
+    with pytest.raises(StatsError, match="schemes cannot be mixed"):
+        compare_quadrant_frame(cf_features.features("prosody"), mixed, [("red", "blue")])
+
+
+def test_sample_refuses_mixed_schemes_and_takes_crossfit(cf_store):
+    from ambiguity.annotate.tasks import sample_from_store, stratified_sample
+
+    q = load_quadrants(cf_store, "text.x", "fusion")
+    with pytest.raises(StatsError, match="schemes cannot be mixed"):
+        stratified_sample({"text": q, "audio": q.with_columns(pl.lit("fixed").alias("scheme"))}, 1, 0)
+    with pytest.warns(UserWarning):  # a few segments only: some quadrants are short
+        t = sample_from_store(cf_store, {"text": "text.x"}, "fusion", 1, 0, scheme="crossfit")
+    modal = dict(zip(q["segment_id"], q["quadrant"], strict=True))
+    assert all(modal[s] == qq for s, qq in zip(t.items["segment_id"], t.items["quadrant"], strict=True))
+
+
+def test_boundary_caption_states_the_scheme(cf_features):
+    from ambiguity.stats.boundary import boundary
+
+    res = quadrants(cf_features, "text.x", "fusion")
+    b = boundary(cf_features, "text.vec", k=1, quadrants=res.frame, quadrants_note=res.scheme.caption(), n_permutations=10)
+    assert "quadrants: crossfit scheme (K=2" in b.describe()
+
+
+def test_agreement_requadrants_items_on_the_asked_scheme(cf_store):
+    from ambiguity.annotate.records import Answer, write_answers
+    from ambiguity.annotate.records import task_agreement as agreement
+    from ambiguity.annotate.tasks import save_task, stratified_sample
+
+    q = load_quadrants(cf_store, "text.x", "fusion")
+    fake = q.with_columns(pl.lit("yellow").alias("quadrant"), pl.lit(None, pl.String).alias("scheme"))  # as if sampled otherwise
+    with pytest.warns(UserWarning):
+        t = stratified_sample({"text": fake.drop("scheme")}, 4, 0, models={"text": "text.x"}, fusion="fusion", name="t1")
+    save_task(cf_store, t)
+    answers = [Answer("t1", a, it, s, rnd, j) for it, s in zip(t.items["item"], t.items["segment_id"], strict=True)
+               for a, j in (("ann1", "1"), ("ann2", "0")) for rnd in ("unimodal", "multimodal")]
+    write_answers(cf_store, answers)
+    as_saved = agreement(cf_store, "t1", n_boot=10)
+    assert set(as_saved.table["quadrant"]) <= {"yellow", "all"}
+    now = agreement(cf_store, "t1", n_boot=10, scheme="crossfit")
+    assert set(now.table["quadrant"]) - {"all"} == set(q["quadrant"])
+    assert any("crossfit scheme (K=2" in n for n in now.notes)
+
+
+def test_report_says_crossfit_in_its_captions(cf_features, tmp_path):
+    from ambiguity.report.build import ReportSettings, build_report
+
+    rep = build_report(cf_features, tmp_path / "rep", ReportSettings(audio_groups=["prosody"], permutations=10))
+    by_key = {s.key: s for s in rep.sections}
+    assert "crossfit scheme (K=2 folds x R=3 repeats" in by_key["table1"].markdown
+    assert "mean ± SD over the repeats" in by_key["table2"].markdown
+    assert "crossfit scheme" in (tmp_path / "rep" / "index.html").read_text()

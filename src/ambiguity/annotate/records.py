@@ -338,8 +338,18 @@ def task_agreement(
     n_boot: int = 2000,
     ci: float = 0.95,
     seed: int = 0,
+    scheme: str | None = None,
+    min_stability: float | None = None,
 ) -> AgreementResult:
-    """:func:`ambiguity.stats.agreement` for a task saved in the store and the answers given to it."""
+    """:func:`ambiguity.stats.agreement` for a task saved in the store and the answers given to it.
+
+    ``scheme`` None keeps the quadrant each item had when the task was sampled; ``fixed``
+    or ``crossfit`` places each item's segment anew from the store's predictions of the
+    task's models (crossfit: its modal quadrant; ``min_stability`` drops items below the
+    cut), and the caption says so.
+    """
+    import dataclasses
+
     from ambiguity.annotate.tasks import load_task
     from ambiguity.stats.agreement import agreement
 
@@ -347,7 +357,28 @@ def task_agreement(
     answers = read_answers(store, task)
     if answers.height == 0:
         raise StatsError(f"task {task!r} has no annotations yet: run `ambiguity annotate serve --task {task}` or `ambiguity annotations import`")
-    return agreement(
-        answers.select("annotator", "item", "round", "judgment"), t.items, annotators=annotators,
+    items, note = t.items, None
+    if scheme is not None:
+        items, note = _requadrant(store, items, scheme, min_stability)
+    res = agreement(
+        answers.select("annotator", "item", "round", "judgment"), items, annotators=annotators,
         by_modality=by_modality, n_boot=n_boot, ci=ci, seed=seed,
     )
+    return dataclasses.replace(res, notes=(*res.notes, f"quadrants: {note}")) if note else res
+
+
+def _requadrant(store: FeatureStore, items: pl.DataFrame, scheme: str, min_stability: float | None) -> tuple[pl.DataFrame, str]:
+    """The task's items with each segment's quadrant under ``scheme`` (items without one are dropped)."""
+    from ambiguity.stats.quadrants import quadrants
+
+    parts, note = [], ""
+    for (uni, fus), part in items.group_by(["unimodal_model", "fusion_model"], maintain_order=True):
+        res = quadrants(store, uni, fus, scheme=scheme, min_stability=min_stability,
+                        splits=None if scheme == "crossfit" else ("train", "val", "test"))
+        note = res.scheme.caption()
+        q = res.frame.select("segment_id", pl.col("quadrant").alias("_q"))
+        parts.append(part.join(q, on="segment_id", how="inner").with_columns(pl.col("_q").alias("quadrant")).drop("_q"))
+    out = pl.concat(parts) if parts else items.head(0)
+    if out.height == 0:
+        raise StatsError(f"no item of the task has a quadrant on the {scheme} scheme")
+    return out.sort("position"), note

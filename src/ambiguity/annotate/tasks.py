@@ -247,8 +247,11 @@ def stratified_sample(
         raise StatsError(f"seed must be a non-negative integer, got {seed!r}")
     if not quadrants:
         raise StatsError("no quadrant frames given: pass one per modality, e.g. {'text': load_quadrants(...)}")
+    from ambiguity.stats.stability import check_one_scheme
+
     models = dict(models or {})
     frames = {m: _check_frame(m, df) for m, df in quadrants.items()}
+    check_one_scheme(frames.values())  # one study samples from one scheme
     taken: set[str] = set()
     parts: list[pl.DataFrame] = []
     shortfalls: list[Shortfall] = []
@@ -385,19 +388,28 @@ def sample_from_store(
     seed: int,
     *,
     name: str = "study",
-    splits: Sequence[str] = ("test",),
+    splits: Sequence[str] | None = None,
     threshold: float = 0.5,
     distinct: bool = True,
     choices: Sequence[str] | None = None,
+    scheme: str = "auto",
+    min_stability: float | None = None,
 ) -> AnnotationTask:
     """Quadrants from the store's predictions, then :func:`stratified_sample`.
 
     ``models`` maps each modality to its unimodal model; a modality name as the
-    model picks the store's one unimodal model of that modality.
+    model picks the store's one unimodal model of that modality. ``scheme``,
+    ``splits`` and ``min_stability`` as in :func:`ambiguity.stats.quadrants.quadrants`
+    (crossfit: each segment's modal quadrant; the same scheme for every modality).
     """
     from ambiguity.stats.quadrants import load_quadrants, resolve_model  # the predictions layer
 
     names = {m: resolve_model(store, model) for m, model in models.items()}
     fusion = resolve_model(store, fusion)
-    frames = {m: load_quadrants(store, unimodal=model, fusion=fusion, splits=tuple(splits), threshold=threshold) for m, model in names.items()}
+    from ambiguity.models.predictions import model_summary
+    from ambiguity.stats.stability import resolve_scheme
+
+    scheme = resolve_scheme(model_summary(store), [*names.values(), fusion], scheme)
+    frames = {m: load_quadrants(store, model, fusion, splits or None, threshold, scheme=scheme, min_stability=min_stability)
+              for m, model in names.items()}
     return stratified_sample(frames, per_quadrant, seed, name=name, distinct=distinct, models=names, fusion=fusion, choices=choices)

@@ -15,8 +15,10 @@ from ambiguity.cli.options import (
     emit,
     format_option,
     list_option,
+    min_stability_option,
     out_file_option,
     render,
+    scheme_option,
     seed_option,
     split_option,
     task_option,
@@ -63,7 +65,9 @@ def _fusion_models(store: FeatureStore) -> list[str]:
 @click.option("--fusion", help="The fusion model (default: the store's one model that saw several modalities).")
 @seed_option("Seed of the sample.")
 @task_option("Name of the annotation task to save.", default="study", show_default=True)
-@split_option("Split to sample from.")
+@split_option("Split to sample from (default: test on the fixed scheme, every labelled segment on crossfit).", default=None)
+@scheme_option()
+@min_stability_option()
 @threshold_option()
 @list_option("--choice", "choices", metavar="LABEL", help="Label annotators choose from (default: the gold labels).")
 @click.option("--allow-repeats", is_flag=True, help="Let a segment appear under several modality flags.")
@@ -71,7 +75,7 @@ def _fusion_models(store: FeatureStore) -> list[str]:
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the items as CSV.")
 @click.option("--label-studio", "ls_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write Label Studio tasks (JSON).")
 @click.pass_context
-def sample(ctx, per_quadrant, modalities, models, fusion, seed, task, splits, threshold, choices, allow_repeats, replace, csv_out, ls_out) -> None:
+def sample(ctx, per_quadrant, modalities, models, fusion, seed, task, splits, scheme, min_stability, threshold, choices, allow_repeats, replace, csv_out, ls_out) -> None:
     """Draw a stratified, seeded sample per quadrant per modality and save it as an annotation task."""
     from ambiguity.annotate.tasks import check_task_name, sample_from_store, save_task
     from ambiguity.cli.app import parse_params
@@ -94,7 +98,8 @@ def sample(ctx, per_quadrant, modalities, models, fusion, seed, task, splits, th
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t = sample_from_store(
-            store, chosen, fusion, per_quadrant, seed, name=task, splits=list(splits), threshold=threshold,
+            store, chosen, fusion, per_quadrant, seed, name=task, splits=list(splits) or None, threshold=threshold,
+            scheme=scheme, min_stability=min_stability,
             distinct=not allow_repeats, choices=list(choices) or None,
         )
     for w in caught:
@@ -215,17 +220,20 @@ def import_cmd(ctx, file, task, fmt, annotator) -> None:
 @bootstrap_option("Bootstrap resamples for the CIs (0: none).")
 @ci_option()
 @seed_option("Bootstrap seed.")
+@click.option("--scheme", type=click.Choice(("task", "fixed", "crossfit")), default="task", show_default=True,
+              help="Quadrants per item: those saved when the task was sampled, or the store's fixed or crossfit ones now.")
+@min_stability_option()
 @format_option()
 @out_file_option()
 @click.pass_context
-def agreement(ctx, task, annotators, by_modality, n_boot, ci, seed, fmt, out) -> None:
+def agreement(ctx, task, annotators, by_modality, n_boot, ci, seed, scheme, min_stability, fmt, out) -> None:
     """Table 5: kappa between annotators per quadrant and round, its change, and accuracy per annotator."""
     from ambiguity.annotate.records import task_agreement as compute
 
     store = get_store(ctx)
     res = compute(
         store, _task_name(store, task), annotators=list(annotators) or None, by_modality=by_modality,
-        n_boot=n_boot, ci=float(ci), seed=seed,
+        n_boot=n_boot, ci=float(ci), seed=seed, scheme=None if scheme == "task" else scheme, min_stability=min_stability,
     )
     emit(render(res, fmt, latex={"accuracy": True}), out)
 

@@ -85,6 +85,11 @@ def train(ctx, groups, unimodal_arch, probe_arch, with_fusion, with_unimodal, fu
         click.echo(f"cross-fitted predictions of {len(rep.models)} model(s) ({total} fits each) in {store.uri}; "
                    "next: `ambiguity quadrants --scheme crossfit`")
         return
+    from ambiguity.models.crossfit import fixed_split_warning
+
+    warning = fixed_split_warning(store)
+    if warning:
+        click.echo(warning, err=True)
     reports = run_train(
         store, list(groups), unimodal=with_unimodal, fusion=with_fusion, unimodal_arch=arch,
         fusion_name=fusion_name, names=_names(names), config=cfg,
@@ -158,8 +163,10 @@ def predictions_list(ctx, fmt, out) -> None:
     from ambiguity.models.predictions import model_summary
 
     df = model_summary(get_store(ctx))
-    cols = [c for c in ("model", "kind", "arch", "modalities", "rows") if c in df.columns]
+    cols = [c for c in ("model", "kind", "arch", "modalities", "schemes", "rows") if c in df.columns]
     df = df.select(cols).with_columns(pl.col("modalities").list.join("+").fill_null("?"))
+    if "schemes" in df.columns:  # fixed, crossfit or both
+        df = df.with_columns(pl.col("schemes").list.join("+"))
     emit(render(df, fmt, caption="Models in the predictions table" if fmt == "latex" else None), out)
 
 

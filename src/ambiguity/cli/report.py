@@ -7,14 +7,23 @@ from pathlib import Path
 import click
 
 from ambiguity.cli.app import get_store, main
-from ambiguity.cli.options import correction_option, list_option, split_option, threshold_option
+from ambiguity.cli.options import (
+    correction_option,
+    list_option,
+    min_stability_option,
+    scheme_option,
+    split_option,
+    threshold_option,
+)
 
 
 @main.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for index.html, tables/, figures/.")
 @click.option("--fusion", default="fusion", show_default=True, help="The fusion model.")
 @list_option("--unimodal", metavar="MODEL", help="Unimodal model for Figure 2 (default: all).")
-@split_option("Split the quadrants use.")
+@split_option("Split the quadrants use (default: test on the fixed scheme, every labelled segment on crossfit).", default=None)
+@scheme_option()
+@min_stability_option()
 @threshold_option()
 @click.option("--audio-model", help="Unimodal model for Tables 3, 6, 7 (default: the first audio model).")
 @list_option("--audio-group", "audio_groups", metavar="GROUP", help="Feature group compared in the audio tables (default: prosody).")
@@ -31,13 +40,13 @@ from ambiguity.cli.options import correction_option, list_option, split_option, 
 @click.option("--flag", help="A metadata column marking segments of interest (share in red/green reported).")
 @click.option("--title", default="ambiguity report", show_default=True, help="Title of index.html.")
 @click.pass_context
-def report(ctx, out, fusion, unimodal, splits, threshold, audio_model, audio_groups, video_model, au_groups, text_model,
+def report(ctx, out, fusion, unimodal, splits, scheme, min_stability, threshold, audio_model, audio_groups, video_model, au_groups, text_model,
            text_group, correction, test_name, permutations, task, flag, title) -> None:
     """Every table (Markdown, LaTeX, CSV) and figure (PNG, SVG) of the paper, with an index.html."""
     from ambiguity.report.build import ReportSettings, build_report
 
-    s = ReportSettings(fusion=fusion, unimodal=list(unimodal) or None, splits=tuple(splits),
-                       threshold=threshold, audio_model=audio_model, video_model=video_model, text_model=text_model,
+    s = ReportSettings(fusion=fusion, unimodal=list(unimodal) or None, splits=tuple(splits) or None,
+                       scheme=scheme, min_stability=min_stability, threshold=threshold, audio_model=audio_model, video_model=video_model, text_model=text_model,
                        text_group=text_group, correction=correction, test=test_name, permutations=permutations,
                        task=task, flag=flag, title=title)
     if audio_groups:

@@ -13,9 +13,11 @@ from ambiguity.cli.options import (
     emit,
     format_option,
     list_option,
+    min_stability_option,
     out_file_option,
     render,
     render_many,
+    scheme_option,
     seed_option,
     split_option,
     threshold_option,
@@ -44,7 +46,9 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @list_option("--feature", "features", metavar="NAME", help="Compare this column.")
 @click.option("--rates", is_flag=True, help="AU activation rates: columns ending in _rate unless named; Figure 6 instead of 5.")
 @list_option("--pair", "pairs", metavar="A:B", help="Quadrant pair (default red:blue, green:blue, red:green).")
-@split_option("Split whose segments are compared.")
+@split_option("Split whose segments are compared (default: test on the fixed scheme, every labelled segment on crossfit).", default=None)
+@scheme_option()
+@min_stability_option()
 @threshold_option()
 @click.option("--test", type=click.Choice(["welch", "student", "mannwhitney"]), default="welch", show_default=True,
               help="Test of each feature between the two quadrants.")
@@ -57,20 +61,20 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @out_file_option()
 @click.option("--figure", "figure_dir", type=click.Path(file_okay=False, path_type=Path), help="Write Figure 5 (or 6 with --rates) as PNG and SVG into this directory.")
 @click.pass_context
-def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, splits, threshold, test, correction, alpha, ci, bayes, fmt, out, figure_dir) -> None:
+def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, splits, scheme, min_stability, threshold, test, correction, alpha, ci, bayes, fmt, out, figure_dir) -> None:
     """Compare quadrant pairs on the features of GROUPS (t-tests or Mann-Whitney, corrected, effect sizes)."""
     from ambiguity.stats.compare import compare_quadrants, join_quadrants, select_columns
-    from ambiguity.stats.quadrants import load_quadrants
+    from ambiguity.stats.quadrants import quadrants as load
 
     if columns and features:
         raise click.UsageError("use --columns REGEX or --feature NAME, not both")
     cols = list(features) if features else columns or (r"_rate$" if rates else None)
     store = get_store(ctx)
-    split_t = splits
-    quads = load_quadrants(store, unimodal, fusion, splits=split_t, threshold=threshold)
+    q = load(store, unimodal, fusion, splits or None, threshold, scheme=scheme, min_stability=min_stability)
+    quads = q.frame
     res = compare_quadrants(
-        store, unimodal, fusion, list(groups), _pairs(pairs), splits=split_t, threshold=threshold, columns=cols,
-        test=test, correction=correction, alpha=alpha, ci=ci, bayes=bayes, quadrants=quads,
+        store, unimodal, fusion, list(groups), _pairs(pairs), threshold=threshold, columns=cols,
+        test=test, correction=correction, alpha=alpha, ci=ci, bayes=bayes, quadrants=quads, quadrants_note=q.scheme.caption(),
     )
     emit(render(res, fmt, label="tab:rates" if rates else "tab:features"), out)
     if figure_dir:
@@ -88,7 +92,9 @@ def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, spli
 @click.argument("group")
 @click.option("--unimodal", metavar="MODEL", help="With --fusion: summarise and test per quadrant.")
 @click.option("--fusion", default="fusion", show_default=True, help="The fusion model of the quadrants.")
-@split_option("Split whose quadrants are used.")
+@split_option("Split whose quadrants are used (default: test on the fixed scheme, every labelled segment on crossfit).", default=None)
+@scheme_option()
+@min_stability_option()
 @threshold_option()
 @split_option("Split searched for neighbours (default: every labelled segment).", default=None,
               decl="--neighbour-split", dest="neighbour_splits")
@@ -103,20 +109,21 @@ def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, spli
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write per-segment values to this .csv or .parquet.")
 @click.option("--figure", "figure_dir", type=click.Path(file_okay=False, path_type=Path), help="Compute a UMAP projection and write Figure 3 (PNG, SVG) here.")
 @click.pass_context
-def boundary(ctx, group, unimodal, fusion, splits, threshold, neighbour_splits, k, metric, permutations, seed, correction, exact_limit, fmt, out, figure_dir) -> None:
+def boundary(ctx, group, unimodal, fusion, splits, scheme, min_stability, threshold, neighbour_splits, k, metric, permutations, seed, correction, exact_limit, fmt, out, figure_dir) -> None:
     """Nearest-neighbour boundary analysis of the embedding GROUP: other-label share, margin, permutation tests."""
     from ambiguity.stats.boundary import boundary as run
 
     if out and out.suffix.lower() not in (".csv", ".parquet"):
         raise click.BadParameter("use a .csv or .parquet file", param_hint="--out")
     store = get_store(ctx)
-    quads = None
+    quads, note = None, None
     if unimodal:
-        from ambiguity.stats.quadrants import load_quadrants
+        from ambiguity.stats.quadrants import quadrants as load
 
-        quads = load_quadrants(store, unimodal, fusion, splits=splits, threshold=threshold)
+        q = load(store, unimodal, fusion, splits or None, threshold, scheme=scheme, min_stability=min_stability)
+        quads, note = q.frame, q.scheme.caption()
     res = run(
-        store, group, k=k, metric=metric, quadrants=quads, splits=neighbour_splits or None,
+        store, group, k=k, metric=metric, quadrants=quads, splits=neighbour_splits or None, quadrants_note=note,
         n_permutations=permutations, seed=seed, correction=correction, exact_limit=exact_limit, umap=figure_dir is not None,
     )
     if fmt in ("md", "latex"):

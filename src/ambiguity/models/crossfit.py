@@ -425,3 +425,23 @@ def default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def fixed_split_warning(store, *, config: bool = False) -> str | None:
+    """One line when the fixed split shares groups (dialog_id, speaker, video, source) across splits, else None.
+
+    The suggestion names CLI options, or ``[train]`` keys with ``config=True``.
+    """
+    from ambiguity.leakage import leakage_report
+
+    try:
+        rows = [r for r in leakage_report(store.segments()) if r.shared and r.split != "train"]
+    except Exception:  # a malformed metadata column must not stop training; ingest reports it
+        return None
+    if not rows:
+        return None
+    first = rows[0]
+    more = f" (and {len(rows) - 1} more split/column pair(s))" if len(rows) > 1 else ""
+    fix = f"[train] folds = 5, group_by = \"{first.column}\"" if config else f"--folds 5 --group-by {first.column}"
+    return (f"warning: {first.line()}{more}: on the fixed split a model is evaluated on groups it was trained on; "
+            f"cross-fit instead: {fix}")

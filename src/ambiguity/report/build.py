@@ -34,7 +34,9 @@ class ReportSettings:
 
     fusion: str = "fusion"
     unimodal: list[str] | None = None  # default: every unimodal model in the predictions table
-    splits: tuple[str, ...] = ("test",)
+    splits: tuple[str, ...] | None = None  # default: test on the fixed scheme, every labelled segment on crossfit
+    scheme: str = "auto"  # fixed | crossfit | auto (crossfit when every model has it)
+    min_stability: float | None = None  # crossfit: compare only segments at least this stable
     threshold: float = 0.5
     audio_model: str | None = None  # the unimodal model whose quadrants Tables 3, 6, 7 use
     audio_groups: list[str] = field(default_factory=lambda: ["prosody"])
@@ -107,13 +109,24 @@ class Report:
                 return m
         raise StatsError(f"no unimodal {modality} model in the predictions table")
 
-    def quadrants(self, model: str) -> pl.DataFrame:
-        from ambiguity.stats.quadrants import load_quadrants
+    def quadrant_result(self, model: str):
+        from ambiguity.stats.quadrants import quadrants
 
         key = f"q:{model}"
         if key not in self.cache:
-            self.cache[key] = load_quadrants(self.store, model, self.s.fusion, self.s.splits, self.s.threshold)
+            self.cache[key] = quadrants(self.store, model, self.s.fusion, self.s.splits, self.s.threshold,
+                                        scheme=self.s.scheme, min_stability=self.s.min_stability)
         return self.cache[key]
+
+    def quadrants(self, model: str) -> pl.DataFrame:
+        return self.quadrant_result(model).frame
+
+    def scheme(self):
+        """The scheme of the report's quadrants (of its first unimodal model)."""
+        return self.quadrant_result(self.models()[0]).scheme
+
+    def how(self) -> str:
+        return self.scheme().caption()
 
     def groups_present(self, groups: Sequence[str]) -> list[str]:
         from ambiguity.errors import MissingGroupError
@@ -127,18 +140,24 @@ class Report:
     def table1(self, sec: Section) -> None:
         from ambiguity.stats.quadrants import table1
 
-        df = table1(self.store, splits=self.s.splits)
-        cap = f"Table 1: accuracy and macro F1 per model on the {'+'.join(self.s.splits)} split(s)."
+        sch = self.scheme()
+        df = table1(self.store, splits=self.s.splits, scheme=sch.name)
+        extra = "; mean and SD over the repeats" if sch.name == "crossfit" else ""
+        cap = f"Table 1: accuracy and macro F1 per model; {sch.caption()}{extra}."
         sec.files += self.table("table1_performance", df, cap)
         sec.markdown = T.to_markdown(df, caption=cap, digits=3)
 
     def table2(self, sec: Section) -> None:
         from ambiguity.stats.quadrants import table2
 
-        res = table2(self.store, splits=self.s.splits)
+        sch = self.scheme()
+        res = table2(self.store, splits=self.s.splits, scheme=sch.name)
         wide = res.matrix()
-        cap = (f"Table 2: pairwise disagreement of predicted labels ({'+'.join(self.s.splits)}), "
-               f"with {res.ci:.0%} bootstrap CIs ({res.n_boot} resamples of segments).")
+        if sch.name == "crossfit":
+            cap = f"Table 2: pairwise disagreement of predicted labels; {sch.caption()}; mean ± SD over the repeats."
+        else:
+            cap = (f"Table 2: pairwise disagreement of predicted labels; {sch.caption()}; "
+                   f"with {res.ci:.0%} bootstrap CIs ({res.n_boot} resamples of segments).")
         sec.files += self.table("table2_disagreement", wide, cap)
         res.to_polars().write_csv(self.out / "tables" / "table2_disagreement_long.csv")
         sec.markdown = T.to_markdown(wide, caption=cap)
@@ -150,23 +169,24 @@ class Report:
             counts = {c: int((q["quadrant"] == c).sum()) for c in ("red", "green", "blue", "yellow")}
             rows.append({"unimodal": m, **counts, "n": q.height})
         df = pl.DataFrame(rows)
-        cap = f"Segments per quadrant (unimodal vs {self.s.fusion}; right means p(correct) > {self.s.threshold})."
+        cap = f"Segments per quadrant (unimodal vs {self.s.fusion}; right means p(correct) > {self.s.threshold}); {self.how()}."
         sec.files += self.table("quadrant_counts", df, cap)
         sec.markdown = T.to_markdown(df, caption=cap)
 
     def figure2(self, sec: Section) -> None:
         from ambiguity.report.fig_quadrants import write_figure2
 
-        sec.files += write_figure2(self.store, self.out / "figures", self.s.fusion, self.models(), self.s.splits, self.s.threshold)
+        sec.files += write_figure2(self.store, self.out / "figures", self.s.fusion, self.models(), self.s.splits, self.s.threshold,
+                                   scheme=self.s.scheme, min_stability=self.s.min_stability)
         self._quadrant_counts(sec)
 
     def _compare(self, model: str, groups: list[str], columns) -> Any:
         from ambiguity.stats.compare import compare_quadrants
 
         return compare_quadrants(
-            self.store, model, self.s.fusion, groups, PAIRS, splits=self.s.splits, threshold=self.s.threshold,
+            self.store, model, self.s.fusion, groups, PAIRS, threshold=self.s.threshold,
             columns=columns, test=self.s.test, correction=self.s.correction, alpha=self.s.alpha,
-            quadrants=self.quadrants(model),
+            quadrants=self.quadrants(model), quadrants_note=self.quadrant_result(model).scheme.caption(),
         )
 
     def audio_tables(self, sec: Section) -> None:
@@ -227,6 +247,7 @@ class Report:
         model = self.pick(self.s.text_model, "text")
         group = self.s.text_group or (list(self.summary().get(model, {}).get("groups") or []) or [model])[0]
         res = boundary(self.store, group, quadrants=self.quadrants(model), umap=True,
+                       quadrants_note=self.quadrant_result(model).scheme.caption(),
                        n_permutations=self.s.permutations)
         sec.files += write_figure3(res, self.out / "figures")
         sec.files += self.table("boundary_summary", res.summary, f"Nearest-neighbour boundary analysis of {group} by quadrant of {model}.")
@@ -257,17 +278,34 @@ class Report:
 
         if not self.s.flag:
             raise StatsError("no flag column configured")
+        from ambiguity.stats.quadrants import quadrants
+        from ambiguity.stats.stability import wilson_interval
+
         flags = self._flags()
         rows = []
         for m in self.models():
-            q = self.quadrants(m).with_columns(pl.col("segment_id").replace_strict(flags, default="").alias("flag"))
-            for value in sorted(set(q["flag"].to_list())):
-                sub = q.filter(pl.col("flag") == value)
-                dis = int(sub["quadrant"].is_in(["red", "green"]).sum())
-                rows.append({"unimodal": m, self.s.flag: value or "(none)", "n": sub.height, "red_or_green": dis,
-                             "share": dis / sub.height if sub.height else float("nan")})
-        df = pl.DataFrame(rows)
-        cap = f"Share of segments in a disagreement quadrant (red or green), by metadata column {self.s.flag!r}."
+            res = self.quadrant_result(m)
+            runs = [(res.scheme.name, res.frame)]
+            if res.scheme.name == "crossfit":  # beside it, the fixed split on every segment it did not train on
+                try:
+                    runs.append(("fixed", quadrants(self.store, m, self.s.fusion, ("test", "val"), self.s.threshold, scheme="fixed").frame))
+                except AmbiguityError:
+                    pass
+            for scheme, frame in runs:
+                q = frame.with_columns(pl.col("segment_id").replace_strict(flags, default="").alias("flag"))
+                for value in sorted(set(q["flag"].to_list())):
+                    sub = q.filter(pl.col("flag") == value)
+                    dis = int(sub["quadrant"].is_in(["red", "green"]).sum())
+                    lo, hi = wilson_interval(dis, sub.height)
+                    rows.append({"unimodal": m, "scheme": scheme, self.s.flag: value or "(none)", "n": sub.height,
+                                 "red_or_green": dis, "share": dis / sub.height if sub.height else float("nan"),
+                                 "share_lo": float(lo), "share_hi": float(hi),
+                                 "mean_disagreement_p": float(sub["disagreement_p"].mean()) if "disagreement_p" in sub.columns else None})
+        df = pl.DataFrame(rows, infer_schema_length=None)
+        cap = (f"Share of segments in a disagreement quadrant (red or green; crossfit: modal quadrant), by metadata column "
+               f"{self.s.flag!r}, with a 95% Wilson interval over segments; {self.how()}"
+               + ("; fixed rows: the fixed split's test+val segments" if df.height and "fixed" in df["scheme"].to_list() and self.scheme().name == "crossfit" else "")
+               + ". mean_disagreement_p: the mean over segments of the share of repeats in red or green.")
         sec.files += self.table("flagged_disagreement", df, cap)
         sec.markdown = T.to_markdown(df, caption=cap, digits=3)
         self.cache["flagged"] = df
@@ -394,7 +432,11 @@ class Report:
         if self.s.flag:
             self.section("flagged", f"Disagreement among segments flagged by {self.s.flag!r}", self.flagged,
                          "set the flag column in the report settings")
-        subtitle = (f"store {self.store.uri} · ambiguity {__version__} · splits {', '.join(self.s.splits)} · "
+        try:
+            how = self.how()  # the scheme of the quadrants: fixed split, or crossfit with K, R and the stability cut
+        except AmbiguityError:  # no predictions: every section says so already
+            how = "splits " + ", ".join(self.s.splits or ("test",))
+        subtitle = (f"store {self.store.uri} · ambiguity {__version__} · {how} · "
                     f"fusion model {self.s.fusion} · threshold {self.s.threshold}")
         return write_index(self.out, self.s.title, subtitle, self.sections)
 

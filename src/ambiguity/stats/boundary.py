@@ -522,6 +522,7 @@ def boundary(
     quadrants: pl.DataFrame | None = None,
     splits: Sequence[str] | None = None,
     column: str = "vector",
+    quadrants_note: str | None = None,
     **kwargs: Any,
 ) -> BoundaryResult:
     """Boundary analysis of the embedding group ``group`` of a store.
@@ -529,8 +530,11 @@ def boundary(
     Neighbours are searched among every segment with an ``ok`` vector and a label (or only
     those of ``splits``); ``quadrants`` (segment_id, quadrant; e.g. from
     :func:`ambiguity.stats.quadrants.load_quadrants`) adds the per-quadrant summary and
-    tests. Other keyword arguments go to :func:`boundary_arrays`.
+    tests; ``quadrants_note`` (their scheme, K, R and stability cut) goes into the caption. Other
+    keyword arguments go to :func:`boundary_arrays`.
     """
+    import dataclasses
+
     ids, vectors = store.vectors(group, column)
     seg = store.segments(["segment_id", "label", "split"])
     if splits is not None:
@@ -540,6 +544,7 @@ def boundary(
     if not keep:
         raise StatsError(f"no segment of group {group!r} is in the segments table{' for splits ' + ', '.join(splits) if splits else ''}")
     ids = [ids[i] for i in keep]
-    return boundary_arrays(
+    res = boundary_arrays(
         vectors[keep], [lookup[i] for i in ids], ids=ids, quadrants=quadrants, k=k, metric=metric, group=group, **kwargs
     )
+    return dataclasses.replace(res, quadrants_note=quadrants_note) if quadrants_note else res

@@ -458,6 +458,7 @@ def compare_quadrant_frame(
     unimodal: str | None = None,
     fusion: str | None = None,
     groups: Sequence[str] = (),
+    quadrants_note: str | None = None,
 ) -> QuadrantComparison:
     """Compare quadrant pairs on feature columns, given a features frame and a quadrants frame.
 
@@ -465,13 +466,18 @@ def compare_quadrant_frame(
     ``quadrant`` (red / green / blue / yellow), as returned by
     :func:`ambiguity.stats.quadrants.load_quadrants`. Each pair is one :func:`compare` call and
     one correction family. A quadrant with no segments gives rows with p = NaN and a reason.
+    A frame mixing schemes (its ``scheme`` column) is refused; ``quadrants_note`` (the scheme, K,
+    R and stability cut) goes into the caption.
     """
+    from ambiguity.stats.stability import check_one_scheme
+
     alpha, ci = _check_settings(test, correction, alpha, ci, bayes)
     pairs = _check_pairs(pairs)
     features, quadrants = _as_frame(features), _as_frame(quadrants)
+    check_one_scheme([quadrants])
     names = select_columns(features, columns, exclude=["quadrant"])
     joined = join_quadrants(features, quadrants, names)
-    notes = []
+    notes = [f"Quadrants: {quadrants_note}."] if quadrants_note else []
     lost = quadrants.height - joined.height
     if lost:
         notes.append(f"{lost} segment(s) with a quadrant have no feature row (status ok) and are not compared.")
@@ -509,7 +515,7 @@ def compare_quadrants(
     groups: str | Sequence[str],
     pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
     *,
-    splits: Sequence[str] = ("test",),
+    splits: Sequence[str] | None = None,
     threshold: float = 0.5,
     columns: Sequence[str] | str | None = None,
     test: str = "welch",
@@ -518,6 +524,9 @@ def compare_quadrants(
     ci: float = 0.95,
     bayes: bool = False,
     quadrants: pl.DataFrame | None = None,
+    scheme: str = "auto",
+    min_stability: float | None = None,
+    quadrants_note: str | None = None,
 ) -> QuadrantComparison:
     """The paper's Tables 3, 6, 7 (audio features) and 4, 8 (AU activation rates) in one call.
 
@@ -525,14 +534,18 @@ def compare_quadrants(
     frame with segment_id and quadrant) and the ``ok`` rows of the feature ``groups``, then
     runs :func:`compare_quadrant_frame`. For AU activation rates pass e.g.
     ``columns=r"^AU\\d+.*_rate$"`` (OpenFace) or ``columns="_rate$"``.
+    ``scheme`` (auto | fixed | crossfit), ``splits`` and ``min_stability`` choose the quadrants as in
+    :func:`ambiguity.stats.quadrants.quadrants`: on crossfit each segment's modal quadrant.
     """
     groups = [groups] if isinstance(groups, str) else list(groups)
     if quadrants is None:
-        from ambiguity.stats.quadrants import load_quadrants
+        from ambiguity.stats.quadrants import quadrants as load
 
-        quadrants = load_quadrants(store, unimodal, fusion, splits=tuple(splits), threshold=threshold)
+        res = load(store, unimodal, fusion, splits, threshold, scheme=scheme, min_stability=min_stability)
+        quadrants, quadrants_note = res.frame, quadrants_note or res.scheme.caption()
     features = _read_features(store, groups, columns, quadrants)
     return compare_quadrant_frame(
         features, quadrants, pairs, columns=columns, test=test, correction=correction, alpha=alpha,
         ci=ci, bayes=bayes, label=", ".join(groups), unimodal=unimodal, fusion=fusion, groups=groups,
+        quadrants_note=quadrants_note,
     )

@@ -225,6 +225,7 @@ class BoundaryResult:
     seed: int
     correction: str
     group: str | None = None
+    quadrants_note: str | None = None  # which quadrants: scheme, K, R, stability cut
 
     def __repr__(self) -> str:
         return (
@@ -243,6 +244,7 @@ class BoundaryResult:
             f"{self.segments.height} segments; two-sided permutation tests of the difference in means "
             f"({self.n_permutations} permutations, seed {self.seed}), "
             f"{CORRECTION_NAMES[self.correction]} correction over the {self.tests.height} tests"
+            + (f"; quadrants: {self.quadrants_note}" if self.quadrants_note else "")
         )
 
     def to_markdown(self, digits: int = 4) -> str:
