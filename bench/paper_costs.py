@@ -10,6 +10,10 @@ docs/scaling.md for decode costs). Prints a JSON list; docs/reproduce-paper.md
 turns it into time estimates for the paper's 1,718 segments.
 
     .venv/bin/python bench/paper_costs.py [text|audio|video ...]
+
+Besides seconds, each row has the GFLOP per segment that torch's FlopCounterMode
+counts during the warm-up call (matrix products and convolutions): the
+machine-independent part, from which GPU times are estimated.
 """
 
 from __future__ import annotations
@@ -84,8 +88,12 @@ def measure(name, modality, cfg, reps=2):
 
     out = {"model": name, "modality": modality, "parameters": total, "trainable": trainable, "batch": BATCH,
            "threads": torch.get_num_threads()}
+    from torch.utils.flop_counter import FlopCounterMode
+
     for key, fn in (("train_step_s_per_segment", step), ("forward_s_per_segment", forward)):
-        fn()  # warm-up
+        with FlopCounterMode(display=False) as fc:
+            fn()  # warm-up, counted
+        out[key.replace("_s_", "_gflop_")] = fc.get_total_flops() / 1e9 / BATCH
         times = []
         for _ in range(reps):
             t = time.perf_counter()

@@ -78,3 +78,52 @@ def test_config_errors_are_one_line(tmp_path):
     (tmp_path / "bad.toml").write_text('manifest = "m.csv"\nbogus = 1\n')
     r = CliRunner().invoke(main, ["run", str(tmp_path / "bad.toml")])
     assert r.exit_code == 2 and "unknown key(s) bogus" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+FINETUNE_CONFIG = """
+store = "store"
+manifest = "texts.csv"
+report = "report"
+
+[[finetune]]
+name = "text.rob"
+modality = "text"
+model = "base"
+params = {{ epochs = 1, max_length = 64, device = "cpu" }}
+extract = {{ max_length = 64, device = "cpu" }}
+{extra}
+"""
+
+
+@pytest.mark.slow  # ~2 min on the shared 2-core machine: four runs with a report each
+def test_finetune_stage_reruns_when_the_base_weights_change(tmp_path):
+    """The finetune fingerprint holds the base model's weights: new files at the same path rerun it."""
+    import sys
+    from pathlib import Path
+
+    import polars as pl
+
+    sys.path.insert(0, str(Path(__file__).parent / "extractors"))
+    import tiny_models
+
+    essays = pl.read_csv(Path(__file__).parents[1] / "examples" / "data" / "empathic-reactions" / "messages.csv",
+                         infer_schema=False, n_rows=20)
+    split = ["train"] * 12 + ["val"] * 4 + ["test"] * 4
+    essays.select(pl.col("message_id").alias("segment_id"), pl.col("essay").str.slice(0, 200).alias("transcript"),
+                  pl.col("empathy_bin").alias("label"), pl.Series("split", split)).write_csv(tmp_path / "texts.csv")
+    tiny_models.text_model("roberta", tmp_path / "base")
+    (tmp_path / "pipeline.toml").write_text(FINETUNE_CONFIG.format(extra=""))
+    ran, _ = run(tmp_path)
+    assert ran == ["ingest", "finetune:text.rob", "extract:text.rob", "report"]
+    assert run(tmp_path)[0] == []
+
+    tiny_models._seeded(7)  # the same architecture with other weights, saved over the base model
+    from transformers import AutoConfig, AutoModel
+
+    AutoModel.from_config(AutoConfig.from_pretrained(tmp_path / "base")).save_pretrained(tmp_path / "base")
+    assert run(tmp_path)[0] == ["finetune:text.rob", "extract:text.rob", "report"]
+
+    # Probes on a fine-tuned group would overwrite the fine-tuned classifier of the same name: refused.
+    (tmp_path / "pipeline.toml").write_text(FINETUNE_CONFIG.format(extra='[train]\ngroups = ["best:text"]\nfusion = false'))
+    r = CliRunner().invoke(main, ["run", str(tmp_path / "pipeline.toml")])
+    assert r.exit_code == 2 and "set unimodal = false" in r.output.strip().splitlines()[-1]

@@ -167,3 +167,25 @@ def test_predictions_of_every_split_and_a_broken_segment_is_left_out(store, tmp_
     # The stored val accuracy is the kept epoch's, as the pipeline's best-model choice reads it.
     val = pred.filter(pl.col("split") == "val")
     assert float((val["predicted"] == val["label"]).mean()) == pytest.approx(rep.val_accuracy)
+
+
+def test_no_backward_through_the_frozen_conv_encoder(tmp_path):
+    """A train step's FLOPs minus a forward's are the backward of the trainable part only (counted by torch)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForAudioClassification
+
+    path = tiny_models.audio_model("wav2vec2", tmp_path / "w2v")
+    net = AutoModelForAudioClassification.from_pretrained(str(path), num_labels=2)
+    freeze_all_but_last(net, 1)
+    x = torch.randn(2, 16000)
+    net.train()
+    with FlopCounterMode(display=False) as fwd:
+        with torch.no_grad():
+            net(input_values=x)
+    with FlopCounterMode(display=False) as conv:
+        with torch.no_grad():
+            net.wav2vec2.feature_extractor(x)
+    with FlopCounterMode(display=False) as step:
+        net(input_values=x).logits.sum().backward()
+    backward = step.get_total_flops() - fwd.get_total_flops()
+    assert backward < conv.get_total_flops()  # backward through the convolutions alone would cost ~2x their forward
