@@ -43,7 +43,8 @@ from ambiguity.stats.multitest import adjust
 #   BY (2001):               BH with m replaced by m * sum_{k=1..m} 1/k
 #   Hommel (1988): the closed test of Simes (1986) tests; adj_i = max over subsets I
 #     containing i of the Simes p of I, min_j |I| p_(j:I) / j  (brute force below).
-# R: p.adjust(p, method) for method in "bonferroni", "holm", "BH", "BY", "hommel" gives these values.
+# R's p.adjust(p, method) ("bonferroni", "holm", "BH", "BY", "hommel") is documented with these
+# definitions; R is not installed here, so the values are computed from them in stats_refs.py.
 REFS = {"bonferroni": ref_bonferroni, "holm": ref_holm, "fdr_bh": ref_bh, "fdr_by": ref_by}
 
 P25 = np.array([0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, 0.212, 0.216, 0.222, 0.251, 0.269, 0.275, 0.34,
