@@ -380,3 +380,12 @@ def test_ci_must_be_a_float_in_the_open_unit_interval(ci):
     ann, items = _study(n_per=3)
     with pytest.raises(StatsError, match="ci must be a float between 0 and 1"):
         agreement(ann, items, n_boot=0, ci=ci)
+
+
+def test_markdown_accuracy_table_only_when_asked_and_present():
+    ann, items = _study(seed=4)
+    res = agreement(ann, items, n_boot=20)
+    assert "Accuracy against the gold label" in res.to_markdown()
+    assert "Accuracy against the gold label" not in res.to_markdown(accuracy=False)
+    no_gold = agreement(ann, items.drop("label"), n_boot=20)
+    assert no_gold.accuracy.height == 0 and "Accuracy against the gold label" not in no_gold.to_markdown()
