@@ -38,8 +38,10 @@ def test_bad_p_values(bad, match):
 def test_bad_method_and_alpha():
     with pytest.raises(StatsError, match="unknown correction 'bh'"):
         adjust(P, "bh")
-    with pytest.raises(StatsError, match="alpha"):
-        adjust(P, "holm", alpha=0)
+    for bad in (0, 1, 1.0, -0.1, "x"):  # alpha is in the open interval (0, 1)
+        with pytest.raises(StatsError, match="alpha"):
+            adjust(P, "holm", alpha=bad)
+    assert adjust(P, "holm", alpha=0.999)[1].any()
 
 
 def test_docstring_examples():

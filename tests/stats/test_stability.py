@@ -287,3 +287,14 @@ def test_report_says_crossfit_in_its_captions(cf_features, tmp_path):
     assert "crossfit scheme (K=2 folds x R=3 repeats" in by_key["table1"].markdown
     assert "mean ± SD over the repeats" in by_key["table2"].markdown
     assert "crossfit scheme" in (tmp_path / "rep" / "index.html").read_text()
+
+
+def test_models_from_two_crossfit_runs_are_refused(store):
+    # the fusion model's folds come from another `train --folds` call: its quadrants would pair
+    # predictions made on different held-out folds
+    write_segments(store, IDS, LAB, ["train", "test", "val", None])
+    for m, per in P1.items():
+        for r, probs in enumerate(per):
+            write_crossfit_rows(store, _rows(m, r, probs, run_id="cf-a" if m == "text.x" else "cf-b"))
+    with pytest.raises(StatsError, match="different cross-fitting runs"):
+        load_quadrants(store, "text.x", "fusion")
