@@ -322,3 +322,31 @@ def test_pair_scores_in_chunks_equal_the_definition(metric):
     got = _pair_scores(xp, sq, np.arange(10)[:, None], cols, metric, chunk=3)
     want = np.array([[-(xp[i] @ xp[j]) if metric == "cosine" else ((xp[i] - xp[j]) ** 2).sum() for j in cols[i]] for i in range(10)])
     assert_allclose(got, want, atol=1e-12)
+
+
+def test_index_search_probing_every_partition_equals_exact_for_every_row():
+    # 200 rows: 14 IVF partitions; probing all 14 is an exhaustive search, so every row -- the
+    # first one included -- must get exactly the exact neighbours
+    from ambiguity.stats.boundary import neighbours
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 8)).astype(np.float32)
+    labels = ["a", "b"] * 100
+    exact = neighbours(x, labels, k=5, metric="euclidean")
+    index = neighbours(x, labels, k=5, metric="euclidean", exact_limit=10, nprobes=14)
+    assert exact.method == "exact" and index.method == "index"
+    assert (index.index == exact.index).all()
+    assert_allclose(index.distance, exact.distance, rtol=1e-5)
+
+
+def test_index_search_marks_missing_neighbours():
+    # one partition probed and k larger than a partition: some neighbours are not found;
+    # they are -1 with an infinite distance, never a real row
+    from ambiguity.stats.boundary import neighbours
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 8)).astype(np.float32)
+    res = neighbours(x, ["a", "b"] * 100, k=40, metric="euclidean", exact_limit=10, nprobes=1)
+    missing = ~np.isfinite(res.distance)
+    assert missing.any() and (res.index[missing] == -1).all() and (res.index[~missing] >= 0).all()
+    assert not (res.index == np.arange(200)[:, None]).any()  # never the row itself

@@ -410,3 +410,21 @@ def test_mann_whitney_groups_features_by_exact_sample_sizes():
         a, b = xa[:, j][~np.isnan(xa[:, j])], xb[:, j][~np.isnan(xb[:, j])]
         ref = scipy.stats.mannwhitneyu(a, b, alternative="two-sided")
         assert res["statistic"][j] == pytest.approx(ref.statistic) and res["p"][j] == pytest.approx(ref.pvalue, rel=1e-12)
+
+
+def test_display_has_df_for_t_tests_only_and_direction_of_untested_features():
+    xa, xb = _data(seed=6, p=2)
+    assert "df" in compare(_frame(xa, xb), "q", "red", "blue").display().columns
+    assert "df" not in compare(_frame(xa, xb), "q", "red", "blue", test="mannwhitney").display().columns
+    # one red value: untestable, but the direction still follows the means (1 < ~5)
+    xa1, xb5 = np.ones((1, 2)), np.full((6, 2), 5.0) + np.arange(6)[:, None] * 0.1
+    row = compare(_frame(xa1, xb5), "q", "red", "blue").to_polars().row(0, named=True)
+    assert np.isnan(row["p"]) and row["higher"] == "blue"
+
+
+def test_quadrant_comparison_markdown_is_sorted_by_default():
+    feats, quads = _quadrant_data()
+    res = compare_quadrant_frame(feats.select("segment_id", "AU12_rate", "AU04_rate"), quads, columns="_rate$")
+    md = res.to_markdown()
+    assert md.index("AU04_rate") < md.index("AU12_rate")
+    assert res.to_markdown(sort=False).index("AU12_rate") < res.to_markdown(sort=False).index("AU04_rate")

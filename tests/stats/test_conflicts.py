@@ -125,3 +125,16 @@ def test_spearman_and_disagreement(tmp_path):
     dis = annotator_disagreement(store, "t")
     # 3 answers x, x, y: 2 of the 6 ordered pairs agree -> disagreement 1 - 2/6.
     assert dis["disagreement"].to_list() == pytest.approx([1 - 2 / 6, 0.0])
+
+
+def test_spearman_uses_complete_pairs_and_needs_three():
+    from scipy.stats import spearmanr
+
+    x = np.array([1.0, 2.0, np.nan, 4.0, 5.0, 3.0])
+    y = np.array([2.0, 1.0, 3.0, np.inf, 5.0, 4.0])
+    res = spearman_ci(x, y, n_boot=50)
+    keep = np.isfinite(x) & np.isfinite(y)
+    assert res["n"] == 4 and res["rho"] == pytest.approx(spearmanr(x[keep], y[keep]).statistic)
+    assert spearman_ci([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], n_boot=20)["n"] == 3  # three are enough
+    with pytest.raises(StatsError, match="at least 3"):
+        spearman_ci([1.0, 2.0], [2.0, 1.0])

@@ -298,3 +298,13 @@ def test_models_from_two_crossfit_runs_are_refused(store):
             write_crossfit_rows(store, _rows(m, r, probs, run_id="cf-a" if m == "text.x" else "cf-b"))
     with pytest.raises(StatsError, match="different cross-fitting runs"):
         load_quadrants(store, "text.x", "fusion")
+
+
+def test_a_stability_cut_on_the_fixed_split_is_refused(store):
+    write_segments(store, IDS, LAB, ["test"] * 4)
+    for m in P1:
+        p = np.array(P1[m][0])
+        write_predictions(store, prediction_table(model=m, kind="probe", arch="x", modalities=MODS[m], groups=[m], segment_ids=IDS,
+                                                  splits=["test"] * 4, labels=LAB, classes=["0", "1"], probs=np.stack([1 - p, p], 1)))
+    with pytest.raises(StatsError, match="a stability cut needs cross-fitted quadrants"):
+        load_quadrants(store, "text.x", "fusion", min_stability=0.5)

@@ -103,3 +103,25 @@ def test_compact_named_tables_or_all(store):
     assert len(store._open(S.table_name("b")).to_lance().get_fragments()) == 3
     every = store.compact()  # no names: every table
     assert set(every) == set(store.table_names()) and every[S.table_name("b")] == 1
+
+
+def test_parse_splits():
+    from ambiguity.errors import ConfigError
+
+    assert S.parse_splits("val, test") == ("val", "test")
+    assert S.parse_splits(["train", "val,train"]) == ("train", "val")
+    for bad in ("", " , ", "nope", ["test", "dev"]):
+        with pytest.raises(ConfigError, match="choose from"):
+            S.parse_splits(bad)
+
+
+def test_a_table_that_cannot_be_created_is_a_store_error(store, monkeypatch):
+    sch = feature_schema(2)
+    rows = results_to_table(sch, ["a"], [{"f": 1.0, "g": 2.0, "vector": np.ones(2, np.float32)}])
+
+    def refuse(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store._db, "create_table", refuse)
+    with pytest.raises(StoreError, match="cannot create table 'features.grp': disk full"):
+        store.write_features("grp", rows, sch, S.provenance("x", "1", {}, "k"))
