@@ -428,3 +428,9 @@ def test_quadrant_comparison_markdown_is_sorted_by_default():
     md = res.to_markdown()
     assert md.index("AU04_rate") < md.index("AU12_rate")
     assert res.to_markdown(sort=False).index("AU12_rate") < res.to_markdown(sort=False).index("AU04_rate")
+
+
+def test_quadrant_comparison_latex_defaults_to_four_digits():
+    feats, quads = _quadrant_data()
+    res = compare_quadrant_frame(feats, quads, columns="_rate$")
+    assert res.to_latex() == res.to_latex(digits=4) != res.to_latex(digits=5)

@@ -125,3 +125,48 @@ def test_a_table_that_cannot_be_created_is_a_store_error(store, monkeypatch):
     monkeypatch.setattr(store._db, "create_table", refuse)
     with pytest.raises(StoreError, match="cannot create table 'features.grp': disk full"):
         store.write_features("grp", rows, sch, S.provenance("x", "1", {}, "k"))
+
+
+def test_a_commit_conflict_is_retried_and_other_errors_are_not(store, monkeypatch):
+    sch = feature_schema(2)
+
+    def rows(i):
+        return results_to_table(sch, [f"s{i}"], [{"f": float(i), "g": 0.0, "vector": np.ones(2, np.float32)}])
+
+    store.write_features("grp", rows(0), sch, S.provenance("x", "1", {}, "k"))
+    real_open = store._open
+    errors = []
+
+    class Table:  # the real table, whose next commit fails once with errors[0]
+        def __init__(self, t):
+            self.t = t
+
+        def __getattr__(self, name):
+            return getattr(self.t, name)
+
+        def merge_insert(self, key):
+            builder = self.t.merge_insert(key)
+            if errors:
+                exc = errors.pop(0)
+
+                class Failing:
+                    def when_matched_update_all(self):
+                        return self
+
+                    def when_not_matched_insert_all(self):
+                        return self
+
+                    def execute(self, *a, **k):
+                        raise exc
+
+                return Failing()
+            return builder
+
+    monkeypatch.setattr(store, "_open", lambda name: Table(real_open(name)))
+    errors.append(OSError("Commit conflict for version 3: retryable"))
+    store.write_features("grp", rows(1), sch, S.provenance("x", "1", {}, "k"))  # retried, then committed
+    assert sorted(real_open(S.table_name("grp")).to_lance().to_table()["segment_id"].to_pylist()) == ["s0", "s1"]
+    errors.append(OSError("No space left on device"))
+    with pytest.raises(OSError, match="No space left"):  # not a conflict: raised at once, not retried
+        store.write_features("grp", rows(2), sch, S.provenance("x", "1", {}, "k"))
+    assert errors == []
