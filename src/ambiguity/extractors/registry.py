@@ -55,16 +55,24 @@ def _points() -> dict:
 
 
 @cache
-def _load(name: str) -> Entry:
+def _import(name: str) -> tuple[type[Extractor] | None, str | None]:
+    """The class behind an entry point, or why it cannot be imported (imported once per process)."""
     ep = _points()[name]
     try:
-        cls = check_class(ep.name, ep.load())
-        reason = cls.unavailable_reason()
+        return check_class(ep.name, ep.load()), None
     except RegistryError:
         raise
     except Exception as exc:  # a broken plugin must not break the others
-        cls, reason = None, f"cannot import {ep.value}: {type(exc).__name__}: {exc}"
-    return Entry(ep.name, ep.value, cls, reason)
+        return None, f"cannot import {ep.value}: {type(exc).__name__}: {exc}"
+
+
+def _load(name: str) -> Entry:
+    # Availability is asked anew each time: it depends on the environment (OPENFACE_BIN, PATH,
+    # ambiguity.toml), which may change after the first look in a long-lived process.
+    cls, reason = _import(name)
+    if cls is not None:
+        reason = cls.unavailable_reason()
+    return Entry(name, _points()[name].value, cls, reason)
 
 
 def entries() -> dict[str, Entry]:
@@ -72,7 +80,7 @@ def entries() -> dict[str, Entry]:
     return {name: _load(name) for name in _points()}
 
 
-entries.cache_clear = lambda: (_points.cache_clear(), _load.cache_clear())  # type: ignore[attr-defined]
+entries.cache_clear = lambda: (_points.cache_clear(), _import.cache_clear())  # type: ignore[attr-defined]
 
 
 def get(name: str) -> type[Extractor]:
