@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` (main job) and `make test`.
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-all bench lint mutate clean
+.PHONY: setup demo test test-all test-bare bench lint mutate clean
 
 setup:
 	@bin/setup
@@ -26,4 +26,12 @@ lint: setup
 	$(PY) -m ruff check src tests bench bin
 
 clean:
-	rm -rf demo-out bench/out mutate-out .pytest_cache
+	rm -rf demo-out bench/out mutate-out .pytest_cache .venv-bare
+
+# What `pip install ambiguity` without extras must run (CI: a second, bare virtual environment).
+BARE_TESTS := tests/stats tests/models/test_predictions.py tests/stores tests/test_api.py tests/test_architecture.py
+test-bare:
+	rm -rf .venv-bare && python3 -m venv .venv-bare
+	.venv-bare/bin/python -m pip install -q -c requirements/constraints.txt . pytest pytest-timeout hypothesis
+	.venv-bare/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is not None)" || (echo "error: torch is in the bare environment" && exit 1)
+	AMBIGUITY_BARE=1 .venv-bare/bin/python -m pytest -q $(BARE_TESTS)

@@ -7,7 +7,6 @@ import importlib
 import types
 
 import numpy as np
-import pingouin
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -73,6 +72,7 @@ def test_t_test_with_nan_policy_omit_matches():
 
 @pytest.mark.parametrize("n_a,n_b", [(5, 7), (30, 40), (6, 12)])
 def test_mannwhitney_equals_scipy(n_a, n_b):
+    pingouin = pytest.importorskip("pingouin")
     xa, xb = _data(seed=n_a, n_a=n_a, n_b=n_b, p=5)
     xa[:, 1] = np.round(xa[:, 1])  # ties: scipy switches to the asymptotic p
     xb[:, 1] = np.round(xb[:, 1])
@@ -102,6 +102,7 @@ def test_corrections_equal_statsmodels(method):
 
 
 def test_effect_sizes_equal_pingouin():
+    pingouin = pytest.importorskip("pingouin")
     xa, xb = _nan_holes(*_data(seed=7))
     res = compare(_frame(xa, xb), "q", "red", "blue", ci=0.9).to_polars()
     for j in range(xa.shape[1]):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import doctest
 
 import numpy as np
-import pingouin
 import pytest
 import scipy.stats
 from numpy.testing import assert_allclose
 
 import ambiguity.stats.effsize as effsize_mod
 from ambiguity.stats.effsize import cohen_d, d_ci, hedges_g, rank_biserial
+
+pingouin = pytest.importorskip("pingouin")
 
 
 def _samples(seed, n_a, n_b):

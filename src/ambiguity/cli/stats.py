@@ -56,7 +56,7 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
               help="Significance level after correction.")
 @ci_option("Confidence level of the effect-size intervals.")
-@click.option("--bayes", is_flag=True, help="Add BF10 of each t-test (pingouin).")
+@click.option("--bayes", is_flag=True, help="Add BF10 of each t-test (JZS, Cauchy prior r = 0.707).")
 @format_option()
 @out_file_option()
 @click.option("--figure", "figure_dir", type=click.Path(file_okay=False, path_type=Path), help="Write Figure 5 (or 6 with --rates) as PNG and SVG into this directory.")

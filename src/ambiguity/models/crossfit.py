@@ -55,10 +55,10 @@ import pyarrow as pa
 from ambiguity.errors import ConfigError, ModelError
 from ambiguity.models import predictions as P
 from ambiguity.models.spec import TrainConfig
-from ambiguity.models.training import Dataset, fit, load_dataset, metrics
 from ambiguity.stores.sql import quote, quote_list
 
 if TYPE_CHECKING:
+    from ambiguity.models.training import Dataset
     from ambiguity.stores.lance import FeatureStore
 
 FOLDS = "folds"
@@ -196,6 +196,8 @@ class _Spec:
 
 def _run_unit(ds: Dataset, specs: Sequence[_Spec], repeat: int, fold: int, folds: np.ndarray, val: np.ndarray) -> dict[str, Any]:
     """Fit every model on one (repeat, fold); top level so that a spawned worker can run it."""
+    from ambiguity.models.training import fit  # torch: the store readers below do without it
+
     t = time.perf_counter()
     split = np.where(folds == fold, "test", "train").astype(object)
     split[val] = "val"
@@ -336,11 +338,12 @@ def crossfit(
     config: TrainConfig | None = None,
     on_fit: Callable[[int, int, float], None] | None = None,
 ) -> CrossfitReport:
-
     """Cross-fit one unimodal model per group and a fusion model over all groups (see the module notes).
 
     ``on_fit(repeat, fold, seconds)`` is called after each (repeat, fold) is written.
     """
+    from ambiguity.models.training import load_dataset
+
     cv = cv or CrossfitConfig()
     groups = list(dict.fromkeys(groups))
     base = config or TrainConfig()
@@ -410,6 +413,8 @@ def crossfit(
 
 
 def _oof_metrics(store: FeatureStore, models: Sequence[str], repeats: int) -> dict[str, list[dict[str, float]]]:
+    from ambiguity.models.training import metrics
+
     df = P.read_predictions(store, list(models), scheme="crossfit").select(["model", "repeat", "label", "predicted"])
     out: dict[str, list[dict[str, float]]] = {}
     for m in models:

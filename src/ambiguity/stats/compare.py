@@ -21,6 +21,7 @@ import polars as pl
 from ambiguity.constants import QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.stats import effsize
+from ambiguity.stats.bayes import bayes_factors
 from ambiguity.stats.multitest import adjust, check_alpha, check_correction
 from ambiguity.stats.results import ComparisonResult, QuadrantComparison
 
@@ -225,17 +226,6 @@ def _direction(a: str, b: str, sign: np.ndarray, test: str) -> tuple[list[str | 
     return direction.tolist(), higher.tolist()
 
 
-def _bayes_factors(t: np.ndarray, n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
-    try:
-        from pingouin import bayesfactor_ttest
-    except ImportError:  # pragma: no cover - pingouin is in the stats extra
-        raise StatsError("bayes=True needs pingouin: pip install 'ambiguity[stats]'") from None
-    out = np.full(t.shape, np.nan)
-    for i in np.flatnonzero(np.isfinite(t)):  # one integral per feature: optional, off by default
-        out[i] = float(bayesfactor_ttest(float(t[i]), int(n_a[i]), int(n_b[i])))
-    return out
-
-
 def _compare_matrix(
     x: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, names: list[str], a: str, b: str,
     test: str, correction: str, alpha: float, ci: float, bayes: bool, label: str | None,
@@ -293,7 +283,7 @@ def _compare_matrix(
     d_lo, d_hi = effsize.d_ci(d, n_a, n_b, ci)
     g_lo, g_hi = effsize.d_ci(g, n_a, n_b, ci)
     rbc = effsize.rank_biserial(stat, n_a, n_b) if test == "mannwhitney" else np.full(len(names), np.nan)
-    bf10 = _bayes_factors(stat, n_a, n_b) if bayes else np.full(len(names), np.nan)
+    bf10 = bayes_factors(stat, n_a, n_b) if bayes else np.full(len(names), np.nan)
     sign = rbc if test == "mannwhitney" else np.where(tested, stat, mean_a - mean_b)
     direction, higher = _direction(a, b, sign, test)
     with np.errstate(over="ignore"):
@@ -350,7 +340,7 @@ def compare(
     alpha : level at which ``reject`` is set, after correction.
     ci : confidence level of the effect-size intervals.
     columns : feature columns: ``None`` (every numeric column but identifiers), a regex, or a list.
-    bayes : also give BF10 of each t-test (pingouin's JZS Bayes factor, Cauchy prior r = 0.707).
+    bayes : also give BF10 of each t-test (JZS Bayes factor of Rouder et al. 2009, Cauchy prior r = 0.707: :mod:`ambiguity.stats.bayes`).
     label : a name for the comparison, shown in captions (e.g. ``"prosody"``).
 
     Returns

@@ -1,0 +1,38 @@
+"""The JZS Bayes factor of a two-sample t-test (Rouder et al. 2009), computed here with scipy.
+
+Rouder, Speckman, Sun, Morey & Iverson (2009), "Bayesian t tests for accepting and
+rejecting the null hypothesis", Psychonomic Bulletin & Review 16(2), eq. 1 with a
+Cauchy prior of scale ``r`` on the standardised effect (0.707, as JASP and pingouin
+use): the effective sample size is ``n_a n_b / (n_a + n_b)`` and the degrees of
+freedom ``n_a + n_b - 2``. One numerical integral per t statistic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def bf10_ttest(t: float, n_a: int, n_b: int, r: float = 0.707) -> float:
+    """BF10 of a two-sided two-sample t-test with statistic ``t``: evidence for an effect over none."""
+    from scipy.integrate import quad
+
+    df = n_a + n_b - 2
+    n = n_a * n_b / (n_a + n_b)
+
+    def integrand(g: float) -> float:
+        s = 1 + n * g * r * r
+        return s ** -0.5 * (1 + t * t / (s * df)) ** (-(df + 1) / 2) * (2 * math.pi) ** -0.5 * g ** -1.5 * math.exp(-1 / (2 * g))
+
+    marginal = quad(integrand, 0, np.inf)[0]
+    return marginal / (1 + t * t / df) ** (-(df + 1) / 2)
+
+
+def bayes_factors(t: np.ndarray, n_a: np.ndarray, n_b: np.ndarray, r: float = 0.707) -> np.ndarray:
+    """:func:`bf10_ttest` per feature; NaN where ``t`` is not finite or a group has fewer than 2 values."""
+    out = np.full(np.shape(t), np.nan)
+    for i in np.flatnonzero(np.isfinite(t)):
+        if n_a[i] >= 2 and n_b[i] >= 2:
+            out[i] = bf10_ttest(float(t[i]), int(n_a[i]), int(n_b[i]), r)
+    return out
