@@ -37,7 +37,7 @@ def test_stats_exports_the_functions_not_their_modules():
 
 
 def test_every_name_in_all_resolves():
-    pytest.importorskip("torch")  # ambiguity.models.train needs it
+    pytest.importorskip("torch")  # ambiguity.models.training needs it
     for pkg in (ambiguity, ambiguity.stats, ambiguity.models):
         for name in pkg.__all__:
             assert getattr(pkg, name) is not None, f"{pkg.__name__}.{name}"

@@ -432,7 +432,7 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def fixed_split_warning(store, *, config: bool = False) -> str | None:
+def fixed_split_warning(store: FeatureStore, *, config: bool = False) -> str | None:
     """One line when the fixed split shares groups (dialog_id, speaker, video, source) across splits, else None.
 
     The suggestion names CLI options, or ``[train]`` keys with ``config=True``.
