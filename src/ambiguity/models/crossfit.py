@@ -288,12 +288,15 @@ def _forget_other_runs(store: FeatureStore, models: Sequence[str], run_id: str) 
     """Delete the cross-fitted rows of ``models`` from other runs, and the fold records nothing uses any more."""
     if not store.has_table(P.PREDICTIONS) or "scheme" not in store.schema(P.PREDICTIONS).names:
         return
-    P.delete_crossfit(store, models, keep_run=run_id)
-    live = set(store.read(P.PREDICTIONS, ["run_id"], where="scheme = 'crossfit'")["run_id"].unique().to_list()) | {run_id}
-    keep = "run_id NOT IN " + quote_list(sorted(live))
+    rows = store.read(P.PREDICTIONS, ["model", "run_id"], where="scheme = 'crossfit'")
+    # Each delete is a Lance commit: only delete what is there.
+    if rows.filter(pl.col("model").is_in(list(models)) & (pl.col("run_id") != run_id)).height:
+        P.delete_crossfit(store, models, keep_run=run_id)
+        rows = store.read(P.PREDICTIONS, ["model", "run_id"], where="scheme = 'crossfit'")
+    live = set(rows["run_id"].unique().to_list()) | {run_id}
     for table in (FOLDS, FITS):
-        if store.has_table(table):
-            store.delete(table, keep)
+        if store.has_table(table) and set(store.read(table, ["run_id"])["run_id"].unique().to_list()) - live:
+            store.delete(table, "run_id NOT IN " + quote_list(sorted(live)))
 
 
 def _write_unit(store: FeatureStore, ds: Dataset, specs: Sequence[_Spec], out: dict[str, Any], run_id: str, cv: CrossfitConfig,
