@@ -25,8 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Row, emit, machine  # noqa: E402
 
-from ambiguity.stats.boundary import knn_exact, neighbours  # noqa: E402
 from ambiguity.stats.compare import compare  # noqa: E402
+from ambiguity.stats.neighbours import knn_exact, neighbours  # noqa: E402
 
 
 def _best(fn, repeat: int = 3) -> tuple[float, object]:

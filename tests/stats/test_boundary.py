@@ -14,11 +14,10 @@ from scipy.spatial.distance import cdist
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from statsmodels.stats.multitest import multipletests
 
+import ambiguity.stats.neighbours as N
 from ambiguity.errors import StatsError
-from ambiguity.stats.boundary import boundary, boundary_arrays, knn_exact, neighbours, permutation_tests
-
-# the module itself: the package exports the function of the same name
-B = importlib.import_module("ambiguity.stats.boundary")
+from ambiguity.stats.boundary import boundary, boundary_arrays, permutation_tests
+from ambiguity.stats.neighbours import knn_exact, neighbours
 
 
 def _classes(n=300, d=8, seed=0, sep=2.0):
@@ -64,7 +63,7 @@ def test_exact_knn_of_some_rows():
 
 
 def test_exact_knn_float32_blocks(monkeypatch):
-    monkeypatch.setattr(B, "BLOCK_BYTES", 4096)  # many small blocks
+    monkeypatch.setattr(N, "BLOCK_BYTES", 4096)  # many small blocks
     x, _ = _classes(n=500, d=12, seed=2)
     x = x.astype(np.float32)
     idx, _ = knn_exact(x, 5, "cosine")
@@ -113,7 +112,7 @@ def test_points_near_the_boundary_score_as_ambiguous(metric):
 def test_index_backed_knn_recall_at_10(metric, monkeypatch):
     x, lab = _clustered()
     exact = neighbours(x, lab, 10, metric)
-    monkeypatch.setattr(B, "SMALL_CLASS", 100)  # the per-class nearest also goes through the index
+    monkeypatch.setattr(N, "SMALL_CLASS", 100)  # the per-class nearest also goes through the index
     indexed = neighbours(x, lab, 10, metric, exact_limit=1000)
     assert exact.method == "exact" and indexed.method == "index"
     recall = np.mean([len(set(exact.index[i]) & set(indexed.index[i])) / 10 for i in range(len(x))])
@@ -269,7 +268,6 @@ def test_umap_projection_is_seeded(tmp_path):
 
 
 def test_cli_boundary(store, tmp_path, monkeypatch):
-    import importlib
 
     from click.testing import CliRunner
 
@@ -302,7 +300,7 @@ def test_cli_boundary(store, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("shape", [(6,), (2, 3, 4), (5, 0)])
 def test_vectors_must_be_a_2d_array(shape):
-    from ambiguity.stats.boundary import knn_exact
+    from ambiguity.stats.neighbours import knn_exact
 
     with pytest.raises(StatsError, match="2-D array"):
         knn_exact(np.ones(shape), k=1)
@@ -311,7 +309,7 @@ def test_vectors_must_be_a_2d_array(shape):
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_pair_scores_in_chunks_equal_the_definition(metric):
     # every row, chunk boundaries included: cosine score = -x.y (unit rows), euclidean = |x - y|^2
-    from ambiguity.stats.boundary import _pair_scores
+    from ambiguity.stats.neighbours import _pair_scores
 
     rng = np.random.default_rng(0)
     xp = rng.normal(size=(10, 4))
@@ -327,7 +325,7 @@ def test_pair_scores_in_chunks_equal_the_definition(metric):
 def test_index_search_probing_every_partition_equals_exact_for_every_row():
     # 200 rows: 14 IVF partitions; probing all 14 is an exhaustive search, so every row -- the
     # first one included -- must get exactly the exact neighbours
-    from ambiguity.stats.boundary import neighbours
+    from ambiguity.stats.neighbours import neighbours
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(200, 8)).astype(np.float32)
@@ -342,7 +340,7 @@ def test_index_search_probing_every_partition_equals_exact_for_every_row():
 def test_index_search_marks_missing_neighbours():
     # one partition probed and k larger than a partition: some neighbours are not found;
     # they are -1 with an infinite distance, never a real row
-    from ambiguity.stats.boundary import neighbours
+    from ambiguity.stats.neighbours import neighbours
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(200, 8)).astype(np.float32)

@@ -15,7 +15,8 @@ from numpy.testing import assert_allclose
 from statsmodels.stats.multitest import multipletests
 
 from ambiguity.errors import StatsError
-from ambiguity.stats.compare import compare, compare_quadrant_frame, compare_quadrants, select_columns
+from ambiguity.stats.compare import compare, compare_quadrant_frame, compare_quadrants
+from ambiguity.stats.frames import select_columns
 
 # the module itself: the package exports the function of the same name
 compare_mod = importlib.import_module("ambiguity.stats.compare")

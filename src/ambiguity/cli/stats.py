@@ -63,7 +63,8 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.pass_context
 def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, splits, scheme, min_stability, threshold, test, correction, alpha, ci, bayes, fmt, out, figure_dir) -> None:
     """Compare quadrant pairs on the features of GROUPS (t-tests or Mann-Whitney, corrected, effect sizes)."""
-    from ambiguity.stats.compare import compare_quadrants, join_quadrants, select_columns
+    from ambiguity.stats.compare import compare_quadrants, join_quadrants
+    from ambiguity.stats.frames import select_columns
     from ambiguity.stats.quadrants import quadrants as load
 
     if columns and features:

@@ -267,7 +267,7 @@ class ExploreData:
         return res
 
     def _neighbours(self, sid: str, group: str, k: int = 10) -> dict[str, Any]:
-        from ambiguity.stats.boundary import knn_exact
+        from ambiguity.stats.neighbours import knn_exact
 
         if group not in self.embedding_groups:
             raise StatsError(f"no embedding group {group!r}; the store has: {', '.join(self.embedding_groups) or 'none'}")

@@ -230,7 +230,8 @@ class Report:
 
     def figure6(self, sec: Section) -> None:
         from ambiguity.report.fig_features import write_figure6
-        from ambiguity.stats.compare import join_quadrants, select_columns
+        from ambiguity.stats.compare import join_quadrants
+        from ambiguity.stats.frames import select_columns
 
         if "au_qc" not in self.cache:
             self.au_tables(Section("tmp", "tmp"))

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from ambiguity.constants import QUADRANT_COLOURS
 from ambiguity.errors import StatsError
 from ambiguity.report.fig_boundary import save
-from ambiguity.stats.compare import select_columns
+from ambiguity.stats.frames import select_columns
 from ambiguity.stats.results import QuadrantComparison
 
 DEFAULT_QUADRANTS = ("red", "green", "blue")
