@@ -48,11 +48,7 @@ TESTS: dict[str, list[str]] = {
     "stats/assign.py": ["tests/stats/test_quadrants.py"],
     "stats/results.py": ["tests/stats/test_compare.py", "tests/stats/test_boundary.py"],
     "stats/calibration.py": ["tests/stats/test_calibration.py"],
-    # test_conflict_scores_and_set_from_a_store is left out while it fails on main (quadrant_stability moved)
-    "stats/conflicts.py": ["tests/stats/test_conflicts.py::test_jsd_of_two_equals_scipy_and_of_three_the_definition",
-                           "tests/stats/test_conflicts.py::test_opposing_margin",
-                           "tests/stats/test_conflicts.py::test_stored_jsd_equals_scipy",
-                           "tests/stats/test_conflicts.py::test_spearman_and_disagreement", "tests/stats/test_defaults.py"],
+    "stats/conflicts.py": ["tests/stats/test_conflicts.py", "tests/stats/test_defaults.py"],
     "stats/attribution.py": ["tests/stats/test_attribution_stats.py", "tests/stats/test_defaults.py"],
     "stores/lance.py": ["tests/stores/test_lance.py", "tests/stores/test_lance_roundtrip.py"],
     "stores/schema.py": ["tests/stores/test_lance.py", "tests/stores/test_lance_roundtrip.py"],
