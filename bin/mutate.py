@@ -43,7 +43,7 @@ TESTS: dict[str, list[str]] = {
     "stats/effsize.py": ["tests/stats/test_effsize.py", "tests/stats/test_anchors.py", "tests/stats/test_compare.py"],
     "stats/compare.py": ["tests/stats/test_compare.py", "tests/stats/test_anchors.py"],
     "stats/boundary.py": ["tests/stats/test_boundary.py"],
-    "stats/quadrants.py": ["tests/stats/test_quadrants.py"],
+    "stats/quadrants.py": ["tests/stats/test_quadrants.py", "tests/stats/test_stability.py"],
     "stats/stability.py": ["tests/stats/test_stability.py"],
     "stats/assign.py": ["tests/stats/test_quadrants.py"],
     "stats/results.py": ["tests/stats/test_compare.py", "tests/stats/test_boundary.py"],

@@ -112,3 +112,10 @@ def test_split_option_is_checked_and_aliased(tmp_path, media):
     assert load_manifest(man, split="Validation").column("split").to_pylist() == ["val"]
     with pytest.raises(ManifestError, match="--split 'nonsense': unknown split"):
         load_manifest(man, split="nonsense")
+
+
+def test_an_unreadable_file_is_one_problem(tmp_path):
+    bad = tmp_path / "m.parquet"
+    bad.write_bytes(b"not a parquet file")
+    with pytest.raises(ManifestError, match="cannot read the file: "):
+        load_manifest(bad)

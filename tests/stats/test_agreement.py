@@ -389,3 +389,10 @@ def test_markdown_accuracy_table_only_when_asked_and_present():
     assert "Accuracy against the gold label" not in res.to_markdown(accuracy=False)
     no_gold = agreement(ann, items.drop("label"), n_boot=20)
     assert no_gold.accuracy.height == 0 and "Accuracy against the gold label" not in no_gold.to_markdown()
+
+
+def test_caption_names_the_statistic():
+    ann, items = _study(seed=4)
+    assert agreement(ann, items, n_boot=0).caption().startswith("Cohen's kappa between ann and bob")
+    ann3, items3 = _study(annotators=("ann", "bob", "cy"), seed=3)
+    assert agreement(ann3, items3, n_boot=0).caption().startswith("Fleiss' kappa between ann and bob and cy")

@@ -133,3 +133,18 @@ def test_auc_bootstrap_is_seeded_and_needs_both_groups():
     assert auc_lower(f, o, n_boot=100, seed=4) != auc_lower(f, o, n_boot=100, seed=5)
     with pytest.raises(StatsError, match="both groups"):
         auc_lower([np.nan], o)
+
+
+def test_quadrant_frame_needs_an_overlap_and_one_is_enough():
+    from ambiguity.stats.attribution import quadrant_frame
+
+    attr = pl.DataFrame({"segment_id": ["a", "b"], "phi_text": [0.1, 0.2]})
+    one = quadrant_frame(attr, pl.DataFrame({"segment_id": ["b", "z"], "quadrant": ["red", "blue"]}))
+    assert one["segment_id"].to_list() == ["b"] and one["quadrant"].to_list() == ["red"]
+    with pytest.raises(StatsError, match="no segment has both"):
+        quadrant_frame(attr, pl.DataFrame({"segment_id": ["z"], "quadrant": ["red"]}))
+
+
+def test_auc_with_one_value_in_a_group():
+    res = auc_lower([0.1, 0.2], [0.5], n_boot=10)
+    assert res["auc"] == 1.0 and res["n_other"] == 1

@@ -348,3 +348,13 @@ def test_index_search_marks_missing_neighbours():
     missing = ~np.isfinite(res.distance)
     assert missing.any() and (res.index[missing] == -1).all() and (res.index[~missing] >= 0).all()
     assert not (res.index == np.arange(200)[:, None]).any()  # never the row itself
+
+
+def test_knn_for_chosen_rows_equals_those_rows_of_the_full_search():
+    from ambiguity.stats.boundary import knn_exact
+
+    x = np.random.default_rng(4).normal(size=(30, 5))
+    idx, dist = knn_exact(x, k=3)
+    sub_idx, sub_dist = knn_exact(x, k=3, rows=[0, 7, 29])
+    assert (sub_idx == idx[[0, 7, 29]]).all()
+    assert_allclose(sub_dist, dist[[0, 7, 29]])

@@ -436,3 +436,22 @@ def test_quadrant_comparison_latex_defaults_to_four_digits():
     feats, quads = _quadrant_data()
     res = compare_quadrant_frame(feats, quads, columns="_rate$")
     assert res.to_latex() == res.to_latex(digits=4) != res.to_latex(digits=5)
+
+
+def test_extreme_magnitudes_give_the_same_tests():
+    xa, xb = _data(seed=9, p=2)
+    base = compare(_frame(xa, xb), "q", "red", "blue").to_polars()
+    for scale in (1e300, 1e-300):
+        big = compare(_frame(xa * scale, xb * scale), "q", "red", "blue").to_polars()
+        assert_allclose(big["statistic"], base["statistic"], rtol=1e-9)
+        assert_allclose(big["p"], base["p"], rtol=1e-9)
+        assert_allclose(big["hedges_g"], base["hedges_g"], rtol=1e-9)
+
+
+def test_quadrant_comparison_is_frozen():
+    import dataclasses
+
+    feats, quads = _quadrant_data()
+    res = compare_quadrant_frame(feats, quads, columns="_rate$")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.notes = ()

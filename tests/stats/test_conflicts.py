@@ -138,3 +138,12 @@ def test_spearman_uses_complete_pairs_and_needs_three():
     assert spearman_ci([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], n_boot=20)["n"] == 3  # three are enough
     with pytest.raises(StatsError, match="at least 3"):
         spearman_ci([1.0, 2.0], [2.0, 1.0])
+
+
+def test_spearman_interval_on_a_narrow_range_and_the_two_model_message(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=30)
+    res = spearman_ci(x, 0.01 * x + 0.001 * rng.normal(size=30), n_boot=100)  # y spans far less than 1
+    assert np.isfinite(res["ci_low"]) and res["ci_low"] <= res["rho"] <= res["ci_high"]
+    with pytest.raises(StatsError, match="at least two unimodal models; found t$"):
+        conflict_scores(_store(tmp_path), ["t"])

@@ -46,3 +46,10 @@ def test_bad_method_and_alpha():
 
 def test_docstring_examples():
     assert doctest.testmod(multitest_mod).failed == 0
+
+
+def test_the_bad_p_value_is_the_one_named():
+    with pytest.raises(StatsError, match="got 1.2"):
+        adjust([0.0, 0.5, 1.2], "holm")
+    with pytest.raises(StatsError, match="got -0.1"):
+        adjust([0.0, -0.1], "holm")

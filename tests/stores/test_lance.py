@@ -170,3 +170,8 @@ def test_a_commit_conflict_is_retried_and_other_errors_are_not(store, monkeypatc
     with pytest.raises(OSError, match="No space left"):  # not a conflict: raised at once, not retried
         store.write_features("grp", rows(2), sch, S.provenance("x", "1", {}, "k"))
     assert errors == []
+
+
+def test_segment_ids_are_never_null():
+    assert S.SEGMENTS_SCHEMA.field("segment_id").nullable is False
+    assert feature_schema(2).field("segment_id").nullable is False

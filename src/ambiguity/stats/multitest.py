@@ -83,7 +83,7 @@ def adjust(
     ok = np.isfinite(p)
     if np.any((p[ok] < 0) | (p[ok] > 1)):
         bad = p[ok][(p[ok] < 0) | (p[ok] > 1)][0]
-        raise StatsError(f"p-values must lie in [0, 1]; got {bad!r}")
+        raise StatsError(f"p-values must lie in [0, 1]; got {float(bad)!r}")
     if np.any(np.isinf(p)):
         raise StatsError("p-values must be finite or NaN; got an infinite value")
     p_adj = np.full(p.shape, np.nan)
