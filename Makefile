@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` (main job) and `make test`.
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-all test-bare bench lint mutate clean
+.PHONY: setup demo test test-all test-bare bench lint typecheck mutate clean
 
 setup:
 	@bin/setup
@@ -24,6 +24,10 @@ mutate: setup
 
 lint: setup
 	$(PY) -m ruff check src tests bench bin
+
+# mypy over src/ ([tool.mypy] in pyproject.toml); not yet part of `lint`: see docs/architecture.md
+typecheck: setup
+	$(PY) -m mypy
 
 clean:
 	rm -rf demo-out bench/out mutate-out .pytest_cache .venv-bare

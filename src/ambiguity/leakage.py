@@ -74,7 +74,7 @@ def leakage_report(segments: pl.DataFrame, group_columns: list[str] | None = Non
     if "split" not in segments.columns:
         raise ConfigError("the segments have no split column")
     explicit = group_columns is not None
-    names = list(group_columns) if explicit else list(GROUP_KEYS)
+    names = list(group_columns) if group_columns is not None else list(GROUP_KEYS)
     rows: list[LeakageRow] = []
     for col in names:
         values = _group_values(segments, col)

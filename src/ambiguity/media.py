@@ -213,7 +213,7 @@ class AudioBatch:
     def _span(self, seg: Span) -> tuple[int, float, float]:
         lo = 0.0 if seg.start_s is None else seg.start_s
         hi = math.inf if seg.end_s is None else seg.end_s
-        for k, (a, b) in enumerate(self._spans.get(seg.audio_source, [])):
+        for k, (a, b) in enumerate(self._spans.get(seg.audio_source or "", [])):
             if a <= lo and hi <= b:
                 return k, a, b
         return -1, lo, hi  # a segment the batch was not built with
@@ -273,7 +273,7 @@ def sample_frames(
             step = (t1 - t0) / num
             targets = [t0 + (i + 0.5) * step for i in range(num)]
         else:
-            targets = list(np.arange(t0, t1, 1.0 / fps))
+            targets = list(np.arange(t0, t1, 1.0 / (fps or 1.0)))  # fps is set: exactly one of fps, num (checked above)
         if not targets:
             return []
         if t0 > 0 and stream.time_base:

@@ -7,6 +7,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -151,8 +152,8 @@ def load_manifest(
         if sid is None or not sid.strip():
             problems.append(f"row {rownum[i]}: empty segment_id")
     dup = ids.is_duplicated()
-    for i in np.flatnonzero(dup.to_numpy()):
-        problems.append(f"row {rownum[i]}: duplicate segment_id {ids[int(i)]!r}")
+    for j in np.flatnonzero(dup.to_numpy()):
+        problems.append(f"row {rownum[int(j)]}: duplicate segment_id {ids[int(j)]!r}")
 
     start = _as_float(df["start_s"]) if "start_s" in df.columns else pl.Series([None] * n, dtype=pl.Float64)
     end = _as_float(df["end_s"]) if "end_s" in df.columns else pl.Series([None] * n, dtype=pl.Float64)
@@ -176,7 +177,7 @@ def load_manifest(
     def resolve(col: str) -> list[str | None]:
         if col not in df.columns:
             return [None] * n
-        out = []
+        out: list[str | None] = []
         for i, v in enumerate(df[col].cast(pl.String)):
             if v is None or not v.strip():
                 out.append(None)
@@ -217,10 +218,10 @@ def load_manifest(
 
     transcripts = df["transcript"].cast(pl.String).to_list() if "transcript" in df.columns else [None] * n
     extra = [c for c in df.columns if c not in CORE]
-    meta_rows = df.select(extra).cast(pl.String).to_dicts() if extra else [{} for _ in range(n)]
-    for m, t in zip(meta_rows, transcripts, strict=True):
+    meta_rows: list[dict[str, Any]] = df.select(extra).cast(pl.String).to_dicts() if extra else [{} for _ in range(n)]
+    for meta, t in zip(meta_rows, transcripts, strict=True):
         if t is not None and "\ufffd" in t:
-            m["_transcript_error"] = "transcript is not valid UTF-8 (invalid bytes were replaced at ingest)"
+            meta["_transcript_error"] = "transcript is not valid UTF-8 (invalid bytes were replaced at ingest)"
     return pa.table(
         {
             "segment_id": ids.to_list(),

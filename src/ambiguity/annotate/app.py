@@ -117,8 +117,8 @@ class Study:
                 continue
             if item_id in opened:
                 allowed |= {"audio", "video", "full"}
-            elif PASS1_KIND[it["modality"]]:
-                allowed.add(PASS1_KIND[it["modality"]])
+            elif kind := PASS1_KIND[it["modality"]]:
+                allowed.add(kind)
         return allowed
 
     def answered_items(self, annotator: str) -> set[str]:

@@ -297,7 +297,7 @@ def stratified_sample(
         "label", "split", "unimodal_model", "fusion_model",
     )
     if choices is None:
-        seen = set()
+        seen: set[str] = set()
         for df in frames.values():
             seen.update(v for v in df["label"].to_list() if v is not None)
         choices = sorted(seen)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -63,7 +63,7 @@ class AudioEmbedder(ModelExtractor):
     name = "audio"
     modality = "audio"
     version = "1"
-    Params = AudioParams
+    Params: ClassVar[type] = AudioParams
     batch_size = 8
 
     def validate(self) -> None:

@@ -202,8 +202,8 @@ class Landmarks(Extractor):
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        self._detector = None
-        self._predictor = None
+        self._detector: Any = None  # dlib objects, made in setup()
+        self._predictor: Any = None
 
     def validate(self) -> None:
         p = self.params

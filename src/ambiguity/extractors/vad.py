@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -94,7 +94,7 @@ class VAD(AudioEmbedder):
     name = "vad"
     modality = "audio"
     version = "1"
-    Params = VADParams
+    Params: ClassVar[type] = VADParams
     batch_size = 8
 
     def validate(self) -> None:

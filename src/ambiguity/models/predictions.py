@@ -159,8 +159,8 @@ def prediction_table(
             "run_id": [run_id] * n,
             "created_at": [now] * n,
             "scheme": [scheme] * n,
-            "fold": [int(f) for f in fold] if scheme == "crossfit" else [None] * n,
-            "repeat": [int(repeat)] * n if scheme == "crossfit" else [None] * n,
+            "fold": [int(f) for f in (fold or [])] if scheme == "crossfit" else [None] * n,
+            "repeat": [int(repeat or 0)] * n if scheme == "crossfit" else [None] * n,
         },
         schema=PREDICTIONS_SCHEMA,
     )

@@ -157,7 +157,7 @@ def krippendorff_alpha(ratings: Sequence[Sequence[Any]], level: str = "nominal")
     if not np.any(np.sum(~np.isnan(data), axis=0) >= 2):
         raise StatsError("Krippendorff's alpha needs at least one item rated by two raters")
     domain = None if level == "nominal" else present
-    return float(krippendorff.alpha(reliability_data=data, value_domain=domain, level_of_measurement=level))
+    return float(krippendorff.alpha(reliability_data=data, value_domain=domain, level_of_measurement=level))  # type: ignore[arg-type]  # checked against LEVELS above
 
 
 # -- the per-quadrant table ------------------------------------------------------------
@@ -279,12 +279,12 @@ def _group_stats(codes_u: np.ndarray, codes_m: np.ndarray, k: int, n_boot: int, 
     if r == 2:  # Cohen: one cell of the k x k table per item
         items_u, items_m = codes_u[:, 0] * k + codes_u[:, 1], codes_m[:, 0] * k + codes_m[:, 1]
 
-        def stat(cells: np.ndarray) -> float:
+        def stat(cells: np.ndarray) -> float:  # Cohen: one (a, b) cell per item
             return _kappa_from_table(np.bincount(cells, minlength=k * k).reshape(k, k))
     else:  # Fleiss: category counts per item
         items_u, items_m = (np.stack([np.bincount(row, minlength=k) for row in c]) if n else np.zeros((0, k), int)
                             for c in (codes_u, codes_m))
-        stat = _fleiss_from_counts
+        stat = _fleiss_from_counts  # type: ignore[assignment]  # same signature; mypy sees two defs of one name
     ku, km = stat(items_u), stat(items_m)
     boot = np.full((n_boot, 2), np.nan)
     if n_boot and n:

@@ -52,7 +52,7 @@ def permutation_tests(
         for m in metrics:
             x = segments.filter(pl.col("quadrant") == a)[m].drop_nulls().drop_nans().to_numpy()
             y = segments.filter(pl.col("quadrant") == b)[m].drop_nulls().drop_nans().to_numpy()
-            row = {
+            row: dict[str, Any] = {
                 "metric": m, "a": a, "b": b, "n_a": len(x), "n_b": len(y),
                 "mean_a": float(x.mean()) if len(x) else math.nan,
                 "mean_b": float(y.mean()) if len(y) else math.nan,
@@ -233,11 +233,11 @@ def boundary_arrays(
         "nn_same": full(nn_same),
         "nn_other": full(nn_other),
     }
-    for j, i in enumerate(np.flatnonzero(keep)):
+    for j, row_i in enumerate(np.flatnonzero(keep).tolist()):
         if not np.isfinite(nn_other[j]):
-            reason[i] = "no segment with another label"
+            reason[row_i] = "no segment with another label"
         elif not np.isfinite(nn_same[j]):
-            reason[i] = f"no other segment labelled {lab_k[j]}"
+            reason[row_i] = f"no other segment labelled {lab_k[j]}"
     if umap:
         xy = project_umap(x[keep], metric=metric, seed=seed, n_neighbors=umap_neighbors, min_dist=umap_min_dist)
         cols["umap_x"], cols["umap_y"] = full(xy[:, 0]), full(xy[:, 1])

@@ -81,11 +81,11 @@ def conflict_scores(store: FeatureStore, models: Sequence[str] | None = None, sp
     if len(classes) > 1:
         raise StatsError(f"models {', '.join(names)} were trained on different classes: {sorted(classes)}")
     (cls,) = classes or {()}
-    ids = None
+    common: set[str] | None = None
     for m in names:
         s = set(df.filter(pl.col("model") == m)["segment_id"].to_list())
-        ids = s if ids is None else ids & s
-    ids = sorted(ids or ())
+        common = s if common is None else common & s
+    ids = sorted(common or ())
     if not ids:
         raise StatsError("no segment is predicted by every model in the chosen splits")
     base = df.filter(pl.col("model") == names[0]).filter(pl.col("segment_id").is_in(ids)).sort("segment_id")
@@ -191,14 +191,14 @@ def conflict_correlations(store: FeatureStore, scores: pl.DataFrame, *, stabilit
                 continue
             for s in ("jsd", "margin"):
                 try:
-                    rows.append({"with": f"crossfit {col} ({u})", "score": s, **spearman_ci(j[s], j[col], n_boot=n_boot, seed=seed)})
+                    rows.append({"with": f"crossfit {col} ({u})", "score": s, **spearman_ci(j[s].to_numpy(), j[col].to_numpy(), n_boot=n_boot, seed=seed)})
                 except StatsError as exc:
                     rows.append({"with": f"crossfit {col} ({u})", "score": s, "note": str(exc)})
     try:
         dis = annotator_disagreement(store, task)
         j = scores.join(dis, on="segment_id", how="inner")
         for s in ("jsd", "margin"):
-            rows.append({"with": "annotator disagreement", "score": s, **spearman_ci(j[s], j["disagreement"], n_boot=n_boot, seed=seed)})
+            rows.append({"with": "annotator disagreement", "score": s, **spearman_ci(j[s].to_numpy(), j["disagreement"].to_numpy(), n_boot=n_boot, seed=seed)})
     except StatsError as exc:
         rows.append({"with": "annotator disagreement", "score": "jsd", "note": str(exc)})
     schema = {"with": pl.String, "score": pl.String, "n": pl.Int64, "rho": pl.Float64, "ci_low": pl.Float64,

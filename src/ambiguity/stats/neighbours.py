@@ -158,12 +158,13 @@ def _lance_search(ref: np.ndarray, queries: np.ndarray, k: int, metric: str, sel
         db = lancedb.connect(tmp)
         vec = pa.FixedSizeListArray.from_arrays(pa.array(ref.astype(np.float32).ravel()), d)
         table = db.create_table("ref", data=pa.table({"row": pa.array(np.arange(n), pa.int64()), "vector": vec}))
-        table.create_index("vector", config=IvfFlat(distance_type=dist, num_partitions=parts))
+        table.create_index("vector", config=IvfFlat(distance_type=dist, num_partitions=parts))  # type: ignore[arg-type]  # "l2" or "cosine"
         chunk = 1024
         for q0 in range(0, len(queries), chunk):
             q = queries[q0 : q0 + chunk].astype(np.float32)
             res = (
-                table.search(list(q)).distance_type(dist).limit(k + (self_offset is not None))
+                table.search(list(q)).distance_type(dist).limit(  # type: ignore[attr-defined]  # the vector query builder has it
+                    k + (self_offset is not None))
                 .nprobes(probes).select(["row"]).to_arrow()
             )
             qi = res.column("query_index").to_numpy().astype(np.int64)

@@ -293,7 +293,7 @@ def _quadrant_frame(store: FeatureStore, uni: str, fus: str, splits, threshold: 
     if df.height and (df["label"] != df["label_fusion"]).any():
         raise StatsError(f"models {uni!r} and {fus!r} were trained on different labels for some segments: retrain one")
     df = df.sort("segment_id")
-    q = assign_quadrants(df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), threshold) if df.height else []
+    q: np.ndarray | list[str] = assign_quadrants(df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), threshold) if df.height else []
     frame = df.select(
         "segment_id",
         pl.Series("quadrant", list(q), dtype=pl.String),
@@ -315,7 +315,7 @@ def _crossfit_frame(store: FeatureStore, uni, fus, splits, threshold, min_stabil
                          "`ambiguity train GROUPS --folds K` call")
     df = pu.select("segment_id", "repeat", pl.col("p_correct").alias("p_unimodal"), "label", "split").join(
         pf.select("segment_id", "repeat", pl.col("p_correct").alias("p_fusion")), on=["segment_id", "repeat"], how="inner")
-    q = assign_quadrants(df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), threshold) if df.height else []
+    q: np.ndarray | list[str] = assign_quadrants(df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), threshold) if df.height else []
     per = df.with_columns(pl.Series("quadrant", list(q), dtype=pl.String))
     st = stability_from_repeats(per.select("segment_id", "repeat", "quadrant", "p_unimodal", "p_fusion"), ci=ci)
     meta = df.select("segment_id", "label", "split").unique("segment_id")
@@ -335,7 +335,7 @@ class QuadrantResult:
     threshold: float
     splits: tuple[str, ...] | None
     frame: pl.DataFrame
-    scheme: Scheme | None = None
+    scheme: Scheme
 
     @property
     def counts(self) -> dict[str, int]:
@@ -345,7 +345,7 @@ class QuadrantResult:
         return self.frame
 
     def caption(self) -> str:
-        sch = self.scheme.caption() if self.scheme else "+".join(self.splits or ())
+        sch = self.scheme.caption()
         return f"Quadrants: {self.unimodal} vs {self.fusion}, {sch}, right means p > {self.threshold:g}, n = {self.frame.height}"
 
     def counts_frame(self) -> pl.DataFrame:
