@@ -455,3 +455,10 @@ def test_quadrant_comparison_is_frozen():
     res = compare_quadrant_frame(feats, quads, columns="_rate$")
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.notes = ()
+
+
+@pytest.mark.parametrize("ci,level", [(0.95, "95%"), (0.9, "90%")])
+def test_display_names_the_interval_level(ci, level):
+    xa, xb = _data(seed=6, p=2)
+    cols = compare(_frame(xa, xb), "q", "red", "blue", ci=ci).display().columns
+    assert f"g {level} low" in cols and f"g {level} high" in cols

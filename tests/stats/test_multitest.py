@@ -50,6 +50,6 @@ def test_docstring_examples():
 
 def test_the_bad_p_value_is_the_one_named():
     with pytest.raises(StatsError, match="got 1.2"):
-        adjust([0.0, 0.5, 1.2], "holm")
+        adjust([0.0, 1.0, 1.2], "holm")  # 0 and 1 are valid p-values
     with pytest.raises(StatsError, match="got -0.1"):
         adjust([0.0, -0.1], "holm")

@@ -308,3 +308,12 @@ def test_a_stability_cut_on_the_fixed_split_is_refused(store):
                                                   splits=["test"] * 4, labels=LAB, classes=["0", "1"], probs=np.stack([1 - p, p], 1)))
     with pytest.raises(StatsError, match="a stability cut needs cross-fitted quadrants"):
         load_quadrants(store, "text.x", "fusion", min_stability=0.5)
+
+
+def test_wilson_at_the_bounds_k_0_and_k_n():
+    from ambiguity.stats.stability import wilson_interval
+
+    lo, hi = wilson_interval(np.array([0, 5]), np.array([5, 5]))
+    assert lo[0] == 0 and hi[1] == 1 and 0 < hi[0] < 1 and 0 < lo[1] < 1
+    with pytest.raises(StatsError, match="0 <= k <= n"):
+        wilson_interval(6, 5)
