@@ -39,7 +39,8 @@ def main(names: list[str]) -> int:
             lines_of[bench] = kept.get(bench, [])
     lines = [
         f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. Each row is the latest result of its "
-        "benchmark (bench/out/*.json); run them on an otherwise idle machine. *Baseline* is what the ratio is "
+        "benchmark (bench/out/*.json; a benchmark not rerun keeps its rows from an earlier run, dated under "
+        "Reading the table); run them on an otherwise idle machine. *Baseline* is what the ratio is "
         "measured against, in the same run; *share of ceiling* is the ratio over the best this machine "
         "allows for that workload (a warm pool of the bare calls), where measured.",
         "",
