@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -17,6 +18,14 @@ def _fmt(v, digits: int) -> str:
             return f"<{10 ** (-digits):.{digits}f}"
         return f"{v:.{digits}f}"
     return str(v)
+
+
+def model_matrix(models: Sequence[str], cell: Callable[[int, int], str]) -> pl.DataFrame:
+    """A square table for printing, a row and a column per model: ``cell(i, j)`` off the diagonal, "–" on it."""
+    cols: dict[str, list[str]] = {"model": list(models)}
+    for j, b in enumerate(models):
+        cols[b] = ["–" if i == j else cell(i, j) for i in range(len(models))]
+    return pl.DataFrame(cols)
 
 
 def to_markdown(df: pl.DataFrame, *, caption: str | None = None, digits: int = 4) -> str:

@@ -351,7 +351,7 @@ def test_index_search_marks_missing_neighbours():
 
 
 def test_knn_for_chosen_rows_equals_those_rows_of_the_full_search():
-    from ambiguity.stats.boundary import knn_exact
+    from ambiguity.stats.neighbours import knn_exact
 
     x = np.random.default_rng(4).normal(size=(30, 5))
     idx, dist = knn_exact(x, k=3)

@@ -43,6 +43,7 @@ from ambiguity.errors import StatsError
 from ambiguity.stats.assign import assign_quadrants
 from ambiguity.stats.stability import SHARE_COLUMNS, RepeatedDisagreement, Scheme, resolve_scheme
 from ambiguity.stores.schema import parse_splits
+from ambiguity.tables import model_matrix
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -120,20 +121,14 @@ class DisagreementResult:
 
     def matrix(self, digits: int = 3, with_ci: bool = True) -> pl.DataFrame:
         """Wide form for printing: one row and one column per model, "rate [low, high]" cells, "–" on the diagonal."""
-        cols: dict[str, list[str]] = {"model": list(self.models)}
-        for j, b in enumerate(self.models):
-            cells = []
-            for i in range(len(self.models)):
-                if i == j:
-                    cells.append("–")
-                elif not np.isfinite(self.rate[i, j]):
-                    cells.append("n/a")
-                elif with_ci:
-                    cells.append(f"{self.rate[i, j]:.{digits}f} [{self.low[i, j]:.{digits}f}, {self.high[i, j]:.{digits}f}]")
-                else:
-                    cells.append(f"{self.rate[i, j]:.{digits}f}")
-            cols[b] = cells
-        return pl.DataFrame(cols)
+        def cell(i: int, j: int) -> str:
+            if not np.isfinite(self.rate[i, j]):
+                return "n/a"
+            if with_ci:
+                return f"{self.rate[i, j]:.{digits}f} [{self.low[i, j]:.{digits}f}, {self.high[i, j]:.{digits}f}]"
+            return f"{self.rate[i, j]:.{digits}f}"
+
+        return model_matrix(self.models, cell)
 
 
 def disagreement(

@@ -36,6 +36,7 @@ import polars as pl
 from ambiguity.constants import QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.stats.assign import assign_quadrants
+from ambiguity.tables import model_matrix
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -145,20 +146,14 @@ class RepeatedDisagreement:
 
     def matrix(self, digits: int = 3, with_ci: bool = True) -> pl.DataFrame:
         """Wide form: "mean ± SD" cells, "–" on the diagonal."""
-        cols: dict[str, list[str]] = {"model": list(self.models)}
-        for j, b in enumerate(self.models):
-            cells = []
-            for i in range(len(self.models)):
-                if i == j:
-                    cells.append("–")
-                elif not np.isfinite(self.rate[i, j]):
-                    cells.append("n/a")
-                elif with_ci and np.isfinite(self.sd[i, j]):
-                    cells.append(f"{self.rate[i, j]:.{digits}f} ± {self.sd[i, j]:.{digits}f}")
-                else:
-                    cells.append(f"{self.rate[i, j]:.{digits}f}")
-            cols[b] = cells
-        return pl.DataFrame(cols)
+        def cell(i: int, j: int) -> str:
+            if not np.isfinite(self.rate[i, j]):
+                return "n/a"
+            if with_ci and np.isfinite(self.sd[i, j]):
+                return f"{self.rate[i, j]:.{digits}f} ± {self.sd[i, j]:.{digits}f}"
+            return f"{self.rate[i, j]:.{digits}f}"
+
+        return model_matrix(self.models, cell)
 
 
 # -- schemes -----------------------------------------------------------------------------------------
