@@ -147,3 +147,16 @@ def test_spearman_interval_on_a_narrow_range_and_the_two_model_message(tmp_path)
     assert np.isfinite(res["ci_low"]) and res["ci_low"] <= res["rho"] <= res["ci_high"]
     with pytest.raises(StatsError, match="at least two unimodal models; found t$"):
         conflict_scores(_store(tmp_path), ["t"])
+
+
+def test_models_on_different_segments_are_scored_on_the_segments_all_of_them_predict(tmp_path):
+    # three models over overlapping sets: t on s0-s5, au on s0-s3, v on s2-s5 -> only s2, s3 are common
+    # (kills the mutation-run survivor that collected each model's segments with != instead of ==)
+    store = _store(tmp_path)
+    ids = [f"s{i}" for i in range(2, 6)]
+    write_predictions(store, prediction_table(model="v", kind="probe", arch="logistic", modalities=["video"], groups=["v"],
+                                              segment_ids=ids, splits=["test"] * 4, labels=["a", "b", "a", "b"],
+                                              classes=["a", "b"], probs=PT[2:]))
+    store.delete("predictions", "model = 'au' AND segment_id IN ('s4', 's5')")
+    sc = conflict_scores(store, ["t", "au", "v"]).sort("segment_id")
+    assert sc["segment_id"].to_list() == ["s2", "s3"]

@@ -227,3 +227,10 @@ def test_figures_are_written_and_not_blank(pred_store, tmp_path):
     assert "<svg" in paths[1].read_text()[:500]
     with pytest.raises(Exception, match="training dynamics"):
         write_datamap(pred_store, tmp_path)
+
+
+def test_models_are_ordered_unimodal_first_each_part_by_name(pred_store):
+    # the row order of Tables 1 and 2 (kills the mutation-run survivors in ordered_models)
+    from ambiguity.stats.quadrants import ordered_models
+
+    assert ordered_models(pred_store) == ["prosody", "text.x", "fusion"]

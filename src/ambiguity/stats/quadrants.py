@@ -223,11 +223,11 @@ def unimodal_models(store: FeatureStore) -> list[str]:
     return [r["model"] for r in s.iter_rows(named=True) if len(r["modalities"] or []) == 1]
 
 
-def ordered_models(store: FeatureStore) -> list[str]:
+def ordered_models(store: FeatureStore, summary: pl.DataFrame | None = None) -> list[str]:
     """Every model: unimodal ones first, each part sorted by name (the row order of Tables 1 and 2)."""
     from ambiguity.models.predictions import model_summary
 
-    s = model_summary(store)
+    s = model_summary(store) if summary is None else summary
     uni = sorted(r["model"] for r in s.iter_rows(named=True) if len(r["modalities"] or []) == 1)
     return uni + sorted(m for m in s["model"].to_list() if m not in uni)
 
@@ -381,8 +381,7 @@ def _table_models(store: FeatureStore, models, scheme: str) -> tuple[list[str], 
     if models:
         models = [resolve_model(store, m, summary) for m in models]
     else:
-        uni = sorted(r["model"] for r in summary.iter_rows(named=True) if len(r["modalities"] or []) == 1)
-        models = uni + sorted(m for m in summary["model"].to_list() if m not in uni)
+        models = ordered_models(store, summary)
         if scheme == "auto":  # every model of the wanted scheme, rather than refusing a mixed store
             cf = [m for m, s in zip(summary["model"].to_list(), summary["schemes"].to_list(), strict=True) if "crossfit" in (s or [])]
             models = [m for m in models if m in cf] if cf else models
