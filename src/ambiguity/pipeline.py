@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
@@ -64,7 +64,7 @@ class Pipeline:
 
     @property
     def manifests(self) -> dict[str | None, Path]:
-        return dict(self.manifest) if isinstance(self.manifest, dict) else {None: self.manifest}
+        return cast("dict[str | None, Path]", dict(self.manifest)) if isinstance(self.manifest, dict) else {None: self.manifest}
 
 
 def _fp(*parts: Any) -> str:
@@ -190,8 +190,8 @@ class Runner:
 
         ft_fp = self._finetune_stages(ingest_fp)
         group_fp: dict[str, str] = {}
-        for f in p.finetune:
-            group_fp[f.name] = self._extract_finetuned(f, ft_fp[f.name])
+        for ft in p.finetune:
+            group_fp[ft.name] = self._extract_finetuned(ft, ft_fp[ft.name])
         for e in p.extract:
             ex = registry.get(e.extractor)(**e.params)
             group = e.group or ex.default_group()
@@ -277,6 +277,7 @@ class Runner:
             recipe = {k: v for k, v in asdict(cfg).items() if k not in ("device", "threads")}  # where it runs is not what it computes
             fp = _fp("finetune", ingest_fp, f.name, f.modality, src.model, src.revision, weights_sha256(src.path), recipe)
             fps[f.name] = fp
+            assert self.p.models_dir is not None  # loading the config sets it (default: finetuned/)
             out = self.p.models_dir / f.name
             self.stage(f"finetune:{f.name}", fp, lambda f=f, cfg=cfg, out=out: self._finetune(f, cfg, out),
                        outputs_exist=(out / "config.json").is_file())
@@ -312,6 +313,7 @@ class Runner:
         from ambiguity.extractors.inference import weights_sha256
         from ambiguity.extractors.runner import run as run_extract
 
+        assert self.p.models_dir is not None  # loading the config sets it (default: finetuned/)
         out = self.p.models_dir / f.name
         ex = registry.get(f.modality)(**{**f.extract, "model": str(out)})
         fp = _fp("extract", ft_fp, f.modality, ex.config_key())
@@ -335,7 +337,7 @@ class Runner:
         lines = []
         for f in self.p.finetune:
             df = read_predictions(self.store, [f.name], ["val"])
-            acc = float((df["predicted"] == df["label"]).mean()) if df.height else float("nan")
+            acc = float(cast(float, (df["predicted"] == df["label"]).mean())) if df.height else float("nan")
             lines.append(f"{f.name} {acc:.3f}")
             if f.modality not in best or acc > best[f.modality][0]:
                 best[f.modality] = (acc, f.name)

@@ -19,7 +19,7 @@ import pickle
 import tempfile
 import wave
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -93,8 +93,8 @@ def check_extractor(
     yours, for extractors that need real content (a face, speech) to produce features.
     The sample segments are the whole file, 0.2-0.9 s and 0.5-1.0 s of it.
     """
-    check_class(getattr(cls, "name", None), cls)
-    if not (dataclasses.is_dataclass(cls.Params) and cls.Params.__dataclass_params__.frozen):
+    check_class(cast(str, getattr(cls, "name", None)), cls)  # check_class refuses a missing name
+    if not (dataclasses.is_dataclass(cls.Params) and cast(Any, cls.Params).__dataclass_params__.frozen):
         _fail(f"{cls.__name__}.Params must be a frozen dataclass")
     ex = cls(**(params or {}))
     ex2 = cls(**(params or {}))

@@ -191,12 +191,12 @@ def progress_cmd(ctx, task, fmt, out) -> None:
     emit(render(df.rename({"unimodal": "pass 1 (unimodal)", "multimodal": "pass 2 (multimodal)"}), fmt), out)
 
 
-@main.group()
-def annotations() -> None:
+@main.group("annotations")
+def annotations_group() -> None:  # not `annotations`: that name is the __future__ import
     """Judgments collected elsewhere."""
 
 
-@annotations.command("import")
+@annotations_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @task_option()
 @click.option("--input-format", "fmt", type=click.Choice(["csv", "label-studio"]), help="What FILE is (default: by extension; .json: label-studio).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -71,7 +71,7 @@ def ingest(ctx: click.Context, manifest: Path, split: str | None, preset: str | 
 
         from ambiguity.leakage import leakage_report
 
-        leakage_report(pl.from_arrow(table), groups)  # a group key the file lacks: refused before writing
+        leakage_report(cast(pl.DataFrame, pl.from_arrow(table)), groups)  # a group key the file lacks: refused before writing
     store = get_store(ctx, create=True)
     new_split = dict(zip(table.column("segment_id").to_pylist(), table.column("split").to_pylist(), strict=True))
     if store.has_table("segments"):

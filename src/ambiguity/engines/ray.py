@@ -121,7 +121,7 @@ def run(
         # The plan's order (segments of one source file side by side: they share a decode), then
         # one block per batch: Ray Data runs one task per block, so fewer blocks than workers idle them.
         rank = {sid: k for k, sid in enumerate(ids)}
-        ds = ds.map_batches(_ranked, fn_args=(rank,), batch_format="pyarrow").sort("_rank")
+        ds = ds.map_batches(_ranked, fn_args=(rank,), batch_format="pyarrow")  # type: ignore[arg-type]  # ray stubs omit fn_args.sort("_rank")
         ds = ds.map_batches(lambda t: t.drop_columns(["_rank"]), batch_format="pyarrow")
         ds = ds.repartition(max(1, -(-len(chunk) // size)))
         if extractor.kind == "model":
@@ -132,7 +132,9 @@ def run(
             )
         else:
             compute = ray.data.TaskPoolStrategy(size=concurrency) if concurrency else None
-            out = ds.map_batches(_task, fn_args=(cls, params), batch_size=size, batch_format="pyarrow", compute=compute)
+            out = ds.map_batches(
+                _task,  # type: ignore[arg-type]  # ray stubs omit fn_args
+                fn_args=(cls, params), batch_size=size, batch_format="pyarrow", compute=compute)
         staging = os.path.join(staging_root, f"{group}-{uuid.uuid4().hex[:8]}.lance")
         try:
             lance_ray.write_lance(out, staging, schema=schema, mode="create")

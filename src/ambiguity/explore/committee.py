@@ -22,6 +22,7 @@ import numpy as np
 from ambiguity.errors import ModelError
 
 if TYPE_CHECKING:
+    from ambiguity.models.spec import TrainConfig
     from ambiguity.stores.lance import FeatureStore
 
 
@@ -32,7 +33,7 @@ UNLABELLED = "unlabelled"
 class Member:
     name: str
     groups: tuple[str, ...]
-    config: object  # a TrainConfig
+    config: TrainConfig
 
 
 def members_from_store(store: FeatureStore) -> list[Member]:

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -198,8 +199,10 @@ class ExploreData:
             if "share_red" in row:  # crossfit scheme: the shares are in the frame
                 row["repeats"] = {k: row.pop(k) for k in list(row) if k.startswith("share_") or k in ("stability", "n_repeats")}
                 continue
+            fusion = self.fusion
+            assert fusion is not None  # unimodal quadrants exist only with a fusion model
             try:
-                st = self._cached(f"stab:{row['unimodal']}", lambda m=row["unimodal"]: quadrant_stability(self.store, m, self.fusion))
+                st = self._cached(f"stab:{row['unimodal']}", lambda m=row["unimodal"], f=fusion: quadrant_stability(self.store, m, f))
             except AmbiguityError:
                 row["repeats"] = None  # no cross-fitted predictions: the page says what to run
                 continue
@@ -319,7 +322,7 @@ def _metadata(segments: pl.DataFrame) -> dict[str, dict[str, Any]]:
 
 def load(
     store: FeatureStore, *, scheme: str = "auto", fusion: str | None = None, unimodal: list[str] | None = None,
-    threshold: float = 0.5, embedding: str | None = None, weights: dict[str, float] | None = None,
+    threshold: float = 0.5, embedding: str | None = None, weights: Mapping[str, Any] | None = None,
 ) -> ExploreData:
 
     """Read the explorer's data. A store without predictions still loads (``problem`` says what to run)."""
@@ -350,6 +353,7 @@ def load(
             # one scheme for every panel; crossfit: modal quadrant, mean p over repeats, stability
             scheme = resolve_scheme(model_summary(store), [*models, fusion], scheme)
         for m in models:
+            assert fusion is not None  # models is emptied when there is no fusion model
             quads[m] = load_quadrants(store, m, fusion, splits=SPLITS if scheme == "fixed" else None, threshold=threshold, scheme=scheme)
     scores = ambiguity_scores(store, fusion=fusion if models else None, embedding=embedding, weights=weights)
     return ExploreData(

@@ -262,7 +262,8 @@ def default_embedding(store: FeatureStore) -> str | None:
 
     vec = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
     text = [g for g in vec if group_modality(store, g) == "text"]
-    return (text or vec or [None])[0]
+    found = text or vec
+    return found[0] if found else None
 
 
 def fusion_model(store: FeatureStore) -> str | None:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -240,7 +240,7 @@ class ModelExtractor(Extractor):
 
     kind = "model"
     auto = False
-    requires = ("torch", "transformers")
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
     #: Runner batches pooled and sorted by length before the forward pass (1: no pooling).
     bucket_batches: ClassVar[int] = 4
 
@@ -330,9 +330,9 @@ class ModelExtractor(Extractor):
         out: list[Result | None] = [p if isinstance(p, (Failure, Empty)) else None for p in prepped]
         idx = [i for i, p in enumerate(prepped) if isinstance(p, Prepared)]
         if idx:
-            for bucket in length_buckets([prepped[i].length for i in idx], len(idx)):
+            for bucket in length_buckets([cast(Prepared, prepped[i]).length for i in idx], len(idx)):
                 chosen = [idx[j] for j in bucket]
-                for i, r in zip(chosen, self.forward([prepped[i] for i in chosen]), strict=True):
+                for i, r in zip(chosen, self.forward([cast(Prepared, prepped[i]) for i in chosen]), strict=True):
                     out[i] = r
         return out  # type: ignore[return-value]
 

@@ -24,6 +24,7 @@ def reason() -> str:
     exc = sys.exc_info()[1]
     if isinstance(exc, AmbiguityError):
         return str(exc).splitlines()[0]
+    assert exc is not None  # called only while an exception is being handled
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
     return f"{type(exc).__name__}: {exc}{where}"

@@ -270,13 +270,15 @@ class OpenFace(Extractor):
         """Parsed output per source video: from the cache, else one FeatureExtraction run each."""
         if self._binary is None:
             self.setup()
+        binary = self._binary
+        assert binary is not None  # setup() set it or raised
         todo = [s for s in dict.fromkeys(sources) if s not in self._cache]
 
         running = Running()
 
         def one(src: str) -> Frames | Failure:
             return run_feature_extraction(
-                self._binary, src, timeout_s=self.params.timeout_s, extra_args=self.params.extra_args, running=running
+                binary, src, timeout_s=self.params.timeout_s, extra_args=self.params.extra_args, running=running
             )
 
         if todo:

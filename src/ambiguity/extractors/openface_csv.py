@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -95,7 +96,7 @@ def read_csv(path: str | Path) -> Frames:
         num = s.cast(pl.Float64, strict=False)
         bad = num.is_null()  # unparseable or blank
         if bad.any():
-            i = int(bad.arg_max())
+            i = int(cast(int, bad.arg_max()))  # any() above: a True exists
             what = "is blank (a short row?)" if s[i] is None or s[i] == "" else f"holds {s[i]!r}, not a number"
             raise OpenFaceOutputError(f"malformed OpenFace CSV {path.name}: line {i + 2}, column {w!r} {what}")
         cols[w] = num.to_numpy()

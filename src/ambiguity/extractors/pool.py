@@ -93,6 +93,7 @@ def run_pool(extractor: Extractor, rows: list[dict[str, Any]], size: int, worker
     clean = False
 
     def refill() -> None:
+        assert pool is not None  # set above, before the first refill
         while True:
             isolating = bool(retry) or any(r for _, r in pending.values())
             if len(pending) >= (1 if isolating else 2 * workers):

@@ -34,14 +34,18 @@ def results_to_table(schema, ids: Sequence[str], results: Sequence[Result]):
     import numpy as np
     import pyarrow as pa
 
-    status, error = [], []
+    status: list[str] = []
+    error: list[str | None] = []
     for r in results:
         if isinstance(r, Failure):
-            status.append("failed"), error.append(r.reason)
+            status.append("failed")
+            error.append(r.reason)
         elif isinstance(r, Empty):
-            status.append("empty"), error.append(r.reason)
+            status.append("empty")
+            error.append(r.reason)
         else:
-            status.append("ok"), error.append(None)
+            status.append("ok")
+            error.append(None)
     cols: dict[str, pa.Array] = {
         "segment_id": pa.array(list(ids), pa.string()),
         "status": pa.array(status, pa.string()),

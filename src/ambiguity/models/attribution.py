@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -141,8 +142,10 @@ class CoalitionModel:
 
     def __init__(self, net: torch.nn.Module, kind: str):
         check_maskable(net)
-        self.net, self.kind = net.eval(), kind
-        first = net.classifier[0]
+        # duck-typed (check_maskable): encode, attention, classifier of a fusion model
+        self.net: Any = cast(Any, net.eval())
+        self.kind = kind
+        first = self.net.classifier[0]
         self.linear_first = isinstance(first, torch.nn.Linear)
 
     @torch.inference_mode()
@@ -230,28 +233,29 @@ def iter_shapley(
 
     Memory is bounded by the chunk size and :data:`PASS_ROWS`, whatever the number of chunks.
     """
-    m = len(net.input_dims)
+    m = len(cast("Sequence[int]", net.input_dims))
     method = resolve_method(method, m, n_permutations)
     cm = CoalitionModel(net, kind)
+    n_perm = n_permutations or 0  # resolve_method: an int >= 2 wherever permutation sampling reads it
     if method == "exact":
         masks = torch.from_numpy(coalition_masks(m)[1:])
     else:
         rng = np.random.default_rng(seed)
-        orders = np.stack([rng.permutation(m) for _ in range(n_permutations)])  # (P, M)
-        prefix = np.zeros((n_permutations, m, m), bool)  # prefix[p, j]: the first j + 1 modalities of order p
+        orders = np.stack([rng.permutation(m) for _ in range(n_perm)])  # (P, M)
+        prefix = np.zeros((n_perm, m, m), bool)  # prefix[p, j]: the first j + 1 modalities of order p
         for j in range(m):
-            prefix[np.arange(n_permutations)[:, None], j:, orders[:, j : j + 1]] = True
+            prefix[np.arange(n_perm)[:, None], j:, orders[:, j : j + 1]] = True
         masks = torch.from_numpy(prefix.reshape(-1, m))
     per_pass = max(1, PASS_ROWS // masks.shape[0])
     dtype = next(net.parameters()).dtype
     for xs, tidx in chunks:
-        xs = [torch.as_tensor(x).to(dtype) for x in xs]
+        ts = [torch.as_tensor(x).to(dtype) for x in xs]
         tidx = np.asarray(tidx, dtype=np.int64)
         v_empty = empty_value(prior, tidx, kind)
         parts = []
         for s in range(0, len(tidx), per_pass):
             sl = slice(s, s + per_pass)
-            z, scores = cm.prepare([x[sl] for x in xs])
+            z, scores = cm.prepare([x[sl] for x in ts])
             parts.append(cm.values(z, scores, masks, torch.from_numpy(tidx[sl])).numpy())
         vals = np.concatenate(parts) if parts else np.zeros((0, masks.shape[0]))
         if method == "exact":
@@ -263,13 +267,13 @@ def iter_shapley(
             )
         else:
             n = len(tidx)
-            v = vals.reshape(n, n_permutations, m)
-            prev = np.concatenate([np.broadcast_to(v_empty[:, None, None], (n, n_permutations, 1)), v[:, :, :-1]], axis=2)
-            marg = np.zeros((n, n_permutations, m))
-            np.put_along_axis(marg, np.broadcast_to(orders[None], (n, n_permutations, m)), v - prev, axis=2)
+            v = vals.reshape(n, n_perm, m)
+            prev = np.concatenate([np.broadcast_to(v_empty[:, None, None], (n, n_perm, 1)), v[:, :, :-1]], axis=2)
+            marg = np.zeros((n, n_perm, m))
+            np.put_along_axis(marg, np.broadcast_to(orders[None], (n, n_perm, m)), v - prev, axis=2)
             phi = marg.mean(1)
-            se = marg.std(1, ddof=1) / math.sqrt(n_permutations)
-            yield ShapleyResult(phi, se, None, v[:, 0, -1], v_empty, "permutation", n_permutations)
+            se = marg.std(1, ddof=1) / math.sqrt(n_perm)
+            yield ShapleyResult(phi, se, None, v[:, 0, -1], v_empty, "permutation", n_perm)
 
 
 def concat(results: Sequence[ShapleyResult], m: int) -> ShapleyResult:
@@ -307,4 +311,4 @@ def shapley_values(
     chunks = (([x[s : s + chunk] for x in inputs], target_index[s : s + chunk]) for s in range(0, n, chunk))
     res = list(iter_shapley(net, chunks, prior, kind=kind, method=method, n_permutations=n_permutations,
                             seed=seed, interactions=interactions))
-    return concat(res, len(net.input_dims))
+    return concat(res, len(cast("Sequence[int]", net.input_dims)))

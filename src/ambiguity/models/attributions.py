@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import polars as pl
@@ -29,6 +29,7 @@ from ambiguity.models import attribution as A
 from ambiguity.stores.sql import quote, quote_list
 
 if TYPE_CHECKING:
+    from ambiguity.models.saved import SavedModel
     from ambiguity.stores.lance import FeatureStore
 
 ATTRIBUTIONS = "attributions"
@@ -97,7 +98,7 @@ class AttributionResult:
 class Prepared:
     """A saved model's standardised inputs for the usable segments of some splits."""
 
-    model: object  # SavedModel
+    model: SavedModel
     segment_ids: list[str]
     splits: list[str]
     labels: list[str]
@@ -121,7 +122,7 @@ def prepare(store: FeatureStore, model, splits: Sequence[str] | None = None) -> 
         rows = rows[np.isin(ds.split, list(splits))]
         if len(rows) == 0:
             raise ModelError(f"no usable segment in split(s) {', '.join(splits)}")
-    for x, d, g in zip(ds.X, sm.model.input_dims, sm.groups, strict=True):
+    for x, d, g in zip(ds.X, cast("Sequence[int]", sm.model.input_dims), sm.groups, strict=True):
         if x.shape[1] != d:
             raise ModelError(f"feature group {g!r} has {x.shape[1]} columns now; model {model!r} was trained on {d}: retrain it")
     cidx = {c: i for i, c in enumerate(sm.classes)}
@@ -191,7 +192,7 @@ def _long_frame(model, target, sm, ids, splits, labels, res: A.ShapleyResult, se
         "package_version": [__version__] * (n * m), "created_at": [now] * (n * m),
     }
     table = pa.table(data, schema=ATTRIBUTIONS_SCHEMA)
-    return pl.from_arrow(table).with_columns(pl.col("phi_se").fill_nan(None))
+    return cast(pl.DataFrame, pl.from_arrow(table)).with_columns(pl.col("phi_se").fill_nan(None))
 
 
 def write_attributions(store: FeatureStore, frame: pl.DataFrame) -> None:
@@ -242,7 +243,7 @@ def interaction_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """segment_id, modality_a, modality_b, interaction: one row per pair (a before b in the model's order)."""
     mods = list(dict.fromkeys(frame["modality"].to_list()))
     rows = frame.filter(pl.col("interactions").is_not_null()).select(["segment_id", "modality", "interactions"])
-    out = {"segment_id": [], "modality_a": [], "modality_b": [], "interaction": []}
+    out: dict[str, list[Any]] = {"segment_id": [], "modality_a": [], "modality_b": [], "interaction": []}
     for r in rows.iter_rows(named=True):
         i = mods.index(r["modality"])
         for j in range(i + 1, len(mods)):

@@ -133,21 +133,21 @@ def segment_groups(store: FeatureStore, segment_ids: Sequence[str], column: str 
     return out
 
 
-def check_design(labels: Sequence[str], groups: Sequence[Any], folds: int, column: str | None = None) -> None:
+def check_design(labels: Sequence[str] | np.ndarray, groups: Sequence[Any] | np.ndarray, folds: int, column: str | None = None) -> None:
     """Refuse a fold design that cannot work, in one line naming the class or column at fault."""
-    labels = np.asarray(labels, dtype=object)
-    groups = np.asarray(groups, dtype=object)
-    classes, counts = np.unique(labels, return_counts=True)
+    lab = np.asarray(labels, dtype=object)
+    grp = np.asarray(groups, dtype=object)
+    classes, counts = np.unique(lab, return_counts=True)
     for c, n in zip(classes, counts, strict=True):
         if n == 1:
-            sid = "" if column else f" ({groups[labels == c][0]})"
+            sid = "" if column else f" ({grp[lab == c][0]})"
             raise ModelError(f"label {c!r} has a single segment{sid}: it cannot be both trained on and predicted; drop or merge it")
-    n_groups = len(set(groups.tolist()))
+    n_groups = len(set(grp.tolist()))
     if folds > n_groups:
         what = f"groups in {column!r}" if column else "labelled segments"
         raise ModelError(f"--folds {folds}: only {n_groups} {what}; use at most {n_groups} folds")
     for c in classes:
-        k = len(set(groups[labels == c].tolist()))
+        k = len(set(grp[lab == c].tolist()))
         if folds > k:
             where = f"{column!r} group(s)" if column else "segment(s)"
             raise ModelError(f"--folds {folds}: class {c!r} has only {k} {where}, fewer than the folds; use at most {k} folds")

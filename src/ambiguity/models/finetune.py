@@ -169,7 +169,7 @@ class _Inputs:
             from ambiguity.extractors.inference import resolve_model
             from ambiguity.extractors.text import TextEmbedder
 
-            self.proc = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            self.proc: Any = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             # Capped as the text extractor caps it: by the tokenizer and the position embeddings.
             self.max_length = TextEmbedder(model=str(path), max_length=cfg.max_length).max_length(resolve_model(str(path)))
         elif modality == "audio":
@@ -361,12 +361,14 @@ def _train(store: FeatureStore, cfg, src, net, classes, cidx, device, out, train
         if best is None or val_loss < best[0]:
             state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             best = (val_loss, epoch + 1, state)
+    assert best is not None  # at least one epoch ran
     _, best_epoch, state = best
     net.load_state_dict(state)
     out.mkdir(parents=True, exist_ok=True)
     net.save_pretrained(out)
     inputs.save(out, src.path)
-    pred_rows, probs = ([], None)
+    pred_rows: list[dict[str, Any]] = []
+    probs = None
     if predict_all:
         everything = sorted(train_rows + val_rows + _rows(store, "test", cfg.modality, None), key=lambda r: r["segment_id"])
         everything = [r for r in everything if r["label"] in cidx]  # a class unseen in train/val cannot be scored

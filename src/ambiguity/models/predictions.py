@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import polars as pl
@@ -272,7 +272,7 @@ def read_predictions(
         raise StoreError(f"scheme {scheme!r}: use one of {', '.join(SCHEMES)}")
     if "scheme" not in store.schema(PREDICTIONS).names:  # written before schemes existed: all fixed
         if scheme == "crossfit":
-            return pl.from_arrow(PREDICTIONS_SCHEMA.empty_table())
+            return cast(pl.DataFrame, pl.from_arrow(PREDICTIONS_SCHEMA.empty_table()))
         df = store.read(PREDICTIONS, where=_where(models, splits))
         return df.with_columns(pl.lit("fixed").alias("scheme"), pl.lit(None, pl.Int32).alias("fold"),
                                pl.lit(None, pl.Int32).alias("repeat"))

@@ -297,6 +297,7 @@ def _fit(ds, cfg, tr, va, device, on_epoch) -> FitResult:
         score = (val_loss, -val_acc) if cfg.select == "loss" else (-val_acc, val_loss)
         if best is None or score < best[0]:
             best = (score, epoch + 1, probs, att, copy.deepcopy(model.state_dict()))
+    assert best is not None  # at least one epoch ran
     _, best_epoch, probs, att, state = best
     model.load_state_dict(state)
     model.eval()

@@ -75,7 +75,7 @@ def waterfalls(rows: Sequence[Mapping], modalities: Sequence[str], *, target: st
         ax.set_ylim(lo - pad, hi + pad)
         ax.set_xticks(range(len(order) + 2), ["v(∅)", *order, "v(all)"], fontsize=8)
         q = r.get("quadrant")
-        ax.set_title(f"{r['segment_id']}" + (f" ({q})" if q else ""), fontsize=8, color=QUADRANT_COLOURS.get(q, "black"))
+        ax.set_title(f"{r['segment_id']}" + (f" ({q})" if q else ""), fontsize=8, color=QUADRANT_COLOURS.get(q or "", "black"))
         ax.axhline(0, color="0.3", lw=0.6)
         if target.startswith("p"):
             ax.axhline(0.5, color="0.5", lw=0.6, ls="--")

@@ -88,7 +88,7 @@ def _fit_titles(fig: Figure, titles: dict, comparison: QuadrantComparison | None
     width = dict.fromkeys(titles, start)
     for _ in range(12):
         fig.draw_without_rendering()  # runs the constrained layout: panel sizes are final
-        renderer = fig.canvas.get_renderer()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg canvas; stubs type the base class
         too_wide = [ax for ax in titles if ax.title.get_window_extent(renderer).width > ax.get_window_extent(renderer).width]
         if not too_wide:
             return
@@ -192,9 +192,9 @@ def figure6(
             top = np.fmax(top, np.nan_to_num(mean + 1.96 * np.nan_to_num(se)))
         highest = max(highest, float(top.max(initial=0.0)))
         for j, n in enumerate(row):
-            vals = np.concatenate(stats[n][0])
-            if not len(vals) or not np.any(vals != 0):
-                ax.text(j, 0.01, "no data" if not len(vals) else "no activations", rotation=90, ha="center", va="bottom",
+            flat = np.concatenate(stats[n][0])
+            if not len(flat) or not np.any(flat != 0):
+                ax.text(j, 0.01, "no data" if not len(flat) else "no activations", rotation=90, ha="center", va="bottom",
                         fontsize=7, color="0.4", style="italic", transform=ax.get_xaxis_transform())
             elif comparison is not None and any(
                 c.table.filter((pl.col("feature") == n) & pl.col("reject")).height for c in comparison.comparisons

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import polars as pl
@@ -128,9 +128,10 @@ def datamap(dynamics: pl.DataFrame, models: Sequence[str] | None = None) -> Figu
         epochs = d["epochs"][0] if d.height else 0
         ax.set_title(f"{m} (n = {d.height}, {epochs} epochs)", fontsize=10)
         ax.set_xlabel("variability (SD of p(correct) over epochs)")
-        ax.set_xlim(0, max(0.5, float(d["variability"].max() or 0) * 1.05))
+        ax.set_xlim(0, max(0.5, float(cast("float | None", d["variability"].max()) or 0) * 1.05))
         ax.set_ylim(0, 1)
     axes[0].set_ylabel("confidence (mean p(correct) over epochs)")
+    assert sc is not None  # one scatter per model, at least one model
     fig.colorbar(sc, ax=list(axes), label="correctness (share of epochs right)", shrink=0.9)
     fig.suptitle("Training dynamics data map (train split): top left easy to learn, bottom left hard to learn, "
                  "high variability ambiguous", fontsize=10)

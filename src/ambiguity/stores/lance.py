@@ -13,7 +13,7 @@ import shutil
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -145,7 +145,7 @@ class FeatureStore:
             data = ds.to_table(columns=list(columns) if columns else None, filter=where)
         except (ValueError, OSError) as exc:
             raise StoreError(f"cannot read {name!r} (columns={columns}, where={where!r}): {exc}") from None
-        return pl.from_arrow(data, rechunk=False)
+        return cast(pl.DataFrame, pl.from_arrow(data, rechunk=False))  # a Table gives a DataFrame
 
     def schema(self, name: str) -> pa.Schema:
         return self._open(name).schema
@@ -298,6 +298,7 @@ class FeatureStore:
         for g, f in frames:
             f = f.rename({c: f"{g}.{c}" for c in f.columns if c != "segment_id" and counts[c] > 1})
             out = f if out is None else out.join(f, on="segment_id", how="inner")
+        assert out is not None  # frames has >1 entries here
         return out
 
     def vectors(self, group: str, column: str = "vector", segment_ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
