@@ -24,8 +24,9 @@ mutate: setup
 
 lint: setup
 	$(PY) -m ruff check src tests bench bin
+	$(PY) -m mypy
 
-# mypy over src/ ([tool.mypy] in pyproject.toml); not yet part of `lint`: see docs/architecture.md
+# mypy over src/ ([tool.mypy] in pyproject.toml) alone; `lint` runs it too
 typecheck: setup
 	$(PY) -m mypy
 
