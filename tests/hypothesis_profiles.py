@@ -16,9 +16,11 @@ import os
 
 from hypothesis import settings
 
+# derandomize is set in every profile: with CI set, Hypothesis loads its own derandomized "ci"
+# profile first, and a profile that does not say otherwise inherits from it.
 settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
-settings.register_profile("dev", deadline=None, print_blob=True)
-settings.register_profile("thorough", deadline=None, print_blob=True, max_examples=1000)
+settings.register_profile("dev", derandomize=False, deadline=None, print_blob=True)
+settings.register_profile("thorough", derandomize=False, deadline=None, print_blob=True, max_examples=1000)
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
 if PROFILE not in ("ci", "dev", "thorough"):

@@ -152,11 +152,11 @@ class FeatureStore:
 
     def upsert(self, name: str, data: pa.Table, *, key: str = "segment_id", schema: pa.Schema | None = None) -> None:
         """Insert or update rows by ``key``: one atomic commit."""
-        if schema is not None:
-            data = data.select(schema.names).cast(schema)
+        schema = _keyed(schema or data.schema, key)
+        data = data.select(schema.names).cast(schema)
         if not self.has_table(name):
             try:
-                if self._create(name, data, schema or data.schema):
+                if self._create(name, data, schema):
                     return
             except (ValueError, OSError) as exc:
                 if not self.has_table(name):  # not a lost race with another writer
@@ -330,3 +330,18 @@ class FeatureStore:
         return pl.DataFrame(
             rows, schema={"group": pl.String, "ok": pl.Int64, "failed": pl.Int64, "empty": pl.Int64, "missing": pl.Int64, "segments": pl.Int64}
         )
+
+
+# Lance's merge_insert detects two writers inserting the same new key only when the key column
+# is declared an (unenforced) primary key; without it both inserts commit and the key is
+# duplicated (lance-format/lance#4585). Tables created before this declaration lack it.
+_PRIMARY_KEY = {b"lance-schema:unenforced-primary-key": b"true"}
+
+
+def _keyed(schema: pa.Schema, key: str) -> pa.Schema:
+    """``schema`` with ``key`` declared as the table's primary key."""
+    i = schema.get_field_index(key)
+    if i < 0:
+        raise StoreError(f"upsert key {key!r} is not a column of {schema.names}")
+    field = schema.field(i)
+    return schema.set(i, field.with_nullable(False).with_metadata({**(field.metadata or {}), **_PRIMARY_KEY}))
