@@ -264,7 +264,7 @@ def test_sigkill_at_a_random_fold_resumes_without_duplicates(tmp_path):
     want = read_predictions(ref, scheme="crossfit").sort("key")
 
     grouped_store(tmp_path / "killed", n=120)
-    target = random.Random().randint(1, 5)  # of 6 (repeat, fold) units
+    target = random.Random().randint(1, 4)  # of 6 (repeat, fold) units
     script = tmp_path / "child.py"
     script.write_text(_CHILD)
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed")], stdout=subprocess.PIPE, text=True,
@@ -281,7 +281,9 @@ def test_sigkill_at_a_random_fold_resumes_without_duplicates(tmp_path):
     assert proc.returncode == -signal.SIGKILL, f"the run ended before fold {target} (rc {proc.returncode})"
     store = open_store(tmp_path / "killed")
     before = _fits_done(tmp_path / "killed")
-    assert target <= before < 6, (target, before)
+    # a quiet machine may finish a later unit within the sleep (seen in CI at target 5): the
+    # resume must then skip exactly what was written, whatever that is
+    assert target <= before <= 6, (target, before)
     rep = crossfit(store, ["text.syn", "noise"], cv=CrossfitConfig(folds=3, repeats=2, group_by="dialog_id"), config=TrainConfig(epochs=3, device="cpu"))
     assert rep.skipped == before and rep.fitted == 6 - before, f"killed after {target} units"
     got = read_predictions(store, scheme="crossfit").sort("key")
