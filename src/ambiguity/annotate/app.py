@@ -148,6 +148,20 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+async def read_json(request: Request) -> dict[str, Any] | JSONResponse:
+    """The request's JSON object, or the error response to send instead."""
+    # JSON only: a cross-site form cannot send application/json without a CORS preflight
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return _error(415, "send JSON (Content-Type: application/json)")
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "the request body is not valid JSON")
+    if not isinstance(body, dict):
+        return _error(400, "the request body must be a JSON object")
+    return body
+
+
 def _json(data: Any) -> JSONResponse:
     return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
@@ -237,17 +251,6 @@ def create_app(
             out["item"] = view
             break
         return out
-
-    async def read_json(request: Request) -> dict[str, Any] | JSONResponse:
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            return _error(415, "send JSON (Content-Type: application/json)")
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "the request body is not valid JSON")
-        if not isinstance(body, dict):
-            return _error(400, "the request body must be a JSON object")
-        return body
 
     async def index(request: Request) -> Response:
         html = resources.files("ambiguity.annotate").joinpath("static/index.html").read_text(encoding="utf-8")

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ambiguity.annotate.app import LOOPBACK_HOSTS, _SecurityHeaders
+from ambiguity.annotate.app import LOOPBACK_HOSTS, _SecurityHeaders, read_json
 from ambiguity.annotate.clips import KINDS, ClipCache, Source
 from ambiguity.constants import MODALITIES
 from ambiguity.errors import AmbiguityError
@@ -48,19 +48,6 @@ def _error(status: int, message: str) -> JSONResponse:
 def _page(name: str) -> Response:
     html = resources.files("ambiguity.explore").joinpath(f"static/{name}").read_text(encoding="utf-8")
     return Response(html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
-
-
-async def _body(request: Request) -> dict[str, Any] | JSONResponse:
-    # JSON only: a cross-site form cannot send application/json without a CORS preflight
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return _error(415, "send JSON (Content-Type: application/json)")
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "the request body is not valid JSON")
-    if not isinstance(body, dict):
-        return _error(400, "the request body must be a JSON object")
-    return body
 
 
 def _selection(data: ExploreData, body: dict[str, Any]) -> list[str] | JSONResponse:
@@ -190,7 +177,7 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         return FileResponse(path, media_type=mtype, headers={"Cache-Control": "private, max-age=3600"})
 
     async def task(request: Request) -> Response:
-        body = await _body(request)
+        body = await read_json(request)
         if isinstance(body, JSONResponse):
             return body
         ids = _selection(data, body)
@@ -203,7 +190,7 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         return JSONResponse(res)
 
     async def export_route(request: Request) -> Response:
-        body = await _body(request)
+        body = await read_json(request)
         if isinstance(body, JSONResponse):
             return body
         ids = _selection(data, body)
