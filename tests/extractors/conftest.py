@@ -17,34 +17,22 @@ def tiny_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("tiny-models")
 
 
-@pytest.fixture(scope="session")
-def roberta_dir(tiny_dir) -> Path:
-    return tiny_models.text_model("roberta", tiny_dir / "roberta")
+def _tiny(build, kind: str):
+    """A session fixture: the tiny ``kind`` model that ``build`` (a tiny_models builder) saves in its own folder."""
+
+    @pytest.fixture(scope="session")
+    def model_dir(tiny_dir) -> Path:
+        return build(kind, tiny_dir / kind)
+
+    return model_dir
 
 
-@pytest.fixture(scope="session")
-def deberta_dir(tiny_dir) -> Path:
-    return tiny_models.text_model("deberta-v2", tiny_dir / "deberta-v2")
-
-
-@pytest.fixture(scope="session")
-def hubert_dir(tiny_dir) -> Path:
-    return tiny_models.audio_model("hubert", tiny_dir / "hubert")
-
-
-@pytest.fixture(scope="session")
-def wav2vec2_dir(tiny_dir) -> Path:
-    return tiny_models.audio_model("wav2vec2", tiny_dir / "wav2vec2")
-
-
-@pytest.fixture(scope="session")
-def videomae_dir(tiny_dir) -> Path:
-    return tiny_models.video_model("videomae", tiny_dir / "videomae")
-
-
-@pytest.fixture(scope="session")
-def timesformer_dir(tiny_dir) -> Path:
-    return tiny_models.video_model("timesformer", tiny_dir / "timesformer")
+roberta_dir = _tiny(tiny_models.text_model, "roberta")
+deberta_dir = _tiny(tiny_models.text_model, "deberta-v2")
+hubert_dir = _tiny(tiny_models.audio_model, "hubert")
+wav2vec2_dir = _tiny(tiny_models.audio_model, "wav2vec2")
+videomae_dir = _tiny(tiny_models.video_model, "videomae")
+timesformer_dir = _tiny(tiny_models.video_model, "timesformer")
 
 
 def write_manifest(path: Path, rows: list[dict]) -> Path:
