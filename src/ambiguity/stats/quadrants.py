@@ -41,9 +41,15 @@ import polars as pl
 from ambiguity.constants import QUADRANT_MEANING, QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.stats.assign import assign_quadrants
-from ambiguity.stats.stability import SHARE_COLUMNS, RepeatedDisagreement, Scheme, resolve_scheme
+from ambiguity.stats.stability import (
+    SHARE_COLUMNS,
+    RepeatedDisagreement,
+    Scheme,
+    pair_frame,
+    rate_matrix,
+    resolve_scheme,
+)
 from ambiguity.stores.schema import parse_splits
-from ambiguity.tables import model_matrix
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -111,24 +117,14 @@ class DisagreementResult:
 
     def to_polars(self) -> pl.DataFrame:
         """Long form: model_a, model_b, n, rate, ci_low, ci_high (each unordered pair once)."""
-        rows = [
-            {"model_a": a, "model_b": b, "n": int(self.n[i, j]), "rate": float(self.rate[i, j]),
-             "ci_low": float(self.low[i, j]), "ci_high": float(self.high[i, j])}
-            for (i, a), (j, b) in combinations(enumerate(self.models), 2)
-        ]
-        schema = {"model_a": pl.String, "model_b": pl.String, "n": pl.Int64, "rate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64}
-        return pl.DataFrame(rows, schema=schema)
+        return pair_frame(self.models, self.n, {"rate": self.rate, "ci_low": self.low, "ci_high": self.high})
 
     def matrix(self, digits: int = 3, with_ci: bool = True) -> pl.DataFrame:
         """Wide form for printing: one row and one column per model, "rate [low, high]" cells, "–" on the diagonal."""
-        def cell(i: int, j: int) -> str:
-            if not np.isfinite(self.rate[i, j]):
-                return "n/a"
-            if with_ci:
-                return f"{self.rate[i, j]:.{digits}f} [{self.low[i, j]:.{digits}f}, {self.high[i, j]:.{digits}f}]"
-            return f"{self.rate[i, j]:.{digits}f}"
+        def interval(i: int, j: int) -> str:
+            return f" [{self.low[i, j]:.{digits}f}, {self.high[i, j]:.{digits}f}]"
 
-        return model_matrix(self.models, cell)
+        return rate_matrix(self.models, self.rate, digits, interval if with_ci else None)
 
 
 def disagreement(

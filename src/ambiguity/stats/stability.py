@@ -26,6 +26,7 @@ so the interval describes the sensitivity of the placement to those choices.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING
@@ -138,26 +139,51 @@ class RepeatedDisagreement:
 
     def to_polars(self) -> pl.DataFrame:
         """Long form: model_a, model_b, n, rate (mean over repeats), rate_sd, repeats."""
-        rows = [{"model_a": a, "model_b": b, "n": int(self.n[i, j]), "rate": float(self.rate[i, j]),
-                 "rate_sd": float(self.sd[i, j]), "repeats": self.repeats}
-                for (i, a), (j, b) in combinations(enumerate(self.models), 2)]
-        schema = {"model_a": pl.String, "model_b": pl.String, "n": pl.Int64, "rate": pl.Float64, "rate_sd": pl.Float64, "repeats": pl.Int64}
-        return pl.DataFrame(rows, schema=schema)
+        return pair_frame(self.models, self.n, {"rate": self.rate, "rate_sd": self.sd}, repeats=self.repeats)
 
     def matrix(self, digits: int = 3, with_ci: bool = True) -> pl.DataFrame:
         """Wide form: "mean ± SD" cells, "–" on the diagonal."""
-        def cell(i: int, j: int) -> str:
-            if not np.isfinite(self.rate[i, j]):
-                return "n/a"
-            if with_ci and np.isfinite(self.sd[i, j]):
-                return f"{self.rate[i, j]:.{digits}f} ± {self.sd[i, j]:.{digits}f}"
-            return f"{self.rate[i, j]:.{digits}f}"
+        def sd(i: int, j: int) -> str:
+            return f" ± {self.sd[i, j]:.{digits}f}" if np.isfinite(self.sd[i, j]) else ""
 
-        return model_matrix(self.models, cell)
+        return rate_matrix(self.models, self.rate, digits, sd if with_ci else None)
+
+
+def pair_frame(models: Sequence[str], n: np.ndarray, values: dict[str, np.ndarray], **constants: int) -> pl.DataFrame:
+    """Long form of model-by-model matrices, each unordered pair once: model_a, model_b, n, a Float64
+    column per matrix in ``values``, then an Int64 column per ``constants``."""
+    pairs = list(combinations(range(len(models)), 2))
+    cols: dict[str, list] = {
+        "model_a": [models[i] for i, _ in pairs], "model_b": [models[j] for _, j in pairs],
+        "n": [int(n[i, j]) for i, j in pairs],
+    }
+    cols |= {name: [float(m[i, j]) for i, j in pairs] for name, m in values.items()}
+    cols |= {name: [v] * len(pairs) for name, v in constants.items()}
+    schema = {"model_a": pl.String, "model_b": pl.String, "n": pl.Int64, **dict.fromkeys(values, pl.Float64),
+              **dict.fromkeys(constants, pl.Int64)}
+    return pl.DataFrame(cols, schema=schema)
+
+
+def rate_matrix(models: Sequence[str], rate: np.ndarray, digits: int, spread: Callable[[int, int], str] | None) -> pl.DataFrame:
+    """Wide form of a rate matrix for printing: the rate, then ``spread(i, j)`` (an interval or an SD) when
+    given; "n/a" where the rate is not finite, "–" on the diagonal."""
+    def cell(i: int, j: int) -> str:
+        if not np.isfinite(rate[i, j]):
+            return "n/a"
+        return f"{rate[i, j]:.{digits}f}" + (spread(i, j) if spread else "")
+
+    return model_matrix(models, cell)
 
 
 # -- schemes -----------------------------------------------------------------------------------------
 SCHEMES = ("fixed", "crossfit")
+#: Why a scheme named explicitly cannot be used, and what to run instead.
+_LACKING = {
+    "crossfit": "cross-fitted predictions for {models} (only the fixed split): "
+                "run `ambiguity train GROUPS --folds 5` first, or use --scheme fixed",
+    "fixed": "fixed-split predictions for {models} (only cross-fitted ones): "
+             "use --scheme crossfit, or run `ambiguity train GROUPS` without --folds",
+}
 
 
 @dataclass(frozen=True)
@@ -190,22 +216,14 @@ def resolve_scheme(summary: pl.DataFrame, models, scheme: str = "auto") -> str:
     have = {r["model"]: set(r["schemes"] or ["fixed"]) if "schemes" in summary.columns else {"fixed"}
             for r in summary.iter_rows(named=True)}
     models = list(dict.fromkeys(models))
-    if scheme == "crossfit":
-        lack = [m for m in models if "crossfit" not in have.get(m, set())]
+    if scheme in SCHEMES:
+        lack = [m for m in models if scheme not in have.get(m, set())]
         if lack:
-            raise StatsError(f"no cross-fitted predictions for {', '.join(lack)} (only the fixed split): "
-                             "run `ambiguity train GROUPS --folds 5` first, or use --scheme fixed")
-        return "crossfit"
-    if scheme == "fixed":
-        lack = [m for m in models if "fixed" not in have.get(m, set())]
-        if lack:
-            raise StatsError(f"no fixed-split predictions for {', '.join(lack)} (only cross-fitted ones): "
-                             "use --scheme crossfit, or run `ambiguity train GROUPS` without --folds")
-        return "fixed"
-    if all("crossfit" in have.get(m, set()) for m in models):
-        return "crossfit"
-    if all("fixed" in have.get(m, set()) for m in models):
-        return "fixed"
+            raise StatsError("no " + _LACKING[scheme].format(models=", ".join(lack)))
+        return scheme
+    for name in ("crossfit", "fixed"):
+        if all(name in have.get(m, set()) for m in models):
+            return name
     only_cf = [m for m in models if have.get(m) == {"crossfit"}]
     only_fx = [m for m in models if have.get(m) == {"fixed"}]
     raise StatsError(f"schemes cannot be mixed in one comparison: {', '.join(only_cf)} cross-fitted only, "
