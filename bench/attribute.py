@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Row, emit  # noqa: E402
+from common import Row, emit, tree_peak  # noqa: E402
 
 DIMS = (384, 88, 136)
 PRIOR = np.array([0.5, 0.5])
@@ -103,21 +102,9 @@ print(json.dumps({"n": int(res.phi.shape[0])}))
 
 
 def peak_rss(n: int) -> float:
-    import psutil
-
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(n), str(Path(__file__).parent)], stdout=subprocess.PIPE, text=True)
-    p = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            rss = sum(q.memory_info().rss for q in [p, *p.children(recursive=True)])
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.01)
-    out = json.loads(proc.stdout.read().strip().splitlines()[-1])
-    assert out["n"] == n and proc.returncode == 0
-    return peak / 2**20
+    peak = tree_peak([sys.executable, "-c", CHILD, str(n), str(Path(__file__).parent)], every=0.01)
+    assert json.loads(peak.stdout.strip().splitlines()[-1])["n"] == n
+    return peak.mb
 
 
 def main(n: int = 100_000, n_captum: int = 200, repeats: int = 3) -> list[Row]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
+import tempfile
 import time
 import wave
 from dataclasses import asdict, dataclass
@@ -40,6 +42,52 @@ def timed(fn, *args, **kw) -> tuple[float, object]:
     t = time.perf_counter()
     out = fn(*args, **kw)
     return time.perf_counter() - t, out
+
+
+@dataclass
+class TreePeak:
+    """Peak memory of a child's whole process tree, sampled (see tree_peak)."""
+
+    mb: float  # peak of the summed RSS of the child and all its descendants
+    largest_mb: float  # peak RSS of its largest single process
+    processes: int  # most processes seen at once
+    stdout: str
+
+
+def tree_peak(cmd: list[str], every: float = 0.02) -> TreePeak:
+    """Run ``cmd`` and sample the RSS of its process tree with psutil every ``every`` s.
+
+    Start it from a small parent: ``ru_maxrss`` would carry the peak of whichever process forked
+    the child (on Linux across fork and exec), so it is never used here.
+    """
+    import psutil
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err)
+        root = psutil.Process(p.pid)
+        peak_sum = peak_one = 0.0
+        most = 0
+        while p.poll() is None:
+            rss = []
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                break
+            for q in procs:
+                try:
+                    rss.append(q.memory_info().rss)
+                except psutil.NoSuchProcess:
+                    pass
+            if rss:
+                peak_sum = max(peak_sum, sum(rss) / 2**20)
+                peak_one = max(peak_one, max(rss) / 2**20)
+                most = max(most, len(rss))
+            time.sleep(every)
+        out.seek(0)
+        err.seek(0)
+        if p.wait():
+            raise SystemExit(f"{' '.join(cmd[:5])} ... failed: {err.read().decode()[-2000:]}")
+        return TreePeak(peak_sum, peak_one, most, out.read().decode())
 
 
 def machine() -> str:

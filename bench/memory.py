@@ -12,43 +12,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import ROOT, Row, emit  # noqa: E402
+from common import ROOT, Row, emit, tree_peak  # noqa: E402
 
 CLI = str(Path(sys.executable).with_name("ambiguity"))
-
-
-def tree_peak(cmd: list[str], every: float = 0.02) -> tuple[float, float, int]:
-    """Peak summed RSS (MB) of ``cmd``'s process tree, the peak of its largest process, most processes seen."""
-    import psutil
-
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    root = psutil.Process(p.pid)
-    peak_sum = peak_one = 0.0
-    most = 0
-    while p.poll() is None:
-        try:
-            procs = [root] + root.children(recursive=True)
-        except psutil.NoSuchProcess:
-            break
-        rss = []
-        for q in procs:
-            try:
-                rss.append(q.memory_info().rss)
-            except psutil.NoSuchProcess:
-                pass
-        if rss:
-            peak_sum = max(peak_sum, sum(rss) / 2**20)
-            peak_one = max(peak_one, max(rss) / 2**20)
-            most = max(most, len(rss))
-        time.sleep(every)
-    err = p.stderr.read().decode() if p.stderr else ""
-    if p.wait():
-        raise SystemExit(f"{' '.join(cmd[:5])} ... failed: {err[-2000:]}")
-    return peak_sum, peak_one, most
 
 
 def main(n: int = 150) -> list[Row]:
@@ -66,10 +35,10 @@ def main(n: int = 150) -> list[Row]:
         subprocess.run([CLI, "--store", store, "ingest", str(man)], check=True, capture_output=True)
         out[k] = tree_peak([CLI, "--store", store, "extract", "--extractor", "prosody", "--workers", "2",
                             "--batch-size", "8", "--quiet"])
-        print(f"  {k} segments: peak of the tree {out[k][0]:.0f} MB (largest process {out[k][1]:.0f} MB, "
-              f"{out[k][2]} processes)", flush=True)
+        print(f"  {k} segments: peak of the tree {out[k].mb:.0f} MB (largest process {out[k].largest_mb:.0f} MB, "
+              f"{out[k].processes} processes)", flush=True)
     return [Row("memory", f"peak RSS of the extraction tree (sampled), {10 * n} vs {n} prosody segments",
-                out[10 * n][0], out[n][0], out[10 * n][0] / out[n][0], "<= 1.2", "MB")]
+                out[10 * n].mb, out[n].mb, out[10 * n].mb / out[n].mb, "<= 1.2", "MB")]
 
 
 if __name__ == "__main__":
