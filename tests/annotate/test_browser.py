@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from app_server import serving
 
 pytestmark = pytest.mark.browser
 
@@ -28,25 +28,13 @@ TIMEOUT_MS = 20_000
 @pytest.fixture
 def server(store, clip_dir, helpers, chromium):
     """The app on a free 127.0.0.1 port, run by uvicorn in a thread."""
-    import uvicorn
-
     from ambiguity.annotate.app import create_app
 
     helpers.add_segments(store)
     helpers.make_task(store, flags={"text": ["s1"], "audio": ["s2"], "video": ["s3"]})
     app = create_app(store, "pilot", clip_dir=str(clip_dir))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the annotation server did not start")
-        time.sleep(0.05)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", store
-    srv.should_exit = True
-    thread.join(10)
+    with serving(app, "the annotation server") as base:
+        yield base, store
 
 
 def _wait_media(page) -> float:

@@ -1,10 +1,8 @@
-"""Stores and a server for the explorer tests (a module, not conftest: `from conftest import` is ambiguous across test folders)."""
+"""Stores for the explorer tests (a module, not conftest: `from conftest import` is ambiguous across test folders)."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CLIP = ROOT / "examples" / "data" / "faces" / "WolfgangLanger_Pexels.mp4"
 WAV = ROOT / "examples" / "data" / "speech-emotion" / "00.wav"
 CLASSES = ["empathetic", "neutral"]
+
+
+def _probs(labels: list[str], p_correct: np.ndarray) -> np.ndarray:
+    """Two-class probabilities with ``p_correct`` in each segment's label column."""
+    probs = np.empty((len(labels), 2))
+    for i, lab in enumerate(labels):
+        k = CLASSES.index(lab)
+        probs[i, k], probs[i, 1 - k] = p_correct[i], 1 - p_correct[i]
+    return probs
 
 
 def make_store(store, n: int, *, seed: int = 0, predictions: bool = True, transcripts=None, media=None, unlabelled: int = 0,
@@ -39,49 +46,21 @@ def make_store(store, n: int, *, seed: int = 0, predictions: bool = True, transc
     }, schema=SEGMENTS_SCHEMA))
     p = {}
     if predictions:
-        from ambiguity.models.predictions import prediction_table, write_predictions
+        from ambiguity.models.predictions import prediction_table, write_crossfit_rows, write_predictions
 
-        lab_ids = ids[: n - unlabelled]
+        lab_ids, lab_labels = ids[: n - unlabelled], labels[: n - unlabelled]
         for model, mods in (("text.m", ["text"]), ("audio.m", ["audio"]), ("fusion", ["text", "audio"])):
+            table = dict(model=model, kind="fusion" if model == "fusion" else "probe", arch="logistic", modalities=mods,
+                         groups=[], segment_ids=lab_ids, splits=splits[: len(lab_ids)], labels=lab_labels, classes=CLASSES)
             pc = rng.uniform(0.02, 0.98, len(lab_ids))
-            probs = np.empty((len(lab_ids), 2))
-            for i, lab in enumerate(labels[: len(lab_ids)]):
-                k = CLASSES.index(lab)
-                probs[i, k], probs[i, 1 - k] = pc[i], 1 - pc[i]
-            write_predictions(store, prediction_table(
-                model=model, kind="fusion" if model == "fusion" else "probe", arch="logistic", modalities=mods, groups=[],
-                segment_ids=lab_ids, splits=splits[: len(lab_ids)], labels=labels[: len(lab_ids)], classes=CLASSES, probs=probs,
-            ))
-            p[model] = dict(zip(lab_ids, probs[np.arange(len(lab_ids)), [CLASSES.index(x) for x in labels[: len(lab_ids)]]], strict=True))
+            write_predictions(store, prediction_table(**table, probs=_probs(lab_labels, pc)))
+            p[model] = dict(zip(lab_ids, pc, strict=True))
             for r in range(repeats):  # cross-fitted repeats: p(correct) moved around the fixed one
-                from ambiguity.models.predictions import write_crossfit_rows
-
                 pr = np.clip(pc + rng.normal(0, 0.25, len(lab_ids)), 0.01, 0.99)
-                probs_r = np.empty((len(lab_ids), 2))
-                for i, lab in enumerate(labels[: len(lab_ids)]):
-                    k = CLASSES.index(lab)
-                    probs_r[i, k], probs_r[i, 1 - k] = pr[i], 1 - pr[i]
                 write_crossfit_rows(store, prediction_table(
-                    model=model, kind="fusion" if model == "fusion" else "probe", arch="logistic", modalities=mods, groups=[],
-                    segment_ids=lab_ids, splits=splits[: len(lab_ids)], labels=labels[: len(lab_ids)], classes=CLASSES, probs=probs_r,
-                    scheme="crossfit", fold=[i % 5 for i in range(len(lab_ids))], repeat=r, run_id="cf",
-                    config={"folds": 5, "repeats": repeats},
+                    **table, probs=_probs(lab_labels, pr), scheme="crossfit", fold=[i % 5 for i in range(len(lab_ids))],
+                    repeat=r, run_id="cf", config={"folds": 5, "repeats": repeats},
                 ))
                 p[f"{model}#{r}"] = dict(zip(lab_ids, pr, strict=True))
     return ids, labels, p, (starts, durs)
 
-
-def start(app):
-    """Run ``app`` with uvicorn on a free 127.0.0.1 port in a thread; returns (base URL, server)."""
-    import uvicorn
-
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the explorer did not start")
-        time.sleep(0.05)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    return f"http://127.0.0.1:{port}", srv, thread

@@ -14,7 +14,9 @@ import os
 from pathlib import Path
 
 import pytest
-from explore_data import make_store, start
+from explore_data import make_store
+
+from app_server import serving
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 30_000
@@ -31,10 +33,8 @@ def served(store, clip_dir, chromium):
     texts[7] = long_text
     ids, labels, p, (starts, durs) = make_store(store, N, transcripts=texts)
     app = create_app(load(store), clip_dir=str(clip_dir))
-    base, srv, thread = start(app)
-    yield base, ids, p, dict(zip(ids, durs.tolist(), strict=True)), texts
-    srv.should_exit = True
-    thread.join(10)
+    with serving(app, "the explorer") as base:
+        yield base, ids, p, dict(zip(ids, durs.tolist(), strict=True)), texts
 
 
 def _quadrant(pu: float, pf: float) -> str:
