@@ -74,24 +74,35 @@ def test_pool_and_sequential_give_identical_values(store, tmp_path, speech_dir):
 
 
 @dataclass(frozen=True)
-class _BoomParams:
+class _BadSegment:
     bad: str = "c01"
 
 
-class Boom(Extractor):
-    """Raises on one segment of every batch: the others must still be written."""
+class BreaksOnOne(Extractor):
+    """Breaks (``break_down``) on the batch holding segment ``bad``; the others must still be written."""
 
-    name = "boom"
     modality = "audio"
-    Params = _BoomParams
+    Params = _BadSegment
 
     def columns(self):
         return [pa.field("n", pa.float64())]
 
+    def break_down(self) -> None:
+        raise NotImplementedError
+
     def process(self, batch: Sequence[SegmentInput]):
         if any(s.segment_id == self.params.bad for s in batch):
-            raise RuntimeError("kaboom")
+            self.break_down()
         return [{"n": float(len(s.audio(8000)))} for s in batch]
+
+
+class Boom(BreaksOnOne):
+    """Raises."""
+
+    name = "boom"
+
+    def break_down(self) -> None:
+        raise RuntimeError("kaboom")
 
 
 def test_one_raising_segment_fails_alone(store, tmp_path, speech_dir):
@@ -234,31 +245,19 @@ def test_empty_and_failure_are_distinct():
     assert Empty("x") != Failure("x")
 
 
-@dataclass(frozen=True)
-class _DieParams:
-    victim: str = "c02"
-
-
-class DieInWorker(Extractor):
-    """Kills its worker process on one segment, as a segfaulting codec would."""
+class DieInWorker(BreaksOnOne):
+    """Kills its worker process, as a segfaulting codec would."""
 
     name = "die"
-    modality = "audio"
-    Params = _DieParams
     batch_size = 1
 
-    def columns(self):
-        return [pa.field("n", pa.float64())]
-
-    def process(self, batch):
-        if any(s.segment_id == self.params.victim for s in batch):
-            os._exit(3)
-        return [{"n": 1.0} for _ in batch]
+    def break_down(self) -> None:
+        os._exit(3)
 
 
 def test_a_worker_that_dies_fails_its_batch_only(store, tmp_path, speech_dir):
     ingest(store, tmp_path, clips(speech_dir, 6))
-    rep = run(store, DieInWorker(), workers=2, batch_size=1, progress=False)
+    rep = run(store, DieInWorker(bad="c02"), workers=2, batch_size=1, progress=False)
     st = {r["segment_id"]: r for r in store.group_status("die").iter_rows(named=True)}
     assert len(st) == 6
     assert st["c02"]["status"] == "failed" and "worker process died" in st["c02"]["error"]
