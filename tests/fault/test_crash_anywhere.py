@@ -24,8 +24,8 @@ import pytest
 from ambiguity import open_store
 from ambiguity.extractors.prosody import Prosody
 from ambiguity.extractors.runner import run
-from ambiguity.segments import load_manifest
 from ambiguity.stores import schema as S
+from trace_kill import kill_after_mark
 
 N_SEGMENTS = 8
 ENV = {**os.environ, "AMBIGUITY_TRACE": "1", "AMBIGUITY_COMPACT_AFTER": "3"}
@@ -37,17 +37,8 @@ assert len(set(PLANS)) == 10
 
 
 @pytest.fixture(scope="module")
-def seeded_store(tmp_path_factory, bad):
-    base = tmp_path_factory.mktemp("crash")
-    man = base / "m.csv"
-    rows = [f"t{i},{bad['two_hours']},{60 * i},{60 * i + 1.5}" for i in range(N_SEGMENTS)]
-    man.write_text("segment_id,media,start_s,end_s\n" + "\n".join(rows) + "\n")
-    ref = open_store(base / "ref")
-    ref.upsert_segments(load_manifest(man))
-    fresh = base / "fresh"
-    shutil.copytree(base / "ref", fresh)
-    run(ref, Prosody(), workers=1, batch_size=2, progress=False)
-    return fresh, ref.features("prosody").sort("segment_id").drop("status", "error")
+def seeded_store(seed_prosody):
+    return seed_prosody(N_SEGMENTS, batch_size=2)
 
 
 CMD = ["-m", "ambiguity.cli.__main__", "extract", "--extractor", "prosody", "--batch-size", "2", "--workers", "1", "--quiet"]
@@ -104,20 +95,7 @@ def kill_in_commit(store_dir) -> bool:
 
 
 def kill_at(store_dir, phase: str, occurrence: int, jitter_s: float) -> bool:
-    proc = _start(store_dir)
-    seen = 0
-    deadline = time.time() + 90
-    for line in proc.stderr:
-        if line.strip() == f"trace {phase}":
-            seen += 1
-            if seen == occurrence:
-                time.sleep(jitter_s)
-                proc.send_signal(signal.SIGKILL)
-                break
-        if time.time() > deadline:
-            break
-    proc.wait()
-    return proc.returncode == -signal.SIGKILL
+    return kill_after_mark(_start(store_dir), phase, occurrence, jitter_s, timeout_s=90)
 
 
 @pytest.mark.parametrize("k", range(len(PLANS)))

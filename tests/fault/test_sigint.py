@@ -14,25 +14,13 @@ import time
 import pytest
 
 from ambiguity import open_store
-from ambiguity.extractors.prosody import Prosody
-from ambiguity.extractors.runner import run
-from ambiguity.segments import load_manifest
 
 N = 8
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory, bad):
-    base = tmp_path_factory.mktemp("sigint")
-    man = base / "m.csv"
-    rows = [f"t{i},{bad['two_hours']},{60 * i},{60 * i + 1.5}" for i in range(N)]
-    man.write_text("segment_id,media,start_s,end_s\n" + "\n".join(rows) + "\n")
-    ref = open_store(base / "ref")
-    ref.upsert_segments(load_manifest(man))
-    fresh = base / "fresh"
-    shutil.copytree(base / "ref", fresh)
-    run(ref, Prosody(), workers=1, batch_size=1, progress=False)
-    return fresh, ref.features("prosody").sort("segment_id").drop("status", "error")
+def seeded(seed_prosody):
+    return seed_prosody(N, batch_size=1)
 
 
 @pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])  # the pool variant: -m slow
