@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-import pyarrow as pa
 
 from ambiguity.devices import Device, DType
-from ambiguity.errors import ExtractorError, ModelNotFoundError
+from ambiguity.errors import ExtractorError
 from ambiguity.extractors.base import Empty, Failure, Result
 from ambiguity.extractors.inference import (
     ModelExtractor,
@@ -65,27 +64,15 @@ class AudioEmbedder(ModelExtractor):
     version = "1"
     Params: ClassVar[type] = AudioParams
     batch_size = 8
+    missing_model = "a model: --model HUB_ID_OR_DIRECTORY (e.g. facebook/hubert-base-ls960)"
 
     def validate(self) -> None:
-        p = self.params
-        if not getattr(p, "model", ""):
-            raise ExtractorError(
-                f"extractor {self.name!r} needs a model: --model HUB_ID_OR_DIRECTORY (e.g. facebook/hubert-base-ls960)"
-            )
-        if not p.max_seconds > 0.1:
-            raise ExtractorError(f"max_seconds={p.max_seconds}: use more than 0.1 s")
+        super().validate()
+        if not self.params.max_seconds > 0.1:
+            raise ExtractorError(f"max_seconds={self.params.max_seconds}: use more than 0.1 s")
 
     def layer(self) -> int:
         return self.params.layer
-
-    def dim(self) -> int:
-        d = model_config(self.source()).get("hidden_size")
-        if not d:
-            raise ModelNotFoundError(f"{self.source().path}/config.json names no hidden_size")
-        return int(d)
-
-    def columns(self) -> list[pa.Field]:
-        return [pa.field("vector", pa.list_(pa.float32(), self.dim()))]
 
     def uses_mask(self) -> bool:
         """Padding with an attention mask is exact only without group norm over time."""
@@ -112,34 +99,15 @@ class AudioEmbedder(ModelExtractor):
     def setup_prepare(self) -> None:
         from transformers import AutoFeatureExtractor
 
-        src = self.source()
-        try:
-            self._fe = AutoFeatureExtractor.from_pretrained(str(src.path), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelNotFoundError(
-                f"cannot load the feature extractor (preprocessor_config.json) of {src.model!r} from {src.path}: {exc}"
-            ) from None
+        self._fe = self.from_pretrained(AutoFeatureExtractor, "the feature extractor (preprocessor_config.json)")
         self._rate = int(getattr(self._fe, "sampling_rate", 16000))
-        self._min_samples = receptive_field(model_config(src))
+        self._min_samples = receptive_field(model_config(self.source()))
         self._mask = self.uses_mask()
 
     def load(self, device):
         from transformers import AutoModel
 
-        return self._check_layer(self._load_from(AutoModel)).to(device)
-
-    def _load_from(self, cls):
-        src = self.source()
-        try:
-            return cls.from_pretrained(str(src.path), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelNotFoundError(f"cannot load {src.model!r} from {src.path}: {exc}") from None
-
-    def _check_layer(self, model):
-        n = getattr(model.config, "num_hidden_layers", None)
-        if n is not None and not -(n + 1) <= self.layer() <= n:
-            raise ExtractorError(f"layer={self.layer()}: the model has {n} layers (use 0..{n}, or negative from the end)")
-        return model
+        return self.check_layer(self.from_pretrained(AutoModel), self.layer()).to(device)
 
     def encoder(self):
         """The wav2vec2 / HuBERT module whose hidden states are pooled."""

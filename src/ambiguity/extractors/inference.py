@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import numpy as np
+import pyarrow as pa
 
 from ambiguity.devices import resolve_device
 from ambiguity.errors import ExtractorError, ModelNotFoundError
@@ -250,7 +251,15 @@ class ModelExtractor(Extractor):
     # a run resumed on another device continues its group
     runtime_params = frozenset({"device", "threads"})
 
+    #: What the extractor needs when no --model is given, e.g. "a model: --model HUB_ID_OR_DIRECTORY
+    #: (e.g. roberta-base)"; None: :meth:`validate` does not ask for one.
+    missing_model: ClassVar[str | None] = None
+
     # -- configuration ---------------------------------------------------------------
+    def validate(self) -> None:
+        if self.missing_model and not self.model_id():
+            raise ExtractorError(f"extractor {self.name!r} needs {self.missing_model}")
+
     def source(self) -> ModelSource:
         return resolve_model(self.model_id(), getattr(self.params, "revision", None))
 
@@ -259,6 +268,18 @@ class ModelExtractor(Extractor):
 
     def default_group(self) -> str:
         return f"{self.name}.{slug(self.model_id())}"
+
+    def dim(self) -> int:
+        """Width of the model's hidden states, from config.json (before the model loads)."""
+        cfg = model_config(self.source())
+        d = cfg.get("hidden_size") or cfg.get("dim") or cfg.get("d_model")
+        if not d:
+            raise ModelNotFoundError(f"{self.source().path}/config.json names no hidden_size")
+        return int(d)
+
+    def columns(self) -> list[pa.Field]:
+        """One ``vector`` column of :meth:`dim` float32 values."""
+        return [pa.field("vector", pa.list_(pa.float32(), self.dim()))]
 
     def extra_provenance(self) -> dict[str, Any]:
         # Called by the runner before it touches the store: an unusable device or dtype stops here.
@@ -281,6 +302,23 @@ class ModelExtractor(Extractor):
     @abstractmethod
     def load(self, device) -> Any:
         """Build the model from :meth:`source`, in eval mode, on ``device``."""
+
+    def from_pretrained(self, cls, part: str | None = None) -> Any:
+        """``cls.from_pretrained`` on :meth:`source`, offline; ``part`` names what is loaded when
+        it is not the model itself ("the tokenizer")."""
+        src = self.source()
+        try:
+            return cls.from_pretrained(str(src.path), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            what = f"{part} of {src.model!r}" if part else repr(src.model)
+            raise ModelNotFoundError(f"cannot load {what} from {src.path}: {exc}") from None
+
+    def check_layer(self, model, layer: int) -> Any:
+        """``model``, if it has hidden state ``layer`` (0..n, or negative from the end)."""
+        n = getattr(model.config, "num_hidden_layers", None)
+        if n is not None and not -(n + 1) <= layer <= n:
+            raise ExtractorError(f"layer={layer}: {self.source().model} has {n} layers (use 0..{n}, or negative from the end)")
+        return model
 
     def setup(self) -> None:
         """Load the model once; later calls do nothing."""

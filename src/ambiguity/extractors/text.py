@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from ambiguity.devices import Device, DType
-from ambiguity.errors import ExtractorError, ModelNotFoundError, UnavailableError
+from ambiguity.errors import ExtractorError, UnavailableError
 from ambiguity.extractors.base import Empty, Failure, Result
 from ambiguity.extractors.inference import (
     ModelExtractor,
@@ -28,6 +28,10 @@ _OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "xlm-roberta-xl", "d
 #: Model types with relative positions only: no position-embedding length limit.
 _RELATIVE_POSITIONS = ("deberta", "deberta-v2")
 
+
+def check_max_length(n: int) -> None:
+    if n < 2:
+        raise ExtractorError(f"max_length={n}: use at least 2 tokens")
 
 
 @dataclass(frozen=True)
@@ -61,16 +65,12 @@ class TextEmbedder(ModelExtractor):
     #: sorts its whole input), so that a batch pads little.
     bucket_batches = 32
 
+    missing_model = "a model: --model HUB_ID_OR_DIRECTORY (e.g. roberta-base), or use text.minilm, which needs none"
+
     # -- configuration ------------------------------------------------------------------
     def validate(self) -> None:
-        p = self.params
-        if not p.model:
-            raise ExtractorError(
-                "extractor 'text' needs a model: --model HUB_ID_OR_DIRECTORY (e.g. roberta-base), "
-                "or use text.minilm, which needs none"
-            )
-        if p.max_length < 2:
-            raise ExtractorError(f"max_length={p.max_length}: use at least 2 tokens")
+        super().validate()
+        check_max_length(self.params.max_length)
 
     def pooling(self) -> str:
         return self.params.pooling
@@ -84,19 +84,8 @@ class TextEmbedder(ModelExtractor):
     def requested_max_length(self) -> int:
         return self.params.max_length
 
-    def dim(self) -> int:
-        cfg = model_config(self.source())
-        d = cfg.get("hidden_size") or cfg.get("dim") or cfg.get("d_model")
-        if not d:
-            raise ModelNotFoundError(f"{self.source().path}/config.json names no hidden_size")
-        return int(d)
-
     def columns(self) -> list[pa.Field]:
-        return [
-            pa.field("vector", pa.list_(pa.float32(), self.dim())),
-            pa.field("n_tokens", pa.int32()),
-            pa.field("truncated", pa.bool_()),
-        ]
+        return [*super().columns(), pa.field("n_tokens", pa.int32()), pa.field("truncated", pa.bool_())]
 
     def extra_provenance(self) -> dict[str, Any]:
         return {
@@ -134,10 +123,7 @@ class TextEmbedder(ModelExtractor):
         from transformers import AutoTokenizer
 
         src = self.source()
-        try:
-            self._tok = AutoTokenizer.from_pretrained(str(src.path), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelNotFoundError(f"cannot load the tokenizer of {src.model!r} from {src.path}: {exc}") from None
+        self._tok = self.from_pretrained(AutoTokenizer, "the tokenizer")
         self._max_len = self.max_length(src)
         if self._tok.pad_token_id is None:
             # Padding positions are masked out, so any id works; keep the model's choice if it has one.
@@ -149,17 +135,7 @@ class TextEmbedder(ModelExtractor):
     def load(self, device):
         from transformers import AutoModel
 
-        src = self.source()
-        try:
-            model = AutoModel.from_pretrained(str(src.path), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelNotFoundError(f"cannot load {src.model!r} from {src.path}: {exc}") from None
-        n_layers = getattr(model.config, "num_hidden_layers", None)
-        if n_layers is not None and not -(n_layers + 1) <= self.layer() <= n_layers:
-            raise ExtractorError(
-                f"layer={self.layer()}: {src.model} has {n_layers} layers (use 0..{n_layers}, or negative from the end)"
-            )
-        return model.to(device)
+        return self.check_layer(self.from_pretrained(AutoModel), self.layer()).to(device)
 
     # -- the two halves ---------------------------------------------------------------
     def prepare(self, batch: Sequence[SegmentInput]) -> list[Prepared | Failure | Empty]:
@@ -248,8 +224,7 @@ class MiniLM(TextEmbedder):
     HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
     def validate(self) -> None:
-        if self.params.max_length < 2:
-            raise ExtractorError(f"max_length={self.params.max_length}: use at least 2 tokens")
+        check_max_length(self.params.max_length)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

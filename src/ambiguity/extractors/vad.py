@@ -96,15 +96,8 @@ class VAD(AudioEmbedder):
     version = "1"
     Params: ClassVar[type] = VADParams
     batch_size = 8
-
-    def validate(self) -> None:
-        if not self.params.model:
-            raise ExtractorError(
-                "extractor 'vad' needs the model of Wagner et al. (2023): --model DIRECTORY holding "
-                "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim (licence CC BY-NC-SA 4.0)"
-            )
-        if not self.params.max_seconds > 0.1:
-            raise ExtractorError(f"max_seconds={self.params.max_seconds}: use more than 0.1 s")
+    missing_model = ("the model of Wagner et al. (2023): --model DIRECTORY holding "
+                     "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim (licence CC BY-NC-SA 4.0)")
 
     def default_group(self) -> str:
         return "vad"
@@ -114,16 +107,14 @@ class VAD(AudioEmbedder):
 
     def columns(self) -> list[pa.Field]:
         cols = [pa.field(d, pa.float32()) for d in DIMENSIONS]
-        if self.params.embedding:
-            cols.append(pa.field("vector", pa.list_(pa.float32(), self.dim())))
-        return cols
+        return cols + super().columns() if self.params.embedding else cols
 
     def extra_provenance(self) -> dict[str, Any]:
         cfg = model_config(self.source())
         return {**super().extra_provenance(), "head_order": list(head_order(cfg))}
 
     def load(self, device):
-        model = self._load_from(model_class())
+        model = self.from_pretrained(model_class())
         n = getattr(model.config, "num_labels", None)
         if n != len(HEAD_ORDER):
             raise ExtractorError(f"{self.source().model}: the head has {n} outputs; the VAD regressor has 3")

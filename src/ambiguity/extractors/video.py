@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pyarrow as pa
 
 from ambiguity.devices import Device, DType
 from ambiguity.errors import ExtractorError, ModelNotFoundError
@@ -116,12 +115,13 @@ class VideoEmbedder(ModelExtractor):
     batch_size = 4
     bucket_batches = 1  # every clip has the same shape: nothing to sort
 
+    missing_model = "a model: --model HUB_ID_OR_DIRECTORY (e.g. MCG-NJU/videomae-base)"
+
     def validate(self) -> None:
-        p = self.params
-        if not p.model:
-            raise ExtractorError("extractor 'video' needs a model: --model HUB_ID_OR_DIRECTORY (e.g. MCG-NJU/videomae-base)")
-        if p.num_frames is not None and p.num_frames < 1:
-            raise ExtractorError(f"num_frames={p.num_frames}: use at least 1")
+        super().validate()
+        n = self.params.num_frames
+        if n is not None and n < 1:
+            raise ExtractorError(f"num_frames={n}: use at least 1")
 
     def _cfg(self) -> dict[str, Any]:
         return model_config(self.source())
@@ -140,15 +140,6 @@ class VideoEmbedder(ModelExtractor):
         if self.params.pooling != "auto":
             return self.params.pooling
         return "cls" if self._cfg().get("model_type") in _CLS_MODELS else "mean"
-
-    def dim(self) -> int:
-        d = self._cfg().get("hidden_size")
-        if not d:
-            raise ModelNotFoundError(f"{self.source().path}/config.json names no hidden_size")
-        return int(d)
-
-    def columns(self) -> list[pa.Field]:
-        return [pa.field("vector", pa.list_(pa.float32(), self.dim()))]
 
     def transform(self) -> FrameTransform:
         src = self.source()
@@ -173,12 +164,7 @@ class VideoEmbedder(ModelExtractor):
     def load(self, device):
         from transformers import AutoModel
 
-        src = self.source()
-        try:
-            model = AutoModel.from_pretrained(str(src.path), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelNotFoundError(f"cannot load {src.model!r} from {src.path}: {exc}") from None
-        return model.to(device)
+        return self.from_pretrained(AutoModel).to(device)
 
     # -- the two halves ---------------------------------------------------------------
     def prepare(self, batch: Sequence[SegmentInput]) -> list[Prepared | Failure | Empty]:
