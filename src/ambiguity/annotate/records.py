@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from ambiguity.errors import AmbiguityError, StatsError, StoreError
+from ambiguity.stores import schema as S
 from ambiguity.stores.sql import quote
 
 if TYPE_CHECKING:
@@ -36,21 +36,12 @@ ROUND_ALIASES = {
 }
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,31}$")
 
-SCHEMA = pa.schema(
-    [
-        pa.field("key", pa.string(), nullable=False),
-        pa.field("task", pa.string(), nullable=False),
-        pa.field("annotator", pa.string(), nullable=False),
-        pa.field("item", pa.string(), nullable=False),
-        pa.field("segment_id", pa.string(), nullable=False),
-        pa.field("round", pa.string(), nullable=False),
-        # What the annotator was shown: the flagged modality in round 1, "full" in round 2.
-        pa.field("shown", pa.string()),
-        pa.field("judgment", pa.string(), nullable=False),
-        pa.field("answered_at", pa.string()),
-        pa.field("elapsed_s", pa.float64()),
-        pa.field("source", pa.string()),
-    ]
+SCHEMA = S.table_schema(
+    # shown: what the annotator was shown, the flagged modality in round 1, "full" in round 2
+    ["key", "task", "annotator", "item", "segment_id", "round", "shown", "judgment", "answered_at", "elapsed_s",
+     "source"],
+    {"elapsed_s": pa.float64()},
+    required=["task", "annotator", "item", "segment_id", "round", "judgment"],
 )
 
 
@@ -96,7 +87,7 @@ def write_answers(store: FeatureStore, answers: Sequence[Answer]) -> int:
     """Upsert answers (one commit). Returns the number written."""
     if not answers:
         return 0
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = S.now()
     seen: dict[str, Answer] = {a.key: a for a in answers}  # the last answer for a key wins
     rows = list(seen.values())
     data = pa.table(

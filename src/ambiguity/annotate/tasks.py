@@ -23,7 +23,6 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ import pyarrow as pa
 
 from ambiguity.constants import MODALITIES, QUADRANTS
 from ambiguity.errors import MissingGroupError, StatsError, StoreError
+from ambiguity.stores import schema as S
 from ambiguity.stores.sql import quote
 
 if TYPE_CHECKING:
@@ -41,26 +41,12 @@ if TYPE_CHECKING:
 TASKS_TABLE = "tasks"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
-TASK_SCHEMA = pa.schema(
-    [
-        pa.field("key", pa.string(), nullable=False),
-        pa.field("task", pa.string(), nullable=False),
-        pa.field("item", pa.string(), nullable=False),
-        pa.field("segment_id", pa.string(), nullable=False),
-        pa.field("modality", pa.string(), nullable=False),
-        pa.field("quadrant", pa.string(), nullable=False),
-        pa.field("position", pa.int64()),
-        pa.field("p_unimodal", pa.float64()),
-        pa.field("p_fusion", pa.float64()),
-        pa.field("label", pa.string()),
-        pa.field("split", pa.string()),
-        pa.field("unimodal_model", pa.string()),
-        pa.field("fusion_model", pa.string()),
-        pa.field("seed", pa.int64()),
-        pa.field("per_quadrant", pa.int64()),
-        pa.field("choices", pa.string()),  # JSON list: the labels annotators choose from
-        pa.field("created_at", pa.string()),
-    ]
+TASK_SCHEMA = S.table_schema(
+    # choices: JSON list, the labels annotators choose from
+    ["key", "task", "item", "segment_id", "modality", "quadrant", "position", "p_unimodal", "p_fusion", "label",
+     "split", "unimodal_model", "fusion_model", "seed", "per_quadrant", "choices", "created_at"],
+    {"position": pa.int64(), "p_unimodal": pa.float64(), "p_fusion": pa.float64(), "per_quadrant": pa.int64()},
+    required=["task", "item", "segment_id", "modality", "quadrant"],
 )
 
 
@@ -309,7 +295,7 @@ def stratified_sample(
         )
     return AnnotationTask(
         name=name, items=items, seed=int(seed), per_quadrant=int(per_quadrant), choices=choices,
-        shortfalls=tuple(shortfalls), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        shortfalls=tuple(shortfalls), created_at=S.now(),
     )
 
 

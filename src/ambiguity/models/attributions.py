@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -26,6 +25,7 @@ import pyarrow as pa
 
 from ambiguity.errors import MissingGroupError, ModelError
 from ambiguity.models import attribution as A
+from ambiguity.stores import schema as S
 from ambiguity.stores.sql import quote, quote_list
 
 if TYPE_CHECKING:
@@ -34,30 +34,12 @@ if TYPE_CHECKING:
 
 ATTRIBUTIONS = "attributions"
 
-ATTRIBUTIONS_SCHEMA = pa.schema(
-    [
-        pa.field("key", pa.string(), nullable=False),
-        pa.field("model", pa.string()),
-        pa.field("target", pa.string()),
-        pa.field("segment_id", pa.string()),
-        pa.field("split", pa.string()),
-        pa.field("label", pa.string()),
-        pa.field("modality", pa.string()),
-        pa.field("group", pa.string()),
-        pa.field("phi", pa.float64()),
-        pa.field("phi_se", pa.float64()),
-        pa.field("v_all", pa.float64()),
-        pa.field("v_empty", pa.float64()),
-        pa.field("dominant", pa.string()),
-        pa.field("interactions", pa.list_(pa.float64())),
-        pa.field("method", pa.string()),
-        pa.field("n_permutations", pa.int64()),
-        pa.field("seed", pa.int64()),
-        pa.field("model_run_id", pa.string()),
-        pa.field("run_id", pa.string()),
-        pa.field("package_version", pa.string()),
-        pa.field("created_at", pa.string()),
-    ]
+ATTRIBUTIONS_SCHEMA = S.table_schema(
+    ["key", "model", "target", "segment_id", "split", "label", "modality", "group", "phi", "phi_se", "v_all",
+     "v_empty", "dominant", "interactions", "method", "n_permutations", "seed", "model_run_id", "run_id",
+     "package_version", "created_at"],
+    {"phi": pa.float64(), "phi_se": pa.float64(), "v_all": pa.float64(), "v_empty": pa.float64(),
+     "interactions": pa.list_(pa.float64()), "n_permutations": pa.int64()},
 )
 
 V_EMPTY = "v(∅) = the target computed from the class prior of the model's training split"
@@ -177,7 +159,7 @@ def _long_frame(model, target, sm, ids, splits, labels, res: A.ShapleyResult, se
     inter = None
     if res.interactions is not None:
         inter = [[None if np.isnan(v) else float(v) for v in res.interactions[i, j]] for i in range(n) for j in range(m)]
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = S.now()
     rep = lambda a: np.repeat(np.asarray(a, dtype=object), m).tolist()  # noqa: E731
     data = {
         "key": [f"{model}|{target}|{s}|{mod}" for s in ids for mod in mods],
@@ -197,8 +179,6 @@ def _long_frame(model, target, sm, ids, splits, labels, res: A.ShapleyResult, se
 
 def write_attributions(store: FeatureStore, frame: pl.DataFrame) -> None:
     """Upsert the rows of one (model, target, run), then delete that (model, target)'s older rows."""
-    from ambiguity.stores import schema as S
-
     table = frame.to_arrow().select(ATTRIBUTIONS_SCHEMA.names).cast(ATTRIBUTIONS_SCHEMA)
     (model,), (target,), (run_id,) = (set(frame[c].to_list()) for c in ("model", "target", "run_id"))
     prov = S.provenance("attribution", "1", {"v_empty": V_EMPTY}, "attribution")
@@ -255,8 +235,6 @@ def interaction_frame(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def provenance(store: FeatureStore) -> dict:
-    from ambiguity.stores import schema as S
-
     return S.read_provenance(store.schema(ATTRIBUTIONS)) if store.has_table(ATTRIBUTIONS) else {}
 
 

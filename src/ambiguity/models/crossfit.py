@@ -45,7 +45,6 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,6 +54,7 @@ import pyarrow as pa
 from ambiguity.errors import ConfigError, ModelError
 from ambiguity.models import predictions as P
 from ambiguity.models.spec import TrainConfig
+from ambiguity.stores import schema as S
 from ambiguity.stores.sql import quote, quote_list
 
 if TYPE_CHECKING:
@@ -65,29 +65,16 @@ FOLDS = "folds"
 FITS = "fits"
 MIN_INNER = 4
 
-FOLDS_SCHEMA = pa.schema([
-    pa.field("key", pa.string(), nullable=False),
-    pa.field("run_id", pa.string()),
-    pa.field("repeat", pa.int32()),
-    pa.field("segment_id", pa.string()),
-    pa.field("group", pa.string()),
-    pa.field("label", pa.string()),
-    pa.field("fold", pa.int32()),
-])
+FOLDS_SCHEMA = S.table_schema(["key", "run_id", "repeat", "segment_id", "group", "label", "fold"])
 
-FITS_SCHEMA = pa.schema([
-    pa.field("key", pa.string(), nullable=False),
-    pa.field("run_id", pa.string()),
-    pa.field("repeat", pa.int32()),
-    pa.field("fold", pa.int32()),
-    pa.field("models", pa.list_(pa.string())),
-    pa.field("best_epochs", pa.list_(pa.int32())),
-    pa.field("train_ids", pa.list_(pa.string())),  # what the models were fitted on
-    pa.field("val_ids", pa.list_(pa.string())),  # inner validation: chooses the best epoch
-    pa.field("test_ids", pa.list_(pa.string())),  # the held-out fold: predicted
-    pa.field("seconds", pa.float64()),
-    pa.field("finished_at", pa.string()),
-])
+FITS_SCHEMA = S.table_schema(
+    # train_ids: what the models were fitted on; val_ids: the inner validation, which chooses the best epoch;
+    # test_ids: the held-out fold, predicted
+    ["key", "run_id", "repeat", "fold", "models", "best_epochs", "train_ids", "val_ids", "test_ids", "seconds",
+     "finished_at"],
+    {"models": pa.list_(pa.string()), "best_epochs": pa.list_(pa.int32()), "train_ids": pa.list_(pa.string()),
+     "val_ids": pa.list_(pa.string()), "test_ids": pa.list_(pa.string()), "seconds": pa.float64()},
+)
 
 
 @dataclass(frozen=True)
@@ -324,7 +311,7 @@ def _write_unit(store: FeatureStore, ds: Dataset, specs: Sequence[_Spec], out: d
         "key": [f"{run_id}|{r}|{k}"], "run_id": [run_id], "repeat": [r], "fold": [k],
         "models": [[s.name for s in specs]], "best_epochs": [[out["models"][s.name][2] for s in specs]],
         "train_ids": [out["train"]], "val_ids": [out["val"]], "test_ids": [te], "seconds": [out["seconds"]],
-        "finished_at": [datetime.now(UTC).isoformat(timespec="seconds")],
+        "finished_at": [S.now()],
     }, schema=FITS_SCHEMA), key="key", schema=FITS_SCHEMA)
 
 

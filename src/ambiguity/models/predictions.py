@@ -27,7 +27,6 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -36,6 +35,7 @@ import polars as pl
 import pyarrow as pa
 
 from ambiguity.errors import ManifestError, MissingGroupError, StoreError
+from ambiguity.stores import schema as S
 from ambiguity.stores.sql import quote, quote_list
 
 if TYPE_CHECKING:
@@ -47,47 +47,24 @@ DYNAMICS = "dynamics"
 SUM_TOLERANCE = 1e-3
 _MAX_PROBLEMS = 50
 
-PREDICTIONS_SCHEMA = pa.schema(
-    [
-        pa.field("key", pa.string(), nullable=False),
-        pa.field("model", pa.string()),
-        pa.field("kind", pa.string()),  # probe | fusion | finetuned | imported
-        pa.field("arch", pa.string()),  # logistic | mlp | fusion | whatever an import says
-        pa.field("modalities", pa.list_(pa.string())),
-        pa.field("groups", pa.list_(pa.string())),
-        pa.field("segment_id", pa.string()),
-        pa.field("split", pa.string()),
-        pa.field("label", pa.string()),
-        pa.field("classes", pa.list_(pa.string())),
-        pa.field("probs", pa.list_(pa.float32())),
-        pa.field("predicted", pa.string()),
-        pa.field("p_correct", pa.float64()),
-        pa.field("attention", pa.list_(pa.float32())),  # one weight per modality (fusion only)
-        pa.field("config", pa.string()),  # JSON: training configuration, seed included
-        pa.field("seed", pa.int64()),
-        pa.field("run_id", pa.string()),
-        pa.field("created_at", pa.string()),
-        pa.field("scheme", pa.string()),  # fixed | crossfit
-        pa.field("fold", pa.int32()),  # crossfit: the held-out fold that holds the segment
-        pa.field("repeat", pa.int32()),  # crossfit: 0 .. R-1
-    ]
+PREDICTIONS_SCHEMA = S.table_schema(
+    # kind: probe | fusion | finetuned | imported; arch: logistic | mlp | fusion | whatever an import says;
+    # config: JSON, the training configuration, seed included; scheme: fixed | crossfit
+    ["key", "model", "kind", "arch", "modalities", "groups", "segment_id", "split", "label", "classes", "probs",
+     "predicted", "p_correct", "attention", "config", "seed", "run_id", "created_at", "scheme", "fold", "repeat"],
+    {
+        "probs": pa.list_(pa.float32()),
+        "p_correct": pa.float64(),
+        "attention": pa.list_(pa.float32()),  # one weight per modality (fusion only)
+    },
 )
 SCHEMES = ("fixed", "crossfit")
 
-DYNAMICS_SCHEMA = pa.schema(
-    [
-        pa.field("key", pa.string(), nullable=False),
-        pa.field("model", pa.string()),
-        pa.field("segment_id", pa.string()),
-        pa.field("split", pa.string()),
-        pa.field("label", pa.string()),
-        pa.field("p_correct_epochs", pa.list_(pa.float32())),
-        pa.field("confidence", pa.float64()),
-        pa.field("variability", pa.float64()),
-        pa.field("correctness", pa.float64()),
-        pa.field("epochs", pa.int32()),
-        pa.field("run_id", pa.string()),
-    ]
+DYNAMICS_SCHEMA = S.table_schema(
+    ["key", "model", "segment_id", "split", "label", "p_correct_epochs", "confidence", "variability", "correctness",
+     "epochs", "run_id"],
+    {"p_correct_epochs": pa.list_(pa.float32()), "confidence": pa.float64(), "variability": pa.float64(),
+     "correctness": pa.float64(), "epochs": pa.int32()},
 )
 
 
@@ -136,7 +113,7 @@ def prediction_table(
     if scheme == "crossfit" and (repeat is None or fold is None or len(fold) != n):
         raise StoreError("cross-fitted predictions need a repeat and one fold per row")
     run_id = run_id or new_run_id()
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = S.now()
     keys = [f"{model}|{s}" for s in segment_ids] if scheme == "fixed" else [f"{model}|crossfit|{repeat}|{s}" for s in segment_ids]
     return pa.table(
         {

@@ -13,7 +13,6 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +20,7 @@ import pyarrow as pa
 import torch
 
 from ambiguity.errors import MissingGroupError, ModelError
+from ambiguity.stores import schema as S
 from ambiguity.stores.sql import quote
 
 if TYPE_CHECKING:
@@ -28,25 +28,18 @@ if TYPE_CHECKING:
 
 MODELS = "models"
 
-MODELS_SCHEMA = pa.schema(
-    [
-        pa.field("key", pa.string(), nullable=False),
-        pa.field("model", pa.string()),
-        pa.field("kind", pa.string()),
-        pa.field("arch", pa.string()),
-        pa.field("groups", pa.list_(pa.string())),
-        pa.field("modalities", pa.list_(pa.string())),
-        pa.field("classes", pa.list_(pa.string())),
-        pa.field("input_dims", pa.list_(pa.int64())),
-        pa.field("hparams", pa.string()),  # JSON: what build_model needs
-        pa.field("mean", pa.list_(pa.list_(pa.float64()))),  # per group, per input column
-        pa.field("sd", pa.list_(pa.list_(pa.float64()))),
-        pa.field("class_prior", pa.list_(pa.float64())),  # share of each class in the train split
-        pa.field("n_train", pa.int64()),
-        pa.field("state", pa.large_binary()),
-        pa.field("run_id", pa.string()),
-        pa.field("created_at", pa.string()),
-    ]
+MODELS_SCHEMA = S.table_schema(
+    ["key", "model", "kind", "arch", "groups", "modalities", "classes", "input_dims", "hparams", "mean", "sd",
+     "class_prior", "n_train", "state", "run_id", "created_at"],
+    {
+        "input_dims": pa.list_(pa.int64()),
+        # hparams: JSON, what build_model needs
+        "mean": pa.list_(pa.list_(pa.float64())),  # per group, per input column
+        "sd": pa.list_(pa.list_(pa.float64())),
+        "class_prior": pa.list_(pa.float64()),  # share of each class in the train split
+        "n_train": pa.int64(),
+        "state": pa.large_binary(),
+    },
 )
 
 
@@ -90,7 +83,7 @@ def save_model(store: FeatureStore, name: str, model: torch.nn.Module, cfg, ds, 
             "mean": [[m.tolist() for m, _ in stats]], "sd": [[s.tolist() for _, s in stats]],
             "class_prior": [(counts / counts.sum()).tolist()], "n_train": [int(len(train_idx))],
             "state": [buf.getvalue()], "run_id": [run_id],
-            "created_at": [datetime.now(UTC).isoformat(timespec="seconds")],
+            "created_at": [S.now()],
         },
         schema=MODELS_SCHEMA,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,21 +27,46 @@ def parse_splits(value: str | Sequence[str]) -> tuple[str, ...]:
     if not out or bad:
         raise ConfigError(f"splits {', '.join(out) or '(none)'}: choose from {', '.join(SPLITS)}")
     return out
+
+
 _GROUP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")
 
-SEGMENTS_SCHEMA = pa.schema(
-    [
-        pa.field("segment_id", pa.string(), nullable=False),
-        pa.field("media", pa.string()),
-        pa.field("audio", pa.string()),
-        pa.field("start_s", pa.float64()),
-        pa.field("end_s", pa.float64()),
-        pa.field("transcript", pa.string()),
-        pa.field("label", pa.string()),
-        pa.field("split", pa.string()),
-        # Every other manifest column, as a JSON object: manifests differ in what they carry.
-        pa.field("metadata", pa.string()),
-    ]
+#: The type of each column that several tables share; a column that neither this nor its table types is a string.
+SHARED_TYPES: dict[str, pa.DataType] = {
+    "seed": pa.int64(),
+    "fold": pa.int32(),  # crossfit: the held-out fold
+    "repeat": pa.int32(),  # crossfit: 0 .. R-1
+    "groups": pa.list_(pa.string()),  # feature groups a model reads, in input order
+    "modalities": pa.list_(pa.string()),
+    "classes": pa.list_(pa.string()),
+}
+
+
+def table_schema(
+    columns: Sequence[str], types: Mapping[str, pa.DataType] | None = None, *, required: Sequence[str] = ()
+) -> pa.Schema:
+    """A store table's schema: ``columns`` in order, each typed by ``types`` (the table's own columns), else by
+    SHARED_TYPES, else a string. ``key`` (the column rows are upserted on) and the ``required`` ones are never null."""
+    own = dict(types or {})
+    unknown = set(own) - set(columns)
+    if unknown:
+        raise ValueError(f"types of columns the table does not have: {sorted(unknown)}")
+    never_null = {"key", *required}
+    return pa.schema(
+        [pa.field(c, own.get(c, SHARED_TYPES.get(c, pa.string())), nullable=c not in never_null) for c in columns]
+    )
+
+
+def now() -> str:
+    """The time a row is written, as every table keeps it: UTC, ISO 8601, to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+SEGMENTS_SCHEMA = table_schema(
+    # ``metadata``: every other manifest column, as a JSON object: manifests differ in what they carry.
+    ["segment_id", "media", "audio", "start_s", "end_s", "transcript", "label", "split", "metadata"],
+    {"start_s": pa.float64(), "end_s": pa.float64()},
+    required=["segment_id"],
 )
 
 
@@ -72,7 +97,7 @@ def provenance(
         "params": params,
         "config_key": config_key,
         "package_version": __version__,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_at": now(),
         **extra,
     }
 
