@@ -200,6 +200,16 @@ def _study(n_per=12, annotators=("ann", "bob"), seed=0, labels=("emp", "neu")):
     return ann, items
 
 
+def accuracy_rows(res, ann, items):
+    """Each row of ``res.accuracy`` with the judgments it counts: (row, unimodal, multimodal), each sorted by item."""
+    joined = ann.join(items, on="item")
+    for row in res.accuracy.iter_rows(named=True):
+        sub = joined.filter(pl.col("annotator") == row["annotator"])
+        if row["quadrant"] != "all":
+            sub = sub.filter(pl.col("quadrant") == row["quadrant"])
+        yield row, sub.filter(pl.col("round") == "unimodal").sort("item"), sub.filter(pl.col("round") == "multimodal").sort("item")
+
+
 def test_table_matches_sklearn_per_quadrant_and_round():
     from sklearn.metrics import cohen_kappa_score
 
@@ -245,13 +255,7 @@ def test_accuracy_against_scipy_and_sklearn():
 
     ann, items = _study(seed=7)
     res = agreement(ann, items, n_boot=0)
-    joined = ann.join(items, on="item")
-    for row in res.accuracy.iter_rows(named=True):
-        sub = joined.filter(pl.col("annotator") == row["annotator"])
-        if row["quadrant"] != "all":
-            sub = sub.filter(pl.col("quadrant") == row["quadrant"])
-        u = sub.filter(pl.col("round") == "unimodal").sort("item")
-        m = sub.filter(pl.col("round") == "multimodal").sort("item")
+    for row, u, m in accuracy_rows(res, ann, items):
         # reference: sklearn.metrics.accuracy_score(gold, judgments)
         assert row["acc_unimodal"] == pytest.approx(accuracy_score(u["label"], u["judgment"]), abs=1e-12)
         assert row["acc_multimodal"] == pytest.approx(accuracy_score(m["label"], m["judgment"]), abs=1e-12)

@@ -259,19 +259,13 @@ def test_effect_sizes_equal_their_definitions():
 
 @pytest.mark.parametrize("ci", [0.8, 0.95, 0.99])
 def test_accuracy_wilson_at_the_requested_level_and_exact_mcnemar(ci):
-    from test_agreement import _study
+    from test_agreement import _study, accuracy_rows
 
     from ambiguity.stats.agreement import agreement
 
     ann, items = _study(seed=7)
     res = agreement(ann, items, n_boot=0, ci=ci)
-    joined = ann.join(items, on="item")
-    for row in res.accuracy.iter_rows(named=True):
-        sub = joined.filter(pl.col("annotator") == row["annotator"])
-        if row["quadrant"] != "all":
-            sub = sub.filter(pl.col("quadrant") == row["quadrant"])
-        u = sub.filter(pl.col("round") == "unimodal").sort("item")
-        m = sub.filter(pl.col("round") == "multimodal").sort("item")
+    for row, u, m in accuracy_rows(res, ann, items):
         cu = (u["label"] == u["judgment"]).to_numpy()
         cm = (m["label"] == m["judgment"]).to_numpy()
         for name, c in (("unimodal", cu), ("multimodal", cm)):
