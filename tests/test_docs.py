@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 from ambiguity.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
+from repo_scripts import ROOT, load_script
 
 
 def _gen():
-    spec = importlib.util.spec_from_file_location("gen_cli_docs", ROOT / "bin" / "gen_cli_docs.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bin/gen_cli_docs.py")
 
 
 def test_every_command_has_help_and_is_documented():

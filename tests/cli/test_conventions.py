@@ -3,11 +3,9 @@ tables, --traceback, usage lines of the generated docs, progress in logs."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import re
-from pathlib import Path
 
 import click
 import polars as pl
@@ -17,8 +15,7 @@ from click.testing import CliRunner
 from ambiguity.cli import main
 from ambiguity.cli.options import FORMATS, emit, render, render_many, split_commas
 from ambiguity.progress import LineProgress, progress_bar
-
-ROOT = Path(__file__).resolve().parents[2]
+from repo_scripts import load_script
 
 
 def walk(cmd: click.Command, path: tuple[str, ...] = ("ambiguity",)):
@@ -171,10 +168,7 @@ def test_traceback_flag_in_a_real_process(tmp_path):
 
 
 def _gen():
-    spec = importlib.util.spec_from_file_location("gen_cli_docs", ROOT / "bin" / "gen_cli_docs.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bin/gen_cli_docs.py")
 
 
 def test_cli_doc_usage_lines_name_the_command_once():
