@@ -144,21 +144,35 @@ def _load_segments(store: FeatureStore, ids: list[str]) -> dict[str, dict[str, A
     return out
 
 
-def _error(status: int, message: str) -> JSONResponse:
+def json_error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def html_page(package: str, name: str) -> Response:
+    """A page from ``package``'s static folder, never cached (it names the current assets)."""
+    html = resources.files(package).joinpath(f"static/{name}").read_text(encoding="utf-8")
+    return Response(html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
+
+
+def static_file(package: str, types: dict[str, str], name: str) -> Response:
+    """An asset from ``package``'s static folder if ``types`` (name -> media type) lists it; else 404."""
+    if name not in types:
+        return json_error(404, "not found")
+    text = resources.files(package).joinpath(f"static/{name}").read_text(encoding="utf-8")
+    return Response(text, media_type=types[name], headers={"Cache-Control": "no-cache"})
 
 
 async def read_json(request: Request) -> dict[str, Any] | JSONResponse:
     """The request's JSON object, or the error response to send instead."""
     # JSON only: a cross-site form cannot send application/json without a CORS preflight
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return _error(415, "send JSON (Content-Type: application/json)")
+        return json_error(415, "send JSON (Content-Type: application/json)")
     try:
         body = await request.json()
     except (ValueError, UnicodeDecodeError):
-        return _error(400, "the request body is not valid JSON")
+        return json_error(400, "the request body is not valid JSON")
     if not isinstance(body, dict):
-        return _error(400, "the request body must be a JSON object")
+        return json_error(400, "the request body must be a JSON object")
     return body
 
 
@@ -253,15 +267,10 @@ def create_app(
         return out
 
     async def index(request: Request) -> Response:
-        html = resources.files("ambiguity.annotate").joinpath("static/index.html").read_text(encoding="utf-8")
-        return Response(html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
+        return html_page("ambiguity.annotate", "index.html")
 
     async def static(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in STATIC:
-            return _error(404, "not found")
-        text = resources.files("ambiguity.annotate").joinpath(f"static/{name}").read_text(encoding="utf-8")
-        return Response(text, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
+        return static_file("ambiguity.annotate", STATIC, request.path_params["name"])
 
     async def login(request: Request) -> Response:
         body = await read_json(request)
@@ -270,9 +279,9 @@ def create_app(
         try:
             name = check_annotator(body.get("name"))
         except AnnotationError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         if study.annotators is not None and name not in study.annotators:
-            return _error(403, f"{name!r} is not an annotator of this study")
+            return json_error(403, f"{name!r} is not an annotator of this study")
         token = secrets.token_urlsafe(32)
         study.sessions[token] = name
         resp = _json({"annotator": name})
@@ -288,23 +297,23 @@ def create_app(
     def get_state(request: Request) -> Response:
         annotator = who(request)
         if annotator is None:
-            return _error(401, "log in first")
+            return json_error(401, "log in first")
         return _json(state(annotator))
 
     async def answer(request: Request) -> Response:
         annotator = who(request)
         if annotator is None:
-            return _error(401, "log in first")
+            return json_error(401, "log in first")
         body = await read_json(request)
         if isinstance(body, JSONResponse):
             return body
         item_id, rnd, judgment = body.get("item"), body.get("round"), body.get("judgment")
         if not isinstance(item_id, str) or item_id not in study.items:
-            return _error(404, "no such item in this task")
+            return json_error(404, "no such item in this task")
         if rnd not in ROUNDS:
-            return _error(400, f"round must be one of {', '.join(ROUNDS)}")
+            return json_error(400, f"round must be one of {', '.join(ROUNDS)}")
         if judgment not in study.choices:
-            return _error(422, f"judgment must be one of {', '.join(study.choices)}")
+            return json_error(422, f"judgment must be one of {', '.join(study.choices)}")
         elapsed = body.get("elapsed_s")
         if not isinstance(elapsed, (int, float)) or isinstance(elapsed, bool) or not math.isfinite(elapsed) or elapsed < 0:
             elapsed = None
@@ -317,9 +326,9 @@ def create_app(
         with study.write_lock:
             answers = study.answers(annotator)
             if rnd == "unimodal" and (item_id, "unimodal") in answers:
-                return _error(409, "the pass-1 answer of this item was given already and cannot be changed")
+                return json_error(409, "the pass-1 answer of this item was given already and cannot be changed")
             if rnd == "multimodal" and (item_id, "unimodal") not in answers:
-                return _error(409, "answer pass 1 (the flagged modality alone) first")
+                return json_error(409, "answer pass 1 (the flagged modality alone) first")
             shown = it["modality"] if rnd == "unimodal" else "full"
             write_answers(study.store, [Answer(t.name, annotator, item_id, it["segment_id"], rnd, judgment, shown=shown, elapsed_s=elapsed)])
             study.opened.setdefault(annotator, set())
@@ -333,16 +342,16 @@ def create_app(
     def media(request: Request) -> Response:
         annotator = who(request)
         if annotator is None:
-            return _error(401, "log in first")
+            return json_error(401, "log in first")
         kind, sid = request.path_params["kind"], request.path_params["segment_id"]
         if kind not in ("audio", "video", "full") or sid not in study.segments:
-            return _error(404, "not found")
+            return json_error(404, "not found")
         if kind not in study.views(annotator, sid, fresh=False) and kind not in study.views(annotator, sid, fresh=True):
-            return _error(403, "this view of the segment opens after its pass-1 answer")
+            return json_error(403, "this view of the segment opens after its pass-1 answer")
         try:
             path, mtype = study.clips.get(study.source(sid), kind)
         except MediaError as exc:
-            return _error(404, f"media unavailable: {exc}")
+            return json_error(404, f"media unavailable: {exc}")
         return FileResponse(path, media_type=mtype, headers={"Cache-Control": "private, max-age=3600"})
 
     routes = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import tempfile
-from importlib import resources
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ambiguity.annotate.app import LOOPBACK_HOSTS, _SecurityHeaders, read_json
+from ambiguity.annotate.app import LOOPBACK_HOSTS, _SecurityHeaders, html_page, json_error, read_json, static_file
 from ambiguity.annotate.clips import KINDS, ClipCache, Source
 from ambiguity.constants import MODALITIES
 from ambiguity.errors import AmbiguityError
@@ -41,24 +41,15 @@ STATIC = {
 MAX_SELECTION = 100_000
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers={"Cache-Control": "no-store"})
-
-
-def _page(name: str) -> Response:
-    html = resources.files("ambiguity.explore").joinpath(f"static/{name}").read_text(encoding="utf-8")
-    return Response(html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
-
-
 def _selection(data: ExploreData, body: dict[str, Any]) -> list[str] | JSONResponse:
     ids = body.get("ids")
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-        return _error(400, "ids must be a non-empty list of segment ids")
+        return json_error(400, "ids must be a non-empty list of segment ids")
     if len(ids) > MAX_SELECTION:
-        return _error(413, f"at most {MAX_SELECTION} segments at a time")
+        return json_error(413, f"at most {MAX_SELECTION} segments at a time")
     unknown = [i for i in ids if i not in data.index]
     if unknown:
-        return _error(404, f"{len(unknown)} segment(s) are not in the store, e.g. {unknown[0][:80]!r}")
+        return json_error(404, f"{len(unknown)} segment(s) are not in the store, e.g. {unknown[0][:80]!r}")
     return list(dict.fromkeys(ids))
 
 
@@ -126,19 +117,15 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
     clips = ClipCache(clip_dir)
 
     async def index(request: Request) -> Response:
-        return _page("index.html")
+        return html_page("ambiguity.explore", "index.html")
 
     async def segment_page(request: Request) -> Response:
         if request.path_params["segment_id"] not in data.index:
             return Response("no such segment in this store", status_code=404, media_type="text/plain; charset=utf-8")
-        return _page("segment.html")
+        return html_page("ambiguity.explore", "segment.html")
 
     async def static(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in STATIC:
-            return _error(404, "not found")
-        text = resources.files("ambiguity.explore").joinpath(f"static/{name}").read_text(encoding="utf-8")
-        return Response(text, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
+        return static_file("ambiguity.explore", STATIC, request.path_params["name"])
 
     async def points(request: Request) -> Response:
         headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
@@ -152,31 +139,33 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
     def brief(request: Request) -> Response:
         sid = request.path_params["segment_id"]
         if sid not in data.index:
-            return _error(404, "no such segment in this store")
+            return json_error(404, "no such segment in this store")
         r = data.row(sid)
         return JSONResponse({"segment_id": sid, "transcript": (r.get("transcript") or "")[:300], "label": r.get("label")})
 
     def detail(request: Request) -> Response:
         sid = request.path_params["segment_id"]
         if sid not in data.index:
-            return _error(404, "no such segment in this store")
+            return json_error(404, "no such segment in this store")
         emb = request.query_params.get("embedding")
         if emb is not None and emb not in data.embedding_groups:
-            return _error(404, f"no embedding group {emb[:80]!r} in this store")
+            return json_error(404, f"no embedding group {emb[:80]!r} in this store")
         return JSONResponse(data.detail(sid, emb), headers={"Cache-Control": "no-store"})
 
     def media(request: Request) -> Response:
         kind, sid = request.path_params["kind"], request.path_params["segment_id"]
         if kind not in KINDS or sid not in data.index:
-            return _error(404, "not found")
+            return json_error(404, "not found")
         r = data.row(sid)
         try:
             path, mtype = clips.get(Source(sid, r.get("media"), r.get("audio"), r.get("start_s"), r.get("end_s")), kind)
         except (MediaError, OSError) as exc:
-            return _error(404, f"media unavailable: {exc}")
+            return json_error(404, f"media unavailable: {exc}")
         return FileResponse(path, media_type=mtype, headers={"Cache-Control": "private, max-age=3600"})
 
-    async def task(request: Request) -> Response:
+    async def on_selection(request: Request, action: Callable[[dict[str, Any], list[str]], Response]) -> Response:
+        """``action(body, ids)`` in a thread for a JSON body with a valid selection ``ids``; a refused
+        body or selection is answered as such, an AmbiguityError of the action with 422."""
         body = await read_json(request)
         if isinstance(body, JSONResponse):
             return body
@@ -184,26 +173,25 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         if isinstance(ids, JSONResponse):
             return ids
         try:
-            res = await run_in_threadpool(add_to_task, data, ids, str(body.get("task") or ""), str(body.get("modality") or "text"), body.get("model"))
+            return await run_in_threadpool(action, body, ids)
         except AmbiguityError as exc:
-            return _error(422, str(exc))
-        return JSONResponse(res)
+            return json_error(422, str(exc))
 
-    async def export_route(request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
-        ids = _selection(data, body)
-        if isinstance(ids, JSONResponse):
-            return ids
+    def add(body: dict[str, Any], ids: list[str]) -> Response:
+        return JSONResponse(add_to_task(data, ids, str(body.get("task") or ""), str(body.get("modality") or "text"), body.get("model")))
+
+    def download(body: dict[str, Any], ids: list[str]) -> Response:
         fmt = body.get("format")
         if fmt not in ("csv", "label-studio"):
-            return _error(400, "format must be csv or label-studio")
-        try:
-            content, mtype, fname = await run_in_threadpool(export, data, ids, fmt, str(body.get("modality") or "text"), body.get("model"))
-        except AmbiguityError as exc:
-            return _error(422, str(exc))
+            return json_error(400, "format must be csv or label-studio")
+        content, mtype, fname = export(data, ids, fmt, str(body.get("modality") or "text"), body.get("model"))
         return Response(content, media_type=mtype, headers={"Content-Disposition": f'attachment; filename="{fname}"', "Cache-Control": "no-store"})
+
+    async def task(request: Request) -> Response:
+        return await on_selection(request, add)
+
+    async def export_route(request: Request) -> Response:
+        return await on_selection(request, download)
 
     routes = [
         Route("/", index),
