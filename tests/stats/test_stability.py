@@ -107,6 +107,17 @@ def cf_store(store):
     return store
 
 
+@pytest.fixture
+def fixed_store(store):
+    """The first repeat's probabilities as fixed-split predictions (every segment in test), no cross-fitted rows."""
+    write_segments(store, IDS, LAB, ["test"] * 4)
+    for m in P1:
+        p = np.array(P1[m][0])
+        write_predictions(store, prediction_table(model=m, kind="probe", arch="x", modalities=MODS[m], groups=[m], segment_ids=IDS,
+                                                  splits=["test"] * 4, labels=LAB, classes=["0", "1"], probs=np.stack([1 - p, p], 1)))
+    return store
+
+
 def _by_hand(model_u="text.x", model_f="fusion"):
     """Quadrant of each segment in each repeat, from p_correct > 0.5."""
     out = {}
@@ -147,15 +158,10 @@ def test_min_stability_keeps_stable_segments_and_says_so(cf_store):
         load_quadrants(cf_store, "text.x", "fusion", scheme="fixed", min_stability=0.5)
 
 
-def test_crossfit_asked_with_only_fixed_predictions(store):
-    write_segments(store, IDS, LAB, ["test"] * 4)
-    for m in P1:
-        p = np.array(P1[m][0])
-        write_predictions(store, prediction_table(model=m, kind="probe", arch="x", modalities=MODS[m], groups=[m], segment_ids=IDS,
-                                                  splits=["test"] * 4, labels=LAB, classes=["0", "1"], probs=np.stack([1 - p, p], 1)))
+def test_crossfit_asked_with_only_fixed_predictions(fixed_store):
     with pytest.raises(StatsError, match=r"no cross-fitted predictions for text.x, fusion .*run `ambiguity train GROUPS --folds 5`"):
-        load_quadrants(store, "text.x", "fusion", scheme="crossfit")
-    assert load_quadrants(store, "text.x", "fusion")["scheme"].unique().to_list() == ["fixed"]  # auto
+        load_quadrants(fixed_store, "text.x", "fusion", scheme="crossfit")
+    assert load_quadrants(fixed_store, "text.x", "fusion")["scheme"].unique().to_list() == ["fixed"]  # auto
 
 
 def test_mixing_schemes_is_refused(cf_store):
@@ -300,14 +306,9 @@ def test_models_from_two_crossfit_runs_are_refused(store):
         load_quadrants(store, "text.x", "fusion")
 
 
-def test_a_stability_cut_on_the_fixed_split_is_refused(store):
-    write_segments(store, IDS, LAB, ["test"] * 4)
-    for m in P1:
-        p = np.array(P1[m][0])
-        write_predictions(store, prediction_table(model=m, kind="probe", arch="x", modalities=MODS[m], groups=[m], segment_ids=IDS,
-                                                  splits=["test"] * 4, labels=LAB, classes=["0", "1"], probs=np.stack([1 - p, p], 1)))
+def test_a_stability_cut_on_the_fixed_split_is_refused(fixed_store):
     with pytest.raises(StatsError, match="a stability cut needs cross-fitted quadrants"):
-        load_quadrants(store, "text.x", "fusion", min_stability=0.5)
+        load_quadrants(fixed_store, "text.x", "fusion", min_stability=0.5)
 
 
 def test_wilson_at_the_bounds_k_0_and_k_n():
