@@ -17,12 +17,10 @@ from ambiguity.cli.options import (
     list_option,
     min_stability_option,
     out_file_option,
+    quadrant_options,
     render,
-    scheme_option,
     seed_option,
-    split_option,
     task_option,
-    threshold_option,
 )
 from ambiguity.constants import MODALITIES
 from ambiguity.errors import StoreError
@@ -65,10 +63,7 @@ def _fusion_models(store: FeatureStore) -> list[str]:
 @click.option("--fusion", help="The fusion model (default: the store's one model that saw several modalities).")
 @seed_option("Seed of the sample.")
 @task_option("Name of the annotation task to save.", default="study", show_default=True)
-@split_option("Split to sample from (default: test on the fixed scheme, every labelled segment on crossfit).", default=None)
-@scheme_option()
-@min_stability_option()
-@threshold_option()
+@quadrant_options("Split to sample from")
 @list_option("--choice", "choices", metavar="LABEL", help="Label annotators choose from (default: the gold labels).")
 @click.option("--allow-repeats", is_flag=True, help="Let a segment appear under several modality flags.")
 @click.option("--replace", is_flag=True, help="Replace an existing task of that name.")

@@ -13,15 +13,12 @@ from ambiguity.cli.options import (
     emit,
     format_option,
     list_option,
-    min_stability_option,
     out_file_option,
+    quadrant_options,
     quiet_option,
     render,
     render_many,
-    scheme_option,
     seed_option,
-    split_option,
-    threshold_option,
 )
 
 
@@ -173,10 +170,7 @@ def predictions_list(ctx, fmt, out) -> None:
 @main.command()
 @list_option("--unimodal", "unimodal", metavar="MODEL", help="A unimodal model or modality (default: every unimodal model).")
 @click.option("--fusion", default="fusion", show_default=True, help="The fusion model.")
-@split_option("Split whose segments are used (default: test on the fixed scheme, every labelled segment on crossfit).", default=None)
-@scheme_option()
-@min_stability_option()
-@threshold_option()
+@quadrant_options("Split whose segments are used")
 @bootstrap_option("Bootstrap resamples for Table 2's CIs (fixed scheme).", min=1)
 @seed_option("Bootstrap seed.")
 @format_option("Format of the tables printed.")

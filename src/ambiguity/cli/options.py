@@ -116,6 +116,22 @@ def min_stability_option(help: str = "Crossfit: only segments whose modal quadra
     return click.option("--min-stability", type=click.FloatRange(0, 1), default=None, metavar="SHARE", help=help)
 
 
+def quadrant_options(split_help: str) -> Decorator:
+    """The options that choose a command's quadrants, in this order: ``--split`` (``split_help``, e.g.
+    "Split whose segments are compared", then its default), ``--scheme``, ``--min-stability``, ``--threshold``."""
+    group = (
+        split_option(f"{split_help} (default: test on the fixed scheme, every labelled segment on crossfit).", default=None),
+        scheme_option(), min_stability_option(), threshold_option(),
+    )
+
+    def apply(f: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(group):  # as if stacked above the function: the first ends up first in --help
+            f = option(f)
+        return f
+
+    return apply
+
+
 def quiet_option(help: str = "No progress output.") -> Decorator:
     return click.option("--quiet", is_flag=True, help=help)
 

@@ -10,10 +10,7 @@ from ambiguity.cli.app import get_store, main
 from ambiguity.cli.options import (
     correction_option,
     list_option,
-    min_stability_option,
-    scheme_option,
-    split_option,
-    threshold_option,
+    quadrant_options,
 )
 
 
@@ -21,10 +18,7 @@ from ambiguity.cli.options import (
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for index.html, tables/, figures/.")
 @click.option("--fusion", default="fusion", show_default=True, help="The fusion model.")
 @list_option("--unimodal", metavar="MODEL", help="Unimodal model for Figure 2 (default: all).")
-@split_option("Split the quadrants use (default: test on the fixed scheme, every labelled segment on crossfit).", default=None)
-@scheme_option()
-@min_stability_option()
-@threshold_option()
+@quadrant_options("Split the quadrants use")
 @click.option("--audio-model", help="Unimodal model for Tables 3, 6, 7 (default: the first audio model).")
 @list_option("--audio-group", "audio_groups", metavar="GROUP", help="Feature group compared in the audio tables (default: prosody).")
 @click.option("--video-model", help="Unimodal model for Tables 4, 8 (default: the first video model).")

@@ -13,14 +13,12 @@ from ambiguity.cli.options import (
     emit,
     format_option,
     list_option,
-    min_stability_option,
     out_file_option,
+    quadrant_options,
     render,
     render_many,
-    scheme_option,
     seed_option,
     split_option,
-    threshold_option,
 )
 
 
@@ -46,10 +44,7 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @list_option("--feature", "features", metavar="NAME", help="Compare this column.")
 @click.option("--rates", is_flag=True, help="AU activation rates: columns ending in _rate unless named; Figure 6 instead of 5.")
 @list_option("--pair", "pairs", metavar="A:B", help="Quadrant pair (default red:blue, green:blue, red:green).")
-@split_option("Split whose segments are compared (default: test on the fixed scheme, every labelled segment on crossfit).", default=None)
-@scheme_option()
-@min_stability_option()
-@threshold_option()
+@quadrant_options("Split whose segments are compared")
 @click.option("--test", type=click.Choice(["welch", "student", "mannwhitney"]), default="welch", show_default=True,
               help="Test of each feature between the two quadrants.")
 @correction_option("Correction within each pair, over its features.")
@@ -93,10 +88,7 @@ def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, spli
 @click.argument("group")
 @click.option("--unimodal", metavar="MODEL", help="With --fusion: summarise and test per quadrant.")
 @click.option("--fusion", default="fusion", show_default=True, help="The fusion model of the quadrants.")
-@split_option("Split whose quadrants are used (default: test on the fixed scheme, every labelled segment on crossfit).", default=None)
-@scheme_option()
-@min_stability_option()
-@threshold_option()
+@quadrant_options("Split whose quadrants are used")
 @split_option("Split searched for neighbours (default: every labelled segment).", default=None,
               decl="--neighbour-split", dest="neighbour_splits")
 @click.option("--k", type=click.IntRange(min=1), default=10, show_default=True, help="Neighbours per segment.")
