@@ -79,23 +79,21 @@ def test_each_way_of_breaking_gives_its_status_and_reason_and_the_run_goes_on(st
     assert time.perf_counter() - t0 < 30  # the hanging run was killed at its timeout
     got = statuses(store)
     assert len(got) == 3 * len(names)
+    # each way of breaking: its status and the words its reason must hold
+    broken = {
+        "fail": ("failed", "exited with code 3", "could not load the landmark detector model"),  # the last stderr lines
+        "hang": ("failed", "timed out after 1.5 s", "timeout_s"),
+        "empty": ("failed", "is empty"),
+        "garbage": ("failed", "malformed"),
+        "nocsv": ("failed", "exited with code 0", "wrote no CSV"),
+        "noaus": ("failed", "no column 'AU01_r'"),
+        "noface": ("empty", "no tracked face"),
+    }
     for i in range(3):
         assert got[f"good-{i}"] == ("ok", None)
-        st, err = got[f"fail-{i}"]
-        assert st == "failed" and "exited with code 3" in err
-        assert "could not load the landmark detector model" in err  # the last stderr lines
-        st, err = got[f"hang-{i}"]
-        assert st == "failed" and "timed out after 1.5 s" in err and "timeout_s" in err
-        st, err = got[f"empty-{i}"]
-        assert st == "failed" and "is empty" in err
-        st, err = got[f"garbage-{i}"]
-        assert st == "failed" and "malformed" in err
-        st, err = got[f"nocsv-{i}"]
-        assert st == "failed" and "exited with code 0" in err and "wrote no CSV" in err
-        st, err = got[f"noaus-{i}"]
-        assert st == "failed" and "no column 'AU01_r'" in err
-        st, err = got[f"noface-{i}"]
-        assert st == "empty" and "no tracked face" in err
+        for name, (status, *words) in broken.items():
+            st, err = got[f"{name}-{i}"]
+            assert st == status and all(w in err for w in words), (name, st, err)
     assert (report.ok, report.empty, report.failed) == (3, 3, 18)
     # once per source video, although its three segments straddle batches of 5
     assert sorted(runs_logged(tmp_path)) == sorted(str(v) for v in vids.values())
