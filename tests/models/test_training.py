@@ -151,6 +151,8 @@ def test_errors(store, tmp_path):
         train(store, ["v"])
     with pytest.raises(ConfigError, match="unknown architecture"):
         TrainConfig(arch="svm")
+    with pytest.raises(TypeError, match="fusio"):
+        train(store, ["v", "w"], fusio=False)  # type: ignore[call-arg]
     one = open_store(tmp_path / "one")
     write_segments(one, ids, ["x"] * 30, splits)
     write_vector_group(one, "v", ids, info)
@@ -200,3 +202,17 @@ def test_batches_merge_a_last_single_sample_with_two_parts():
     parts = _batches(torch.arange(33), 32)  # 32 + 1: batch norm cannot train on the 1, so it joins the 32
     assert [len(p) for p in parts] == [33]
     assert [len(p) for p in _batches(torch.arange(65), 32)] == [32, 33]
+
+
+def test_plan_models():
+    """train() and crossfit() make the models plan_models() lists: unimodal ones first, repeats dropped."""
+    from ambiguity.models.spec import plan_models
+
+    base = TrainConfig(epochs=2, seed=7)
+    specs = plan_models(["a", "b", "a"], {"names": {"a": "A"}, "unimodal_arch": "mlp", "config": base})
+    assert [(s.name, s.groups, s.cfg.arch, s.cfg.seed) for s in specs] == [
+        ("A", ("a",), "mlp", 7), ("b", ("b",), "mlp", 7), ("fusion", ("a", "b"), "fusion", 7)]
+    assert [s.name for s in plan_models(["a"], {"fusion": False})] == ["a"]
+    assert [s.groups for s in plan_models(["a", "b"], {"unimodal": False, "fusion_name": "f"})] == [("a", "b")]
+    with pytest.raises(ConfigError, match="nothing to train"):
+        plan_models(["a", "b"], {"unimodal": False, "fusion": False})

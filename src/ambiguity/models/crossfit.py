@@ -45,7 +45,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
 import polars as pl
@@ -53,7 +53,7 @@ import pyarrow as pa
 
 from ambiguity.errors import ConfigError, ModelError
 from ambiguity.models import predictions as P
-from ambiguity.models.spec import TrainConfig
+from ambiguity.models.spec import ModelChoice, ModelSpec, plan_models
 from ambiguity.stores import schema as S
 from ambiguity.stores.sql import quote, quote_list
 
@@ -174,14 +174,7 @@ def inner_validation(y: np.ndarray, groups: np.ndarray, train_idx: np.ndarray, f
 
 
 # -- one (repeat, fold) ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Spec:
-    name: str
-    groups: tuple[str, ...]
-    cfg: TrainConfig
-
-
-def _run_unit(ds: Dataset, specs: Sequence[_Spec], repeat: int, fold: int, folds: np.ndarray, val: np.ndarray) -> dict[str, Any]:
+def _run_unit(ds: Dataset, specs: Sequence[ModelSpec], repeat: int, fold: int, folds: np.ndarray, val: np.ndarray) -> dict[str, Any]:
     """Fit every model on one (repeat, fold); top level so that a spawned worker can run it."""
     from ambiguity.models.training import fit  # torch: the store readers below do without it
 
@@ -233,7 +226,7 @@ class CrossfitReport:
         return "\n".join(lines)
 
 
-def _fingerprint(store: FeatureStore, ds: Dataset, specs: Sequence[_Spec], cv: CrossfitConfig, groups: np.ndarray) -> str:
+def _fingerprint(store: FeatureStore, ds: Dataset, specs: Sequence[ModelSpec], cv: CrossfitConfig, groups: np.ndarray) -> str:
     prov = store.groups()
     h = hashlib.sha256()
     h.update(json.dumps({
@@ -286,7 +279,7 @@ def _forget_other_runs(store: FeatureStore, models: Sequence[str], run_id: str) 
             store.delete(table, "run_id NOT IN " + quote_list(sorted(live)))
 
 
-def _write_unit(store: FeatureStore, ds: Dataset, specs: Sequence[_Spec], out: dict[str, Any], run_id: str, cv: CrossfitConfig,
+def _write_unit(store: FeatureStore, ds: Dataset, specs: Sequence[ModelSpec], out: dict[str, Any], run_id: str, cv: CrossfitConfig,
                 fold_of: dict[str, int], row: dict[str, int]) -> None:
     te = out["test"]
     idx = [row[s] for s in te]
@@ -320,36 +313,21 @@ def crossfit(
     groups: Sequence[str],
     *,
     cv: CrossfitConfig | None = None,
-    unimodal: bool = True,
-    fusion: bool = True,
-    unimodal_arch: str = "logistic",
-    fusion_name: str = "fusion",
-    names: dict[str, str] | None = None,
-    config: TrainConfig | None = None,
     on_fit: Callable[[int, int, float], None] | None = None,
+    **choice: Unpack[ModelChoice],
 ) -> CrossfitReport:
-    """Cross-fit one unimodal model per group and a fusion model over all groups (see the module notes).
+    """Cross-fit one unimodal model per group and a fusion model over all groups, or the models ``choice``
+    asks for (see :class:`~ambiguity.models.spec.ModelChoice` and the module notes).
 
     ``on_fit(repeat, fold, seconds)`` is called after each (repeat, fold) is written.
     """
     from ambiguity.models.training import load_dataset
 
     cv = cv or CrossfitConfig()
-    groups = list(dict.fromkeys(groups))
-    base = config or TrainConfig()
-    if fusion and len(groups) < 2:
-        raise ConfigError("a fusion model needs at least two feature groups (or pass --no-fusion)")
-    if not unimodal and not fusion:
-        raise ConfigError("nothing to train: both unimodal and fusion models are turned off")
-    names = dict(names or {})
-    ds = load_dataset(store, groups, need_split=False)
+    specs = plan_models(groups, choice)
+    ds = load_dataset(store, list(dict.fromkeys(groups)), need_split=False)
     grp = segment_groups(store, ds.segment_ids, cv.group_by)
     check_design(ds.labels, grp, cv.folds, cv.group_by)
-    specs: list[_Spec] = []
-    if unimodal:
-        specs += [_Spec(names.get(g, g), (g,), dataclasses.replace(base, arch=unimodal_arch)) for g in groups]
-    if fusion:
-        specs.append(_Spec(fusion_name, tuple(groups), dataclasses.replace(base, arch="fusion")))
     run_id = _fingerprint(store, ds, specs, cv, grp)
     _forget_other_runs(store, [s.name for s in specs], run_id)
 

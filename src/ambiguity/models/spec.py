@@ -1,4 +1,5 @@
-"""What to train: the architectures, :class:`TrainConfig`, and the network a configuration builds.
+"""What to train: the architectures, :class:`TrainConfig`, the models a run makes, and the network a
+configuration builds.
 
 Torch is imported only when a network is built, so a configuration can be made and
 checked (by the CLI, the pipeline) without it.
@@ -6,9 +7,10 @@ checked (by the CLI, the pipeline) without it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from ambiguity.devices import check_device
 from ambiguity.errors import ConfigError
@@ -69,6 +71,54 @@ class TrainConfig:
     @property
     def n_epochs(self) -> int:
         return self.epochs if self.epochs is not None else (10 if self.arch == "fusion" else 20)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a run: its name, the feature groups it reads (in input order) and how it is trained."""
+
+    name: str
+    groups: tuple[str, ...]
+    cfg: TrainConfig
+
+
+class ModelChoice(TypedDict, total=False):
+    """Which models a run makes: the keyword arguments that ``train`` and ``crossfit`` share.
+
+    ``unimodal`` (default True): one model per group, named after the group or by ``names`` (group -> name),
+    of architecture ``unimodal_arch`` (default "logistic"); ``fusion`` (default True): one fusion model over
+    all groups, named ``fusion_name`` (default "fusion"). ``config`` (default ``TrainConfig()``) supplies the
+    shared settings (seed, device, epochs, ...); its ``arch`` is replaced as above.
+    """
+
+    unimodal: bool
+    fusion: bool
+    unimodal_arch: str
+    fusion_name: str
+    names: dict[str, str] | None
+    config: TrainConfig | None
+
+
+def plan_models(groups: Sequence[str], choice: ModelChoice) -> list[ModelSpec]:
+    """The models ``choice`` asks for over ``groups`` (repeats dropped), unimodal ones first."""
+    unknown = set(choice) - set(ModelChoice.__annotations__)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    groups = tuple(dict.fromkeys(groups))
+    unimodal, fusion = choice.get("unimodal", True), choice.get("fusion", True)
+    if fusion and len(groups) < 2:
+        raise ConfigError("a fusion model needs at least two feature groups (or pass --no-fusion)")
+    if not unimodal and not fusion:
+        raise ConfigError("nothing to train: both unimodal and fusion models are turned off")
+    base = choice.get("config") or TrainConfig()
+    names = choice.get("names") or {}
+    specs = []
+    if unimodal:
+        cfg = dataclasses.replace(base, arch=choice.get("unimodal_arch", "logistic"))
+        specs += [ModelSpec(names.get(g, g), (g,), cfg) for g in groups]
+    if fusion:
+        specs.append(ModelSpec(choice.get("fusion_name", "fusion"), groups, dataclasses.replace(base, arch="fusion")))
+    return specs
 
 
 def build_model(cfg: TrainConfig, input_dims: Sequence[int], n_classes: int) -> torch.nn.Module:

@@ -26,7 +26,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
 import polars as pl
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from ambiguity.devices import resolve_device
 from ambiguity.errors import ConfigError, ModelError
 from ambiguity.models import predictions as P
-from ambiguity.models.spec import TrainConfig, build_model
+from ambiguity.models.spec import ModelChoice, TrainConfig, build_model, plan_models
 from ambiguity.stores import schema as S
 
 if TYPE_CHECKING:
@@ -408,43 +408,20 @@ def train(
     store: FeatureStore,
     groups: Sequence[str],
     *,
-    unimodal: bool = True,
-    fusion: bool = True,
-    unimodal_arch: str = "logistic",
-    fusion_name: str = "fusion",
-    names: dict[str, str] | None = None,
-    config: TrainConfig | None = None,
     on_report: Callable[[TrainReport], None] | None = None,
+    **choice: Unpack[ModelChoice],
 ) -> list[TrainReport]:
-
-    """One unimodal model per group (named after the group) and one fusion model over all groups.
+    """One unimodal model per group (named after the group) and one fusion model over all groups, or the
+    models ``choice`` asks for (see :class:`~ambiguity.models.spec.ModelChoice`).
 
     Every model sees the same segments (those ok in every named group), so that
-    their predictions can be compared segment by segment. ``config`` supplies
-    the shared settings (seed, device, epochs, ...); its ``arch`` is replaced
-    by ``unimodal_arch`` for the unimodal models and by ``fusion`` for the
-    fusion model.
+    their predictions can be compared segment by segment.
     """
-    import dataclasses
-
-    groups = list(dict.fromkeys(groups))
-    base = config or TrainConfig()
-    if fusion and len(groups) < 2:
-        raise ConfigError("a fusion model needs at least two feature groups (or pass --no-fusion)")
-    if not unimodal and not fusion:
-        raise ConfigError("nothing to train: both unimodal and fusion models are turned off")
-    ds = load_dataset(store, groups)
-    names = dict(names or {})
+    specs = plan_models(groups, choice)
+    ds = load_dataset(store, list(dict.fromkeys(groups)))
     reports = []
-    if unimodal:
-        cfg = dataclasses.replace(base, arch=unimodal_arch)
-        for g in groups:
-            rep, _ = train_model(store, ds.subset([g]), cfg, name=names.get(g, g))
-            reports.append(rep)
-            if on_report:
-                on_report(rep)
-    if fusion:
-        rep, _ = train_model(store, ds, dataclasses.replace(base, arch="fusion"), name=fusion_name)
+    for spec in specs:
+        rep, _ = train_model(store, ds.subset(spec.groups), spec.cfg, name=spec.name)
         reports.append(rep)
         if on_report:
             on_report(rep)
