@@ -189,13 +189,38 @@ class Report:
             quadrants=self.quadrants(model), quadrants_note=self.quadrant_result(model).scheme.caption(),
         )
 
+    def comparison(self, key: str, model: str | None, modality: str, groups: list[str], columns) -> tuple[str, list[str], Any]:
+        """(model, groups, quadrant comparison) behind a table section and its figure: computed once."""
+        if key not in self.cache:
+            chosen = self.pick(model, modality)
+            present = self.groups_present(groups)
+            self.cache[key] = (chosen, present, self._compare(chosen, present, columns))
+        return self.cache[key]
+
+    def audio_comparison(self) -> tuple[str, list[str], Any]:
+        return self.comparison("audio_qc", self.s.audio_model, "audio", self.s.audio_groups, self.s.audio_columns)
+
+    def au_comparison(self) -> tuple[str, list[str], Any]:
+        return self.comparison("au_qc", self.s.video_model, "video", self.s.au_groups, self.s.au_columns)
+
+    def significant(self, full: pl.DataFrame) -> pl.DataFrame:
+        """The features with an adjusted p <= alpha in some pair."""
+        return full.filter(pl.any_horizontal([pl.col(c) <= self.s.alpha for c in full.columns if c.startswith("p_adj")]))
+
+    def feature_figure(self, sec: Section, compared: tuple[str, list[str], Any], columns: Callable[[pl.DataFrame], list[str]], write) -> None:
+        """Figure 5 or 6: the compared features by quadrant, with the comparison's results."""
+        from ambiguity.stats.compare import join_quadrants
+
+        model, groups, qc = compared
+        feats = self.store.features(groups)
+        cols = columns(feats)
+        frame = join_quadrants(feats, self.quadrants(model), cols)
+        sec.files += write(frame, self.out / "figures", columns=cols, comparison=qc)
+
     def audio_tables(self, sec: Section) -> None:
-        model = self.pick(self.s.audio_model, "audio")
-        groups = self.groups_present(self.s.audio_groups)
-        qc = self._compare(model, groups, self.s.audio_columns)
-        self.cache["audio_qc"] = (model, groups, qc)
+        model, groups, qc = self.audio_comparison()
         full = qc.wide()
-        sig = full.filter(pl.any_horizontal([pl.col(c) <= self.s.alpha for c in full.columns if c.startswith("p_adj")]))
+        sig = self.significant(full)
         head = f"audio model {model} vs {self.s.fusion}, features of {', '.join(groups)}. {qc.describe()}"
         sec.files += self.table("table3_audio_significant", sig.select([c for c in sig.columns if "green vs blue" in c or "red vs blue" in c or c == "feature"]) if sig.height else sig,
                                 f"Table 3: audio features with an adjusted p <= {self.s.alpha} (red vs blue or green vs blue). {head}")
@@ -206,40 +231,28 @@ class Report:
 
     def figure5(self, sec: Section) -> None:
         from ambiguity.report.fig_features import write_figure5
-        from ambiguity.stats.compare import join_quadrants
 
-        if "audio_qc" not in self.cache:
-            self.audio_tables(Section("tmp", "tmp"))
-        model, groups, qc = self.cache["audio_qc"]
-        feats = self.store.features(groups)
-        cols = self.s.audio_columns or [c for c, t in feats.schema.items() if t.is_numeric()]
-        frame = join_quadrants(feats, self.quadrants(model), cols)
-        sec.files += write_figure5(frame, self.out / "figures", columns=cols, comparison=qc)
+        def numeric(feats: pl.DataFrame) -> list[str]:
+            return self.s.audio_columns or [c for c, t in feats.schema.items() if t.is_numeric()]
+
+        self.feature_figure(sec, self.audio_comparison(), numeric, write_figure5)
 
     def au_tables(self, sec: Section) -> None:
-        model = self.pick(self.s.video_model, "video")
-        groups = self.groups_present(self.s.au_groups)
-        qc = self._compare(model, groups, self.s.au_columns)
-        self.cache["au_qc"] = (model, groups, qc)
+        model, groups, qc = self.au_comparison()
         full = qc.wide()
         head = f"video model {model} vs {self.s.fusion}, activation rates from {', '.join(groups)}. {qc.describe()}"
-        sig = full.filter(pl.any_horizontal([pl.col(c) <= self.s.alpha for c in full.columns if c.startswith("p_adj")]))
-        sec.files += self.table("table4_au_significant", sig, f"Table 4: activation rates with an adjusted p <= {self.s.alpha}. {head}")
+        sec.files += self.table("table4_au_significant", self.significant(full), f"Table 4: activation rates with an adjusted p <= {self.s.alpha}. {head}")
         sec.files += self.table("table8_au_full", full, f"Table 8: every activation rate, red vs blue and green vs blue. {head}", qc.to_latex(label="tab:table8"))
         sec.markdown = qc.to_markdown()
 
     def figure6(self, sec: Section) -> None:
         from ambiguity.report.fig_features import write_figure6
-        from ambiguity.stats.compare import join_quadrants
         from ambiguity.stats.frames import select_columns
 
-        if "au_qc" not in self.cache:
-            self.au_tables(Section("tmp", "tmp"))
-        model, groups, qc = self.cache["au_qc"]
-        feats = self.store.features(groups)
-        cols = select_columns(feats, self.s.au_columns, exclude=("segment_id",))
-        frame = join_quadrants(feats, self.quadrants(model), cols)
-        sec.files += write_figure6(frame, self.out / "figures", columns=cols, comparison=qc)
+        def rates(feats: pl.DataFrame) -> list[str]:
+            return select_columns(feats, self.s.au_columns, exclude=("segment_id",))
+
+        self.feature_figure(sec, self.au_comparison(), rates, write_figure6)
 
     def figure3(self, sec: Section) -> None:
         from ambiguity.report.fig_boundary import write_figure3
