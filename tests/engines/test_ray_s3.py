@@ -7,13 +7,10 @@ the objects under ``_staging/`` are listed straight from the server with boto3.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from engine_data import assert_same_features, local_and_remote
 
-from ambiguity import open_store
 from ambiguity.extractors.prosody import Prosody
-from ambiguity.extractors.runner import run as run_local
-from ambiguity.segments import load_manifest
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("lance_ray")
@@ -22,12 +19,7 @@ pytest.importorskip("lance_ray")
 def test_ray_on_s3_equals_local_and_removes_its_staging(tmp_path, speech_dir, s3_bucket, s3_env, s3_keys, monkeypatch):
     import ambiguity.engines.ray as engine
 
-    man = tmp_path / "m.csv"
-    man.write_text("segment_id,media\n" + "".join(f"c{i:02d},{speech_dir / f'{i:02d}.wav'}\n" for i in range(12)))
-    local, remote = open_store(tmp_path / "local"), open_store(f"s3://{s3_bucket}/store")
-    for s in (local, remote):
-        s.upsert_segments(load_manifest(man))
-    run_local(local, Prosody(), workers=1, progress=False)
+    local, remote = local_and_remote(tmp_path, speech_dir, 12, f"s3://{s3_bucket}/store")
 
     dropped = []
     real_drop = engine.drop_dataset
@@ -46,11 +38,7 @@ def test_ray_on_s3_equals_local_and_removes_its_staging(tmp_path, speech_dir, s3
     finally:
         ray.shutdown()
     assert rep.ok == 12 and rep.failed == 0
-    a = local.features("prosody").sort("segment_id")
-    b = remote.features("prosody").sort("segment_id")
-    assert a["segment_id"].to_list() == b["segment_id"].to_list()
-    cols = [c for c in a.columns if c not in ("segment_id", "status", "error")]
-    np.testing.assert_allclose(b.select(cols).to_numpy(), a.select(cols).to_numpy(), rtol=0, atol=1e-6)
+    assert_same_features(local, remote)
     # staging was really on the object store, and nothing of it is left there
     assert dropped and all(uri.startswith(f"s3://{s3_bucket}/store/_staging/") and n > 0 for uri, n in dropped), dropped
     assert s3_keys(s3_bucket, "store/_staging/") == []
