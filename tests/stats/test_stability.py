@@ -295,6 +295,28 @@ def test_report_says_crossfit_in_its_captions(cf_features, tmp_path):
     assert "crossfit scheme" in (tmp_path / "rep" / "index.html").read_text()
 
 
+def test_report_quadrant_counts_give_modal_and_per_repeat_counts(cf_features, tmp_path):
+    from ambiguity.report.build import ReportSettings, build_report
+
+    build_report(cf_features, tmp_path / "rep", ReportSettings(audio_groups=["prosody"], permutations=10))
+    table = pl.read_csv(tmp_path / "rep" / "tables" / "quadrant_counts.csv")
+    row = table.filter(pl.col("unimodal") == "text.x").row(0, named=True)
+    by_hand = _by_hand()
+    for q in ("red", "green", "blue", "yellow"):
+        # the mean over the 3 repeats of the number of segments in q in that repeat
+        per_repeat = sum(qs.count(q) for qs in by_hand.values()) / 3
+        assert row[f"{q}_per_repeat"] == pytest.approx(round(per_repeat, 1))
+    modal = []
+    for i, qs in enumerate(by_hand.values()):
+        if max(map(qs.count, qs)) > 1:
+            modal.append(max(qs, key=qs.count))
+        else:  # a three-way tie goes to the quadrant of the mean p(correct) over the repeats
+            pu, pf = (np.mean([p[i] if LAB[i] == "1" else 1 - p[i] for p in P1[m]]) for m in ("text.x", "fusion"))
+            modal.append("red" if pu > 0.5 >= pf else "green" if pf > 0.5 >= pu else "blue" if pu > 0.5 else "yellow")
+    assert {q: row[q] for q in ("red", "green", "blue", "yellow")} == {q: modal.count(q) for q in ("red", "green", "blue", "yellow")}
+    assert row["n"] == len(by_hand)
+
+
 def test_models_from_two_crossfit_runs_are_refused(store):
     # the fusion model's folds come from another `train --folds` call: its quadrants would pair
     # predictions made on different held-out folds

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ambiguity import tables as T
+from ambiguity.constants import QUADRANTS
 from ambiguity.errors import AmbiguityError
 from ambiguity.report.html import Section, write_index
 from ambiguity.version import __version__
@@ -166,10 +167,15 @@ class Report:
         rows = []
         for m in self.models():
             q = self.quadrants(m)
-            counts = {c: int((q["quadrant"] == c).sum()) for c in ("red", "green", "blue", "yellow")}
+            counts: dict[str, float] = {c: int((q["quadrant"] == c).sum()) for c in QUADRANTS}
+            if "share_red" in q.columns:  # crossfit: each segment's share of repeats in a quadrant, summed
+                counts |= {f"{c}_per_repeat": round(float(q[f"share_{c}"].sum()), 1) for c in QUADRANTS}
             rows.append({"unimodal": m, **counts, "n": q.height})
         df = pl.DataFrame(rows)
         cap = f"Segments per quadrant (unimodal vs {self.s.fusion}; right means p(correct) > {self.s.threshold}); {self.how()}."
+        if "red_per_repeat" in df.columns:
+            cap += (" red .. yellow count each segment once, by its modal quadrant; *_per_repeat: the mean count per "
+                    "repeat (each repeat places every segment once, as one fixed-split fit does).")
         sec.files += self.table("quadrant_counts", df, cap)
         sec.markdown = T.to_markdown(df, caption=cap)
 
