@@ -63,7 +63,7 @@ def test_two_writers_on_the_same_group(tmp_path, speech_dir):
     switches = sum(x != y for x, y in zip(writers, writers[1:], strict=False))
     assert switches >= 2, f"the writers did not overlap: {writers}"
     # every commit is a table version (plus the creation), none lost
-    versions = store._open(S.table_name("prosody")).to_lance().versions()
+    versions = store._open(S.table_name("prosody")).versions()
     assert len(versions) >= len(commits)
 
     # and the values are those of one writer alone

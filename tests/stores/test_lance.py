@@ -100,7 +100,7 @@ def test_compact_named_tables_or_all(store):
             rows = results_to_table(sch, [f"{g}{k}"], [{"f": 1.0, "g": 2.0, "vector": np.ones(2, np.float32)}])
             store.write_features(g, rows, sch, S.provenance("x", "1", {}, "k"))
     assert store.compact([S.table_name("a")]) == {S.table_name("a"): 1}  # only the named table
-    assert len(store._open(S.table_name("b")).to_lance().get_fragments()) == 3
+    assert len(store._open(S.table_name("b")).get_fragments()) == 3
     every = store.compact()  # no names: every table
     assert set(every) == set(store.table_names()) and every[S.table_name("b")] == 1
 
@@ -122,7 +122,9 @@ def test_a_table_that_cannot_be_created_is_a_store_error(store, monkeypatch):
     def refuse(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store._db, "create_table", refuse)
+    import lance
+
+    monkeypatch.setattr(lance, "write_dataset", refuse)
     with pytest.raises(StoreError, match="cannot create table 'features.grp': disk full"):
         store.write_features("grp", rows, sch, S.provenance("x", "1", {}, "k"))
 
@@ -165,7 +167,7 @@ def test_a_commit_conflict_is_retried_and_other_errors_are_not(store, monkeypatc
     monkeypatch.setattr(store, "_open", lambda name: Table(real_open(name)))
     errors.append(OSError("Commit conflict for version 3: retryable"))
     store.write_features("grp", rows(1), sch, S.provenance("x", "1", {}, "k"))  # retried, then committed
-    assert sorted(real_open(S.table_name("grp")).to_lance().to_table()["segment_id"].to_pylist()) == ["s0", "s1"]
+    assert sorted(real_open(S.table_name("grp")).to_table()["segment_id"].to_pylist()) == ["s0", "s1"]
     errors.append(OSError("No space left on device"))
     with pytest.raises(OSError, match="No space left"):  # not a conflict: raised at once, not retried
         store.write_features("grp", rows(2), sch, S.provenance("x", "1", {}, "k"))
@@ -202,3 +204,29 @@ def test_two_writers_inserting_the_same_new_keys_leave_one_row_each(tmp_path):
         t.join()
     got = store.read("t")
     assert got.height == 51 and got["segment_id"].n_unique() == 51
+
+
+def test_a_store_written_by_lancedb_opens_and_takes_upserts(tmp_path):
+    """Stores made before the store talked to pylance directly were LanceDB databases: the same
+    folders of ``<name>.lance`` datasets (here without the primary-key declaration, as before lance#4585)."""
+    lancedb = pytest.importorskip("lancedb")
+
+    sch = feature_schema(12)
+    prov = S.provenance("x", "1", {}, "k")
+    rows = results_to_table(sch, ["a", "b"], [{"f": 1.0, "g": 2.0, "vector": np.ones(12, np.float32)}, {"f": 3.0}])
+    db = lancedb.connect(tmp_path / "old")
+    db.create_table(S.table_name("grp"), data=rows, schema=S.with_provenance(sch, prov), on_bad_vectors="null")
+    store = open_store(tmp_path / "old")
+    assert store.table_names() == [S.table_name("grp")] and store.groups()["grp"]["extractor"] == "x"
+    bad = np.ones(12, np.float32)
+    bad[3] = np.nan
+    store.write_features("grp", results_to_table(sch, ["b", "c"], [{"f": 4.0, "vector": bad}, {"f": 5.0}]), sch, prov)
+    got = store.features("grp").sort("segment_id")
+    assert got["segment_id"].to_list() == ["a", "b", "c"] and got["f"].to_list() == [1.0, 4.0, 5.0]
+    ids, vec = store.vectors("grp")
+    assert np.isnan(vec[ids.index("b")]).all()  # a vector holding a NaN is stored null, as LanceDB stored it
+    store.compact()
+    assert store.count(S.table_name("grp")) == 3
+    assert sorted(db.open_table(S.table_name("grp")).to_arrow()["segment_id"].to_pylist()) == ["a", "b", "c"]
+    store.drop_group("grp")
+    assert store.table_names() == [] and not store.has_group("grp")

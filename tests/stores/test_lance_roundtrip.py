@@ -49,7 +49,7 @@ def _check(store, want: dict[str, tuple]):
     np.testing.assert_array_equal(_bits(got_g), _bits(np.array([want[i][1] for i in ids], np.float64)))
     vid, vec = store.vectors("grp")
     order = [vid.index(i) for i in ids]
-    # a vector with any NaN element is stored as null (lancedb's on_bad_vectors="null", which the
+    # a vector with any NaN element is stored as null (LanceDB's on_bad_vectors="null", which the
     # store needs for failed rows) and read back all-NaN; every other vector comes back bit for bit
     expected = np.stack([np.full_like(want[i][2], np.nan) if np.isnan(want[i][2]).any() else want[i][2] for i in ids])
     np.testing.assert_array_equal(_bits(vec[order]), _bits(expected))

@@ -92,7 +92,7 @@ def test_store_on_s3_end_to_end(tmp_path, speech_dir, s3_bucket, s3_keys):
 
     # compaction on the object store: fewer fragments, same rows, old versions still readable data
     store = open_store(uri)
-    before = len(store._open("features.prosody").to_lance().get_fragments())
+    before = len(store._open("features.prosody").get_fragments())
     assert before >= 2  # four batches of two segments
     frags = store.compact(["features.prosody"])
     assert frags["features.prosody"] < before
