@@ -11,8 +11,11 @@ ambiguity.extractors.trace). Phases, from the command's launch:
   store open       -> the store is open
   extractor+group  -> the runner starts, then the group's provenance is checked (run-start -> planned includes the plan)
   plan             run-start -> planned (segments and group status read, sorted)
+  fork server      launch -> the fork server process starts (``extract`` prestarts it before it
+                   imports the store), and its set-up: imports, the extractor built once (Smile())
   worker imports   a worker process starts -> its initialiser runs (interpreter, modules to unpickle)
-  worker setup     initialiser -> the extractor is set up (e.g. openSMILE's config)
+  worker setup     initialiser -> the extractor is set up (0 when forked from a fork server that set it up)
+  workers ready    launch -> the last worker is ready
   first result     planned -> the first batch is written (includes waiting for workers)
   writes           total time inside store writes (each an upsert commit)
   shutdown         last write -> the runner returns (pool joined, compaction)
@@ -70,8 +73,11 @@ def one(seed: Path, work: Path, extractor: str, workers: int) -> dict[str, float
         "extractor+group": first("run-start") - first("store-open"),
         "plan": first("planned") - first("run-start"),
         "pool start (first worker spawned, from run-start)": (min(t for t, _ in ev["worker-spawned"]) - first("run-start")) if wpids else 0.0,
+        "fork server spawned (from launch)": (first("forkserver-spawned") - t0) if ev["forkserver-spawned"] else 0.0,
+        "fork server set-up (imports, extractor built)": (first("forkserver-ready") - first("forkserver-spawned")) if ev["forkserver-ready"] else 0.0,
         "worker imports": statistics.mean(w_imports) if wpids else 0.0,
         "worker setup": statistics.mean(w_setup) if wpids else 0.0,
+        "workers ready (from launch)": (max(t for t, _ in ev["worker-ready"]) - t0) if wpids else 0.0,
         "first result written (from planned)": written[0] - first("planned"),
         "writes (sum)": sum(b - a for a, b in zip(writes, written, strict=True)),
         "shutdown (last write -> runner returns)": last("run-end") - written[-1],

@@ -8,6 +8,8 @@ from engine_data import assert_same_features, local_and_remote
 from ambiguity.extractors.prosody import Prosody
 
 ray = pytest.importorskip("ray")
+# ray.init starts its processes by fork-and-exec, after the store has loaded Lance, whose at-fork hook warns
+pytestmark = pytest.mark.filterwarnings("ignore:lance is not fork-safe")
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +20,10 @@ def cluster():
 
 
 def test_ray_equals_local_and_rerun_is_noop(cluster, tmp_path, speech_dir):
-    from ambiguity.engines.ray import run as run_ray
+    from ambiguity.extractors.runner import run
+
+    def run_ray(store, ex):
+        return run(store, ex, engine="ray")
 
     local, remote = local_and_remote(tmp_path, speech_dir, 47, str(tmp_path / "ray"))
     rep = run_ray(remote, Prosody())

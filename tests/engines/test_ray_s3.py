@@ -13,11 +13,14 @@ from engine_data import assert_same_features, local_and_remote
 from ambiguity.extractors.prosody import Prosody
 
 ray = pytest.importorskip("ray")
+# ray.init starts its processes by fork-and-exec, after the store has loaded Lance, whose at-fork hook warns
+pytestmark = pytest.mark.filterwarnings("ignore:lance is not fork-safe")
 pytest.importorskip("lance_ray")
 
 
 def test_ray_on_s3_equals_local_and_removes_its_staging(tmp_path, speech_dir, s3_bucket, s3_env, s3_keys, monkeypatch):
     import ambiguity.engines.ray as engine
+    from ambiguity.extractors.runner import run
 
     local, remote = local_and_remote(tmp_path, speech_dir, 12, f"s3://{s3_bucket}/store")
 
@@ -34,7 +37,7 @@ def test_ray_on_s3_equals_local_and_removes_its_staging(tmp_path, speech_dir, s3
     # the cluster's workers read and write the store: they get the same AWS_* settings
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": s3_env})
     try:
-        rep = engine.run(remote, Prosody(), batch_size=4)
+        rep = run(remote, Prosody(), batch_size=4, engine="ray")
     finally:
         ray.shutdown()
     assert rep.ok == 12 and rep.failed == 0

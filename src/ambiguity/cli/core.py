@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -148,7 +149,7 @@ def _split_params(names: list[str], raw: dict[str, str]) -> dict[str, dict[str, 
 @click.option("--recompute", is_flag=True, help="Replace the group and process every segment again.")
 @click.option("--only-failed", is_flag=True, help="Process only segments whose last attempt failed.")
 @click.option("--limit", type=click.IntRange(min=1), help="Process at most this many segments.")
-@click.option("--workers", type=click.IntRange(min=1), help="Worker processes: the pool of CPU extractors (default: cores); decode processes of model extractors (default: one thread).")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes: the pool of CPU extractors (default: cores); decode processes of model extractors (default: one thread); with --engine ray, Ray tasks or actors at once.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Segments per batch.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: process pool / in-process batches; ray: Ray Data on a cluster (pip install 'ambiguity[ray]').")
@@ -164,11 +165,17 @@ def extract(ctx: click.Context, modality, names, params, model, device, group, r
     stored as `failed` with a reason, and retried with --only-failed); 3 with --strict when
     any segment failed; 2 for a usage or configuration error; 1 for a bug; 130 when interrupted.
     """
-    from ambiguity.extractors import registry
-    from ambiguity.extractors.runner import run
+    import atexit
+    import gc
+
     from ambiguity.extractors.trace import trace
 
     trace("cli-start")  # phase marks for bench/startup.py (AMBIGUITY_PHASES)
+    # At exit, the interpreter's last garbage collections walk every object that pyarrow, polars,
+    # Lance and pandas left (a third of a 0.3-0.4 s teardown): frozen objects are skipped.
+    atexit.register(gc.freeze)
+    from ambiguity.extractors import registry
+
     names = list(names)
     skipped: list[str] = []
     if not names:
@@ -191,37 +198,58 @@ def extract(ctx: click.Context, modality, names, params, model, device, group, r
         raise click.UsageError("--group names one feature group: use it with one extractor")
     per = _split_params(names, parse_params(params))
     proj = project()
-    store = get_store(ctx)
-    trace("store-open")
-    failed_total = 0
-    for name in names:
-        cls = registry.get(name)
-        kw = {**(proj.extractor_params(name) if proj else {}), **per[name]}
-        fields = {f.name for f in dataclasses.fields(cls.Params)}
-        if model:
-            if "model" not in fields:
-                raise ExtractorError(f"extractor {name!r} takes no model")
-            kw["model"] = model
-        if device and "device" in fields:
-            kw["device"] = device
-        ex = cls(**kw)
-        if engine == "ray":
-            from ambiguity.engines.ray import run as run_ray
 
-            report = run_ray(store, ex, group=group, recompute=recompute, only_failed=only_failed, limit=limit, address=address, batch_size=batch_size)
-        else:
+    def kwargs(name: str) -> dict:
+        return {**(proj.extractor_params(name) if proj else {}), **per[name]}
+
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    fork_early = engine == "local" and n_workers > 1
+    from ambiguity.extractors import forkserver
+
+    target = registry.cpu_target(names[0]) if fork_early and not (model or device) else None
+    if target:
+        # The fork server starts now, before this process imports numpy, pyarrow and the store, and
+        # sets the extractor up for the workers meanwhile (the kind is known from an earlier import).
+        forkserver.prestart(target, kwargs(names[0]), n_workers)
+    try:
+        extractors = []
+        for name in names:
+            cls = registry.get(name)
+            kw = kwargs(name)
+            fields = {f.name for f in dataclasses.fields(cls.Params)}
+            if model:
+                if "model" not in fields:
+                    raise ExtractorError(f"extractor {name!r} takes no model")
+                kw["model"] = model
+            if device and "device" in fields:
+                kw["device"] = device
+            extractors.append(cls(**kw))
+        first = extractors[0]
+        if fork_early and first.kind == "cpu" and not forkserver.running():  # first run of this extractor here
+            forkserver.prestart(f"{type(first).__module__}:{type(first).__qualname__}", first.param_dict(), n_workers)
+        elif forkserver.running() and first.kind != "cpu":  # a stale kind on disk
+            forkserver.stop()
+        from ambiguity.extractors.runner import run
+
+        store = get_store(ctx)
+        trace("store-open")
+        failed_total = 0
+        for ex in extractors:
             report = run(
                 store, ex, group=group, recompute=recompute, only_failed=only_failed, limit=limit,
-                workers=workers, batch_size=batch_size, progress=not quiet,
+                workers=workers, batch_size=batch_size, progress=not quiet, engine=engine, address=address,
             )
-        click.echo(report.summary())
-        for sid, reason in report.failures[:10]:
-            click.echo(f"  failed {sid}: {reason}", err=True)
-        if len(report.failures) > 10:
-            click.echo(f"  ... and {len(report.failures) - 10} more (see `ambiguity status --failed`)", err=True)
-        if report.interrupted:
-            raise KeyboardInterrupt
-        failed_total += report.failed
+            forkserver.stop()  # prestarted and not needed (a run with one batch), or already stopped
+            click.echo(report.summary())
+            for sid, reason in report.failures[:10]:
+                click.echo(f"  failed {sid}: {reason}", err=True)
+            if len(report.failures) > 10:
+                click.echo(f"  ... and {len(report.failures) - 10} more (see `ambiguity status --failed`)", err=True)
+            if report.interrupted:
+                raise KeyboardInterrupt
+            failed_total += report.failed
+    finally:
+        forkserver.stop()
     if skipped and modality:
         click.echo(f"{len(skipped)} {modality} extractor(s) unavailable (listed above)")
     if strict and failed_total:

@@ -15,6 +15,8 @@ import os
 import shutil
 import time
 import uuid
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -22,9 +24,8 @@ import pyarrow as pa
 from ambiguity.errors import UnavailableError
 from ambiguity.extractors.base import Extractor
 from ambiguity.extractors.isolate import process_isolated
-from ambiguity.extractors.plan import plan, prepare_group
+from ambiguity.extractors.plan import RunReport
 from ambiguity.extractors.rows import results_to_table, segment_inputs
-from ambiguity.extractors.runner import RunReport
 from ambiguity.stores import schema as S
 from ambiguity.stores.lance import FeatureStore, _is_local
 
@@ -77,32 +78,36 @@ class _Actor:
         return _to_table(self.ex, batch)
 
 
-def run(
+def run_planned(
     store: FeatureStore,
     extractor: Extractor,
+    group: str,
+    prov: dict[str, Any],
+    rows: list[dict[str, Any]],
+    report: RunReport,
     *,
-    group: str | None = None,
-    recompute: bool = False,
-    only_failed: bool = False,
-    limit: int | None = None,
     address: str | None = None,
     batch_size: int | None = None,
     concurrency: int | None = None,
-) -> RunReport:
-    """Extract one feature group on Ray; same resume and upsert semantics as the local runner."""
+    on_batch: Callable[[RunReport], None] | None = None,
+) -> None:
+    """Extract the planned ``rows`` of ``group`` on Ray, counting into ``report``.
+
+    Called by :func:`ambiguity.extractors.runner.run` with ``engine="ray"``, which prepares the
+    group and the plan as for a local run: the same resume and upsert semantics.
+    """
     try:
         import lance_ray
         import ray
     except ImportError:
         raise UnavailableError("the Ray engine needs the ray extra: pip install 'ambiguity[ray]'") from None
 
-    group, prov = prepare_group(store, extractor, group, recompute)
-    rows, skipped = plan(store, group, only_failed=only_failed, limit=limit)
-    report = RunReport(group=group, pending=len(rows), skipped=skipped)
-    if not rows:
-        return report
     if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        with warnings.catch_warnings():
+            # Ray starts its local processes with subprocess (fork, then exec at once): safe with
+            # Lance loaded (the store's plan), though Lance's at-fork hook warns about every fork.
+            warnings.filterwarnings("ignore", message="lance is not fork-safe")
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     t0 = time.perf_counter()
     schema = extractor.schema()
     size = batch_size or extractor.batch_size
@@ -151,7 +156,8 @@ def run(
         report.failed += st.count("failed")
         err = written.column("error").to_pylist()
         report.failures += [(i, e) for i, s, e in zip(written.column("segment_id").to_pylist(), st, err, strict=True) if s == "failed"]
+        if on_batch:
+            on_batch(report)
     if _is_local(staging_root):  # an object store has no empty folders to leave behind
         shutil.rmtree(staging_root.removeprefix("file://"), ignore_errors=True)
     report.seconds = time.perf_counter() - t0
-    return report

@@ -1,4 +1,5 @@
-"""What a run will do: its group and provenance, the segments left, their order, the batches.
+"""What a run will do: its group and provenance, the segments left, their order, the batches;
+and what it did (:class:`RunReport`).
 
 Shared by the local runner and the Ray engine, so both skip and order segments alike.
 """
@@ -6,6 +7,7 @@ Shared by the local runner and the Ray engine, so both skip and order segments a
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ambiguity.stores import schema as S
@@ -13,6 +15,44 @@ from ambiguity.stores import schema as S
 if TYPE_CHECKING:
     from ambiguity.extractors.base import Extractor
     from ambiguity.stores.lance import FeatureStore
+
+@dataclass
+class RunReport:
+    group: str
+    pending: int = 0
+    ok: int = 0
+    failed: int = 0
+    empty: int = 0
+    skipped: int = 0
+    writes: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def processed(self) -> int:
+        return self.ok + self.failed + self.empty
+
+    def summary(self) -> str:
+        s = (
+            f"{self.group}: {self.processed} processed ({self.ok} ok, {self.failed} failed, {self.empty} empty), "
+            f"{self.skipped} already done, {self.seconds:.1f} s"
+        )
+        return s + (" — interrupted, rerun to resume" if self.interrupted else "")
+
+    def count(self, ids: Sequence[str], results: Sequence[Any]) -> None:
+        """Count a written batch: ``results`` are the extractor's (a Failure, an Empty or features)."""
+        from ambiguity.extractors.base import Empty, Failure
+
+        for sid, r in zip(ids, results, strict=True):
+            if isinstance(r, Failure):
+                self.failed += 1
+                self.failures.append((sid, r.reason))
+            elif isinstance(r, Empty):
+                self.empty += 1
+            else:
+                self.ok += 1
+
 
 #: Segments of one source file sit together (they share a decode), in time order.
 ORDER = ("_src", "start_s", "segment_id")

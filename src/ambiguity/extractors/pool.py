@@ -3,18 +3,19 @@
 Spawn, not fork: Lance and some codecs are not fork-safe. Workers are started by
 :func:`start` (the runner calls it before reading the plan, so they import and set
 up while the parent plans) and always joined by :func:`close` before the run returns.
+Where there is a fork server, ``extract`` starts it earlier still, with the extractor set
+up once in it (:mod:`.forkserver`).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from ambiguity.extractors import forkserver as F
 from ambiguity.extractors import worker
 from ambiguity.extractors.base import Extractor, Failure
 from ambiguity.extractors.plan import batches
@@ -24,33 +25,14 @@ Write = Callable[[list[dict[str, Any]], list[Any]], None]
 
 def start(extractor: Extractor, workers: int, half: str = "process") -> ProcessPoolExecutor:
     """A pool of ``workers`` spawn processes, each with one set-up extractor; started now."""
-    if half == "prepare":  # decode workers leave the cores to the model
-        env = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    else:
-        env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
+    env = F.worker_env(workers, half)
     pool = ProcessPoolExecutor(
-        workers, mp_context=context(type(extractor)), initializer=worker.init,
+        workers, mp_context=F.context(type(extractor).__module__), initializer=worker.init,
         initargs=(type(extractor), extractor.param_dict(), half, env),
     )
     for _ in range(workers):  # each submit spawns one process (spawn pools grow on demand)
         pool.submit(worker.noop)
     return pool
-
-
-def context(cls: type):
-    """forkserver where there is one, else spawn.
-
-    Both start workers from a fresh interpreter that never loaded Lance (not fork-safe).
-    The fork server is that interpreter, started once per run with this module and the
-    extractor's module imported; each worker is a fork of it, so the extractor's imports
-    (openSMILE, Praat, dlib: 0.3-0.5 s of CPU each) are paid once, not once per worker.
-    """
-    if "forkserver" not in mp.get_all_start_methods() or os.environ.get("AMBIGUITY_START_METHOD") == "spawn":
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    if cls.__module__ != "__main__":
-        ctx.set_forkserver_preload(["ambiguity.extractors.worker", cls.__module__])
-    return ctx
 
 
 def close(pool: ProcessPoolExecutor, *, cancel: bool = False) -> None:
@@ -70,11 +52,7 @@ def close(pool: ProcessPoolExecutor, *, cancel: bool = False) -> None:
 def finish(pool: ProcessPoolExecutor, *, cancel: bool = False) -> None:
     """:func:`close`, then stop the fork server too: no process of the run outlives it."""
     close(pool, cancel=cancel)
-    from multiprocessing import forkserver
-
-    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)  # closes its pipe, waits for it
-    if callable(stop):
-        stop()
+    F.stop()
 
 
 def run_pool(extractor: Extractor, rows: list[dict[str, Any]], size: int, workers: int, write: Write,

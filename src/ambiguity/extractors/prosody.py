@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from ambiguity.errors import ExtractorError
-from ambiguity.extractors.base import Empty, Extractor, Failure, Result, check_samples, checked_audio
-from ambiguity.inputs import SegmentInput
+from ambiguity.extractors.base import Empty, Failure, Result, check_samples
+from ambiguity.extractors.segment_audio import SegmentAudio
 
 COLUMNS = (
     "pitch_mean", "pitch_min", "pitch_max", "jitter_local", "shimmer_local", "hnr_mean",
@@ -43,15 +42,14 @@ class ProsodyParams:
     min_duration_s: float = 0.1
 
 
-class Prosody(Extractor):
+class Prosody(SegmentAudio):
     """Praat prosody: 10 scalar features per segment (see module docstring)."""
 
     name = "prosody"
-    modality = "audio"
     version = "1"
     Params = ProsodyParams
     requires = ("parselmouth",)
-    batch_size = 8
+    what = "prosody"
 
     def validate(self) -> None:
         p = self.params
@@ -63,12 +61,11 @@ class Prosody(Extractor):
     def columns(self) -> list[pa.Field]:
         return [pa.field(c, pa.float64()) for c in COLUMNS]
 
-    def process(self, batch: Sequence[SegmentInput]) -> list[Result]:
-        out: list[Result] = []
-        for seg in batch:
-            x = checked_audio(seg, self.params.sample_rate, self.params.min_duration_s, "prosody")
-            out.append(x if isinstance(x, (Failure, Empty)) else measure_prosody(x, self.params.sample_rate, self.params))
-        return out
+    def min_duration(self) -> float:
+        return self.params.min_duration_s
+
+    def measure_samples(self, x: np.ndarray) -> Result:
+        return measure_prosody(x, self.params.sample_rate, self.params)
 
     def measure(self, x: np.ndarray, rate: int) -> Result:
         """Prosody of samples already in memory, with the same checks as a segment's."""

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 from ambiguity.constants import MODALITIES
 from ambiguity.errors import ExtractorError, RegistryError, UnavailableError
-from ambiguity.extractors.base import Extractor
+
+if TYPE_CHECKING:
+    from ambiguity.extractors.base import Extractor
 
 GROUP = "ambiguity.extractors"
 
@@ -31,6 +34,8 @@ class Entry:
 
 def check_class(name: str, cls: object) -> type[Extractor]:
     """Refuse a registration that is not an Extractor subclass of the entry's name."""
+    from ambiguity.extractors.base import Extractor  # numpy and pyarrow: not before a class is loaded
+
     if not (isinstance(cls, type) and issubclass(cls, Extractor)):
         raise RegistryError(f"extractor entry point {name!r} is {cls!r}, not a subclass of ambiguity.Extractor")
     if getattr(cls, "name", None) != name:
@@ -59,11 +64,32 @@ def _import(name: str) -> tuple[type[Extractor] | None, str | None]:
     """The class behind an entry point, or why it cannot be imported (imported once per process)."""
     ep = _points()[name]
     try:
-        return check_class(ep.name, ep.load()), None
+        cls = check_class(ep.name, ep.load())
+        _remember_kind(ep.value, cls.kind)
+        return cls, None
     except RegistryError:
         raise
     except Exception as exc:  # a broken plugin must not break the others
         return None, f"cannot import {ep.value}: {type(exc).__name__}: {exc}"
+
+
+def _remember_kind(target: str, kind: str) -> None:
+    from ambiguity.extractors import diskcache
+
+    if diskcache.load("extractor-kinds").get(target) != kind:
+        diskcache.put("extractor-kinds", target, kind)
+
+
+def cpu_target(name: str) -> str | None:
+    """``module:Class`` of extractor ``name`` if it is a CPU extractor, without importing it; None
+    if unknown, not a CPU extractor, or never imported yet (the kind is remembered on disk from the
+    last import, keyed by the entry point's target)."""
+    from ambiguity.extractors import diskcache
+
+    ep = _points().get(name)
+    if ep is None or diskcache.load("extractor-kinds").get(ep.value) != "cpu":
+        return None
+    return ep.value
 
 
 def _load(name: str) -> Entry:

@@ -15,14 +15,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from ambiguity.extractors import forkserver as F
 from ambiguity.extractors import pool as P
-from ambiguity.extractors.base import Empty, Extractor, Failure, Result
+from ambiguity.extractors.base import Extractor, Result
 from ambiguity.extractors.isolate import forward_isolated, prepare_isolated, process_isolated
 from ambiguity.extractors.pipelined import pipelined, run_model
-from ambiguity.extractors.plan import batches, plan, prepare_group
+from ambiguity.extractors.plan import RunReport, batches, plan, prepare_group
 from ambiguity.extractors.rows import results_to_table, segment_inputs
 from ambiguity.extractors.trace import trace
 from ambiguity.stores import schema as S
@@ -40,6 +40,8 @@ COMPACT_AFTER_WRITES = int(os.environ.get("AMBIGUITY_COMPACT_AFTER", "32"))
 WRITE_EVERY_S = float(os.environ.get("AMBIGUITY_WRITE_EVERY", "1.0"))
 #: ... and at least once per this many buffered segments.
 WRITE_MAX_ROWS = 4096
+#: A small pool run is cut into at least this many batches per worker (:func:`pool_batch_size`).
+POOL_BATCHES_PER_WORKER = 4
 
 
 class Coalesced:
@@ -66,41 +68,6 @@ class Coalesced:
         self._last = time.monotonic()
 
 
-@dataclass
-class RunReport:
-    group: str
-    pending: int = 0
-    ok: int = 0
-    failed: int = 0
-    empty: int = 0
-    skipped: int = 0
-    writes: int = 0
-    seconds: float = 0.0
-    interrupted: bool = False
-    failures: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def processed(self) -> int:
-        return self.ok + self.failed + self.empty
-
-    def summary(self) -> str:
-        s = (
-            f"{self.group}: {self.processed} processed ({self.ok} ok, {self.failed} failed, {self.empty} empty), "
-            f"{self.skipped} already done, {self.seconds:.1f} s"
-        )
-        return s + (" — interrupted, rerun to resume" if self.interrupted else "")
-
-    def count(self, ids: Sequence[str], results: Sequence[Result]) -> None:
-        for sid, r in zip(ids, results, strict=True):
-            if isinstance(r, Failure):
-                self.failed += 1
-                self.failures.append((sid, r.reason))
-            elif isinstance(r, Empty):
-                self.empty += 1
-            else:
-                self.ok += 1
-
-
 def run(
     store: FeatureStore,
     extractor: Extractor,
@@ -114,16 +81,36 @@ def run(
     segment_ids: Sequence[str] | None = None,
     progress: bool = True,
     on_batch: Callable[[RunReport], None] | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> RunReport:
-    """Extract one feature group; see the module docstring for the guarantees."""
+    """Extract one feature group; see the module docstring for the guarantees.
+
+    ``engine="ray"`` runs it on a Ray cluster (``address``; :mod:`ambiguity.engines.ray`), with
+    ``workers`` Ray tasks or actors at once (default: Ray's choice) and no progress bar.
+    """
     trace("run-start")
     group, prov = prepare_group(store, extractor, group, recompute)
+    if engine == "ray":
+        from ambiguity.engines.ray import run_planned
+
+        rows, skipped = plan(store, group, only_failed=only_failed, limit=limit, segment_ids=segment_ids)
+        report = RunReport(group=group, pending=len(rows), skipped=skipped)
+        if rows:
+            run_planned(store, extractor, group, prov, rows, report, address=address, batch_size=batch_size,
+                        concurrency=workers, on_batch=on_batch)
+        return report
+    if engine != "local":
+        raise ValueError(f"engine must be 'local' or 'ray', not {engine!r}")
     size = batch_size or extractor.batch_size
     decode_workers = workers  # model extractors: None = one prefetch thread, N > 1 = N decode processes
     workers = workers if workers is not None else (os.cpu_count() or 1)
     pool, pool_workers = None, 0
-    if extractor.kind == "cpu" and workers > 1:
-        # Start the workers now: they import and set up while the plan is read.
+    # A fork server that already runs (``extract`` prestarts it) has the extractor set up: its
+    # workers fork ready after the plan. Otherwise start the workers now: they import and set up
+    # while the plan is read.
+    early = extractor.kind == "cpu" and workers > 1 and not F.running()
+    if early:
         n = store.count("segments") if segment_ids is None else len(segment_ids)
         n = min(n, limit) if limit is not None else n
         if -(-n // size) > 1:
@@ -141,6 +128,11 @@ def run(
     if pool is not None and n_batches <= 1:  # resumed with little left: no pool needed after all
         P.finish(pool, cancel=True)
         pool = None
+    if not early and extractor.kind == "cpu" and workers > 1 and n_batches >= 1:
+        # Even one batch: a worker forked from the set-up server starts at once, where this
+        # process would import and set up the extractor itself.
+        pool_workers = min(workers, n_batches)
+        pool = P.start(extractor, pool_workers)
     if not rows:
         return report
     schema = extractor.schema()
@@ -165,7 +157,8 @@ def run(
     try:
         try:
             if pool is not None:
-                P.run_pool(extractor, rows, size, pool_workers, coalesced, pool)
+                P.run_pool(extractor, rows, pool_batch_size(size, len(rows), pool_workers, batch_size is not None),
+                           pool_workers, coalesced, pool)
             elif extractor.kind == "model" and pipelined(extractor):
                 run_model(extractor, rows, size, decode_workers, coalesced)
             else:  # one process, one commit per batch (the crash tests kill inside each)
@@ -185,6 +178,16 @@ def run(
         store.compact([S.table_name(group)])
     trace("run-end")
     return report
+
+
+def pool_batch_size(size: int, n: int, workers: int, explicit: bool) -> int:
+    """The pool's batch size: ``size``, or less in a small run so that each worker gets at least
+    :data:`POOL_BATCHES_PER_WORKER` batches (the workers then finish within a small batch of each
+    other; 32 clips in batches of 8 on 2 workers could leave one worker with the two longest).
+    A batch size the user gave is kept."""
+    if explicit:
+        return size
+    return max(1, min(size, -(-n // (workers * POOL_BATCHES_PER_WORKER))))
 
 
 def _progress(total: int, group: str, enabled: bool):

@@ -32,10 +32,10 @@ def process_started() -> float | None:
         return None
 
 
-def trace_spawned() -> None:
-    """In a worker: mark when the process started, so its import time shows (bench/startup.py)."""
+def trace_spawned(phase: str = "worker-spawned") -> None:
+    """In a worker (or the fork server): mark when the process started, so its import time shows (bench/startup.py)."""
     path = os.environ.get("AMBIGUITY_PHASES")
     started = process_started() if path else None
     if path and started is not None:
         with open(path, "a") as fh:
-            fh.write(f"{started:.6f} {os.getpid()} worker-spawned\n")
+            fh.write(f"{started:.6f} {os.getpid()} {phase}\n")

@@ -13,22 +13,28 @@ from ambiguity.extractors.trace import trace, trace_spawned
 
 _WORKER: Any = None
 _HALF = "process"
+#: A CPU extractor built and set up in the fork server (:mod:`.preload`): (class, param_dict, instance).
+_READY: tuple[type, dict[str, Any], Any] | None = None
 
 
 def init(cls: type, params: dict[str, Any], half: str, env: dict[str, str]) -> None:
     """Build the extractor once per worker: ``half`` is ``process`` (a CPU extractor,
-    fully set up) or ``prepare`` (a model extractor's decode side only)."""
+    fully set up) or ``prepare`` (a model extractor's decode side only). A CPU extractor
+    the fork server has already set up for the same parameters is used as it is."""
     global _WORKER, _HALF
     trace_spawned()
     trace("worker-init")
     for k, v in env.items():
         os.environ.setdefault(k, v)
     _HALF = half
-    _WORKER = cls(**params)
-    if half == "prepare":
-        setup_prepare(_WORKER)
+    if half == "process" and _READY is not None and _READY[0] is cls and _READY[1] == params:
+        _WORKER = _READY[2]
     else:
-        _WORKER.setup()
+        _WORKER = cls(**params)
+        if half == "prepare":
+            setup_prepare(_WORKER)
+        else:
+            _WORKER.setup()
     trace("worker-ready")
 
 
