@@ -358,3 +358,18 @@ def test_knn_for_chosen_rows_equals_those_rows_of_the_full_search():
     sub_idx, sub_dist = knn_exact(x, k=3, rows=[0, 7, 29])
     assert (sub_idx == idx[[0, 7, 29]]).all()
     assert_allclose(sub_dist, dist[[0, 7, 29]])
+
+
+def test_permutation_means_do_not_overflow_near_the_float_limit():
+    # found by tests/stats/test_adversarial.py: the plain mean of two margins of 1e308 overflows to inf
+    import warnings
+
+    from ambiguity.stats.boundary import permutation_tests
+
+    segs = pl.DataFrame({"quadrant": ["red"] * 3 + ["blue"] * 3, "other_share": [0.5] * 6,
+                         "margin": [1e308, 1e308, 1e308, 0.0, 1.0, 2.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = permutation_tests(segs, [("red", "blue")], n_permutations=20)
+    row = out.filter(pl.col("metric") == "margin").row(0, named=True)
+    assert row["mean_a"] == 1e308 and row["mean_b"] == 1.0

@@ -34,6 +34,14 @@ def _mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
 
+def _mean(x: np.ndarray) -> float:
+    """The mean, without overflow for values near the float64 limit (scaled by the largest magnitude)."""
+    if not len(x):
+        return math.nan
+    s = float(np.max(np.abs(x)))
+    return float(np.mean(x / s) * s) if 0 < s < math.inf else float(np.mean(x))
+
+
 def permutation_tests(
     segments: pl.DataFrame, pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS, *,
     metrics: Sequence[str] = ("other_share", "margin"), n_permutations: int = 10_000, seed: int = 0,
@@ -54,8 +62,8 @@ def permutation_tests(
             y = segments.filter(pl.col("quadrant") == b)[m].drop_nulls().drop_nans().to_numpy()
             row: dict[str, Any] = {
                 "metric": m, "a": a, "b": b, "n_a": len(x), "n_b": len(y),
-                "mean_a": float(x.mean()) if len(x) else math.nan,
-                "mean_b": float(y.mean()) if len(y) else math.nan,
+                "mean_a": _mean(x),
+                "mean_b": _mean(y),
                 "difference": math.nan, "p": math.nan, "reason": None,
             }
             if len(x) < 2 or len(y) < 2:
