@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from ambiguity.stats.attribution import auc_lower, quadrant_attribution, summarise
+from ambiguity.stats.compare import TEST_DEFAULTS, compare, compare_quadrant_frame
 from ambiguity.stats.conflicts import conflict_set, spearman_ci
 from ambiguity.stats.multitest import adjust
 
@@ -64,3 +65,18 @@ def test_annotation_task_record_defaults(field, value):
 
     task = AnnotationTask(name="t", items=pl.DataFrame({"item": ["x"]}))
     assert getattr(task, field) == value
+
+
+def test_quadrant_comparisons_test_as_compare_does_by_default():
+    # compare()'s documented keywords and TEST_DEFAULTS, which the quadrant comparisons use, are one set of values
+    sig = inspect.signature(compare).parameters
+    assert {k: sig[k].default for k in TEST_DEFAULTS} == {"test": "welch", "correction": "holm", "alpha": 0.05, "ci": 0.95, "bayes": False}
+    assert TEST_DEFAULTS == {k: sig[k].default for k in TEST_DEFAULTS}
+    rng = np.random.default_rng(1)
+    quads = pl.DataFrame({"segment_id": [f"s{i}" for i in range(40)], "quadrant": ["red", "blue"] * 20})
+    feats = pl.DataFrame({"segment_id": quads["segment_id"], "x": rng.normal(size=40), "y": rng.normal(size=40)})
+    got = compare_quadrant_frame(feats, quads, [("red", "blue")]).comparisons[0].table
+    ref = compare(feats.join(quads, on="segment_id"), "quadrant", "red", "blue", columns=["x", "y"]).table
+    assert got.select("p", "p_adj").equals(ref.select("p", "p_adj"))
+    with pytest.raises(TypeError, match="corection"):
+        compare_quadrant_frame(feats, quads, corection="bonferroni")  # type: ignore[call-arg]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import polars as pl
@@ -26,6 +26,20 @@ from ambiguity.stats.multitest import adjust, check_alpha, check_correction
 from ambiguity.stats.results import ComparisonResult, QuadrantComparison
 
 TESTS: tuple[str, ...] = ("welch", "student", "mannwhitney")
+
+
+class TestSettings(TypedDict, total=False):
+    """How each feature is tested, as :func:`compare` takes it (its defaults: ``TEST_DEFAULTS``);
+    the quadrant comparisons pass these through to it unchanged."""
+
+    test: str
+    correction: str
+    alpha: float
+    ci: float
+    bayes: bool
+
+
+TEST_DEFAULTS: TestSettings = {"test": "welch", "correction": "holm", "alpha": 0.05, "ci": 0.95, "bayes": False}
 DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (("red", "blue"), ("green", "blue"), ("red", "green"))
 
 # Columns that describe a segment rather than measure it: never compared by default.
@@ -364,16 +378,12 @@ def compare_quadrant_frame(
     pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
     *,
     columns: Sequence[str] | str | None = None,
-    test: str = "welch",
-    correction: str = "holm",
-    alpha: float = 0.05,
-    ci: float = 0.95,
-    bayes: bool = False,
     label: str | None = None,
     unimodal: str | None = None,
     fusion: str | None = None,
     groups: Sequence[str] = (),
     quadrants_note: str | None = None,
+    **settings: Unpack[TestSettings],
 ) -> QuadrantComparison:
     """Compare quadrant pairs on feature columns, given a features frame and a quadrants frame.
 
@@ -382,11 +392,17 @@ def compare_quadrant_frame(
     :func:`ambiguity.stats.quadrants.load_quadrants`. Each pair is one :func:`compare` call and
     one correction family. A quadrant with no segments gives rows with p = NaN and a reason.
     A frame mixing schemes (its ``scheme`` column) is refused; ``quadrants_note`` (the scheme, K,
-    R and stability cut) goes into the caption.
+    R and stability cut) goes into the caption. ``settings`` (test, correction, alpha, ci, bayes) are
+    :func:`compare`'s, with its defaults.
     """
     from ambiguity.stats.stability import check_one_scheme
 
-    alpha, ci = _check_settings(test, correction, alpha, ci, bayes)
+    unknown = set(settings) - set(TEST_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    opts = TEST_DEFAULTS | settings
+    test, correction, bayes = opts["test"], opts["correction"], opts["bayes"]
+    alpha, ci = _check_settings(test, correction, opts["alpha"], opts["ci"], bayes)
     pairs = _check_pairs(pairs)
     features, quadrants = _as_frame(features), _as_frame(quadrants)
     check_one_scheme([quadrants])
@@ -433,15 +449,11 @@ def compare_quadrants(
     splits: Sequence[str] | None = None,
     threshold: float = 0.5,
     columns: Sequence[str] | str | None = None,
-    test: str = "welch",
-    correction: str = "holm",
-    alpha: float = 0.05,
-    ci: float = 0.95,
-    bayes: bool = False,
     quadrants: pl.DataFrame | None = None,
     scheme: str = "auto",
     min_stability: float | None = None,
     quadrants_note: str | None = None,
+    **settings: Unpack[TestSettings],
 ) -> QuadrantComparison:
     """The paper's Tables 3, 6, 7 (audio features) and 4, 8 (AU activation rates) in one call.
 
@@ -451,6 +463,7 @@ def compare_quadrants(
     ``columns=r"^AU\\d+.*_rate$"`` (OpenFace) or ``columns="_rate$"``.
     ``scheme`` (auto | fixed | crossfit), ``splits`` and ``min_stability`` choose the quadrants as in
     :func:`ambiguity.stats.quadrants.quadrants`: on crossfit each segment's modal quadrant.
+    ``settings`` (test, correction, alpha, ci, bayes) are :func:`compare`'s.
     """
     groups = [groups] if isinstance(groups, str) else list(groups)
     if quadrants is None:
@@ -460,7 +473,6 @@ def compare_quadrants(
         quadrants, quadrants_note = res.frame, quadrants_note or res.scheme.caption()
     features = _read_features(store, groups, columns, quadrants)
     return compare_quadrant_frame(
-        features, quadrants, pairs, columns=columns, test=test, correction=correction, alpha=alpha,
-        ci=ci, bayes=bayes, label=", ".join(groups), unimodal=unimodal, fusion=fusion, groups=groups,
-        quadrants_note=quadrants_note,
+        features, quadrants, pairs, columns=columns, label=", ".join(groups), unimodal=unimodal, fusion=fusion,
+        groups=groups, quadrants_note=quadrants_note, **settings,
     )
