@@ -35,23 +35,27 @@ class Cue:
     approximates: str  # the action unit(s) it stands in for
     above: bool  # active when the value is above (True) or below (False) the threshold
     threshold: float
-    rate: str  # name of the activation-rate column
+    rate: str = ""  # name of the activation-rate column: ``<name>_rate`` unless it says otherwise
+
+    def __post_init__(self) -> None:
+        if not self.rate:
+            object.__setattr__(self, "rate", f"{self.name}_rate")
 
 
 #: The cues, their activation direction and default thresholds (docs/faces.md says why).
 CUES: tuple[Cue, ...] = (
-    Cue("inner_brow_raise", "AU1", True, 0.45, "inner_brow_raise_rate"),
-    Cue("outer_brow_raise", "AU2", True, 0.35, "outer_brow_raise_rate"),
+    Cue("inner_brow_raise", "AU1", True, 0.45),
+    Cue("outer_brow_raise", "AU2", True, 0.35),
     Cue("brow_gap", "AU4 (smaller: brows lowered and drawn together)", False, 0.33, "brow_lowering_rate"),
     Cue("eye_opening", "AU5 (larger) / AU7, AU43 (smaller)", True, 0.18, "eye_widening_rate"),
     Cue("eye_aspect_ratio", "AU45 blink, AU43 eyes closed (small)", False, 0.20, "blink_rate"),
-    Cue("lip_corner_pull", "AU12 (positive) / AU15 (negative)", True, 0.10, "lip_corner_pull_rate"),
-    Cue("lip_stretch", "AU20 (mouth width; AU12 widens it too)", True, 1.00, "lip_stretch_rate"),
-    Cue("mouth_opening", "AU25 lips part", True, 0.10, "mouth_opening_rate"),
-    Cue("jaw_drop", "AU26 / AU27", True, 1.25, "jaw_drop_rate"),
-    Cue("head_pitch", "head up/down (AU53/54)", True, 15.0, "head_pitch_rate"),
-    Cue("head_yaw", "head turn (AU51/52)", True, 15.0, "head_yaw_rate"),
-    Cue("head_roll", "head tilt (AU55/56)", True, 15.0, "head_roll_rate"),
+    Cue("lip_corner_pull", "AU12 (positive) / AU15 (negative)", True, 0.10),
+    Cue("lip_stretch", "AU20 (mouth width; AU12 widens it too)", True, 1.00),
+    Cue("mouth_opening", "AU25 lips part", True, 0.10),
+    Cue("jaw_drop", "AU26 / AU27", True, 1.25),
+    Cue("head_pitch", "head up/down (AU53/54)", True, 15.0),
+    Cue("head_yaw", "head turn (AU51/52)", True, 15.0),
+    Cue("head_roll", "head tilt (AU55/56)", True, 15.0),
 )
 CUE_NAMES = tuple(c.name for c in CUES)
 #: Head-pose cues are judged by their absolute value (degrees either way).
