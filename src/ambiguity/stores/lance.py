@@ -168,7 +168,7 @@ class FeatureStore:
 
         Batches of 64k rows and a read-ahead of 4 batches: on 2 cores Lance's defaults (8k rows,
         16 batches ahead) read a 200k x 88 group in about 2x the time of ``read_parquet``, these
-        in about 1.2x (bench/store_read.py; docs/benchmarks.md, Store reads).
+        in about 1.3x (bench/store_read.py; docs/benchmarks.md, Store reads).
         """
         try:
             data = ds.to_table(columns=list(columns) if columns else None, filter=where,
@@ -308,7 +308,7 @@ class FeatureStore:
         if segment_ids is not None:
             filters.append(id_filter(segment_ids) if len(segment_ids) else "false")
         # The status filter alone is cheaper in polars after the scan than pushed into it (Lance
-        # evaluates it batch by batch and materialises late): about 0.7x the time on a whole group.
+        # evaluates it batch by batch and materialises late; bench/store_read.py).
         after = status if status and where is None and segment_ids is None else None
         flt = None if after else " AND ".join(f"({f})" for f in filters) or None
         frames = []
@@ -322,10 +322,10 @@ class FeatureStore:
             keep = names if columns is None else ["segment_id"] + [c for c in columns if c in names and c != "segment_id"]
             if status and len(groups) > 1:
                 keep = [c for c in keep if c not in ("status", "error")]
-            read = keep if not after or keep is None or "status" in keep else [*keep, "status"]
+            read = keep if not after or "status" in keep else [*keep, "status"]
             frame = self._scan(ds, name, read, flt)
             if after:
-                frame = frame.filter(pl.col("status") == after).select(keep or frame.columns)
+                frame = frame.filter(pl.col("status") == after).select(keep)
             frames.append((g, frame))
         if columns is not None:
             found = {c for _, f in frames for c in f.columns}
