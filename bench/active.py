@@ -4,7 +4,7 @@ The demo's labelled segments are split as the demo split them. The labels of the
 are hidden; each seed starts from a seeded 10% of it. Every round the committee (the demo's
 unimodal probes and the fusion model, refitted with their stored configurations on the
 labelled part; the epoch is chosen on the val split, whose labels all strategies see) predicts
-the rest of the train split, ``ambiguity.explore.select.select`` picks ``--per-round`` more by
+the rest of the train split, ``ambiguity.stats.select.select`` picks ``--per-round`` more by
 each strategy, their labels are revealed, and the fusion model's test accuracy is recorded.
 
     .venv/bin/python bin/demo.py             # once: builds demo-out/store
@@ -33,8 +33,8 @@ STRATEGIES = ("disagreement", "uncertainty", "margin", "random")
 
 def simulate(ds, members, strategy: str, seed: int, start: float, per_round: int, rounds: int) -> list[tuple[int, float]]:
     """(labels used, fusion test accuracy) after each round of one strategy and seed."""
-    from ambiguity.explore.committee import committee_probs
-    from ambiguity.explore.select import select
+    from ambiguity.stats.committee import committee_probs
+    from ambiguity.stats.select import select
 
     split0 = ds.split.copy()
     pool = np.flatnonzero(split0 == "train")
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from ambiguity import open_store
-    from ambiguity.explore.committee import members_from_store
     from ambiguity.models.training import load_dataset
+    from ambiguity.stats.committee import members_from_store
 
     torch.set_num_threads(1)
     store = open_store(args.store, create=False)

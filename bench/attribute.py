@@ -55,7 +55,7 @@ def forward(net, xs) -> tuple[float, float]:
 
 
 def ours(net, xs, y) -> tuple[float, float]:
-    from ambiguity.models.attribution import shapley_values
+    from ambiguity.models.shapley import shapley_values
 
     t, c = time.perf_counter(), time.process_time()
     shapley_values(net, xs, y, PRIOR, chunk=CHUNK)
@@ -89,7 +89,7 @@ import numpy as np, torch
 sys.path.insert(0, sys.argv[2])
 torch.set_num_threads(1)
 from attribute import model, PRIOR, DIMS, CHUNK
-from ambiguity.models.attribution import iter_shapley, concat
+from ambiguity.models.shapley import iter_shapley, concat
 n = int(sys.argv[1]); net = model()
 def chunks():
     for s in range(0, n, CHUNK):

@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Row, emit, machine  # noqa: E402
 
-from ambiguity.stats.compare import compare  # noqa: E402
+from ambiguity.stats.comparisons import compare  # noqa: E402
 from ambiguity.stats.neighbours import knn_exact, neighbours  # noqa: E402
 
 

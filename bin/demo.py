@@ -237,8 +237,8 @@ def schemes_side_by_side() -> None:
 
     import polars as pl
 
-    from ambiguity.stats.compare import compare_quadrants
-    from ambiguity.stats.quadrants import quadrants
+    from ambiguity.stats.comparisons import compare_quadrants
+    from ambiguity.stats.quadrant_tables import quadrants
     from ambiguity.stats.stability import wilson_interval
     from ambiguity.stores.lance import open_store
 

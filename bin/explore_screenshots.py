@@ -23,7 +23,7 @@ def main(store_path: str = str(ROOT / "demo-out" / "store")) -> int:
     from ambiguity import open_store
     from ambiguity.explore.app import create_app
     from ambiguity.explore.data import load
-    from ambiguity.explore.score import default_embedding
+    from ambiguity.stats.score import default_embedding
 
     store = open_store(store_path, create=False)
     data = load(store, embedding=default_embedding(store))

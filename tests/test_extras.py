@@ -40,10 +40,10 @@ NEEDS = {
     "ambiguity.models.fusion": ["models"],
     "ambiguity.models.probes": ["models"],
     "ambiguity.models.saved": ["models"],
-    "ambiguity.models.attribution": ["models"],
+    "ambiguity.models.shapley": ["models"],
     "ambiguity.models.reliance": ["models"],
     "ambiguity.models.finetune": ["models", "text"],  # fine-tunes a transformers encoder
-    "ambiguity.stats.boundary": ["stats"],  # the optional UMAP projection
+    "ambiguity.stats.boundary_tests": ["stats"],  # the optional UMAP projection
     "ambiguity.annotate.app": ["annotate"],
     "ambiguity.annotate.server": ["annotate"],
     "ambiguity.explore.app": ["annotate"],

@@ -198,7 +198,7 @@ def _store_with_predictions(store, n=120, seed=0):
 def test_sample_command(store, tmp_path):
     """`ambiguity sample` on real predictions: quadrants via load_quadrants, models resolved by modality."""
     from ambiguity.cli import main
-    from ambiguity.stats.quadrants import load_quadrants
+    from ambiguity.stats.quadrant_tables import load_quadrants
 
     _store_with_predictions(store)
     args = ["--store", store.uri, "sample", "--per-quadrant", "3", "--modality", "text,audio", "--seed", "5",

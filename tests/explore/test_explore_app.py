@@ -11,8 +11,9 @@ import socket
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from explore_data import CLASSES, make_store
 from starlette.testclient import TestClient
+
+from explore_data import CLASSES, make_store
 
 
 def _client(store, **kw):

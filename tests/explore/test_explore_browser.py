@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 
 import pytest
-from explore_data import make_store
 
 from app_server import serving
+from explore_data import make_store
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 30_000

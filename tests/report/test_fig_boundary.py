@@ -11,7 +11,7 @@ from matplotlib.colors import to_hex
 from ambiguity.constants import QUADRANT_COLOURS
 from ambiguity.errors import StatsError
 from ambiguity.report.fig_boundary import figure3, write_figure3
-from ambiguity.stats.boundary import boundary_arrays
+from ambiguity.stats.boundary_tests import boundary_arrays
 
 
 def _frame(n=120, seed=0):

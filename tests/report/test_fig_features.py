@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose
 from ambiguity.constants import QUADRANT_COLOURS
 from ambiguity.errors import StatsError
 from ambiguity.report.fig_features import figure5, figure6, write_figure5, write_figure6
-from ambiguity.stats.compare import compare_quadrant_frame
+from ambiguity.stats.comparisons import compare_quadrant_frame
 
 
 def _frame(seed=0):

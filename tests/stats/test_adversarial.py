@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from ambiguity.errors import StatsError
-from ambiguity.stats.boundary import boundary_arrays
-from ambiguity.stats.compare import compare, compare_quadrant_frame
+from ambiguity.stats.boundary_tests import boundary_arrays
+from ambiguity.stats.comparisons import compare, compare_quadrant_frame
 from hypothesis_profiles import examples
 
 HOSTILE = settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -30,8 +30,8 @@ from stats_refs import (
     ref_wilson,
 )
 
-from ambiguity.stats.agreement import cohen_kappa, fleiss, krippendorff_alpha
-from ambiguity.stats.compare import compare
+from ambiguity.stats.comparisons import compare
+from ambiguity.stats.interrater import cohen_kappa, fleiss, krippendorff_alpha
 from ambiguity.stats.multitest import adjust
 
 # -- multiple-comparison corrections ---------------------------------------------------------
@@ -140,7 +140,7 @@ def _counts(rows, k):
 
 
 def test_fleiss_1971_published_value():
-    from test_agreement import DIAGNOSES
+    from test_interrater import DIAGNOSES
 
     # Fleiss (1971), Psychol. Bull. 76:378, Table 1 (30 patients, 6 psychiatrists, 5 diagnoses):
     # overall kappa = .430 as printed in the paper.
@@ -259,9 +259,9 @@ def test_effect_sizes_equal_their_definitions():
 
 @pytest.mark.parametrize("ci", [0.8, 0.95, 0.99])
 def test_accuracy_wilson_at_the_requested_level_and_exact_mcnemar(ci):
-    from test_agreement import _study, accuracy_rows
+    from test_interrater import _study, accuracy_rows
 
-    from ambiguity.stats.agreement import agreement
+    from ambiguity.stats.interrater import agreement
 
     ann, items = _study(seed=7)
     res = agreement(ann, items, n_boot=0, ci=ci)

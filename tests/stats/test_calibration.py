@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ambiguity.stats.compare import compare
+from ambiguity.stats.comparisons import compare
 
 pytestmark = pytest.mark.slow
 

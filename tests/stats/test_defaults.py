@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ambiguity.stats.attribution import auc_lower, quadrant_attribution, summarise
-from ambiguity.stats.compare import TEST_DEFAULTS, compare, compare_quadrant_frame
+from ambiguity.stats.attribution_by_quadrant import auc_lower, quadrant_attribution, summarise
+from ambiguity.stats.comparisons import TEST_DEFAULTS, compare, compare_quadrant_frame
 from ambiguity.stats.conflicts import conflict_set, spearman_ci
 from ambiguity.stats.multitest import adjust
 

@@ -9,7 +9,7 @@ import pytest
 import scipy.stats
 from stats_refs import ref_cohen, ref_fleiss
 
-from ambiguity.stats.agreement import _group_stats, agreement
+from ambiguity.stats.interrater import _group_stats, agreement
 
 LABELS = ("emp", "neu", "mixed")
 

@@ -17,7 +17,7 @@ from synth import write_segments  # noqa: E402
 
 from ambiguity.errors import StatsError  # noqa: E402
 from ambiguity.models.predictions import prediction_table, write_crossfit_rows, write_predictions  # noqa: E402
-from ambiguity.stats.quadrants import load_quadrants, quadrant_stability, quadrants, table1, table2  # noqa: E402
+from ambiguity.stats.quadrant_tables import load_quadrants, quadrant_stability, quadrants, table1, table2  # noqa: E402
 from ambiguity.stats.stability import (  # noqa: E402
     check_one_scheme,
     resolve_scheme,
@@ -231,7 +231,7 @@ def cf_features(cf_store):
 
 
 def test_compare_uses_modal_quadrants_and_states_the_scheme(cf_features):
-    from ambiguity.stats.compare import compare_quadrant_frame, compare_quadrants
+    from ambiguity.stats.comparisons import compare_quadrant_frame, compare_quadrants
 
     res = compare_quadrants(cf_features, "text.x", "fusion", "prosody", [("red", "blue")], scheme="crossfit")
     assert res.n_segments == 4
@@ -258,7 +258,7 @@ def test_sample_refuses_mixed_schemes_and_takes_crossfit(cf_store):
 
 
 def test_boundary_caption_states_the_scheme(cf_features):
-    from ambiguity.stats.boundary import boundary
+    from ambiguity.stats.boundary_tests import boundary
 
     res = quadrants(cf_features, "text.x", "fusion")
     b = boundary(cf_features, "text.vec", k=1, quadrants=res.frame, quadrants_note=res.scheme.caption(), n_permutations=10)

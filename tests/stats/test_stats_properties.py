@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 
-from ambiguity.stats.compare import compare
+from ambiguity.stats.comparisons import compare
 from ambiguity.stats.multitest import adjust
 from hypothesis_profiles import examples
 

@@ -24,7 +24,7 @@ from ambiguity.stores.sql import quote
 
 if TYPE_CHECKING:
     from ambiguity.annotate.tasks import AnnotationTask
-    from ambiguity.stats.agreement import AgreementResult
+    from ambiguity.stats.interrater import AgreementResult
     from ambiguity.stores.lance import FeatureStore
 
 TABLE = "annotations"
@@ -332,7 +332,7 @@ def task_agreement(
     scheme: str | None = None,
     min_stability: float | None = None,
 ) -> AgreementResult:
-    """:func:`ambiguity.stats.agreement` for a task saved in the store and the answers given to it.
+    """:func:`ambiguity.stats.interrater` for a task saved in the store and the answers given to it.
 
     ``scheme`` None keeps the quadrant each item had when the task was sampled; ``fixed``
     or ``crossfit`` places each item's segment anew from the store's predictions of the
@@ -342,7 +342,7 @@ def task_agreement(
     import dataclasses
 
     from ambiguity.annotate.tasks import load_task
-    from ambiguity.stats.agreement import agreement
+    from ambiguity.stats.interrater import agreement
 
     t = load_task(store, task)
     answers = read_answers(store, task)
@@ -360,7 +360,7 @@ def task_agreement(
 
 def _requadrant(store: FeatureStore, items: pl.DataFrame, scheme: str, min_stability: float | None) -> tuple[pl.DataFrame, str]:
     """The task's items with each segment's quadrant under ``scheme`` (items without one are dropped)."""
-    from ambiguity.stats.quadrants import quadrants
+    from ambiguity.stats.quadrant_tables import quadrants
 
     parts, note = [], ""
     for (uni, fus), part in items.group_by(["unimodal_model", "fusion_model"], maintain_order=True):

@@ -385,10 +385,10 @@ def sample_from_store(
 
     ``models`` maps each modality to its unimodal model; a modality name as the
     model picks the store's one unimodal model of that modality. ``scheme``,
-    ``splits`` and ``min_stability`` as in :func:`ambiguity.stats.quadrants.quadrants`
+    ``splits`` and ``min_stability`` as in :func:`ambiguity.stats.quadrant_tables.quadrants`
     (crossfit: each segment's modal quadrant; the same scheme for every modality).
     """
-    from ambiguity.stats.quadrants import load_quadrants, resolve_model  # the predictions layer
+    from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model  # the predictions layer
 
     names = {m: resolve_model(store, model) for m, model in models.items()}
     fusion = resolve_model(store, fusion)

@@ -49,7 +49,7 @@ def attribute(ctx, model, splits, target, method, n_permutations, seed, chunk, o
         export(res.frame, out)
         click.echo(f"wrote {res.frame.height} rows to {out}")
     if unimodal:
-        from ambiguity.stats.attribution import quadrant_attribution
+        from ambiguity.stats.attribution_by_quadrant import quadrant_attribution
 
         qa = quadrant_attribution(store, unimodal, model, splits=split_t or ("test",), target=res.target)
         emit(render_many({f"Mean phi per quadrant ({qa.describe()})": qa.means,

@@ -33,7 +33,7 @@ def _write(df, fmt: str, out: Path | None) -> None:
 
 def _auto_embedding(store: FeatureStore, embedding: str | None) -> str | None:
     """--embedding, 'none', or by default the store's text embedding group (if any)."""
-    from ambiguity.explore.score import default_embedding
+    from ambiguity.stats.score import default_embedding
 
     if embedding == "none":
         return None
@@ -93,14 +93,14 @@ def explore(ctx, port, host, scheme, threshold, clips, weights, embedding, k, fu
 @click.pass_context
 def rank(ctx, top, out, fmt, weights, embedding, k, fusion, unimodal) -> None:
     """The most ambiguous segments by the ambiguity score (see docs/explore.md)."""
-    from ambiguity.explore.score import ambiguity_scores
+    from ambiguity.stats.score import ambiguity_scores
 
     store = get_store(ctx)
     emb = _auto_embedding(store, embedding)
     res = ambiguity_scores(store, unimodal=unimodal, fusion=fusion, embedding=emb, k=k, weights=_weights(weights))
     for c, why in res.missing.items():
         click.echo(f"note: component {c} unavailable: {why}", err=True)
-    from ambiguity.explore.score import ranked
+    from ambiguity.stats.score import ranked
 
     df = ranked(store, res, top)
     if fmt in ("md", "latex"):  # a table cell: one line, shortened (csv and json keep the whole transcript)
@@ -122,8 +122,8 @@ def rank(ctx, top, out, fmt, weights, embedding, k, fusion, unimodal) -> None:
 @click.pass_context
 def select_cmd(ctx, budget, strategy, seed, task, modality, out, fmt) -> None:
     """Pick segments without labels to annotate next, by committee disagreement (McCallum & Nigam 1998) or another strategy."""
-    from ambiguity.explore.committee import unlabelled_committee
-    from ambiguity.explore.select import select
+    from ambiguity.stats.committee import unlabelled_committee
+    from ambiguity.stats.select import select
 
     store = get_store(ctx)
     ids, probs, members, classes = unlabelled_committee(store)

@@ -185,8 +185,8 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
     per segment), and Tables 1 and 2 give mean ± SD over the repeats.
     """
     from ambiguity.models.predictions import model_summary
-    from ambiguity.stats.quadrants import quadrants as quadrant_result
-    from ambiguity.stats.quadrants import resolve_model, table1, table2, unimodal_models
+    from ambiguity.stats.quadrant_tables import quadrants as quadrant_result
+    from ambiguity.stats.quadrant_tables import resolve_model, table1, table2, unimodal_models
     from ambiguity.stats.stability import resolve_scheme
     from ambiguity.tables import to_latex, to_markdown
 

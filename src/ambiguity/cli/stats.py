@@ -23,7 +23,7 @@ from ambiguity.cli.options import (
 
 
 def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
-    from ambiguity.stats.compare import DEFAULT_PAIRS
+    from ambiguity.stats.comparisons import DEFAULT_PAIRS
 
     if not values:
         return list(DEFAULT_PAIRS)
@@ -58,9 +58,9 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.pass_context
 def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, splits, scheme, min_stability, threshold, test, correction, alpha, ci, bayes, fmt, out, figure_dir) -> None:
     """Compare quadrant pairs on the features of GROUPS (t-tests or Mann-Whitney, corrected, effect sizes)."""
-    from ambiguity.stats.compare import compare_quadrants, join_quadrants
+    from ambiguity.stats.comparisons import compare_quadrants, join_quadrants
     from ambiguity.stats.frames import select_columns
-    from ambiguity.stats.quadrants import quadrants as load
+    from ambiguity.stats.quadrant_tables import quadrants as load
 
     if columns and features:
         raise click.UsageError("use --columns REGEX or --feature NAME, not both")
@@ -104,14 +104,14 @@ def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, spli
 @click.pass_context
 def boundary(ctx, group, unimodal, fusion, splits, scheme, min_stability, threshold, neighbour_splits, k, metric, permutations, seed, correction, exact_limit, fmt, out, figure_dir) -> None:
     """Nearest-neighbour boundary analysis of the embedding GROUP: other-label share, margin, permutation tests."""
-    from ambiguity.stats.boundary import boundary as run
+    from ambiguity.stats.boundary_tests import boundary as run
 
     if out and out.suffix.lower() not in (".csv", ".parquet"):
         raise click.BadParameter("use a .csv or .parquet file", param_hint="--out")
     store = get_store(ctx)
     quads, note = None, None
     if unimodal:
-        from ambiguity.stats.quadrants import quadrants as load
+        from ambiguity.stats.quadrant_tables import quadrants as load
 
         q = load(store, unimodal, fusion, splits or None, threshold, scheme=scheme, min_stability=min_stability)
         quads, note = q.frame, q.scheme.caption()

@@ -1,14 +1,7 @@
-"""Explore ambiguous segments: a local web app, the ambiguity score, selection for annotation.
+"""Explore ambiguous segments: a local web app over the store.
 
-``ambiguity.explore.score`` (the score, :func:`rank`) and ``ambiguity.explore.select``
-(committee disagreement, :func:`select`) need no web dependencies; the app
-(``ambiguity.explore.app``) needs the ``annotate`` extra (starlette, uvicorn).
+The statistics it shows live in ``ambiguity.stats`` (the ambiguity score and
+:func:`~ambiguity.stats.rank` in ``stats.score``, committee selection in
+``stats.select``); the app (``ambiguity.explore.app``) needs the ``annotate``
+extra (starlette, uvicorn).
 """
-
-from ambiguity.explore.score import COMPONENTS, DEFAULT_WEIGHTS, ScoreResult, ambiguity_scores, combine, rank
-from ambiguity.explore.select import STRATEGIES, kl_to_consensus, select, vote_entropy
-
-__all__ = [
-    "COMPONENTS", "DEFAULT_WEIGHTS", "STRATEGIES", "ScoreResult", "ambiguity_scores", "combine", "kl_to_consensus",
-    "rank", "select", "vote_entropy",
-]

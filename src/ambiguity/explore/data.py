@@ -21,7 +21,7 @@ import polars as pl
 
 from ambiguity.constants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS
 from ambiguity.errors import AmbiguityError, StatsError
-from ambiguity.explore.score import COMPONENTS, ScoreResult, ambiguity_scores, fusion_model
+from ambiguity.stats.score import COMPONENTS, ScoreResult, ambiguity_scores, fusion_model
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -193,7 +193,7 @@ class ExploreData:
             q = self.quadrants[m].filter(pl.col("segment_id") == sid)
             if q.height:
                 rows.append({"unimodal": m, **{k: v for k, v in q.row(0, named=True).items() if k != "segment_id"}})
-        from ambiguity.stats.quadrants import quadrant_stability
+        from ambiguity.stats.quadrant_tables import quadrant_stability
 
         for row in rows:
             if "share_red" in row:  # crossfit scheme: the shares are in the frame
@@ -326,7 +326,7 @@ def load(
 ) -> ExploreData:
 
     """Read the explorer's data. A store without predictions still loads (``problem`` says what to run)."""
-    from ambiguity.stats.quadrants import load_quadrants, resolve_model, unimodal_models
+    from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model, unimodal_models
     from ambiguity.stores.schema import SPLITS, table_name
 
     if scheme not in SCHEMES:

@@ -24,7 +24,7 @@ import polars as pl
 import pyarrow as pa
 
 from ambiguity.errors import MissingGroupError, ModelError
-from ambiguity.models import attribution as A
+from ambiguity.models import shapley as A
 from ambiguity.stores import schema as S
 from ambiguity.stores.sql import quote, quote_list
 

@@ -119,7 +119,7 @@ class GatedAttentionFusion(nn.Module):
         """Softmax of the scores over the kept modalities only; a left-out modality gets weight 0.
 
         This is how modality dropout leaves a modality out in training, and how
-        :mod:`ambiguity.models.attribution` evaluates a coalition of modalities.
+        :mod:`ambiguity.models.shapley` evaluates a coalition of modalities.
         """
         return torch.softmax(scores.masked_fill(~keep, float("-inf")), dim=-1)
 

@@ -90,7 +90,7 @@ def group_modality(store: FeatureStore, group: str) -> str:
     return group.split(".")[0]
 
 
-def _group_matrix(store: FeatureStore, group: str) -> tuple[list[str], np.ndarray, list[str]]:
+def group_matrix(store: FeatureStore, group: str) -> tuple[list[str], np.ndarray, list[str]]:
     schema = store.schema(S.table_name(group))
     if "vector" in schema.names:
         ids, arr = store.vectors(group)
@@ -133,7 +133,7 @@ def load_dataset(store: FeatureStore, groups: Sequence[str], *, require: Sequenc
             dropped[f"not ok in {g}"] = len(lost)
         keep &= ok
         if g in groups:
-            ids, arr, names = _group_matrix(store, g)
+            ids, arr, names = group_matrix(store, g)
             mats[g] = ({s: i for i, s in enumerate(ids)}, arr, names)
     rows = labelled.filter(labelled["segment_id"].is_in(list(keep)))
     ids = rows["segment_id"].to_list()

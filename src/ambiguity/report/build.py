@@ -86,7 +86,7 @@ class Report:
 
     def models(self) -> list[str]:
         if "models" not in self.cache:
-            from ambiguity.stats.quadrants import resolve_model, unimodal_models
+            from ambiguity.stats.quadrant_tables import resolve_model, unimodal_models
 
             names = self.s.unimodal or sorted(unimodal_models(self.store))
             self.cache["models"] = [resolve_model(self.store, m) for m in names]
@@ -111,7 +111,7 @@ class Report:
         raise StatsError(f"no unimodal {modality} model in the predictions table")
 
     def quadrant_result(self, model: str):
-        from ambiguity.stats.quadrants import quadrants
+        from ambiguity.stats.quadrant_tables import quadrants
 
         key = f"q:{model}"
         if key not in self.cache:
@@ -139,7 +139,7 @@ class Report:
 
     # -- sections ----------------------------------------------------------------------
     def table1(self, sec: Section) -> None:
-        from ambiguity.stats.quadrants import table1
+        from ambiguity.stats.quadrant_tables import table1
 
         sch = self.scheme()
         df = table1(self.store, splits=self.s.splits, scheme=sch.name)
@@ -149,7 +149,7 @@ class Report:
         sec.markdown = T.to_markdown(df, caption=cap, digits=3)
 
     def table2(self, sec: Section) -> None:
-        from ambiguity.stats.quadrants import table2
+        from ambiguity.stats.quadrant_tables import table2
 
         sch = self.scheme()
         res = table2(self.store, splits=self.s.splits, scheme=sch.name)
@@ -187,7 +187,7 @@ class Report:
         self._quadrant_counts(sec)
 
     def _compare(self, model: str, groups: list[str], columns) -> Any:
-        from ambiguity.stats.compare import compare_quadrants
+        from ambiguity.stats.comparisons import compare_quadrants
 
         return compare_quadrants(
             self.store, model, self.s.fusion, groups, PAIRS, threshold=self.s.threshold,
@@ -215,7 +215,7 @@ class Report:
 
     def feature_figure(self, sec: Section, compared: tuple[str, list[str], Any], columns: Callable[[pl.DataFrame], list[str]], write) -> None:
         """Figure 5 or 6: the compared features by quadrant, with the comparison's results."""
-        from ambiguity.stats.compare import join_quadrants
+        from ambiguity.stats.comparisons import join_quadrants
 
         model, groups, qc = compared
         feats = self.store.features(groups)
@@ -262,7 +262,7 @@ class Report:
 
     def figure3(self, sec: Section) -> None:
         from ambiguity.report.fig_boundary import write_figure3
-        from ambiguity.stats.boundary import boundary
+        from ambiguity.stats.boundary_tests import boundary
 
         model = self.pick(self.s.text_model, "text")
         group = self.s.text_group or (list(self.summary().get(model, {}).get("groups") or []) or [model])[0]
@@ -298,7 +298,7 @@ class Report:
 
         if not self.s.flag:
             raise StatsError("no flag column configured")
-        from ambiguity.stats.quadrants import quadrants
+        from ambiguity.stats.quadrant_tables import quadrants
         from ambiguity.stats.stability import wilson_interval
 
         flags = self._flags()
@@ -340,7 +340,7 @@ class Report:
         from ambiguity.errors import MissingGroupError
         from ambiguity.models.attributions import attribute, read_attributions, wide
         from ambiguity.report.fig_attribution import write_attribution_figures
-        from ambiguity.stats.attribution import auc_lower, quadrant_frame, summarise
+        from ambiguity.stats.attribution_by_quadrant import auc_lower, quadrant_frame, summarise
 
         try:
             long = read_attributions(self.store, self.s.fusion, "p_correct", self.s.splits)
@@ -412,8 +412,8 @@ class Report:
         sec.markdown = T.to_markdown(summary, caption=cap, digits=3) + "\n" + T.to_markdown(corr, caption=cap2, digits=3)
 
     def ambiguous(self, sec: Section, top: int = 20) -> None:
-        """The top of the ambiguity ranking (ambiguity.explore.score), components shown one by one."""
-        from ambiguity.explore.score import ambiguity_scores, default_embedding, ranked
+        """The top of the ambiguity ranking (ambiguity.stats.score), components shown one by one."""
+        from ambiguity.stats.score import ambiguity_scores, default_embedding, ranked
 
         res = ambiguity_scores(self.store, fusion=self.s.fusion, embedding=self.s.text_group or default_embedding(self.store))
         df = ranked(self.store, res, top).with_columns(

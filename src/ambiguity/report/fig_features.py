@@ -1,7 +1,7 @@
 """Figure 5 (feature distributions per quadrant) and Figure 6 (AU activation rates per quadrant).
 
 Input is a frame with a ``quadrant`` column and feature columns, e.g. from
-:func:`ambiguity.stats.compare.join_quadrants`. A :class:`QuadrantComparison` may be
+:func:`ambiguity.stats.comparisons.join_quadrants`. A :class:`QuadrantComparison` may be
 passed to print each pair's adjusted p in the panel titles. Built on
 ``matplotlib.figure.Figure`` with the Agg canvas.
 """

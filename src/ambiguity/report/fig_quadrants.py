@@ -21,7 +21,7 @@ from matplotlib.patches import Patch
 from ambiguity.constants import QUADRANT_COLOURS, QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.report.fig_boundary import save
-from ambiguity.stats.quadrants import quadrant_counts
+from ambiguity.stats.quadrant_tables import quadrant_counts
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -140,8 +140,8 @@ def datamap(dynamics: pl.DataFrame, models: Sequence[str] | None = None) -> Figu
 
 def write_figure2(store: FeatureStore, out_dir: str | Path, fusion: str = "fusion", unimodal: Sequence[str] | None = None,
                   splits=None, threshold: float = 0.5, *, scheme: str = "auto", min_stability: float | None = None) -> list[Path]:
-    """Figure 2 from the store's predictions (``scheme`` as in :func:`ambiguity.stats.quadrants.quadrants`)."""
-    from ambiguity.stats.quadrants import quadrants, resolve_model, unimodal_models
+    """Figure 2 from the store's predictions (``scheme`` as in :func:`ambiguity.stats.quadrant_tables.quadrants`)."""
+    from ambiguity.stats.quadrant_tables import quadrants, resolve_model, unimodal_models
 
     names = [resolve_model(store, u) for u in unimodal] if unimodal else sorted(unimodal_models(store))
     if not names:
@@ -154,7 +154,7 @@ def write_figure2(store: FeatureStore, out_dir: str | Path, fusion: str = "fusio
 
 def write_datamap(store: FeatureStore, out_dir: str | Path, models: Sequence[str] | None = None) -> list[Path]:
     from ambiguity.models.predictions import read_dynamics
-    from ambiguity.stats.quadrants import ordered_models, resolve_model
+    from ambiguity.stats.quadrant_tables import ordered_models, resolve_model
 
     dyn = read_dynamics(store, [resolve_model(store, m) for m in models] if models else None)
     order = [m for m in ordered_models(store) if m in set(dyn["model"].to_list())] if not models else [resolve_model(store, m) for m in models]

@@ -70,7 +70,7 @@ def conflict_scores(store: FeatureStore, models: Sequence[str] | None = None, sp
     model_a, class_a, p_a, model_b, class_b, p_b (the most confident opposing pair; null if none), and
     ``predicted`` (JSON: model -> predicted class). ``models`` default: every unimodal model."""
     from ambiguity.models.predictions import read_predictions
-    from ambiguity.stats.quadrants import resolve_model, unimodal_models
+    from ambiguity.stats.quadrant_tables import resolve_model, unimodal_models
 
     names = [resolve_model(store, m) for m in models] if models else sorted(unimodal_models(store))
     if len(names) < 2:
@@ -166,7 +166,7 @@ def conflict_correlations(store: FeatureStore, scores: pl.DataFrame, *, stabilit
     crossfit disagreement share, and with annotator disagreement.
 
     ``stability``: a frame with segment_id, stability and disagreement_p (as
-    :func:`ambiguity.stats.quadrants.quadrant_stability` returns); when not given it is computed for each
+    :func:`ambiguity.stats.quadrant_tables.quadrant_stability` returns); when not given it is computed for each
     ``unimodal`` model (default: every unimodal model) vs ``fusion`` from the store's cross-fitted
     predictions. A missing input (no crossfit run, no annotations) gives a row whose ``note`` says why.
     """
@@ -177,7 +177,7 @@ def conflict_correlations(store: FeatureStore, scores: pl.DataFrame, *, stabilit
     if stability is not None:
         frames["given"] = stability
     else:
-        from ambiguity.stats.quadrants import quadrant_stability, unimodal_models
+        from ambiguity.stats.quadrant_tables import quadrant_stability, unimodal_models
 
         for u in unimodal or sorted(unimodal_models(store)):
             try:

@@ -2,7 +2,7 @@
 
 Exact search (blocked matrix products: one pass gives the k nearest and the nearest
 of every class) up to ``EXACT_LIMIT`` rows; a Lance IVF vector index above it.
-:mod:`ambiguity.stats.boundary` builds its statistics on these neighbours.
+:mod:`ambiguity.stats.boundary_tests` builds its statistics on these neighbours.
 """
 
 from __future__ import annotations

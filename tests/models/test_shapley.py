@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ambiguity.errors import ConfigError, ModelError
-from ambiguity.models import attribution as A
+from ambiguity.models import shapley as A
 from ambiguity.models.fusion import GatedAttentionFusion
 from ambiguity.models.probes import LogisticProbe
 

@@ -2,7 +2,7 @@
 
 Each component is 1 where a segment looks most ambiguous by that measure (``conflict``
 is ``ambiguity.stats.conflicts``' JSD, divided by its maximum ``min(log2 K, log2 C)`` for
-``K`` models and ``C`` classes; ``disagreement`` is ``ambiguity.stats.quadrants.quadrant_stability``):
+``K`` models and ``C`` classes; ``disagreement`` is ``ambiguity.stats.quadrant_tables.quadrant_stability``):
 
 ==============  ======================================================================  ========================
 component       value                                                                   needs
@@ -101,8 +101,8 @@ class ScoreResult:
 
 
 def _committee(store: FeatureStore) -> pl.DataFrame:
-    from ambiguity.explore.select import vote_entropy
     from ambiguity.models.predictions import read_predictions
+    from ambiguity.stats.select import vote_entropy
 
     df = read_predictions(store).select("model", "segment_id", "classes", "probs")
     models = sorted(set(df["model"].to_list()))
@@ -120,7 +120,7 @@ def _committee(store: FeatureStore) -> pl.DataFrame:
 
 def _disagreement(store: FeatureStore, unimodal: list[str], fusion: str) -> pl.DataFrame:
     """Mean over the unimodal models of P(red or green) across repeats (stats.quadrants.quadrant_stability)."""
-    from ambiguity.stats.quadrants import quadrant_stability
+    from ambiguity.stats.quadrant_tables import quadrant_stability
 
     parts = [quadrant_stability(store, m, fusion).select("segment_id", "disagreement_p") for m in unimodal]
     return pl.concat(parts).group_by("segment_id").agg(pl.col("disagreement_p").mean().alias("disagreement"))
@@ -156,7 +156,7 @@ def _dynamics(store: FeatureStore) -> pl.DataFrame:
 
 
 def _knn(store: FeatureStore, group: str, k: int) -> pl.DataFrame:
-    from ambiguity.stats.boundary import boundary
+    from ambiguity.stats.boundary_tests import boundary
 
     res = boundary(store, group, k=k, n_permutations=0)
     return res.segments.select("segment_id", pl.col("other_share").alias("knn"))
@@ -246,7 +246,7 @@ def ambiguity_scores(
 
 
 def _pair(store: FeatureStore, unimodal: str | None, fusion: str | None) -> tuple[list[str], str] | None:
-    from ambiguity.stats.quadrants import resolve_model, unimodal_models
+    from ambiguity.stats.quadrant_tables import resolve_model, unimodal_models
 
     if not store.has_table("predictions"):
         return None

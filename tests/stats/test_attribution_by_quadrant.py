@@ -13,7 +13,7 @@ import scipy.stats
 from stats_refs import ref_bh, ref_holm
 
 from ambiguity.errors import StatsError
-from ambiguity.stats.attribution import _t_interval, auc_lower, summarise
+from ambiguity.stats.attribution_by_quadrant import _t_interval, auc_lower, summarise
 
 MODS = ("text", "audio", "video")
 
@@ -136,7 +136,7 @@ def test_auc_bootstrap_is_seeded_and_needs_both_groups():
 
 
 def test_quadrant_frame_needs_an_overlap_and_one_is_enough():
-    from ambiguity.stats.attribution import quadrant_frame
+    from ambiguity.stats.attribution_by_quadrant import quadrant_frame
 
     attr = pl.DataFrame({"segment_id": ["a", "b"], "phi_text": [0.1, 0.2]})
     one = quadrant_frame(attr, pl.DataFrame({"segment_id": ["b", "z"], "quadrant": ["red", "blue"]}))

@@ -16,7 +16,7 @@ from statsmodels.stats.multitest import multipletests
 
 import ambiguity.stats.neighbours as N
 from ambiguity.errors import StatsError
-from ambiguity.stats.boundary import boundary, boundary_arrays, permutation_tests
+from ambiguity.stats.boundary_tests import boundary, boundary_arrays, permutation_tests
 from ambiguity.stats.neighbours import knn_exact, neighbours
 
 
@@ -277,7 +277,7 @@ def test_cli_boundary(store, tmp_path, monkeypatch):
     ids = [f"seg{i:02d}" for i in range(60)]
     _vector_store(store, x, lab, ids)
     quads = pl.DataFrame({"segment_id": ids, "quadrant": ["red", "green", "blue"] * 20})
-    mod = importlib.import_module("ambiguity.stats.quadrants")
+    mod = importlib.import_module("ambiguity.stats.quadrant_tables")
     from types import SimpleNamespace
 
     from ambiguity.stats.stability import Scheme
@@ -364,7 +364,7 @@ def test_permutation_means_do_not_overflow_near_the_float_limit():
     # found by tests/stats/test_adversarial.py: the plain mean of two margins of 1e308 overflows to inf
     import warnings
 
-    from ambiguity.stats.boundary import permutation_tests
+    from ambiguity.stats.boundary_tests import permutation_tests
 
     segs = pl.DataFrame({"quadrant": ["red"] * 3 + ["blue"] * 3, "other_share": [0.5] * 6,
                          "margin": [1e308, 1e308, 1e308, 0.0, 1.0, 2.0]})

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from ambiguity.stores.schema import SEGMENTS_SCHEMA
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "examples" / "data" / "faces" / "WolfgangLanger_Pexels.mp4"
 WAV = ROOT / "examples" / "data" / "speech-emotion" / "00.wav"
 CLASSES = ["empathetic", "neutral"]

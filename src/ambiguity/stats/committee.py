@@ -58,7 +58,7 @@ def with_unlabelled(store: FeatureStore, groups: Sequence[str]):
     """The labelled dataset of ``groups`` plus every unlabelled segment that is ok in all of them."""
     import polars as pl
 
-    from ambiguity.models.training import Dataset, _group_matrix, load_dataset
+    from ambiguity.models.training import Dataset, group_matrix, load_dataset
 
     ds = load_dataset(store, groups)
     seg = store.segments(["segment_id", "label"]).filter(pl.col("label").is_null())
@@ -71,7 +71,7 @@ def with_unlabelled(store: FeatureStore, groups: Sequence[str]):
     if not new:
         raise ModelError(f"no segment without a label is ok in every group of the committee ({', '.join(ds.groups)})")
     for g in ds.groups:
-        gid, arr, _ = _group_matrix(store, g)
+        gid, arr, _ = group_matrix(store, g)
         pos = {s: i for i, s in enumerate(gid)}
         mats.append(arr[[pos[s] for s in new]])
     return Dataset(

@@ -21,7 +21,7 @@ from ambiguity.constants import QUADRANTS  # noqa: E402
 from ambiguity.errors import ConfigError, StatsError  # noqa: E402
 from ambiguity.models.predictions import prediction_table, write_predictions  # noqa: E402
 from ambiguity.stats.assign import assign_quadrants  # noqa: E402
-from ambiguity.stats.quadrants import (  # noqa: E402
+from ambiguity.stats.quadrant_tables import (  # noqa: E402
     bootstrap_rate_ci,
     disagreement,
     disagreement_rates,
@@ -231,6 +231,6 @@ def test_figures_are_written_and_not_blank(pred_store, tmp_path):
 
 def test_models_are_ordered_unimodal_first_each_part_by_name(pred_store):
     # the row order of Tables 1 and 2 (kills the mutation-run survivors in ordered_models)
-    from ambiguity.stats.quadrants import ordered_models
+    from ambiguity.stats.quadrant_tables import ordered_models
 
     assert ordered_models(pred_store) == ["prosody", "text.x", "fusion"]

@@ -2,7 +2,7 @@
 
 Means: the mean phi of each modality among a quadrant's segments with a t
 interval (mean ± t_{n-1} SD / sqrt(n)). Tests: red vs blue and green vs blue for
-every modality, each one :func:`ambiguity.stats.compare.compare` (Welch by default)
+every modality, each one :func:`ambiguity.stats.comparisons.compare` (Welch by default)
 run uncorrected, then corrected together: **one family** of 2 x M tests (Holm by
 default). Dominant: how many of a quadrant's segments had each modality as the
 one with the largest |phi|, and its share.
@@ -74,7 +74,7 @@ def quadrant_frame(attr_wide: pl.DataFrame, quadrants: pl.DataFrame) -> pl.DataF
 def summarise(frame: pl.DataFrame, modalities: Sequence[str], *, test: str = "welch", correction: str = "holm",
               alpha: float = 0.05, ci: float = 0.95) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """means, tests, dominant tables from a frame with quadrant and phi_<modality> columns."""
-    from ambiguity.stats.compare import compare
+    from ambiguity.stats.comparisons import compare
 
     check_correction(correction)
     alpha, ci = check_alpha(alpha), check_alpha(ci, "ci")
@@ -123,7 +123,7 @@ def quadrant_attribution(store: FeatureStore, unimodal: str, fusion: str = "fusi
                          quadrants: pl.DataFrame | None = None) -> QuadrantAttribution:
     """Per-quadrant summary of the stored attributions of ``fusion`` (run ``attribute`` first)."""
     from ambiguity.models.attributions import read_attributions, wide
-    from ambiguity.stats.quadrants import load_quadrants, resolve_model
+    from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model
 
     fusion = resolve_model(store, fusion)
     long = read_attributions(store, fusion, target, splits)

@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from explore_data import make_store
 
 from ambiguity.errors import StatsError
-from ambiguity.explore.score import COMPONENTS, ambiguity_scores, combine, rank
+from ambiguity.stats.score import COMPONENTS, ambiguity_scores, combine, rank
+from explore_data import make_store
 
 
 def test_combine_by_definition():

@@ -275,7 +275,7 @@ def boundary(
 
     Neighbours are searched among every segment with an ``ok`` vector and a label (or only
     those of ``splits``); ``quadrants`` (segment_id, quadrant; e.g. from
-    :func:`ambiguity.stats.quadrants.load_quadrants`) adds the per-quadrant summary and
+    :func:`ambiguity.stats.quadrant_tables.load_quadrants`) adds the per-quadrant summary and
     tests; ``quadrants_note`` (their scheme, K, R and stability cut) goes into the caption. Other
     keyword arguments go to :func:`boundary_arrays`.
     """

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from stats_refs import ref_alpha, ref_cohen, ref_fleiss
 
 from ambiguity.errors import StatsError
-from ambiguity.stats.agreement import (
+from ambiguity.stats.interrater import (
     AgreementResult,
     agreement,
     cohen_kappa,

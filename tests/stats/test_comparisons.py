@@ -15,11 +15,11 @@ from numpy.testing import assert_allclose
 from statsmodels.stats.multitest import multipletests
 
 from ambiguity.errors import StatsError
-from ambiguity.stats.compare import compare, compare_quadrant_frame, compare_quadrants
+from ambiguity.stats.comparisons import compare, compare_quadrant_frame, compare_quadrants
 from ambiguity.stats.frames import select_columns
 
 # the module itself: the package exports the function of the same name
-compare_mod = importlib.import_module("ambiguity.stats.compare")
+compare_mod = importlib.import_module("ambiguity.stats.comparisons")
 
 
 def _data(seed=0, n_a=23, n_b=31, p=6):
@@ -301,7 +301,7 @@ def test_compare_quadrants_reads_the_store(store, monkeypatch):
         calls.append((unimodal, fusion, splits, threshold, kw))
         return types.SimpleNamespace(frame=quads, scheme=Scheme("fixed", ("test",)))
 
-    mod = importlib.import_module("ambiguity.stats.quadrants")
+    mod = importlib.import_module("ambiguity.stats.quadrant_tables")
     monkeypatch.setattr(mod, "quadrants", fake_load)
     res = compare_quadrants(store, "audio", "fusion", "fake", threshold=0.6, columns=["pitch_mean"])
     assert calls == [("audio", "fusion", None, 0.6, {"scheme": "auto", "min_stability": None})]
@@ -322,7 +322,7 @@ def test_docstring_examples():
 def _patch_quadrants(monkeypatch, quads):
     from ambiguity.stats.stability import Scheme
 
-    mod = importlib.import_module("ambiguity.stats.quadrants")
+    mod = importlib.import_module("ambiguity.stats.quadrant_tables")
     fake = types.SimpleNamespace(frame=quads, scheme=Scheme("fixed", ("test",)))
     monkeypatch.setattr(mod, "quadrants", lambda store, unimodal, fusion, splits=None, threshold=0.5, **kw: fake)
 

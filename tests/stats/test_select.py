@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import entropy
 
 from ambiguity.errors import StatsError
-from ambiguity.explore.select import kl_to_consensus, least_confidence, margin, select, vote_entropy
+from ambiguity.stats.select import kl_to_consensus, least_confidence, margin, select, vote_entropy
 
 
 def _committee():

@@ -389,7 +389,7 @@ def compare_quadrant_frame(
 
     ``features`` has ``segment_id`` and feature columns; ``quadrants`` has ``segment_id`` and
     ``quadrant`` (red / green / blue / yellow), as returned by
-    :func:`ambiguity.stats.quadrants.load_quadrants`. Each pair is one :func:`compare` call and
+    :func:`ambiguity.stats.quadrant_tables.load_quadrants`. Each pair is one :func:`compare` call and
     one correction family. A quadrant with no segments gives rows with p = NaN and a reason.
     A frame mixing schemes (its ``scheme`` column) is refused; ``quadrants_note`` (the scheme, K,
     R and stability cut) goes into the caption. ``settings`` (test, correction, alpha, ci, bayes) are
@@ -462,12 +462,12 @@ def compare_quadrants(
     runs :func:`compare_quadrant_frame`. For AU activation rates pass e.g.
     ``columns=r"^AU\\d+.*_rate$"`` (OpenFace) or ``columns="_rate$"``.
     ``scheme`` (auto | fixed | crossfit), ``splits`` and ``min_stability`` choose the quadrants as in
-    :func:`ambiguity.stats.quadrants.quadrants`: on crossfit each segment's modal quadrant.
+    :func:`ambiguity.stats.quadrant_tables.quadrants`: on crossfit each segment's modal quadrant.
     ``settings`` (test, correction, alpha, ci, bayes) are :func:`compare`'s.
     """
     groups = [groups] if isinstance(groups, str) else list(groups)
     if quadrants is None:
-        from ambiguity.stats.quadrants import quadrants as load
+        from ambiguity.stats.quadrant_tables import quadrants as load
 
         res = load(store, unimodal, fusion, splits, threshold, scheme=scheme, min_stability=min_stability)
         quadrants, quadrants_note = res.frame, quadrants_note or res.scheme.caption()
