@@ -59,6 +59,9 @@ PREDICTIONS_SCHEMA = S.table_schema(
     },
 )
 SCHEMES = ("fixed", "crossfit")
+#: Human judgments as predictors (``human:audio`` ...; ambiguity.annotate.judgments): their own scheme, never mixed
+#: with the model schemes (keys ``f"{model}|human|{segment_id}"``, fold and repeat null).
+HUMAN = "human"
 
 DYNAMICS_SCHEMA = S.table_schema(
     ["key", "model", "segment_id", "split", "label", "p_correct_epochs", "confidence", "variability", "correctness",
@@ -108,13 +111,14 @@ def prediction_table(
     true_idx = np.array([index[lab] for lab in labels], dtype=np.int64)
     p_correct = probs[np.arange(n), true_idx] if n else np.zeros(0)
     predicted = [classes[i] for i in probs.argmax(axis=1)] if n else []
-    if scheme not in SCHEMES:
-        raise StoreError(f"scheme {scheme!r}: use one of {', '.join(SCHEMES)}")
+    if scheme not in (*SCHEMES, HUMAN):
+        raise StoreError(f"scheme {scheme!r}: use one of {', '.join((*SCHEMES, HUMAN))}")
     if scheme == "crossfit" and (repeat is None or fold is None or len(fold) != n):
         raise StoreError("cross-fitted predictions need a repeat and one fold per row")
     run_id = run_id or new_run_id()
     now = S.now()
-    keys = [f"{model}|{s}" for s in segment_ids] if scheme == "fixed" else [f"{model}|crossfit|{repeat}|{s}" for s in segment_ids]
+    keys = ([f"{model}|{s}" for s in segment_ids] if scheme == "fixed" else [f"{model}|human|{s}" for s in segment_ids]
+            if scheme == HUMAN else [f"{model}|crossfit|{repeat}|{s}" for s in segment_ids])
     return pa.table(
         {
             "key": keys,
@@ -245,8 +249,8 @@ def read_predictions(
     """Prediction rows as polars (all models and splits unless named) of one ``scheme`` (None: both)."""
     if not store.has_table(PREDICTIONS):
         raise MissingGroupError(f"the store at {store.uri} has no predictions: run `ambiguity train` or `ambiguity predictions import`")
-    if scheme is not None and scheme not in SCHEMES:
-        raise StoreError(f"scheme {scheme!r}: use one of {', '.join(SCHEMES)}")
+    if scheme is not None and scheme not in (*SCHEMES, HUMAN):
+        raise StoreError(f"scheme {scheme!r}: use one of {', '.join((*SCHEMES, HUMAN))}")
     if "scheme" not in store.schema(PREDICTIONS).names:  # written before schemes existed: all fixed
         if scheme == "crossfit":
             return cast(pl.DataFrame, pl.from_arrow(PREDICTIONS_SCHEMA.empty_table()))

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 PROVENANCE_KEY = b"ambiguity.provenance"
 FEATURE_PREFIX = "features."
-SYSTEM_TABLES = ("segments", "predictions", "dynamics", "annotations", "tasks", "runs", "folds", "fits")
+SYSTEM_TABLES = ("segments", "predictions", "dynamics", "annotations", "tasks", "runs", "folds", "fits", "judgments", "ratings")
 STATUSES = ("ok", "failed", "empty")
 SPLITS = ("train", "val", "test")
 
