@@ -37,7 +37,7 @@ def trained(tmp_path_factory):
 
 
 def test_v_all_is_the_stored_prediction_and_efficiency_holds(trained):
-    res = attribute(trained, "fusion")
+    res = attribute(trained, "fusion", splits=["train", "val", "test"])
     w = res.wide()
     pred = trained.read("predictions", where="model = 'fusion'").select(["segment_id", "p_correct"])
     j = w.join(pred, on="segment_id")
@@ -95,7 +95,7 @@ def test_bad_input(trained, tmp_path):
     assert r.exit_code != 0 and r.output.startswith("error: ") and len(r.output.strip().splitlines()) == 1
     with pytest.raises(ConfigError, match="no output for class 'c9'"):
         attribute(trained, "fusion", target="p:c9")
-    with pytest.raises(MissingGroupError, match="no saved weights for model 'nope'"):
+    with pytest.raises(MissingGroupError, match="no saved fixed-split weights for model .nope."):
         attribute(trained, "nope")
     with pytest.raises(ModelError, match="no usable segment in split"):
         attribute(trained, "fusion", splits=["holdout"])
@@ -152,13 +152,14 @@ def test_report_section_figures_and_tables(trained, tmp_path):
     import json
 
     from ambiguity.report.build import Report, ReportSettings, Section
+    from ambiguity.report.sections import attribution
 
     segs = trained.segments()
     meta = [json.dumps({"planted": "text" if i % 4 == 0 else ""}) for i in range(segs.height)]
     trained.upsert_segments(segs.with_columns(pl.Series("metadata", meta)).to_arrow())
     rep = Report(trained, tmp_path / "r", ReportSettings(unimodal=["text.syn", "noise"], splits=("test", "val"), flag="planted"))
     sec = Section("attribution", "t")
-    rep.attribution(sec)
+    attribution.build(rep, sec)
     names = {f.name for f in sec.files}
     assert {"attribution_quadrants.png", "attribution_waterfall.png", "attribution_dominant.csv",
             "attribution_means.csv", "attribution_tests.csv", "attribution_flagged.csv"} <= names
@@ -174,11 +175,124 @@ def test_report_section_figures_and_tables(trained, tmp_path):
 
 def test_report_conflict_section(trained, tmp_path):
     from ambiguity.report.build import Report, ReportSettings, Section
+    from ambiguity.report.sections import conflicts
 
     rep = Report(trained, tmp_path / "r", ReportSettings(unimodal=["text.syn", "noise"], splits=("test", "val")))
     sec = Section("conflicts", "t")
-    rep.conflicts(sec)
+    conflicts.build(rep, sec)
     summary = pl.read_csv(tmp_path / "r" / "tables" / "conflict_summary.csv")
     assert summary["n"].to_list() == [trained.read("predictions", where="model = 'noise' AND split IN ('test', 'val')").height]
     corr = pl.read_csv(tmp_path / "r" / "tables" / "conflict_correlations.csv")
     assert "annotator disagreement" in corr["with"].to_list()
+
+
+# -- the crossfit scheme: every number from the fold model that never saw the segment's group ---------------
+def _grouped(path, n=150, n_dialogs=25, seed=4):
+    """Synthetic segments with a dialog_id metadata key (n / n_dialogs segments per dialog)."""
+    import json
+
+    import pyarrow as pa
+
+    from ambiguity.stores import schema as S
+
+    store = open_store(path)
+    ids, labels, splits, info, noise = synthetic(n=n, seed=seed)
+    meta = [json.dumps({"dialog_id": f"d{i % n_dialogs:02d}"}) for i in range(n)]
+    store.upsert_segments(pa.table({
+        "segment_id": ids, "media": [None] * n, "audio": [None] * n, "start_s": [None] * n, "end_s": [None] * n,
+        "transcript": [None] * n, "label": labels, "split": splits, "metadata": meta}, schema=S.SEGMENTS_SCHEMA))
+    write_vector_group(store, "text.syn", ids, info, modality="text")
+    write_scalar_group(store, "noise", ids, noise, modality="audio")
+    return store
+
+
+@pytest.fixture(scope="module")
+def crossfitted(tmp_path_factory):
+    """A store trained ONLY with --folds (no fixed-split model at all)."""
+    from ambiguity.models.crossfit import CrossfitConfig, crossfit
+
+    store = _grouped(tmp_path_factory.mktemp("cfattr") / "store")
+    crossfit(store, ["text.syn", "noise"], cv=CrossfitConfig(folds=4, repeats=2, group_by="dialog_id", seed=1),
+             config=TrainConfig(epochs=3, device="cpu"))
+    return store
+
+
+def _dialog_of(store) -> dict[str, str]:
+    import json
+
+    segs = store.segments(["segment_id", "metadata"])  # the group as ingested, not as the folds table wrote it
+    return {s: json.loads(m)["dialog_id"] for s, m in zip(segs["segment_id"], segs["metadata"], strict=True)}
+
+
+def test_crossfit_attribution_comes_from_the_fold_model_that_never_saw_the_group(crossfitted):
+    res = attribute(crossfitted, "fusion")  # auto: the store has fold models only, so crossfit
+    assert res.scheme == "crossfit" and "held-out fold" in res.caption()
+    long = read_attributions(crossfitted, "fusion")
+    n = crossfitted.segments().height
+    # every segment once per repeat per player
+    assert long.group_by(["repeat", "player"]).len()["len"].to_list() == [n] * 4
+    dialog = _dialog_of(crossfitted)
+    fits = crossfitted.read("fits")  # the training record as the crossfit run wrote it, read raw
+    seen = {f"{r['run_id']}|{r['repeat']}|{r['fold']}": {dialog[s] for s in r["train_ids"] + r["val_ids"]}
+            for r in fits.iter_rows(named=True)}
+    for row in long.select("segment_id", "model_run_id").unique().iter_rows(named=True):
+        assert dialog[row["segment_id"]] not in seen[row["model_run_id"]], row
+    # efficiency for each fold model, per segment, to 1e-6
+    per = long.group_by(["segment_id", "repeat"]).agg(pl.col("phi").sum(), pl.col("v_all").first(), pl.col("v_empty").first())
+    np.testing.assert_allclose(per["phi"].to_numpy(), (per["v_all"] - per["v_empty"]).to_numpy(), atol=1e-6)
+    # v_all is the fold model's own out-of-fold prediction (the predictions table), repeat by repeat
+    pred = read_predictions_cf(crossfitted)
+    j = long.filter(pl.col("player") == "text.syn").join(pred, on=["segment_id", "repeat"])
+    assert j.height == 2 * n
+    np.testing.assert_allclose(j["v_all"].to_numpy(), j["p_correct"].to_numpy(), atol=1e-5)
+    # the reader averages over repeats, with the SD
+    w = wide(long)
+    assert w.height == n and set(w["n_repeats"].to_list()) == {2}
+    mean_text = long.filter(pl.col("player") == "text.syn").group_by("segment_id").agg(pl.col("phi").mean()).sort("segment_id")
+    np.testing.assert_allclose(w["phi_text"].to_numpy(), mean_text["phi"].to_numpy())
+    assert w["sd_text"].is_not_null().all()
+    # share: phi over the segment's sum of |phi|
+    one = long.filter((pl.col("repeat") == 0) & (pl.col("segment_id") == long["segment_id"][0]))
+    np.testing.assert_allclose(one["share"].to_numpy(), one["phi"].to_numpy() / np.abs(one["phi"].to_numpy()).sum())
+
+
+def read_predictions_cf(store):
+    from ambiguity.models.predictions import read_predictions
+
+    return read_predictions(store, ["fusion"], scheme="crossfit").select("segment_id", "repeat", "p_correct")
+
+
+def test_crossfit_attribution_cli_and_bad_input(crossfitted, tmp_path):
+    r = CliRunner().invoke(main, ["--store", crossfitted.uri, "attribute", "--scheme", "crossfit"])
+    assert r.exit_code == 0, r.output
+    assert "crossfit scheme" in r.output and "no saved weights" not in r.output
+    # the fixed scheme asked for on a store without a fixed-split model: one line saying what there is
+    r = CliRunner().invoke(main, ["--store", crossfitted.uri, "attribute", "--scheme", "fixed"])
+    assert r.exit_code != 0 and "cross-fitted weights only: use --scheme crossfit" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_crossfit_scheme_without_crossfit_runs_says_what_to_run(trained):
+    with pytest.raises(MissingGroupError, match=r"no cross-fitted fold models of 'fusion': run `ambiguity train GROUPS --folds 5`"):
+        attribute(trained, "fusion", scheme="crossfit")
+    r = CliRunner().invoke(main, ["--store", trained.uri, "attribute", "--scheme", "crossfit"])
+    assert r.exit_code != 0 and "--folds 5" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_fixed_scheme_defaults_to_the_test_split_and_says_so(trained):
+    res = attribute(trained, "fusion", write=False)
+    assert set(res.frame["split"].to_list()) == {"test"} and res.scheme == "fixed"
+    assert res.caption().startswith("fixed scheme:") and "test segments" in res.caption()
+
+
+def test_crossfit_quadrants_with_fixed_attributions_are_refused(crossfitted):
+    from ambiguity.models.attributions import check_same_scheme
+
+    attr = attribute(crossfitted, "fusion", write=False).frame
+    fixed_like = attr.with_columns(pl.lit("fixed").alias("scheme"))
+    quads = pl.DataFrame({"segment_id": ["s0000"], "quadrant": ["red"], "scheme": ["crossfit"]})
+    with pytest.raises(ModelError, match="schemes cannot be mixed: the quadrants are crossfit, the attributions fixed"):
+        check_same_scheme(fixed_like, quads)
+    assert check_same_scheme(attr, quads) == "crossfit"
+    with pytest.raises(ModelError, match="mixes the fixed and crossfit schemes"):
+        wide(pl.concat([attr, fixed_like]))

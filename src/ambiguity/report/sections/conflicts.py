@@ -1,0 +1,33 @@
+"""Conflict scores of the unimodal models: the conflict test set's size and the correlations."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ambiguity import tables as T
+from ambiguity.report.context import TRAIN_HINT, Report, SectionSpec
+from ambiguity.report.html import Section
+from ambiguity.stats.conflicts import DEFAULT_THRESHOLD, conflict_correlations, conflict_scores
+
+
+def build(rep: Report, sec: Section) -> None:
+    s = rep.s
+    sc = conflict_scores(rep.store, rep.models(), s.splits)
+    if s.flag:
+        flags = rep.flags()
+        sc = sc.with_columns(pl.col("segment_id").replace_strict(flags, default="").alias(s.flag))
+    by = [s.flag] if s.flag else []
+    agg = [pl.len().alias("n"), pl.col("jsd").mean().alias("mean_jsd"), pl.col("margin").mean().alias("mean_margin"),
+           (pl.col("margin") >= DEFAULT_THRESHOLD).sum().alias("in_conflict_set")]
+    summary = (sc.group_by(by).agg(agg).sort(by) if by else sc.select(agg))
+    cap = (f"Conflict scores of {', '.join(rep.models())}: jsd = Jensen-Shannon divergence of their class "
+           f"distributions (bits), margin = the most confident opposing pair; the conflict test set "
+           f"(`ambiguity conflicts`) has margin >= {DEFAULT_THRESHOLD}.")
+    sec.files += rep.table("conflict_summary", summary, cap)
+    corr = conflict_correlations(rep.store, sc.drop(by) if by else sc, unimodal=rep.models(), fusion=s.fusion)
+    cap2 = "Spearman correlation (95% bootstrap CI) of the conflict scores with crossfit stability and annotator disagreement."
+    sec.files += rep.table("conflict_correlations", corr, cap2)
+    sec.markdown = T.to_markdown(summary, caption=cap, digits=3) + "\n" + T.to_markdown(corr, caption=cap2, digits=3)
+
+
+SECTION = SectionSpec("conflicts", "Conflict score: how confidently the unimodal models disagree", build, TRAIN_HINT)
