@@ -409,10 +409,11 @@ class Runner:
         elif cfg.get("repeats") is not None or cfg.get("group_by") is not None or cfg.get("also_fixed"):
             raise ConfigError("[train] repeats, group_by and also_fixed need folds = K (cross-fitting)")
         from ambiguity.models.crossfit import fixed_split_warning
+        from ambiguity.models.finetune import stacked_warning
 
-        warning = fixed_split_warning(self.store, config=True)
-        if warning:
-            self.echo(f"       {warning}")
+        for warning in (fixed_split_warning(self.store, config=True), stacked_warning(self.store, cfg["groups"])):
+            if warning:
+                self.echo(f"       {warning}")
         reports = train(self.store, cfg["groups"], unimodal=cfg.get("unimodal", True), fusion=cfg.get("fusion", True),
                         unimodal_arch=cfg.get("unimodal_arch", "logistic"), fusion_name=cfg.get("fusion_name", "fusion"),
                         config=tc)

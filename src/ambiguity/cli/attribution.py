@@ -14,6 +14,7 @@ from ambiguity.cli.options import (
     list_option,
     out_file_option,
     render_many,
+    scheme_option,
     seed_option,
     split_option,
 )
@@ -21,7 +22,10 @@ from ambiguity.cli.options import (
 
 @main.command()
 @click.option("--fusion", "model", default="fusion", show_default=True, help="The fusion model (saved by `ambiguity train`).")
-@split_option(help="Split whose segments are attributed (default: every split).", default=None)
+@split_option(help="Split whose segments are attributed (default: test on the fixed scheme, every labelled segment on crossfit).",
+              default=None)
+@scheme_option(help="Which models attribute: crossfit (each segment by the fold model that never saw its group, "
+                    "every repeat), fixed (the fixed-split model) or auto (crossfit when the fusion model has fold models).")
 @click.option("--target", default="p_correct", show_default=True,
               help="What is explained: p_correct, logit (log-odds of the true class), p:CLASS or logit:CLASS.")
 @click.option("--method", type=click.Choice(["auto", "exact", "permutation"]), default="auto", show_default=True,
@@ -35,14 +39,14 @@ from ambiguity.cli.options import (
               help="Also print mean phi per quadrant of UNIMODAL vs the fusion model, the tests and the dominant modality.")
 @format_option(help="Format of the --by-quadrant tables.")
 @click.pass_context
-def attribute(ctx, model, splits, target, method, n_permutations, seed, chunk, out, unimodal, fmt) -> None:
-    """Shapley value of each modality for each segment's fusion output; stored in the 'attributions' table."""
+def attribute(ctx, model, splits, scheme, target, method, n_permutations, seed, chunk, out, unimodal, fmt) -> None:
+    """Shapley value of each modality for each segment's fusion output, out of sample; stored in the 'attributions' table."""
     from ambiguity.models.attributions import attribute as run
     from ambiguity.models.attributions import export
 
     store = get_store(ctx)
     split_t = tuple(splits) or None
-    res = run(store, model, splits=split_t, target=target, method=method, n_permutations=n_permutations,
+    res = run(store, model, scheme=scheme, splits=split_t, target=target, method=method, n_permutations=n_permutations,
               seed=seed, chunk=chunk)
     click.echo(res.summary())
     if out:
@@ -51,7 +55,7 @@ def attribute(ctx, model, splits, target, method, n_permutations, seed, chunk, o
     if unimodal:
         from ambiguity.stats.attribution_by_quadrant import quadrant_attribution
 
-        qa = quadrant_attribution(store, unimodal, model, splits=split_t or ("test",), target=res.target)
+        qa = quadrant_attribution(store, unimodal, model, splits=split_t, target=res.target, scheme=res.scheme)
         emit(render_many({f"Mean phi per quadrant ({qa.describe()})": qa.means,
                           qa.comparison_caption(): qa.tests,
                           "Dominant modality per quadrant": qa.dominant}, fmt), None)

@@ -83,10 +83,11 @@ def train(ctx, groups, unimodal_arch, probe_arch, with_fusion, with_unimodal, fu
                    "next: `ambiguity quadrants --scheme crossfit`")
         return
     from ambiguity.models.crossfit import fixed_split_warning
+    from ambiguity.models.finetune import stacked_warning
 
-    warning = fixed_split_warning(store)
-    if warning:
-        click.echo(warning, err=True)
+    for warning in (fixed_split_warning(store), stacked_warning(store, list(groups))):
+        if warning:
+            click.echo(warning, err=True)
     reports = run_train(
         store, list(groups), unimodal=with_unimodal, fusion=with_fusion, unimodal_arch=arch,
         fusion_name=fusion_name, names=_names(names), config=cfg,

@@ -1,12 +1,25 @@
 """Attributions of a saved fusion model over the store's segments, and the ``attributions`` table.
 
-One row per (model, target, segment, modality): ``phi`` (its Shapley value),
-``phi_se`` (standard error; null when exact), ``v_all`` and ``v_empty`` (the
-segment's v(N) and v(∅)), ``dominant`` (the segment's modality with the largest
-|phi|), ``interactions`` (its Shapley interaction index with each modality in the
-model's order, null on itself and when sampled), and provenance: the method, the
-number of sampled orders and seed, the model's run_id, this run's run_id, the
-package version and the time. Rewriting a (model, target) replaces all of its rows.
+Out of sample only. On the **crossfit** scheme every segment is attributed by the
+(repeat, fold) fusion model that held its fold out (the ``models`` table keeps
+each one; the ``fits`` table records what it was fitted on), once per repeat; a
+reader averages over the repeats (:func:`wide`: mean and SD per segment and
+player). On the **fixed** scheme the one fixed-split model attributes the
+segments of ``splits``, by default the test split only (val chose its epoch).
+``scheme='auto'`` takes crossfit when the model has fold models, else fixed.
+
+One row per (model, target, scheme, repeat, segment, player): ``phi`` (its
+Shapley value; null when the player's input is absent, ``present`` false),
+``phi_se`` (standard error; null when exact), ``share`` (phi over the sum of
+|phi| of the segment's present players), ``v_all`` and ``v_empty`` (the
+segment's v(N) and v(∅)), ``dominant`` (the player with the largest |phi|),
+``interactions`` (the Shapley interaction index with each of ``players``, null
+on itself and when sampled), and provenance: ``model_run_id`` (the fit whose
+model produced the number: the fixed run's id, or ``run_id|repeat|fold``, the
+``fits`` key), the method, the number of sampled orders and seed, this run's
+``run_id``, the package version and the time. The players are the fusion
+model's feature groups (``player`` = ``group``), each with its modality.
+Rewriting a (model, target, scheme) replaces all of its rows.
 
 Segments that are not ``ok`` in every feature group the model reads, or whose label
 is not among the model's classes, are left out and counted (``dropped``).
@@ -33,21 +46,25 @@ if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
 
 ATTRIBUTIONS = "attributions"
+SCHEMES = ("fixed", "crossfit")
+#: The fixed scheme's default: the segments no choice of the model depended on (val chose the epoch).
+FIXED_DEFAULT_SPLITS = ("test",)
 
 ATTRIBUTIONS_SCHEMA = S.table_schema(
-    ["key", "model", "target", "segment_id", "split", "label", "modality", "group", "phi", "phi_se", "v_all",
-     "v_empty", "dominant", "interactions", "method", "n_permutations", "seed", "model_run_id", "run_id",
-     "package_version", "created_at"],
-    {"phi": pa.float64(), "phi_se": pa.float64(), "v_all": pa.float64(), "v_empty": pa.float64(),
-     "interactions": pa.list_(pa.float64()), "n_permutations": pa.int64()},
+    ["key", "model", "target", "scheme", "repeat", "fold", "segment_id", "split", "label", "player", "modality", "group",
+     "present", "phi", "phi_se", "share", "v_all", "v_empty", "dominant", "interactions", "players", "method",
+     "n_permutations", "seed", "model_run_id", "run_id", "package_version", "created_at"],
+    {"repeat": pa.int32(), "fold": pa.int32(), "present": pa.bool_(), "phi": pa.float64(), "phi_se": pa.float64(),
+     "share": pa.float64(), "v_all": pa.float64(), "v_empty": pa.float64(), "interactions": pa.list_(pa.float64()),
+     "players": pa.list_(pa.string()), "n_permutations": pa.int64()},
 )
 
-V_EMPTY = "v(∅) = the target computed from the class prior of the model's training split"
+V_EMPTY = "v(∅) = the target computed from the class prior of the segments the model was fitted on"
 
 
 @dataclass
 class AttributionResult:
-    """The long table (one row per segment and modality) and what was left out."""
+    """The long table (one row per segment, repeat and player) and what was left out."""
 
     model: str
     target: str
@@ -56,24 +73,48 @@ class AttributionResult:
     frame: pl.DataFrame
     dropped: dict[str, int] = field(default_factory=dict)
     n_permutations: int = 0
+    scheme: str = "fixed"
 
     def wide(self) -> pl.DataFrame:
         return wide(self.frame)
 
+    def caption(self) -> str:
+        return caption(self.frame, self.model)
+
     def summary(self) -> str:
         n = self.frame["segment_id"].n_unique() if self.frame.height else 0
+        players = list(dict.fromkeys(self.frame["player"].to_list())) if self.frame.height else []
         line = (f"{self.model}: {self.method} Shapley values of {self.target} for {n} segments x "
-                f"{len(self.modalities)} modalities ({', '.join(self.modalities)})")
+                f"{len(self.modalities)} players ({', '.join(players or self.modalities)}); {self.caption()}")
         if self.dropped:
             line += "; left out: " + ", ".join(f"{v} ({k})" for k, v in self.dropped.items())
         if n:
-            w = self.wide()
-            eff = np.abs(w.select(pl.sum_horizontal([f"phi_{m}" for m in self.modalities])).to_series().to_numpy()
-                         - (w["v_all"] - w["v_empty"]).to_numpy()).max()
-            dom = w["dominant"].value_counts().sort("count", descending=True)
+            eff = efficiency_gap(self.frame)
+            dom = self.wide()["dominant"].value_counts().sort(["count", "dominant"], descending=[True, False])
             line += f"\n  max |sum(phi) - (v_all - v_empty)| = {eff:.2e}; dominant: " + ", ".join(
                 f"{r['dominant']} {r['count']}" for r in dom.iter_rows(named=True))
         return line
+
+
+def efficiency_gap(frame: pl.DataFrame) -> float:
+    """max over (segment, repeat) of |sum of phi - (v_all - v_empty)| (each fold model's own efficiency)."""
+    by = frame.group_by(["segment_id", "repeat"]).agg(pl.col("phi").sum(), pl.col("v_all").first(), pl.col("v_empty").first())
+    gap = (by["phi"] - (by["v_all"] - by["v_empty"])).abs().to_numpy()
+    return float(gap.max()) if len(gap) else 0.0
+
+
+def caption(frame: pl.DataFrame, model: str) -> str:
+    """Which segments were attributed, and by which model(s)."""
+    if frame.height == 0:
+        return "no segment attributed"
+    n = frame["segment_id"].n_unique()
+    if frame["scheme"][0] == "crossfit":
+        reps = frame["repeat"].n_unique()
+        fits = frame.select("repeat", "fold").unique().height
+        return (f"crossfit scheme: each of {n} segments attributed by the {model} model of its held-out fold "
+                f"({fits} fold models, {reps} repeat(s); mean over repeats)")
+    splits = "+".join(sorted(frame["split"].unique().to_list()))
+    return f"fixed scheme: the {n} {splits} segments, attributed by the one fixed-split {model} model"
 
 
 @dataclass
@@ -87,26 +128,29 @@ class Prepared:
     y: np.ndarray  # index of the true class among the model's classes
     Z: list[np.ndarray]
     dropped: dict[str, int]
+    present: np.ndarray  # (n, M) bool
 
 
-def prepare(store: FeatureStore, model, splits: Sequence[str] | None = None) -> Prepared:
-    """Load ``model`` and its groups' features for the segments of ``splits`` (default all), standardised
-    as in training. Segments not ok in a group, or whose label the model lacks, are left out and counted."""
+def prepare(store: FeatureStore, model, splits: Sequence[str] | None = None, *, ids: Sequence[str] | None = None) -> Prepared:
+    """Load ``model`` and its groups' features for the segments of ``splits`` (default all) and, when
+    given, of ``ids`` only, standardised as in training. Segments not ok in a group, or whose label the
+    model lacks, are left out and counted."""
     from ambiguity.models.saved import load_model
     from ambiguity.models.training import apply_standardiser, load_dataset
 
     sm = load_model(store, model) if isinstance(model, str) else model  # a name or a SavedModel
-    model = sm.name
-    ds = load_dataset(store, sm.groups)
+    ds = load_dataset(store, sm.groups, need_split=sm.scheme == "fixed")
     dropped = dict(ds.dropped)
     rows = np.arange(len(ds.segment_ids))
+    if ids is not None:
+        rows = rows[np.isin(np.asarray(ds.segment_ids, dtype=object), list(ids))]
     if splits is not None:
-        rows = rows[np.isin(ds.split, list(splits))]
-        if len(rows) == 0:
+        rows = rows[np.isin(ds.split[rows], list(splits))]
+        if len(rows) == 0 and ids is None:
             raise ModelError(f"no usable segment in split(s) {', '.join(splits)}")
     for x, d, g in zip(ds.X, cast("Sequence[int]", sm.model.input_dims), sm.groups, strict=True):
         if x.shape[1] != d:
-            raise ModelError(f"feature group {g!r} has {x.shape[1]} columns now; model {model!r} was trained on {d}: retrain it")
+            raise ModelError(f"feature group {g!r} has {x.shape[1]} columns now; model {sm.name!r} was trained on {d}: retrain it")
     cidx = {c: i for i, c in enumerate(sm.classes)}
     labels = np.array(ds.labels, dtype=object)
     known = np.array([lab in cidx for lab in labels[rows]], dtype=bool)
@@ -115,13 +159,38 @@ def prepare(store: FeatureStore, model, splits: Sequence[str] | None = None) -> 
         rows = rows[known]
     y = np.array([cidx[lab] for lab in labels[rows]], dtype=np.int64)
     Z = [apply_standardiser(x[rows], m, s)[0] for x, m, s in zip(ds.X, sm.mean, sm.sd, strict=True)]
-    return Prepared(sm, [ds.segment_ids[i] for i in rows], ds.split[rows].tolist(), labels[rows].tolist(), y, Z, dropped)
+    have = getattr(ds, "present", None)
+    present = np.ones((len(rows), len(sm.groups)), bool) if have is None else np.asarray(have, bool)[rows]
+    return Prepared(sm, [ds.segment_ids[i] for i in rows], [str(s) for s in ds.split[rows].tolist()],
+                    labels[rows].tolist(), y, Z, dropped, present)
+
+
+# -- which scheme ----------------------------------------------------------------------------------
+def resolve_scheme(store: FeatureStore, model: str, scheme: str = "auto") -> str:
+    """``fixed`` or ``crossfit`` for attributing ``model``; auto: crossfit when it has fold models."""
+    from ambiguity.models.saved import fold_models, saved_models
+
+    if scheme not in ("auto", *SCHEMES):
+        raise ModelError(f"scheme {scheme!r}: use auto, fixed or crossfit")
+    has_cf = fold_models(store, model).height > 0
+    if scheme == "crossfit" and not has_cf:
+        raise MissingGroupError(
+            f"no cross-fitted fold models of {model!r}: run `ambiguity train GROUPS --folds 5` (it keeps every fold's "
+            "model), or attribute the fixed split with --scheme fixed")
+    if scheme == "auto":
+        scheme = "crossfit" if has_cf else "fixed"
+    if scheme == "fixed" and model not in saved_models(store) and not has_cf:
+        from ambiguity.models.saved import load_model
+
+        load_model(store, model)  # its error says what the store has and what to run
+    return scheme
 
 
 def attribute(
     store: FeatureStore,
     model: str = "fusion",
     *,
+    scheme: str = "auto",
     splits: Sequence[str] | None = None,
     target: str = "p_correct",
     method: str = "auto",
@@ -130,67 +199,130 @@ def attribute(
     chunk: int = 8192,
     write: bool = True,
 ) -> AttributionResult:
+    """Shapley values of each player of fusion model ``model``, out of sample (see the module notes).
 
-    """Shapley values of each modality of fusion model ``model`` for the segments of ``splits`` (default all)."""
+    ``splits``: on fixed, the splits attributed (default test); on crossfit, an optional filter of the
+    ingest splits (default every labelled segment).
+    """
     from ambiguity.models.saved import load_model
 
-    sm = load_model(store, model)
+    scheme = resolve_scheme(store, model, scheme)
+    units: list[tuple[SavedModel, list[str] | None]]
+    if scheme == "fixed":
+        sm = load_model(store, model)
+        units = [(sm, None)]
+        splits = tuple(splits) if splits else FIXED_DEFAULT_SPLITS
+    else:
+        units = list(_fold_units(store, model))
+        sm = units[0][0]
     A.check_maskable(sm.model, f"model {model!r} ({sm.arch} on {', '.join(sm.groups)})")
     tgt = A.parse_target(target, sm.classes)
     A.resolve_method(method, len(sm.groups), n_permutations)  # refuse before reading anything
-    pr = prepare(store, sm, splits)
-    tidx = pr.y if tgt.cls is None else np.full(len(pr.y), sm.classes.index(tgt.cls), dtype=np.int64)
-    res = A.shapley_values(pr.model.model, pr.Z, tidx, sm.class_prior, kind=tgt.kind, method=method,
-                           n_permutations=n_permutations, seed=seed, chunk=chunk)
-    frame = _long_frame(model, tgt.name, pr.model, pr.segment_ids, pr.splits, pr.labels, res, seed)
-    out = AttributionResult(model, tgt.name, res.method, sm.modalities, frame, pr.dropped, res.n_permutations)
+    frames: list[pl.DataFrame] = []
+    dropped: dict[str, int] = {}
+    res = None
+    for unit, test_ids in units:
+        pr = prepare(store, unit, splits, ids=test_ids)
+        dropped = {k: max(v, dropped.get(k, 0)) for k, v in pr.dropped.items()}
+        if not pr.segment_ids:
+            continue
+        tidx = pr.y if tgt.cls is None else np.full(len(pr.y), unit.classes.index(tgt.cls), dtype=np.int64)
+        res = A.shapley_values(unit.model, pr.Z, tidx, unit.class_prior, kind=tgt.kind, method=method,
+                               n_permutations=n_permutations, seed=seed, chunk=chunk)
+        frames.append(_long_frame(model, tgt.name, pr, res, seed))
+    if not frames:
+        raise ModelError(f"no usable segment to attribute{' in split(s) ' + ', '.join(splits) if splits else ''}")
+    run_id = __import__("uuid").uuid4().hex
+    frame = pl.concat(frames).with_columns(pl.lit(run_id).alias("run_id"))
+    assert res is not None
+    out = AttributionResult(model, tgt.name, res.method, sm.modalities, frame, dropped, res.n_permutations, scheme)
     if write and frame.height:
         write_attributions(store, frame)
     return out
 
 
-def _long_frame(model, target, sm, ids, splits, labels, res: A.ShapleyResult, seed) -> pl.DataFrame:
+def _fold_units(store: FeatureStore, model: str) -> list[tuple[SavedModel, list[str]]]:
+    """Each saved (repeat, fold) model of ``model`` with the segments its fold held out (from ``fits``)."""
+    from ambiguity.models.crossfit import read_fits
+    from ambiguity.models.saved import fold_models, load_model
+
+    fm = fold_models(store, model)
+    runs = fm["run_id"].unique().to_list()
+    if len(runs) != 1:
+        raise ModelError(f"model {model!r} has fold models of {len(runs)} cross-fitting runs: rerun `ambiguity train ... --folds K`")
+    fits = read_fits(store, runs[0])
+    held = {(int(r["repeat"]), int(r["fold"])): r for r in fits.iter_rows(named=True) if model in (r["models"] or [])}
+    have = {(int(r), int(k)) for r, k in zip(fm["repeat"].to_list(), fm["fold"].to_list(), strict=True)}
+    if set(held) - have:
+        raise ModelError(f"{len(set(held) - have)} finished (repeat, fold) fit(s) of {model!r} have no saved model "
+                         "(trained by an older version): rerun `ambiguity train GROUPS --folds K`")
+    out = []
+    for r, k in sorted(held):
+        sm = load_model(store, model, repeat=r, fold=k, run_id=runs[0])
+        test, train = held[(r, k)]["test_ids"], set(held[(r, k)]["train_ids"]) | set(held[(r, k)]["val_ids"])
+        if train & set(test):  # the fits table says this model saw a segment it would attribute: never
+            raise ModelError(f"fit {runs[0]}|{r}|{k} lists segments both fitted on and held out: rerun cross-fitting")
+        out.append((sm, list(test)))
+    return out
+
+
+def _long_frame(model: str, target: str, pr: Prepared, res: A.ShapleyResult, seed: int) -> pl.DataFrame:
     from ambiguity.version import __version__
 
+    sm = pr.model
     n, m = res.phi.shape
-    mods = list(sm.modalities)
-    run_id = __import__("uuid").uuid4().hex
-    dom = np.array(mods, dtype=object)[res.dominant] if n else np.array([], dtype=object)
+    players = list(sm.groups)
+    present = pr.present
+    phi = np.where(present, res.phi, np.nan)
+    absolute = np.nansum(np.abs(phi), axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(absolute > 0, phi / absolute, np.nan)
+    dom_idx = np.nanargmax(np.where(present, np.abs(res.phi), -1.0), axis=1) if n else np.zeros(0, int)
+    dom = np.array(players, dtype=object)[dom_idx] if n else np.array([], dtype=object)
     inter = None
     if res.interactions is not None:
         inter = [[None if np.isnan(v) else float(v) for v in res.interactions[i, j]] for i in range(n) for j in range(m)]
+    crossfit = sm.scheme == "crossfit"
     now = S.now()
     rep = lambda a: np.repeat(np.asarray(a, dtype=object), m).tolist()  # noqa: E731
+    nm = n * m
+    tag = f"crossfit|{sm.repeat}" if crossfit else "fixed"
     data = {
-        "key": [f"{model}|{target}|{s}|{mod}" for s in ids for mod in mods],
-        "model": [model] * (n * m), "target": [target] * (n * m),
-        "segment_id": rep(ids), "split": rep(splits), "label": rep(labels),
-        "modality": mods * n, "group": list(sm.groups) * n,
-        "phi": res.phi.reshape(-1), "phi_se": res.se.reshape(-1),
-        "v_all": np.repeat(res.v_all, m), "v_empty": np.repeat(res.v_empty, m),
-        "dominant": rep(dom), "interactions": inter if inter is not None else [None] * (n * m),
-        "method": [res.method] * (n * m), "n_permutations": [res.n_permutations] * (n * m), "seed": [seed] * (n * m),
-        "model_run_id": [sm.run_id] * (n * m), "run_id": [run_id] * (n * m),
-        "package_version": [__version__] * (n * m), "created_at": [now] * (n * m),
+        "key": [f"{model}|{target}|{tag}|{s}|{p}" for s in pr.segment_ids for p in players],
+        "model": [model] * nm, "target": [target] * nm, "scheme": [sm.scheme] * nm,
+        "repeat": [sm.repeat] * nm, "fold": [sm.fold] * nm,
+        "segment_id": rep(pr.segment_ids), "split": rep(pr.splits), "label": rep(pr.labels),
+        "player": players * n, "modality": list(sm.modalities) * n, "group": players * n,
+        "present": present.reshape(-1).tolist(), "phi": phi.reshape(-1), "phi_se": res.se.reshape(-1),
+        "share": share.reshape(-1), "v_all": np.repeat(res.v_all, m), "v_empty": np.repeat(res.v_empty, m),
+        "dominant": rep(dom), "interactions": inter if inter is not None else [None] * nm, "players": [players] * nm,
+        "method": [res.method] * nm, "n_permutations": [res.n_permutations] * nm, "seed": [seed] * nm,
+        "model_run_id": [sm.fit_id] * nm, "run_id": [""] * nm,
+        "package_version": [__version__] * nm, "created_at": [now] * nm,
     }
     table = pa.table(data, schema=ATTRIBUTIONS_SCHEMA)
-    return cast(pl.DataFrame, pl.from_arrow(table)).with_columns(pl.col("phi_se").fill_nan(None))
+    return cast(pl.DataFrame, pl.from_arrow(table)).with_columns(pl.col("phi_se", "phi", "share").fill_nan(None))
 
 
 def write_attributions(store: FeatureStore, frame: pl.DataFrame) -> None:
-    """Upsert the rows of one (model, target, run), then delete that (model, target)'s older rows."""
+    """Upsert the rows of one (model, target, scheme, run), then delete that triple's older rows."""
     table = frame.to_arrow().select(ATTRIBUTIONS_SCHEMA.names).cast(ATTRIBUTIONS_SCHEMA)
-    (model,), (target,), (run_id,) = (set(frame[c].to_list()) for c in ("model", "target", "run_id"))
-    prov = S.provenance("attribution", "1", {"v_empty": V_EMPTY}, "attribution")
+    (model,), (target,), (scheme,), (run_id,) = (set(frame[c].to_list()) for c in ("model", "target", "scheme", "run_id"))
+    if store.has_table(ATTRIBUTIONS) and store.schema(ATTRIBUTIONS).names != ATTRIBUTIONS_SCHEMA.names:
+        store.drop(ATTRIBUTIONS)  # written before schemes existed: in-sample values, recomputed on request
+    prov = S.provenance("attribution", "2", {"v_empty": V_EMPTY}, "attribution")
     store.upsert(ATTRIBUTIONS, table, key="key", schema=S.with_provenance(ATTRIBUTIONS_SCHEMA, prov))
-    store.delete(ATTRIBUTIONS, f"model = {quote(model)} AND target = {quote(target)} AND run_id != {quote(run_id)}")
+    store.delete(ATTRIBUTIONS, f"model = {quote(model)} AND target = {quote(target)} AND scheme = {quote(scheme)} "
+                               f"AND run_id != {quote(run_id)}")
 
 
 def read_attributions(store: FeatureStore, model: str | None = None, target: str | None = "p_correct",
-                      splits: Sequence[str] | None = None) -> pl.DataFrame:
-    """The long attributions table (one row per segment and modality), filtered as asked."""
-    if not store.has_table(ATTRIBUTIONS):
+                      splits: Sequence[str] | None = None, scheme: str = "auto") -> pl.DataFrame:
+    """The long attributions table of one scheme (auto: crossfit where the store has it), filtered as asked."""
+    if not store.has_table(ATTRIBUTIONS) or "scheme" not in store.schema(ATTRIBUTIONS).names:
         raise MissingGroupError(f"the store at {store.uri} has no attributions: run `ambiguity attribute`")
+    if scheme not in ("auto", *SCHEMES):
+        raise ModelError(f"scheme {scheme!r}: use auto, fixed or crossfit")
     parts = []
     if model is not None:
         parts.append(f"model = {quote(model)}")
@@ -199,39 +331,82 @@ def read_attributions(store: FeatureStore, model: str | None = None, target: str
     if splits is not None:
         parts.append("split IN " + quote_list(splits) if splits else "false")
     df = store.read(ATTRIBUTIONS, where=" AND ".join(parts) or None)
+    have = set(df["scheme"].unique().to_list())
+    if scheme == "auto":
+        scheme = "crossfit" if "crossfit" in have else "fixed"
+    df = df.filter(pl.col("scheme") == scheme)
     if df.height == 0:
-        have = store.read(ATTRIBUTIONS, ["model", "target"]).unique().sort(["model", "target"])
+        what = store.read(ATTRIBUTIONS, ["model", "target", "scheme"]).unique().sort(["model", "target", "scheme"])
         raise MissingGroupError(
-            f"no attributions for model {model!r}, target {target!r}; the store has: "
-            + (", ".join(f"{r['model']} ({r['target']})" for r in have.iter_rows(named=True)) or "none")
+            f"no {scheme} attributions for model {model!r}, target {target!r} (run `ambiguity attribute --scheme {scheme}`); "
+            "the store has: " + (", ".join(f"{r['model']} ({r['target']}, {r['scheme']})" for r in what.iter_rows(named=True)) or "none")
         )
     return df
 
 
+def check_same_scheme(attributions: pl.DataFrame, quadrants: pl.DataFrame) -> str:
+    """The scheme shared by attributions and quadrants; refuses a mix (e.g. crossfit quadrants, fixed attributions)."""
+    a = set(attributions["scheme"].unique().to_list())
+    q = set(quadrants["scheme"].unique().to_list()) if "scheme" in quadrants.columns else a
+    if len(a | q) > 1:
+        raise ModelError(f"schemes cannot be mixed: the quadrants are {', '.join(sorted(q))}, the attributions "
+                         f"{', '.join(sorted(a))}; run `ambiguity attribute --scheme {next(iter(q))}` or choose "
+                         f"--scheme {next(iter(a))} for the quadrants")
+    return next(iter(a))
+
+
+def _column(frame: pl.DataFrame) -> str:
+    """The wide table's column key: the modality when each player has its own, else the player (group)."""
+    per = frame.select("player", "modality").unique()
+    return "modality" if per["modality"].n_unique() == per.height else "player"
+
+
 def wide(frame: pl.DataFrame) -> pl.DataFrame:
-    """One row per segment: segment_id, split, label, phi_<modality>..., v_all, v_empty, dominant."""
+    """One row per segment: segment_id, split, label, phi_<m>..., v_all, v_empty, dominant, scheme, n_repeats,
+    sd_<m>... (columns per modality, or per player when two players share a modality).
+
+    On crossfit each value is the mean over the repeats (sd_<m>: its SD, null with one repeat); the dominant
+    player is the one with the largest |mean phi|. On fixed there is one value per segment (sd null).
+    """
     if frame.select(["model", "target"]).unique().height > 1:
         raise ModelError("wide(): the frame mixes models or targets; filter to one")
-    mods = list(dict.fromkeys(frame["modality"].to_list()))
-    w = frame.pivot(on="modality", index=["segment_id", "split", "label", "v_all", "v_empty", "dominant"],
-                    values="phi", aggregate_function="first")
-    return w.rename({m: f"phi_{m}" for m in mods}).select(
-        ["segment_id", "split", "label", *[f"phi_{m}" for m in mods], "v_all", "v_empty", "dominant"]).sort("segment_id")
+    if frame["scheme"].n_unique() > 1:
+        raise ModelError("wide(): the frame mixes the fixed and crossfit schemes; filter to one")
+    key = _column(frame)
+    names = list(dict.fromkeys(frame[key].to_list()))
+    agg = frame.group_by(["segment_id", key]).agg(
+        pl.col("split").first(), pl.col("label").first(), pl.col("phi").mean(), pl.col("phi").std().alias("sd"),
+        pl.col("v_all").mean(), pl.col("v_empty").mean(), pl.col("repeat").n_unique().alias("n_repeats"),
+        pl.col("scheme").first())
+    phi = agg.pivot(on=key, index="segment_id", values="phi").rename({m: f"phi_{m}" for m in names})
+    sd = agg.pivot(on=key, index="segment_id", values="sd").rename({m: f"sd_{m}" for m in names})
+    base = agg.group_by("segment_id").agg(pl.col("split", "label", "v_all", "v_empty", "scheme").first(),
+                                          pl.col("n_repeats").max())
+    out = base.join(phi, on="segment_id").join(sd, on="segment_id").sort("segment_id")
+    mat = np.abs(out.select([f"phi_{m}" for m in names]).to_numpy().astype(float))
+    dom = [names[int(np.nanargmax(r))] if np.isfinite(r).any() else None for r in mat]
+    out = out.with_columns(pl.Series("dominant", dom, dtype=pl.String))
+    return out.select(["segment_id", "split", "label", *[f"phi_{m}" for m in names], "v_all", "v_empty", "dominant",
+                       "scheme", "n_repeats", *[f"sd_{m}" for m in names]])
 
 
 def interaction_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """segment_id, modality_a, modality_b, interaction: one row per pair (a before b in the model's order)."""
-    mods = list(dict.fromkeys(frame["modality"].to_list()))
-    rows = frame.filter(pl.col("interactions").is_not_null()).select(["segment_id", "modality", "interactions"])
+    """segment_id, modality_a, modality_b, interaction: one row per pair (a before b in the model's order),
+    the mean over repeats on crossfit."""
+    key = _column(frame)
+    mods = list(dict.fromkeys(frame[key].to_list()))
+    rows = frame.filter(pl.col("interactions").is_not_null()).select(["segment_id", key, "interactions"])
     out: dict[str, list[Any]] = {"segment_id": [], "modality_a": [], "modality_b": [], "interaction": []}
     for r in rows.iter_rows(named=True):
-        i = mods.index(r["modality"])
+        i = mods.index(r[key])
         for j in range(i + 1, len(mods)):
             out["segment_id"].append(r["segment_id"])
-            out["modality_a"].append(r["modality"])
+            out["modality_a"].append(r[key])
             out["modality_b"].append(mods[j])
             out["interaction"].append(r["interactions"][j])
-    return pl.DataFrame(out, schema={"segment_id": pl.String, "modality_a": pl.String, "modality_b": pl.String, "interaction": pl.Float64})
+    schema = {"segment_id": pl.String, "modality_a": pl.String, "modality_b": pl.String, "interaction": pl.Float64}
+    return (pl.DataFrame(out, schema=schema).group_by(["segment_id", "modality_a", "modality_b"], maintain_order=True)
+            .agg(pl.col("interaction").mean()))
 
 
 def provenance(store: FeatureStore) -> dict:
@@ -239,7 +414,7 @@ def provenance(store: FeatureStore) -> dict:
 
 
 def export(frame: pl.DataFrame, path) -> None:
-    """Write the long table to CSV, Parquet or JSON(L) by the file's suffix (interactions as JSON text in CSV)."""
+    """Write the long table to CSV, Parquet or JSON(L) by the file's suffix (list columns as JSON text in CSV)."""
     from pathlib import Path
 
     path = Path(path)
@@ -249,7 +424,7 @@ def export(frame: pl.DataFrame, path) -> None:
     elif suffix in (".json", ".jsonl", ".ndjson"):
         frame.write_ndjson(path)
     elif suffix in (".csv", ".tsv", ""):
-        flat = frame.with_columns(pl.col("interactions").map_elements(
+        flat = frame.with_columns(pl.col("interactions", "players").map_elements(
             lambda v: json.dumps(list(v)) if v is not None else None, return_dtype=pl.String))
         flat.write_csv(path, separator="\t" if suffix == ".tsv" else ",")
     else:

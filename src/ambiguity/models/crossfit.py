@@ -176,7 +176,8 @@ def inner_validation(y: np.ndarray, groups: np.ndarray, train_idx: np.ndarray, f
 # -- one (repeat, fold) ----------------------------------------------------------------------------
 def _run_unit(ds: Dataset, specs: Sequence[ModelSpec], repeat: int, fold: int, folds: np.ndarray, val: np.ndarray) -> dict[str, Any]:
     """Fit every model on one (repeat, fold); top level so that a spawned worker can run it."""
-    from ambiguity.models.training import fit  # torch: the store readers below do without it
+    from ambiguity.models.saved import state_bytes
+    from ambiguity.models.training import fit, standardiser  # torch: the store readers below do without it
 
     t = time.perf_counter()
     split = np.where(folds == fold, "test", "train").astype(object)
@@ -184,9 +185,13 @@ def _run_unit(ds: Dataset, specs: Sequence[ModelSpec], repeat: int, fold: int, f
     view = dataclasses.replace(ds, split=np.asarray(split, dtype=str))
     te = view.index("test")
     out: dict[str, Any] = {"repeat": repeat, "fold": fold, "models": {}}
+    out["weights"] = {}
     for spec in specs:
-        res = fit(view.subset(spec.groups), spec.cfg)
+        sub = view.subset(spec.groups)
+        res = fit(sub, spec.cfg)
         out["models"][spec.name] = (res.probs[te], None if res.attention is None else res.attention[te], res.best_epoch, res.device)
+        # kept so that attribution and reliance can run the model that never saw this fold
+        out["weights"][spec.name] = (state_bytes(res.model), [standardiser(x, res.train_idx) for x in sub.X], res.train_idx)
     out["train"] = [ds.segment_ids[i] for i in view.index("train")]
     out["val"] = [ds.segment_ids[i] for i in view.index("val")]
     out["test"] = [ds.segment_ids[i] for i in te]
@@ -265,7 +270,10 @@ def read_fits(store: FeatureStore, run_id: str | None = None) -> pl.DataFrame:
 
 
 def _forget_other_runs(store: FeatureStore, models: Sequence[str], run_id: str) -> None:
-    """Delete the cross-fitted rows of ``models`` from other runs, and the fold records nothing uses any more."""
+    """Delete the cross-fitted rows and fold models of ``models`` from other runs, and the fold records nothing uses any more."""
+    from ambiguity.models.saved import delete_fold_models
+
+    delete_fold_models(store, models, run_id)
     if not store.has_table(P.PREDICTIONS) or "scheme" not in store.schema(P.PREDICTIONS).names:
         return
     rows = store.read(P.PREDICTIONS, ["model", "run_id"], where="scheme = 'crossfit'")
@@ -300,6 +308,11 @@ def _write_unit(store: FeatureStore, ds: Dataset, specs: Sequence[ModelSpec], ou
         ))
     P.write_crossfit_rows(store, pa.concat_tables(tables))
     r, k = out["repeat"], out["fold"]
+    from ambiguity.models.saved import model_row, write_models
+
+    write_models(store, pa.concat_tables([
+        model_row(spec.name, spec.cfg, ds.subset(spec.groups), out["weights"][spec.name][2], out["weights"][spec.name][1],
+                  out["weights"][spec.name][0], run_id=run_id, repeat=r, fold=k) for spec in specs]))
     store.upsert(FITS, pa.table({
         "key": [f"{run_id}|{r}|{k}"], "run_id": [run_id], "repeat": [r], "fold": [k],
         "models": [[s.name for s in specs]], "best_epochs": [[out["models"][s.name][2] for s in specs]],
@@ -321,10 +334,12 @@ def crossfit(
 
     ``on_fit(repeat, fold, seconds)`` is called after each (repeat, fold) is written.
     """
+    from ambiguity.models.finetune import check_not_finetuned
     from ambiguity.models.training import load_dataset
 
     cv = cv or CrossfitConfig()
     specs = plan_models(groups, choice)
+    check_not_finetuned(store, list(dict.fromkeys(groups)))
     ds = load_dataset(store, list(dict.fromkeys(groups)), need_split=False)
     grp = segment_groups(store, ds.segment_ids, cv.group_by)
     check_design(ds.labels, grp, cv.folds, cv.group_by)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import polars as pl
 
 from ambiguity.constants import MODALITIES
 from ambiguity.devices import resolve_device
@@ -407,4 +408,45 @@ def write_finetuned_predictions(store: FeatureStore, report: FinetuneReport, nam
     return table.num_rows
 
 
-__all__ = ["FinetuneConfig", "FinetuneReport", "finetune", "freeze_all_but_last", "transformer_layers", "write_finetuned_predictions"]
+# -- fine-tuned groups and the schemes -----------------------------------------------------------------
+STACKED_WARNING = ("warning: {groups} hold(s) embeddings of an encoder fine-tuned on the train split's labels; "
+                   "the fusion model is fitted on those same train segments, so it is stacked in sample (the paper's "
+                   "protocol): its train-split inputs are better separated than unseen ones would be")
+
+
+def finetuned_groups(store: FeatureStore, groups: Sequence[str]) -> list[str]:
+    """The ``groups`` whose embeddings come from a fine-tuned encoder: the extractor's ``model`` is a directory
+    with ``finetune.json`` (written by :func:`finetune`), or a ``finetuned`` model in the predictions table
+    names the group (``write_finetuned_predictions(group=...)``)."""
+    prov = store.groups()
+    named: set[str] = set()
+    if store.has_table("predictions"):
+        from ambiguity.models.predictions import read_predictions
+
+        df = read_predictions(store, scheme=None).filter(pl.col("kind") == "finetuned").select("groups").unique()
+        named = {g for gs in df["groups"].to_list() for g in (gs or [])}
+    out = []
+    for g in groups:
+        model = str(((prov.get(g) or {}).get("params") or {}).get("model") or "")
+        if g in named or (model and (Path(model) / "finetune.json").is_file()):
+            out.append(g)
+    return out
+
+
+def stacked_warning(store: FeatureStore, groups: Sequence[str]) -> str | None:
+    """The one-line warning for fixed-split training on fine-tuned embeddings, or None."""
+    ft = finetuned_groups(store, groups)
+    return STACKED_WARNING.format(groups=", ".join(ft)) if ft else None
+
+
+def check_not_finetuned(store: FeatureStore, groups: Sequence[str]) -> None:
+    """Refuse to cross-fit on fine-tuned embeddings: the encoder saw the labels of segments of every fold."""
+    ft = finetuned_groups(store, groups)
+    if ft:
+        raise ModelError(
+            f"cannot cross-fit on {', '.join(ft)}: its encoder was fine-tuned on the train split's labels, so every "
+            "fold's held-out segments of that split were seen with their labels; cross-fit on frozen (not fine-tuned) "
+            "embeddings, or use the fixed split (`ambiguity train` without --folds; it is stacked in sample)")
+
+
+__all__ = ["FinetuneConfig", "FinetuneReport", "check_not_finetuned", "finetune", "finetuned_groups", "stacked_warning", "freeze_all_but_last", "transformer_layers", "write_finetuned_predictions"]

@@ -117,19 +117,22 @@ def summarise(frame: pl.DataFrame, modalities: Sequence[str], *, test: str = "we
     return means, tests_df, pl.DataFrame(dom_rows)
 
 
-def quadrant_attribution(store: FeatureStore, unimodal: str, fusion: str = "fusion", *, splits: Sequence[str] = ("test",),
+def quadrant_attribution(store: FeatureStore, unimodal: str, fusion: str = "fusion", *, splits: Sequence[str] | None = None,
                          target: str = "p_correct", threshold: float = 0.5, test: str = "welch",
                          correction: str = "holm", alpha: float = 0.05, ci: float = 0.95,
-                         quadrants: pl.DataFrame | None = None) -> QuadrantAttribution:
-    """Per-quadrant summary of the stored attributions of ``fusion`` (run ``attribute`` first)."""
-    from ambiguity.models.attributions import read_attributions, wide
+                         quadrants: pl.DataFrame | None = None, scheme: str = "auto") -> QuadrantAttribution:
+    """Per-quadrant summary of the stored attributions of ``fusion`` (run ``attribute`` first), on one
+    scheme (auto: crossfit where the store has cross-fitted attributions); quadrants of another scheme are refused."""
+    from ambiguity.models.attributions import check_same_scheme, read_attributions, wide
     from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model
 
     fusion = resolve_model(store, fusion)
-    long = read_attributions(store, fusion, target, splits)
+    long = read_attributions(store, fusion, target, splits, scheme=scheme)
     mods = tuple(dict.fromkeys(long["modality"].to_list()))
     if quadrants is None:
-        quadrants = load_quadrants(store, unimodal, fusion, splits=tuple(splits), threshold=threshold)
+        quadrants = load_quadrants(store, unimodal, fusion, splits=None if splits is None else tuple(splits),
+                                   threshold=threshold, scheme=long["scheme"][0])
+    check_same_scheme(long, quadrants)
     frame = quadrant_frame(wide(long), quadrants)
     means, tests, dom = summarise(frame, mods, test=test, correction=correction, alpha=alpha, ci=ci)
     return QuadrantAttribution(resolve_model(store, unimodal), fusion, target, mods, frame, means, tests, dom,
