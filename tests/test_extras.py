@@ -48,6 +48,7 @@ NEEDS = {
     "ambiguity.annotate.server": ["annotate"],
     "ambiguity.explore.app": ["annotate"],
     "ambiguity.engines.ray": ["ray"],
+    "ambiguity.stats.crowd_raters": ["crowd"],  # crowd-kit's Dawid-Skene (it brings pandas)
 }
 #: Modules imported only to offer something optional, each behind an ImportError with a hint.
 OPTIONAL = {"pandas", "captum"}
