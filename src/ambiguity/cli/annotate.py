@@ -196,13 +196,32 @@ def annotations_group() -> None:  # not `annotations`: that name is the __future
 @task_option()
 @click.option("--input-format", "fmt", type=click.Choice(["csv", "label-studio"]), help="What FILE is (default: by extension; .json: label-studio).")
 @click.option("--annotator", help="Annotator name for files without one (overrides Label Studio's completed_by).")
+@click.option("--layout", type=click.Choice(["long", "counts"]), help="Judgments of many raters, not a task's answers: "
+              "long (item, rater, condition, label[, confidence][, gold]) or counts (item, condition, one column per class).")
+@click.option("--preset", type=click.Choice(["crema-d"]), help="A known layout: crema-d reads CREMA-D's tabulatedVotes.csv "
+              "(and VideoDemographics.csv beside it).")
+@click.option("--condition", "conditions", multiple=True, metavar="CONDITION=MODALITY",
+              help="What a condition showed: audio, video, text or all (e.g. voice=audio, face=video, audio-visual=all); repeatable.")
+@list_option("--classes", "classes", metavar="LABEL", help="The classes, in count-column order (default: the other columns, or the labels seen).")
+@click.option("--demographics", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Per-actor table joined by actor (crema-d).")
 @click.pass_context
-def import_cmd(ctx, file, task, fmt, annotator) -> None:
-    """Import judgments from FILE (CSV: annotator, segment_id, round, judgment; or a Label Studio export)."""
+def import_cmd(ctx, file, task, fmt, annotator, layout, preset, conditions, classes, demographics) -> None:
+    """Import judgments from FILE (CSV: annotator, segment_id, round, judgment; or a Label Studio export), or, with
+    --layout or --preset, many raters' judgments per item and condition (items not yet segments become label-only
+    segments; the raters become predictors human:audio, human:video, human:all under the human scheme)."""
     from ambiguity.annotate.records import import_file
     from ambiguity.annotate.tasks import load_task
 
     store = get_store(ctx)
+    if layout or preset:
+        from ambiguity.annotate.judgments import read_judgments_file, save_judgments, store_gold
+
+        j = read_judgments_file(file, layout=layout or "counts", preset=preset, classes=list(classes) or None,
+                                conditions=conditions, demographics=demographics, gold=store_gold(store))
+        written = save_judgments(store, j)
+        click.echo(f"imported {j.summary()}")
+        click.echo("wrote " + ", ".join(f"{k}: {v}" for k, v in written.items()))
+        return
     t = load_task(store, _task_name(store, task))
     n = import_file(store, file, t, annotator=annotator, fmt=fmt)
     click.echo(f"imported {n} judgment(s) into task {t.name!r}")
@@ -232,3 +251,29 @@ def agreement(ctx, task, annotators, by_modality, n_boot, ci, seed, scheme, min_
     )
     emit(render(res, fmt, latex={"accuracy": True}), out)
 
+@annotations_group.command("human")
+@click.option("--cluster", default="actor", show_default=True, help="Item metadata whose values are resampled whole "
+              "for the accuracy and green/red intervals (none: items).")
+@bootstrap_option("Bootstrap resamples for the intervals (0: none).")
+@seed_option("Bootstrap seed.")
+@click.option("--versus", nargs=3, metavar="UNIMODAL FUSION MODALITY", help="Also test models against people: the "
+              "cross-fitted disagreement of UNIMODAL vs FUSION against human entropy and the human quadrant of MODALITY.")
+@out_file_option("Write the tables to this file instead of stdout.")
+@click.pass_context
+def human_cmd(ctx, cluster, n_boot, seed, versus, out) -> None:
+    """The human analysis of imported judgments: accuracy, agreement, human quadrants, the agreement change per
+    quadrant, green and red, what makes items hard, Dawid-Skene where rater ids exist."""
+    from ambiguity.annotate.human import analyse_store, model_vs_human_store
+    from ambiguity.tables import to_markdown
+
+    store = get_store(ctx)
+    res = analyse_store(store, cluster=None if cluster == "none" else cluster, n_boot=n_boot, seed=seed)
+    text = res.to_markdown()
+    if versus:
+        uni, fus, mod = versus
+        mv = model_vs_human_store(store, uni, fus, mod, n_boot=n_boot, seed=seed)
+        text += (f"\nModels vs people ({mv['n']} segments): Spearman rho of the cross-fitted disagreement probability "
+                 f"({uni} vs {fus}) and the entropy of the audio-visual votes = {mv['rho']:.3f} "
+                 f"[{mv['low']:.3f}, {mv['high']:.3f}], p = {mv['p']:.3g}\n\n")
+        text += to_markdown(mv["table"], caption=f"Model quadrant x human quadrant ({mod}); chi-square p = {mv['chi2_p']:.3g}.") + "\n"
+    emit(text, out)
