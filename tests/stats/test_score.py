@@ -36,14 +36,18 @@ def test_bad_weights(weights, match):
 
 
 def test_store_scores_and_rank(store, tmp_path):
-    ids, labels, p, _ = make_store(store, 30)
+    ids, labels, p, _ = make_store(store, 80)
     res = ambiguity_scores(store)
     assert res.available == ("committee", "conflict")
     assert "--folds" in res.missing["disagreement"] and "embedding" in res.missing["knn"]
+    assert "in sample" in res.missing["confidence"]  # cartography: training segments only, off by default
     from scipy.spatial.distance import jensenshannon
 
+    split = dict(zip(*store.segments(["segment_id", "split"]).to_dict(as_series=False).values(), strict=True))
     f = res.frame.sort("segment_id")
-    for r in f.iter_rows(named=True):
+    # fixed scheme only: out of sample means the test split; every other segment has no model component
+    assert f.filter(pl.col("committee").is_not_null())["segment_id"].to_list() == sorted(s for s in p["fusion"] if split[s] == "test")
+    for r in f.filter(pl.col("committee").is_not_null()).iter_rows(named=True):
         s = r["segment_id"]
         # committee: vote entropy of the three members' predicted labels (two classes), by hand
         right = sum(p[m][s] > 0.5 for m in ("text.m", "audio.m", "fusion"))
@@ -56,6 +60,7 @@ def test_store_scores_and_rank(store, tmp_path):
         assert r["score"] == pytest.approx((h + r["conflict"]) / 2)
     top = rank(store, 5)
     assert top.height == 5 and top["score"].to_list() == sorted(top["score"].to_list(), reverse=True)
+    assert set(top["split"].to_list()) == {"test"}
     assert top["rank"].to_list() == [1, 2, 3, 4, 5] and "transcript" in top.columns
 
     from ambiguity.cli import main
@@ -67,6 +72,39 @@ def test_store_scores_and_rank(store, tmp_path):
     assert got.height == 7 and got["segment_id"].to_list() == rank(store, 7)["segment_id"].to_list()
     bad = CliRunner().invoke(main, ["--store", store.uri, "rank", "--weight", "knn"])
     assert bad.exit_code == 2 and "COMPONENT=WEIGHT" in bad.output
+
+
+def test_only_segments_with_every_component_are_ranked(store):
+    from ambiguity.stats.score import ScoreResult, ranked
+
+    ids, labels, p, _ = make_store(store, 12)
+    frame = combine(pl.DataFrame({"segment_id": ids[:3], "committee": [0.9, 0.2, None], "knn": [0.1, 0.3, 1.0]}))
+    res = ScoreResult(frame, {}, ("committee", "knn"))
+    # ids[2] has the highest mean over what it has (1.0, knn alone) but lacks committee: it is not ranked
+    assert res.complete()["segment_id"].to_list() == ids[:2]
+    assert ranked(store, res, 5)["segment_id"].to_list() == [ids[0], ids[1]]
+    none = ScoreResult(combine(pl.DataFrame({"segment_id": ids[:1], "committee": [None], "knn": [0.5]})), {}, ("committee", "knn"))
+    with pytest.raises(StatsError, match="no segment has every available component"):
+        ranked(store, none, 5)
+
+
+def test_a_score_without_out_of_sample_predictions_says_what_to_run(store):
+    from ambiguity.stats.conflicts import conflict_scores
+
+    make_store(store, 30)
+    with pytest.raises(StatsError, match="in sample .*--folds 5"):
+        conflict_scores(store, splits=["train"])
+    empty_store = store  # the fixed predictions above hold test rows; a store without predictions:
+    from ambiguity import open_store
+
+    bare = open_store(empty_store.uri + "-bare")
+    bare.upsert_segments(store.read("segments").to_arrow())
+    with pytest.raises(StatsError, match="no out-of-sample predictions: run `ambiguity train GROUPS --folds 5`"):
+        conflict_scores(bare, ["a", "b"])
+    res = ambiguity_scores(bare)
+    assert "run `ambiguity train" in res.missing["committee"]
+    with pytest.raises(StatsError, match="no score component is available"):
+        rank(bare, 5)
 
 
 def test_annotator_component(store):

@@ -16,6 +16,14 @@ From the class distributions P_1..P_K of K unimodal models on a segment:
 The conflict test set (:func:`conflict_set`) holds the segments with
 ``margin >= threshold`` (default :data:`DEFAULT_THRESHOLD` = 0.8). Any number of
 classes; segments not predicted by every model are left out.
+
+Both scores measure how far apart the models' *predictions* are (prediction
+divergence), not their attributions. Out of sample only: on the ``crossfit``
+scheme each model's distribution for a segment is the mean over the repeats of
+its out-of-fold predictions (every one from a model that never saw the
+segment's group); on the ``fixed`` scheme only the test split is scored by
+default (val chose the epoch; train is refused: the models were fitted on it).
+``scheme='auto'`` takes crossfit when every model has it.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ if TYPE_CHECKING:
 
 
 DEFAULT_THRESHOLD = 0.8
+NO_PREDICTIONS = ("no out-of-sample predictions: run `ambiguity train GROUPS --folds 5` (cross-fitted) "
+                  "or `ambiguity train GROUPS` (fixed split, test segments only)")
 
 
 def _entropy_bits(p: np.ndarray) -> np.ndarray:
@@ -65,18 +75,55 @@ def opposing_margin(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return best, ia, ib
 
 
-def conflict_scores(store: FeatureStore, models: Sequence[str] | None = None, splits: Sequence[str] | None = ("test",)) -> pl.DataFrame:
-    """One row per segment predicted by every model: segment_id, split, label, n_models, jsd, margin,
-    model_a, class_a, p_a, model_b, class_b, p_b (the most confident opposing pair; null if none), and
-    ``predicted`` (JSON: model -> predicted class). ``models`` default: every unimodal model."""
-    from ambiguity.models.predictions import read_predictions
+def oos_predictions(store: FeatureStore, names: Sequence[str], splits: Sequence[str] | None = None,
+                    scheme: str = "auto") -> tuple[pl.DataFrame, str]:
+    """(rows model, segment_id, split, label, classes, probs; the scheme): out-of-sample predictions only.
+
+    crossfit: each model's probs are the mean over repeats of its out-of-fold predictions (``splits``: an optional
+    filter of the ingest splits); fixed: the test split by default, ``train`` refused (see the module notes).
+    """
+    from ambiguity.models.predictions import model_summary, read_predictions
+    from ambiguity.stats.stability import resolve_scheme
+
+    if not store.has_table("predictions"):
+        raise StatsError(NO_PREDICTIONS)
+    scheme = resolve_scheme(model_summary(store), list(names), scheme)
+    cols = ["model", "segment_id", "split", "label", "classes", "probs"]
+    if scheme == "fixed":
+        splits = tuple(splits) if splits else ("test",)
+        if "train" in splits:
+            raise StatsError("train-split predictions are in sample (the models were fitted on them): score test "
+                             "(or val) segments, or cross-fit (`ambiguity train GROUPS --folds 5`) to score every segment")
+        df = read_predictions(store, list(names), list(splits)).select(cols)
+    else:
+        df = read_predictions(store, list(names), list(splits) if splits else None, scheme="crossfit")
+        df = df.select(*cols, "repeat")
+        c = len(df["probs"][0]) if df.height else 0
+        df = (df.with_columns(pl.col("probs").list.to_struct(fields=[f"p{i}" for i in range(c)]).alias("ps"))
+              .unnest("ps").group_by(["model", "segment_id"], maintain_order=True)
+              .agg(pl.col("split", "label", "classes").first(), *[pl.col(f"p{i}").mean() for i in range(c)])
+              .with_columns(pl.concat_list([f"p{i}" for i in range(c)]).alias("probs")).select(cols))
+    if df.height == 0:
+        raise StatsError(f"no {scheme} predictions of {', '.join(names)}"
+                         + (f" in split(s) {', '.join(splits)}" if splits else "")
+                         + ": run `ambiguity train GROUPS --folds 5`, or score the fixed split's test segments")
+    return df, scheme
+
+
+def conflict_scores(store: FeatureStore, models: Sequence[str] | None = None, splits: Sequence[str] | None = None,
+                    scheme: str = "auto") -> pl.DataFrame:
+    """One row per segment predicted by every model, out of sample (see the module notes): segment_id, split,
+    label, n_models, jsd, margin, model_a, class_a, p_a, model_b, class_b, p_b (the most confident opposing
+    pair; null if none), ``predicted`` (JSON: model -> predicted class) and ``scheme``.
+    ``models`` default: every unimodal model."""
     from ambiguity.stats.quadrant_tables import resolve_model, unimodal_models
 
+    if not store.has_table("predictions"):
+        raise StatsError(NO_PREDICTIONS)
     names = [resolve_model(store, m) for m in models] if models else sorted(unimodal_models(store))
     if len(names) < 2:
         raise StatsError(f"a conflict needs at least two unimodal models; found {', '.join(names) or 'none'}")
-    df = read_predictions(store, names, list(splits) if splits is not None else None).select(
-        ["model", "segment_id", "split", "label", "classes", "probs"])
+    df, scheme = oos_predictions(store, names, splits, scheme)
     classes = {tuple(c) for c in df["classes"].to_list()}
     if len(classes) > 1:
         raise StatsError(f"models {', '.join(names)} were trained on different classes: {sorted(classes)}")
@@ -112,6 +159,7 @@ def conflict_scores(store: FeatureStore, models: Sequence[str] | None = None, sp
             "class_b": [cls[v] if v is not None else None for v in pick(ib, pred)],
             "p_b": pick(ib, conf),
             "predicted": [json.dumps({m: cls[pred[r, k]] for k, m in enumerate(names)}) for r in rows],
+            "scheme": [scheme] * len(ids),
         },
         schema_overrides={"model_a": pl.String, "class_a": pl.String, "p_a": pl.Float64,
                           "model_b": pl.String, "class_b": pl.String, "p_b": pl.Float64},

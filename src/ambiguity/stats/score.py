@@ -12,16 +12,26 @@ committee       vote entropy of the unimodal and fusion models' predicted labels
 confidence      ``1 - |2 c - 1|`` of the cartography confidence ``c`` (1 at c = 0.5)     ``ambiguity train``
 variability     ``min(1, 2 v)`` of the cartography variability ``v`` (SD over epochs)  ``ambiguity train``
 knn             share of the k nearest neighbours (an embedding) with another label    an embedding group
-conflict        Jensen-Shannon divergence between modality attributions (base 2)       ``ambiguity attribute``
+conflict        Jensen-Shannon divergence of the unimodal models' predictions (base 2)  two unimodal models
 annotators      ``(1 - m) / (1 - 1/C)``, ``m`` the majority share of the judgments      annotations
 ==============  ======================================================================  ========================
 
-The score is ``sum_c w_c s_c / sum_c w_c`` over the components a segment *has*
-(missing ones do not count as 0), so a score always lies in [0, 1];
-``n_components`` says how many went in. Weights default to 1 and are set with
-``weights={"knn": 2, "committee": 0}`` (CLI: ``--weight knn=2``). Cartography
-values exist for training segments only (they come from training epochs);
-the variability of values in [0, 1] is at most 0.5, hence the factor 2.
+Out of sample only. ``committee`` and ``conflict`` read out-of-sample predictions
+(:func:`ambiguity.stats.conflicts.oos_predictions`: cross-fitted where every model
+has them, else the fixed split's test segments only), the same scheme for both.
+``confidence`` and ``variability`` come from training epochs, so they exist for
+training segments only and are in sample by construction: their weight is 0
+unless set (``--weight confidence=1``).
+
+The score is ``sum_c w_c s_c / sum_c w_c`` over the components a segment has,
+so it lies in [0, 1]; ``n_components`` says how many went in. Only segments
+that have **every** available component (positive weight, at least one segment
+with a value) are ranked (:func:`ranked`; ``complete`` says which): a missing
+component is never counted as 0 and never lets a segment with fewer components
+compete with the others. Weights default to 1 (0 for the cartography
+components) and are set with ``weights={"knn": 2, "committee": 0}`` (CLI:
+``--weight knn=2``). The variability of values in [0, 1] is at most 0.5, hence
+the factor 2.
 """
 
 from __future__ import annotations
@@ -46,10 +56,12 @@ COMPONENTS: dict[str, str] = {
     "confidence": "run `ambiguity train` (training dynamics)",
     "variability": "run `ambiguity train` (training dynamics)",
     "knn": "name an embedding group (--embedding GROUP, e.g. text.minilm)",
-    "conflict": "train at least two unimodal models (`ambiguity train`)",
+    "conflict": "train at least two unimodal models (`ambiguity train GROUPS --folds 5`, or `ambiguity train` for test segments)",
     "annotators": "collect annotations (`ambiguity annotate serve` or `ambiguity annotations import`)",
 }
-DEFAULT_WEIGHTS: dict[str, float] = dict.fromkeys(COMPONENTS, 1.0)
+#: in sample (training segments only, from training epochs): off unless a weight is given
+IN_SAMPLE = ("confidence", "variability")
+DEFAULT_WEIGHTS: dict[str, float] = {c: 0.0 if c in IN_SAMPLE else 1.0 for c in COMPONENTS}
 
 
 def check_weights(weights: Mapping[str, Any] | None) -> dict[str, float]:
@@ -96,18 +108,24 @@ class ScoreResult:
     def to_polars(self) -> pl.DataFrame:
         return self.frame
 
+    def complete(self) -> pl.DataFrame:
+        """The segments that have every available component: the only ones ranked."""
+        return self.frame.filter(pl.col("score").is_not_null() & (pl.col("n_components") == len(self.available)))
+
     def top(self, n: int) -> pl.DataFrame:
-        return self.frame.filter(pl.col("score").is_not_null()).sort(["score", "segment_id"], descending=[True, False]).head(n)
+        return self.complete().sort(["score", "segment_id"], descending=[True, False]).head(n)
 
 
 def _committee(store: FeatureStore) -> pl.DataFrame:
-    from ambiguity.models.predictions import read_predictions
+    """Vote entropy of every model's out-of-sample prediction (one scheme, see the module notes)."""
+    from ambiguity.models.predictions import model_summary
+    from ambiguity.stats.conflicts import oos_predictions
     from ambiguity.stats.select import vote_entropy
 
-    df = read_predictions(store).select("model", "segment_id", "classes", "probs")
-    models = sorted(set(df["model"].to_list()))
+    models = sorted(model_summary(store)["model"].to_list())
     if len(models) < 2:
         raise StatsError("the committee needs at least two models")
+    df, _ = oos_predictions(store, models)
     classes = df["classes"].to_list()
     if any(c != classes[0] for c in classes):
         raise StatsError("the models were trained on different classes")
@@ -130,7 +148,7 @@ def _conflict(store: FeatureStore) -> pl.DataFrame:
     """JSD of the unimodal models' distributions (bits), divided by its maximum min(log2 K, log2 C)."""
     from ambiguity.stats.conflicts import conflict_scores
 
-    c = conflict_scores(store, splits=None)
+    c = conflict_scores(store)
     n_classes = len(read_classes(store))
     top = pl.min_horizontal(pl.col("n_models").cast(pl.Float64).log(2), pl.lit(math.log2(max(n_classes, 2))))
     return c.select("segment_id", (pl.col("jsd") / top).clip(0, 1).alias("conflict"))
@@ -218,7 +236,10 @@ def ambiguity_scores(
         add(("committee",), _committee, store)
     else:
         missing["committee"] = COMPONENTS["committee"]
-    if store.has_table("dynamics"):
+    if not any(w[c] for c in IN_SAMPLE):
+        for c in IN_SAMPLE:
+            missing[c] = "in sample (training segments only): off by default; give it a weight to include it"
+    elif store.has_table("dynamics"):
         add(("confidence", "variability"), _dynamics, store)
     else:
         missing["confidence"] = missing["variability"] = COMPONENTS["confidence"]
@@ -238,10 +259,10 @@ def ambiguity_scores(
         if c not in frame.columns:
             frame = frame.with_columns(pl.lit(None, pl.Float64).alias(c))
     frame = combine(frame.select("segment_id", *COMPONENTS), w)
-    available = tuple(c for c in COMPONENTS if c not in missing and frame[c].null_count() < frame.height)
+    available = tuple(c for c in COMPONENTS if c not in missing and w[c] > 0 and frame[c].null_count() < frame.height)
     for c in COMPONENTS:
         if c not in available and c not in missing:
-            missing[c] = COMPONENTS[c] + " (no segment has a value)"
+            missing[c] = "weight 0" if not w[c] else COMPONENTS[c] + " (no segment has a value)"
     return ScoreResult(frame.select("segment_id", "score", "n_components", *COMPONENTS), w, available, missing)
 
 
@@ -278,7 +299,8 @@ def fusion_model(store: FeatureStore) -> str | None:
 
 
 def rank(store: FeatureStore, top: int = 50, **kwargs: Any) -> pl.DataFrame:
-    """The ``top`` most ambiguous segments with label, split and transcript (kwargs: :func:`ambiguity_scores`).
+    """The ``top`` most ambiguous segments with label, split and transcript (kwargs: :func:`ambiguity_scores`);
+    only segments with every available component compete (:meth:`ScoreResult.complete`).
 
     Columns: rank, segment_id, score, n_components, one column per available
     component, label, split, transcript. Ties are broken by segment id.
@@ -293,6 +315,9 @@ def ranked(store: FeatureStore, res: ScoreResult, top: int) -> pl.DataFrame:
     if not res.available:
         raise StatsError("no score component is available: " + "; ".join(f"{k}: {v}" for k, v in res.missing.items()))
     best = res.top(top)
+    if best.height == 0:
+        raise StatsError(f"no segment has every available component ({', '.join(res.available)}): lower the weight of "
+                         "a component to 0 to rank without it")
     seg = store.segments(["segment_id", "label", "split", "transcript"])
     out = best.join(seg, on="segment_id", how="left")
     out = out.with_columns(pl.int_range(1, out.height + 1, dtype=pl.Int64).alias("rank"))
