@@ -161,7 +161,7 @@ def test_a_coalition_is_the_network_built_on_those_modalities_only():
         np.testing.assert_allclose(got, want, atol=1e-12)
         cm = A.CoalitionModel(net, "p")
         z, s = cm.prepare(xs)
-        fast = cm.values(z, s, torch.tensor([bits]), torch.zeros(12, dtype=torch.long)).numpy()[:, 0]
+        fast = cm.values(z, s, torch.tensor([bits]), torch.zeros(12, dtype=torch.long))[0].numpy()[:, 0]
         np.testing.assert_allclose(fast, want, atol=1e-12)
 
 
@@ -261,3 +261,95 @@ def test_refusals():
         A.resolve_method("kernel", 3, None)
     with pytest.raises(ModelError, match="prior of 0 or 1"):
         A.empty_value(np.array([1.0, 0.0]), np.array([0]), "logit")
+
+
+# -- players are feature groups; an absent player is no player ----------------------------------------
+def _game_value(net, xs, tidx, prior, row, inputs_kept, kind="p"):
+    """v of one segment when only ``inputs_kept`` (a set of input indices) are in: the masked forward, or
+    the class prior when nothing is kept. Written from the definition, one segment at a time."""
+    if not inputs_kept:
+        p = float(prior[tidx[row]])
+        return p if kind == "p" else math.log(p) - math.log1p(-p)
+    keep = torch.tensor([[i in inputs_kept for i in range(len(xs))]], dtype=torch.bool)
+    with torch.no_grad():
+        logp = torch.log_softmax(net([x[row : row + 1] for x in xs], keep=keep).logits.double(), dim=1)[0]
+    lt = float(logp[tidx[row]])
+    return math.exp(lt) if kind == "p" else lt - float(torch.cat([logp[: tidx[row]], logp[tidx[row] + 1 :]]).logsumexp(0))
+
+
+def _shapley_over_present(net, xs, tidx, prior, present, members):
+    """Reference: the Shapley formula over the segment's present players only (absent ones are not in
+    the game), each player holding ``members[p]`` inputs; NaN for an absent player."""
+    n, P = len(tidx), len(members)
+    out = np.full((n, P), np.nan)
+    for row in range(n):
+        live = [p for p in range(P) if any(present[row, i] for i in members[p])]
+        k = len(live)
+
+        def v(coalition, row=row):
+            kept = {i for p in coalition for i in members[p] if present[row, i]}
+            return _game_value(net, xs, tidx, prior, row, kept)
+
+        for p in live:
+            others = [q for q in live if q != p]
+            total = 0.0
+            for size in range(len(others) + 1):
+                for S in itertools.combinations(others, size):
+                    w = math.factorial(size) * math.factorial(k - size - 1) / math.factorial(k)
+                    total += w * (v((*S, p)) - v(S))
+            out[row, p] = total
+    return out
+
+
+def test_absent_players_are_no_players_and_efficiency_holds_over_the_present():
+    dims = (5, 3, 4, 2)
+    net = _net(dims)
+    xs = _inputs(dims, n=10)
+    rng = np.random.default_rng(3)
+    present = rng.random((10, 4)) < 0.6
+    present[np.arange(10), rng.integers(0, 4, 10)] = True  # every segment has at least one input
+    present[0] = [True, False, False, False]  # a segment with one input: it alone explains v_all - v_empty
+    for j, x in enumerate(xs):
+        x[~torch.from_numpy(present[:, j])] = float("nan")  # an absent input's values must not matter
+    tidx = np.arange(10) % 3
+    res = A.shapley_values(net, xs, tidx, PRIOR, present=present)
+    want = _shapley_over_present(net, [torch.nan_to_num(x) for x in xs], tidx, PRIOR, present, [(0,), (1,), (2,), (3,)])
+    assert np.array_equal(np.isnan(res.phi), ~present)
+    np.testing.assert_allclose(res.phi[present], want[present], atol=1e-10)
+    assert res.efficiency_error().max() <= 1e-6
+    assert np.array_equal(res.present, present)
+    assert all(present[i, res.dominant[i]] for i in range(10))  # the dominant player is a present one
+    assert np.isnan(res.interactions[~present]).all()
+    np.testing.assert_allclose(res.phi[0, 0], res.v_all[0] - res.v_empty[0], atol=1e-12)
+
+
+def test_pooled_players_hold_the_groups_of_one_modality():
+    dims = (5, 3, 4)
+    net = _net(dims)
+    xs = _inputs(dims, n=8)
+    pl_ = A.players(["text.minilm", "opensmile.egemaps", "prosody"], ["text", "audio", "audio"], pool=True)
+    assert [(p.name, p.modality, p.group, p.inputs) for p in pl_] == [("text", "text", None, (0,)), ("audio", "audio", None, (1, 2))]
+    ungrouped = A.players(["text.minilm", "opensmile.egemaps", "prosody"], ["text", "audio", "audio"])
+    assert [p.name for p in ungrouped] == ["text.minilm", "opensmile.egemaps", "prosody"]
+    present = np.ones((8, 3), bool)
+    present[:3, 2] = False  # prosody absent: the audio player is still present through eGeMAPS
+    present[3, 1:] = False  # no audio at all: the audio player is absent
+    tidx = np.arange(8) % 3
+    members = [p.inputs for p in pl_]
+    res = A.shapley_values(net, xs, tidx, PRIOR, present=present, members=members)
+    want = _shapley_over_present(net, xs, tidx, PRIOR, present, members)
+    np.testing.assert_allclose(np.nan_to_num(res.phi, nan=9.0), np.nan_to_num(want, nan=9.0), atol=1e-10)
+    assert np.isnan(res.phi[3, 1]) and not np.isnan(res.phi[:3, 1]).any()
+    assert res.efficiency_error().max() <= 1e-6
+    perm = A.shapley_values(net, xs, tidx, PRIOR, present=present, members=members, method="permutation", n_permutations=30)
+    assert np.array_equal(np.isnan(perm.phi), np.isnan(want))
+    assert perm.efficiency_error().max() <= 1e-9  # each sampled order sums to v_all - v_empty
+
+
+def test_players_must_cover_the_inputs_once():
+    net = _net((5, 3, 4))
+    xs = _inputs((5, 3, 4), n=2)
+    with pytest.raises(ConfigError, match="exactly once"):
+        A.shapley_values(net, xs, np.zeros(2, dtype=int), PRIOR, members=[(0,), (0, 1)])
+    with pytest.raises(ModelError, match="none of the model's inputs"):
+        A.shapley_values(net, xs, np.zeros(2, dtype=int), PRIOR, present=np.zeros((2, 3), bool))

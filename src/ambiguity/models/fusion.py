@@ -16,6 +16,12 @@ softmax (its weight is 0) and at least one modality per sample is always
 kept. With one modality the same network is the paper's unimodal model, and
 modality dropout does nothing.
 
+Missing inputs: ``present`` (B, M) bool says which inputs a sample has (a
+segment without a video track has no landmarks). An absent input is left out
+of the softmax exactly like a dropped one, in training and in prediction, so
+the fusion model trains and predicts on every segment that has at least one
+input; its (placeholder) values never reach the output.
+
 The paper also names "max pooling" in its classifier without saying over
 what; the issue this module implements specifies the weighted sum, which is
 what is built here.
@@ -85,18 +91,20 @@ class GatedAttentionFusion(nn.Module):
             nn.Linear(hidden, n_classes),
         )
 
-    def keep_mask(self, batch: int, device: torch.device) -> torch.Tensor:
-        """(B, M) bool: which modalities each sample keeps (all of them outside training)."""
+    def keep_mask(self, batch: int, device: torch.device, present: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, M) bool: which modalities each sample keeps: its present ones (all by default), minus
+        those modality dropout drops in training; a sample keeps at least one present modality."""
         m = len(self.input_dims)
-        keep = torch.ones(batch, m, dtype=torch.bool, device=device)
+        have = torch.ones(batch, m, dtype=torch.bool, device=device) if present is None else present.to(torch.bool)
         if not self.training or self.modality_dropout == 0.0 or m == 1:
-            return keep
-        keep = torch.rand(batch, m, device=device) >= self.modality_dropout
-        # A sample that lost every modality keeps one, chosen at random.
-        none = ~keep.any(dim=1)
-        if none.any():
-            pick = torch.randint(0, m, (int(none.sum()),), device=device)
-            keep[none.nonzero(as_tuple=True)[0], pick] = True
+            return have
+        keep = (torch.rand(batch, m, device=device) >= self.modality_dropout) & have
+        # A sample that lost every modality keeps one of its present ones, chosen at random.
+        none = (~keep.any(dim=1)).nonzero(as_tuple=True)[0]
+        if len(none):
+            weights = have[none].float()
+            pick = torch.multinomial(weights, 1).squeeze(1)
+            keep[none, pick] = True
         return keep
 
     def encode(self, xs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -123,14 +131,20 @@ class GatedAttentionFusion(nn.Module):
         """
         return torch.softmax(scores.masked_fill(~keep, float("-inf")), dim=-1)
 
-    def forward(self, xs: Sequence[torch.Tensor], keep: torch.Tensor | None = None) -> FusionOutput:
+    def forward(self, xs: Sequence[torch.Tensor], keep: torch.Tensor | None = None,
+                present: torch.Tensor | None = None) -> FusionOutput:
         """``keep`` (B, M) bool leaves modalities out explicitly (each row keeps at least one);
-        by default modality dropout decides in training and every modality is kept otherwise."""
+        by default modality dropout decides in training among the ``present`` (B, M) modalities
+        (default: all), and every present modality is kept otherwise."""
         z, scores, g = self.encode(xs)
+        if present is not None and (present.shape != scores.shape or not bool(present.any(dim=1).all())):
+            raise ConfigError(f"present must be a ({z.shape[0]}, {len(self.input_dims)}) bool mask with at least one modality per row")
         if keep is None:
-            keep = self.keep_mask(z.shape[0], z.device)
+            keep = self.keep_mask(z.shape[0], z.device, present)
         elif keep.shape != scores.shape or not bool(keep.any(dim=1).all()):
             raise ConfigError(f"keep must be a ({z.shape[0]}, {len(self.input_dims)}) bool mask keeping at least one modality per row")
-        alpha = self.attention(scores, keep.to(torch.bool))
-        fused = (alpha.unsqueeze(-1) * z).sum(dim=1)
+        keep = keep.to(torch.bool)
+        alpha = self.attention(scores, keep)
+        # a left-out input weighs 0, but its latent may be non-finite (0 * NaN is NaN): zero it
+        fused = (alpha.unsqueeze(-1) * torch.where(keep.unsqueeze(-1), z, 0.0)).sum(dim=1)
         return FusionOutput(self.classifier(fused), alpha, g)

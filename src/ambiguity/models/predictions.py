@@ -3,7 +3,9 @@
 One row per (model, segment) of the fixed split, or per (model, repeat,
 segment) of a cross-fitted run: its split and label, the class probabilities,
 the predicted label, ``p_correct`` (the probability of the true label), the
-fusion attention per modality, and the training configuration. ``scheme`` is
+fusion attention per input (0 for an absent one), ``inputs`` (the feature groups
+the prediction saw: a fusion model sees only the groups a segment has), and the
+training configuration. ``scheme`` is
 ``fixed`` (one train/val/test split; ``fold`` and ``repeat`` are null) or
 ``crossfit`` (every segment predicted out of fold; see
 :mod:`ambiguity.models.crossfit`). Fixed rows are keyed
@@ -34,6 +36,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ambiguity.constants import Scheme
 from ambiguity.errors import ManifestError, MissingGroupError, StoreError
 from ambiguity.stores import schema as S
 from ambiguity.stores.sql import quote, quote_list
@@ -51,17 +54,18 @@ PREDICTIONS_SCHEMA = S.table_schema(
     # kind: probe | fusion | finetuned | imported; arch: logistic | mlp | fusion | whatever an import says;
     # config: JSON, the training configuration, seed included; scheme: fixed | crossfit
     ["key", "model", "kind", "arch", "modalities", "groups", "segment_id", "split", "label", "classes", "probs",
-     "predicted", "p_correct", "attention", "config", "seed", "run_id", "created_at", "scheme", "fold", "repeat"],
+     "predicted", "p_correct", "attention", "config", "seed", "run_id", "created_at", "scheme", "fold", "repeat",
+     "inputs"],
     {
         "probs": pa.list_(pa.float32()),
         "p_correct": pa.float64(),
-        "attention": pa.list_(pa.float32()),  # one weight per modality (fusion only)
+        "attention": pa.list_(pa.float32()),  # one weight per input group (fusion only; 0 for an absent one)
+        "inputs": pa.list_(pa.string()),  # the groups this prediction saw (null: imported, unknown)
     },
 )
-SCHEMES = ("fixed", "crossfit")
 #: Human judgments as predictors (``human:audio`` ...; ambiguity.annotate.judgments): their own scheme, never mixed
 #: with the model schemes (keys ``f"{model}|human|{segment_id}"``, fold and repeat null).
-HUMAN = "human"
+HUMAN = Scheme.HUMAN
 
 DYNAMICS_SCHEMA = S.table_schema(
     ["key", "model", "segment_id", "split", "label", "p_correct_epochs", "confidence", "variability", "correctness",
@@ -94,10 +98,12 @@ def prediction_table(
     scheme: str = "fixed",
     fold: Sequence[int] | None = None,
     repeat: int | None = None,
+    inputs: Sequence[Sequence[str]] | None = None,
 ) -> pa.Table:
     """Rows of the predictions table for one model; ``probs`` is (n, len(classes)).
 
-    ``scheme="crossfit"`` needs ``repeat`` and the held-out ``fold`` of each row.
+    ``scheme="crossfit"`` needs ``repeat`` and the held-out ``fold`` of each row. ``inputs``: the groups
+    each row's prediction saw (default: all of ``groups``).
     """
     probs = np.asarray(probs, dtype=np.float64)
     n = len(segment_ids)
@@ -111,10 +117,12 @@ def prediction_table(
     true_idx = np.array([index[lab] for lab in labels], dtype=np.int64)
     p_correct = probs[np.arange(n), true_idx] if n else np.zeros(0)
     predicted = [classes[i] for i in probs.argmax(axis=1)] if n else []
-    if scheme not in (*SCHEMES, HUMAN):
-        raise StoreError(f"scheme {scheme!r}: use one of {', '.join((*SCHEMES, HUMAN))}")
+    if scheme not in Scheme.STORED:
+        raise StoreError(f"scheme {scheme!r}: use one of {', '.join(Scheme.STORED)}")
     if scheme == "crossfit" and (repeat is None or fold is None or len(fold) != n):
         raise StoreError("cross-fitted predictions need a repeat and one fold per row")
+    if inputs is not None and len(inputs) != n:
+        raise StoreError(f"inputs has {len(inputs)} rows, expected {n}")
     run_id = run_id or new_run_id()
     now = S.now()
     keys = ([f"{model}|{s}" for s in segment_ids] if scheme == "fixed" else [f"{model}|human|{s}" for s in segment_ids]
@@ -142,6 +150,7 @@ def prediction_table(
             "scheme": [scheme] * n,
             "fold": [int(f) for f in (fold or [])] if scheme == "crossfit" else [None] * n,
             "repeat": [int(repeat or 0)] * n if scheme == "crossfit" else [None] * n,
+            "inputs": [list(i) for i in inputs] if inputs is not None else [list(groups) or None] * n,
         },
         schema=PREDICTIONS_SCHEMA,
     )
@@ -187,18 +196,22 @@ def _replace_model(store: FeatureStore, table_name: str, data: pa.Table, schema:
 
 
 def migrate_predictions(store: FeatureStore) -> None:
-    """Give a predictions table written before schemes existed its scheme, fold and repeat columns.
+    """Give a predictions table written before schemes (or inputs) existed the missing columns.
 
-    Every old row came from the fixed split. The table is small (one row per model
-    and segment), so it is rewritten whole rather than altered in place.
+    Every old row came from the fixed split, and saw every group of its model. The
+    table is small (one row per model and segment), so it is rewritten whole rather
+    than altered in place.
     """
-    if not store.has_table(PREDICTIONS) or "scheme" in store.schema(PREDICTIONS).names:
+    if not store.has_table(PREDICTIONS) or set(PREDICTIONS_SCHEMA.names) <= set(store.schema(PREDICTIONS).names):
         return
     old = store.read(PREDICTIONS).to_arrow()
     n = old.num_rows
     cols = {name: old.column(name) for name in old.column_names}
-    cols.update({"scheme": pa.array(["fixed"] * n), "fold": pa.array([None] * n, pa.int32()),
-                 "repeat": pa.array([None] * n, pa.int32())})
+    if "scheme" not in cols:
+        cols.update({"scheme": pa.array(["fixed"] * n), "fold": pa.array([None] * n, pa.int32()),
+                     "repeat": pa.array([None] * n, pa.int32())})
+    if "inputs" not in cols:
+        cols["inputs"] = old.column("groups")
     table = pa.table({f.name: cols[f.name] for f in PREDICTIONS_SCHEMA}).cast(PREDICTIONS_SCHEMA)
     store.drop(PREDICTIONS)
     store.upsert(PREDICTIONS, table, key="key", schema=PREDICTIONS_SCHEMA)
@@ -249,15 +262,20 @@ def read_predictions(
     """Prediction rows as polars (all models and splits unless named) of one ``scheme`` (None: both)."""
     if not store.has_table(PREDICTIONS):
         raise MissingGroupError(f"the store at {store.uri} has no predictions: run `ambiguity train` or `ambiguity predictions import`")
-    if scheme is not None and scheme not in (*SCHEMES, HUMAN):
-        raise StoreError(f"scheme {scheme!r}: use one of {', '.join((*SCHEMES, HUMAN))}")
-    if "scheme" not in store.schema(PREDICTIONS).names:  # written before schemes existed: all fixed
+    if scheme is not None and scheme not in Scheme.STORED:
+        raise StoreError(f"scheme {scheme!r}: use one of {', '.join(Scheme.STORED)}")
+    names = store.schema(PREDICTIONS).names
+    if "scheme" not in names:  # written before schemes existed: all fixed
         if scheme == "crossfit":
             return cast(pl.DataFrame, pl.from_arrow(PREDICTIONS_SCHEMA.empty_table()))
         df = store.read(PREDICTIONS, where=_where(models, splits))
-        return df.with_columns(pl.lit("fixed").alias("scheme"), pl.lit(None, pl.Int32).alias("fold"),
-                               pl.lit(None, pl.Int32).alias("repeat"))
-    return store.read(PREDICTIONS, where=_where(models, splits, scheme))
+        df = df.with_columns(pl.lit("fixed").alias("scheme"), pl.lit(None, pl.Int32).alias("fold"),
+                             pl.lit(None, pl.Int32).alias("repeat"))
+    else:
+        df = store.read(PREDICTIONS, where=_where(models, splits, scheme))
+    if "inputs" not in names:  # written before inputs existed: every row saw all of its model's groups
+        df = df.with_columns(pl.col("groups").alias("inputs"))
+    return df
 
 
 def read_dynamics(store: FeatureStore, models: Sequence[str] | None = None) -> pl.DataFrame:

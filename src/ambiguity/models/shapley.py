@@ -1,9 +1,18 @@
-"""Exact per-segment modality attribution of a fusion model: Shapley values and interactions.
+"""Exact per-segment attribution of a fusion model over its inputs: Shapley values and interactions.
 
-The players are the fusion model's modalities. For a coalition S, v(S) is the
-model's output with only the modalities in S: the others are masked out of the
-attention softmax (weight 0) exactly as modality dropout leaves a modality out in
-training (:meth:`GatedAttentionFusion.attention`). The model cannot be run with no
+The players are the fusion model's feature groups (its inputs): two audio groups
+are two players. :func:`players` can pool the groups of one modality into one
+player instead. For a coalition S, v(S) is the model's output with only the
+inputs of the players in S: the others are masked out of the attention softmax
+(weight 0) exactly as modality dropout leaves an input out in training
+(:meth:`GatedAttentionFusion.attention`).
+
+Missing inputs: an input a segment lacks (``present`` false: no video track, so
+no landmarks) is masked out of every coalition, so v(S) = v(S ∩ present) and an
+absent player is a null player. Its phi is NaN ("no player"): the Shapley values
+of the present players are those of the game over the present players alone (a
+null player changes no other player's value), efficiency holds over the present
+players, and a coalition with no present input is the empty one, v(∅). The model cannot be run with no
 modality at all, so v(∅) is defined as the same target computed from the class
 prior of the training split: ``p_correct`` of the empty coalition is the share of
 the segment's class among the training segments; ``logit`` is its log-odds.
@@ -84,6 +93,42 @@ def empty_value(prior: np.ndarray, target_index: np.ndarray, kind: str) -> np.nd
     return np.log(p) - np.log1p(-p)
 
 
+# -- players --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Player:
+    """One player: its name, modality, feature group (None when pooled) and the model inputs it holds."""
+
+    name: str
+    modality: str
+    group: str | None
+    inputs: tuple[int, ...]
+
+
+def players(groups: Sequence[str], modalities: Sequence[str], *, pool: bool = False) -> list[Player]:
+    """The players of a model over ``groups`` (in input order): one per group, or with ``pool`` one per
+    modality (named after it, holding every group of that modality, in order of first appearance)."""
+    if len(groups) != len(modalities):
+        raise ConfigError(f"{len(groups)} groups but {len(modalities)} modalities")
+    if not pool:
+        return [Player(g, m, g, (i,)) for i, (g, m) in enumerate(zip(groups, modalities, strict=True))]
+    order = list(dict.fromkeys(modalities))
+    return [Player(m, m, None, tuple(i for i, x in enumerate(modalities) if x == m)) for m in order]
+
+
+def player_presence(present: np.ndarray, members: Sequence[Sequence[int]]) -> np.ndarray:
+    """(n, P) bool: a player is present when any of its inputs is."""
+    pr = np.asarray(present, dtype=bool)
+    return np.stack([pr[:, list(ix)].any(axis=1) for ix in members], axis=1) if members else np.zeros((len(pr), 0), bool)
+
+
+def _input_masks(player_masks: np.ndarray, members: Sequence[Sequence[int]], m_inputs: int) -> np.ndarray:
+    """(K, M) bool input masks of (K, P) player coalitions."""
+    out = np.zeros((player_masks.shape[0], m_inputs), dtype=bool)
+    for p, ix in enumerate(members):
+        out[:, list(ix)] |= player_masks[:, p : p + 1]
+    return out
+
+
 # -- coalitions ------------------------------------------------------------------------------
 def coalition_masks(m: int) -> np.ndarray:
     """(2^M, M) bool: row k holds coalition k, whose bit i says whether modality i is in it."""
@@ -156,11 +201,17 @@ class CoalitionModel:
         return z, scores
 
     @torch.inference_mode()
-    def values(self, z: torch.Tensor, scores: torch.Tensor, masks: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """(B, K) target values of B segments for K coalitions ``masks`` (K, M), none empty."""
+    def values(self, z: torch.Tensor, scores: torch.Tensor, masks: torch.Tensor, target: torch.Tensor,
+               present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, K) target values of B segments for K input masks ``masks`` (K, M), each intersected with the
+        segment's ``present`` inputs (B, M); and (B, K) bool, true where that left no input (the caller's v(∅))."""
         b, k = scores.shape[0], masks.shape[0]
         # contiguous: masked_fill on a stride-0 (expanded) tensor writes overlapping memory
         keep = masks.unsqueeze(1).expand(k, b, -1).contiguous()
+        if present is not None:
+            keep &= present.unsqueeze(0)
+        empty = ~keep.any(dim=2)  # (K, B)
+        keep[empty] = True  # any finite value; replaced by v(∅) by the caller
         alpha = self.net.attention(scores.unsqueeze(0).expand(k, -1, -1).contiguous(), keep)  # (K, B, M)
         fused = torch.einsum("kbm,bmh->kbh", alpha, z).reshape(k * b, -1)
         if self.linear_first:
@@ -176,14 +227,15 @@ class CoalitionModel:
         else:  # log-odds: log p_t - log(sum of the other classes' p)
             others = logp.scatter(2, t, float("-inf")).logsumexp(2)
             out = lt - others
-        return out.T  # (B, K)
+        return out.T, empty.T  # (B, K)
 
 
 # -- results ---------------------------------------------------------------------------------
 @dataclass
 class ShapleyResult:
-    """Per segment: phi (n, M); se (n, M, NaN when exact); interactions (n, M, M, None when sampled);
-    v_all and v_empty (n,); the method and the number of orders sampled (0 when exact)."""
+    """Per segment and player: phi (n, P; NaN for an absent player); se (n, P, NaN when exact);
+    interactions (n, P, P, None when sampled; NaN on the diagonal and for absent players);
+    v_all and v_empty (n,); present (n, P) bool; the method and the number of orders sampled (0 when exact)."""
 
     phi: np.ndarray
     se: np.ndarray
@@ -193,11 +245,20 @@ class ShapleyResult:
     method: str
     n_permutations: int = 0
     extra: dict = field(default_factory=dict)
+    present: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.present is None:
+            self.present = np.ones(self.phi.shape, dtype=bool)
 
     @property
     def dominant(self) -> np.ndarray:
-        """Index of the modality with the largest |phi| per segment."""
-        return np.abs(self.phi).argmax(axis=1)
+        """Index of the present player with the largest |phi| per segment."""
+        return np.where(np.asarray(self.present), np.abs(np.nan_to_num(self.phi, nan=0.0)), -1.0).argmax(axis=1)
+
+    def efficiency_error(self) -> np.ndarray:
+        """|sum of phi over present players - (v_all - v_empty)| per segment (0 up to rounding)."""
+        return np.abs(np.nansum(self.phi, axis=1) - (self.v_all - self.v_empty))
 
 
 def resolve_method(method: str, m: int, n_permutations: int | None) -> str:
@@ -218,9 +279,21 @@ def resolve_method(method: str, m: int, n_permutations: int | None) -> str:
     return method
 
 
+def _members(net: torch.nn.Module, members: Sequence[Sequence[int]] | None) -> list[tuple[int, ...]]:
+    """The inputs of each player (default: one player per input), checked to cover every input once."""
+    m_in = len(cast("Sequence[int]", net.input_dims))
+    if members is None:
+        return [(i,) for i in range(m_in)]
+    out = [tuple(int(i) for i in ix) for ix in members]
+    flat = sorted(i for ix in out for i in ix)
+    if flat != list(range(m_in)) or any(not ix for ix in out):
+        raise ConfigError(f"players must hold each of the model's {m_in} inputs exactly once; got {out}")
+    return out
+
+
 def iter_shapley(
     net: torch.nn.Module,
-    chunks: Iterable[tuple[Sequence[np.ndarray | torch.Tensor], np.ndarray]],
+    chunks: Iterable[tuple],
     prior: np.ndarray,
     *,
     kind: str = "p",
@@ -228,52 +301,66 @@ def iter_shapley(
     n_permutations: int | None = None,
     seed: int = 0,
     interactions: bool = True,
+    members: Sequence[Sequence[int]] | None = None,
 ) -> Iterator[ShapleyResult]:
-    """Shapley values chunk by chunk; each chunk is (inputs per modality, target class index per row).
+    """Shapley values chunk by chunk; each chunk is (inputs per model input, target class index per row) or
+    (inputs, target index, present) with ``present`` (n, M) bool saying which inputs each row has.
 
+    ``members``: the model inputs of each player (default one player per input; see :func:`players`).
     Memory is bounded by the chunk size and :data:`PASS_ROWS`, whatever the number of chunks.
     """
-    m = len(cast("Sequence[int]", net.input_dims))
+    mem = _members(net, members)
+    m_in = len(cast("Sequence[int]", net.input_dims))
+    m = len(mem)
     method = resolve_method(method, m, n_permutations)
     cm = CoalitionModel(net, kind)
     n_perm = n_permutations or 0  # resolve_method: an int >= 2 wherever permutation sampling reads it
     if method == "exact":
-        masks = torch.from_numpy(coalition_masks(m)[1:])
+        masks = torch.from_numpy(_input_masks(coalition_masks(m)[1:], mem, m_in))
     else:
         rng = np.random.default_rng(seed)
         orders = np.stack([rng.permutation(m) for _ in range(n_perm)])  # (P, M)
         prefix = np.zeros((n_perm, m, m), bool)  # prefix[p, j]: the first j + 1 modalities of order p
         for j in range(m):
             prefix[np.arange(n_perm)[:, None], j:, orders[:, j : j + 1]] = True
-        masks = torch.from_numpy(prefix.reshape(-1, m))
+        masks = torch.from_numpy(_input_masks(prefix.reshape(-1, m), mem, m_in))
     per_pass = max(1, PASS_ROWS // masks.shape[0])
     dtype = next(net.parameters()).dtype
-    for xs, tidx in chunks:
-        ts = [torch.as_tensor(x).to(dtype) for x in xs]
-        tidx = np.asarray(tidx, dtype=np.int64)
+    for chunk in chunks:
+        xs, tidx = chunk[0], np.asarray(chunk[1], dtype=np.int64)
+        pin = np.ones((len(tidx), m_in), bool) if len(chunk) < 3 or chunk[2] is None else np.asarray(chunk[2], bool)
+        if pin.shape != (len(tidx), m_in):
+            raise ConfigError(f"present must be ({len(tidx)}, {m_in}); got {pin.shape}")
+        if len(tidx) and not pin.any(axis=1).all():
+            raise ModelError("a segment has none of the model's inputs: it has no prediction to attribute")
+        pres = player_presence(pin, mem)
+        pt = torch.from_numpy(pin)
+        # an absent input's placeholder never counts (weight 0), but NaN * 0 is NaN: zero it
+        ts = [torch.as_tensor(x).to(dtype).masked_fill(~pt[:, j : j + 1], 0.0) for j, x in enumerate(xs)]
         v_empty = empty_value(prior, tidx, kind)
         parts = []
         for s in range(0, len(tidx), per_pass):
             sl = slice(s, s + per_pass)
             z, scores = cm.prepare([x[sl] for x in ts])
-            parts.append(cm.values(z, scores, masks, torch.from_numpy(tidx[sl])).numpy())
+            vt, et = cm.values(z, scores, masks, torch.from_numpy(tidx[sl]), pt[sl])
+            parts.append(np.where(et.numpy(), v_empty[sl, None], vt.numpy()))
         vals = np.concatenate(parts) if parts else np.zeros((0, masks.shape[0]))
         if method == "exact":
             full = np.concatenate([v_empty[:, None], vals], axis=1)
-            yield ShapleyResult(
-                shapley_from_values(full), np.full((len(tidx), m), np.nan),
-                interactions_from_values(full) if interactions and m > 1 else None,
-                full[:, -1], v_empty, "exact",
-            )
+            phi = np.where(pres, shapley_from_values(full), np.nan)
+            inter: np.ndarray | None = interactions_from_values(full) if interactions and m > 1 else None
+            if inter is not None:
+                inter = np.where(pres[:, :, None] & pres[:, None, :], inter, np.nan)
+            yield ShapleyResult(phi, np.full((len(tidx), m), np.nan), inter, full[:, -1], v_empty, "exact", present=pres)
         else:
             n = len(tidx)
             v = vals.reshape(n, n_perm, m)
             prev = np.concatenate([np.broadcast_to(v_empty[:, None, None], (n, n_perm, 1)), v[:, :, :-1]], axis=2)
             marg = np.zeros((n, n_perm, m))
             np.put_along_axis(marg, np.broadcast_to(orders[None], (n, n_perm, m)), v - prev, axis=2)
-            phi = marg.mean(1)
-            se = marg.std(1, ddof=1) / math.sqrt(n_perm)
-            yield ShapleyResult(phi, se, None, v[:, 0, -1], v_empty, "permutation", n_perm)
+            phi = np.where(pres, marg.mean(1), np.nan)
+            se = np.where(pres, marg.std(1, ddof=1) / math.sqrt(n_perm), np.nan)
+            yield ShapleyResult(phi, se, None, v[:, 0, -1], v_empty, "permutation", n_perm, present=pres)
 
 
 def concat(results: Sequence[ShapleyResult], m: int) -> ShapleyResult:
@@ -284,6 +371,7 @@ def concat(results: Sequence[ShapleyResult], m: int) -> ShapleyResult:
         np.concatenate([r.phi for r in results]), np.concatenate([r.se for r in results]), inter,
         np.concatenate([r.v_all for r in results]), np.concatenate([r.v_empty for r in results]),
         results[0].method, results[0].n_permutations,
+        present=np.concatenate([np.asarray(r.present) for r in results]),
     )
 
 
@@ -299,16 +387,22 @@ def shapley_values(
     seed: int = 0,
     chunk: int = 8192,
     interactions: bool = True,
+    present: np.ndarray | None = None,
+    members: Sequence[Sequence[int]] | None = None,
 ) -> ShapleyResult:
-    """Shapley values of every row of ``inputs`` (one (n, d_m) array per modality, standardised).
+    """Shapley values of every row of ``inputs`` (one (n, d_m) array per model input, standardised).
 
     ``target_index`` is the class whose p (``kind='p'``) or log-odds (``'logit'``) is explained;
-    ``prior`` the training class prior that defines v(∅).
+    ``prior`` the training class prior that defines v(∅). ``present`` (n, M) bool: the inputs each row has
+    (default all; an absent input's values are ignored); ``members``: the inputs of each player
+    (default one player per input, see :func:`players`).
     """
     if chunk < 1:
         raise ConfigError(f"chunk={chunk}: use a positive number of segments")
     n = len(target_index)
-    chunks = (([x[s : s + chunk] for x in inputs], target_index[s : s + chunk]) for s in range(0, n, chunk))
+    pr = None if present is None else np.asarray(present, dtype=bool)
+    chunks = (([x[s : s + chunk] for x in inputs], target_index[s : s + chunk], None if pr is None else pr[s : s + chunk])
+              for s in range(0, n, chunk))
     res = list(iter_shapley(net, chunks, prior, kind=kind, method=method, n_permutations=n_permutations,
-                            seed=seed, interactions=interactions))
-    return concat(res, len(cast("Sequence[int]", net.input_dims)))
+                            seed=seed, interactions=interactions, members=members))
+    return concat(res, len(_members(net, members)))

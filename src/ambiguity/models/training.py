@@ -10,8 +10,13 @@ standardised with the mean and SD of the train split only; a NaN or infinite
 value (e.g. a pitch feature of an unvoiced segment) becomes the train mean
 after standardisation, and the number of such values is reported.
 
-Segments without a label or a split, and segments whose row in any required
-feature group is not ``ok`` (failed, empty or missing), are dropped and
+Segments without a label or a split are dropped and counted. Missing is
+normal: a segment whose row in a feature group is not ``ok`` (failed, empty or
+missing; e.g. no video track, so no landmarks) lacks that input. A unimodal
+model trains and predicts on the segments that have its input; the fusion
+model on every segment with at least one input, the absent ones masked out of
+its attention (:mod:`ambiguity.models.fusion`). Each prediction records the
+groups it saw (``inputs``). Segments with no input at all are dropped and
 counted. Splits come from ``segments.split``.
 
 Training dynamics (dataset cartography): after every epoch the model is
@@ -22,6 +27,7 @@ each training segment is recorded.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -60,6 +66,18 @@ class Dataset:
     split: np.ndarray  # "train" | "val" | "test" per row
     dropped: dict[str, int] = field(default_factory=dict)
     feature_names: list[list[str]] = field(default_factory=list)
+    #: (n, G) bool: the segment is ok in the group (an absent input's row of X is NaN); None: all present
+    present: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.present is None:
+            self.present = np.ones((len(self.segment_ids), len(self.groups)), dtype=bool)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """:attr:`present`, never None."""
+        assert self.present is not None  # set in __post_init__
+        return self.present
 
     def index(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)
@@ -70,7 +88,32 @@ class Dataset:
         return Dataset(
             tuple(groups), tuple(self.modalities[i] for i in pos), self.segment_ids, [self.X[i] for i in pos],
             self.labels, self.classes, self.y, self.split, dict(self.dropped), [self.feature_names[i] for i in pos],
+            self.mask[:, pos],
         )
+
+    def rows(self, keep: np.ndarray) -> Dataset:
+        """Only the rows where ``keep`` (bool, n) is true, in order."""
+        idx = np.flatnonzero(keep)
+        return dataclasses.replace(
+            self, segment_ids=[self.segment_ids[i] for i in idx], X=[x[idx] for x in self.X],
+            labels=[self.labels[i] for i in idx], y=self.y[idx], split=self.split[idx], dropped=dict(self.dropped),
+            present=self.mask[idx],
+        )
+
+    def for_model(self, groups: Sequence[str], maskable: bool) -> Dataset:
+        """The groups of one model and the rows it can see: rows with at least one of its inputs when it
+        can mask absent inputs (fusion), else rows with all of them (a probe, a unimodal model)."""
+        sub = self.subset(groups)
+        have = np.asarray(sub.mask.any(axis=1) if maskable else sub.mask.all(axis=1))
+        if have.all():
+            return sub
+        out = sub.rows(have)
+        out.dropped[f"no input among {', '.join(groups)}" if maskable else f"not ok in {', '.join(groups)}"] = int((~have).sum())
+        return out
+
+    def inputs(self) -> list[list[str]]:
+        """Per row, the groups it has (what a fusion prediction saw)."""
+        return [[g for g, p in zip(self.groups, row, strict=True) if p] for row in self.mask.tolist()]
 
 
 def group_modality(store: FeatureStore, group: str) -> str:
@@ -103,10 +146,13 @@ def group_matrix(store: FeatureStore, group: str) -> tuple[list[str], np.ndarray
     return df["segment_id"].to_list(), arr, cols
 
 
-def load_dataset(store: FeatureStore, groups: Sequence[str], *, require: Sequence[str] = (), need_split: bool = True) -> Dataset:
+def load_dataset(store: FeatureStore, groups: Sequence[str], *, require: Sequence[str] = (), need_split: bool = True,
+                 partial: bool = False) -> Dataset:
     """Inputs of ``groups`` for every labelled segment that is ``ok`` in ``groups`` and ``require``.
 
-    ``need_split=False`` (cross-fitting) keeps labelled segments without a split too.
+    ``need_split=False`` (cross-fitting) keeps labelled segments without a split too. ``partial=True``
+    keeps a segment that is ok in at least one of ``groups`` (and in every group of ``require``): its
+    absent inputs are NaN rows and :attr:`Dataset.present` says which it has.
     """
     groups = list(dict.fromkeys(groups))
     if not groups:
@@ -125,33 +171,46 @@ def load_dataset(store: FeatureStore, groups: Sequence[str], *, require: Sequenc
         dropped["no label or split" if need_split else "no label"] = segs.height - labelled.height
     keep = set(labelled["segment_id"].to_list())
     mats: dict[str, tuple[dict[str, int], np.ndarray, list[str]]] = {}
+    oks: dict[str, set[str]] = {}
     for g in dict.fromkeys([*groups, *require]):
         st = store.group_status(g)
         ok = set(st.filter(st["status"] == "ok")["segment_id"].to_list())
-        lost = keep - ok
-        if lost:
-            dropped[f"not ok in {g}"] = len(lost)
-        keep &= ok
+        oks[g] = ok
         if g in groups:
             ids, arr, names = group_matrix(store, g)
             mats[g] = ({s: i for i, s in enumerate(ids)}, arr, names)
+        if g in require or not partial:
+            lost = keep - ok
+            if lost:
+                dropped[f"not ok in {g}"] = len(lost)
+            keep &= ok
+    if partial:
+        some = set().union(*(oks[g] for g in groups))
+        if keep - some:
+            dropped[f"ok in none of {', '.join(groups)}"] = len(keep - some)
+        keep &= some
     rows = labelled.filter(labelled["segment_id"].is_in(list(keep)))
     ids = rows["segment_id"].to_list()
     if not ids:
-        raise ModelError(f"no labelled segment is ok in every group of {', '.join(groups)}")
+        every = "any" if partial else "every"
+        raise ModelError(f"no labelled segment is ok in {every} group of {', '.join(groups)}")
     labels = rows["label"].to_list()
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise ModelError(f"the labelled segments have one class only ({classes[0]!r}): nothing to classify")
     cidx = {c: i for i, c in enumerate(classes)}
     X = []
-    for g in groups:
+    present = np.array([[s in oks[g] for g in groups] for s in ids], dtype=bool).reshape(len(ids), len(groups))
+    for j, g in enumerate(groups):
         pos, arr, _ = mats[g]
-        X.append(arr[[pos[s] for s in ids]])
+        x = np.full((len(ids), arr.shape[1]), np.nan, dtype=np.float32)
+        col = present[:, j]
+        x[col] = arr[[pos[s] for s, h in zip(ids, col, strict=True) if h]]
+        X.append(x)
     return Dataset(
         tuple(groups), tuple(group_modality(store, g) for g in groups), ids, X, labels, classes,
         np.array([cidx[c] for c in labels], dtype=np.int64), np.array(rows["split"].to_list()), dropped,
-        [mats[g][2] for g in groups],
+        [mats[g][2] for g in groups], present,
     )
 
 
@@ -212,13 +271,26 @@ def _batches(perm: torch.Tensor, size: int) -> list[torch.Tensor]:
     return parts
 
 
+def maskable(model: torch.nn.Module) -> bool:
+    """True for a model that can leave absent inputs out (the fusion network), False for a probe."""
+    return hasattr(model, "encode") and hasattr(model, "attention")
+
+
+def _call(model: torch.nn.Module, xs: list[torch.Tensor], present: torch.Tensor | None):
+    """The model on ``xs``; a fusion model is told which inputs are present."""
+    if present is not None and maskable(model):
+        return model(xs, present=present)
+    return model(xs)
+
+
 @torch.inference_mode()
-def _predict(model: torch.nn.Module, X: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray | None]:
+def _predict(model: torch.nn.Module, X: list[torch.Tensor], present: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     model.eval()
     probs, att = [], []
     n = X[0].shape[0]
     for s in range(0, n, _EVAL_CHUNK):
-        out = model([x[s : s + _EVAL_CHUNK] for x in X])
+        sl = slice(s, s + _EVAL_CHUNK)
+        out = _call(model, [x[sl] for x in X], None if present is None else present[sl])
         probs.append(torch.softmax(out.logits.float(), dim=1).cpu().numpy())
         if out.attention is not None:
             att.append(out.attention.float().cpu().numpy())
@@ -233,7 +305,7 @@ def fit(ds: Dataset, cfg: TrainConfig, *, on_epoch: Callable[[dict[str, float]],
     if len(va) == 0:
         raise ModelError("no segment in split 'val': the best epoch is chosen on validation; re-ingest with a split column or let ingest assign one")
     if len(set(ds.y[tr].tolist())) < 2:
-        raise ModelError("the train split holds one class only")
+        raise ModelError(f"the train split of {', '.join(ds.groups)} holds one class only ({ds.labels[tr[0]]!r})")
     device = resolve_device(cfg.device)
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -255,12 +327,15 @@ def fit(ds: Dataset, cfg: TrainConfig, *, on_epoch: Callable[[dict[str, float]],
 
 def _fit(ds, cfg, tr, va, device, on_epoch) -> FitResult:
     Z, imputed = [], 0
-    for x in ds.X:
-        z, k = standardise(x, tr)
+    for j, x in enumerate(ds.X):
+        z, _ = standardise(x, tr)
         Z.append(torch.from_numpy(z).to(device))
-        imputed += k
+        imputed += int((~np.isfinite(x[ds.mask[:, j]])).sum())  # an absent input is not an imputed value
     y = torch.from_numpy(ds.y).to(device)
     model = build_model(cfg, [z.shape[1] for z in Z], len(ds.classes)).to(device)
+    present = None if ds.mask.all() else torch.from_numpy(ds.mask).to(device)
+    if present is not None and not maskable(model) and not bool(present.all()):
+        raise ModelError(f"a {cfg.arch} model cannot leave absent inputs out; train it on rows that have all of {', '.join(ds.groups)}")
     opt = torch.optim.Adam(model.parameters(), lr=cfg.start_lr, weight_decay=cfg.weight_decay)
     epochs = cfg.n_epochs
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -276,7 +351,7 @@ def _fit(ds, cfg, tr, va, device, on_epoch) -> FitResult:
         total, seen = 0.0, 0
         for b in _batches(torch.randperm(len(tr), generator=gen), cfg.batch_size):
             idx = tr_t[b.to(device)]
-            out = model([z[idx] for z in Z])
+            out = _call(model, [z[idx] for z in Z], None if present is None else present[idx])
             loss = F.cross_entropy(out.logits, y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -284,7 +359,7 @@ def _fit(ds, cfg, tr, va, device, on_epoch) -> FitResult:
             sched.step()
             total += float(loss.detach()) * len(idx)
             seen += len(idx)
-        probs, att = _predict(model, Z)
+        probs, att = _predict(model, Z, present)
         p_true = probs[np.arange(len(ds.y)), ds.y]
         pce[:, epoch] = p_true[tr]
         ce[:, epoch] = probs[tr].argmax(1) == ds.y[tr]
@@ -372,6 +447,7 @@ def train_model(
                 model=name, kind=cfg.kind, arch=cfg.arch, modalities=ds.modalities, groups=ds.groups,
                 segment_ids=ds.segment_ids, splits=ds.split.tolist(), labels=ds.labels, classes=ds.classes,
                 probs=res.probs, attention=res.attention, config=config, seed=cfg.seed, run_id=run_id,
+                inputs=ds.inputs(),
             ),
         )
         from ambiguity.models import saved
@@ -414,14 +490,15 @@ def train(
     """One unimodal model per group (named after the group) and one fusion model over all groups, or the
     models ``choice`` asks for (see :class:`~ambiguity.models.spec.ModelChoice`).
 
-    Every model sees the same segments (those ok in every named group), so that
-    their predictions can be compared segment by segment.
+    Missing is normal: a unimodal model sees the segments that have its group; the fusion model sees every
+    segment with at least one of its groups, the absent ones masked (see the module notes). Comparisons
+    pair models segment by segment over the segments both predicted.
     """
     specs = plan_models(groups, choice)
-    ds = load_dataset(store, list(dict.fromkeys(groups)))
+    ds = load_dataset(store, list(dict.fromkeys(groups)), partial=True)
     reports = []
     for spec in specs:
-        rep, _ = train_model(store, ds.subset(spec.groups), spec.cfg, name=spec.name)
+        rep, _ = train_model(store, ds.for_model(spec.groups, spec.cfg.arch == "fusion"), spec.cfg, name=spec.name)
         reports.append(rep)
         if on_report:
             on_report(rep)
