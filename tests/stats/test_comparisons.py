@@ -254,7 +254,7 @@ def test_compare_quadrant_frame_pairs_equal_scipy():
             assert_allclose(t["p"][j], scipy.stats.ttest_ind(x, y, equal_var=False).pvalue, rtol=1e-12)
         assert res[(a, b)].family_size == 2
     wide = res.wide()
-    assert wide.columns[:3] == ["feature", "p (red vs blue)", "p_adj (red vs blue)"]
+    assert wide.columns[:5] == ["feature", "n red (red vs blue)", "n blue (red vs blue)", "p (red vs blue)", "p_adj (red vs blue)"]
     assert wide["p (red vs blue)"].is_sorted(nulls_last=True)
     md = res.to_markdown()
     assert "Each comparison is one correction family" in md
@@ -295,11 +295,11 @@ def test_compare_quadrants_reads_the_store(store, monkeypatch):
     _store_with_features(store, feats)
     calls = []
 
-    from ambiguity.stats.stability import Scheme
+    from ambiguity.stats.stability import SchemeUsed
 
     def fake_load(store_, unimodal, fusion, splits=None, threshold=0.5, **kw):
         calls.append((unimodal, fusion, splits, threshold, kw))
-        return types.SimpleNamespace(frame=quads, scheme=Scheme("fixed", ("test",)))
+        return types.SimpleNamespace(frame=quads, scheme=SchemeUsed("fixed", ("test",)))
 
     mod = importlib.import_module("ambiguity.stats.quadrant_tables")
     monkeypatch.setattr(mod, "quadrants", fake_load)
@@ -320,10 +320,10 @@ def test_docstring_examples():
 
 # -- CLI --------------------------------------------------------------------------------------
 def _patch_quadrants(monkeypatch, quads):
-    from ambiguity.stats.stability import Scheme
+    from ambiguity.stats.stability import SchemeUsed
 
     mod = importlib.import_module("ambiguity.stats.quadrant_tables")
-    fake = types.SimpleNamespace(frame=quads, scheme=Scheme("fixed", ("test",)))
+    fake = types.SimpleNamespace(frame=quads, scheme=SchemeUsed("fixed", ("test",)))
     monkeypatch.setattr(mod, "quadrants", lambda store, unimodal, fusion, splits=None, threshold=0.5, **kw: fake)
 
 

@@ -1,6 +1,8 @@
-"""Group A vs group B on every feature at once: t-tests or Mann-Whitney, corrected, with effect sizes.
+"""Group A vs group B on every feature at once: within-label regression, t-tests or Mann-Whitney, corrected.
 
-The hot path has no per-feature Python loop: moments and effect sizes are numpy
+With the class label of each row (``labels``; the quadrant comparisons always have it) the test
+is the within-label regression of :mod:`ambiguity.stats.adjusted`; ``adjust="none"`` gives the
+paper's two-group test (Welch by default). For the unadjusted tests the hot path has no per-feature Python loop: moments and effect sizes are numpy
 reductions over the (rows x features) matrix, and scipy runs the test once per
 distinct pair of group sizes (features that lost the same number of rows to NaN
 share one call). Values are scaled per feature by a power of two before testing,
@@ -12,20 +14,29 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import polars as pl
 
-from ambiguity.constants import QUADRANTS
+from ambiguity.constants import COMPARISON_PAIRS, QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.stats import effsize
-from ambiguity.stats.bayes import bayes_factors
+from ambiguity.stats.adjusted import adjusted_columns, label_counts, n_clusters
+from ambiguity.stats.bayes import student_bf10
 from ambiguity.stats.frames import _as_frame, _group_labels, select_columns
 from ambiguity.stats.multitest import adjust, check_alpha, check_correction
-from ambiguity.stats.results import ComparisonResult, QuadrantComparison
+from ambiguity.stats.results import ComparisonResult, QuadrantComparison, one_family
+from ambiguity.stats.twogroup import direction_text, moments, run_tests
 
 TESTS: tuple[str, ...] = ("welch", "student", "mannwhitney")
+#: The test of an adjusted comparison (its ``test`` attribute): OLS within label, CR2 errors, Bell-McCaffrey df.
+ADJUSTED_TEST = "ols_cr2"
+#: ``adjust``: ``label`` (within-label test, the quadrant comparisons' default) or ``none`` (the paper's two-group test).
+ADJUST = ("label", "none")
+#: ``family``: one correction per quadrant pair, or one over every comparison of the report (or call).
+FAMILIES = ("pair", "report")
 
 
 class TestSettings(TypedDict, total=False):
@@ -40,135 +51,37 @@ class TestSettings(TypedDict, total=False):
 
 
 TEST_DEFAULTS: TestSettings = {"test": "welch", "correction": "holm", "alpha": 0.05, "ci": 0.95, "bayes": False}
-DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (("red", "blue"), ("green", "blue"), ("red", "green"))
 
 # Columns that describe a segment rather than measure it: never compared by default.
 
 
-def _check_settings(test: str, correction: str, alpha: float, ci: float, bayes: bool) -> tuple[float, float]:
+def _check_settings(test: str, correction: str, alpha: float, ci: float, bayes: bool, adjusted: bool = False) -> tuple[float, float]:
     if test not in TESTS:
         raise StatsError(f"unknown test {test!r}: use one of {', '.join(TESTS)}")
     check_correction(correction)
     if bayes and test == "mannwhitney":
         raise StatsError("bayes=True gives the Bayes factor of a t-test: use test='welch' or 'student'")
+    if adjusted and test != "welch":
+        raise StatsError(f"test={test!r} is a two-group test that ignores the label: pass adjust='none' with it")
+    if adjusted and bayes:
+        raise StatsError("bayes=True gives the two-sample JZS Bayes factor, which ignores the label: pass adjust='none' with it")
     return check_alpha(alpha), check_alpha(ci, "ci")
 
 
-# -- the vectorised core ------------------------------------------------------------------------
-def _columns(packed: np.ndarray, n: int, cols: np.ndarray) -> np.ndarray:
-    """The first ``n`` rows of ``cols`` as a row-major block of at least two columns.
-
-    numpy reduces such a block down each column in row order whatever its width (a lone
-    contiguous column would be summed pairwise instead), so a feature's result never
-    depends on which other features share its call. A single column is doubled.
-    """
-    if len(cols) == packed.shape[1] > 1:
-        return packed[:n]  # already row-major: no copy
-    block = packed[:n, cols] if len(cols) > 1 else packed[:n, np.r_[cols, cols]]
-    return np.ascontiguousarray(block)
-
-
-def _moments(x: np.ndarray) -> tuple[np.ndarray, ...]:
-    """packed values, n, mean, variance (ddof=1; exactly 0 for a constant column), min, max per column.
-
-    NaN are missing: each column's other values are moved to the top ("packed"), in order.
-    """
-    rows, p = x.shape
-    nan = np.isnan(x)
-    if nan.any():
-        n = rows - nan.sum(axis=0)
-        packed = np.take_along_axis(x, np.argsort(nan, axis=0, kind="stable"), axis=0)
-        lo = np.fmin.reduce(x, axis=0, initial=np.inf)
-        hi = np.fmax.reduce(x, axis=0, initial=-np.inf)
-    else:
-        n = np.full(p, rows)
-        packed = x
-        lo = x.min(axis=0, initial=np.inf)
-        hi = x.max(axis=0, initial=-np.inf)
-    mean = np.full(p, np.nan)
-    var = np.full(p, np.nan)
-    with np.errstate(invalid="ignore", over="ignore"):
-        for m in np.unique(n[n >= 1]):
-            cols = np.flatnonzero(n == m)
-            block = _columns(packed, int(m), cols)
-            mu = block.mean(axis=0)
-            if m >= 2:
-                dev = block - mu
-                var[cols] = np.einsum("ij,ij->j", dev, dev)[: len(cols)] / (m - 1)
-            mean[cols] = mu[: len(cols)]
-    const = (n >= 1) & (lo == hi)
-    # The two-pass variance of identical values can come out as a tiny positive number.
-    var[const & (n >= 2)] = 0.0
-    return packed, n, mean, var, lo, hi, const
-
-
-def _has_ties(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
-    both = np.sort(np.concatenate([xa, xb], axis=0), axis=0)
-    return (np.diff(both, axis=0) == 0).any(axis=0)
-
-
-def _run_tests(
-    pa: np.ndarray, pb: np.ndarray, mom_a: tuple[np.ndarray, ...], mom_b: tuple[np.ndarray, ...], cols: np.ndarray, test: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """statistic, df, p for the columns ``cols``.
-
-    t-tests: :func:`scipy.stats.ttest_ind_from_stats` on the per-feature n, mean and SD, in
-    one call. Mann-Whitney: :func:`scipy.stats.mannwhitneyu`, once per distinct (n_a, n_b).
-    """
-    from scipy import stats
-
-    k = len(cols)
-    stat, df, p = np.full(k, np.nan), np.full(k, np.nan), np.full(k, np.nan)
-    if k == 0:
-        return stat, df, p
-    n_a, mean_a, var_a = mom_a
-    n_b, mean_b, var_b = mom_b
-    if test != "mannwhitney":
-        na, nb, va, vb = n_a[cols].astype(np.float64), n_b[cols].astype(np.float64), var_a[cols], var_b[cols]
-        r = stats.ttest_ind_from_stats(mean_a[cols], np.sqrt(va), na, mean_b[cols], np.sqrt(vb), nb, equal_var=test == "student")
-        if test == "student":
-            df = na + nb - 2
-        else:  # Welch-Satterthwaite, as scipy computes it inside ttest_ind
-            vna, vnb = va / na, vb / nb
-            df = (vna + vnb) ** 2 / (vna**2 / (na - 1) + vnb**2 / (nb - 1))
-        return np.asarray(r.statistic, dtype=np.float64), df, np.asarray(r.pvalue, dtype=np.float64)
-    key = n_a[cols].astype(np.int64) * (pb.shape[0] + 1) + n_b[cols]
-    _, inverse = np.unique(key, return_inverse=True)
-    for j in range(inverse.max() + 1):
-        where = np.flatnonzero(inverse == j)
-        sel = cols[where]
-        na, nb = int(n_a[sel[0]]), int(n_b[sel[0]])
-        xa, xb = _columns(pa, na, sel), _columns(pb, nb, sel)
-        if len(sel) == 1:
-            xa, xb = xa[:, :1], xb[:, :1]
-        # scipy's method="auto" decides exact vs asymptotic for the whole batch; decide per column.
-        small = na <= 8 or nb <= 8
-        ties = _has_ties(xa, xb) if small else np.ones(len(sel), bool)
-        for method, part in (("asymptotic", ties), ("exact", ~ties)):
-            if part.any():
-                r = stats.mannwhitneyu(xa[:, part], xb[:, part], axis=0, alternative="two-sided", method=method)
-                stat[where[part]], p[where[part]] = r.statistic, r.pvalue
-    return stat, df, p
-
-
-def _direction(a: str, b: str, sign: np.ndarray, test: str) -> tuple[list[str | None], list[str | None]]:
-    """``μ_a > μ_b`` (t-tests) or ``a > b`` (Mann-Whitney) from the sign; the same text whichever group is first."""
-    fmt = "{} > {}" if test == "mannwhitney" else "μ_{} > μ_{}"
-    eq = ("{} = {}" if test == "mannwhitney" else "μ_{} = μ_{}").format(*sorted((a, b)))
-    with np.errstate(invalid="ignore"):
-        pos, neg = sign > 0, sign < 0
-    nan = ~np.isfinite(sign)
-    direction = np.where(pos, fmt.format(a, b), np.where(neg, fmt.format(b, a), eq)).astype(object)
-    higher = np.where(pos, a, b).astype(object)
-    direction[nan] = None
-    higher[nan | (~pos & ~neg)] = None
-    return direction.tolist(), higher.tolist()
+def check_adjust(adjust: str, family: str = "pair") -> None:
+    if adjust not in ADJUST:
+        raise StatsError(f"unknown adjust {adjust!r}: use one of {', '.join(ADJUST)}")
+    if family not in FAMILIES:
+        raise StatsError(f"unknown family {family!r}: use one of {', '.join(FAMILIES)}")
 
 
 def _compare_matrix(
     x: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, names: list[str], a: str, b: str,
     test: str, correction: str, alpha: float, ci: float, bayes: bool, label: str | None,
+    strata: np.ndarray | None = None, clusters: np.ndarray | None = None, group_by: str | None = None,
 ) -> ComparisonResult:
+    """One correction family. ``strata`` (the class label per row) switches to the adjusted test
+    (:mod:`ambiguity.stats.adjusted`), ``clusters`` (with ``strata``) clusters its errors."""
     finite = np.isfinite(x)
     if not finite.all():
         x = np.where(finite, x, np.nan)  # NaN and +-Inf are missing values
@@ -181,8 +94,8 @@ def _compare_matrix(
         xa, xb = np.ldexp(xa, -exp), np.ldexp(xb, -exp)
     else:
         exp = np.zeros_like(exp)
-    pa, n_a, mean_a, var_a, lo_a, hi_a, const_a = _moments(xa)
-    pb, n_b, mean_b, var_b, lo_b, hi_b, const_b = _moments(xb)
+    pa, n_a, mean_a, var_a, lo_a, hi_a, const_a = moments(xa)
+    pb, n_b, mean_b, var_b, lo_b, hi_b, const_b = moments(xb)
 
     reasons: list[str | None] = [None] * len(names)
     few_a, few_b = n_a < 2, n_b < 2
@@ -204,27 +117,49 @@ def _compare_matrix(
     testable = np.flatnonzero(~(few_a | few_b | flat))
 
     stat, df, p = (np.full(len(names), np.nan) for _ in range(3))
+    extra: dict[str, np.ndarray] = {}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        s, d, pv = _run_tests(pa, pb, (n_a, mean_a, var_a), (n_b, mean_b, var_b), testable, test)
+        if strata is not None:
+            extra = adjusted_columns(np.ldexp(x, -exp), in_a, in_b, strata, clusters, testable, ci)
+            s, d, pv = extra["statistic"][testable], extra["df"][testable], extra["p"][testable]
+            for i in testable[np.asarray(extra["reason"][testable] != None)]:  # noqa: E711 (object array)
+                reasons[i] = extra["reason"][i]
+        else:
+            s, d, pv = run_tests(pa, pb, (n_a, mean_a, var_a), (n_b, mean_b, var_b), testable, test)
     stat[testable], df[testable], p[testable] = s, d, pv
     broken = testable[~(np.isfinite(stat[testable]) & np.isfinite(p[testable]))]
     for i in broken:
-        reasons[i] = "statistic undefined (numerical)"
+        reasons[i] = reasons[i] or "statistic undefined (numerical)"
     stat[broken] = df[broken] = p[broken] = np.nan
     if test == "mannwhitney":
         df[:] = np.nan
 
     p_adj, reject = adjust(p, correction, alpha)
     tested = np.isfinite(p)
-    d = np.where(tested, effsize.cohen_d(mean_a, mean_b, var_a, var_b, n_a, n_b), np.nan)
-    g = effsize.hedges_g(d, n_a, n_b)
-    d_lo, d_hi = effsize.d_ci(d, n_a, n_b, ci)
-    g_lo, g_hi = effsize.d_ci(g, n_a, n_b, ci)
-    rbc = effsize.rank_biserial(stat, n_a, n_b) if test == "mannwhitney" else np.full(len(names), np.nan)
-    bf10 = bayes_factors(stat, n_a, n_b) if bayes else np.full(len(names), np.nan)
-    sign = rbc if test == "mannwhitney" else np.where(tested, stat, mean_a - mean_b)
-    direction, higher = _direction(a, b, sign, test)
+    nan = np.full(len(names), np.nan)
+    if strata is not None:  # within-label effect sizes: the adjusted difference over the within-cell SD
+        d, d_lo, d_hi = (np.where(tested, extra[k], np.nan) for k in ("d", "d_low", "d_high"))
+        j = effsize.hedges_correction(n_a, n_b)
+        g, g_lo, g_hi = d * j, d_lo * j, d_hi * j
+        estimate = np.ldexp(extra["estimate"], exp)
+        se = np.ldexp(extra["se"], exp)
+        kind, odds = extra["kind"].tolist(), extra["odds_ratio"]
+    else:
+        d = np.where(tested, effsize.cohen_d(mean_a, mean_b, var_a, var_b, n_a, n_b), np.nan)
+        g = effsize.hedges_g(d, n_a, n_b)
+        d_lo, d_hi = effsize.d_ci(d, n_a, n_b, ci)
+        g_lo, g_hi = effsize.d_ci(g, n_a, n_b, ci)
+        with np.errstate(over="ignore", invalid="ignore"):
+            estimate, se = np.ldexp(mean_a - mean_b, exp), nan
+        kind, odds = ["continuous"] * len(names), nan
+    rbc = effsize.rank_biserial(stat, n_a, n_b) if test == "mannwhitney" else nan
+    bf10 = student_bf10(n_a, mean_a, var_a, n_b, mean_b, var_b, testable) if bayes else nan
+    if strata is not None:
+        sign = np.where(tested, extra["estimate"], mean_a - mean_b)
+    else:
+        sign = rbc if test == "mannwhitney" else np.where(tested, stat, mean_a - mean_b)
+    direction, higher = direction_text(a, b, sign, test)
     with np.errstate(over="ignore"):
         table = pl.DataFrame(
             {
@@ -239,14 +174,17 @@ def _compare_matrix(
                 "cohen_d": d, "d_ci_low": d_lo, "d_ci_high": d_hi,
                 "hedges_g": g, "g_ci_low": g_lo, "g_ci_high": g_hi,
                 "rank_biserial": rbc, "bf10": bf10,
+                "estimate": estimate, "se": se, "odds_ratio": odds, "kind": kind,
                 "direction": direction, "higher": higher, "reason": reasons,
             },
-            schema_overrides={"direction": pl.String, "higher": pl.String, "reason": pl.String},
+            schema_overrides={"direction": pl.String, "higher": pl.String, "reason": pl.String, "kind": pl.String},
             nan_to_null=False,
         )
     return ComparisonResult(
-        a=a, b=b, test=test, correction=correction, alpha=alpha, ci=ci, family_size=int(tested.sum()),
-        table=table, bayes=bayes, label=label,
+        a=a, b=b, test=ADJUSTED_TEST if strata is not None else test, correction=correction, alpha=alpha, ci=ci,
+        family_size=int(tested.sum()), table=table, bayes=bayes, label=label,
+        label_counts=label_counts(in_a, in_b, a, b, strata), group_by=group_by,
+        n_clusters=n_clusters(clusters, in_a | in_b) if strata is not None else None,
     )
 
 
@@ -264,6 +202,8 @@ def compare(
     columns: Sequence[str] | str | None = None,
     bayes: bool = False,
     label: str | None = None,
+    labels: str | Sequence[Any] | None = None,
+    clusters: str | Sequence[Any] | None = None,
 ) -> ComparisonResult:
     """Compare group ``a`` with group ``b`` on every feature column.
 
@@ -281,6 +221,11 @@ def compare(
     columns : feature columns: ``None`` (every numeric column but identifiers), a regex, or a list.
     bayes : also give BF10 of each t-test (JZS Bayes factor of Rouder et al. 2009, Cauchy prior r = 0.707: :mod:`ambiguity.stats.bayes`).
     label : a name for the comparison, shown in captions (e.g. ``"prosody"``).
+    labels : the class label of each row (a column name or one value per row). Given, the test is
+        the within-label regression ``feature ~ 1[a] + C(label)`` with CR2 errors and
+        Bell-McCaffrey df (:mod:`ambiguity.stats.adjusted`; binary 0/1 features: Cochran-Mantel-Haenszel),
+        effect sizes are within label, and ``test`` must stay ``welch`` (it names the unadjusted test).
+    clusters : with ``labels``, a speaker or dialog per row (column name or values): errors clustered by it.
 
     Returns
     -------
@@ -310,19 +255,31 @@ def compare(
     >>> round(row["statistic"], 4), row["direction"]
     (-2.1909, 'μ_blue > μ_red')
     """
-    alpha, ci = _check_settings(test, correction, alpha, ci, bayes)
+    if clusters is not None and labels is None:
+        raise StatsError("clusters are used by the adjusted test: pass labels too")
+    alpha, ci = _check_settings(test, correction, alpha, ci, bayes, adjusted=labels is not None)
     a, b = str(a), str(b)
     if a == b:
         raise StatsError(f"a and b are both {a!r}: compare two different groups")
-    x, labels, names = _matrix(features, groups, columns)
-    present = sorted({v for v in labels.tolist() if v is not None})
+    extra = [c for c in (labels, clusters) if isinstance(c, str)]
+    x, group, names = _matrix(features, groups, columns, extra)
+    present = sorted({v for v in group.tolist() if v is not None})
     for g in (a, b):
         if g not in present:
             raise StatsError(f"no row has group {g!r}; groups present: {', '.join(present) or 'none'}")
-    return _compare_matrix(x, labels == a, labels == b, names, a, b, test, correction, alpha, ci, bayes, label)
+    in_a, in_b = group == a, group == b
+    strata = cl = None
+    if labels is not None:
+        df = features if isinstance(features, pl.DataFrame) else None if isinstance(features, np.ndarray) else _as_frame(features)
+        strata = _group_labels(labels, x.shape[0], df)
+        cl = None if clusters is None else _group_labels(clusters, x.shape[0], df)
+        known = np.array([v is not None for v in strata]) & (np.array([v is not None for v in cl]) if cl is not None else True)
+        in_a, in_b = in_a & known, in_b & known
+    return _compare_matrix(x, in_a, in_b, names, a, b, test, correction, alpha, ci, bayes, label, strata, cl,
+                           clusters if isinstance(clusters, str) else None)
 
 
-def _matrix(features: Any, groups: Any, columns: Sequence[str] | str | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _matrix(features: Any, groups: Any, columns: Sequence[str] | str | None, exclude: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(rows x features) float64 matrix, group labels as strings, feature names."""
     if isinstance(features, np.ndarray) and features.ndim == 2 and np.issubdtype(features.dtype, np.number):
         # A plain array skips the detour through a frame (costly with thousands of columns).
@@ -335,7 +292,7 @@ def _matrix(features: Any, groups: Any, columns: Sequence[str] | str | None) -> 
         return x, labels, names
     df = _as_frame(features)
     labels = _group_labels(groups, df.height, df)
-    names = select_columns(df, columns, exclude=[groups] if isinstance(groups, str) else ())
+    names = select_columns(df, columns, exclude=[*([groups] if isinstance(groups, str) else []), *exclude])
     x = df.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
     return x, labels, names
 
@@ -357,16 +314,19 @@ def _check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def join_quadrants(features: pl.DataFrame, quadrants: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
-    """segment_id, the feature ``columns`` and quadrant of the segments in both frames."""
+def join_quadrants(features: pl.DataFrame, quadrants: pl.DataFrame, columns: Sequence[str], keep: Sequence[str] = ()) -> pl.DataFrame:
+    """segment_id, the feature ``columns`` and quadrant of the segments in both frames (and the
+    quadrants frame's ``keep`` columns that it has, e.g. label and speaker)."""
     for name, frame, need in (("features", features, ["segment_id"]), ("quadrants", quadrants, ["segment_id", "quadrant"])):
         missing = [c for c in need if c not in frame.columns]
         if missing:
             raise StatsError(f"the {name} frame has no column {', '.join(missing)}")
     if quadrants["segment_id"].is_duplicated().any():
         raise StatsError("the quadrants frame lists a segment_id twice: give one quadrant per segment")
-    q = quadrants.select(pl.col("segment_id").cast(pl.String), pl.col("quadrant").cast(pl.String))
-    joined = features.select(pl.col("segment_id").cast(pl.String), *columns).join(q, on="segment_id", how="inner")
+    extra = [c for c in dict.fromkeys(keep) if c in quadrants.columns and c not in ("segment_id", "quadrant")]
+    q = quadrants.select(pl.col("segment_id").cast(pl.String), pl.col("quadrant").cast(pl.String), *(pl.col(c).cast(pl.String) for c in extra))
+    feats = features.select(pl.col("segment_id").cast(pl.String), *(c for c in columns if c not in extra))
+    joined = feats.join(q, on="segment_id", how="inner")
     if joined.height == 0:
         raise StatsError("no segment has both features and a quadrant: check that both come from the same store and split")
     return joined
@@ -375,7 +335,7 @@ def join_quadrants(features: pl.DataFrame, quadrants: pl.DataFrame, columns: Seq
 def compare_quadrant_frame(
     features: pl.DataFrame,
     quadrants: pl.DataFrame,
-    pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
+    pairs: Sequence[tuple[str, str]] = COMPARISON_PAIRS,
     *,
     columns: Sequence[str] | str | None = None,
     label: str | None = None,
@@ -383,9 +343,19 @@ def compare_quadrant_frame(
     fusion: str | None = None,
     groups: Sequence[str] = (),
     quadrants_note: str | None = None,
+    adjust: str = "label",
+    group_by: str | None = None,
+    family: str = "pair",
     **settings: Unpack[TestSettings],
 ) -> QuadrantComparison:
     """Compare quadrant pairs on feature columns, given a features frame and a quadrants frame.
+
+    ``adjust="label"`` (default) tests within label (:func:`compare` with ``labels``); it needs a
+    ``label`` column in ``quadrants`` (as :func:`~ambiguity.stats.quadrant_tables.load_quadrants`
+    gives) and falls back to the unadjusted test, saying so in the notes, without one.
+    ``adjust="none"`` is the paper's unadjusted test. ``group_by`` names a column of ``quadrants``
+    (speaker, dialog_id) whose values cluster the errors; rows without a value are left out (noted).
+    ``family="report"`` makes every feature of every pair one correction family.
 
     ``features`` has ``segment_id`` and feature columns; ``quadrants`` has ``segment_id`` and
     ``quadrant`` (red / green / blue / yellow), as returned by
@@ -402,26 +372,48 @@ def compare_quadrant_frame(
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
     opts = TEST_DEFAULTS | settings
     test, correction, bayes = opts["test"], opts["correction"], opts["bayes"]
-    alpha, ci = _check_settings(test, correction, opts["alpha"], opts["ci"], bayes)
+    check_adjust(adjust, family)
     pairs = _check_pairs(pairs)
     features, quadrants = _as_frame(features), _as_frame(quadrants)
     check_one_scheme([quadrants])
-    names = select_columns(features, columns, exclude=["quadrant"])
-    joined = join_quadrants(features, quadrants, names)
     notes = [f"Quadrants: {quadrants_note}."] if quadrants_note else []
+    if group_by is not None and group_by not in quadrants.columns:
+        raise StatsError(f"group_by={group_by!r}: the quadrants frame has no such column; columns are {', '.join(quadrants.columns)}")
+    if adjust == "label" and "label" not in quadrants.columns:
+        if group_by is not None:
+            raise StatsError("group_by needs the adjusted test, which needs a label column in the quadrants frame")
+        adjust = "none"
+        notes.append("Not adjusted for the label: the quadrants frame has no label column.")
+    if adjust == "none" and group_by is not None:
+        raise StatsError("group_by clusters the adjusted test's errors: use it with adjust='label'")
+    alpha, ci = _check_settings(test, correction, opts["alpha"], opts["ci"], bayes, adjusted=adjust == "label")
+    names = select_columns(features, columns, exclude=["quadrant"])
+    keep = ["label", group_by] if adjust == "label" else ["label"] if "label" in quadrants.columns else []
+    joined = join_quadrants(features, quadrants, names, [k for k in keep if k])
     lost = quadrants.height - joined.height
     if lost:
         notes.append(f"{lost} segment(s) with a quadrant have no feature row (status ok) and are not compared.")
+    strata = joined["label"].to_numpy() if "label" in joined.columns else None
+    cl = joined[group_by].to_numpy() if group_by else None
+    quad = joined["quadrant"].to_numpy()
+    if adjust == "label":
+        unknown = np.array([v is None for v in strata]) | (np.array([v is None for v in cl]) if cl is not None else False)
+        if unknown.any():
+            notes.append(f"{int(unknown.sum())} segment(s) without a label{' or ' + group_by if group_by else ''} are not compared.")
+            quad = np.where(unknown, None, quad)
     x = joined.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
-    labels = joined["quadrant"].to_numpy()
     results = tuple(
-        _compare_matrix(x, labels == a, labels == b, names, a, b, test, correction, alpha, ci, bayes, label)
+        _compare_matrix(x, quad == a, quad == b, names, a, b, test, correction, alpha, ci, bayes, label,
+                        strata if adjust == "label" else None, cl, group_by)
         for a, b in pairs
     )
-    return QuadrantComparison(
+    if adjust == "none" and strata is not None:  # the label mix is shown whatever the test
+        results = tuple(replace(r, label_counts=label_counts(quad == r.a, quad == r.b, r.a, r.b, strata)) for r in results)
+    out = QuadrantComparison(
         comparisons=results, n_segments=joined.height, unimodal=unimodal, fusion=fusion,
         groups=tuple(groups), notes=tuple(notes),
     )
+    return one_family([out], correction, alpha)[0] if family == "report" else out
 
 
 #: Above this many segments, read every row rather than filter on an id list.
@@ -444,7 +436,7 @@ def compare_quadrants(
     unimodal: str,
     fusion: str,
     groups: str | Sequence[str],
-    pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
+    pairs: Sequence[tuple[str, str]] = COMPARISON_PAIRS,
     *,
     splits: Sequence[str] | None = None,
     threshold: float = 0.5,
@@ -453,6 +445,9 @@ def compare_quadrants(
     scheme: str = "auto",
     min_stability: float | None = None,
     quadrants_note: str | None = None,
+    adjust: str = "label",
+    group_by: str | None = None,
+    family: str = "pair",
     **settings: Unpack[TestSettings],
 ) -> QuadrantComparison:
     """The paper's Tables 3, 6, 7 (audio features) and 4, 8 (AU activation rates) in one call.
@@ -463,7 +458,9 @@ def compare_quadrants(
     ``columns=r"^AU\\d+.*_rate$"`` (OpenFace) or ``columns="_rate$"``.
     ``scheme`` (auto | fixed | crossfit), ``splits`` and ``min_stability`` choose the quadrants as in
     :func:`ambiguity.stats.quadrant_tables.quadrants`: on crossfit each segment's modal quadrant.
-    ``settings`` (test, correction, alpha, ci, bayes) are :func:`compare`'s.
+    ``settings`` (test, correction, alpha, ci, bayes) are :func:`compare`'s; ``adjust``,
+    ``group_by`` (a segments column or metadata key such as speaker or dialog_id) and ``family``
+    are :func:`compare_quadrant_frame`'s.
     """
     groups = [groups] if isinstance(groups, str) else list(groups)
     if quadrants is None:
@@ -471,8 +468,22 @@ def compare_quadrants(
 
         res = load(store, unimodal, fusion, splits, threshold, scheme=scheme, min_stability=min_stability)
         quadrants, quadrants_note = res.frame, quadrants_note or res.scheme.caption()
+    if group_by is not None and group_by not in quadrants.columns:
+        quadrants = with_group_column(store, quadrants, group_by)
     features = _read_features(store, groups, columns, quadrants)
     return compare_quadrant_frame(
         features, quadrants, pairs, columns=columns, label=", ".join(groups), unimodal=unimodal, fusion=fusion,
-        groups=groups, quadrants_note=quadrants_note, **settings,
+        groups=groups, quadrants_note=quadrants_note, adjust=adjust, group_by=group_by, family=family, **settings,
     )
+
+
+def with_group_column(store: Any, quadrants: pl.DataFrame, column: str) -> pl.DataFrame:
+    """``quadrants`` with the segments column or metadata key ``column`` (speaker, dialog_id) joined on."""
+    from ambiguity.leakage import _group_values as group_values  # one reading of columns and metadata keys
+
+    segs = store.segments()
+    values = group_values(segs, column)
+    if values is None:
+        raise StatsError(f"group_by={column!r}: the segments have no such column or metadata key")
+    groups = pl.DataFrame({"segment_id": segs["segment_id"].cast(pl.String), column: values})
+    return quadrants.with_columns(pl.col("segment_id").cast(pl.String)).join(groups, on="segment_id", how="left")

@@ -8,8 +8,10 @@ give the compact table a paper shows (rendered by :mod:`ambiguity.tables`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from ambiguity import tables
@@ -20,13 +22,15 @@ TEST_NAMES = {
     "welch": "Welch's t-test",
     "student": "Student's t-test",
     "mannwhitney": "Mann-Whitney U test",
+    "ols_cr2": "within-label regression (feature ~ group + label; CR2 errors, Bell-McCaffrey df; binary features: CMH)",
 }
+FAMILY_NAMES = {"pair": "each quadrant pair", "report": "every comparison of the report"}
 
 #: Columns of :meth:`ComparisonResult.to_polars`, one row per feature.
 COMPARISON_COLUMNS = (
     "feature", "n_a", "n_b", "mean_a", "mean_b", "sd_a", "sd_b", "statistic", "df", "p", "p_adj",
     "reject", "cohen_d", "d_ci_low", "d_ci_high", "hedges_g", "g_ci_low", "g_ci_high",
-    "rank_biserial", "bf10", "direction", "higher", "reason",
+    "rank_biserial", "bf10", "estimate", "se", "odds_ratio", "kind", "direction", "higher", "reason",
 )
 
 _MU = re.compile(r"μ_(\S+)")
@@ -63,9 +67,28 @@ class ComparisonResult:
     table: pl.DataFrame = field(repr=False)
     bayes: bool = False
     label: str | None = None
+    label_counts: tuple[tuple[str, str, int], ...] = ()  # (group, class label, segments)
+    group_by: str | None = None  # the column whose values cluster the errors
+    n_clusters: int | None = None
+    family: str = "pair"  # the correction family p_adj belongs to: this pair, or the whole report
 
     def __repr__(self) -> str:
         return f"ComparisonResult({self.describe()})"
+
+    @property
+    def adjusted(self) -> bool:
+        return self.test == "ols_cr2"
+
+    def label_mix(self) -> str:
+        """``red n=30 (neg: 20, pos: 10); blue n=200 (...)``: each group's count per class label."""
+        if not self.label_counts:
+            return ""
+        parts = []
+        for g in (self.a, self.b):
+            mine = [(lab, n) for grp, lab, n in self.label_counts if grp == g]
+            inner = ", ".join(f"{lab}: {n}" for lab, n in mine)
+            parts.append(f"{g} n={sum(n for _, n in mine)} ({inner or 'none'})")
+        return "; ".join(parts)
 
     @property
     def n_features(self) -> int:
@@ -81,14 +104,19 @@ class ComparisonResult:
 
     def describe(self) -> str:
         """One sentence: test, groups, correction family, alpha, excluded features."""
-        excluded = self.n_features - self.family_size
+        excluded = int(self.table["p"].is_null().sum() + self.table["p"].is_nan().sum())
         what = f"{self.label}: " if self.label else ""
+        unit = "test" if self.family == "report" else "feature"
         text = (
-            f"{what}{TEST_NAMES[self.test]} (two-sided), {self.a} vs {self.b}; "
-            f"{CORRECTION_NAMES[self.correction]} correction over a family of {self.family_size} "
-            f"feature{'s' if self.family_size != 1 else ''}, alpha = {_num(self.alpha)}; "
-            f"effect sizes with {_num(100 * self.ci)}% CI"
+            f"{what}{TEST_NAMES[self.test]} (two-sided), {self.a} vs {self.b}"
+            + (f", errors clustered by {self.group_by} ({self.n_clusters} clusters)" if self.group_by else "")
+            + ("" if self.adjusted else ", not adjusted for the label")
+            + f"; {CORRECTION_NAMES[self.correction]} correction over a family of {self.family_size} "
+            f"{unit}{'s' if self.family_size != 1 else ''} ({FAMILY_NAMES[self.family]}), alpha = {_num(self.alpha)}; "
+            f"effect sizes{' within label' if self.adjusted else ''} with {_num(100 * self.ci)}% CI"
         )
+        if self.label_counts:
+            text += f"; label mix: {self.label_mix()}"
         if excluded:
             text += f"; {excluded} feature{'s' if excluded != 1 else ''} not tested (see reason)"
         return text
@@ -98,7 +126,10 @@ class ComparisonResult:
         t = self.table
         a, b = self.a, self.b
         stat = "U" if self.test == "mannwhitney" else "t"
-        padj = f"p ({CORRECTION_NAMES[self.correction]})" if self.correction != "none" else "p (uncorrected)"
+        binary = self.adjusted and (t["kind"] == "binary").any()
+        if binary and self.group_by is None:
+            stat = "t / CMH chi2"
+        padj = f"p ({CORRECTION_NAMES[self.correction]}, {self.family})" if self.correction != "none" else "p (uncorrected)"
         cols = [
             pl.col("feature"),
             pl.col("n_a").alias(f"n {a}"),
@@ -118,6 +149,8 @@ class ComparisonResult:
             pl.col("g_ci_low").alias(f"g {level} low"),
             pl.col("g_ci_high").alias(f"g {level} high"),
         ]
+        if binary:
+            cols += [pl.col("kind"), pl.col("odds_ratio").alias("MH odds ratio")]
         if self.bayes:
             cols.append(pl.col("bf10").alias("BF10"))
         cols.append(pl.col("direction"))
@@ -173,11 +206,16 @@ class QuadrantComparison:
             tag = f"{c.a} vs {c.b}"
             part = c.table.select(
                 "feature",
+                pl.col("n_a").alias(f"n {c.a} ({tag})"),
+                pl.col("n_b").alias(f"n {c.b} ({tag})"),
                 pl.col("p").alias(f"p ({tag})"),
                 pl.col("p_adj").alias(f"p_adj ({tag})"),
                 pl.col("hedges_g").alias(f"g ({tag})"),
                 pl.col("direction").alias(f"direction ({tag})"),
+                pl.col("reason").alias(f"reason ({tag})"),
             )
+            if c.table["reason"].is_null().all():
+                part = part.drop(f"reason ({tag})")
             out = part if out is None else out.join(part, on="feature", how="full", coalesce=True, maintain_order="left")
         if out is None:
             return pl.DataFrame()
@@ -188,7 +226,8 @@ class QuadrantComparison:
 
     def describe(self) -> str:
         parts = [c.describe() for c in self.comparisons]
-        head = "Each comparison is one correction family."
+        fams = {c.family for c in self.comparisons}
+        head = "Each comparison is one correction family." if fams == {"pair"} else "One correction family over every comparison of the report."
         if self.unimodal and self.fusion:
             head = f"Quadrants of {self.unimodal} vs {self.fusion}; {self.n_segments} segments. " + head
         return " ".join([head, *[p + "." for p in parts], *self.notes])
@@ -201,6 +240,30 @@ class QuadrantComparison:
         raw = tuple(c for c in df.columns if c.startswith("direction"))
         df = df.with_columns([pl.col(c).map_elements(latex_direction, return_dtype=pl.String) for c in raw])
         return tables.to_latex(df, caption=self.describe(), label=label, digits=digits, raw_columns=raw)
+
+
+def one_family(results: Sequence[QuadrantComparison], correction: str, alpha: float) -> list[QuadrantComparison]:
+    """``results`` with p_adj and reject recomputed over one family: every tested feature of every
+    pair of every result (a report's audio and AU tables, several models). Each table then says so."""
+    from dataclasses import replace
+
+    from ambiguity.stats.multitest import adjust
+
+    parts = [(i, j) for i, r in enumerate(results) for j in range(len(r.comparisons))]
+    p = [results[i].comparisons[j].table["p"].to_numpy() for i, j in parts]
+    if not p:
+        return list(results)
+    p_adj, reject = adjust(np.concatenate(p), correction, alpha)
+    size = int(np.isfinite(np.concatenate(p)).sum())
+    out = [list(r.comparisons) for r in results]
+    start = 0
+    for (i, j), pv in zip(parts, p, strict=True):
+        c = results[i].comparisons[j]
+        stop = start + pv.size
+        table = c.table.with_columns(pl.Series("p_adj", p_adj[start:stop]), pl.Series("reject", reject[start:stop]))
+        out[i][j] = replace(c, table=table, correction=correction, alpha=alpha, family="report", family_size=size)
+        start = stop
+    return [replace(r, comparisons=tuple(cs)) for r, cs in zip(results, out, strict=True)]
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,264 @@
+"""Group a vs group b within labels, combined: OLS ``y ~ 1[a] + C(label)`` with CR2 errors and Bell-McCaffrey df.
+
+Why this test (docs/statistics.md, "Adjusted comparisons"):
+
+* **Within label.** The quadrants mix the labels in different proportions and most features
+  differ by label, so a plain two-group test confounds the two. The coefficient of the group
+  indicator in a regression with one intercept per label is a weighted mean of the within-label
+  differences (weights n_a,l n_b,l / n_l, the precision weights under equal variances); a label
+  seen in only one group adds nothing to it.
+* **Robust errors that hold in small and unbalanced samples.** The variance is the CR2 sandwich
+  of Bell & McCaffrey (2002): each cluster's residuals are scaled by (I - H_gg)^(-1/2). Without
+  clusters (each segment its own cluster) that is HC2, and with a single label HC2 is exactly
+  Welch's variance. The reference distribution is t with the Bell-McCaffrey degrees of freedom
+  (Satterthwaite under a working model of independent, equal-variance errors; Imbens & Kolesar
+  2016, Pustejovsky & Tipton 2018): with 12 vs 150 segments or 25 speakers the df are small and
+  the test keeps its level, where HC1/CR1 errors with normal quantiles over-reject.
+* **Clusters.** With ``clusters`` (a speaker or dialog per segment) the residuals of one cluster
+  are summed before squaring, so 16 segments of one speaker count as one source of error, not 16.
+
+Everything is closed form through Frisch-Waugh: d = 1[a] minus its label mean, beta = d'y / d'd,
+hat values 1/n_l + d_i^2 / d'd, so many features (columns of ``y``) share one set of weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Design:
+    """What the test needs of the rows: everything here depends on groups, labels and clusters, not on y."""
+
+    d: np.ndarray  # 1[a] minus its label mean
+    sdd: float  # d'd
+    onehot: np.ndarray  # rows x labels
+    n_label: np.ndarray
+    cluster: np.ndarray  # cluster code per row (0..G-1)
+    n_clusters: int
+    u: np.ndarray  # CR2-scaled contrast weights per row: A_g d_g / d'd
+    df: float  # Bell-McCaffrey degrees of freedom
+    ok: bool
+    reason: str | None
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    _, codes = np.unique(values, return_inverse=True)
+    return codes.reshape(-1).astype(np.int64), int(codes.max()) + 1 if codes.size else 0
+
+
+def design(in_a: np.ndarray, labels: np.ndarray, clusters: np.ndarray | None = None) -> Design:
+    """The design of rows that are in a or b (``in_a`` True for a), their labels and optional clusters."""
+    n = in_a.size
+    lab, n_lab = _codes(labels)
+    onehot = np.zeros((n, max(n_lab, 1)))
+    onehot[np.arange(n), lab] = 1.0
+    n_label = onehot.sum(axis=0)
+    ind = in_a.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = (onehot.T @ ind) / n_label
+    d = ind - share[lab]
+    sdd = float(d @ d)
+    if clusters is None:
+        cl, n_cl = np.arange(n), n
+    else:
+        cl, n_cl = _codes(clusters)
+    empty = Design(d, sdd, onehot, n_label, cl, n_cl, np.zeros(n), np.nan, False, None)
+    if sdd <= 1e-12 * max(n, 1):
+        return _fail(empty, "no label has segments in both groups")
+    h = 1.0 / n_label[lab] + d * d / sdd
+    u = np.empty(n)
+    if clusters is None:
+        if np.any(1.0 - h <= 1e-10):
+            return _fail(empty, "a segment has leverage 1 (a group of one within its label)")
+        u = d / sdd / np.sqrt(1.0 - h)
+    else:
+        order = np.argsort(cl, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(cl[order]) != 0])
+        sizes = np.diff(np.r_[starts, n])
+        for size in np.unique(sizes):  # clusters of one size go to eigh in one batch
+            first = starts[sizes == size]
+            idx = order[first[:, None] + np.arange(size)]  # (clusters, size)
+            same = lab[idx][:, :, None] == lab[idx][:, None, :]
+            hgg = same / n_label[lab[idx]][:, :, None] + d[idx][:, :, None] * d[idx][:, None, :] / sdd
+            vals, vecs = np.linalg.eigh(np.eye(size) - hgg)
+            if np.any(vals <= 1e-10):
+                return _fail(empty, "a cluster is fitted exactly (I - H_gg is singular): too few clusters per label")
+            a_inv_sqrt = vecs @ (vecs.transpose(0, 2, 1) / np.sqrt(vals)[:, :, None])
+            u[idx] = np.einsum("gij,gj->gi", a_inv_sqrt, d[idx] / sdd)
+    df = _bell_mccaffrey(u, d, sdd, onehot, n_label, cl, n_cl)
+    return Design(d, sdd, onehot, n_label, cl, n_cl, u, df, bool(np.isfinite(df) and df > 0), None)
+
+
+def _fail(design: Design, reason: str) -> Design:
+    return Design(design.d, design.sdd, design.onehot, design.n_label, design.cluster, design.n_clusters,
+                  design.u, np.nan, False, reason)
+
+
+def _bell_mccaffrey(u, d, sdd, onehot, n_label, cl, n_cl) -> float:
+    """(tr B)^2 / ||B||_F^2, B = U'(I - H)U, U the rows x clusters matrix holding u (B is Cov of the cluster scores / sigma^2).
+
+    I - H = I - P_labels - d d'/d'd, so B = D - M N M' - v v'/d'd with D = diag(sum_g u^2),
+    M[g, l] = sum of u over cluster g and label l, N = diag(1/n_l), v_g = sum_g u d. Traces and
+    Frobenius norms are taken without forming the (clusters x clusters) matrix, so a cluster per
+    segment costs O(n labels^2).
+    """
+    dg = np.bincount(cl, u * u, minlength=n_cl)
+    m = np.zeros((n_cl, onehot.shape[1]))
+    np.add.at(m, cl, onehot * u[:, None])
+    v = np.bincount(cl, u * d, minlength=n_cl)
+    inv_n = 1.0 / n_label
+    mtm = m.T @ m  # labels x labels
+    mv = m.T @ v
+    trace = dg.sum() - (inv_n * (m * m).sum(axis=0)).sum() - v @ v / sdd
+    s = np.sqrt(inv_n)
+    k = s[:, None] * mtm * s[None, :]  # N^1/2 M'M N^1/2
+    frob = (
+        (dg * dg).sum()
+        + (k * k).sum()
+        + (v @ v) ** 2 / sdd**2
+        - 2 * (inv_n * ((m * m) * dg[:, None]).sum(axis=0)).sum()
+        - 2 * (v * v * dg).sum() / sdd
+        + 2 * (mv * inv_n) @ mv / sdd
+    )
+    return float(trace * trace / frob) if frob > 0 else np.nan
+
+
+def fit(des: Design, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """beta (a minus b within label), its CR2 standard error, t, two-sided p; ``y`` is rows x features."""
+    from scipy.stats import t as t_dist
+
+    k = y.shape[1]
+    if not des.ok:
+        nan = np.full(k, np.nan)
+        return nan, nan.copy(), nan.copy(), nan.copy()
+    beta = des.d @ y / des.sdd
+    means = (des.onehot.T @ y) / des.n_label[:, None]
+    resid = y - des.onehot @ means - des.d[:, None] * beta[None, :]
+    scores = np.zeros((des.n_clusters, k))
+    np.add.at(scores, des.cluster, des.u[:, None] * resid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.sqrt((scores * scores).sum(axis=0))
+        t = beta / se
+    p = 2.0 * t_dist.sf(np.abs(t), des.df)
+    bad = ~(se > 0)
+    t[bad], p[bad] = np.nan, np.nan
+    return beta, se, t, p
+
+
+def within_sd(des: Design, in_a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The SD pooled over the (label x group) cells: the scale of the within-label effect size."""
+    cell = np.column_stack([des.onehot * in_a[:, None], des.onehot * ~in_a[:, None]])
+    n_cell = cell.sum(axis=0)
+    keep = n_cell > 0
+    cell, n_cell = cell[:, keep], n_cell[keep]
+    means = (cell.T @ y) / n_cell[:, None]
+    resid = y - cell @ means
+    dof = y.shape[0] - cell.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt((resid * resid).sum(axis=0) / dof) if dof > 0 else np.full(y.shape[1], np.nan)
+
+
+def cmh(in_a: np.ndarray, labels: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Cochran-Mantel-Haenszel test of a binary ``y`` (0/1) between a and b, stratified by label.
+
+    Returns (chi-square with continuity correction, p, Mantel-Haenszel common odds ratio of y = 1
+    in a vs b). Strata with one row or one group only carry no information and are skipped.
+    """
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    tables = []
+    for lab in np.unique(labels):
+        m = labels == lab
+        ya, yb = y[m & in_a], y[m & ~in_a]
+        if ya.size and yb.size:
+            tables.append(np.array([[ya.sum(), ya.size - ya.sum()], [yb.sum(), yb.size - yb.sum()]], dtype=np.float64))
+    if not tables:
+        return np.nan, np.nan, np.nan
+    st = StratifiedTable(tables)
+    with np.errstate(all="ignore"):
+        r = st.test_null_odds(correction=True)
+        odds = float(st.oddsratio_pooled)
+    return float(r.statistic), float(r.pvalue), odds
+
+
+def _patterns(ok: np.ndarray) -> list[np.ndarray]:
+    """Columns of ``ok`` (rows x features, bool) grouped by identical row masks: one design per group."""
+    if ok.shape[1] == 0:
+        return []
+    packed = np.packbits(ok, axis=0)
+    _, inverse = np.unique(packed.T, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return [np.flatnonzero(inverse == j) for j in range(inverse.max() + 1)]
+
+
+def is_binary(x: np.ndarray) -> np.ndarray:
+    """Columns whose finite values are all 0 or 1 (AU presence, a sex flag): tested as counts, not means."""
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(x)
+        return np.all(~ok | (x == 0) | (x == 1), axis=0)
+
+
+def adjusted_columns(
+    x: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, strata: np.ndarray, clusters: np.ndarray | None,
+    testable: np.ndarray, ci: float,
+) -> dict[str, np.ndarray]:
+    """The adjusted test of every testable column of ``x`` (rows x features, NaN missing).
+
+    Continuous columns: :func:`fit`. Binary (0/1) columns without clusters: :func:`cmh`; with
+    clusters the same regression (a linear probability model), whose CR2 errors allow for the
+    clustering that CMH ignores. Returns arrays over all columns (NaN where not tested) and a
+    ``reason`` array for columns the design could not test.
+    """
+    from scipy.stats import t as t_dist
+
+    p_all = x.shape[1]
+    out = {k: np.full(p_all, np.nan) for k in ("estimate", "se", "statistic", "df", "p", "d", "d_low", "d_high", "odds_ratio")}
+    reason = np.full(p_all, None, dtype=object)
+    kind = np.where(is_binary(x), "binary", "continuous").astype(object)
+    rows = in_a | in_b
+    xa = x[rows]
+    a_rows, lab = in_a[rows], strata[rows]
+    cl = None if clusters is None else clusters[rows]
+    ok = np.isfinite(xa)
+    for cols in _patterns(ok[:, testable]):
+        cols = testable[cols]
+        keep = ok[:, cols[0]]
+        des = design(a_rows[keep], lab[keep], None if cl is None else cl[keep])
+        if not des.ok:
+            reason[cols] = des.reason or "the design has no degrees of freedom"
+            continue
+        y = xa[keep][:, cols]
+        beta, se, t, p = fit(des, y)
+        sw = within_sd(des, a_rows[keep], y)
+        crit = float(t_dist.ppf(0.5 + ci / 2, des.df))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["d"][cols] = np.where(sw > 0, beta / sw, np.nan)
+            out["d_low"][cols] = np.where(sw > 0, (beta - crit * se) / sw, np.nan)
+            out["d_high"][cols] = np.where(sw > 0, (beta + crit * se) / sw, np.nan)
+        out["estimate"][cols], out["se"][cols], out["statistic"][cols], out["p"][cols] = beta, se, t, p
+        out["df"][cols] = des.df
+        for j, c in enumerate(cols):
+            if kind[c] == "binary":
+                chi2, p_cmh, odds = cmh(a_rows[keep], lab[keep], y[:, j])
+                out["odds_ratio"][c] = odds
+                if cl is None:  # CMH: chi-square on 1 df; the direction comes from the estimate
+                    out["statistic"][c], out["p"][c], out["df"][c] = chi2, p_cmh, 1.0
+    return {**out, "kind": kind, "reason": reason}
+
+
+def label_counts(in_a, in_b, a: str, b: str, strata: np.ndarray | None) -> tuple[tuple[str, str, int], ...]:
+    """(group, label, count) of the compared rows; empty without labels."""
+    if strata is None:
+        return ()
+    out = []
+    for g, m in ((a, in_a), (b, in_b)):
+        values, counts = np.unique(strata[m].astype(str), return_counts=True)
+        out += [(g, str(v), int(c)) for v, c in zip(values, counts, strict=True)]
+    return tuple(out)
+
+
+def n_clusters(clusters: np.ndarray | None, rows: np.ndarray) -> int | None:
+    return None if clusters is None else len(np.unique(clusters[rows]))
