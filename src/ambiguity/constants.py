@@ -1,4 +1,4 @@
-"""Names shared by every layer: modalities, quadrants, multiple-testing corrections."""
+"""Names shared by every layer: modalities, quadrants and their default pairs, schemes, multiple-testing corrections."""
 
 from __future__ import annotations
 
@@ -14,6 +14,35 @@ QUADRANT_MEANING = {
     "blue": "both right",
     "yellow": "both wrong",
 }
+
+
+class Scheme:
+    """How a predictor's predictions were made out of sample: the values of the predictions table's ``scheme``
+    column, and what a reader may ask for. The one definition (plain strings, as stored).
+
+    ``fixed``: one fit on the train split, predicting val and test. ``crossfit``: K folds x R repeats, every
+    labelled segment predicted by fits that never saw it. ``human``: annotators' judgments as predictors, never
+    mixed with the model schemes except in the model-versus-human comparison. ``auto`` is a request, not a stored
+    value: crossfit when every model has it, else fixed (``ambiguity.stats.stability.resolve_scheme``).
+    """
+
+    FIXED = "fixed"
+    CROSSFIT = "crossfit"
+    HUMAN = "human"
+    AUTO = "auto"
+    #: The schemes a model is trained under.
+    MODELS: tuple[str, ...] = (FIXED, CROSSFIT)
+    #: Every value the predictions table's scheme column may hold.
+    STORED: tuple[str, ...] = (FIXED, CROSSFIT, HUMAN)
+    #: What a reader of model predictions (quadrants, comparisons, attributions, the CLI's --scheme) may ask for.
+    CHOICES: tuple[str, ...] = (AUTO, FIXED, CROSSFIT)
+
+
+#: The quadrant pairs compared by default, named by purpose.
+#: Feature comparisons (Tables 3, 6, 7 and 4, 8): each disagreement quadrant against both right, and red vs green.
+COMPARISON_PAIRS: tuple[tuple[str, str], ...] = (("red", "blue"), ("green", "blue"), ("red", "green"))
+#: Attribution and boundary tests: each disagreement quadrant against both right.
+AGAINST_BLUE_PAIRS: tuple[tuple[str, str], ...] = (("red", "blue"), ("green", "blue"))
 
 #: Multiple-testing corrections (statsmodels method names, plus ``none``).
 CORRECTIONS: tuple[str, ...] = ("holm", "fdr_bh", "fdr_by", "bonferroni", "hommel", "none")

@@ -280,9 +280,9 @@ def test_cli_boundary(store, tmp_path, monkeypatch):
     mod = importlib.import_module("ambiguity.stats.quadrant_tables")
     from types import SimpleNamespace
 
-    from ambiguity.stats.stability import Scheme
+    from ambiguity.stats.stability import SchemeUsed
 
-    fake = SimpleNamespace(frame=quads, scheme=Scheme("fixed", ("test",)))
+    fake = SimpleNamespace(frame=quads, scheme=SchemeUsed("fixed", ("test",)))
     monkeypatch.setattr(mod, "quadrants", lambda store, unimodal, fusion, splits=None, threshold=0.5, **kw: fake)
     out = tmp_path / "seg.parquet"
     r = CliRunner().invoke(main, ["--store", store.uri, "boundary", "emb", "--unimodal", "text", "--k", "4", "--permutations", "300", "--out", str(out)])

@@ -22,7 +22,7 @@ from ambiguity.cli.options import (
     seed_option,
     task_option,
 )
-from ambiguity.constants import MODALITIES
+from ambiguity.constants import MODALITIES, Scheme
 from ambiguity.errors import StoreError
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ def import_cmd(ctx, file, task, fmt, annotator, layout, preset, conditions, clas
 @bootstrap_option("Bootstrap resamples for the CIs (0: none).")
 @ci_option()
 @seed_option("Bootstrap seed.")
-@click.option("--scheme", type=click.Choice(("task", "fixed", "crossfit")), default="task", show_default=True,
+@click.option("--scheme", type=click.Choice(("task", *Scheme.MODELS)), default="task", show_default=True,
               help="Quadrants per item: those saved when the task was sampled, or the store's fixed or crossfit ones now.")
 @min_stability_option()
 @format_option()
@@ -250,6 +250,7 @@ def agreement(ctx, task, annotators, by_modality, n_boot, ci, seed, scheme, min_
         n_boot=n_boot, ci=float(ci), seed=seed, scheme=None if scheme == "task" else scheme, min_stability=min_stability,
     )
     emit(render(res, fmt, latex={"accuracy": True}), out)
+
 
 @annotations_group.command("human")
 @click.option("--cluster", default="actor", show_default=True, help="Item metadata whose values are resampled whole "

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from ambiguity.constants import CORRECTIONS
+from ambiguity.constants import CORRECTIONS, Scheme
 from ambiguity.devices import DEVICES
 
 FORMATS: tuple[str, ...] = ("md", "csv", "json", "latex")
@@ -109,7 +109,7 @@ def task_option(help: str = "The annotation task (default: the store's only one)
 
 def scheme_option(help: str = "Which predictions: fixed (one split), crossfit (every segment, R repeats) or auto "
                   "(crossfit when every compared model has it).") -> Decorator:
-    return click.option("--scheme", type=click.Choice(("auto", "fixed", "crossfit")), default="auto", show_default=True, help=help)
+    return click.option("--scheme", type=click.Choice(Scheme.CHOICES), default="auto", show_default=True, help=help)
 
 
 def min_stability_option(help: str = "Crossfit: only segments whose modal quadrant holds in at least this share of repeats.") -> Decorator:

@@ -23,10 +23,10 @@ from ambiguity.cli.options import (
 
 
 def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
-    from ambiguity.stats.comparisons import DEFAULT_PAIRS
+    from ambiguity.constants import COMPARISON_PAIRS
 
     if not values:
-        return list(DEFAULT_PAIRS)
+        return list(COMPARISON_PAIRS)
     out = []
     for v in values:
         a, sep, b = v.partition(":")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ambiguity import tables as T
+from ambiguity.constants import COMPARISON_PAIRS
 from ambiguity.errors import AmbiguityError, MissingGroupError, StatsError
 from ambiguity.models.predictions import model_summary
 from ambiguity.report.html import Section
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from ambiguity.stats.results import QuadrantComparison
     from ambiguity.stores.lance import FeatureStore
 
-
-PAIRS = (("red", "blue"), ("green", "blue"), ("red", "green"))
 
 # What to run when a section's inputs are missing (shared by the sections that need the same inputs).
 TRAIN_HINT = "run `ambiguity train GROUPS...` to get predictions"
@@ -162,7 +161,7 @@ class Report:
             chosen = self.pick(model, modality)
             present = self.groups_present(groups)
             qc = compare_quadrants(
-                self.store, chosen, self.s.fusion, present, PAIRS, threshold=self.s.threshold,
+                self.store, chosen, self.s.fusion, present, COMPARISON_PAIRS, threshold=self.s.threshold,
                 columns=columns, test=self.s.test, correction=self.s.correction, alpha=self.s.alpha,
                 quadrants=self.quadrants(chosen), quadrants_note=self.quadrant_result(chosen).scheme.caption(),
             )

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ambiguity.constants import AGAINST_BLUE_PAIRS
 from ambiguity.errors import StatsError
 from ambiguity.stats.multitest import adjust, check_correction
 from ambiguity.stats.neighbours import EXACT_LIMIT, _check_k, _check_vectors, neighbours
 from ambiguity.stats.results import BoundaryResult
 
-DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (("red", "blue"), ("green", "blue"))
 QUADRANT_ORDER = ("red", "green", "blue", "yellow")
 
 
@@ -43,7 +43,7 @@ def _mean(x: np.ndarray) -> float:
 
 
 def permutation_tests(
-    segments: pl.DataFrame, pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS, *,
+    segments: pl.DataFrame, pairs: Sequence[tuple[str, str]] = AGAINST_BLUE_PAIRS, *,
     metrics: Sequence[str] = ("other_share", "margin"), n_permutations: int = 10_000, seed: int = 0,
     correction: str = "holm", alpha: float = 0.05,
 ) -> pl.DataFrame:
@@ -145,7 +145,7 @@ def boundary_arrays(
     quadrants: Any = None,
     k: int = 10,
     metric: str = "cosine",
-    pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
+    pairs: Sequence[tuple[str, str]] = AGAINST_BLUE_PAIRS,
     n_permutations: int = 10_000,
     seed: int = 0,
     correction: str = "holm",

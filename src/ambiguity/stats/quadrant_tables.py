@@ -44,7 +44,7 @@ from ambiguity.stats.assign import assign_quadrants
 from ambiguity.stats.stability import (
     SHARE_COLUMNS,
     RepeatedDisagreement,
-    Scheme,
+    SchemeUsed,
     pair_frame,
     rate_matrix,
     resolve_scheme,
@@ -265,7 +265,7 @@ def load_quadrants(store: FeatureStore, unimodal: str, fusion: str, splits=None,
 
 
 def _quadrant_frame(store: FeatureStore, uni: str, fus: str, splits, threshold: float, scheme: str = "fixed",
-                    min_stability: float | None = None, ci: float = 0.95) -> tuple[pl.DataFrame, Scheme]:
+                    min_stability: float | None = None, ci: float = 0.95) -> tuple[pl.DataFrame, SchemeUsed]:
     """:func:`load_quadrants` for resolved model names and scheme, with the scheme's description."""
     from ambiguity.models.predictions import read_predictions
     from ambiguity.stats.stability import check_min_stability
@@ -294,10 +294,10 @@ def _quadrant_frame(store: FeatureStore, uni: str, fus: str, splits, threshold: 
         "split",
         pl.lit("fixed").alias("scheme"),
     )
-    return frame, Scheme("fixed", splits)
+    return frame, SchemeUsed("fixed", splits)
 
 
-def _crossfit_frame(store: FeatureStore, uni, fus, splits, threshold, min_stability, ci) -> tuple[pl.DataFrame, Scheme]:
+def _crossfit_frame(store: FeatureStore, uni, fus, splits, threshold, min_stability, ci) -> tuple[pl.DataFrame, SchemeUsed]:
     from ambiguity.stats.stability import crossfit_rows, stability_from_repeats
 
     (pu, iu), (pf, ifu) = crossfit_rows(store, uni, splits), crossfit_rows(store, fus, splits)
@@ -316,7 +316,7 @@ def _crossfit_frame(store: FeatureStore, uni, fus, splits, threshold, min_stabil
     lead = ["segment_id", "quadrant", "p_unimodal", "p_fusion", "label", "split"]
     frame = frame.with_columns(pl.lit("crossfit").alias("scheme"))
     frame = frame.select(*lead, "scheme", *[c for c in frame.columns if c not in lead and c != "scheme"])
-    return frame, Scheme("crossfit", splits, iu["folds"], iu["repeats"], iu["group_by"], min_stability)
+    return frame, SchemeUsed("crossfit", splits, iu["folds"], iu["repeats"], iu["group_by"], min_stability)
 
 
 @dataclass(frozen=True)
@@ -326,7 +326,7 @@ class QuadrantResult:
     threshold: float
     splits: tuple[str, ...] | None
     frame: pl.DataFrame
-    scheme: Scheme
+    scheme: SchemeUsed
 
     @property
     def counts(self) -> dict[str, int]:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from ambiguity.constants import QUADRANTS
+from ambiguity.constants import QUADRANTS, Scheme
 from ambiguity.errors import StatsError
 from ambiguity.stats.assign import assign_quadrants
 from ambiguity.tables import model_matrix
@@ -176,7 +176,6 @@ def rate_matrix(models: Sequence[str], rate: np.ndarray, digits: int, spread: Ca
 
 
 # -- schemes -----------------------------------------------------------------------------------------
-SCHEMES = ("fixed", "crossfit")
 #: Why a scheme named explicitly cannot be used, and what to run instead.
 _LACKING = {
     "crossfit": "cross-fitted predictions for {models} (only the fixed split): "
@@ -187,10 +186,11 @@ _LACKING = {
 
 
 @dataclass(frozen=True)
-class Scheme:
-    """Which predictions a comparison uses, and how to say so in a caption."""
+class SchemeUsed:
+    """Which predictions a comparison used (a model scheme of :class:`ambiguity.constants.Scheme` and its
+    parameters), and how to say so in a caption."""
 
-    name: str  # fixed | crossfit
+    name: str  # Scheme.FIXED | Scheme.CROSSFIT
     splits: tuple[str, ...] | None  # None: every labelled segment (crossfit only)
     folds: int | None = None
     repeats: int | None = None
@@ -211,12 +211,12 @@ def resolve_scheme(summary: pl.DataFrame, models, scheme: str = "auto") -> str:
 
     Refuses a scheme a model lacks (saying what to run) and a mix of schemes.
     """
-    if scheme not in ("auto", *SCHEMES):
-        raise StatsError(f"scheme {scheme!r}: use auto, fixed or crossfit")
+    if scheme not in Scheme.CHOICES:
+        raise StatsError(f"scheme {scheme!r}: use {', '.join(Scheme.CHOICES)}")
     have = {r["model"]: set(r["schemes"] or ["fixed"]) if "schemes" in summary.columns else {"fixed"}
             for r in summary.iter_rows(named=True)}
     models = list(dict.fromkeys(models))
-    if scheme in SCHEMES:
+    if scheme in Scheme.MODELS:
         lack = [m for m in models if scheme not in have.get(m, set())]
         if lack:
             raise StatsError("no " + _LACKING[scheme].format(models=", ".join(lack)))
