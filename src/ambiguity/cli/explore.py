@@ -17,6 +17,7 @@ from ambiguity.cli.options import (
     task_option,
     threshold_option,
 )
+from ambiguity.constants import Scheme
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -62,7 +63,7 @@ def score_options(f):
 @main.command()
 @click.option("--port", default=8766, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback exposes the store's media to the network.")
-@click.option("--scheme", type=click.Choice(["auto", "fixed", "crossfit"]), default="auto", show_default=True,
+@click.option("--scheme", type=click.Choice(Scheme.CHOICES), default="auto", show_default=True,
               help="Quadrants of the one train/test split (fixed) or the modal quadrant over cross-fitting repeats, opacity by stability (crossfit); auto: crossfit when every model has it.")
 @threshold_option()
 @click.option("--clips", type=click.Path(file_okay=False, path_type=Path), help="Folder that caches the cut clips (default: a temp folder).")

@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from ambiguity.constants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS
+from ambiguity.constants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS, Scheme
 from ambiguity.errors import AmbiguityError, StatsError
 from ambiguity.stats.score import COMPONENTS, ScoreResult, ambiguity_scores, fusion_model
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
 
-SCHEMES = ("auto", "fixed", "crossfit")
 #: A metadata column becomes a filter when it has at most this many distinct values.
 MAX_CATEGORIES = 30
 NO_PREDICTIONS = "the store has no predictions: run `ambiguity train` (or `ambiguity predictions import FILE`), then restart `ambiguity explore`"
@@ -329,8 +328,8 @@ def load(
     from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model, unimodal_models
     from ambiguity.stores.schema import SPLITS, table_name
 
-    if scheme not in SCHEMES:
-        raise StatsError(f"unknown scheme {scheme!r}: use {', '.join(SCHEMES)}")
+    if scheme not in Scheme.CHOICES:
+        raise StatsError(f"unknown scheme {scheme!r}: use {', '.join(Scheme.CHOICES)}")
     if not store.has_table("segments"):
         raise StatsError(f"the store at {store.uri} has no segments: run `ambiguity ingest MANIFEST` first")
     segments = store.segments(["segment_id", "media", "audio", "start_s", "end_s", "transcript", "label", "split", "metadata"]).sort("segment_id")

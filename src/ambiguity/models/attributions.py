@@ -36,6 +36,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ambiguity.constants import Scheme
 from ambiguity.errors import MissingGroupError, ModelError
 from ambiguity.models import shapley as A
 from ambiguity.stores import schema as S
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
 
 ATTRIBUTIONS = "attributions"
-SCHEMES = ("fixed", "crossfit")
 #: The fixed scheme's default: the segments no choice of the model depended on (val chose the epoch).
 FIXED_DEFAULT_SPLITS = ("test",)
 
@@ -170,7 +170,7 @@ def resolve_scheme(store: FeatureStore, model: str, scheme: str = "auto") -> str
     """``fixed`` or ``crossfit`` for attributing ``model``; auto: crossfit when it has fold models."""
     from ambiguity.models.saved import fold_models, saved_models
 
-    if scheme not in ("auto", *SCHEMES):
+    if scheme not in Scheme.CHOICES:
         raise ModelError(f"scheme {scheme!r}: use auto, fixed or crossfit")
     has_cf = fold_models(store, model).height > 0
     if scheme == "crossfit" and not has_cf:
@@ -321,7 +321,7 @@ def read_attributions(store: FeatureStore, model: str | None = None, target: str
     """The long attributions table of one scheme (auto: crossfit where the store has it), filtered as asked."""
     if not store.has_table(ATTRIBUTIONS) or "scheme" not in store.schema(ATTRIBUTIONS).names:
         raise MissingGroupError(f"the store at {store.uri} has no attributions: run `ambiguity attribute`")
-    if scheme not in ("auto", *SCHEMES):
+    if scheme not in Scheme.CHOICES:
         raise ModelError(f"scheme {scheme!r}: use auto, fixed or crossfit")
     parts = []
     if model is not None:

@@ -17,15 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from ambiguity.constants import CORRECTION_NAMES, QUADRANTS
+from ambiguity.constants import AGAINST_BLUE_PAIRS, CORRECTION_NAMES, QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.stats.multitest import adjust, check_alpha, check_correction
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
-
-
-PAIRS = (("red", "blue"), ("green", "blue"))
 
 
 @dataclass
@@ -89,7 +86,7 @@ def summarise(frame: pl.DataFrame, modalities: Sequence[str], *, test: str = "we
     tests = []
     cols = [f"phi_{m}" for m in modalities]
     present = set(q.tolist())
-    for a, b in PAIRS:
+    for a, b in AGAINST_BLUE_PAIRS:
         if a not in present or b not in present:
             for m in modalities:
                 tests.append({"pair": f"{a} vs {b}", "modality": m, "n_a": int((q == a).sum()), "n_b": int((q == b).sum()),
