@@ -157,7 +157,8 @@ def _save_fusion(store, n: int) -> None:
     import pyarrow as pa
     import torch
 
-    from ambiguity.models.saved import _HPARAMS, MODELS as MODELS_TABLE, MODELS_SCHEMA
+    from ambiguity.models.saved import _HPARAMS, MODELS_SCHEMA
+    from ambiguity.models.saved import MODELS as MODELS_TABLE
     from ambiguity.models.spec import TrainConfig, build_model
     from ambiguity.stores import schema as S
 

@@ -79,10 +79,15 @@ def explore(ctx, port, host, scheme, threshold, clips, weights, embedding, k, fu
     data = load(store, scheme=scheme, fusion=fusion, threshold=threshold, embedding=_auto_embedding(store, embedding), weights=_weights(weights))
     if data.problem:
         click.echo(f"warning: {data.problem}", err=True)
+    if data.cached:
+        click.echo("points and scores from the explorer's cache (nothing they depend on changed)", err=True)
+    import threading
+
+    threading.Thread(target=data.warm, daemon=True).start()  # segments, quadrants, scores: read while the first page loads
     if not is_loopback(host):
         click.echo(f"warning: binding {host}: anyone who can reach this address can see the store's segments", err=True)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    click.echo(f"exploring {len(data.ids)} segments: open http://{shown}:{port}/ (Ctrl+C stops)")
+    click.echo(f"exploring {data.n} segments: open http://{shown}:{port}/ (Ctrl+C stops)")
     serve(data, host=host, port=port, clip_dir=str(clips) if clips else None)
 
 

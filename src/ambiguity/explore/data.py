@@ -12,7 +12,7 @@ import json
 import math
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,43 +51,81 @@ def _aligned(ids: list[str], df: pl.DataFrame, col: str) -> np.ndarray:
 
 @dataclass
 class ExploreData:
-    """The explorer's view of a store (built by :func:`load`)."""
+    """The explorer's view of a store (built by :func:`load`).
+
+    ``segments``, ``quadrants`` and ``scores`` are read when first used: from the store and the
+    explorer's cache when the data come from it (``cached``), so serving starts before they are read.
+    """
 
     store: Any
     scheme: str
     fusion: str | None
     unimodal: list[str]
     threshold: float
-    segments: pl.DataFrame
-    quadrants: dict[str, pl.DataFrame]
-    scores: ScoreResult
     problem: str | None = None
     embedding_groups: list[str] = field(default_factory=list)
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: True when the points document and frames came from the explorer's cache (explore/cache.py).
+    cached: bool = False
+    #: Segments in the points document.
+    n: int = 0
+    _lazy_segments: pl.DataFrame | None = None
+    _lazy_quadrants: dict[str, pl.DataFrame] | None = None
+    _lazy_scores: ScoreResult | None = None
+    _loaders: dict[str, Callable[[], Any]] = field(default_factory=dict)
     _payload: bytes | None = None
     _cache: dict[str, Any] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def _lazy(self, name: str) -> Any:
+        with self._lock:
+            if getattr(self, "_lazy_" + name) is None:
+                setattr(self, "_lazy_" + name, self._loaders[name]())
+            return getattr(self, "_lazy_" + name)
+
+    @property
+    def segments(self) -> pl.DataFrame:
+        return self._lazy("segments")
+
+    @property
+    def quadrants(self) -> dict[str, pl.DataFrame]:
+        return self._lazy("quadrants")
+
+    @property
+    def scores(self) -> ScoreResult:
+        return self._lazy("scores")
 
     @property
     def ids(self) -> list[str]:
         return self.segments["segment_id"].to_list()
 
-    def __post_init__(self) -> None:
-        self.index = {s: i for i, s in enumerate(self.ids)}
+    @property
+    def index(self) -> dict[str, int]:
+        """Row of each segment id in ``segments`` (built on first use)."""
+        return self._cached("index", lambda: {s: i for i, s in enumerate(self.ids)})
+
+    def warm(self) -> None:
+        """Read what the lazy parts need (in a thread, once the server is up)."""
+        for f in (lambda: self.index, lambda: self.quadrants, lambda: self.scores):
+            f()
 
     # -- the scatter's data ---------------------------------------------------------------------
     def payload(self) -> bytes:
+        import gzip
+
         if self._payload is None:
-            self._payload = json.dumps(self._build_payload(), separators=(",", ":"), allow_nan=False).encode()
+            self._payload = gzip.decompress(self._cache["gzip"]) if "gzip" in self._cache else \
+                json.dumps(self._build_payload(), separators=(",", ":"), allow_nan=False).encode()
         return self._payload
 
     def payload_gzip(self) -> bytes:
         """The payload compressed once (it is the page's one large request)."""
         import gzip
 
-        if "gzip" not in self._cache:
-            self._cache["gzip"] = gzip.compress(self.payload(), compresslevel=6, mtime=0)
-        return self._cache["gzip"]
+        with self._lock:
+            if "gzip" not in self._cache:
+                self._cache["gzip"] = gzip.compress(self.payload(), compresslevel=6, mtime=0)
+            return self._cache["gzip"]
 
     def _build_payload(self) -> dict[str, Any]:
         ids = self.ids
@@ -117,6 +155,8 @@ class ExploreData:
             "components": {c: _round(_aligned(ids, sc, c), 3) for c in self.scores.available},
             "weights": self.scores.weights, "missing": self.scores.missing, "problem": self.problem,
             "embeddings": self.embedding_groups,
+            # exact counts over every segment, whatever the page draws (it may bin or sample points)
+            "counts": {m: _counts(self.quadrants[m]) for m in self.unimodal},
         }
 
     # -- one segment ------------------------------------------------------------------------------
@@ -302,6 +342,11 @@ class ExploreData:
         return df.sort("task", "annotator", "round").to_dicts()
 
 
+def _counts(q: pl.DataFrame) -> dict[str, int]:
+    got = dict(q.group_by("quadrant").len().iter_rows())
+    return {k: int(got.get(k, 0)) for k in QUADRANTS}
+
+
 def _metadata(segments: pl.DataFrame) -> dict[str, dict[str, Any]]:
     """Categorical metadata columns (at most MAX_CATEGORIES values) as code columns."""
     parsed = [json.loads(m) if m else {} for m in segments["metadata"].to_list()]
@@ -319,20 +364,66 @@ def _metadata(segments: pl.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
+SEGMENT_COLUMNS = ["segment_id", "media", "audio", "start_s", "end_s", "transcript", "label", "split", "metadata"]
+
+
+def _read_segments(store: FeatureStore) -> pl.DataFrame:
+    return store.segments(SEGMENT_COLUMNS).sort("segment_id")
+
+
 def load(
     store: FeatureStore, *, scheme: str = "auto", fusion: str | None = None, unimodal: list[str] | None = None,
-    threshold: float = 0.5, embedding: str | None = None, weights: Mapping[str, Any] | None = None,
+    threshold: float = 0.5, embedding: str | None = None, weights: Mapping[str, Any] | None = None, cache: bool = True,
 ) -> ExploreData:
+    """Read the explorer's data. A store without predictions still loads (``problem`` says what to run).
 
-    """Read the explorer's data. A store without predictions still loads (``problem`` says what to run)."""
-    from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model, unimodal_models
-    from ambiguity.stores.schema import SPLITS, table_name
+    With ``cache`` the points document, quadrants and scores are read from the explorer's cache
+    in the store when nothing they depend on has changed since they were computed, and written
+    to it when they are computed (:mod:`ambiguity.explore.cache`).
+    """
+    from ambiguity.explore import cache as C
 
     if scheme not in Scheme.CHOICES:
         raise StatsError(f"unknown scheme {scheme!r}: use {', '.join(Scheme.CHOICES)}")
     if not store.has_table("segments"):
         raise StatsError(f"the store at {store.uri} has no segments: run `ambiguity ingest MANIFEST` first")
-    segments = store.segments(["segment_id", "media", "audio", "start_s", "end_s", "transcript", "label", "split", "metadata"]).sort("segment_id")
+    params = {"scheme": scheme, "fusion": fusion, "unimodal": unimodal, "threshold": threshold, "embedding": embedding,
+              "weights": dict(weights or {})}
+    key = C.cache_key(store, params) if cache else None
+    hit = C.read(store, key) if key else None
+    if key and hit:
+        meta, gz = hit
+        data = ExploreData(
+            store=store, scheme=meta["scheme"], fusion=meta["fusion"], unimodal=meta["unimodal"], threshold=threshold,
+            problem=meta["problem"], embedding_groups=meta["embeddings"], cached=True, n=meta["n"],
+        )
+        data._cache["gzip"] = gz
+        data._loaders = {
+            "segments": lambda: _read_segments(store),
+            "quadrants": lambda: {m: C.frame(store, key, f"quadrants-{i}") for i, m in enumerate(meta["unimodal"])},
+            "scores": lambda: ScoreResult(C.frame(store, key, "scores"), meta["weights"], tuple(meta["available"]), meta["missing"]),
+        }
+        return data
+    data = _compute(store, scheme, fusion, unimodal, threshold, embedding, weights)
+    if key:
+        gz = data.payload_gzip()
+        data._payload = None  # kept compressed only (decompressed again if a client asks for identity)
+        meta = {"scheme": data.scheme, "fusion": data.fusion, "unimodal": data.unimodal, "problem": data.problem,
+                "embeddings": data.embedding_groups, "n": data.n, "weights": data.scores.weights,
+                "available": list(data.scores.available), "missing": data.scores.missing}
+        frames = {f"quadrants-{i}": data.quadrants[m] for i, m in enumerate(data.unimodal)} | {"scores": data.scores.frame}
+        C.write(store, key, meta, gz, frames)
+    return data
+
+
+def _compute(
+    store: FeatureStore, scheme: str, fusion: str | None, unimodal: list[str] | None, threshold: float,
+    embedding: str | None, weights: Mapping[str, Any] | None,
+) -> ExploreData:
+    from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model, unimodal_models
+    from ambiguity.stores.schema import SPLITS, table_name
+
+    segments = _read_segments(store)
     embedding_groups = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
     quads: dict[str, pl.DataFrame] = {}
     problem = None
@@ -357,6 +448,6 @@ def load(
     scores = ambiguity_scores(store, fusion=fusion if models else None, embedding=embedding, weights=weights)
     return ExploreData(
         store=store, scheme=scheme, fusion=fusion if models else None, unimodal=models, threshold=threshold,
-        segments=segments, quadrants=quads, scores=scores, problem=problem, embedding_groups=embedding_groups,
-        metadata=_metadata(segments),
+        _lazy_segments=segments, _lazy_quadrants=quads, _lazy_scores=scores, problem=problem, embedding_groups=embedding_groups,
+        metadata=_metadata(segments), n=segments.height,
     )
