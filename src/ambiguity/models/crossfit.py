@@ -173,6 +173,37 @@ def inner_validation(y: np.ndarray, groups: np.ndarray, train_idx: np.ndarray, f
     return np.sort(train_idx[va])
 
 
+def missing_strata(ds: Dataset) -> np.ndarray:
+    """Strata for the folds: the label and which groups a segment has ("a|101"), so that segments
+    without a modality (audio-only clips) are spread over the folds like the others."""
+    pattern = ["".join("1" if p else "0" for p in row) for row in ds.mask.tolist()]
+    return np.array([f"{lab}|{pat}" for lab, pat in zip(ds.labels, pattern, strict=True)], dtype=object)
+
+
+def check_units(ds: Dataset, specs: Sequence[ModelSpec], fold_arrays: Sequence[np.ndarray],
+                vals: dict[tuple[int, int], np.ndarray], cv: CrossfitConfig) -> None:
+    """Refuse, naming the repeat and fold, a (repeat, fold) where a model's fitting part holds one class
+    only or its inner validation part is empty (a model sees only the segments that have its inputs)."""
+    for spec in specs:
+        m = ds.subset(spec.groups).mask
+        have = np.asarray(m.any(axis=1) if spec.cfg.arch == "fusion" else m.all(axis=1))
+        for (r, k), val in vals.items():
+            fit_rows = have & (fold_arrays[r] != k)
+            fit_rows[val] = False
+            where = f"repeat {r}, fold {k}" if cv.repeats > 1 else f"fold {k}"
+            classes = sorted(set(np.asarray(ds.labels, dtype=object)[fit_rows].tolist()))
+            if len(classes) < 2:
+                held = sorted(set(ds.classes) - set(classes))
+                raise ModelError(
+                    f"{where}: model {spec.name!r} would be fitted on class {', '.join(map(repr, classes)) or 'none'} only "
+                    f"({', '.join(map(repr, held))} all held out or in the inner validation part, among the "
+                    f"{int(have.sum())} segments that have {', '.join(spec.groups)}); use fewer folds (folds={max(2, cv.folds - 1)}) "
+                    "or group by a coarser column")
+            if not have[val].any():
+                raise ModelError(f"{where}: model {spec.name!r} has no segment in its inner validation part "
+                                 f"(none of them has {', '.join(spec.groups)}); use fewer folds (folds={max(2, cv.folds - 1)})")
+
+
 # -- one (repeat, fold) ----------------------------------------------------------------------------
 def _run_unit(ds: Dataset, specs: Sequence[ModelSpec], repeat: int, fold: int, folds: np.ndarray, val: np.ndarray) -> dict[str, Any]:
     """Fit every model on one (repeat, fold); top level so that a spawned worker can run it."""
@@ -187,9 +218,11 @@ def _run_unit(ds: Dataset, specs: Sequence[ModelSpec], repeat: int, fold: int, f
     out: dict[str, Any] = {"repeat": repeat, "fold": fold, "models": {}}
     out["weights"] = {}
     for spec in specs:
-        sub = view.subset(spec.groups)
+        sub = view.for_model(spec.groups, spec.cfg.arch == "fusion")  # the segments that have its input(s)
         res = fit(sub, spec.cfg)
-        out["models"][spec.name] = (res.probs[te], None if res.attention is None else res.attention[te], res.best_epoch, res.device)
+        st = sub.index("test")
+        out["models"][spec.name] = (res.probs[st], None if res.attention is None else res.attention[st], res.best_epoch, res.device,
+                                    [sub.segment_ids[i] for i in st], [sub.inputs()[i] for i in st])
         # kept so that attribution and reliance can run the model that never saw this fold
         out["weights"][spec.name] = (state_bytes(res.model), [standardiser(x, res.train_idx) for x in sub.X], res.train_idx)
     out["train"] = [ds.segment_ids[i] for i in view.index("train")]
@@ -289,13 +322,12 @@ def _forget_other_runs(store: FeatureStore, models: Sequence[str], run_id: str) 
 
 def _write_unit(store: FeatureStore, ds: Dataset, specs: Sequence[ModelSpec], out: dict[str, Any], run_id: str, cv: CrossfitConfig,
                 fold_of: dict[str, int], row: dict[str, int]) -> None:
-    te = out["test"]
-    idx = [row[s] for s in te]
-    labels = [ds.labels[i] for i in idx]
-    splits = [ds.split[i] for i in idx]
     tables = []
     for spec in specs:
-        probs, att, best, device = out["models"][spec.name]
+        probs, att, best, device, te, inputs = out["models"][spec.name]
+        idx = [row[s] for s in te]
+        labels = [ds.labels[i] for i in idx]
+        splits = [ds.split[i] for i in idx]
         sub = ds.subset(spec.groups)
         config = {**dataclasses.asdict(spec.cfg), "epochs": spec.cfg.n_epochs, "lr": spec.cfg.start_lr,
                   "max_lr": spec.cfg.peak_lr, "best_epoch": best, "device": device, "folds": cv.folds,
@@ -304,19 +336,19 @@ def _write_unit(store: FeatureStore, ds: Dataset, specs: Sequence[ModelSpec], ou
             model=spec.name, kind=spec.cfg.kind, arch=spec.cfg.arch, modalities=sub.modalities, groups=sub.groups,
             segment_ids=te, splits=splits, labels=labels, classes=ds.classes, probs=probs, attention=att,
             config=config, seed=spec.cfg.seed, run_id=run_id, scheme="crossfit", fold=[fold_of[s] for s in te],
-            repeat=out["repeat"],
+            repeat=out["repeat"], inputs=inputs,
         ))
     P.write_crossfit_rows(store, pa.concat_tables(tables))
     r, k = out["repeat"], out["fold"]
     from ambiguity.models.saved import model_row, write_models
 
     write_models(store, pa.concat_tables([
-        model_row(spec.name, spec.cfg, ds.subset(spec.groups), out["weights"][spec.name][2], out["weights"][spec.name][1],
+        model_row(spec.name, spec.cfg, ds.for_model(spec.groups, spec.cfg.arch == "fusion"), out["weights"][spec.name][2], out["weights"][spec.name][1],
                   out["weights"][spec.name][0], run_id=run_id, repeat=r, fold=k) for spec in specs]))
     store.upsert(FITS, pa.table({
         "key": [f"{run_id}|{r}|{k}"], "run_id": [run_id], "repeat": [r], "fold": [k],
         "models": [[s.name for s in specs]], "best_epochs": [[out["models"][s.name][2] for s in specs]],
-        "train_ids": [out["train"]], "val_ids": [out["val"]], "test_ids": [te], "seconds": [out["seconds"]],
+        "train_ids": [out["train"]], "val_ids": [out["val"]], "test_ids": [out["test"]], "seconds": [out["seconds"]],
         "finished_at": [S.now()],
     }, schema=FITS_SCHEMA), key="key", schema=FITS_SCHEMA)
 
@@ -340,13 +372,17 @@ def crossfit(
     cv = cv or CrossfitConfig()
     specs = plan_models(groups, choice)
     check_not_finetuned(store, list(dict.fromkeys(groups)))
-    ds = load_dataset(store, list(dict.fromkeys(groups)), need_split=False)
+    ds = load_dataset(store, list(dict.fromkeys(groups)), need_split=False, partial=True)
     grp = segment_groups(store, ds.segment_ids, cv.group_by)
     check_design(ds.labels, grp, cv.folds, cv.group_by)
+    strata = missing_strata(ds)
+    fold_arrays = [assign_folds(strata, grp, cv.folds, cv.seed + r) for r in range(cv.repeats)]
+    vals = {(r, k): inner_validation(strata, grp, np.flatnonzero(fold_arrays[r] != k), cv.folds, cv.seed + r)
+            for r in range(cv.repeats) for k in range(cv.folds)}
+    check_units(ds, specs, fold_arrays, vals, cv)  # before anything is written
     run_id = _fingerprint(store, ds, specs, cv, grp)
     _forget_other_runs(store, [s.name for s in specs], run_id)
 
-    fold_arrays = [assign_folds(ds.y, grp, cv.folds, cv.seed + r) for r in range(cv.repeats)]
     n = len(ds.segment_ids)
     have = store.read(FOLDS, ["key"], where=f"run_id = {quote(run_id)}").height if store.has_table(FOLDS) else 0
     if have != n * cv.repeats:
@@ -365,8 +401,7 @@ def crossfit(
     row = {s: i for i, s in enumerate(ds.segment_ids)}
 
     def job(r: int, k: int) -> tuple:
-        tr = np.flatnonzero(fold_arrays[r] != k)
-        val = inner_validation(ds.y, grp, tr, cv.folds, cv.seed + r)
+        val = vals[(r, k)]
         rspecs = [dataclasses.replace(s, cfg=dataclasses.replace(s.cfg, seed=cv.seed + r)) for s in specs]
         return ds, rspecs, r, k, fold_arrays[r], val
 
