@@ -140,3 +140,66 @@ def ref_mcnemar_exact(b, c):
         return 1.0
     tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+def ref_t_test(a, b, equal_var):
+    """Student (1908) pooled t with df n_a + n_b - 2, or Welch (1947) t with the Welch-Satterthwaite
+    df, from their formulas; p = 2 P(T_df > |t|) from the t distribution."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    na, nb = len(a), len(b)
+    va, vb = a.var(ddof=1), b.var(ddof=1)
+    if equal_var:
+        sp2 = ((na - 1) * va + (nb - 1) * vb) / (na + nb - 2)
+        se2, df = sp2 * (1 / na + 1 / nb), na + nb - 2.0
+    else:
+        se2 = va / na + vb / nb
+        df = se2**2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
+    t = (a.mean() - b.mean()) / math.sqrt(se2)
+    return t, df, 2 * scipy.stats.t.sf(abs(t), df)
+
+
+def ref_cr2(y, in_a, labels, clusters=None):
+    """OLS of y on [1[a], one dummy per label] with the CR2 variance of Bell & McCaffrey (2002) and
+    their Satterthwaite df (working model sigma^2 I), built from dense matrices: X, H = X (X'X)^-1 X',
+    A_g = (I - H_gg)^(-1/2) by eigendecomposition, V = sum_g c'(X'X)^-1 X_g' A_g e_g e_g' A_g X_g (X'X)^-1 c,
+    df = tr(B)^2 / tr(B^2) with B the covariance of the cluster scores G'y, G_g = (I - H)_{.,g} A_g X_g (X'X)^-1 c.
+    Returns (beta, se, t, df, p)."""
+    y = np.asarray(y, float)
+    n = len(y)
+    levels = sorted(set(labels))
+    x = np.column_stack([np.asarray(in_a, float)] + [np.array([lab == v for lab in labels], float) for v in levels])
+    xtx_inv = np.linalg.inv(x.T @ x)
+    h = x @ xtx_inv @ x.T
+    beta = (xtx_inv @ x.T @ y)[0]
+    e = y - x @ (xtx_inv @ x.T @ y)
+    w = x @ xtx_inv[:, 0]
+    clusters = list(range(n)) if clusters is None else list(clusters)
+    cols, var = [], 0.0
+    for g in sorted(set(clusters), key=str):
+        idx = [i for i in range(n) if clusters[i] == g]
+        vals, vecs = np.linalg.eigh(np.eye(len(idx)) - h[np.ix_(idx, idx)])
+        a = vecs @ np.diag(vals**-0.5) @ vecs.T
+        u = a @ w[idx]
+        var += float(u @ e[idx]) ** 2
+        cols.append((np.eye(n) - h)[:, idx] @ u)
+    gmat = np.column_stack(cols)
+    b = gmat.T @ gmat
+    df = np.trace(b) ** 2 / np.trace(b @ b)
+    se = math.sqrt(var)
+    t = beta / se
+    return beta, se, t, df, 2 * scipy.stats.t.sf(abs(t), df)
+
+
+def ref_cmh(tables):
+    """Cochran (1954), Mantel & Haenszel (1959): 2x2 tables [[a, b], [c, d]] per stratum;
+    chi2 = (|sum (a - E a)| - 1/2)^2 / sum Var a, E a = (a+b)(a+c)/n, Var a = (a+b)(c+d)(a+c)(b+d) / (n^2 (n-1));
+    the common odds ratio sum(a d / n) / sum(b c / n). Returns (chi2, p, odds ratio)."""
+    dev = var = num = den = 0.0
+    for (a, b), (c, d) in tables:
+        n = a + b + c + d
+        dev += a - (a + b) * (a + c) / n
+        var += (a + b) * (c + d) * (a + c) * (b + d) / (n * n * (n - 1))
+        num += a * d / n
+        den += b * c / n
+    chi2 = (abs(dev) - 0.5) ** 2 / var
+    return chi2, scipy.stats.chi2.sf(chi2, 1), num / den

@@ -397,10 +397,10 @@ def compare_quadrant_frame(
     cl = joined[group_by].to_numpy() if group_by else None
     quad = joined["quadrant"].to_numpy()
     if adjust == "label":
-        unknown = np.array([v is None for v in strata]) | (np.array([v is None for v in cl]) if cl is not None else False)
-        if unknown.any():
-            notes.append(f"{int(unknown.sum())} segment(s) without a label{' or ' + group_by if group_by else ''} are not compared.")
-            quad = np.where(unknown, None, quad)
+        absent = np.array([v is None for v in joined["label"]]) | (joined[group_by].is_null().to_numpy() if group_by else False)
+        if absent.any():
+            notes.append(f"{int(absent.sum())} segment(s) without a label{' or ' + group_by if group_by else ''} are not compared.")
+            quad = np.where(absent, np.array(None, dtype=object), quad)
     x = joined.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
     results = tuple(
         _compare_matrix(x, quad == a, quad == b, names, a, b, test, correction, alpha, ci, bayes, label,

@@ -104,7 +104,7 @@ class ComparisonResult:
 
     def describe(self) -> str:
         """One sentence: test, groups, correction family, alpha, excluded features."""
-        excluded = int(self.table["p"].is_null().sum() + self.table["p"].is_nan().sum())
+        excluded = int(self.table["p"].fill_nan(None).null_count())
         what = f"{self.label}: " if self.label else ""
         unit = "test" if self.family == "report" else "feature"
         text = (

@@ -1,0 +1,143 @@
+"""The adjusted comparison (ambiguity.stats.adjusted): against dense from-the-definition references
+in stats_refs.py (CR2 / Bell-McCaffrey, CMH), and the identities that pin it down."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from numpy.testing import assert_allclose
+from stats_refs import ref_cmh, ref_cr2, ref_t_test
+
+from ambiguity.errors import StatsError
+from ambiguity.stats.adjusted import design, fit
+from ambiguity.stats.comparisons import compare, compare_quadrant_frame
+
+
+def _rows(seed, n=80, labels=3, clusters=None):
+    rng = np.random.default_rng(seed)
+    lab = rng.integers(0, labels, n).astype(str)
+    in_a = rng.random(n) < 0.3
+    y = rng.normal(size=n) * np.where(in_a, 2.0, 1.0) + lab.astype(int)
+    cl = None if clusters is None else rng.integers(0, clusters, n)
+    return y, in_a, lab, cl
+
+
+@pytest.mark.parametrize("seed,clusters", [(0, None), (1, None), (2, 9), (3, 14)])
+def test_cr2_and_bell_mccaffrey_df_equal_the_dense_definition(seed, clusters):
+    y, in_a, lab, cl = _rows(seed, clusters=clusters)
+    des = design(in_a, lab, cl)
+    beta, se, t, p = fit(des, y[:, None])
+    # reference: stats_refs.ref_cr2 (dense X, hat matrix, (I - H_gg)^-1/2, tr(B)^2 / tr(B^2))
+    want = ref_cr2(y, in_a, lab.tolist(), None if cl is None else cl.tolist())
+    assert_allclose([beta[0], se[0], t[0], des.df, p[0]], want, rtol=1e-9)
+
+
+def test_one_label_hc2_is_welchs_variance():
+    # With one stratum, HC2 = s_a^2 / n_a + s_b^2 / n_b exactly (Imbens & Kolesar 2016, sec. 3).
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(0, 3, 12), rng.normal(0, 1, 150)
+    y, in_a = np.r_[a, b], np.r_[np.ones(12, bool), np.zeros(150, bool)]
+    _, _, t, _ = fit(design(in_a, np.zeros(162)), y[:, None])
+    # reference: Welch's t from its formula (stats_refs.ref_t_test)
+    assert_allclose(t[0], ref_t_test(a, b, equal_var=False)[0], rtol=1e-12)
+
+
+def test_estimate_is_the_precision_weighted_mean_of_within_label_differences():
+    y, in_a, lab, _ = _rows(5, n=120)
+    beta = fit(design(in_a, lab), y[:, None])[0][0]
+    # reference: sum_l w_l (mean_a,l - mean_b,l) / sum_l w_l, w_l = n_a,l n_b,l / n_l (Frisch-Waugh)
+    num = den = 0.0
+    for v in np.unique(lab):
+        m = lab == v
+        ya, yb = y[m & in_a], y[m & ~in_a]
+        w = len(ya) * len(yb) / m.sum()
+        num += w * (ya.mean() - yb.mean())
+        den += w
+    assert_allclose(beta, num / den, rtol=1e-12)
+
+
+def test_a_feature_driven_by_the_label_only_is_not_a_quadrant_effect():
+    rng = np.random.default_rng(6)
+    n = 400
+    lab = rng.integers(0, 2, n)
+    red = rng.random(n) < np.where(lab == 1, 0.3, 0.03)
+    y = 2.0 * lab + rng.normal(size=n)
+    df = pl.DataFrame({"y": y, "q": np.where(red, "red", "blue"), "label": lab.astype(str)})
+    unadjusted = compare(df, "q", "red", "blue", columns=["y"]).to_polars()["p"][0]
+    adjusted = compare(df, "q", "red", "blue", columns=["y"], labels="label").to_polars()["p"][0]
+    assert unadjusted < 1e-4 and adjusted > 0.01
+
+
+def test_binary_features_get_cmh_and_the_mantel_haenszel_odds_ratio():
+    rng = np.random.default_rng(7)
+    n = 300
+    lab = rng.integers(0, 3, n).astype(str)
+    red = rng.random(n) < 0.3
+    au = (rng.random(n) < np.where(red, 0.5, 0.3)).astype(float)
+    df = pl.DataFrame({"AU04_c": au, "q": np.where(red, "red", "blue"), "label": lab})
+    row = compare(df, "q", "red", "blue", labels="label").to_polars().row(0, named=True)
+    tables = []
+    for v in np.unique(lab):
+        m = lab == v
+        ya, yb = au[m & red], au[m & ~red]
+        tables.append([[ya.sum(), len(ya) - ya.sum()], [yb.sum(), len(yb) - yb.sum()]])
+    chi2, p, odds = ref_cmh(tables)  # reference: CMH and MH odds ratio from their definitions
+    assert row["kind"] == "binary"
+    assert_allclose([row["statistic"], row["p"], row["odds_ratio"]], [chi2, p, odds], rtol=1e-9)
+    assert row["direction"] == "μ_red > μ_blue"
+
+
+def test_untestable_designs_get_a_reason():
+    df = pl.DataFrame({"y": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "q": ["red"] * 3 + ["blue"] * 3,
+                       "label": ["x"] * 3 + ["y"] * 3})
+    row = compare(df, "q", "red", "blue", labels="label").to_polars().row(0, named=True)
+    assert row["reason"] == "no label has segments in both groups" and np.isnan(row["p"])
+
+
+def test_label_mix_and_settings_in_the_caption():
+    y, in_a, lab, cl = _rows(8, n=200, clusters=20)
+    n = len(y)
+    ids = [f"s{i}" for i in range(n)]
+    feats = pl.DataFrame({"segment_id": ids, "pitch": y})
+    quads = pl.DataFrame({"segment_id": ids, "quadrant": np.where(in_a, "red", "blue"), "label": lab,
+                          "speaker": cl.astype(str)})
+    res = compare_quadrant_frame(feats, quads, [("red", "blue")], group_by="speaker")
+    cap = res[("red", "blue")].describe()
+    counts = {v: int(((lab == v) & in_a).sum()) for v in sorted(set(lab))}
+    assert f"red n={int(in_a.sum())} ({', '.join(f'{k}: {v}' for k, v in counts.items())})" in cap
+    assert "errors clustered by speaker (20 clusters)" in cap and "within label" in cap
+    # reference: the dense CR2 with speaker clusters
+    want = ref_cr2(y, in_a, lab.tolist(), cl.astype(str).tolist())
+    assert_allclose(res[("red", "blue")].to_polars()["p"][0], want[4], rtol=1e-9)
+    md = res.to_markdown()
+    assert "n red (red vs blue)" in md and "label mix" in md
+    none = compare_quadrant_frame(feats, quads, [("red", "blue")], adjust="none")
+    assert "not adjusted for the label" in none.describe() and "label mix: red" in none.describe()
+    # reference: the paper's unadjusted Welch test
+    assert_allclose(none[("red", "blue")].to_polars()["p"][0], ref_t_test(y[in_a], y[~in_a], False)[2], rtol=1e-10)
+
+
+def test_adjusted_settings_are_checked():
+    df = pl.DataFrame({"y": np.arange(8.0), "q": ["red", "blue"] * 4, "label": ["a"] * 8})
+    with pytest.raises(StatsError, match="adjust='none'"):
+        compare(df, "q", "red", "blue", labels="label", test="mannwhitney")
+    with pytest.raises(StatsError, match="adjust='none'"):
+        compare(df, "q", "red", "blue", labels="label", bayes=True)
+    with pytest.raises(StatsError, match="pass labels"):
+        compare(df, "q", "red", "blue", clusters="label")
+    quads = pl.DataFrame({"segment_id": ["a", "b"], "quadrant": ["red", "blue"], "label": ["x", "y"]})
+    feats = pl.DataFrame({"segment_id": ["a", "b"], "y": [1.0, 2.0]})
+    with pytest.raises(StatsError, match="unknown adjust"):
+        compare_quadrant_frame(feats, quads, adjust="speaker")
+    with pytest.raises(StatsError, match="unknown family"):
+        compare_quadrant_frame(feats, quads, family="all")
+    with pytest.raises(StatsError, match="no such column"):
+        compare_quadrant_frame(feats, quads, group_by="speaker")
+
+
+def test_a_quadrants_frame_without_labels_falls_back_and_says_so():
+    feats = pl.DataFrame({"segment_id": [f"s{i}" for i in range(8)], "y": np.arange(8.0)})
+    quads = pl.DataFrame({"segment_id": [f"s{i}" for i in range(8)], "quadrant": ["red", "blue"] * 4})
+    res = compare_quadrant_frame(feats, quads, [("red", "blue")])
+    assert "no label column" in res.describe() and res[("red", "blue")].test == "welch"
