@@ -118,7 +118,9 @@ def ref_bf10(t, n_a, n_b, r=0.7071067811865476):  # r = sqrt(2)/2, the "medium" 
     df, root_n = n_a + n_b - 2, math.sqrt(n_a * n_b / (n_a + n_b))
 
     def h1(delta):
-        return scipy.stats.nct.pdf(t, df, delta * root_n) * scipy.stats.cauchy.pdf(delta, scale=r)
+        # scipy's nct.pdf returns NaN far in the tail (noncentrality in the hundreds), where it is 0
+        v = scipy.stats.nct.pdf(t, df, delta * root_n) * scipy.stats.cauchy.pdf(delta, scale=r)
+        return v if math.isfinite(v) else 0.0
 
     m1 = sum(scipy.integrate.quad(h1, lo, hi, limit=200, epsabs=0, epsrel=1e-11)[0]
              for lo, hi in ((-np.inf, -1), (-1, 0), (0, 1), (1, np.inf)))

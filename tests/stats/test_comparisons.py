@@ -1,4 +1,6 @@
-"""compare(): every number against scipy, statsmodels and pingouin computed in the test."""
+"""compare(): every number against a reference computed in the test: t-tests and corrections from
+their definitions (stats_refs.py, not the scipy / statsmodels functions compare() calls), effect
+sizes against pingouin (an independent implementation), Mann-Whitney against scipy."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import pyarrow as pa
 import pytest
 import scipy.stats
 from numpy.testing import assert_allclose
-from statsmodels.stats.multitest import multipletests
 
 from ambiguity.errors import StatsError
 from ambiguity.stats.comparisons import compare, compare_quadrant_frame, compare_quadrants
@@ -45,18 +46,20 @@ def _nan_holes(xa, xb, seed=1):
 
 
 @pytest.mark.parametrize("test,equal_var", [("welch", False), ("student", True)])
-def test_t_tests_equal_scipy(test, equal_var):
+def test_t_tests_equal_their_definitions(test, equal_var):
+    from stats_refs import ref_t_test
+
     xa, xb = _nan_holes(*_data())
     res = compare(_frame(xa, xb), "q", "red", "blue", test=test, correction="none").to_polars()
     for j in range(xa.shape[1]):
         a, b = xa[:, j][~np.isnan(xa[:, j])], xb[:, j][~np.isnan(xb[:, j])]
-        # reference: scipy.stats.ttest_ind(a, b, equal_var=...) on the NaN-free values
-        ref = scipy.stats.ttest_ind(a, b, equal_var=equal_var)
+        # reference: Student's / Welch's t, df and p from their formulas (stats_refs.ref_t_test), NaN-free values
+        t, df, p = ref_t_test(a, b, equal_var=equal_var)
         row = res.row(j, named=True)
         assert row["n_a"] == len(a) and row["n_b"] == len(b)
-        assert_allclose(row["statistic"], ref.statistic, rtol=1e-12, atol=0)
-        assert_allclose(row["df"], ref.df, rtol=1e-12, atol=0)
-        assert_allclose(row["p"], ref.pvalue, rtol=1e-12, atol=0)
+        assert_allclose(row["statistic"], t, rtol=1e-10, atol=0)
+        assert_allclose(row["df"], df, rtol=1e-10, atol=0)
+        assert_allclose(row["p"], p, rtol=1e-9, atol=0)
         # reference: numpy mean / std(ddof=1)
         assert_allclose([row["mean_a"], row["sd_a"]], [a.mean(), a.std(ddof=1)], rtol=1e-12)
         assert_allclose([row["mean_b"], row["sd_b"]], [b.mean(), b.std(ddof=1)], rtol=1e-12)
@@ -92,14 +95,19 @@ def test_mannwhitney_equals_scipy(n_a, n_b):
 
 
 @pytest.mark.parametrize("method", ["holm", "fdr_bh", "fdr_by", "bonferroni", "hommel"])
-def test_corrections_equal_statsmodels(method):
+def test_corrections_equal_their_definitions(method):
+    from stats_refs import _simes, ref_bh, ref_bonferroni, ref_by, ref_closed, ref_holm
+
     xa, xb = _data(seed=3, p=12)
     xb[:, :4] += 1.5  # some real effects so adjusted values are not all 1
     res = compare(_frame(xa, xb), "q", "red", "blue", correction=method, alpha=0.1).to_polars()
-    # reference: statsmodels.stats.multitest.multipletests(p, alpha=0.1, method=method)
-    reject, p_adj, _, _ = multipletests(res["p"].to_numpy(), alpha=0.1, method=method)
+    # reference: step-down / step-up definitions, and Hommel as closed testing with Simes' local
+    # test (stats_refs.py; not statsmodels' multipletests, which compare() calls)
+    refs = {"holm": ref_holm, "fdr_bh": ref_bh, "fdr_by": ref_by, "bonferroni": ref_bonferroni,
+            "hommel": lambda p: ref_closed(p, _simes)}
+    p_adj = refs[method](res["p"].to_numpy())
     assert_allclose(res["p_adj"].to_numpy(), p_adj, rtol=1e-12, atol=1e-15)
-    assert res["reject"].to_list() == reject.tolist()
+    assert res["reject"].to_list() == (p_adj <= 0.1).tolist()
 
 
 def test_effect_sizes_equal_pingouin():
@@ -128,8 +136,8 @@ def test_bayes_factor_equals_the_jzs_integral():
     res = compare(_frame(xa, xb), "q", "red", "blue", test="student", bayes=True).to_polars()
     for j in range(3):
         t = scipy.stats.ttest_ind(xa[:, j], xb[:, j]).statistic
-        # reference: Rouder et al. (2009) JZS integral over the effect size, written in stats_refs.py
-        # (not pingouin, which compare() calls); rel 1e-3 covers pingouin's quadrature error (~1e-4)
+        # reference: Rouder et al. (2009) JZS integral over the effect size, written in stats_refs.py;
+        # compare() integrates over g (ambiguity.stats.bayes), so the two quadratures differ by ~1e-4
         assert_allclose(res["bf10"][j], ref_bf10(float(t), len(xa), len(xb)), rtol=1e-3)
     with pytest.raises(StatsError, match="Bayes factor"):
         compare(_frame(xa, xb), "q", "red", "blue", test="mannwhitney", bayes=True)
@@ -147,12 +155,12 @@ def test_untestable_features_get_reasons_and_leave_the_family():
     assert "n_red = 1 < 2" in res["reason"][2]
     assert res["reason"][0] is None and res["reason"][3] is None
     assert np.isnan(res["p"][1]) and np.isnan(res["p_adj"][1]) and np.isnan(res["p"][2])
-    # reference: Holm over the two testable features only
-    _, p_adj, _, _ = multipletests(res["p"].to_numpy()[[0, 3]], method="holm")
-    assert_allclose(res["p_adj"].to_numpy()[[0, 3]], p_adj, rtol=1e-12)
-    # reference: scipy.stats.ttest_ind with a constant first sample
-    ref = scipy.stats.ttest_ind(xa[:, 3], xb[:, 3], equal_var=False)
-    assert_allclose(res["p"][3], ref.pvalue, rtol=1e-9)
+    from stats_refs import ref_holm, ref_t_test
+
+    # reference: Holm from its step-down definition over the two testable features only
+    assert_allclose(res["p_adj"].to_numpy()[[0, 3]], ref_holm(res["p"].to_numpy()[[0, 3]]), rtol=1e-12)
+    # reference: Welch's formula with a constant first sample (its variance term is 0)
+    assert_allclose(res["p"][3], ref_t_test(xa[:, 3], xb[:, 3], equal_var=False)[2], rtol=1e-9)
 
 
 def test_direction_text_and_settings():
@@ -239,7 +247,9 @@ def _quadrant_data(seed=0):
     return feats, quads
 
 
-def test_compare_quadrant_frame_pairs_equal_scipy():
+def test_compare_quadrant_frame_pairs_equal_welch_without_labels():
+    from stats_refs import ref_t_test
+
     feats, quads = _quadrant_data()
     res = compare_quadrant_frame(feats, quads, columns="_rate$")
     assert res.pairs == [("red", "blue"), ("green", "blue"), ("red", "green")]
@@ -250,8 +260,8 @@ def test_compare_quadrant_frame_pairs_equal_scipy():
         for j, f in enumerate(t["feature"]):
             x = joined.filter(pl.col("quadrant") == a)[f].to_numpy()
             y = joined.filter(pl.col("quadrant") == b)[f].to_numpy()
-            # reference: scipy.stats.ttest_ind(x, y, equal_var=False)
-            assert_allclose(t["p"][j], scipy.stats.ttest_ind(x, y, equal_var=False).pvalue, rtol=1e-12)
+            # reference: Welch's formula (stats_refs.ref_t_test); this quadrants frame has no label, so unadjusted
+            assert_allclose(t["p"][j], ref_t_test(x, y, equal_var=False)[2], rtol=1e-9)
         assert res[(a, b)].family_size == 2
     wide = res.wide()
     assert wide.columns[:5] == ["feature", "n red (red vs blue)", "n blue (red vs blue)", "p (red vs blue)", "p_adj (red vs blue)"]
