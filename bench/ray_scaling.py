@@ -15,7 +15,7 @@ def main(copies: int = 3) -> list[Row]:
 
     from ambiguity import open_store
     from ambiguity.extractors.opensmile import OpenSmile
-    from ambiguity.extractors.runner import run
+    from ambiguity.engines.ray import run
     from ambiguity.segments import load_manifest
 
     tmp = Path(tempfile.mkdtemp())
@@ -26,11 +26,11 @@ def main(copies: int = 3) -> list[Row]:
     times = {}
     warm = open_store(tmp / "warm")
     warm.upsert_segments(load_manifest(man))
-    run(warm, OpenSmile(), limit=8, workers=2, engine="ray")  # start worker processes once, outside the timing
+    run(warm, OpenSmile(), limit=8, workers=2)  # start worker processes once, outside the timing
     for c in (1, 2):
         store = open_store(tmp / f"s{c}")
         store.upsert_segments(load_manifest(man))
-        times[c], rep = timed(run, store, OpenSmile(), workers=c, batch_size=4, engine="ray")
+        times[c], rep = timed(run, store, OpenSmile(), workers=c, batch_size=4)
         assert rep.ok == copies * len(clips)
     ray.shutdown()
     return [Row("ray", f"opensmile on {copies * len(clips)} clips: 2 Ray workers vs 1", times[2], times[1],

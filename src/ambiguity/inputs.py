@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ambiguity.errors import ExtractorError
-from ambiguity.media import load_segment_audio, sample_frames
+from ambiguity.media import MissingTrack, load_segment_audio, sample_frames
 
 
 @dataclass
@@ -50,13 +49,16 @@ class SegmentInput:
         return Path(self.media) if self.media else None
 
     def audio(self, rate: int = 16000) -> np.ndarray:
-        """The segment's audio as float32 mono at ``rate`` Hz."""
+        """The segment's audio as float32 mono at ``rate`` Hz (raises as :meth:`frames` does)."""
         if self._audio_loader is not None:
             return self._audio_loader(self, rate)
         return load_segment_audio(self, rate)
 
     def frames(self, *, fps: float | None = None, num: int | None = None) -> list:
-        """Sampled RGB frames of the segment: ``fps`` per second, or ``num`` evenly spaced."""
+        """Sampled RGB frames of the segment: ``fps`` per second, or ``num`` evenly spaced.
+
+        Raises :class:`~ambiguity.media.MissingTrack` when there is no video (the segment is then
+        ``empty``), :class:`~ambiguity.media.MediaError` when the file cannot be decoded (``failed``)."""
         if self.media is None:
-            raise ExtractorError(f"segment {self.segment_id} has no media file")
+            raise MissingTrack(f"segment {self.segment_id} has no media file")
         return sample_frames(self.media, self.start_s, self.end_s, fps=fps, num=num)

@@ -44,6 +44,11 @@ class MediaError(AmbiguityError, ValueError):
     """A media file cannot be decoded as asked."""
 
 
+class MissingTrack(MediaError):
+    """The segment has no such input at all: no audio or video track in its file, no file named.
+    Not an error of the data: extractors record the segment ``empty`` with this reason."""
+
+
 @dataclass(frozen=True)
 class MediaInfo:
     duration: float | None
@@ -102,7 +107,7 @@ def decode_audio(path: str, start: float | None = None, end: float | None = None
 
     with _open(path) as c:
         if not c.streams.audio:
-            raise MediaError(f"no audio track in {path}")
+            raise MissingTrack(f"no audio track in {path}")
         stream = c.streams.audio[0]
         rate = stream.rate
         if not rate:
@@ -221,7 +226,7 @@ class AudioBatch:
     def __call__(self, seg: Span, rate: int) -> np.ndarray:
         src = seg.audio_source
         if src is None:
-            raise MediaError(f"segment {seg.segment_id} has no audio source")
+            raise MissingTrack(f"segment {seg.segment_id} has no audio source")
         k, lo, hi = self._span(seg)
         if (src, k) not in self._decoded:
             try:
@@ -258,7 +263,7 @@ def sample_frames(
         raise ValueError("sample_frames: give exactly one of fps and num")
     with _open(path) as c:
         if not c.streams.video:
-            raise MediaError(f"no video track in {path}")
+            raise MissingTrack(f"no video track in {path}")
         stream = c.streams.video[0]
         t0 = start or 0.0
         dur = probe(str(path)).duration

@@ -84,6 +84,14 @@ def _same(a: Any, b: Any, tol: float) -> bool:
     return True
 
 
+#: The sample segments in words, for messages ("result for whole" read as a typo).
+_SAMPLES = {"whole": "the whole file", "part": "0.2-0.9 s", "late": "0.5-1.0 s"}
+
+
+def _seg(sid: str) -> str:
+    return f"sample segment {sid!r} ({_SAMPLES[sid]})" if sid in _SAMPLES else f"segment {sid!r}"
+
+
 def check_extractor(
     cls: type[Extractor], params: dict[str, Any] | None = None, *, media: str | Path | None = None, tol: float = 1e-5
 ) -> None:
@@ -91,8 +99,19 @@ def check_extractor(
 
     ``media`` replaces the generated sample file (a tone, or a grey video) with one of
     yours, for extractors that need real content (a face, speech) to produce features.
-    The sample segments are the whole file, 0.2-0.9 s and 0.5-1.0 s of it.
+    The sample segments are the whole file, 0.2-0.9 s and 0.5-1.0 s of it. Whatever the
+    extractor itself raises (a refused registration, a parameter error, a crash in ``setup()``)
+    becomes an AssertionError that starts with the class name and keeps the extractor's words.
     """
+    try:
+        _check(cls, params, media, tol)
+    except AssertionError:
+        raise
+    except Exception as exc:
+        raise AssertionError(f"{getattr(cls, '__name__', cls)}: {type(exc).__name__}: {exc}") from exc
+
+
+def _check(cls: type[Extractor], params: dict[str, Any] | None, media: str | Path | None, tol: float) -> None:
     check_class(cast(str, getattr(cls, "name", None)), cls)  # check_class refuses a missing name
     if not (dataclasses.is_dataclass(cls.Params) and cast(Any, cls.Params).__dataclass_params__.frozen):
         _fail(f"{cls.__name__}.Params must be a frozen dataclass")
@@ -118,20 +137,20 @@ def check_extractor(
             _fail(f"process() returned {len(together)} results for {len(good)} segments")
         for seg, r in zip(good, together, strict=True):
             if not isinstance(r, (dict, Failure, Empty)):
-                _fail(f"result for {seg.segment_id} is {type(r).__name__}, not dict/Failure/Empty")
+                _fail(f"result for {_seg(seg.segment_id)} is {type(r).__name__}, not dict/Failure/Empty")
             if isinstance(r, dict):
                 extra = set(r) - names
                 if extra:
-                    _fail(f"result for {seg.segment_id} has undeclared columns {sorted(extra)}")
+                    _fail(f"result for {_seg(seg.segment_id)} has columns not declared in columns(): {sorted(extra)}")
                 for k, v in r.items():
                     if np.isscalar(v) and isinstance(v, float) and math.isinf(v):
-                        _fail(f"{k} of {seg.segment_id} is infinite")
+                        _fail(f"{k} of {_seg(seg.segment_id)} is infinite")
         if all(not isinstance(r, dict) for r in together):
             _fail(f"no sample segment gave features: {together}")
         alone = [ex.process([s])[0] for s in good]
         for s, a, b in zip(good, together, alone, strict=True):
             if not _same(a, b, tol):
-                _fail(f"segment {s.segment_id}: the result in a batch differs from the result alone")
+                _fail(f"{_seg(s.segment_id)}: the result in a batch differs from the result alone")
         again = ex.process(good)
         if not all(_same(a, b, tol) for a, b in zip(together, again, strict=True)):
             _fail("process() is not deterministic: two runs on the same batch differ")

@@ -20,10 +20,7 @@ def cluster():
 
 
 def test_ray_equals_local_and_rerun_is_noop(cluster, tmp_path, speech_dir):
-    from ambiguity.extractors.runner import run
-
-    def run_ray(store, ex):
-        return run(store, ex, engine="ray")
+    from ambiguity.engines.ray import run as run_ray
 
     local, remote = local_and_remote(tmp_path, speech_dir, 47, str(tmp_path / "ray"))
     rep = run_ray(remote, Prosody())

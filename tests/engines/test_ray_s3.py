@@ -20,7 +20,6 @@ pytest.importorskip("lance_ray")
 
 def test_ray_on_s3_equals_local_and_removes_its_staging(tmp_path, speech_dir, s3_bucket, s3_env, s3_keys, monkeypatch):
     import ambiguity.engines.ray as engine
-    from ambiguity.extractors.runner import run
 
     local, remote = local_and_remote(tmp_path, speech_dir, 12, f"s3://{s3_bucket}/store")
 
@@ -37,7 +36,7 @@ def test_ray_on_s3_equals_local_and_removes_its_staging(tmp_path, speech_dir, s3
     # the cluster's workers read and write the store: they get the same AWS_* settings
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": s3_env})
     try:
-        rep = run(remote, Prosody(), batch_size=4, engine="ray")
+        rep = engine.run(remote, Prosody(), batch_size=4)
     finally:
         ray.shutdown()
     assert rep.ok == 12 and rep.failed == 0

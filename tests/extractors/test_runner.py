@@ -266,11 +266,16 @@ def test_a_worker_that_dies_fails_its_batch_only(store, tmp_path, speech_dir):
 
 
 def test_a_pool_is_started_only_for_cpu_extractors_with_several_workers_and_batches(store, tmp_path, speech_dir, monkeypatch):
-    from ambiguity.extractors import pool as P
+    import ambiguity.extractors.runner as R
 
     started = []
-    real_start = P.start
-    monkeypatch.setattr(P, "start", lambda ex, n: started.append(n) or real_start(ex, n))
+
+    class Counted(R.Pool):
+        def __init__(self, ex, n, half="process"):
+            started.append(n)
+            super().__init__(ex, n, half)
+
+    monkeypatch.setattr(R, "Pool", Counted)
     ingest(store, tmp_path, clips(speech_dir, 4))
     run(store, Prosody(), group="one", workers=1, batch_size=2, progress=False)
     assert started == []  # one worker: in this process
@@ -278,3 +283,19 @@ def test_a_pool_is_started_only_for_cpu_extractors_with_several_workers_and_batc
     assert started == []  # one batch: no pool worth starting
     run(store, Prosody(), group="two", workers=2, batch_size=2, progress=False)
     assert started == [2]
+
+
+class SetupBreaks(Prosody):
+    name = "setupbreaks"
+
+    def setup(self) -> None:
+        raise RuntimeError("the model file is gone")
+
+
+def test_a_setup_that_raises_in_the_workers_stops_the_run_with_its_words(store, tmp_path, speech_dir):
+    from ambiguity.errors import ExtractorError
+
+    ingest(store, tmp_path, clips(speech_dir, 4))
+    with pytest.raises(ExtractorError, match="setupbreaks setup failed: RuntimeError: the model file is gone"):
+        run(store, SetupBreaks(), workers=2, batch_size=1, progress=False)
+    assert not store.has_group("setupbreaks") or store.group_status("setupbreaks").height == 0

@@ -5,21 +5,21 @@ and the values equal to those of a single writer."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 from ambiguity import open_store
 from ambiguity.segments import load_manifest
+from trace_kill import TRACED
 
 
 def start(store_dir, extractor, group=None, phases=None):
-    cmd = [sys.executable, "-m", "ambiguity.cli.__main__", "--store", str(store_dir), "extract",
+    head = [*TRACED, "--phases", str(phases)] if phases else ["-m", "ambiguity.cli.__main__"]
+    cmd = [sys.executable, *head, "--store", str(store_dir), "extract",
            "--extractor", extractor, "--batch-size", "1", "--workers", "1", "--quiet"]
     if group:
         cmd += ["--group", group]
-    env = {**os.environ, "AMBIGUITY_PHASES": str(phases)} if phases else None
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def seeded(tmp_path, speech_dir, n=12):

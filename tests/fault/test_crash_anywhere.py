@@ -1,6 +1,6 @@
 """SIGKILL `ambiguity extract` at 10 distinct points, rerun, compare with an uninterrupted run.
 
-The runner marks its phases on stderr when AMBIGUITY_TRACE=1; the harness kills the
+The runner marks its phases (audit events, printed by tests/trace_kill.py); the harness kills the
 process a random few milliseconds after the chosen marker: after planning, inside
 extraction, inside the first write (table creation), inside later upserts, right after a
 commit, inside compaction. One point is shown to be INSIDE a Lance commit: the harness
@@ -25,10 +25,9 @@ from ambiguity import open_store
 from ambiguity.extractors.prosody import Prosody
 from ambiguity.extractors.runner import run
 from ambiguity.stores import schema as S
-from trace_kill import kill_after_mark
+from trace_kill import TRACED, kill_after_mark
 
 N_SEGMENTS = 8
-ENV = {**os.environ, "AMBIGUITY_TRACE": "1", "AMBIGUITY_COMPACT_AFTER": "3"}
 # (phase, occurrence): 8 segments in batches of 2 -> 4 "process", 4 "write" and 4 "written"
 # marks, 1 "compact"; "in-commit" is the frozen-inside-a-commit point (see kill_in_commit).
 PLANS = [("planned", 1), ("process", 1), ("write", 1), ("write", 2), ("written", 2),
@@ -41,12 +40,13 @@ def seeded_store(seed_prosody):
     return seed_prosody(N_SEGMENTS, batch_size=2)
 
 
-CMD = ["-m", "ambiguity.cli.__main__", "extract", "--extractor", "prosody", "--batch-size", "2", "--workers", "1", "--quiet"]
+CMD = [*TRACED, "--compact-after", "3", "extract", "--extractor", "prosody", "--batch-size", "2", "--workers", "1",
+       "--quiet"]
 
 
 def _start(store_dir):
-    cmd = [sys.executable, *CMD[:2], "--store", str(store_dir), *CMD[2:]]
-    return subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=ENV)
+    cmd = [sys.executable, *CMD[:3], "--store", str(store_dir), *CMD[3:]]
+    return subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
 
 
 def _files(folder) -> set[str]:

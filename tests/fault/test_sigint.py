@@ -14,6 +14,7 @@ import time
 import pytest
 
 from ambiguity import open_store
+from trace_kill import TRACED
 
 N = 8
 
@@ -28,11 +29,10 @@ def test_ctrl_c_exits_130_keeps_rows_and_resumes(seeded, tmp_path, workers):
     fresh, reference = seeded
     store_dir = tmp_path / "store"
     shutil.copytree(fresh, store_dir)
-    cmd = [sys.executable, "-m", "ambiguity.cli.__main__", "--store", str(store_dir), "extract",
-           "--extractor", "prosody", "--batch-size", "1", "--workers", str(workers), "--quiet"]
-    env = {**os.environ, "AMBIGUITY_TRACE": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    args = ["--store", str(store_dir), "extract", "--extractor", "prosody", "--batch-size", "1", "--workers",
+            str(workers), "--quiet"]
+    proc = subprocess.Popen([sys.executable, *TRACED, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
     lines, deadline = [], time.time() + 120
     for line in proc.stderr:
         lines.append(line)
@@ -48,7 +48,8 @@ def test_ctrl_c_exits_130_keeps_rows_and_resumes(seeded, tmp_path, workers):
     assert 1 <= st.height < N, "the interrupt came too late to show anything"  # rows kept, run stopped
     assert (st["status"] == "ok").all() and st["segment_id"].n_unique() == st.height
     kept = st.height
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-m", "ambiguity.cli.__main__", *args], capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 0, r.stderr
     assert f"{kept} already done" in r.stdout, r.stdout
     got = open_store(store_dir).features("prosody").sort("segment_id").drop("status", "error")

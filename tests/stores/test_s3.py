@@ -23,7 +23,7 @@ from ambiguity.cli import main
 from ambiguity.extractors.prosody import Prosody
 from ambiguity.extractors.runner import run
 from ambiguity.segments import load_manifest
-from trace_kill import kill_after_mark
+from trace_kill import TRACED, kill_after_mark
 
 N = 8
 LABELS = ["1", "0"] * (N // 2)
@@ -121,13 +121,14 @@ def test_extract_on_s3_resumes_after_sigkill(tmp_path, speech_dir, s3_bucket, s3
     man = manifest(tmp_path, speech_dir)
     store = open_store(uri)
     store.upsert_segments(load_manifest(man))
-    env = {**os.environ, **s3_env, "AMBIGUITY_TRACE": "1"}
-    proc = subprocess.Popen(_extract_cmd(uri), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    env = {**os.environ, **s3_env}
+    traced = [sys.executable, *TRACED, *_extract_cmd(uri)[3:]]  # the phase marks on stderr (tests/trace_kill.py)
+    proc = subprocess.Popen(traced, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     assert kill_after_mark(proc, "write", kill_at, delay, timeout_s=120), f"the run ended before write #{kill_at}"
     st = open_store(uri).group_status("prosody")  # an empty frame if the group was never committed
     assert st.height < N and st["segment_id"].n_unique() == st.height  # partial, no duplicate
     done_before = st.height
-    rerun = subprocess.run(_extract_cmd(uri), capture_output=True, text=True, env={k: v for k, v in env.items() if k != "AMBIGUITY_TRACE"})
+    rerun = subprocess.run(_extract_cmd(uri), capture_output=True, text=True, env=env)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{done_before} already done" in rerun.stdout, rerun.stdout
     st = open_store(uri).group_status("prosody")

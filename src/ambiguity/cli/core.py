@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -37,6 +36,7 @@ def init(directory: Path) -> None:
     proj = init_project(directory)
     open_store(proj.store)
     click.echo(f"project in {proj.root}; store at {proj.store}")
+    click.echo(f"next: cd {directory} && ambiguity ingest MANIFEST.csv")
 
 
 @main.command()
@@ -165,15 +165,6 @@ def extract(ctx: click.Context, modality, names, params, model, device, group, r
     stored as `failed` with a reason, and retried with --only-failed); 3 with --strict when
     any segment failed; 2 for a usage or configuration error; 1 for a bug; 130 when interrupted.
     """
-    import atexit
-    import gc
-
-    from ambiguity.extractors.trace import trace
-
-    trace("cli-start")  # phase marks for bench/startup.py (AMBIGUITY_PHASES)
-    # At exit, the interpreter's last garbage collections walk every object that pyarrow, polars,
-    # Lance and pandas left (a third of a 0.3-0.4 s teardown): frozen objects are skipped.
-    atexit.register(gc.freeze)
     from ambiguity.extractors import registry
 
     names = list(names)
@@ -198,78 +189,69 @@ def extract(ctx: click.Context, modality, names, params, model, device, group, r
         raise click.UsageError("--group names one feature group: use it with one extractor")
     per = _split_params(names, parse_params(params))
     proj = project()
+    extractors = []
+    for name in names:
+        cls = registry.get(name)
+        kw = {**(proj.extractor_params(name) if proj else {}), **per[name]}
+        fields = {f.name for f in dataclasses.fields(cls.Params)}
+        if model:
+            if "model" not in fields:
+                raise ExtractorError(f"extractor {name!r} takes no model")
+            kw["model"] = model
+        if device and "device" in fields:
+            kw["device"] = device
+        extractors.append(cls(**kw))
+    if engine == "ray":
+        from ambiguity.engines.ray import run as run_ray
 
-    def kwargs(name: str) -> dict:
-        return {**(proj.extractor_params(name) if proj else {}), **per[name]}
-
-    n_workers = workers if workers is not None else (os.cpu_count() or 1)
-    fork_early = engine == "local" and n_workers > 1
-    from ambiguity.extractors import forkserver
-
-    target = registry.cpu_target(names[0]) if fork_early and not (model or device) else None
-    if target:
-        # The fork server starts now, before this process imports numpy, pyarrow and the store, and
-        # sets the extractor up for the workers meanwhile (the kind is known from an earlier import).
-        forkserver.prestart(target, kwargs(names[0]), n_workers)
-    try:
-        extractors = []
-        for name in names:
-            cls = registry.get(name)
-            kw = kwargs(name)
-            fields = {f.name for f in dataclasses.fields(cls.Params)}
-            if model:
-                if "model" not in fields:
-                    raise ExtractorError(f"extractor {name!r} takes no model")
-                kw["model"] = model
-            if device and "device" in fields:
-                kw["device"] = device
-            extractors.append(cls(**kw))
-        first = extractors[0]
-        if fork_early and first.kind == "cpu" and not forkserver.running():  # first run of this extractor here
-            forkserver.prestart(f"{type(first).__module__}:{type(first).__qualname__}", first.param_dict(), n_workers)
-        elif forkserver.running() and first.kind != "cpu":  # a stale kind on disk
-            forkserver.stop()
+        def run_one(ex):
+            return run_ray(store, ex, group=group, recompute=recompute, only_failed=only_failed, limit=limit,
+                           workers=workers, batch_size=batch_size, address=address)
+    else:
         from ambiguity.extractors.runner import run
 
-        store = get_store(ctx)
-        trace("store-open")
-        failed_total = 0
-        for ex in extractors:
-            report = run(
-                store, ex, group=group, recompute=recompute, only_failed=only_failed, limit=limit,
-                workers=workers, batch_size=batch_size, progress=not quiet, engine=engine, address=address,
-            )
-            forkserver.stop()  # prestarted and not needed (a run with one batch), or already stopped
-            click.echo(report.summary())
-            for sid, reason in report.failures[:10]:
-                click.echo(f"  failed {sid}: {reason}", err=True)
-            if len(report.failures) > 10:
-                click.echo(f"  ... and {len(report.failures) - 10} more (see `ambiguity status --failed`)", err=True)
-            if report.interrupted:
-                raise KeyboardInterrupt
-            failed_total += report.failed
-    finally:
-        forkserver.stop()
+        def run_one(ex):
+            return run(store, ex, group=group, recompute=recompute, only_failed=only_failed, limit=limit,
+                       workers=workers, batch_size=batch_size, progress=not quiet)
+
+    store = get_store(ctx)
+    failed_total = 0
+    groups: list[str] = []
+    for ex in extractors:
+        report = run_one(ex)
+        groups.append(report.group)
+        click.echo(report.summary())
+        for sid, reason in report.failures[:10]:
+            click.echo(f"  failed {sid}: {reason}", err=True)
+        if len(report.failures) > 10:
+            click.echo(f"  ... and {len(report.failures) - 10} more (see `ambiguity status --failed`)", err=True)
+        if report.interrupted:
+            raise KeyboardInterrupt
+        failed_total += report.failed
     if skipped and modality:
         click.echo(f"{len(skipped)} {modality} extractor(s) unavailable (listed above)")
     if strict and failed_total:
         click.echo(f"error: {failed_total} segment(s) failed (--strict); see `ambiguity status --failed`", err=True)
         ctx.exit(3)
+    click.echo(f"next: ambiguity train {' '.join(groups)}")
 
 
 @main.command()
 @click.option("--failed", "show_failed", is_flag=True, help="Also list each failed segment with its reason.")
+@click.option("--leakage", "show_leakage", is_flag=True,
+              help="Also print the leakage report (groups shared between splits), as ingest does.")
 @format_option()
 @out_file_option()
 @click.pass_context
-def status(ctx: click.Context, show_failed: bool, fmt: str, out: Path | None) -> None:
-    """ok / failed / empty / missing counts per feature group."""
+def status(ctx: click.Context, show_failed: bool, show_leakage: bool, fmt: str, out: Path | None) -> None:
+    """ok / failed / empty / missing counts per feature group (empty: nothing to measure, e.g. no
+    video track or no transcript; never retried)."""
     store = get_store(ctx)
     n = store.segments(["segment_id"]).height
     table = store.status()
     if fmt == "md":
         click.echo(f"store {store.uri}: {n} segments")
-        if n:
+        if n and show_leakage:
             _echo_leakage(store, None)
         if table.height == 0:
             click.echo("no feature groups yet: run `ambiguity extract`")

@@ -16,7 +16,7 @@ import shutil
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -24,10 +24,10 @@ import pyarrow as pa
 from ambiguity.errors import UnavailableError
 from ambiguity.extractors.base import Extractor
 from ambiguity.extractors.isolate import process_isolated
-from ambiguity.extractors.plan import RunReport
+from ambiguity.extractors.plan import RunReport, plan, prepare_group
 from ambiguity.extractors.rows import results_to_table, segment_inputs
 from ambiguity.stores import schema as S
-from ambiguity.stores.lance import FeatureStore, _is_local
+from ambiguity.stores.lance import FeatureStore, id_filter
 
 #: Segments per staging write + merge: the unit of resumption on a cluster.
 CHUNK = 5000
@@ -78,6 +78,32 @@ class _Actor:
         return _to_table(self.ex, batch)
 
 
+def run(
+    store: FeatureStore,
+    extractor: Extractor,
+    *,
+    group: str | None = None,
+    recompute: bool = False,
+    only_failed: bool = False,
+    limit: int | None = None,
+    workers: int | None = None,
+    batch_size: int | None = None,
+    segment_ids: Sequence[str] | None = None,
+    on_batch: Callable[[RunReport], None] | None = None,
+    address: str | None = None,
+) -> RunReport:
+    """Extract one feature group on a Ray cluster (``address``; None: a local one), with ``workers``
+    Ray tasks or actors at once (default: Ray's choice). The group, the plan (resume, order) and
+    the upserts are the local runner's (:func:`ambiguity.extractors.runner.run`); no progress bar."""
+    group, prov = prepare_group(store, extractor, group, recompute)
+    rows, skipped = plan(store, group, recompute=recompute, only_failed=only_failed, limit=limit, segment_ids=segment_ids)
+    report = RunReport(group=group, pending=len(rows), skipped=skipped)
+    if rows:
+        run_planned(store, extractor, group, prov, rows, report, address=address, batch_size=batch_size,
+                    concurrency=workers, on_batch=on_batch)
+    return report
+
+
 def run_planned(
     store: FeatureStore,
     extractor: Extractor,
@@ -93,8 +119,8 @@ def run_planned(
 ) -> None:
     """Extract the planned ``rows`` of ``group`` on Ray, counting into ``report``.
 
-    Called by :func:`ambiguity.extractors.runner.run` with ``engine="ray"``, which prepares the
-    group and the plan as for a local run: the same resume and upsert semantics.
+    Called by :func:`run`, which prepares the group and the plan as the local runner does: the
+    same resume and upsert semantics.
     """
     try:
         import lance_ray
@@ -120,8 +146,6 @@ def run_planned(
         chunk = rows[start : start + CHUNK]
         ids = [r["segment_id"] for r in chunk]
         # The store's own segments table, read by the cluster; the filter is applied by lance_ray.
-        from ambiguity.stores.lance import id_filter
-
         ds = lance_ray.read_lance(seg_uri, columns=cols, filter=id_filter(ids))
         # The plan's order (segments of one source file side by side: they share a decode), then
         # one block per batch: Ray Data runs one task per block, so fewer blocks than workers idle them.
@@ -158,6 +182,6 @@ def run_planned(
         report.failures += [(i, e) for i, s, e in zip(written.column("segment_id").to_pylist(), st, err, strict=True) if s == "failed"]
         if on_batch:
             on_batch(report)
-    if _is_local(staging_root):  # an object store has no empty folders to leave behind
+    if "://" not in staging_root or staging_root.startswith("file://"):  # an object store has no empty folders
         shutil.rmtree(staging_root.removeprefix("file://"), ignore_errors=True)
     report.seconds = time.perf_counter() - t0

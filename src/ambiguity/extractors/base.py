@@ -34,7 +34,8 @@ class Failure:
 
 @dataclass(frozen=True)
 class Empty:
-    """The segment was processed but holds nothing to measure (silence, no face)."""
+    """The segment holds nothing to measure (silence, no face, no video or audio track, no
+    transcript): a state with a reason, never retried."""
 
     reason: str
 
@@ -54,9 +55,13 @@ def check_samples(x: np.ndarray, rate: int, min_seconds: float, what: str) -> np
 
 
 def checked_audio(seg: SegmentInput, rate: int, min_seconds: float, what: str) -> np.ndarray | Failure | Empty:
-    """The segment's audio at ``rate``, or a Failure (decoding, too short) or Empty (silence)."""
+    """The segment's audio at ``rate``, or a Failure (decoding, too short) or Empty (silence, no audio)."""
+    from ambiguity.media import MissingTrack
+
     try:
         x = seg.audio(rate)
+    except MissingTrack as exc:  # no audio at all: a missing modality, not an error
+        return Empty(str(exc).splitlines()[0])
     except Exception as exc:  # decoding problems are per segment
         return Failure(str(exc).splitlines()[0])
     return check_samples(x, rate, min_seconds, what)
@@ -65,6 +70,10 @@ def checked_audio(seg: SegmentInput, rate: int, min_seconds: float, what: str) -
 @dataclass(frozen=True)
 class NoParams:
     """Parameters of an extractor that takes none."""
+
+
+#: How a type reads in an error message ("is not a int" read as a typo).
+_KINDS = {int: "an integer", float: "a number", bool: "true or false"}
 
 
 def _coerce(value: Any, tp: Any, name: str) -> Any:
@@ -94,7 +103,7 @@ def _coerce(value: Any, tp: Any, name: str) -> Any:
         if tp in (int, float):
             return tp(value)
     except ValueError:
-        raise ExtractorError(f"parameter {name}={value!r} is not a {tp.__name__}") from None
+        raise ExtractorError(f"parameter {name}={value!r} is not {_KINDS.get(tp, tp.__name__)}") from None
     return value
 
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ambiguity.extractors.base import Empty, Extractor, Failure, Result
-from ambiguity.extractors.trace import trace
 from ambiguity.inputs import SegmentInput
 
 
@@ -30,9 +29,19 @@ def reason() -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+def _outcome() -> Failure | Empty:
+    """The exception being handled as a segment's result: a missing track is Empty, the rest Failure."""
+    from ambiguity.media import MissingTrack
+
+    if isinstance(sys.exc_info()[1], MissingTrack):
+        return Empty(reason())
+    return Failure(reason())
+
+
 def isolated(call: Callable[[Sequence[Any]], Sequence[Any]], items: Sequence[Any], what: str,
              check: Callable[[Any], Any] | None = None) -> list[Any]:
-    """``call(items)``; if it raises or miscounts, ``call([item])`` for each, a raise there a Failure."""
+    """``call(items)``; if it raises or miscounts, ``call([item])`` for each, a raise there a
+    Failure (an Empty when the segment has no such track: :class:`ambiguity.media.MissingTrack`)."""
     check = check or (lambda r: r)
     try:
         out = call(items)
@@ -41,14 +50,14 @@ def isolated(call: Callable[[Sequence[Any]], Sequence[Any]], items: Sequence[Any
         return [check(r) for r in out]
     except Exception:
         if len(items) == 1:
-            return [Failure(reason())]
+            return [_outcome()]
     res: list[Any] = []
     for it in items:
         try:
             got = call([it])
             res.append(check(got[0]) if len(got) == 1 else Failure(f"{what} returned {len(got)} results for 1 segment"))
         except Exception:
-            res.append(Failure(reason()))
+            res.append(_outcome())
     return res
 
 
@@ -90,19 +99,16 @@ def _flagged(ex: Extractor, batch: Sequence[SegmentInput], run: Callable[[Sequen
 
 def process_isolated(ex: Extractor, batch: Sequence[SegmentInput]) -> list[Result]:
     """ex.process over a batch, isolating a segment that raises."""
-    trace("process")
     attach_audio(batch)
     return _flagged(ex, batch, lambda b: isolated(ex.process, b, f"extractor {ex.name}", checker(ex)))
 
 
 def prepare_isolated(ex: Extractor, batch: Sequence[SegmentInput]) -> list[Any]:
     """ex.prepare (a model extractor's CPU half) over a batch, isolating a segment that raises."""
-    trace("prepare")
     attach_audio(batch)
     return isolated(ex.prepare, batch, f"extractor {ex.name} (prepare)")  # type: ignore[attr-defined]
 
 
 def forward_isolated(ex: Extractor, check: Callable[[Any], Result], items: Sequence[Any]) -> list[Result]:
     """ex.forward over prepared items; a bad input or out-of-memory batch reruns one by one."""
-    trace("forward")
     return isolated(ex.forward, items, f"extractor {ex.name}", check)  # type: ignore[attr-defined]

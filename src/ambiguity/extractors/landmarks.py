@@ -285,13 +285,16 @@ class Landmarks(Extractor):
         return np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], dtype=np.float64)
 
     def process(self, batch: Sequence[SegmentInput]) -> list[Result]:
-        from ambiguity.media import MediaError
+        from ambiguity.media import MediaError, MissingTrack
 
         thresholds = self.threshold_map()
         out: list[Result] = []
         for seg in batch:
             try:
                 frames = seg.frames(fps=self.params.fps)
+            except MissingTrack as exc:  # an audio-only segment: no face to look for
+                out.append(Empty(str(exc).splitlines()[0]))
+                continue
             except (MediaError, ExtractorError) as exc:
                 out.append(Failure(str(exc).splitlines()[0]))
                 continue

@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from ambiguity.errors import ExtractorError, UnavailableError
-from ambiguity.extractors.base import Extractor, Failure, Result
+from ambiguity.extractors.base import Empty, Extractor, Failure, Result
 from ambiguity.extractors.openface_csv import Frames, OpenFaceOutputError, feature_names, read_csv, summarize
 from ambiguity.inputs import SegmentInput
 
@@ -229,7 +229,7 @@ class OpenFace(Extractor):
     def __init__(self, **params: Any):
         super().__init__(**params)
         self._binary: str | None = None
-        self._cache: OrderedDict[str, Frames | Failure] = OrderedDict()
+        self._cache: OrderedDict[str, Frames | Failure | Empty] = OrderedDict()
         self.runs: list[str] = []  # source videos FeatureExtraction ran on, in order (for tests and logs)
 
     def validate(self) -> None:
@@ -266,7 +266,7 @@ class OpenFace(Extractor):
             raise UnavailableError(INSTALL_HINT)
         self._binary = found
 
-    def _frames_for(self, sources: Sequence[str]) -> dict[str, Frames | Failure]:
+    def _frames_for(self, sources: Sequence[str]) -> dict[str, Frames | Failure | Empty]:
         """Parsed output per source video: from the cache, else one FeatureExtraction run each."""
         if self._binary is None:
             self.setup()
@@ -276,7 +276,14 @@ class OpenFace(Extractor):
 
         running = Running()
 
-        def one(src: str) -> Frames | Failure:
+        def one(src: str) -> Frames | Failure | Empty:
+            from ambiguity.media import MediaError, probe
+
+            try:
+                if not probe(src).has_video:  # an audio-only file: a missing modality, not an error
+                    return Empty(f"no video track in {src}")
+            except MediaError:
+                pass  # unreadable: FeatureExtraction's own words go into the failed row
             return run_feature_extraction(
                 binary, src, timeout_s=self.params.timeout_s, extra_args=self.params.extra_args, running=running
             )
@@ -310,10 +317,10 @@ class OpenFace(Extractor):
         results: list[Result] = []
         for seg in batch:
             if not seg.media:
-                results.append(Failure(f"segment {seg.segment_id} has no media file"))
+                results.append(Empty(f"segment {seg.segment_id} has no media file"))
                 continue
             got = frames[seg.media]
-            if isinstance(got, Failure):
+            if isinstance(got, (Failure, Empty)):
                 results.append(got)
             else:
                 results.append(summarize(got, seg.start_s, seg.end_s, self.params.min_confidence))

@@ -1,7 +1,9 @@
-"""openSMILE functionals (eGeMAPSv02 by default, ComParE_2016 as an option)."""
+"""openSMILE functionals (eGeMAPSv02 by default, ComParE_2016 as an option), through openSMILE's
+public API: one ``opensmile.Smile`` per worker, called on each segment's samples."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,7 +34,7 @@ def _names(feature_set: str) -> tuple[str, ...]:
     key = f"{_opensmile_version()}|{feature_set}"
     names = diskcache.load("opensmile-names").get(key)
     if not names:
-        names = list(_smile(feature_set).feature_names)
+        names = list(smile(feature_set).feature_names)
         diskcache.put("opensmile-names", key, names)
     return tuple(names)
 
@@ -42,60 +44,8 @@ def column_name(feature: str) -> str:
     return feature.replace(".", "_")
 
 
-class Functionals:
-    """openSMILE's functionals of one mono signal, computed as ``Smile`` computes them (its
-    ``_extract``: the feature set's config, openSMILE's external-source and single-level-sink
-    configs, 16-bit samples) through openSMILE's C API (``opensmile.core.lib.OpenSMILE``).
-
-    Not a ``Smile``: its constructor serialises itself with audobject, which scans the file
-    list of every installed package (about 0.2 s, 95% of it; once per process, on a run's
-    critical path), and ``process_signal`` builds a pandas frame per segment (about 5% of the
-    time of eGeMAPS functionals). The values equal ``Smile.process_file``'s
-    (tests/extractors/test_opensmile.py).
-    """
-
-    def __init__(self, feature_set: str):
-        import os
-
-        import opensmile
-        from opensmile.core.config import config as C
-        from opensmile.core.lib import OpenSMILE
-
-        self._lib = OpenSMILE
-        self._C = C
-        self._n = len(_names(feature_set))
-        root = os.path.join(os.path.dirname(os.path.realpath(opensmile.core.smile.__file__)), C.CONFIG_ROOT)
-        self._config = os.path.join(root, getattr(opensmile.FeatureSet, feature_set).value + C.CONFIG_EXT)
-        if not os.path.exists(self._config):
-            raise FileNotFoundError(self._config)
-        self._options: dict[str, object] = {
-            "sink": os.path.join(root, C.EXTERNAL_OUTPUT_SINGLE_CONFIG),
-            "sinkLevel": opensmile.FeatureLevel.Functionals.value,
-            "bufferModeRbConf": os.path.join(root, "shared/BufferModeRb.conf.inc"),
-            "frameModeFunctionalsConf": os.path.join(root, "shared/FrameModeFunctionals.conf.inc"),
-            "source": os.path.join(root, C.EXTERNAL_INPUT_CONFIG),
-            "nBits": 16,
-        }
-
-    def __call__(self, x: np.ndarray, rate: int) -> np.ndarray:
-        """The functionals of mono float samples in [-1, 1] at ``rate`` (NaN if too short for any)."""
-        pcm = (np.asarray(x, dtype=np.float32) * 32768).astype(np.int16)  # as Smile: no clipping
-        got: list[np.ndarray] = []
-        smile = self._lib()
-        smile.initialize(config_file=self._config, options={**self._options, "sampleRate": rate}, loglevel=2)
-        try:
-            smile.external_sink_set_callback_ex(self._C.EXTERNAL_OUTPUT_COMPONENT, lambda data, meta: got.append(data.copy()))
-            smile.external_audio_source_write_data(self._C.EXTERNAL_SOURCE_COMPONENT, pcm.tobytes())
-            smile.external_audio_source_set_eoi(self._C.EXTERNAL_SOURCE_COMPONENT)
-            smile.run()
-        finally:
-            smile.free()
-        if not got:  # Smile warns "Segment too short, filling with NaN"
-            return np.full(self._n, np.nan, np.float32)
-        return got[0].reshape(-1)
-
-
-def _smile(feature_set: str):
+def smile(feature_set: str):
+    """openSMILE's own ``Smile`` for the functionals of ``feature_set`` (its public API)."""
     import opensmile
 
     return opensmile.Smile(
@@ -123,8 +73,9 @@ class OpenSmile(SegmentAudio):
         return {"opensmile_version": _opensmile_version(), "column_names": "openSMILE names with '.' replaced by '_'"}
 
     def setup(self) -> None:
-        super().setup()
-        self._smile = Functionals(self.params.feature_set)
+        # One Smile per worker; calling it returns the raw array (process_signal would build a
+        # pandas frame per segment, about 5% of the time of eGeMAPS functionals).
+        self._smile = smile(self.params.feature_set)
         self._columns = [column_name(n) for n in _names(self.params.feature_set)]
 
     def process(self, batch: Sequence[SegmentInput]) -> list[Result]:
@@ -133,7 +84,9 @@ class OpenSmile(SegmentAudio):
         return super().process(batch)
 
     def measure_samples(self, x: np.ndarray) -> Result:
-        y = self._smile(x, self.params.sample_rate)
+        with warnings.catch_warnings():  # "Segment too short, filling with NaN": the NaNs say it
+            warnings.simplefilter("ignore", UserWarning)
+            y = self._smile(x[np.newaxis, :], self.params.sample_rate).reshape(-1)
         return {c: float(v) for c, v in zip(self._columns, y.tolist(), strict=True)}
 
 

@@ -19,12 +19,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from ambiguity.extractors import pool as P
 from ambiguity.extractors.base import Empty, Extractor, Failure, Result
 from ambiguity.extractors.isolate import checker, forward_isolated, prepare_isolated
 from ambiguity.extractors.plan import batches
+from ambiguity.extractors.pool import Pool, work
 from ambiguity.extractors.rows import segment_inputs
-from ambiguity.extractors.worker import setup_prepare
+
+
+def _setup_prepare(ex: Extractor) -> None:
+    """Load a model extractor's CPU-side state (tokenizer, feature extractor) once."""
+    getattr(ex, "ensure_prepare", getattr(ex, "setup_prepare", lambda: None))()
 
 
 def pipelined(ex: Extractor) -> bool:
@@ -88,10 +92,10 @@ def run_model(extractor: Extractor, rows: list[dict[str, Any]], size: int, decod
     # The pool and its function change if a decode process dies: then the rest decodes in a thread.
     state: dict[str, Any] = {}
     if procs > 1:
-        state["pool"], state["prep"], state["procs"] = P.start(extractor, procs, "prepare"), P.worker.work, True
+        state["pool"], state["prep"], state["procs"] = Pool(extractor, procs, "prepare"), work, True
     else:
         procs = 1
-        setup_prepare(extractor)
+        _setup_prepare(extractor)
         # A prefetch thread overlaps decoding with the model; where preparing is cheap and the
         # model runs on the same cores (text on a CPU), the thread only oversubscribes them.
         prefetch = getattr(extractor, "prefetch", lambda: True)()
@@ -100,7 +104,7 @@ def run_model(extractor: Extractor, rows: list[dict[str, Any]], size: int, decod
 
     def shut(cancel: bool) -> None:
         if state["procs"]:
-            P.finish(state["pool"], cancel=cancel)
+            state["pool"].close(cancel=cancel)
         else:
             state["pool"].shutdown(wait=True, cancel_futures=cancel)
 
@@ -119,7 +123,7 @@ def run_model(extractor: Extractor, rows: list[dict[str, Any]], size: int, decod
     def to_thread() -> None:
         """A decode process died (codec segfault, OOM kill): decode the rest in this process."""
         shut(cancel=True)
-        setup_prepare(extractor)
+        _setup_prepare(extractor)
         state["pool"], state["prep"], state["procs"] = ThreadPoolExecutor(1, thread_name_prefix="ambiguity-prepare"), in_thread, False
         for k, (b, _) in enumerate(list(inflight)):
             inflight[k] = (b, state["pool"].submit(in_thread, b))

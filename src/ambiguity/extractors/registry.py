@@ -46,50 +46,33 @@ def check_class(name: str, cls: object) -> type[Extractor]:
 
 
 @lru_cache(maxsize=1)
-def _points() -> dict:
-    """Entry points by name, without importing them (a duplicate name is refused)."""
+def _points() -> tuple[dict, dict[str, str]]:
+    """Entry points by name, without importing them; and, by name, why one cannot be used (two
+    packages register it). A broken entry point is listed with its error; the others still work."""
     out: dict = {}
+    clash: dict[str, str] = {}
     for ep in entry_points(group=GROUP):
         if ep.name in out:
-            raise RegistryError(
-                f"two packages register an extractor named {ep.name!r} ({out[ep.name].value} and {ep.value}); "
-                "uninstall one"
-            )
+            clash[ep.name] = (f"two packages register an extractor named {ep.name!r} ({out[ep.name].value} and "
+                              f"{ep.value}); uninstall one")
+            continue
         out[ep.name] = ep
-    return out
+    return out, clash
 
 
 @cache
 def _import(name: str) -> tuple[type[Extractor] | None, str | None]:
-    """The class behind an entry point, or why it cannot be imported (imported once per process)."""
-    ep = _points()[name]
+    """The class behind an entry point, or why it cannot be used (imported once per process)."""
+    points, clash = _points()
+    if name in clash:
+        return None, clash[name]
+    ep = points[name]
     try:
-        cls = check_class(ep.name, ep.load())
-        _remember_kind(ep.value, cls.kind)
-        return cls, None
-    except RegistryError:
-        raise
+        return check_class(ep.name, ep.load()), None
+    except RegistryError as exc:
+        return None, str(exc)
     except Exception as exc:  # a broken plugin must not break the others
         return None, f"cannot import {ep.value}: {type(exc).__name__}: {exc}"
-
-
-def _remember_kind(target: str, kind: str) -> None:
-    from ambiguity.extractors import diskcache
-
-    if diskcache.load("extractor-kinds").get(target) != kind:
-        diskcache.put("extractor-kinds", target, kind)
-
-
-def cpu_target(name: str) -> str | None:
-    """``module:Class`` of extractor ``name`` if it is a CPU extractor, without importing it; None
-    if unknown, not a CPU extractor, or never imported yet (the kind is remembered on disk from the
-    last import, keyed by the entry point's target)."""
-    from ambiguity.extractors import diskcache
-
-    ep = _points().get(name)
-    if ep is None or diskcache.load("extractor-kinds").get(ep.value) != "cpu":
-        return None
-    return ep.value
 
 
 def _load(name: str) -> Entry:
@@ -98,12 +81,12 @@ def _load(name: str) -> Entry:
     cls, reason = _import(name)
     if cls is not None:
         reason = cls.unavailable_reason()
-    return Entry(name, _points()[name].value, cls, reason)
+    return Entry(name, _points()[0][name].value, cls, reason)
 
 
 def entries() -> dict[str, Entry]:
-    """Every registered extractor, imported (for listings)."""
-    return {name: _load(name) for name in _points()}
+    """Every registered extractor, imported (for listings); a broken one with its reason."""
+    return {name: _load(name) for name in _points()[0]}
 
 
 entries.cache_clear = lambda: (_points.cache_clear(), _import.cache_clear())  # type: ignore[attr-defined,func-returns-value]  # a cache_clear for both caches
@@ -111,7 +94,7 @@ entries.cache_clear = lambda: (_points.cache_clear(), _import.cache_clear())  # 
 
 def get(name: str) -> type[Extractor]:
     """The extractor class registered as ``name``; raises if unknown or unavailable. Imports only it."""
-    points = _points()
+    points = _points()[0]
     if name not in points:
         raise ExtractorError(f"unknown extractor {name!r}; known: {', '.join(sorted(points))}")
     entry = _load(name)

@@ -1,47 +1,55 @@
-"""Run one extractor over the store's segments: skip what is done, batch, write as you go.
+"""Run one extractor over the store's segments on this machine: skip what is done, batch, write as you go.
 
 Finished batches are upserted as they come (in pool and model runs at most one commit
 per second, batches that finish sooner written together), so an interrupted run (Ctrl-C,
 a kill, a crash) keeps everything written before it and a rerun resumes. A segment that
 breaks becomes a ``failed`` row with the reason; it never stops the run.
 
-The parts: :mod:`.plan` (what is left, in which order; shared with the Ray engine),
-:mod:`.isolate` (a raising batch reruns one by one), :mod:`.pool` and :mod:`.worker`
-(the spawn pool of CPU extractors), :mod:`.pipelined` (model extractors).
+The parts: :mod:`.plan` (what is left, in which order; shared with the Ray engine, which
+runs above this layer in :mod:`ambiguity.engines.ray`), :mod:`.isolate` (a raising batch reruns
+one by one), :mod:`.pool` (the spawn pool: CPU extractors, and model extractors' decoding),
+:mod:`.pipelined` (model extractors).
+
+The run marks its phases as audit events (``sys.audit("ambiguity.extract", phase)``: free when
+nobody listens): the crash tests kill the process at a chosen mark and bench/startup.py times them.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ambiguity.extractors import forkserver as F
-from ambiguity.extractors import pool as P
 from ambiguity.extractors.base import Extractor, Result
 from ambiguity.extractors.isolate import forward_isolated, prepare_isolated, process_isolated
 from ambiguity.extractors.pipelined import pipelined, run_model
 from ambiguity.extractors.plan import RunReport, batches, plan, prepare_group
+from ambiguity.extractors.pool import Pool, run_pool
 from ambiguity.extractors.rows import results_to_table, segment_inputs
-from ambiguity.extractors.trace import trace
 from ambiguity.stores import schema as S
 from ambiguity.stores.lance import FeatureStore
 
 __all__ = [
     "RunReport", "run", "plan", "prepare_group", "batches", "segment_inputs", "results_to_table",
-    "process_isolated", "prepare_isolated", "forward_isolated", "COMPACT_AFTER_WRITES",
+    "process_isolated", "prepare_isolated", "forward_isolated", "COMPACT_AFTER_WRITES", "mark",
 ]
 
 #: Compact a group once a run has written this many batches (each write is a Lance version).
-COMPACT_AFTER_WRITES = int(os.environ.get("AMBIGUITY_COMPACT_AFTER", "32"))
+COMPACT_AFTER_WRITES = 32
 #: Pool and model runs commit at most once per this many seconds (batches that finish
 #: sooner are written together): fewer Lance versions, no compaction on short runs.
-WRITE_EVERY_S = float(os.environ.get("AMBIGUITY_WRITE_EVERY", "1.0"))
+WRITE_EVERY_S = 1.0
 #: ... and at least once per this many buffered segments.
 WRITE_MAX_ROWS = 4096
 #: A small pool run is cut into at least this many batches per worker (:func:`pool_batch_size`).
 POOL_BATCHES_PER_WORKER = 4
+
+
+def mark(phase: str) -> None:
+    """A phase of the run, as the audit event ``ambiguity.extract`` (see the module docstring)."""
+    sys.audit("ambiguity.extract", phase)
 
 
 class Coalesced:
@@ -81,75 +89,50 @@ def run(
     segment_ids: Sequence[str] | None = None,
     progress: bool = True,
     on_batch: Callable[[RunReport], None] | None = None,
-    engine: str = "local",
-    address: str | None = None,
 ) -> RunReport:
-    """Extract one feature group; see the module docstring for the guarantees.
+    """Extract one feature group on this machine; see the module docstring for the guarantees.
 
-    ``engine="ray"`` runs it on a Ray cluster (``address``; :mod:`ambiguity.engines.ray`), with
-    ``workers`` Ray tasks or actors at once (default: Ray's choice) and no progress bar.
+    ``workers``: the pool of a CPU extractor (default: one per core; 1 runs in this process);
+    for a model extractor, decode processes (default: one prefetch thread).
     """
-    trace("run-start")
+    mark("run-start")
     group, prov = prepare_group(store, extractor, group, recompute)
-    if engine == "ray":
-        from ambiguity.engines.ray import run_planned
-
-        rows, skipped = plan(store, group, only_failed=only_failed, limit=limit, segment_ids=segment_ids)
-        report = RunReport(group=group, pending=len(rows), skipped=skipped)
-        if rows:
-            run_planned(store, extractor, group, prov, rows, report, address=address, batch_size=batch_size,
-                        concurrency=workers, on_batch=on_batch)
-        return report
-    if engine != "local":
-        raise ValueError(f"engine must be 'local' or 'ray', not {engine!r}")
+    schema = extractor.schema()
     size = batch_size or extractor.batch_size
-    decode_workers = workers  # model extractors: None = one prefetch thread, N > 1 = N decode processes
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    pool, pool_workers = None, 0
-    # A fork server that already runs (``extract`` prestarts it) has the extractor set up: its
-    # workers fork ready after the plan. Otherwise start the workers now: they import and set up
-    # while the plan is read.
-    early = extractor.kind == "cpu" and workers > 1 and not F.running()
-    if early:
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    pool = None
+    if extractor.kind == "cpu" and n_workers > 1:
+        # Started before the plan is read: the workers import and set up meanwhile.
         n = store.count("segments") if segment_ids is None else len(segment_ids)
-        n = min(n, limit) if limit is not None else n
-        if -(-n // size) > 1:
-            pool_workers = min(workers, -(-n // size))
-            pool = P.start(extractor, pool_workers)
+        n_batches = -(-min(n, limit if limit is not None else n) // size)
+        if n_batches > 1:
+            pool = Pool(extractor, min(n_workers, n_batches))
     try:
-        rows, skipped = plan(store, group, recompute=recompute, only_failed=only_failed, limit=limit, segment_ids=segment_ids)
+        rows, skipped = plan(store, group, recompute=recompute, only_failed=only_failed, limit=limit,
+                             segment_ids=segment_ids)
     except BaseException:
         if pool is not None:
-            P.finish(pool, cancel=True)
+            pool.close(cancel=True)
         raise
-    trace("planned")
+    mark("planned")
     report = RunReport(group=group, pending=len(rows), skipped=skipped)
-    n_batches = -(-len(rows) // size)
-    if pool is not None and n_batches <= 1:  # resumed with little left: no pool needed after all
-        P.finish(pool, cancel=True)
-        pool = None
-    if not early and extractor.kind == "cpu" and workers > 1 and n_batches >= 1:
-        # Even one batch: a worker forked from the set-up server starts at once, where this
-        # process would import and set up the extractor itself.
-        pool_workers = min(workers, n_batches)
-        pool = P.start(extractor, pool_workers)
     if not rows:
+        if pool is not None:
+            pool.close(cancel=True)
         return report
-    schema = extractor.schema()
-    workers = max(1, min(workers, n_batches))
     t0 = time.perf_counter()
     bar = _progress(len(rows), group, progress)
 
     def write(batch_rows: list[dict[str, Any]], results: list[Result]) -> None:
         ids = [r["segment_id"] for r in batch_rows]
-        trace("write")
+        mark("write")
         store.write_features(group, results_to_table(schema, ids, results), schema, prov)
-        trace("written")
+        mark("written")
         report.writes += 1
         report.count(ids, results)
         if bar is not None:
-            bar.update(len(ids))
             bar.set_postfix(ok=report.ok, failed=report.failed, empty=report.empty, refresh=False)
+            bar.update(len(ids))  # after the counts: the last line shows the final ones
         if on_batch:
             on_batch(report)
 
@@ -157,13 +140,14 @@ def run(
     try:
         try:
             if pool is not None:
-                P.run_pool(extractor, rows, pool_batch_size(size, len(rows), pool_workers, batch_size is not None),
-                           pool_workers, coalesced, pool)
+                run_pool(extractor, batches(rows, pool_batch_size(size, len(rows), pool.workers, batch_size is not None)),
+                         coalesced, pool)
             elif extractor.kind == "model" and pipelined(extractor):
-                run_model(extractor, rows, size, decode_workers, coalesced)
+                run_model(extractor, rows, size, workers, coalesced)
             else:  # one process, one commit per batch (the crash tests kill inside each)
                 extractor.setup()
                 for b in batches(rows, size):
+                    mark("process")
                     write(b, process_isolated(extractor, segment_inputs(b)))
         finally:
             coalesced.flush()  # finished results are kept, also after Ctrl-C
@@ -174,9 +158,9 @@ def run(
             bar.close()
         report.seconds = time.perf_counter() - t0
     if report.writes >= COMPACT_AFTER_WRITES and not report.interrupted:
-        trace("compact")
+        mark("compact")
         store.compact([S.table_name(group)])
-    trace("run-end")
+    mark("run-end")
     return report
 
 

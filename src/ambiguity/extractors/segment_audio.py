@@ -21,14 +21,6 @@ class SegmentAudio(Extractor):
     what: ClassVar[str]
     min_seconds: ClassVar[float] = 0.1
 
-    def setup(self) -> None:
-        """Import the decoder now: once in the fork server that workers fork from, not in each
-        worker's first batch (PyAV and the runner's batch helpers: about 0.05 s)."""
-        import av  # noqa: F401
-
-        import ambiguity.extractors.isolate  # noqa: F401
-        import ambiguity.extractors.rows  # noqa: F401
-
     def min_duration(self) -> float:
         """Shorter segments fail (``min_seconds``, unless a parameter says otherwise)."""
         return self.min_seconds
