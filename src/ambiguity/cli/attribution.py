@@ -63,7 +63,10 @@ def attribute(ctx, model, splits, scheme, target, method, n_permutations, seed, 
 
 @main.command()
 @click.option("--fusion", "model", default="fusion", show_default=True, help="The fusion model (saved by `ambiguity train`).")
-@split_option(help="Split whose segments are used.")
+@split_option(help="Split whose segments are used (default: test on the fixed scheme, every labelled segment on crossfit).",
+              default=None)
+@scheme_option(help="crossfit: each fold's model on the segments it held out; fixed: the fixed-split model; "
+                    "auto: crossfit when the fusion model has fold models.")
 @click.option("--permutations", "n_permutations", type=click.IntRange(min=1), default=10, show_default=True,
               help="Seeded permutations per modality for the Perceptual Score.")
 @bootstrap_option(help="Bootstrap resamples of segments for the Perceptual Score's interval.")
@@ -71,14 +74,16 @@ def attribute(ctx, model, splits, scheme, target, method, n_permutations, seed, 
 @format_option()
 @out_file_option()
 @click.pass_context
-def reliance(ctx, model, splits, n_permutations, n_boot, seed, fmt, out) -> None:
+def reliance(ctx, model, splits, scheme, n_permutations, n_boot, seed, fmt, out) -> None:
     """How much the fusion model relies on each modality: Perceptual Score and counterfactual swap."""
     from ambiguity.models.reliance import counterfactual_swap, perceptual_score
 
     store = get_store(ctx)
-    ps = perceptual_score(store, model, splits=splits, n_permutations=n_permutations, seed=seed, n_boot=max(n_boot, 1))
-    sw, _ = counterfactual_swap(store, model, splits=splits, seed=seed)
-    emit(render_many({f"Perceptual Score of {model} (accuracy drop when one modality is permuted; "
+    splits = tuple(splits) or None
+    ps = perceptual_score(store, model, splits=splits, n_permutations=n_permutations, seed=seed, n_boot=max(n_boot, 1),
+                          scheme=scheme)
+    sw, _ = counterfactual_swap(store, model, splits=splits, seed=seed, scheme=scheme)
+    emit(render_many({f"Perceptual Score of {model}, {ps['scheme'][0]} scheme (accuracy drop when one modality is permuted; "
                       f"{n_permutations} permutations, 95% bootstrap CI)": ps,
                       "Counterfactual swap: share of predictions that follow a donor of another class (95% Wilson CI)": sw},
                      fmt), out)
@@ -88,7 +93,9 @@ def reliance(ctx, model, splits, n_permutations, n_boot, seed, fmt, out) -> None
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The conflict test set manifest: .csv, .parquet or .jsonl (and FILE.json describing it).")
 @list_option("--unimodal", "unimodal", metavar="MODEL", help="A unimodal model (default: every unimodal model).")
-@split_option(help="Split whose segments are candidates.")
+@split_option(help="Split whose segments are candidates (default: test on the fixed scheme, every labelled segment on crossfit).",
+              default=None)
+@scheme_option(help="Out-of-sample predictions: crossfit (mean over repeats), fixed (test split unless --split) or auto.")
 @click.option("--min-margin", type=click.FloatRange(0.5, 1.0), default=0.8, show_default=True,
               help="Keep segments where two unimodal models each give at least this probability to different classes.")
 @click.option("--swap-pairs", "pairs_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -96,12 +103,13 @@ def reliance(ctx, model, splits, n_permutations, n_boot, seed, fmt, out) -> None
 @click.option("--fusion", "model", default="fusion", show_default=True, help="The fusion model whose swap pairs --swap-pairs writes.")
 @seed_option(help="Seed of the swap donors.")
 @click.pass_context
-def conflicts(ctx, out, unimodal, splits, min_margin, pairs_path, model, seed) -> None:
+def conflicts(ctx, out, unimodal, splits, scheme, min_margin, pairs_path, model, seed) -> None:
     """Export the segments whose unimodal models confidently disagree, as a manifest to test any fusion model on."""
     from ambiguity.stats.conflicts import conflict_scores, conflict_set, write_manifest
 
     store = get_store(ctx)
-    scores = conflict_scores(store, list(unimodal) or None, splits)
+    splits = tuple(splits) or None
+    scores = conflict_scores(store, list(unimodal) or None, splits, scheme=scheme)
     chosen = conflict_set(scores, min_margin)
     pairs = None
     if pairs_path:
@@ -109,8 +117,9 @@ def conflicts(ctx, out, unimodal, splits, min_margin, pairs_path, model, seed) -
 
         from ambiguity.models.reliance import counterfactual_swap
 
-        _, pairs = counterfactual_swap(store, model, splits=splits, seed=seed)
+        _, pairs = counterfactual_swap(store, model, splits=splits, seed=seed, scheme=scores["scheme"][0])
         pairs = pairs.filter(pl.col("segment_id").is_in(chosen["segment_id"].to_list()))
     files = write_manifest(store, chosen, out, threshold=min_margin, pairs=pairs, pairs_path=pairs_path)
-    click.echo(f"{chosen.height} of {scores.height} segments have a confident conflict (margin >= {min_margin}); "
+    click.echo(f"{chosen.height} of {scores.height} segments ({scores['scheme'][0]} scheme, out of sample) have a confident "
+               f"conflict (margin >= {min_margin}); "
                f"wrote {', '.join(str(f) for f in files)}")

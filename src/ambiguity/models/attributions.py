@@ -213,7 +213,7 @@ def attribute(
         units = [(sm, None)]
         splits = tuple(splits) if splits else FIXED_DEFAULT_SPLITS
     else:
-        units = list(_fold_units(store, model))
+        units = list(fold_units(store, model))
         sm = units[0][0]
     A.check_maskable(sm.model, f"model {model!r} ({sm.arch} on {', '.join(sm.groups)})")
     tgt = A.parse_target(target, sm.classes)
@@ -241,7 +241,7 @@ def attribute(
     return out
 
 
-def _fold_units(store: FeatureStore, model: str) -> list[tuple[SavedModel, list[str]]]:
+def fold_units(store: FeatureStore, model: str) -> list[tuple[SavedModel, list[str]]]:
     """Each saved (repeat, fold) model of ``model`` with the segments its fold held out (from ``fits``)."""
     from ambiguity.models.crossfit import read_fits
     from ambiguity.models.saved import fold_models, load_model

@@ -11,6 +11,13 @@ Counterfactual swap: each segment's features of one modality are replaced by tho
 of a random segment (seeded) of another class. ``follows`` is the share of segments
 whose prediction becomes the donor's class, ``keeps`` the share still predicting
 their own class, with Wilson intervals. Any number of classes.
+
+Out of sample only. On the ``fixed`` scheme the fixed-split model runs on the
+test split (by default). On the ``crossfit`` scheme each (repeat, fold) model
+runs on the segments its fold held out, permutations and donors drawn among
+those segments only; a segment's delta is the mean over repeats, and the
+swap's counts pool every repeat (``n`` = segments x repeats). ``auto``:
+crossfit when the model has fold models.
 """
 
 from __future__ import annotations
@@ -38,70 +45,90 @@ def _predict(net: torch.nn.Module, Z: Sequence[np.ndarray], chunk: int = 8192) -
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def _prepared(store: FeatureStore, model, splits):
-    from ambiguity.models.attributions import prepare
+def _units(store: FeatureStore, model, splits, scheme: str = "auto") -> tuple[list, str]:
+    """The prepared inputs of each model that runs (one on fixed, one per (repeat, fold) on crossfit)."""
+    from ambiguity.models.attributions import FIXED_DEFAULT_SPLITS, fold_units, prepare, resolve_scheme
 
-    pr = prepare(store, model, splits)
-    if len(pr.y) < 2:
-        raise ModelError(f"reliance needs at least 2 segments; {len(pr.y)} usable in {', '.join(splits or ['all splits'])}")
-    return pr
+    scheme = resolve_scheme(store, model, scheme)
+    if scheme == "fixed":
+        units = [prepare(store, model, splits or FIXED_DEFAULT_SPLITS)]
+    else:
+        units = [pr for sm, ids in fold_units(store, model) if len((pr := prepare(store, sm, splits, ids=ids)).y)]
+    n = sum(len(pr.y) for pr in units)
+    if n < 2 or any(len(pr.y) < 2 for pr in units):
+        raise ModelError(f"reliance needs at least 2 segments per model; {n} usable in {', '.join(splits or ['all splits'])}")
+    return units, scheme
 
 
-def perceptual_score(store: FeatureStore, model: str = "fusion", *, splits: Sequence[str] | None = ("test",),
-                     n_permutations: int = 10, seed: int = 0, n_boot: int = 2000, ci: float = 0.95) -> pl.DataFrame:
+def perceptual_score(store: FeatureStore, model: str = "fusion", *, splits: Sequence[str] | None = None,
+                     n_permutations: int = 10, seed: int = 0, n_boot: int = 2000, ci: float = 0.95,
+                     scheme: str = "auto") -> pl.DataFrame:
     """One row per modality: modality, group, n, accuracy, permuted_accuracy, score (the accuracy drop),
-    ci_low, ci_high, relative (score / accuracy), n_permutations."""
+    ci_low, ci_high, relative (score / accuracy), n_permutations, scheme."""
     if n_permutations < 1:
         raise ConfigError(f"n_permutations={n_permutations}: permute at least once")
-    pr = _prepared(store, model, splits)
-    net, n = pr.model.model, len(pr.y)
-    correct = (_predict(net, pr.Z) == pr.y).astype(float)
-    acc = float(correct.mean())
+    units, scheme = _units(store, model, splits, scheme)
     rng = np.random.default_rng(seed)
+    first = units[0].model
     rows = []
-    for m, (mod, group) in enumerate(zip(pr.model.modalities, pr.model.groups, strict=True)):
-        perm_correct = np.zeros(n)
-        for _ in range(n_permutations):
-            Z = list(pr.Z)
-            Z[m] = pr.Z[m][rng.permutation(n)]
-            perm_correct += _predict(net, Z) == pr.y
-        delta = correct - perm_correct / n_permutations
+    for m, (mod, group) in enumerate(zip(first.modalities, first.groups, strict=True)):
+        ids, correct, permuted = [], [], []
+        for pr in units:
+            net, n = pr.model.model, len(pr.y)
+            c = (_predict(net, pr.Z) == pr.y).astype(float)
+            perm_correct = np.zeros(n)
+            for _ in range(n_permutations):
+                Z = list(pr.Z)
+                Z[m] = pr.Z[m][rng.permutation(n)]
+                perm_correct += _predict(net, Z) == pr.y
+            ids += pr.segment_ids
+            correct.append(c)
+            permuted.append(perm_correct / n_permutations)
+        per = pl.DataFrame({"segment_id": ids, "c": np.concatenate(correct), "p": np.concatenate(permuted)})
+        per = per.group_by("segment_id", maintain_order=True).agg(pl.col("c").mean(), pl.col("p").mean())  # mean over repeats
+        cor, perm = per["c"].to_numpy(), per["p"].to_numpy()
+        delta, n, acc = cor - perm, per.height, float(cor.mean())
         boots = delta[rng.integers(0, n, (n_boot, n))].mean(1) if n_boot else np.array([np.nan])
         lo, hi = np.quantile(boots, [0.5 - ci / 2, 0.5 + ci / 2])
         rows.append({"modality": mod, "group": group, "n": n, "accuracy": acc,
-                     "permuted_accuracy": float(perm_correct.mean() / n_permutations), "score": float(delta.mean()),
+                     "permuted_accuracy": float(perm.mean()), "score": float(delta.mean()),
                      "ci_low": float(lo), "ci_high": float(hi), "relative": float(delta.mean() / acc) if acc else float("nan"),
-                     "n_permutations": n_permutations})
+                     "n_permutations": n_permutations, "scheme": scheme})
     return pl.DataFrame(rows)
 
 
-def counterfactual_swap(store: FeatureStore, model: str = "fusion", *, splits: Sequence[str] | None = ("test",), seed: int = 0,
-                        ci: float = 0.95) -> tuple[pl.DataFrame, pl.DataFrame]:
+def counterfactual_swap(store: FeatureStore, model: str = "fusion", *, splits: Sequence[str] | None = None, seed: int = 0,
+                        ci: float = 0.95, scheme: str = "auto") -> tuple[pl.DataFrame, pl.DataFrame]:
     """(summary, pairs). summary: modality, group, n, follows, follows_low, follows_high, keeps, keeps_low,
-    keeps_high; pairs: segment_id, label, modality, donor_id, donor_label, predicted (after the swap)."""
+    keeps_high, scheme; pairs: segment_id, label, modality, donor_id, donor_label, predicted (after the swap), repeat."""
     from statsmodels.stats.proportion import proportion_confint
 
-    pr = _prepared(store, model, splits)
-    net, n = pr.model.model, len(pr.y)
-    classes = pr.model.classes
-    if len(set(pr.y.tolist())) < 2:
-        raise ModelError("a counterfactual swap needs segments of at least two classes")
+    units, scheme = _units(store, model, splits, scheme)
     rng = np.random.default_rng(seed)
-    by_class = {c: np.flatnonzero(pr.y != c) for c in set(pr.y.tolist())}
+    first = units[0].model
     summary, pairs = [], []
-    for m, (mod, group) in enumerate(zip(pr.model.modalities, pr.model.groups, strict=True)):
-        donors = np.array([by_class[c][rng.integers(0, len(by_class[c]))] for c in pr.y])
-        Z = list(pr.Z)
-        Z[m] = pr.Z[m][donors]
-        pred = _predict(net, Z)
-        k_f, k_k = int((pred == pr.y[donors]).sum()), int((pred == pr.y).sum())
-        f_lo, f_hi = proportion_confint(k_f, n, alpha=1 - ci, method="wilson")
-        k_lo, k_hi = proportion_confint(k_k, n, alpha=1 - ci, method="wilson")
-        summary.append({"modality": mod, "group": group, "n": n, "follows": k_f / n, "follows_low": float(f_lo),
-                        "follows_high": float(f_hi), "keeps": k_k / n, "keeps_low": float(k_lo), "keeps_high": float(k_hi)})
-        pairs.append(pl.DataFrame({
-            "segment_id": pr.segment_ids, "label": pr.labels, "modality": [mod] * n,
-            "donor_id": [pr.segment_ids[j] for j in donors], "donor_label": [pr.labels[j] for j in donors],
-            "predicted": [classes[k] for k in pred],
-        }))
+    for m, (mod, group) in enumerate(zip(first.modalities, first.groups, strict=True)):
+        k_f = k_k = n_all = 0
+        for pr in units:
+            net, n, classes = pr.model.model, len(pr.y), pr.model.classes
+            if len(set(pr.y.tolist())) < 2:
+                raise ModelError("a counterfactual swap needs segments of at least two classes")
+            by_class = {c: np.flatnonzero(pr.y != c) for c in set(pr.y.tolist())}
+            donors = np.array([by_class[c][rng.integers(0, len(by_class[c]))] for c in pr.y])
+            Z = list(pr.Z)
+            Z[m] = pr.Z[m][donors]
+            pred = _predict(net, Z)
+            k_f += int((pred == pr.y[donors]).sum())
+            k_k += int((pred == pr.y).sum())
+            n_all += n
+            pairs.append(pl.DataFrame({
+                "segment_id": pr.segment_ids, "label": pr.labels, "modality": [mod] * n,
+                "donor_id": [pr.segment_ids[j] for j in donors], "donor_label": [pr.labels[j] for j in donors],
+                "predicted": [classes[k] for k in pred], "repeat": [pr.model.repeat] * n,
+            }, schema_overrides={"repeat": pl.Int32}))
+        f_lo, f_hi = proportion_confint(k_f, n_all, alpha=1 - ci, method="wilson")
+        k_lo, k_hi = proportion_confint(k_k, n_all, alpha=1 - ci, method="wilson")
+        summary.append({"modality": mod, "group": group, "n": n_all, "follows": k_f / n_all, "follows_low": float(f_lo),
+                        "follows_high": float(f_hi), "keeps": k_k / n_all, "keeps_low": float(k_lo), "keeps_high": float(k_hi),
+                        "scheme": scheme})
     return pl.DataFrame(summary), pl.concat(pairs)

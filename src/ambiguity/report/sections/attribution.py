@@ -8,7 +8,7 @@ import polars as pl
 from ambiguity import tables as T
 from ambiguity.constants import CORRECTION_NAMES
 from ambiguity.errors import MissingGroupError
-from ambiguity.models.attributions import attribute, read_attributions, wide
+from ambiguity.models.attributions import attribute, caption, check_same_scheme, read_attributions, wide
 from ambiguity.report.context import Report, SectionSpec
 from ambiguity.report.fig_attribution import write_attribution_figures
 from ambiguity.report.html import Section
@@ -21,14 +21,17 @@ def _unimodal_first(dfs: list[pl.DataFrame]) -> pl.DataFrame:
 
 def build(rep: Report, sec: Section) -> None:
     s = rep.s
+    scheme = rep.scheme().name  # the quadrants' scheme: attributions of another scheme are never mixed in
     try:
-        long = read_attributions(rep.store, s.fusion, "p_correct", s.splits)
+        long = read_attributions(rep.store, s.fusion, "p_correct", s.splits, scheme=scheme)
         how = "stored by `ambiguity attribute`"
     except MissingGroupError:
-        long = attribute(rep.store, s.fusion, splits=s.splits, write=False).frame
+        long = attribute(rep.store, s.fusion, scheme=scheme, splits=s.splits, write=False).frame
         how = "computed for this report"
     mods = list(dict.fromkeys(long["modality"].to_list()))
     w = wide(long)
+    for m in rep.models():
+        check_same_scheme(long, rep.quadrants(m))
     means, tests, doms, frames = [], [], [], {}
     for m in rep.models():
         frame = quadrant_frame(w, rep.quadrants(m))
@@ -37,8 +40,8 @@ def build(rep: Report, sec: Section) -> None:
         means.append(me.with_columns(pl.lit(m).alias("unimodal")))
         tests.append(te.with_columns(pl.lit(m).alias("unimodal")))
         doms.append(do.with_columns(pl.lit(m).alias("unimodal")))
-    head = (f"Exact Shapley values of {s.fusion}'s p(correct label) per modality ({how}); "
-            "v(∅) is the class prior of the training split.")
+    head = (f"Exact Shapley values of {s.fusion}'s p(correct label) per modality ({how}; {caption(long, s.fusion)}); "
+            "v(∅) is the class prior of the segments that model was fitted on.")
     sec.files += write_attribution_figures({m: d.drop("unimodal") for m, d in zip(frames, means, strict=True)},
                                            next(iter(frames.values())), mods, rep.out / "figures", fusion=s.fusion)
     sec.files += rep.table("attribution_dominant", _unimodal_first(doms),

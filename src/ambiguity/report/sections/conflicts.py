@@ -12,7 +12,7 @@ from ambiguity.stats.conflicts import DEFAULT_THRESHOLD, conflict_correlations, 
 
 def build(rep: Report, sec: Section) -> None:
     s = rep.s
-    sc = conflict_scores(rep.store, rep.models(), s.splits)
+    sc = conflict_scores(rep.store, rep.models(), s.splits, scheme=rep.scheme().name)
     if s.flag:
         flags = rep.flags()
         sc = sc.with_columns(pl.col("segment_id").replace_strict(flags, default="").alias(s.flag))
@@ -20,8 +20,10 @@ def build(rep: Report, sec: Section) -> None:
     agg = [pl.len().alias("n"), pl.col("jsd").mean().alias("mean_jsd"), pl.col("margin").mean().alias("mean_margin"),
            (pl.col("margin") >= DEFAULT_THRESHOLD).sum().alias("in_conflict_set")]
     summary = (sc.group_by(by).agg(agg).sort(by) if by else sc.select(agg))
-    cap = (f"Conflict scores of {', '.join(rep.models())}: jsd = Jensen-Shannon divergence of their class "
-           f"distributions (bits), margin = the most confident opposing pair; the conflict test set "
+    where = ("crossfit scheme: every labelled segment, each model's out-of-fold class distribution averaged over the repeats"
+             if sc["scheme"][0] == "crossfit" else f"fixed scheme: the {'+'.join(s.splits or ('test',))} segments only")
+    cap = (f"Conflict scores of {', '.join(rep.models())} ({where}): jsd = Jensen-Shannon divergence of their predicted "
+           f"class distributions (bits), margin = the most confident opposing pair; the conflict test set "
            f"(`ambiguity conflicts`) has margin >= {DEFAULT_THRESHOLD}.")
     sec.files += rep.table("conflict_summary", summary, cap)
     corr = conflict_correlations(rep.store, sc.drop(by) if by else sc, unimodal=rep.models(), fusion=s.fusion)
