@@ -133,3 +133,40 @@ def test_explorer_in_chromium(served, chromium, tmp_path):
         assert status in (400, 404), f"{path} answered {status}"
     assert _raw_status(base, "/api/brief/" + ids[0]) == 200  # the same client reaches what is served
     assert _raw_status(base, "/", host="evil.example") == 400  # DNS rebinding: unknown Host refused
+
+
+def test_density_scatter_above_the_limit_keeps_counts_exact(store, clip_dir, chromium, monkeypatch):
+    """Above ``DENSE_ABOVE`` shown points (lowered to 500 here) the scatter is a per-pixel density
+    with no per-point layer; the legend's counts are still those of the definition, and the
+    canvas holds pixels of each quadrant's colour."""
+    from playwright.sync_api import sync_playwright
+
+    import ambiguity.explore.data as D
+    from ambiguity.explore.app import create_app
+
+    monkeypatch.setattr(D, "DENSE_ABOVE", 500)
+    ids, _, p, _ = make_store(store, N)
+    want = {q: 0 for q in ("red", "green", "blue", "yellow")}
+    for s in ids:
+        want[_quadrant(p["text.m"][s], p["fusion"][s])] += 1
+    with serving(create_app(D.load(store, cache=False), clip_dir=str(clip_dir)), "the explorer") as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(**chromium)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(base + "/?model=text.m")
+        page.wait_for_selector("body[data-points-ready]")
+        assert page.get_attribute("body", "data-scatter") == "density" and page.get_attribute("body", "data-overlay") == "off"
+        assert page.locator("#overlay circle").count() == 0
+        got = page.evaluate("() => Object.fromEntries([...document.querySelectorAll('#legend [data-count]')].map(e => [e.dataset.count, +e.textContent]))")
+        assert got == want
+        # pixels of each quadrant's colour (within 4 per channel: the canvas keeps premultiplied alpha)
+        near = page.evaluate("""(cols) => { const c = document.getElementById('plot'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const rgb = cols.map(h => [1, 3, 5].map(k => parseInt(h.slice(k, k + 2), 16))), n = cols.map(() => 0);
+            for (let i = 0; i < d.length; i += 4) { if (d[i + 3] < 100) continue;
+              rgb.forEach((v, k) => { if (Math.max(...v.map((x, j) => Math.abs(x - d[i + j]))) <= 4) n[k]++; }); }
+            return n; }""", [D.QUADRANT_COLOURS[q] for q in want])
+        assert all(k > 0 for k in near), dict(zip(want, near, strict=True))
+        page.check("#quadrants input[value='red']")  # fewer than the limit shown: points and their layer again
+        page.wait_for_selector("body[data-points-ready]")
+        assert page.get_attribute("body", "data-scatter") == "points" and page.locator("#overlay circle").count() == want["red"]
+        browser.close()

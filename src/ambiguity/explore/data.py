@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 #: A metadata column becomes a filter when it has at most this many distinct values.
 MAX_CATEGORIES = 30
+#: Above this many shown points the page draws the scatter as per-pixel density, without a per-point SVG layer.
+DENSE_ABOVE = 100_000
 NO_PREDICTIONS = "the store has no predictions: run `ambiguity train` (or `ambiguity predictions import FILE`), then restart `ambiguity explore`"
 
 
@@ -154,7 +156,7 @@ class ExploreData:
             "score": _round(_aligned(ids, sc, "score"), 3),
             "components": {c: _round(_aligned(ids, sc, c), 3) for c in self.scores.available},
             "weights": self.scores.weights, "missing": self.scores.missing, "problem": self.problem,
-            "embeddings": self.embedding_groups,
+            "embeddings": self.embedding_groups, "dense_above": DENSE_ABOVE,
             # exact counts over every segment, whatever the page draws (it may bin or sample points)
             "counts": {m: _counts(self.quadrants[m]) for m in self.unimodal},
         }
@@ -192,7 +194,7 @@ class ExploreData:
             return {"error": str(exc)}
 
     def _media(self, r: dict[str, Any]) -> dict[str, Any]:
-        from ambiguity.annotate.clips import Source, has_video
+        from ambiguity.web.clips import Source, has_video
 
         missing = [p for p in (r.get("media"), r.get("audio")) if p and not os.path.exists(p)]
         info: dict[str, Any] = {"media": r.get("media"), "audio": r.get("audio"), "missing": missing, "urls": {}}

@@ -6,6 +6,8 @@
 const PAGE = 50;
 const CHUNK = 4000; // overlay elements per animation frame
 const M = { l: 46, r: 12, t: 12, b: 40 };
+// Above D.dense_above shown points the scatter is binned per pixel (the counts stay exact) and
+// there is no per-point SVG layer (a million elements would stall the page).
 let D = null;
 const S = { model: 0, q: new Set(), label: "", split: "", metacol: "", metaval: "", smin: "", smax: "", stab: "", sort: "score", desc: true, page: 0 };
 let shown = new Int32Array(0); // indices of the points passing the filters
@@ -75,6 +77,7 @@ function py(g, y) { return M.t + (1 - y) * g.ph; }
 
 function draw() {
   const c = $("plot"), g = geometry(), dpr = window.devicePixelRatio || 1;
+  document.body.dataset.scatter = "points";
   c.width = Math.round(g.w * dpr); c.height = Math.round(g.h * dpr);
   const ctx = c.getContext("2d");
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -100,7 +103,8 @@ function draw() {
   grid = new Map();
   if (!m) return;
   const r = shown.length > 20000 ? 1.4 : shown.length > 3000 ? 2.2 : 3.2;
-  for (let qi = 0; qi < D.quadrants.length; qi++) {
+  if (shown.length > D.dense_above) drawDensity(ctx, g, m);
+  for (let qi = 0; qi < D.quadrants.length && shown.length <= D.dense_above; qi++) {
     ctx.fillStyle = D.colours[D.quadrants[qi]];
     for (const i of shown) {
       if (m.q[i] !== qi || m.x[i] === null || m.y[i] === null) continue;
@@ -111,11 +115,44 @@ function draw() {
       let cell = grid.get(key); if (!cell) grid.set(key, cell = []); cell.push(i);
     }
   }
+  if (shown.length > D.dense_above) for (const i of shown) { // hit-testing cells only (the picture is the density)
+    if (m.q[i] < 0 || m.x[i] === null || m.y[i] === null) continue;
+    const key = ((px(g, m.x[i]) / 8) | 0) * 4096 + ((py(g, m.y[i]) / 8) | 0);
+    let cell = grid.get(key); if (!cell) grid.set(key, cell = []); cell.push(i);
+  }
   ctx.globalAlpha = 1; ctx.strokeStyle = "#000"; ctx.lineWidth = 1.2;
   for (const i of selected) {
     if (m.x[i] === null || m.y[i] === null) continue;
     ctx.beginPath(); ctx.arc(px(g, m.x[i]), py(g, m.y[i]), r + 2, 0, 6.2832); ctx.stroke();
   }
+}
+
+function drawDensity(ctx, g, m) {
+  // One pixel per bin: its colour is the quadrant with most points there, its opacity the
+  // log of the count, so a million points read as density rather than a blot.
+  const W = Math.max(1, Math.round(g.pw)), H = Math.max(1, Math.round(g.ph)), nq = D.quadrants.length;
+  const counts = new Uint32Array(W * H * nq);
+  for (const i of shown) {
+    const q = m.q[i], x = m.x[i], y = m.y[i];
+    if (q < 0 || x === null || y === null) continue;
+    const bx = Math.min(W - 1, (x * W) | 0), by = Math.min(H - 1, ((1 - y) * H) | 0);
+    counts[(by * W + bx) * nq + q]++;
+  }
+  const rgb = D.quadrants.map(q => { const h = D.colours[q].replace("#", ""); return [0, 2, 4].map(k => parseInt(h.slice(k, k + 2), 16)); });
+  let top = 1;
+  for (let p = 0; p < W * H; p++) { let t = 0; for (let q = 0; q < nq; q++) t += counts[p * nq + q]; if (t > top) top = t; }
+  const img = new ImageData(W, H), px4 = img.data, lt = Math.log1p(top);
+  for (let p = 0; p < W * H; p++) {
+    let t = 0, best = 0;
+    for (let q = 0; q < nq; q++) { const c = counts[p * nq + q]; t += c; if (c > counts[p * nq + best]) best = q; }
+    if (!t) continue;
+    px4.set([...rgb[best], Math.round(255 * (0.3 + 0.7 * Math.log1p(t) / lt))], p * 4);
+  }
+  const off = document.createElement("canvas"); off.width = W; off.height = H;
+  off.getContext("2d").putImageData(img, 0, 0);
+  ctx.globalAlpha = 1; ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(off, M.l, M.t, g.pw, g.ph);
+  document.body.dataset.scatter = "density";
 }
 
 function buildOverlay() {
@@ -125,7 +162,8 @@ function buildOverlay() {
   svg.replaceChildren();
   svg.setAttribute("width", g.w); svg.setAttribute("height", g.h);
   document.body.removeAttribute("data-points-ready");
-  const todo = m ? Array.from(shown).filter(i => m.x[i] !== null && m.y[i] !== null && m.q[i] >= 0) : [];
+  const todo = m && shown.length <= D.dense_above ? Array.from(shown).filter(i => m.x[i] !== null && m.y[i] !== null && m.q[i] >= 0) : [];
+  document.body.dataset.overlay = m && shown.length > D.dense_above ? "off" : "on";
   let k = 0;
   const step = () => {
     if (gen !== overlayGen) return;
