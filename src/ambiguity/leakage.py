@@ -36,7 +36,7 @@ class LeakageRow:
         return f"{self.column}: {self.shared} of {self.groups} {self.split} groups also occur in {where}"
 
 
-def _group_values(segments: pl.DataFrame, column: str) -> pl.Series | None:
+def group_values(segments: pl.DataFrame, column: str) -> pl.Series | None:
     """A column's values, or a metadata key's; None when neither exists."""
     if column in segments.columns and column != "metadata":
         return segments[column].cast(pl.String)
@@ -77,7 +77,7 @@ def leakage_report(segments: pl.DataFrame, group_columns: list[str] | None = Non
     names = list(group_columns) if group_columns is not None else list(GROUP_KEYS)
     rows: list[LeakageRow] = []
     for col in names:
-        values = _group_values(segments, col)
+        values = group_values(segments, col)
         if values is None:
             if explicit:
                 raise ConfigError(f"no column or metadata key {col!r} to group by; available: {', '.join(_available(segments)) or '(none)'}")

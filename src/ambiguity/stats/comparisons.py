@@ -479,7 +479,7 @@ def compare_quadrants(
 
 def with_group_column(store: Any, quadrants: pl.DataFrame, column: str) -> pl.DataFrame:
     """``quadrants`` with the segments column or metadata key ``column`` (speaker, dialog_id) joined on."""
-    from ambiguity.leakage import _group_values as group_values  # one reading of columns and metadata keys
+    from ambiguity.leakage import group_values  # one reading of columns and metadata keys
 
     segs = store.segments()
     values = group_values(segs, column)
