@@ -67,3 +67,32 @@ def test_counts_match_set_arithmetic(pairs):
         assert r.groups == len(by[r.split])
         assert r.shared == len(by[r.split] & others)
         assert set(r.other_splits) == {k for k, v in by.items() if k != r.split and v & by[r.split]}
+
+
+def test_media_and_audio_files_are_counted_beside_the_group_columns():
+    df = _segments([("a", "train", {"dialog_id": "d1"}), ("b", "test", {"dialog_id": "d2"}), ("c", "test", {"dialog_id": "d3"})])
+    df = df.with_columns(pl.Series("media", ["face1.mp4", "face1.mp4", "face2.mp4"]), pl.Series("audio", [None, None, None], pl.String))
+    out = {(r.column, r.split): r for r in leakage_report(df)}
+    assert out[("dialog_id", "test")].shared == 0  # the dialogs do not leak ...
+    assert (out[("media", "test")].groups, out[("media", "test")].shared) == (2, 1)  # ... the face clip does
+    assert not any(c == "audio" for c, _ in out)  # a column with no value is no group
+    named = {(r.column, r.split) for r in leakage_report(df, ["dialog_id"])}
+    assert ("media", "test") in named  # named columns do not turn the files off
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 1), st.integers(0, 5)), min_size=1, max_size=40))
+def test_fold_leakage_matches_set_arithmetic(rows):
+    from ambiguity.leakage import fold_leakage
+
+    segs = pl.DataFrame({"segment_id": [f"s{i}" for i in range(len(rows))], "split": ["train"] * len(rows),
+                         "metadata": ["{}"] * len(rows), "media": [f"m{m}" for _, _, m in rows]})
+    folds = pl.DataFrame({"segment_id": [f"s{i}" for i in range(len(rows))], "repeat": [r for _, r, _ in rows],
+                          "fold": [k for k, _, _ in rows]})
+    got = {(r.column, r.repeat): (r.groups, r.shared) for r in fold_leakage(segs, folds)}
+    for rep in {r for _, r, _ in rows}:
+        where: dict[str, set[int]] = {}
+        for k, r, m in rows:
+            if r == rep:
+                where.setdefault(f"m{m}", set()).add(k)
+        assert got[("media", rep)] == (len(where), sum(len(v) > 1 for v in where.values()))

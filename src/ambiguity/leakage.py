@@ -1,15 +1,21 @@
-"""Leakage report: how many groups (dialog, speaker, video) of each split also occur in another split.
+"""Leakage report: how many groups (dialog, speaker, video, media file) of each split also occur in another
+split, and of each cross-fitting repeat in more than one fold.
 
 A model evaluated on a test segment whose dialog it also saw in training is
 flattered: it can recognise the conversation instead of the label. The paper's
 published EmpSpeech splits put every test dialog in train as well; this report
-says so at ingest and in ``ambiguity status``.
+says so at ingest and in ``ambiguity status``. The same holds for a media or
+audio file shared by several segments (the same face clip, the same speech
+clip): ``media`` and ``audio`` are always counted when the segments have them,
+beside the group columns, and :func:`fold_leakage` counts them (and the
+``--group-by`` column) across the folds of a cross-fitting run.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import cast
 
 import polars as pl
 
@@ -17,6 +23,8 @@ from ambiguity.errors import ConfigError
 
 # Columns or metadata keys that name a group when the user names none.
 GROUP_KEYS = ("dialog_id", "speaker", "video", "source")
+# Files that several segments may share: always counted when present.
+MEDIA_KEYS = ("media", "audio")
 
 
 @dataclass(frozen=True)
@@ -67,19 +75,20 @@ def leakage_report(segments: pl.DataFrame, group_columns: list[str] | None = Non
     ``group_columns`` names segments columns or metadata keys; a name that is
     neither raises ConfigError naming the available ones. Without it, every one
     of ``dialog_id``, ``speaker``, ``video``, ``source`` that the segments carry
-    is reported (none: an empty list). Segments without a split or a group value
+    is reported. Either way the ``media`` and ``audio`` files follow when the
+    segments have them (none of these: an empty list). Segments without a split or a group value
     are ignored. Rows come in column order, then split order train, val, test,
     then any other split name sorted.
     """
     if "split" not in segments.columns:
         raise ConfigError("the segments have no split column")
-    explicit = group_columns is not None
-    names = list(group_columns) if group_columns is not None else list(GROUP_KEYS)
+    named = list(group_columns) if group_columns is not None else []
+    names = list(dict.fromkeys([*(named or GROUP_KEYS), *MEDIA_KEYS]))
     rows: list[LeakageRow] = []
     for col in names:
         values = group_values(segments, col)
         if values is None:
-            if explicit:
+            if col in named:
                 raise ConfigError(f"no column or metadata key {col!r} to group by; available: {', '.join(_available(segments)) or '(none)'}")
             continue
         df = pl.DataFrame({"split": segments["split"].cast(pl.String), "group": values}).drop_nulls()
@@ -97,3 +106,33 @@ def leakage_report(segments: pl.DataFrame, group_columns: list[str] | None = Non
 def leakage_lines(rows: list[LeakageRow], *, only_leaking: bool = False) -> list[str]:
     """Human lines, one per row (or only rows with shared groups)."""
     return [r.line() for r in rows if r.shared or not only_leaking]
+
+
+@dataclass(frozen=True)
+class FoldLeakRow:
+    """One (column, repeat) of a cross-fitting run: ``shared`` of its ``groups`` values occur in more than one fold."""
+
+    column: str
+    repeat: int
+    groups: int
+    shared: int
+
+    def line(self) -> str:
+        return f"{self.column}: {self.shared} of {self.groups} values occur in more than one fold (repeat {self.repeat})"
+
+
+def fold_leakage(segments: pl.DataFrame, folds: pl.DataFrame, columns: list[str] | None = None) -> list[FoldLeakRow]:
+    """Per column (``media``, ``audio`` and ``columns``, those the segments have) and repeat, how many values
+    sit in more than one fold: a model then predicts a segment whose file (or group) it was trained on.
+    ``folds``: segment_id, repeat, fold (as ``models.crossfit.read_folds`` returns)."""
+    out: list[FoldLeakRow] = []
+    for col in dict.fromkeys([*MEDIA_KEYS, *(columns or [])]):
+        values = group_values(segments, col)
+        if values is None:
+            continue
+        vals = pl.DataFrame({"segment_id": segments["segment_id"], "value": values}).drop_nulls()
+        j = folds.select("segment_id", "repeat", "fold").join(vals, on="segment_id", how="inner")
+        for (rep,), d in j.group_by(["repeat"], maintain_order=True):
+            per = d.group_by("value").agg(pl.col("fold").n_unique().alias("k"))
+            out.append(FoldLeakRow(col, int(cast(int, rep)), per.height, int((per["k"] > 1).sum())))
+    return sorted(out, key=lambda r: (r.column, r.repeat))

@@ -247,6 +247,7 @@ class CrossfitReport:
     fitted: int  # (repeat, fold) units fitted by this call
     skipped: int  # units already finished by an earlier call
     metrics: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # model -> one dict per repeat
+    leaks: tuple[str, ...] = ()  # media/audio files (or group values) in more than one fold (leakage.fold_leakage)
 
     def summary(self) -> str:
         grouped = f"grouped by {self.group_by}" if self.group_by else "each segment its own group"
@@ -261,6 +262,9 @@ class CrossfitReport:
             acc = np.array([d["accuracy"] for d in per])
             f1 = np.array([d["f1"] for d in per])
             lines.append(f"  {m}: out-of-fold accuracy {acc.mean():.3f}{sd(acc)}, F1 {f1.mean():.3f}{sd(f1)}")
+        for line in self.leaks:
+            lines.append(f"  warning: {line}: a model predicts segments whose file it was trained on; group by a column "
+                         "that keeps each file in one group")
         return "\n".join(lines)
 
 
@@ -426,8 +430,14 @@ def crossfit(
             for fut in as_completed(futures):
                 written(fut.result())
 
+    from ambiguity.leakage import fold_leakage
+
+    folds_df = pl.DataFrame({"segment_id": ds.segment_ids * cv.repeats,
+                             "repeat": np.repeat(np.arange(cv.repeats), n), "fold": np.concatenate(fold_arrays)})
+    leaks = tuple(r.line() for r in fold_leakage(store.segments(), folds_df, [cv.group_by] if cv.group_by else None)
+                  if r.shared)
     return CrossfitReport(run_id, tuple(s.name for s in specs), cv.folds, cv.repeats, cv.group_by, n, dict(ds.dropped),
-                          len(todo), len(done), _oof_metrics(store, [s.name for s in specs], cv.repeats))
+                          len(todo), len(done), _oof_metrics(store, [s.name for s in specs], cv.repeats), leaks)
 
 
 def _oof_metrics(store: FeatureStore, models: Sequence[str], repeats: int) -> dict[str, list[dict[str, float]]]:
