@@ -174,3 +174,22 @@ def test_model_vs_human_on_a_store_with_both(tmp_path, planted):
     else:
         assert res["low"] < 0 < res["high"] and res["chi2_p"] > 0.01
     assert int(res["table"].select(pl.exclude("model_quadrant")).to_numpy().sum()) == 160
+
+
+def test_report_has_the_human_section_from_another_store(tmp_path):
+    # the demo's layout: the report's store has no judgments; [report_settings] human_store names the one that has
+    from ambiguity.report.build import ReportSettings, build_report
+
+    res = run(str(tmp_path / "people"), "annotations", "import", str(write(tmp_path / "l.csv", LONG_OK)),
+              "--layout", "long", *MAP)
+    assert res.exit_code == 0, res.output
+    main_store = FeatureStore(str(tmp_path / "store"))
+    rep = build_report(main_store, tmp_path / "report", ReportSettings(human_store="people"))
+    sec = next(s for s in rep.sections if s.key == "human")
+    assert not sec.note, sec.note
+    assert "Fleiss' kappa" in sec.markdown and "Dawid-Skene" in sec.markdown
+    assert (tmp_path / "report" / "tables" / "human_accuracy.csv").exists()
+    # without it, the section says what to run
+    rep = build_report(main_store, tmp_path / "report2")
+    sec = next(s for s in rep.sections if s.key == "human")
+    assert "annotations import" in sec.note and not sec.error

@@ -58,6 +58,7 @@ class ReportSettings:
     alpha: float = 0.05
     permutations: int = 10_000
     task: str | None = None  # annotation task for Table 5 (default: the newest)
+    human_store: str | None = None  # a store of imported human judgments (default: the report's; relative: to its folder)
     flag: str | None = None  # a metadata column marking segments of interest (the demo's planted conflicts)
     title: str = "ambiguity report"
 

@@ -143,14 +143,16 @@ def alpha_counts(counts: np.ndarray) -> float:
 
 
 # -- the cluster bootstrap ----------------------------------------------------------------------
-def cluster_bootstrap(parts: np.ndarray, clusters: Sequence[Any] | None, fn: Callable[[np.ndarray], np.ndarray],
-                      n_boot: int = N_BOOT, ci: float = 0.95, seed: int = SEED) -> tuple[float, float, float]:
-    """(estimate, low, high): ``fn`` of the summed per-item ``parts``, with a percentile interval from resampling
-    whole clusters (each item its own cluster when ``clusters`` is None). NaN bounds when n_boot is 0."""
+def cluster_bootstrap_many(parts: np.ndarray, clusters: Sequence[Any] | None,
+                           fns: Sequence[Callable[[np.ndarray], np.ndarray]], n_boot: int = N_BOOT, ci: float = 0.95,
+                           seed: int = SEED) -> list[tuple[float, float, float]]:
+    """(estimate, low, high) of each of ``fns`` of the summed per-item ``parts``, with percentile intervals from
+    one set of resamples of whole clusters (each item its own cluster when ``clusters`` is None), so that statistics
+    of the same resample (two conditions of the same items) stay paired. NaN bounds when n_boot is 0."""
     parts = np.asarray(parts, dtype=np.float64)
-    est = float(fn(parts.sum(axis=0))[0])
+    ests = [float(fn(parts.sum(axis=0))[0]) for fn in fns]
     if n_boot <= 0 or len(parts) < 2:
-        return est, math.nan, math.nan
+        return [(e, math.nan, math.nan) for e in ests]
     if clusters is None:
         per = parts
     else:
@@ -159,23 +161,47 @@ def cluster_bootstrap(parts: np.ndarray, clusters: Sequence[Any] | None, fn: Cal
         np.add.at(per, codes, parts)
     rng = np.random.default_rng(seed)
     n_c = len(per)
-    stats = []
+    stats: list[list[np.ndarray]] = [[] for _ in fns]
     for start in range(0, n_boot, 250):  # a weight matrix of 250 x clusters at a time
         b = min(250, n_boot - start)
-        w = rng.multinomial(n_c, np.full(n_c, 1.0 / n_c), size=b).astype(np.float64)
-        stats.append(fn(w @ per))
-    s = np.concatenate(stats)
-    s = s[np.isfinite(s)]
-    if s.size == 0:
-        return est, math.nan, math.nan
-    lo, hi = np.quantile(s, [(1 - ci) / 2, 1 - (1 - ci) / 2])
-    return est, float(lo), float(hi)
+        idx = rng.integers(0, n_c, size=(b, n_c)) + (np.arange(b) * n_c)[:, None]  # how often each cluster is drawn
+        sums = np.bincount(idx.ravel(), minlength=b * n_c).reshape(b, n_c).astype(np.float64) @ per
+        for out, fn in zip(stats, fns, strict=True):
+            out.append(fn(sums))
+    res = []
+    for e, chunks in zip(ests, stats, strict=True):
+        s = np.concatenate(chunks)
+        s = s[np.isfinite(s)]
+        lo, hi = np.quantile(s, [(1 - ci) / 2, 1 - (1 - ci) / 2]) if s.size else (math.nan, math.nan)
+        res.append((e, float(lo), float(hi)))
+    return res
+
+
+def cluster_bootstrap(parts: np.ndarray, clusters: Sequence[Any] | None, fn: Callable[[np.ndarray], np.ndarray],
+                      n_boot: int = N_BOOT, ci: float = 0.95, seed: int = SEED) -> tuple[float, float, float]:
+    """:func:`cluster_bootstrap_many` of one statistic."""
+    return cluster_bootstrap_many(parts, clusters, [fn], n_boot, ci, seed)[0]
 
 
 def _ratio(sums: np.ndarray) -> np.ndarray:
     s = np.atleast_2d(sums)
     with np.errstate(divide="ignore", invalid="ignore"):
         return s[:, 0] / s[:, 1]
+
+
+def _ratio_cols(num: int, den: int, sums: np.ndarray) -> np.ndarray:
+    """Column ``num`` over column ``den`` of summed parts (one row per resample)."""
+    s = np.atleast_2d(sums)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return s[:, num] / s[:, den]
+
+
+def _first(fn: Callable[[np.ndarray], np.ndarray], w: int, sums: np.ndarray) -> np.ndarray:
+    return fn(np.atleast_2d(sums)[:, :w])
+
+
+def _rest(fn: Callable[[np.ndarray], np.ndarray], w: int, sums: np.ndarray) -> np.ndarray:
+    return fn(np.atleast_2d(sums)[:, w:])
 
 
 def _clusters(frame: pl.DataFrame, cluster: str | None) -> list[Any] | None:
@@ -196,8 +222,8 @@ def accuracy(soft: pl.DataFrame, by: Sequence[str] = ("condition", "modality"), 
         cl = _clusters(g, cluster)
         votes = np.column_stack([g["p_correct"].to_numpy() * g["n"].to_numpy(), g["n"].to_numpy()])
         items = np.column_stack([g["right"].to_numpy().astype(float), np.ones(g.height)])
-        v = cluster_bootstrap(votes, cl, _ratio, n_boot, ci, seed)
-        p = cluster_bootstrap(items, cl, _ratio, n_boot, ci, seed)
+        v, p = cluster_bootstrap_many(np.hstack([votes, items]), cl, [partial(_ratio_cols, 0, 1), partial(_ratio_cols, 2, 3)],
+                                      n_boot, ci, seed)
         rows.append({**dict(zip(by, key, strict=True)), "items": g.height, "votes": int(g["n"].sum()),
                      "vote_accuracy": v[0], "vote_low": v[1], "vote_high": v[2],
                      "plurality_accuracy": p[0], "plurality_low": p[1], "plurality_high": p[2]})
@@ -210,8 +236,9 @@ def agreement_by(soft: pl.DataFrame, by: Sequence[str] = ("condition", "modality
     rows = []
     for key, g in soft.group_by(list(by), maintain_order=True):
         c, cl = count_matrix(g), _clusters(g, cluster)
-        k = cluster_bootstrap(fleiss_parts(c), cl, fleiss_from_parts, n_boot, ci, seed)
-        a = cluster_bootstrap(alpha_parts(c), cl, alpha_from_parts, n_boot, ci, seed)
+        both, w = np.hstack([fleiss_parts(c), alpha_parts(c)]), c.shape[1] + 2
+        k, a = cluster_bootstrap_many(both, cl, [partial(_first, fleiss_from_parts, w), partial(_rest, alpha_from_parts, w)],
+                                      n_boot, ci, seed)
         rows.append({**dict(zip(by, key, strict=True)), "items": g.height, "mean_raters": float(c.sum(axis=1).mean()),
                      "kappa": k[0], "kappa_low": k[1], "kappa_high": k[2],
                      "alpha": a[0], "alpha_low": a[1], "alpha_high": a[2]})
@@ -275,9 +302,8 @@ def green_red(quads: pl.DataFrame, by: Sequence[str] = (), *, cluster: str | Non
         green = (g["quadrant"] == "green").to_numpy().astype(float)
         red = (g["quadrant"] == "red").to_numpy().astype(float)
         one = np.ones(g.height)
-        gr = cluster_bootstrap(np.column_stack([green, one]), cl, _ratio, n_boot, ci, seed)
-        rd = cluster_bootstrap(np.column_stack([red, one]), cl, _ratio, n_boot, ci, seed)
-        df = cluster_bootstrap(np.column_stack([green - red, one]), cl, _ratio, n_boot, ci, seed)
+        gr, rd, df = cluster_bootstrap_many(np.column_stack([green, red, green - red, one]), cl,
+                                            [partial(_ratio_cols, j, 3) for j in range(3)], n_boot, ci, seed)
         rows.append({**dict(zip(["modality", *by], key, strict=True)), "items": g.height,
                      "green": gr[0], "green_low": gr[1], "green_high": gr[2],
                      "red": rd[0], "red_low": rd[1], "red_high": rd[2],
@@ -312,9 +338,8 @@ def agreement_change(soft: pl.DataFrame, quads: pl.DataFrame, *, cluster: str | 
                 k = pu.shape[1]
                 both = np.hstack([pu, pa])
                 cl = _clusters(g, cluster)
-                ku = cluster_bootstrap(both, cl, partial(_paired_kappa, k=k, part=0), n_boot, ci, seed)
-                ka = cluster_bootstrap(both, cl, partial(_paired_kappa, k=k, part=1), n_boot, ci, seed)
-                d = cluster_bootstrap(both, cl, partial(_paired_kappa, k=k, part=2), n_boot, ci, seed)
+                ku, ka, d = cluster_bootstrap_many(both, cl, [partial(_paired_kappa, k=k, part=i) for i in range(3)],
+                                                   n_boot, ci, seed)
                 row |= {"kappa_unimodal": ku[0], "unimodal_low": ku[1], "unimodal_high": ku[2],
                         "kappa_all": ka[0], "all_low": ka[1], "all_high": ka[2],
                         "change": d[0], "change_low": d[1], "change_high": d[2]}

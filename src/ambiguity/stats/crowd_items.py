@@ -92,6 +92,8 @@ def hardness(quads: pl.DataFrame, factors: Sequence[str] = FACTORS, *, strata: s
             if f == strata:
                 tab = np.array([[np.sum((lv == a) & (q == b)) for b in QUADRANTS] for a in levels])
                 tab = tab[:, tab.sum(axis=0) > 0]
+                if min(tab.shape) < 2:  # one quadrant only: nothing to test
+                    continue
                 chi2, p, _, _ = chi2_contingency(tab)
                 v = math.sqrt(chi2 / (tab.sum() * (min(tab.shape) - 1)))
                 family.append({"modality": mod, "factor": f, "level": "(all)", "quadrant": "(all)", "items": int(tab.sum()),

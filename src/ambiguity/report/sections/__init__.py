@@ -22,6 +22,7 @@ ORDER = (
     "au_figure",  # Figure 6
     "boundary",  # Figure 3
     "kappa",  # Table 5
+    "human",  # people as predictors (imported judgments)
     "attribution",
     "conflicts",
     "ambiguous",
