@@ -194,6 +194,7 @@ au_groups = ["landmarks"]
 text_model = "text.minilm"
 flag = "planted"
 permutations = 2000
+human_store = "crema-d"
 """
 
 
@@ -279,6 +280,35 @@ def schemes_side_by_side() -> None:
         print(f"  {scheme}: " + "; ".join(parts))
 
 
+# -- human judgments (issue 26): the CREMA-D vote counts, no media ---------------------------------------------
+def human_judgments() -> None:
+    """Import CREMA-D's real vote counts (60 actors, 3 conditions) into demo-out/crema-d and print the human analysis:
+    accuracy per condition against the published rates, Fleiss' kappa, the human quadrants, the agreement change."""
+    from ambiguity.annotate.human import CREMA_PUBLISHED as CREMA
+    from ambiguity.annotate.human import analyse_store
+    from ambiguity.annotate.judgments import read_judgments_file, save_judgments
+    from ambiguity.stores.lance import open_store
+
+    t0 = time.perf_counter()
+    store = open_store(OUT / "crema-d")
+    j = read_judgments_file(DATA / "crema-d" / "tabulatedVotes.csv", layout="counts", preset="crema-d")
+    save_judgments(store, j)
+    res = analyse_store(store, n_boot=1000)
+    print(f"\nHuman judgments (CREMA-D, Cao et al. 2014, ODbL; {j.summary()}):")
+    for r in res.accuracy.join(res.agreement.select("condition", "kappa", "kappa_low", "kappa_high"), on="condition").iter_rows(named=True):
+        pub = f" (published, 91 actors: {100 * CREMA[r['condition']]:.1f}%)" if r["condition"] in CREMA else ""
+        print(f"  {r['condition']:<12} per-vote accuracy {100 * r['vote_accuracy']:.1f}% [{100 * r['vote_low']:.1f}, "
+              f"{100 * r['vote_high']:.1f}]{pub}, plurality {100 * r['plurality_accuracy']:.1f}%, Fleiss' kappa "
+              f"{r['kappa']:.3f} [{r['kappa_low']:.3f}, {r['kappa_high']:.3f}]")
+    print("  human quadrants (unimodal vs audio-visual; a tie is wrong): " + "; ".join(
+        f"{m}: " + ", ".join(f"{q['quadrant']} {q['items']}" for q in g.iter_rows(named=True))
+        for (m,), g in res.quadrant_counts.group_by(["modality"], maintain_order=True)))
+    print("  kappa change unimodal -> audio-visual per quadrant: " + "; ".join(
+        f"{r['modality']} {r['quadrant']} {r['change']:+.3f} [{r['change_low']:+.3f}, {r['change_high']:+.3f}]"
+        for r in res.agreement_change.iter_rows(named=True)))
+    print(f"  ({time.perf_counter() - t0:.1f} s; the report's section 'People as predictors' has every table)")
+
+
 def main() -> int:
     from ambiguity.pipeline import run_pipeline
 
@@ -296,6 +326,7 @@ def main() -> int:
     config = OUT / "pipeline.toml"
     if not config.exists() or config.read_text() != CONFIG:
         config.write_text(CONFIG)
+    human_judgments()  # before the pipeline: its report reads demo-out/crema-d (human_store)
     out = run_pipeline(config)
     flagged = OUT / "report" / "tables" / "flagged_disagreement.md"
     if flagged.exists():
