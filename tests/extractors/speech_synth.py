@@ -50,14 +50,18 @@ class Sentence:
     ends: list[float]
 
 
-def assemble(words: list[str], gaps: list[float], *, lead: float = 0.3, tail: float = 0.3, seed: int = 0, **voice) -> Sentence:
-    """Words synthesised one by one, joined with ``gaps`` (s) of faint noise between them."""
+def assemble(
+    words: list[str], gaps: list[float], *, lead: float = 0.3, tail: float = 0.3, seed: int = 0,
+    pitches: list[int] | None = None, **voice,
+) -> Sentence:
+    """Words synthesised one by one, joined with ``gaps`` (s) of faint noise between them;
+    ``pitches``: espeak-ng's pitch setting (0-99) of each word."""
     rng = np.random.default_rng(seed)
     assert len(gaps) == len(words) - 1
     pieces, starts, ends = [np.zeros(int(lead * RATE))], [], []
     t = len(pieces[0])
     for i, word in enumerate(words):
-        w = trimmed(espeak(word, **voice))
+        w = trimmed(espeak(word, **voice, **({'pitch': pitches[i]} if pitches else {})))
         starts.append(t / RATE)
         ends.append((t + len(w)) / RATE)
         pieces.append(w)

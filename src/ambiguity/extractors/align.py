@@ -179,6 +179,13 @@ def summary(words: list[Word]) -> dict[str, Any]:
     }
 
 
+def provenance() -> dict[str, Any]:
+    """The aligner and its model, for a group's provenance."""
+    from importlib.metadata import version
+
+    return {"aligner": "pocketsphinx", "aligner_version": version("pocketsphinx"), "aligner_model": "en-us (bundled)"}
+
+
 def segment_language(seg: SegmentInput) -> str | None:
     lang = seg.metadata.get("language") if seg.metadata else None
     return str(lang).strip().lower() if lang else None
@@ -195,6 +202,8 @@ class Align(Extractor):
     version = "1"
     Params = AlignParams
     requires = ("pocketsphinx", "webrtcvad")
+    #: Named to run (``extract --extractor NAME``): not part of ``extract --modality audio``.
+    auto = False
 
     def validate(self) -> None:
         if self.params.max_unaligned_s < 0:
@@ -214,9 +223,7 @@ class Align(Extractor):
         self._dec = decoder()
 
     def extra_provenance(self) -> dict[str, Any]:
-        import pocketsphinx
-
-        return {"aligner": "pocketsphinx", "aligner_version": getattr(pocketsphinx, "__version__", None), "model": "en-us"}
+        return provenance()
 
     def align(self, seg: SegmentInput) -> list[Word] | Failure | Empty:
         """The segment's words with timings, or why not."""

@@ -83,6 +83,8 @@ class SpeechActivity(SegmentAudio):
     version = "1"
     Params = SpeechActivityParams
     requires = ("webrtcvad",)
+    #: Named to run (``extract --extractor NAME``): not part of ``extract --modality audio``.
+    auto = False
     what = "voice activity"
     min_seconds = 0.03
 
