@@ -119,6 +119,8 @@ def boundary(ctx, group, unimodal, fusion, splits, scheme, min_stability, thresh
         store, group, k=k, metric=metric, quadrants=quads, splits=neighbour_splits or None, quadrants_note=note,
         n_permutations=permutations, seed=seed, correction=correction, exact_limit=exact_limit, umap=figure_dir is not None,
     )
+    if res.recall_note:
+        click.echo(f"neighbours from a {res.recall_note}", err=True)
     if fmt in ("md", "latex"):
         click.echo(render(res, fmt, label="tab:boundary"), nl=False)
     else:  # the two tables; per-segment values go to --out

@@ -255,7 +255,7 @@ def boundary_arrays(
     tests = permutation_tests(segments, pairs if n_permutations else [], n_permutations=max(1, n_permutations), seed=seed, correction=correction)
     return BoundaryResult(
         segments=segments, summary=_summary(segments), tests=tests, k=k, metric=metric, method=nb.method, n_permutations=int(n_permutations), seed=seed,
-        correction=correction, group=group,
+        correction=correction, group=group, recall_note=nb.describe() if nb.method == "index" else None,
     )
 
 

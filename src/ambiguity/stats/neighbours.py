@@ -25,6 +25,8 @@ EXACT_LIMIT = 200_000
 BLOCK_BYTES = 128 * 2**20
 #: In the index path, classes up to this size are searched exactly (cheap), larger ones by index.
 SMALL_CLASS = 4096
+#: In the index path, this many rows (seeded sample) are searched exactly as well, to measure recall.
+RECALL_SAMPLE = 500
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,20 @@ class Neighbours:
     distance: np.ndarray  # (n, k)
     nearest: np.ndarray  # (n, n_classes); inf where a class has no other row
     method: str
+    #: Share of the exact k nearest that the search found, over ``recall_rows`` sampled rows
+    #: (index path); 1.0 on the exact path, by construction (``recall_rows`` 0).
+    recall: float = 1.0
+    recall_rows: int = 0
+    #: Share of the sampled rows whose nearest row of every class is the exact one (index path).
+    nearest_recall: float = 1.0
+
+    def describe(self) -> str:
+        """One line for the user: how the neighbours were found and, from an index, how well."""
+        if self.method == "exact":
+            return "exact kNN search"
+        k = self.index.shape[1]
+        return (f"Lance IVF index: recall@{k} {self.recall:.3f} and nearest-per-label recall {self.nearest_recall:.3f} "
+                f"against exact search on {self.recall_rows} sampled rows")
 
 
 # -- preparation --------------------------------------------------------------------------------
@@ -248,12 +264,36 @@ def neighbours(
             if rows is not None:
                 raise StatsError(f"rows= needs exact search: raise exact_limit above {len(x)}")
             idx, dk, near = _index_search(xp, sq, bounds, k, metric, nprobes)
+            recall = _recall(xp, sq, bounds, k, metric, idx, near)
             idx, dk, near = idx[inv], dk[inv], near[inv]
             method = "index"
     idx_orig = np.where(idx >= 0, order[np.where(idx >= 0, idx, 0)], -1)
     return Neighbours(
         index=idx_orig, distance=_to_distance(dk, metric, e), nearest=_to_distance(near, metric, e), method=method,
+        **(recall if method == "index" else {}),
     )
+
+
+def _recall(xp, sq, bounds, k, metric, idx, near, sample: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Recall of the index search against exact search on a seeded sample of rows (in sorted order).
+
+    recall@k: share of each sampled row's exact k nearest that the index returned (ties at the
+    k-th distance count as found when the returned row is as near). nearest_recall: share of
+    sampled rows whose nearest row of every class has the exact distance.
+    """
+    n = len(xp)
+    m = min(n, sample or RECALL_SAMPLE)
+    rows = np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
+    ex_idx, ex_d, ex_near = _exact(xp, sq, bounds, k, metric, rows)
+    got = idx[rows]
+    safe = np.where(got >= 0, got, 0)
+    got_d = np.where(got >= 0, _pair_scores(xp, sq, rows[:, None], safe, metric), np.inf)
+    kth = ex_d[:, -1:]
+    tol = 1e-5 * np.maximum(1.0, np.abs(kth))
+    # a returned row counts when it is one of the exact k, or as near as the exact k-th (a tie)
+    hit = (got[:, :, None] == ex_idx[:, None, :]).any(axis=2) | ((got >= 0) & (got_d <= kth + tol))
+    near_ok = np.isclose(near[rows], ex_near, rtol=1e-5, atol=1e-6) | (np.isinf(near[rows]) & np.isinf(ex_near))
+    return {"recall": float(hit.sum() / (m * k)), "recall_rows": int(m), "nearest_recall": float(near_ok.all(axis=1).mean())}
 
 
 # -- validation -------------------------------------------------------------------------------------

@@ -289,6 +289,7 @@ class BoundaryResult:
     correction: str
     group: str | None = None
     quadrants_note: str | None = None  # which quadrants: scheme, K, R, stability cut
+    recall_note: str | None = None  # index search: its recall against exact search on a sample (Neighbours.describe)
 
     def __repr__(self) -> str:
         return (
@@ -308,6 +309,7 @@ class BoundaryResult:
             f"({self.n_permutations} permutations, seed {self.seed}), "
             f"{CORRECTION_NAMES[self.correction]} correction over the {self.tests.height} tests"
             + (f"; quadrants: {self.quadrants_note}" if self.quadrants_note else "")
+            + (f"; neighbours from a {self.recall_note}" if self.recall_note else "")
         )
 
     def to_markdown(self, digits: int = 4) -> str:
