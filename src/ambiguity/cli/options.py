@@ -86,7 +86,7 @@ def device_option(default: str | None = "auto", help: str = "Device for models (
     return click.option("--device", type=click.Choice(DEVICES), default=default, show_default=default is not None, help=help)
 
 
-def threshold_option(help: str = "A model is right when p(correct label) > threshold.") -> Decorator:
+def threshold_option(help: str = "Two classes: a model is right when p(correct label) > threshold. More classes: when its argmax is the true label (the threshold must stay 0.5).") -> Decorator:
     return click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help=help)
 
 

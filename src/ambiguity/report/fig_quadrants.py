@@ -21,6 +21,7 @@ from matplotlib.patches import Patch
 from ambiguity.constants import QUADRANT_COLOURS, QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.report.fig_boundary import save
+from ambiguity.stats.assign import rule
 from ambiguity.stats.quadrant_tables import quadrant_counts
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ def stability_alpha(stability) -> np.ndarray:
     return 0.15 + 0.75 * np.clip(np.asarray(stability, dtype=np.float64), 0, 1)
 
 
-def figure2(frames: Mapping[str, pl.DataFrame], fusion: str, threshold: float = 0.5, caption: str | None = None) -> Figure:
+def figure2(frames: Mapping[str, pl.DataFrame], fusion: str, threshold: float = 0.5, caption: str | None = None,
+            n_classes: int = 2) -> Figure:
     """One panel per unimodal model: its confidence in the correct label (x) against the fusion model's (y).
 
     ``frames`` maps a unimodal model's name to its :func:`load_quadrants`
@@ -44,7 +46,8 @@ def figure2(frames: Mapping[str, pl.DataFrame], fusion: str, threshold: float = 
     quadrant. A cross-fitted frame (with ``stability``) places each segment at
     its mean probabilities, coloured by its modal quadrant, with opacity
     growing with its stability (0.15 at the least stable, 0.9 at 1).
-    ``caption`` (the scheme) is added to the title.
+    ``caption`` (the scheme) is added to the title. With more than two classes a model is right when its
+    argmax is the true label, so there are no threshold lines and the title and axes say so.
     """
     if not frames:
         raise StatsError("figure 2 needs at least one unimodal model")
@@ -57,22 +60,22 @@ def figure2(frames: Mapping[str, pl.DataFrame], fusion: str, threshold: float = 
         ax = fig.add_subplot(g[1, 0])
         top = fig.add_subplot(g[0, 0], sharex=ax)
         right = fig.add_subplot(g[1, 1], sharey=ax)
-        _panel(ax, top, right, df, name, fusion, threshold)
-    title = f"Unimodal vs fusion ({fusion}) confidence in the correct label; right means p > {threshold:g}"
+        _panel(ax, top, right, df, name, fusion, threshold if n_classes <= 2 else None)
+    title = f"Unimodal vs fusion ({fusion}) confidence in the correct label; {rule(n_classes, threshold)}"
     if any("stability" in df.columns for df in frames.values()):
         title += "\nmean p over the repeats; colour: modal quadrant; opacity: stability"
     fig.suptitle(title + (f"\n{caption}" if caption else ""), fontsize=9)
     return fig
 
 
-def _panel(ax, top, right, df: pl.DataFrame, name: str, fusion: str, t: float) -> None:
+def _panel(ax, top, right, df: pl.DataFrame, name: str, fusion: str, t: float | None) -> None:
     x, y, q = df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), np.asarray(df["quadrant"].to_list(), dtype=object)
-    # Quadrant backgrounds: unimodal right is x > t, fusion right is y > t.
-    spans = {"yellow": (0, t, 0, t), "red": (t, 1, 0, t), "green": (0, t, t, 1), "blue": (t, 1, t, 1)}
-    for quad, (x0, x1, y0, y1) in spans.items():
-        ax.fill_between([x0, x1], y0, y1, color=QUADRANT_COLOURS[quad], alpha=0.08, linewidth=0)
-    ax.axvline(t, color="0.4", lw=0.8)
-    ax.axhline(t, color="0.4", lw=0.8)
+    if t is not None:  # two classes: unimodal right is x > t, fusion right is y > t (quadrant backgrounds)
+        spans = {"yellow": (0, t, 0, t), "red": (t, 1, 0, t), "green": (0, t, t, 1), "blue": (t, 1, t, 1)}
+        for quad, (x0, x1, y0, y1) in spans.items():
+            ax.fill_between([x0, x1], y0, y1, color=QUADRANT_COLOURS[quad], alpha=0.08, linewidth=0)
+        ax.axvline(t, color="0.4", lw=0.8)
+        ax.axhline(t, color="0.4", lw=0.8)
     ax.plot([0, 1], [0, 1], ls="--", color="0.3", lw=0.8, label="diagonal")
     stab = df["stability"].to_numpy() if "stability" in df.columns else None
     for quad in QUADRANTS:
@@ -93,8 +96,9 @@ def _panel(ax, top, right, df: pl.DataFrame, name: str, fusion: str, t: float) -
               frameon=False, handlelength=1.0, columnspacing=1.0)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel(f"{name}: p(correct label)")
-    ax.set_ylabel(f"{fusion}: p(correct label)")
+    how = "" if t is not None else " (right: argmax)"
+    ax.set_xlabel(f"{name}: p(correct label){how}")
+    ax.set_ylabel(f"{fusion}: p(correct label){how}")
     # Stacked marginal histograms, coloured by quadrant.
     xs = [x[q == quad] for quad in QUADRANTS]
     ys = [y[q == quad] for quad in QUADRANTS]
@@ -147,8 +151,10 @@ def write_figure2(store: FeatureStore, out_dir: str | Path, fusion: str = "fusio
     if not names:
         raise StatsError("no unimodal model in the predictions table: run `ambiguity train` first")
     res = {u: quadrants(store, u, fusion, splits, threshold, scheme=scheme, min_stability=min_stability) for u in names}
-    cap = next(iter(res.values())).scheme.caption()
-    return save(figure2({u: r.frame for u, r in res.items()}, resolve_model(store, fusion), threshold, caption=cap),
+    first = next(iter(res.values()))
+    cap = first.scheme.caption()
+    return save(figure2({u: r.frame for u, r in res.items()}, resolve_model(store, fusion), threshold, caption=cap,
+                        n_classes=first.n_classes),
                 out_dir, "figure2_quadrants")
 
 

@@ -1,9 +1,11 @@
 """Confidence quadrants, per-model performance (Table 1) and pairwise disagreement (Table 2).
 
-A model is *right* on a segment when its probability of the true label,
-``p_correct``, is **strictly greater** than the threshold (0.5 by default), as
-in the paper's Figure 2. The boundary case ``p_correct == threshold`` counts
-as *wrong*. Quadrants of a (unimodal, fusion) pair of models:
+With two classes a model is *right* on a segment when its probability of the
+true label, ``p_correct``, is **strictly greater** than the threshold (0.5 by
+default), as in the paper's Figure 2; the boundary case ``p_correct ==
+threshold`` counts as *wrong*. With more classes a model is right when its
+predicted label (argmax) is the true one (:mod:`ambiguity.stats.assign`), and
+every caption says which rule was used. Quadrants of a (unimodal, fusion) pair of models:
 
 =========  ===============  ===============
 quadrant   unimodal         fusion
@@ -16,10 +18,9 @@ yellow     wrong            wrong
 
 With two classes and threshold 0.5, "right" equals "the predicted label is
 the true one" (except for an exact 0.5 tie). With more classes
-``p_correct > 0.5`` is sufficient but not necessary for a right argmax: a
-segment predicted correctly with ``p_correct = 0.4`` lands among the wrong
-ones. That is the paper's definition (confidence in the correct label); say
-so when reporting multi-class quadrants.
+``p_correct > 0.5`` is sufficient but not necessary for a right argmax (a
+segment predicted correctly with ``p_correct = 0.4`` would land among the
+wrong ones), which is why the argmax decides there.
 
 Table 2's disagreement rate of two models is the share of segments (that both
 predicted) whose *predicted labels* differ; its percentile bootstrap CI uses
@@ -40,7 +41,7 @@ import polars as pl
 
 from ambiguity.constants import QUADRANT_MEANING, QUADRANTS
 from ambiguity.errors import StatsError
-from ambiguity.stats.assign import assign_quadrants
+from ambiguity.stats.assign import is_right, quadrants_from_right, rule
 from ambiguity.stats.stability import (
     SHARE_COLUMNS,
     RepeatedDisagreement,
@@ -245,8 +246,8 @@ def load_quadrants(store: FeatureStore, unimodal: str, fusion: str, splits=None,
     Columns: segment_id, quadrant ("red" | "green" | "blue" | "yellow"),
     p_unimodal, p_fusion, label, split, scheme; sorted by segment_id.
     ``unimodal`` and ``fusion`` are model names (a modality name picks its one
-    unimodal model). Right means ``p_correct > threshold``; equal counts as
-    wrong. ``scheme``: ``fixed`` (one split; default splits: test),
+    unimodal model). With two classes right means ``p_correct > threshold`` (equal
+    counts as wrong); with more, the predicted label is the true one. ``scheme``: ``fixed`` (one split; default splits: test),
     ``crossfit`` (every labelled segment, R repeats; default: all splits) or
     ``auto`` (crossfit when both models have it). With crossfit the quadrant
     is the segment's modal one, p_unimodal and p_fusion are means over the
@@ -275,16 +276,18 @@ def _quadrant_frame(store: FeatureStore, uni: str, fus: str, splits, threshold: 
         return _crossfit_frame(store, uni, fus, splits, threshold, min_stability, ci)
     if min_stability:
         raise StatsError(_NO_CUT)
-    cols = ["segment_id", "p_correct", "label", "split"]
+    cols = ["segment_id", "p_correct", "predicted", "label", "split", "classes"]
     pu = read_predictions(store, [uni], splits).select(cols)
-    pf = read_predictions(store, [fus], splits).select(["segment_id", "p_correct", "label"])
-    df = pu.rename({"p_correct": "p_unimodal"}).join(
-        pf.rename({"p_correct": "p_fusion", "label": "label_fusion"}), on="segment_id", how="inner"
+    pf = read_predictions(store, [fus], splits).select(["segment_id", "p_correct", "predicted", "label", "classes"])
+    df = pu.rename({"p_correct": "p_unimodal", "predicted": "pred_unimodal"}).join(
+        pf.rename({"p_correct": "p_fusion", "predicted": "pred_fusion", "label": "label_fusion", "classes": "classes_fusion"}),
+        on="segment_id", how="inner"
     )
     if df.height and (df["label"] != df["label_fusion"]).any():
         raise StatsError(f"models {uni!r} and {fus!r} were trained on different labels for some segments: retrain one")
     df = df.sort("segment_id")
-    q: np.ndarray | list[str] = assign_quadrants(df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), threshold) if df.height else []
+    k = n_classes(df)
+    q: np.ndarray | list[str] = _quadrants(df, k, threshold) if df.height else []
     frame = df.select(
         "segment_id",
         pl.Series("quadrant", list(q), dtype=pl.String),
@@ -297,6 +300,20 @@ def _quadrant_frame(store: FeatureStore, uni: str, fus: str, splits, threshold: 
     return frame, SchemeUsed("fixed", splits)
 
 
+def n_classes(df: pl.DataFrame) -> int:
+    """The number of classes of the models behind a joined prediction frame (2 when it is empty)."""
+    if not df.height:
+        return 2
+    first = [df[c][0] for c in ("classes", "classes_fusion") if c in df.columns]
+    return max([len(c) for c in first if c is not None] or [2])
+
+
+def _quadrants(df: pl.DataFrame, k: int, threshold: float) -> np.ndarray:
+    u = is_right(df["p_unimodal"].to_numpy(), df["pred_unimodal"].to_list(), df["label"].to_list(), k, threshold)
+    f = is_right(df["p_fusion"].to_numpy(), df["pred_fusion"].to_list(), df["label"].to_list(), k, threshold)
+    return quadrants_from_right(u, f)
+
+
 def _crossfit_frame(store: FeatureStore, uni, fus, splits, threshold, min_stability, ci) -> tuple[pl.DataFrame, SchemeUsed]:
     from ambiguity.stats.stability import crossfit_rows, stability_from_repeats
 
@@ -304,9 +321,11 @@ def _crossfit_frame(store: FeatureStore, uni, fus, splits, threshold, min_stabil
     if iu["run_id"] != ifu["run_id"]:
         raise StatsError(f"{uni} and {fus} come from different cross-fitting runs (different folds): train them in one "
                          "`ambiguity train GROUPS --folds K` call")
-    df = pu.select("segment_id", "repeat", pl.col("p_correct").alias("p_unimodal"), "label", "split").join(
-        pf.select("segment_id", "repeat", pl.col("p_correct").alias("p_fusion")), on=["segment_id", "repeat"], how="inner")
-    q: np.ndarray | list[str] = assign_quadrants(df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), threshold) if df.height else []
+    df = pu.select("segment_id", "repeat", pl.col("p_correct").alias("p_unimodal"), pl.col("predicted").alias("pred_unimodal"),
+                   "label", "split", "classes").join(
+        pf.select("segment_id", "repeat", pl.col("p_correct").alias("p_fusion"), pl.col("predicted").alias("pred_fusion"),
+                  pl.col("classes").alias("classes_fusion")), on=["segment_id", "repeat"], how="inner")
+    q: np.ndarray | list[str] = _quadrants(df, n_classes(df), threshold) if df.height else []
     per = df.with_columns(pl.Series("quadrant", list(q), dtype=pl.String))
     st = stability_from_repeats(per.select("segment_id", "repeat", "quadrant", "p_unimodal", "p_fusion"), ci=ci)
     meta = df.select("segment_id", "label", "split").unique("segment_id")
@@ -327,6 +346,12 @@ class QuadrantResult:
     splits: tuple[str, ...] | None
     frame: pl.DataFrame
     scheme: SchemeUsed
+    n_classes: int = 2
+
+    @property
+    def rule(self) -> str:
+        """When a model counts as right, in words (see :mod:`ambiguity.stats.assign`)."""
+        return rule(self.n_classes, self.threshold)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -337,7 +362,7 @@ class QuadrantResult:
 
     def caption(self) -> str:
         sch = self.scheme.caption()
-        return f"Quadrants: {self.unimodal} vs {self.fusion}, {sch}, right means p > {self.threshold:g}, n = {self.frame.height}"
+        return f"Quadrants: {self.unimodal} vs {self.fusion}, {sch}, {self.rule}, n = {self.frame.height}"
 
     def counts_frame(self) -> pl.DataFrame:
         """Segments per quadrant; with crossfit also the mean stability of each (modal) quadrant's segments."""
@@ -367,7 +392,17 @@ def quadrants(store: FeatureStore, unimodal: str, fusion: str, splits=None, thre
     scheme = resolve_scheme(summary, [uni, fus], scheme)
     splits = _scheme_splits(splits, scheme)
     frame, info = _quadrant_frame(store, uni, fus, splits, threshold, scheme, min_stability, ci)
-    return QuadrantResult(uni, fus, threshold, splits, frame, info)
+    return QuadrantResult(uni, fus, threshold, splits, frame, info, model_classes(store, fus))
+
+
+def model_classes(store: FeatureStore, model: str) -> int:
+    """How many classes ``model`` predicts (from one of its prediction rows)."""
+    from ambiguity.models.predictions import PREDICTIONS
+    from ambiguity.stores.sql import quote
+
+    df = store.read(PREDICTIONS, ["classes"], where=f"model = {quote(model)}")
+    first = df["classes"][0] if df.height else None
+    return len(first) if first is not None else 2
 
 
 def _table_models(store: FeatureStore, models, scheme: str) -> tuple[list[str], str]:

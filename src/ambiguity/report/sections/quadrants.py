@@ -20,7 +20,10 @@ def quadrant_counts(rep: Report, sec: Section) -> None:
             counts |= {f"{c}_per_repeat": round(float(q[f"share_{c}"].sum()), 1) for c in QUADRANTS}
         rows.append({"unimodal": m, **counts, "n": q.height})
     df = pl.DataFrame(rows)
-    cap = f"Segments per quadrant (unimodal vs {rep.s.fusion}; right means p(correct) > {rep.s.threshold}); {rep.how()}."
+    from ambiguity.stats.assign import rule
+    from ambiguity.stats.quadrant_tables import model_classes
+
+    cap = f"Segments per quadrant (unimodal vs {rep.s.fusion}; {rule(model_classes(rep.store, rep.s.fusion), rep.s.threshold)}); {rep.how()}."
     if "red_per_repeat" in df.columns:
         cap += (" red .. yellow count each segment once, by its modal quadrant; *_per_repeat: the mean count per "
                 "repeat (each repeat places every segment once, as one fixed-split fit does).")
