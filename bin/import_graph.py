@@ -7,9 +7,11 @@ function, under ``TYPE_CHECKING``) and, for a module inside a subpackage, the
 implicit import of that subpackage's ``__init__``. The layer order is the
 ```layers``` block of docs/architecture.md: one layer a line, lowest first,
 ``name: prefix prefix ...``; a module belongs to the layer of its longest
-matching prefix. An import from a lower layer to a higher one is "upward".
+matching prefix. An import from a lower layer to a higher one is "upward". A
+layer written ``name [apart]: ...`` holds packages that stand side by side (the
+two web apps): an import from one of its prefixes into another is "sideways".
 
-    python bin/import_graph.py            # counts, cycles and upward imports; exit 1 if any
+    python bin/import_graph.py            # counts, cycles, upward and sideways imports; exit 1 if any
     python bin/import_graph.py --src DIR --layers FILE
 """
 
@@ -20,6 +22,7 @@ import ast
 import re
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +76,13 @@ def imports(mods: dict[str, Path], package: str = "ambiguity", *, implicit: bool
     return graph
 
 
-def read_layers(doc: Path) -> list[tuple[str, list[str]]]:
+class Layer(NamedTuple):
+    name: str
+    prefixes: list[str]
+    apart: bool = False  # its prefixes may not import each other
+
+
+def read_layers(doc: Path) -> list[Layer]:
     """The ```layers``` block of the architecture document, lowest layer first."""
     m = re.search(r"```layers\n(.*?)```", doc.read_text(), re.S)
     if not m:
@@ -83,18 +92,25 @@ def read_layers(doc: Path) -> list[tuple[str, list[str]]]:
         line = line.split("#")[0].strip()
         if line:
             name, _, prefixes = line.partition(":")
-            layers.append((name.strip(), prefixes.split()))
+            apart = name.strip().endswith("[apart]")
+            layers.append(Layer(name.replace("[apart]", "").strip(), prefixes.split(), apart))
     return layers
 
 
-def layer_of(mod: str, layers: list[tuple[str, list[str]]]) -> int | None:
-    best, level = -1, None
-    for i, (_, prefixes) in enumerate(layers):
-        for p in prefixes:
+def placed(mod: str, layers: list[Layer]) -> tuple[int, str] | None:
+    """(layer index, prefix) of the longest prefix that matches ``mod``."""
+    best, found = -1, None
+    for i, layer in enumerate(layers):
+        for p in layer.prefixes:
             # a dotted prefix is a package and all below it; a bare name (the root) is that module alone
             if (mod == p or ("." in p and mod.startswith(p + "."))) and len(p) > best:
-                best, level = len(p), i
-    return level
+                best, found = len(p), (i, p)
+    return found
+
+
+def layer_of(mod: str, layers: list[Layer]) -> int | None:
+    found = placed(mod, layers)
+    return None if found is None else found[0]
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -115,7 +131,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return [list(c) for c in sorted(found)]
 
 
-def upward(graph: dict[str, set[str]], layers: list[tuple[str, list[str]]]) -> list[tuple[str, str]]:
+def upward(graph: dict[str, set[str]], layers: list[Layer]) -> list[tuple[str, str]]:
     out = []
     for mod, targets in sorted(graph.items()):
         lm = layer_of(mod, layers)
@@ -126,7 +142,19 @@ def upward(graph: dict[str, set[str]], layers: list[tuple[str, list[str]]]) -> l
     return out
 
 
-def unplaced(graph: dict[str, set[str]], layers: list[tuple[str, list[str]]]) -> list[str]:
+def sideways(graph: dict[str, set[str]], layers: list[Layer]) -> list[tuple[str, str]]:
+    """Imports between two prefixes of one ``[apart]`` layer (one web app importing the other)."""
+    out = []
+    for mod, targets in sorted(graph.items()):
+        pm = placed(mod, layers)
+        for t in sorted(targets):
+            pt = placed(t, layers)
+            if pm and pt and pm[0] == pt[0] and layers[pm[0]].apart and pm[1] != pt[1]:
+                out.append((mod, t))
+    return out
+
+
+def unplaced(graph: dict[str, set[str]], layers: list[Layer]) -> list[str]:
     return sorted(m for m in graph if layer_of(m, layers) is None)
 
 
@@ -139,15 +167,18 @@ def main(argv: list[str] | None = None) -> int:
     graph, explicit = imports(mods), imports(mods, implicit=False)
     layers = read_layers(args.layers)
     cyc, up, loose = cycles(graph), upward(explicit, layers), unplaced(graph, layers)
+    side = sideways(explicit, layers)
     print(f"{len(graph)} modules, {sum(map(len, explicit.values()))} imports, {len(cyc)} cycles, "
-          f"{len(up)} upward imports, {len(loose)} modules in no layer")
+          f"{len(up)} upward imports, {len(side)} sideways imports, {len(loose)} modules in no layer")
     for c in cyc:
         print("cycle:  " + " -> ".join(c + c[:1]))
     for a, b in up:
         print(f"upward: {a} ({layers[layer_of(a, layers)][0]}) -> {b} ({layers[layer_of(b, layers)][0]})")
+    for a, b in side:
+        print(f"sideways: {a} -> {b} ({layers[layer_of(a, layers)][0]} holds them apart)")
     for m in loose:
         print(f"no layer: {m}")
-    return 1 if cyc or up or loose else 0
+    return 1 if cyc or up or side or loose else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""The layers of docs/architecture.md hold: no import cycle in src/, no import up the layer order."""
+"""The layers of docs/architecture.md hold: no import cycle in src/, no import up the layer order, no import
+between the two web apps; no private name is imported across packages or read from the standard library or a
+dependency; a shared name (the schemes, the default quadrant pairs) is defined once."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
+import re
 import textwrap
 from pathlib import Path
 
@@ -26,6 +30,17 @@ def test_every_module_has_a_layer_and_imports_only_downward():
     graph, explicit, layers = _graph()
     assert ig.unplaced(graph, layers) == []
     assert ig.upward(explicit, layers) == []
+
+
+def test_the_web_apps_stand_side_by_side_on_shared_web_parts():
+    _, explicit, layers = _graph()
+    assert ig.sideways(explicit, layers) == []
+    names = [layer.name for layer in layers]
+    # the engines above the extractors they run; the apps in a layer of their own above the shared web layer
+    assert names.index("engines") == names.index("extract") + 1
+    assert names.index("web") < names.index("apps") and layers[names.index("apps")].apart
+    assert {"ambiguity.annotate", "ambiguity.explore"} <= set(layers[names.index("apps")].prefixes)
+    assert "ambiguity.web.http" in explicit["ambiguity.annotate.app"] and "ambiguity.web.http" in explicit["ambiguity.explore.app"]
 
 
 def test_the_checker_finds_cycles_and_upward_imports(tmp_path):
@@ -52,4 +67,111 @@ def test_the_checker_finds_cycles_and_upward_imports(tmp_path):
     layers = ig.read_layers(doc)
     assert ig.cycles(ig.imports(mods)) == [["ambiguity.a.x", "ambiguity.a.y"]]
     assert ig.upward(ig.imports(mods, implicit=False), layers) == [("ambiguity.low", "ambiguity.high")]
+    assert ig.sideways(ig.imports(mods, implicit=False), layers) == []
     assert ig.main(["--src", str(tmp_path), "--layers", str(doc)]) == 1
+    # the same tree with ambiguity.a and ambiguity.high side by side: high -> a.x is sideways
+    doc.write_text("```layers\nbottom: ambiguity.low\ntop [apart]: ambiguity.high ambiguity.a ambiguity\n```\n")
+    layers = ig.read_layers(doc)
+    assert layers[1].apart and layers[1].name == "top"
+    assert ig.sideways(ig.imports(mods, implicit=False), layers) == [("ambiguity.high", "ambiguity.a.x")]
+
+
+# -- private names ---------------------------------------------------------------------------------
+#: Private attributes of the standard library and of dependencies this package once read (multiprocessing's
+#: fork server and pool, openSMILE's Smile, the store's URI test): flagged wherever they are read off
+#: anything but ``self``/``cls``, whatever the object is called.
+KNOWN_PRIVATE = {"_forkserver_pid", "_forkserver", "_stop", "_processes", "_options", "_is_local"}
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_reads(src: Path) -> list[str]:
+    """``file:line: what`` for each private name imported from another package (of ``ambiguity`` or outside
+    it), read as an attribute of something imported from outside ``ambiguity``, read by name through
+    getattr/hasattr/setattr off anything but self/cls, or one of KNOWN_PRIVATE read off anything but self/cls."""
+    out = []
+    for path in sorted(src.rglob("*.py")):
+        parts = list(path.relative_to(src).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        mod = ".".join(parts)
+        pkg = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        tree = ast.parse(path.read_text(), str(path))
+        outside: set[str] = set()  # names bound to a module or object imported from outside the package
+        where = f"{path.relative_to(src)}"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                outside |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.split(".")[0] != "ambiguity"}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                    base = ".".join(up + ([base] if base else []))
+                ours = base.split(".")[0] == "ambiguity"
+                for a in node.names:
+                    if not ours:
+                        outside.add(a.asname or a.name)
+                    same_package = base == pkg or base.rpartition(".")[0] == pkg
+                    if _private(a.name) and not (ours and same_package):
+                        out.append(f"{where}:{node.lineno}: from {base} import {a.name}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and _private(node.attr):
+                root = node.value
+                while isinstance(root, ast.Attribute | ast.Call | ast.Subscript):
+                    root = root.func if isinstance(root, ast.Call) else root.value
+                own = isinstance(root, ast.Name) and root.id in ("self", "cls")
+                if (isinstance(root, ast.Name) and root.id in outside) or (node.attr in KNOWN_PRIVATE and not own):
+                    out.append(f"{where}:{node.lineno}: {ast.unparse(node)}")
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("getattr", "hasattr", "setattr") and len(node.args) >= 2
+                  and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
+                  and _private(node.args[1].value)
+                  and not (isinstance(node.args[0], ast.Name) and node.args[0].id in ("self", "cls"))):
+                out.append(f"{where}:{node.lineno}: {ast.unparse(node)}")
+    return out
+
+
+def test_no_private_name_crosses_a_package():
+    assert private_reads(ROOT / "src") == []
+
+
+def test_the_private_name_check_finds_each_kind(tmp_path):
+    pkg = tmp_path / "ambiguity"
+    for rel, text in {
+        "__init__.py": "",
+        "a/__init__.py": "",
+        "a/x.py": "def _helper():\n    pass\n",
+        "a/y.py": "from ambiguity.a.x import _helper\n",  # same package: allowed
+        "b/__init__.py": "",
+        "b/z.py": "from ambiguity.a.x import _helper\n",  # across packages
+        "b/w.py": ("from multiprocessing import forkserver\nimport opensmile\n"
+                   "pid = getattr(forkserver._forkserver, '_forkserver_pid', None)\n"  # two reads
+                   "opts = opensmile.Smile()._options\n"
+                   "def f(pool):\n    return pool._processes\n"
+                   "class C:\n    def g(self):\n        return self._stop, getattr(self, '_x', None)\n"),  # own: allowed
+        "b/v.py": "from opensmile.core import _lib\n",
+    }.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(text)
+    found = sorted(private_reads(tmp_path))
+    assert found == [
+        "ambiguity/b/v.py:1: from opensmile.core import _lib",
+        "ambiguity/b/w.py:3: forkserver._forkserver",
+        "ambiguity/b/w.py:3: getattr(forkserver._forkserver, '_forkserver_pid', None)",
+        "ambiguity/b/w.py:4: opensmile.Smile()._options",
+        "ambiguity/b/w.py:6: pool._processes",
+        "ambiguity/b/z.py:1: from ambiguity.a.x import _helper",
+    ], found
+
+
+# -- one definition ----------------------------------------------------------------------------------
+def test_scheme_choices_and_default_pairs_are_defined_once():
+    """``ambiguity.constants`` holds the schemes and the default quadrant pairs; no other module spells them."""
+    spelled = re.compile(r"""\(\s*["'](auto|task)["'],\s*["']fixed["'],\s*["']crossfit["']|\(\s*["']fixed["'],\s*["']crossfit["']"""
+                         r"""|\(\s*\(\s*["']red["'],\s*["']blue["']\s*\),\s*\(\s*["']green["'],\s*["']blue["']\s*\)""")
+    hits = [f"{p.relative_to(ROOT)}:{i}" for p in sorted((ROOT / "src").rglob("*.py")) if p.name != "constants.py"
+            for i, line in enumerate(p.read_text().splitlines(), 1) if spelled.search(line)]
+    assert hits == []
+    assert spelled.search('SCHEMES = ("auto", "fixed", "crossfit")') and spelled.search('P = (("red", "blue"), ("green", "blue"))')

@@ -197,7 +197,6 @@ def test_serve_command_binds_loopback_by_default(study, monkeypatch):
     assert "http://127.0.0.1:8765/" in res.output
     res = run(study, "annotate", "serve", "--host", "0.0.0.0", "--annotator", "ann,bob")
     assert "warning: binding 0.0.0.0" in res.output and calls[1][1]["annotators"] == ["ann", "bob"]
-    assert server.is_loopback("127.0.0.1") and server.is_loopback("::1") and not server.is_loopback("0.0.0.0")
 
 
 def test_task_agreement_reads_the_store(store):

@@ -20,18 +20,14 @@ import math
 import secrets
 import threading
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ambiguity.annotate.clips import ClipCache, Source, has_video
 from ambiguity.annotate.records import (
     ROUNDS,
     AnnotationError,
@@ -42,6 +38,8 @@ from ambiguity.annotate.records import (
 )
 from ambiguity.annotate.tasks import AnnotationTask, load_task
 from ambiguity.media import MediaError
+from ambiguity.web.clips import ClipCache, Source, has_video
+from ambiguity.web.http import clip_response, guarded, html_page, json_error, no_store, read_json, static_file
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -69,11 +67,6 @@ INSTRUCTIONS = (
 #: What pass 1 may show for each modality flag.
 PASS1_KIND = {"text": None, "audio": "audio", "video": "video"}
 STATIC = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; media-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 
 @dataclass
@@ -142,67 +135,6 @@ def _load_segments(store: FeatureStore, ids: list[str]) -> dict[str, dict[str, A
     if missing:
         raise AnnotationError(f"{len(missing)} segment(s) of the task are not in the store's segments: {', '.join(missing[:5])}")
     return out
-
-
-def json_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers={"Cache-Control": "no-store"})
-
-
-def html_page(package: str, name: str) -> Response:
-    """A page from ``package``'s static folder, never cached (it names the current assets)."""
-    html = resources.files(package).joinpath(f"static/{name}").read_text(encoding="utf-8")
-    return Response(html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
-
-
-def static_file(package: str, types: dict[str, str], name: str) -> Response:
-    """An asset from ``package``'s static folder if ``types`` (name -> media type) lists it; else 404."""
-    if name not in types:
-        return json_error(404, "not found")
-    text = resources.files(package).joinpath(f"static/{name}").read_text(encoding="utf-8")
-    return Response(text, media_type=types[name], headers={"Cache-Control": "no-cache"})
-
-
-async def read_json(request: Request) -> dict[str, Any] | JSONResponse:
-    """The request's JSON object, or the error response to send instead."""
-    # JSON only: a cross-site form cannot send application/json without a CORS preflight
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return json_error(415, "send JSON (Content-Type: application/json)")
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return json_error(400, "the request body is not valid JSON")
-    if not isinstance(body, dict):
-        return json_error(400, "the request body must be a JSON object")
-    return body
-
-
-def _json(data: Any) -> JSONResponse:
-    return JSONResponse(data, headers={"Cache-Control": "no-store"})
-
-
-class _SecurityHeaders:
-    """Pure ASGI middleware: headers every response carries."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def send_with_headers(message):
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [
-                    (b"content-security-policy", CSP.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"),
-                ]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(
@@ -284,13 +216,13 @@ def create_app(
             return json_error(403, f"{name!r} is not an annotator of this study")
         token = secrets.token_urlsafe(32)
         study.sessions[token] = name
-        resp = _json({"annotator": name})
+        resp = no_store({"annotator": name})
         resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
         return resp
 
     async def logout(request: Request) -> Response:
         study.sessions.pop(request.cookies.get(COOKIE, ""), None)
-        resp = _json({"ok": True})
+        resp = no_store({"ok": True})
         resp.delete_cookie(COOKIE, path="/")
         return resp
 
@@ -298,7 +230,7 @@ def create_app(
         annotator = who(request)
         if annotator is None:
             return json_error(401, "log in first")
-        return _json(state(annotator))
+        return no_store(state(annotator))
 
     async def answer(request: Request) -> Response:
         annotator = who(request)
@@ -337,7 +269,7 @@ def create_app(
             study.writes += 1
             if study.writes % 100 == 0:  # one commit per answer: merge the fragments now and then
                 study.store.compact(["annotations"])
-        return _json(state(annotator))
+        return no_store(state(annotator))
 
     def media(request: Request) -> Response:
         annotator = who(request)
@@ -348,11 +280,7 @@ def create_app(
             return json_error(404, "not found")
         if kind not in study.views(annotator, sid, fresh=False) and kind not in study.views(annotator, sid, fresh=True):
             return json_error(403, "this view of the segment opens after its pass-1 answer")
-        try:
-            path, mtype = study.clips.get(study.source(sid), kind)
-        except MediaError as exc:
-            return json_error(404, f"media unavailable: {exc}")
-        return FileResponse(path, media_type=mtype, headers={"Cache-Control": "private, max-age=3600"})
+        return clip_response(study.clips, study.source(sid), kind)
 
     routes = [
         Route("/", index),
@@ -363,7 +291,6 @@ def create_app(
         Route("/api/answer", answer, methods=["POST"]),
         Route("/api/media/{kind}/{segment_id:path}", media),
     ]
-    hosts = list(allowed_hosts) if allowed_hosts else list(LOOPBACK_HOSTS)
-    app = Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts)])
+    app = Starlette(routes=routes, middleware=guarded(allowed_hosts))
     app.state.study = study
     return app

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING, Any
+
+from ambiguity.web.http import hosts_for
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
-
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(store: FeatureStore, task: str, *, host: str = "127.0.0.1", port: int = 8765, **app_options: Any) -> None:
@@ -27,10 +18,9 @@ def serve(store: FeatureStore, task: str, *, host: str = "127.0.0.1", port: int 
     """
     import uvicorn
 
-    from ambiguity.annotate.app import LOOPBACK_HOSTS, create_app
+    from ambiguity.annotate.app import create_app
 
-    hosts = list(LOOPBACK_HOSTS) if is_loopback(host) else ["*"]
-    app = create_app(store, task, allowed_hosts=app_options.pop("allowed_hosts", None) or hosts, **app_options)
+    app = create_app(store, task, allowed_hosts=app_options.pop("allowed_hosts", None) or hosts_for(host), **app_options)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:

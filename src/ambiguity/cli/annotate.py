@@ -135,8 +135,9 @@ def annotate() -> None:
 @click.pass_context
 def serve_cmd(ctx, task, host, port, definition, choices, annotators, clips) -> None:
     """Serve the annotation app for a task (open the printed address in a browser)."""
-    from ambiguity.annotate.server import is_loopback, serve
+    from ambiguity.annotate.server import serve
     from ambiguity.annotate.tasks import load_task
+    from ambiguity.web.http import is_loopback
 
     store = get_store(ctx)
     name = _task_name(store, task)

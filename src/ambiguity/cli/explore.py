@@ -71,9 +71,9 @@ def score_options(f):
 @click.pass_context
 def explore(ctx, port, host, scheme, threshold, clips, weights, embedding, k, fusion, unimodal) -> None:
     """Open the store in a local web app: Figure 2 per unimodal model, filters, a table, segment pages."""
-    from ambiguity.annotate.server import is_loopback
     from ambiguity.explore.app import serve
     from ambiguity.explore.data import load
+    from ambiguity.web.http import is_loopback
 
     store = get_store(ctx)
     data = load(store, scheme=scheme, fusion=fusion, threshold=threshold, embedding=_auto_embedding(store, embedding), weights=_weights(weights))

@@ -20,16 +20,14 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ambiguity.annotate.app import LOOPBACK_HOSTS, _SecurityHeaders, html_page, json_error, read_json, static_file
-from ambiguity.annotate.clips import KINDS, ClipCache, Source
 from ambiguity.constants import MODALITIES
 from ambiguity.errors import AmbiguityError
-from ambiguity.media import MediaError
+from ambiguity.web.clips import KINDS, ClipCache, Source
+from ambiguity.web.http import clip_response, guarded, hosts_for, html_page, json_error, read_json, static_file
 
 if TYPE_CHECKING:
     from ambiguity.explore.data import ExploreData
@@ -157,11 +155,7 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         if kind not in KINDS or sid not in data.index:
             return json_error(404, "not found")
         r = data.row(sid)
-        try:
-            path, mtype = clips.get(Source(sid, r.get("media"), r.get("audio"), r.get("start_s"), r.get("end_s")), kind)
-        except (MediaError, OSError) as exc:
-            return json_error(404, f"media unavailable: {exc}")
-        return FileResponse(path, media_type=mtype, headers={"Cache-Control": "private, max-age=3600"})
+        return clip_response(clips, Source(sid, r.get("media"), r.get("audio"), r.get("start_s"), r.get("end_s")), kind)
 
     async def on_selection(request: Request, action: Callable[[dict[str, Any], list[str]], Response]) -> Response:
         """``action(body, ids)`` in a thread for a JSON body with a valid selection ``ids``; a refused
@@ -204,10 +198,7 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         Route("/api/task", task, methods=["POST"]),
         Route("/api/export", export_route, methods=["POST"]),
     ]
-    hosts = list(allowed_hosts) if allowed_hosts else list(LOOPBACK_HOSTS)
-    app = Starlette(routes=routes, middleware=[
-        Middleware(_SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts), Middleware(GZipMiddleware, minimum_size=4096),
-    ])
+    app = Starlette(routes=routes, middleware=guarded(allowed_hosts, Middleware(GZipMiddleware, minimum_size=4096)))
     app.state.data = data
     return app
 
@@ -219,9 +210,7 @@ def serve(data: ExploreData, *, host: str = "127.0.0.1", port: int = 8766, clip_
 
     import uvicorn
 
-    from ambiguity.annotate.server import is_loopback
-
-    hosts = list(LOOPBACK_HOSTS) if is_loopback(host) else ["*"]
+    hosts = hosts_for(host)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
