@@ -47,6 +47,7 @@ NEEDS = {
     "ambiguity.annotate.app": ["annotate"],
     "ambiguity.annotate.server": ["annotate"],
     "ambiguity.explore.app": ["annotate"],
+    "ambiguity.web.http": ["annotate"],  # starlette; web.clips needs only PyAV
     "ambiguity.engines.ray": ["ray"],
     "ambiguity.stats.crowd_raters": ["crowd"],  # crowd-kit's Dawid-Skene (it brings pandas)
 }
