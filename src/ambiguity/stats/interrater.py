@@ -10,7 +10,7 @@ confidence intervals and lays out the tables.
 Defaults, stated: items enter a row only if every chosen annotator answered them
 in both rounds (complete cases), so both rounds and the change use the same
 items; the bootstrap resamples those items (paired across rounds), 2000 times,
-percentile intervals at 95 %; labels are nominal and may have any number of
+BCa intervals at 95 % (:mod:`ambiguity.stats.intervals`); labels are nominal and may have any number of
 categories; accuracy is against the task's gold label, with Wilson intervals and
 an exact McNemar test of the paired change.
 """
@@ -169,7 +169,7 @@ class AgreementResult:
     ``table`` columns: [modality,] quadrant, n, statistic (cohen | fleiss),
     kappa_unimodal, kappa_unimodal_low, kappa_unimodal_high, kappa_multimodal,
     kappa_multimodal_low, kappa_multimodal_high, delta, delta_low, delta_high,
-    alpha_unimodal, alpha_multimodal (Krippendorff, nominal), boot_valid (resamples
+    alpha_unimodal, alpha_multimodal (Krippendorff, nominal; each with _low, _high), boot_valid (resamples
     where both kappas were defined).
 
     ``accuracy`` columns: annotator, [modality,] quadrant, n, acc_unimodal (+ _low,
@@ -213,8 +213,8 @@ class AgreementResult:
         cols[f"Multimodal judgment ({name})"] = [cell(r["kappa_multimodal"], r["kappa_multimodal_low"], r["kappa_multimodal_high"]) for r in rows]
         cols["Change" if latex else "Δ"] = [cell(r["delta"], r["delta_low"], r["delta_high"]) for r in rows]
         if len(self.annotators) > 2:
-            cols["Alpha unimodal" if latex else "α unimodal"] = [cell(r["alpha_unimodal"], None, None) for r in rows]
-            cols["Alpha multimodal" if latex else "α multimodal"] = [cell(r["alpha_multimodal"], None, None) for r in rows]
+            cols["Alpha unimodal" if latex else "α unimodal"] = [cell(r["alpha_unimodal"], r["alpha_unimodal_low"], r["alpha_unimodal_high"]) for r in rows]
+            cols["Alpha multimodal" if latex else "α multimodal"] = [cell(r["alpha_multimodal"], r["alpha_multimodal_low"], r["alpha_multimodal_high"]) for r in rows]
         return pl.DataFrame(cols)
 
     def _accuracy_display(self, digits: int) -> pl.DataFrame:
@@ -239,7 +239,7 @@ class AgreementResult:
         who = " and ".join(self.annotators) if len(self.annotators) <= 3 else f"{len(self.annotators)} annotators"
         stat = "Cohen's kappa" if self.statistic == "cohen" else "Fleiss' kappa"
         return (
-            f"{stat} between {who}, per quadrant and round, with {int(self.ci * 100)}% bootstrap CIs "
+            f"{stat} between {who}, per quadrant and round, with {int(self.ci * 100)}% BCa bootstrap CIs "
             f"({self.n_boot} item resamples); {self.n_complete} of {self.n_items} items answered by every annotator in both rounds."
         )
 
@@ -264,43 +264,49 @@ class AgreementResult:
         return text
 
 
-def _percentile(x: np.ndarray, ci: float) -> tuple[float, float]:
-    x = x[~np.isnan(x)]
-    if x.size == 0:
-        return math.nan, math.nan
-    a = (1 - ci) / 2
-    lo, hi = np.quantile(x, [a, 1 - a])
-    return float(lo), float(hi)
-
-
 def _group_stats(codes_u: np.ndarray, codes_m: np.ndarray, k: int, n_boot: int, ci: float, rng: np.random.Generator) -> dict[str, Any]:
-    """Kappa per round, its change, bootstrap CIs; codes are (items x raters) int arrays."""
+    """Kappa and Krippendorff's alpha per round, the change in kappa, and their BCa intervals
+    (:mod:`ambiguity.stats.intervals`); codes are (items x raters) int arrays. Paired: one set of
+    item resamples for both rounds and the change."""
+    from ambiguity.stats import intervals as iv
+
     n, r = codes_u.shape
     if r == 2:  # Cohen: one cell of the k x k table per item
-        items_u, items_m = codes_u[:, 0] * k + codes_u[:, 1], codes_m[:, 0] * k + codes_m[:, 1]
-
-        def stat(cells: np.ndarray) -> float:  # Cohen: one (a, b) cell per item
-            return _kappa_from_table(np.bincount(cells, minlength=k * k).reshape(k, k))
+        s_u, s_m = iv.cohen_summaries(codes_u[:, 0], codes_u[:, 1], k), iv.cohen_summaries(codes_m[:, 0], codes_m[:, 1], k)
+        stat = iv.cohen_statistic(k)
+        ku = _kappa_from_table(np.bincount(codes_u[:, 0] * k + codes_u[:, 1], minlength=k * k).reshape(k, k))
+        km = _kappa_from_table(np.bincount(codes_m[:, 0] * k + codes_m[:, 1], minlength=k * k).reshape(k, k))
     else:  # Fleiss: category counts per item
-        items_u, items_m = (np.stack([np.bincount(row, minlength=k) for row in c]) if n else np.zeros((0, k), int)
-                            for c in (codes_u, codes_m))
-        stat = _fleiss_from_counts  # type: ignore[assignment]  # same signature; mypy sees two defs of one name
-    ku, km = stat(items_u), stat(items_m)
-    boot = np.full((n_boot, 2), np.nan)
-    if n_boot and n:
-        idx = rng.integers(0, n, size=(n_boot, n))
-        for b in range(n_boot):  # paired: the same resampled items in both rounds
-            boot[b] = stat(items_u[idx[b]]), stat(items_m[idx[b]])
-    both = ~np.isnan(boot).any(axis=1)
-    lo_u, hi_u = _percentile(boot[:, 0], ci)
-    lo_m, hi_m = _percentile(boot[:, 1], ci)
-    lo_d, hi_d = _percentile(boot[both, 1] - boot[both, 0], ci)
-    return {
-        "kappa_unimodal": ku, "kappa_unimodal_low": lo_u, "kappa_unimodal_high": hi_u,
-        "kappa_multimodal": km, "kappa_multimodal_low": lo_m, "kappa_multimodal_high": hi_m,
-        "delta": km - ku, "delta_low": lo_d, "delta_high": hi_d,
-        "boot_valid": int(both.sum()),
-    }
+        c_u, c_m = iv.category_counts(codes_u, k), iv.category_counts(codes_m, k)
+        s_u, s_m = iv.fleiss_summaries(c_u), iv.fleiss_summaries(c_m)
+        stat = iv.fleiss_statistic(r)
+        ku, km = _fleiss_from_counts(c_u.astype(np.int64)), _fleiss_from_counts(c_m.astype(np.int64))
+    width = s_u.shape[1]
+
+    def change(t: np.ndarray) -> np.ndarray:
+        return stat(t[..., width:]) - stat(t[..., :width])
+
+    alpha_stat = iv.krippendorff_statistic(k)
+    a_u, a_m = (iv.krippendorff_summaries(iv.category_counts(c, k)) for c in (codes_u, codes_m))
+    boot = iv.resample_counts(n, n_boot, rng) if n_boot and n else None
+    out: dict[str, Any] = {}
+    est = {"kappa_unimodal": ku, "kappa_multimodal": km, "delta": km - ku}
+    parts = (("kappa_unimodal", s_u, stat), ("kappa_multimodal", s_m, stat), ("delta", np.hstack([s_u, s_m]), change),
+             ("alpha_unimodal", a_u, alpha_stat), ("alpha_multimodal", a_m, alpha_stat))
+    valid = 0
+    for name, summ, f in parts:
+        if boot is None:
+            lo = hi = math.nan
+        else:
+            res = iv.item_interval(summ, f, counts=boot, ci=ci)
+            lo, hi = res.low, res.high
+            if name == "delta":
+                valid = res.n_valid
+        if name in est:
+            out[name] = est[name]
+        out[f"{name}_low"], out[f"{name}_high"] = lo, hi
+    out["boot_valid"] = valid
+    return out
 
 
 def _alpha(codes: np.ndarray) -> float:
@@ -443,8 +449,10 @@ def agreement(
         cm = np.stack([code[f"multimodal|{a}"][mask] for a in who], axis=1) if n_complete else np.zeros((0, len(who)), int)
         row: dict[str, Any] = ({"modality": m} if by_modality else {}) | {"quadrant": q, "n": int(mask.sum())}
         row["statistic"] = "cohen" if len(who) == 2 else "fleiss"
-        row |= _group_stats(cu, cm, k, n_boot, ci, rng)
+        stats = _group_stats(cu, cm, k, n_boot, ci, rng)
+        row |= {c: stats[c] for c in stats if not c.startswith("alpha")}
         row["alpha_unimodal"], row["alpha_multimodal"] = _alpha(cu), _alpha(cm)
+        row |= {c: stats[c] for c in stats if c.startswith("alpha")}
         rows.append(row)
     table = pl.DataFrame(rows, infer_schema_length=None)
     undefined = table.filter(pl.col("kappa_unimodal").is_nan() | pl.col("kappa_multimodal").is_nan())
