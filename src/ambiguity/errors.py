@@ -9,7 +9,15 @@ from __future__ import annotations
 
 
 class AmbiguityError(Exception):
-    """Base class of all errors the user can act on."""
+    """Base class of all errors the user can act on.
+
+    ``param``: the parameter at fault as the library names it (``folds``, ``group_by``), when the message starts
+    with it; the CLI shows it as its flag (``--folds``, ``--group-by``), the library's callers as they wrote it.
+    """
+
+    def __init__(self, *args: object, param: str | None = None):
+        super().__init__(*args)
+        self.param = param
 
 
 class ManifestError(AmbiguityError, ValueError):

@@ -19,6 +19,14 @@ def debugging(ctx: click.Context | None = None) -> bool:
     return os.environ.get("AMBIGUITY_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
+def as_flags(exc: AmbiguityError) -> str:
+    """The error's message with the parameter it starts with (``folds 1: ...``) named as its flag (``--folds 1: ...``)."""
+    text = str(exc)
+    if exc.param and text.startswith(exc.param + " "):
+        return "--" + exc.param.replace("_", "-") + text[len(exc.param):]
+    return text
+
+
 class Group(click.Group):
     """Turns errors a user can fix into one readable line and a non-zero exit.
 
@@ -39,7 +47,7 @@ class Group(click.Group):
             if debugging(ctx):
                 raise
             if isinstance(exc, AmbiguityError):
-                click.echo(f"error: {exc}", err=True)
+                click.echo(f"error: {as_flags(exc)}", err=True)
                 sys.exit(2)
             if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)) and exc.filename:
                 click.echo(f"error: {exc.strerror}: {exc.filename}", err=True)
