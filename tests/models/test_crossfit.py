@@ -190,9 +190,9 @@ def test_bad_fold_settings():
 
 def test_bad_designs_name_the_class_or_column():
     labels = ["a"] * 6 + ["b"] * 3
-    with pytest.raises(ModelError, match=r"--folds 4: class 'b' has only 3 segment\(s\)"):
+    with pytest.raises(ModelError, match=r"^folds 4: class 'b' has only 3 segment\(s\)"):
         check_design(labels, [str(i) for i in range(9)], 4)
-    with pytest.raises(ModelError, match="--folds 5: only 4 groups in 'dialog_id'"):
+    with pytest.raises(ModelError, match="^folds 5: only 4 groups in 'dialog_id'"):
         check_design(labels, ["g1", "g2", "g3", "g4"] * 2 + ["g1"], 5, "dialog_id")
     with pytest.raises(ModelError, match=r"label 'c' has a single segment \(s9\)"):
         check_design([*labels, "c"], [f"s{i}" for i in range(10)], 2)
@@ -200,7 +200,7 @@ def test_bad_designs_name_the_class_or_column():
 
 def test_unknown_group_column_names_the_available_ones(tmp_path):
     store = grouped_store(tmp_path / "s", n=40)
-    with pytest.raises(ConfigError, match="--group-by dialog: no such .*columns: segment_id, media.*metadata keys: dialog_id, speaker"):
+    with pytest.raises(ConfigError, match="^group_by dialog: no such .*columns: segment_id, media.*metadata keys: dialog_id, speaker"):
         crossfit(store, ["text.syn", "noise"], cv=CrossfitConfig(folds=2, group_by="dialog"), config=FAST)
 
 

@@ -89,11 +89,11 @@ class CrossfitConfig:
 
     def __post_init__(self):
         if self.folds < 2:
-            raise ConfigError(f"--folds {self.folds}: cross-fitting needs at least 2 folds")
+            raise ConfigError(f"folds {self.folds}: cross-fitting needs at least 2 folds", param="folds")
         if self.repeats < 1:
-            raise ConfigError(f"--repeats {self.repeats}: run at least 1 repeat")
+            raise ConfigError(f"repeats {self.repeats}: run at least 1 repeat", param="repeats")
         if self.workers < 1:
-            raise ConfigError(f"--workers {self.workers}: use at least 1")
+            raise ConfigError(f"workers {self.workers}: use at least 1", param="workers")
 
 
 # -- folds --------------------------------------------------------------------------------------
@@ -110,13 +110,14 @@ def segment_groups(store: FeatureStore, segment_ids: Sequence[str], column: str 
         keys = sorted({k for m in meta.values() for k in m})
         if column not in keys:
             cols = [c for c in segs.columns if c != "metadata"]
-            raise ConfigError(f"--group-by {column}: no such segments column or metadata key; "
-                              f"columns: {', '.join(cols)}; metadata keys: {', '.join(keys) or 'none'}")
+            raise ConfigError(f"group_by {column}: no such segments column or metadata key; "
+                              f"columns: {', '.join(cols)}; metadata keys: {', '.join(keys) or 'none'}", param="group_by")
         values = {s: (None if m.get(column) is None else str(m[column])) for s, m in meta.items()}
     out = np.array([values.get(s) for s in ids], dtype=object)
     empty = int(sum(v is None or v == "" for v in out))
     if empty:
-        raise ModelError(f"--group-by {column}: {empty} labelled segment(s) have no value; fill it in or group by another column")
+        raise ModelError(f"group_by {column}: {empty} labelled segment(s) have no value; fill it in or group by another column",
+                         param="group_by")
     return out
 
 
@@ -132,12 +133,13 @@ def check_design(labels: Sequence[str] | np.ndarray, groups: Sequence[Any] | np.
     n_groups = len(set(grp.tolist()))
     if folds > n_groups:
         what = f"groups in {column!r}" if column else "labelled segments"
-        raise ModelError(f"--folds {folds}: only {n_groups} {what}; use at most {n_groups} folds")
+        raise ModelError(f"folds {folds}: only {n_groups} {what}; use at most {n_groups} folds", param="folds")
     for c in classes:
         k = len(set(grp[lab == c].tolist()))
         if folds > k:
             where = f"{column!r} group(s)" if column else "segment(s)"
-            raise ModelError(f"--folds {folds}: class {c!r} has only {k} {where}, fewer than the folds; use at most {k} folds")
+            raise ModelError(f"folds {folds}: class {c!r} has only {k} {where}, fewer than the folds; use at most {k} folds",
+                             param="folds")
 
 
 def _sgkf(n_splits: int, seed: int):
