@@ -148,3 +148,27 @@ def test_quadrant_frame_needs_an_overlap_and_one_is_enough():
 def test_auc_with_one_value_in_a_group():
     res = auc_lower([0.1, 0.2], [0.5], n_boot=10)
     assert res["auc"] == 1.0 and res["n_other"] == 1
+
+
+def test_shares_are_phi_over_the_sum_of_absolute_phi_and_remove_the_scale():
+    from ambiguity.stats.attribution_by_quadrant import SHARE_NOTE, with_shares
+
+    rng = np.random.default_rng(12)
+    n = 120
+    quad = np.repeat(["red", "blue", "green"], 40)
+    scale = np.where(quad == "red", 0.2, 1.0)  # red: less p(correct) to distribute, the same split
+    text, audio = rng.uniform(0.2, 0.8, n), rng.uniform(0.2, 0.8, n)
+    frame = pl.DataFrame({"segment_id": [f"s{i}" for i in range(n)], "quadrant": quad,
+                          "phi_text": scale * text, "phi_audio": scale * audio, "phi_video": [None] * 5 + [0.0] * (n - 5),
+                          "dominant": ["text"] * n})
+    out = with_shares(frame, ["text", "audio", "video"])
+    # reference: the definition, share = phi / sum of |phi| over present players (video absent in 5 rows)
+    want = text / (text + audio)
+    assert np.allclose(out["share_text"].to_numpy(), want)
+    assert out["share_video"][:5].null_count() == 5
+    means, tests, _ = summarise(out, ["text", "audio"], ci=0.95)
+    red_blue = tests.filter((pl.col("pair") == "red vs blue") & (pl.col("modality") == "text")).row(0, named=True)
+    assert red_blue["p"] < 1e-6  # raw phi: smaller in red by construction
+    assert red_blue["share_p"] > 0.01  # the share: no difference
+    assert "lower in red by construction" in SHARE_NOTE
+    assert {"mean_share", "share_ci_low", "share_ci_high"} <= set(means.columns)
