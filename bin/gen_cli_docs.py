@@ -44,6 +44,15 @@ Conventions every command follows (`src/ambiguity/cli/options.py`; tests/cli/tes
   for commands that write several files, into a folder) instead of stdout.
 - **Progress**: on a terminal, a progress bar; in a log (stderr not a TTY), a line per 10%.
 - **Help**: every option has a help text.
+
+Environment variables (the only ones the package reads):
+
+- `AMBIGUITY_STORE`: the store, as `--store`.
+- `AMBIGUITY_DEBUG=1`: full tracebacks, as `--traceback`.
+- `AMBIGUITY_ALLOW_DOWNLOAD=1`: a model extractor may download a hub id into the Hugging Face cache
+  (otherwise it loads only from a local folder or that cache; see docs/extractors-models.md).
+- `AMBIGUITY_CACHE_DIR`: where small per-user caches live (default `$XDG_CACHE_HOME/ambiguity`,
+  else `~/.cache/ambiguity`).
 """
 
 

@@ -175,3 +175,9 @@ def test_scheme_choices_and_default_pairs_are_defined_once():
             for i, line in enumerate(p.read_text().splitlines(), 1) if spelled.search(line)]
     assert hits == []
     assert spelled.search('SCHEMES = ("auto", "fixed", "crossfit")') and spelled.search('P = (("red", "blue"), ("green", "blue"))')
+
+
+def test_every_environment_variable_is_listed_in_the_cli_reference():
+    used = {m for p in (ROOT / "src").rglob("*.py") for m in re.findall(r"AMBIGUITY_[A-Z_]+", p.read_text())}
+    listed = set(re.findall(r"`(AMBIGUITY_[A-Z_]+)", (ROOT / "docs" / "cli.md").read_text()))
+    assert used and used <= listed, sorted(used - listed)
