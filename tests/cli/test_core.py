@@ -37,8 +37,10 @@ def test_workflow(project):
     assert r.exit_code == 0 and "5 ok" in r.output, r.output
     r = invoke(["extract", "--extractor", "prosody", "--param", "pitch_floor=70", "--quiet"])
     assert "0 processed" in r.output and "5 already done" in r.output
+    assert r.output.strip().splitlines()[-1] == "next: ambiguity train prosody"
     r = invoke(["status"])
     assert r.exit_code == 0 and "prosody" in r.output and "5" in r.output
+    assert "leakage" not in r.output  # no group shared between splits: nothing to say
     r = invoke(["features", "prosody", "--out", "p.csv"])
     assert r.exit_code == 0
     df = pl.read_csv(project / "p.csv")
@@ -55,7 +57,7 @@ def test_extractors_lists_availability():
     ("args", "message"),
     [
         (["extract", "--extractor", "nope"], "unknown extractor 'nope'"),
-        (["extract", "--extractor", "prosody", "--param", "pitch_floor=abc"], "is not a float"),
+        (["extract", "--extractor", "prosody", "--param", "pitch_floor=abc"], "is not a number"),
         (["extract", "--extractor", "prosody", "--param", "nonsense=1"], "has no parameter nonsense"),
         (["ingest", "missing.csv"], "file not found"),
         (["features", "nogroup", "--out", "x.csv"], "no feature group 'nogroup'"),
@@ -134,7 +136,10 @@ def test_empspeech_preset_three_files_and_leakage(project):
     assert seg["split"].to_list() == ["train", "train", "test", "train", "val", "test"]
     assert seg["start_s"].to_list() == [0.0, 1.5, 3.0, 0.0, 2.0, 4.0]
     assert seg["media"][0].endswith("videos/d1.mp4") and '"dialog_id": "d1"' in seg["metadata"][0]
-    r = invoke(["status"])
+    r = invoke(["status"])  # the report was printed by ingest: one line here
+    assert [ln for ln in r.output.splitlines() if "leakage" in ln] == [
+        "leakage: dialog_id, media shared between splits (`ambiguity status --leakage` for the report)"]
+    r = invoke(["status", "--leakage"])
     assert "leakage: dialog_id: 2 of 2 test groups also occur in train or val" in r.output
 
 

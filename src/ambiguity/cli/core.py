@@ -103,6 +103,15 @@ def _echo_leakage(store: FeatureStore, groups: list[str] | None) -> None:
                    f"`ambiguity train ... --folds K --group-by {col}` keeps groups apart")
 
 
+def _echo_leakage_hint(store: FeatureStore) -> None:
+    """One line where groups are shared between splits (ingest printed the report; --leakage repeats it)."""
+    from ambiguity.leakage import leakage_report
+
+    cols = sorted({r.column for r in leakage_report(store.segments(), None) if r.shared})
+    if cols:
+        click.echo(f"leakage: {', '.join(cols)} shared between splits (`ambiguity status --leakage` for the report)")
+
+
 @main.command("extractors")
 def list_extractors() -> None:
     """List every extractor: modality, columns, and whether it can run here."""
@@ -253,6 +262,8 @@ def status(ctx: click.Context, show_failed: bool, show_leakage: bool, fmt: str, 
         click.echo(f"store {store.uri}: {n} segments")
         if n and show_leakage:
             _echo_leakage(store, None)
+        elif n:
+            _echo_leakage_hint(store)
         if table.height == 0:
             click.echo("no feature groups yet: run `ambiguity extract`")
             return
