@@ -351,7 +351,7 @@ def test_cli_compare_tables_and_figures(store, monkeypatch, tmp_path):
     assert r.exit_code == 0, r.output
     assert "p (red vs blue)" in r.output and "AU04_rate" in r.output and "pitch_mean" not in r.output
     assert (tmp_path / "fig" / "figure6_au_rates.png").exists() and (tmp_path / "fig" / "figure6_au_rates.svg").exists()
-    r = runner.invoke(main, base + ["--feature", "pitch_mean", "--pair", "red:blue", "--test", "mannwhitney", "--format", "csv", "--out", str(tmp_path / "t.csv")])
+    r = runner.invoke(main, base + ["--feature", "pitch_mean", "--pair", "red:blue", "--adjust", "none", "--test", "mannwhitney", "--format", "csv", "--out", str(tmp_path / "t.csv")])
     assert r.exit_code == 0, r.output
     got = pl.read_csv(tmp_path / "t.csv")
     x = feats.join(quads, on="segment_id")
@@ -360,6 +360,10 @@ def test_cli_compare_tables_and_figures(store, monkeypatch, tmp_path):
     assert got.height == 1 and abs(got["p"][0] - ref.pvalue) < 1e-12
     r = runner.invoke(main, base + ["--columns", "^pitch", "--format", "latex", "--figure", str(tmp_path / "f5")])
     assert r.exit_code == 0 and r"\begin{table}" in r.output and (tmp_path / "f5" / "figure5_features.svg").exists()
+    r = runner.invoke(main, base + ["--rates", "--family", "report"])
+    assert r.exit_code == 0 and "One correction family over every comparison of the report" in r.output, r.output
+    r = runner.invoke(main, base + ["--rates", "--test", "student"])
+    assert r.exit_code == 2 and "add --adjust none" in r.output
 
 
 def test_cli_compare_user_errors_are_one_line(store, monkeypatch):

@@ -45,9 +45,15 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--rates", is_flag=True, help="AU activation rates: columns ending in _rate unless named; Figure 6 instead of 5.")
 @list_option("--pair", "pairs", metavar="A:B", help="Quadrant pair (default red:blue, green:blue, red:green).")
 @quadrant_options("Split whose segments are compared")
+@click.option("--adjust", type=click.Choice(["label", "none"]), default="label", show_default=True,
+              help="label: test within each class label and combine (regression with CR2 errors, Bell-McCaffrey df; "
+                   "binary features: CMH); none: the paper's two-group test (--test).")
+@click.option("--group-by", metavar="COLUMN", help="Cluster the errors by this segments column or metadata key (speaker, dialog_id).")
+@click.option("--family", type=click.Choice(["pair", "report"]), default="pair", show_default=True,
+              help="Correction family: each quadrant pair, or every pair of this command together.")
 @click.option("--test", type=click.Choice(["welch", "student", "mannwhitney"]), default="welch", show_default=True,
-              help="Test of each feature between the two quadrants.")
-@correction_option("Correction within each pair, over its features.")
+              help="With --adjust none: the two-group test of each feature.")
+@correction_option("Correction over the features of each family (--family).")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
               help="Significance level after correction.")
 @ci_option("Confidence level of the effect-size intervals.")
@@ -56,14 +62,17 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @out_file_option()
 @click.option("--figure", "figure_dir", type=click.Path(file_okay=False, path_type=Path), help="Write Figure 5 (or 6 with --rates) as PNG and SVG into this directory.")
 @click.pass_context
-def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, splits, scheme, min_stability, threshold, test, correction, alpha, ci, bayes, fmt, out, figure_dir) -> None:
-    """Compare quadrant pairs on the features of GROUPS (t-tests or Mann-Whitney, corrected, effect sizes)."""
+def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, splits, scheme, min_stability, threshold, adjust,
+            group_by, family, test, correction, alpha, ci, bayes, fmt, out, figure_dir) -> None:
+    """Compare quadrant pairs on the features of GROUPS (within label by default, corrected, effect sizes)."""
     from ambiguity.stats.comparisons import compare_quadrants, join_quadrants
     from ambiguity.stats.frames import select_columns
     from ambiguity.stats.quadrant_tables import quadrants as load
 
     if columns and features:
         raise click.UsageError("use --columns REGEX or --feature NAME, not both")
+    if adjust == "label" and (test != "welch" or bayes):
+        raise click.UsageError(f"{'--bayes' if bayes else '--test ' + test} goes with the unadjusted test: add --adjust none")
     cols = list(features) if features else columns or (r"_rate$" if rates else None)
     store = get_store(ctx)
     q = load(store, unimodal, fusion, splits or None, threshold, scheme=scheme, min_stability=min_stability)
@@ -71,6 +80,7 @@ def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, spli
     res = compare_quadrants(
         store, unimodal, fusion, list(groups), _pairs(pairs), threshold=threshold, columns=cols,
         test=test, correction=correction, alpha=alpha, ci=ci, bayes=bayes, quadrants=quads, quadrants_note=q.scheme.caption(),
+        adjust=adjust, group_by=group_by, family=family,
     )
     emit(render(res, fmt, label="tab:rates" if rates else "tab:features"), out)
     if figure_dir:
