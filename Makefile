@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` (main job) and `make test`.
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-all test-bare bench lint typecheck mutate clean
+.PHONY: setup demo test test-all test-stats-slow test-bare bench lint typecheck mutate clean
 
 setup:
 	@bin/setup
@@ -11,6 +11,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The slow statistical tests (calibration, interval coverage; seeds in the tests): CI runs them after `test`.
+test-stats-slow: setup
+	$(PY) -m pytest -q -m slow tests/stats
 
 test-all: setup
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q -m "slow or not slow"
