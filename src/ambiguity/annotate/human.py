@@ -48,7 +48,10 @@ class HumanAnalysis:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def interval_note(self, clustered: bool = True) -> str:
-        over = f"{self.cluster}s (whole {self.cluster}s resampled)" if self.cluster and clustered else "items"
+        """Accuracy and green/red: percentile over clusters (or items); agreement: BCa over items (stats.intervals)."""
+        if not clustered:
+            return f"95% BCa bootstrap intervals over items, {self.n_boot} resamples"
+        over = f"{self.cluster}s (whole {self.cluster}s resampled)" if self.cluster else "items"
         return f"95% percentile bootstrap intervals over {over}, {self.n_boot} resamples"
 
     def to_markdown(self) -> str:

@@ -17,10 +17,13 @@ from the definition):
   P_i = (sum_j n_ij^2 - n_i) / (n_i (n_i - 1)), P-bar their mean,
   p_j = sum_i n_ij / sum_i n_i pooled over all votes, P_e = sum_j p_j^2,
   kappa = (P-bar - P_e) / (1 - P_e). Items with fewer than two votes are left out.
-- Krippendorff's alpha (nominal) from the coincidence matrix of the counts.
-- Intervals: percentile bootstrap over clusters (items, or actors when a
-  ``cluster`` column is named), resampling whole clusters; every statistic here
-  is a ratio of sums over items, so a resample is a weighted sum.
+- Krippendorff's alpha (nominal) from the coincidence matrix of the counts
+  (``stats.intervals``' one definition).
+- Intervals: agreement (kappa, alpha, their change) by the item-level BCa
+  bootstrap of ``stats.intervals``; accuracy and the human green/red by a
+  percentile bootstrap over clusters (items, or actors when a ``cluster``
+  column is named), resampling whole clusters. Every statistic here is a
+  function of sums over items, so a resample is a weighted sum.
 """
 
 from __future__ import annotations
@@ -106,40 +109,20 @@ def fleiss_from_parts(sums: np.ndarray) -> np.ndarray:
         p_e = (p_j**2).sum(axis=1)
         k = (p_bar - p_e) / (1 - p_e)
     k = np.where(np.isfinite(k), k, np.nan)
-    return k if np.ndim(sums) == 2 else k[:1]
-
-
-def alpha_parts(counts: np.ndarray) -> np.ndarray:
-    """Per item: [d_i, m_i, n_i1 .. n_ik] of nominal Krippendorff's alpha, for items with m_i >= 2.
-
-    d_i = m_i - sum_c n_ic (n_ic - 1) / (m_i - 1) is the item's share of the off-diagonal coincidences.
-    """
-    c = np.asarray(counts, dtype=np.float64)
-    m = c.sum(axis=1)
-    ok = m >= 2
-    d = np.zeros(len(c))
-    d[ok] = m[ok] - (c[ok] * (c[ok] - 1)).sum(axis=1) / (m[ok] - 1)
-    return np.column_stack([d, m * ok, c * ok[:, None]])
-
-
-def alpha_from_parts(sums: np.ndarray) -> np.ndarray:
-    """alpha = 1 - (n - 1) * D / (n^2 - sum_c n_c^2) from summed parts."""
-    s = np.atleast_2d(sums)
-    n = s[:, 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = 1 - (n - 1) * s[:, 0] / (n**2 - (s[:, 2:] ** 2).sum(axis=1))
-    a = np.where(np.isfinite(a), a, np.nan)
-    return a if np.ndim(sums) == 2 else a[:1]
+    return k if np.ndim(sums) == 2 else k[0]
 
 
 def fleiss_counts(counts: np.ndarray) -> float:
     """Fleiss' kappa of an (items x classes) count table whose items may have different numbers of raters."""
-    return float(fleiss_from_parts(fleiss_parts(counts).sum(axis=0))[0]) if len(counts) else math.nan
+    return float(fleiss_from_parts(fleiss_parts(counts).sum(axis=0))) if len(counts) else math.nan
 
 
 def alpha_counts(counts: np.ndarray) -> float:
-    """Nominal Krippendorff's alpha of an (items x classes) count table."""
-    return float(alpha_from_parts(alpha_parts(counts).sum(axis=0))[0]) if len(counts) else math.nan
+    """Nominal Krippendorff's alpha of an (items x classes) count table (``stats.intervals``' coincidences)."""
+    from ambiguity.stats.intervals import krippendorff_statistic, krippendorff_summaries
+
+    c = np.asarray(counts)
+    return float(krippendorff_statistic(c.shape[1])(krippendorff_summaries(c).sum(axis=0))) if len(c) else math.nan
 
 
 # -- the cluster bootstrap ----------------------------------------------------------------------
@@ -150,7 +133,7 @@ def cluster_bootstrap_many(parts: np.ndarray, clusters: Sequence[Any] | None,
     one set of resamples of whole clusters (each item its own cluster when ``clusters`` is None), so that statistics
     of the same resample (two conditions of the same items) stay paired. NaN bounds when n_boot is 0."""
     parts = np.asarray(parts, dtype=np.float64)
-    ests = [float(fn(parts.sum(axis=0))[0]) for fn in fns]
+    ests = [float(np.asarray(fn(parts.sum(axis=0))).reshape(-1)[0]) for fn in fns]
     if n_boot <= 0 or len(parts) < 2:
         return [(e, math.nan, math.nan) for e in ests]
     if clusters is None:
@@ -183,12 +166,6 @@ def cluster_bootstrap(parts: np.ndarray, clusters: Sequence[Any] | None, fn: Cal
     return cluster_bootstrap_many(parts, clusters, [fn], n_boot, ci, seed)[0]
 
 
-def _ratio(sums: np.ndarray) -> np.ndarray:
-    s = np.atleast_2d(sums)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return s[:, 0] / s[:, 1]
-
-
 def _ratio_cols(num: int, den: int, sums: np.ndarray) -> np.ndarray:
     """Column ``num`` over column ``den`` of summed parts (one row per resample)."""
     s = np.atleast_2d(sums)
@@ -197,11 +174,12 @@ def _ratio_cols(num: int, den: int, sums: np.ndarray) -> np.ndarray:
 
 
 def _first(fn: Callable[[np.ndarray], np.ndarray], w: int, sums: np.ndarray) -> np.ndarray:
-    return fn(np.atleast_2d(sums)[:, :w])
+    """``fn`` of the first ``w`` columns of the sums (one value for one vector of sums, else one per row)."""
+    return fn(sums[..., :w])
 
 
 def _rest(fn: Callable[[np.ndarray], np.ndarray], w: int, sums: np.ndarray) -> np.ndarray:
-    return fn(np.atleast_2d(sums)[:, w:])
+    return fn(sums[..., w:])
 
 
 def _clusters(frame: pl.DataFrame, cluster: str | None) -> list[Any] | None:
@@ -230,15 +208,32 @@ def accuracy(soft: pl.DataFrame, by: Sequence[str] = ("condition", "modality"), 
     return pl.DataFrame(rows)
 
 
-def agreement_by(soft: pl.DataFrame, by: Sequence[str] = ("condition", "modality"), *, cluster: str | None = None,
-                 n_boot: int = N_BOOT, ci: float = 0.95, seed: int = SEED) -> pl.DataFrame:
-    """Fleiss' kappa (n_i per item) and Krippendorff's alpha per group, with intervals over ``cluster``."""
+def _item_intervals(parts: np.ndarray, fns: Sequence[Callable[[np.ndarray], np.ndarray]], n_boot: int, ci: float,
+                    seed: int) -> list[tuple[float, float, float]]:
+    """(estimate, low, high) of each statistic of the summed ``parts``: BCa over items (``stats.intervals``), one
+    set of resamples for all (so statistics of the same items stay paired); NaN bounds when n_boot is 0."""
+    from ambiguity.stats.intervals import item_interval, resample_counts
+
+    counts = resample_counts(len(parts), max(n_boot, 0), np.random.default_rng(seed))
+    out = []
+    for fn in fns:
+        r = item_interval(parts, fn, counts=counts, ci=ci)
+        out.append((r.estimate, r.low, r.high) if n_boot > 0 else (r.estimate, math.nan, math.nan))
+    return out
+
+
+def agreement_by(soft: pl.DataFrame, by: Sequence[str] = ("condition", "modality"), *, n_boot: int = N_BOOT,
+                 ci: float = 0.95, seed: int = SEED) -> pl.DataFrame:
+    """Fleiss' kappa (n_i per item) and Krippendorff's alpha per group, with BCa intervals over items."""
+    from ambiguity.stats.intervals import krippendorff_statistic, krippendorff_summaries
+
     rows = []
     for key, g in soft.group_by(list(by), maintain_order=True):
-        c, cl = count_matrix(g), _clusters(g, cluster)
-        both, w = np.hstack([fleiss_parts(c), alpha_parts(c)]), c.shape[1] + 2
-        k, a = cluster_bootstrap_many(both, cl, [partial(_first, fleiss_from_parts, w), partial(_rest, alpha_from_parts, w)],
-                                      n_boot, ci, seed)
+        c = count_matrix(g)
+        w = c.shape[1] + 2
+        both = np.hstack([fleiss_parts(c), krippendorff_summaries(c)])
+        k, a = _item_intervals(both, [partial(_first, fleiss_from_parts, w),
+                                      partial(_rest, krippendorff_statistic(c.shape[1]), w)], n_boot, ci, seed)
         rows.append({**dict(zip(by, key, strict=True)), "items": g.height, "mean_raters": float(c.sum(axis=1).mean()),
                      "kappa": k[0], "kappa_low": k[1], "kappa_high": k[2],
                      "alpha": a[0], "alpha_low": a[1], "alpha_high": a[2]})
@@ -313,16 +308,15 @@ def green_red(quads: pl.DataFrame, by: Sequence[str] = (), *, cluster: str | Non
 
 def _paired_kappa(sums: np.ndarray, *, k: int, part: int) -> np.ndarray:
     """Fleiss' kappa of the first k summed parts (part 0), of the rest (1), or the second minus the first (2)."""
-    s = np.atleast_2d(sums)
-    first, second = fleiss_from_parts(s[:, :k]), fleiss_from_parts(s[:, k:])
+    first, second = fleiss_from_parts(sums[..., :k]), fleiss_from_parts(sums[..., k:])
     return first if part == 0 else second if part == 1 else second - first
 
 
-def agreement_change(soft: pl.DataFrame, quads: pl.DataFrame, *, cluster: str | None = None, n_boot: int = N_BOOT,
+def agreement_change(soft: pl.DataFrame, quads: pl.DataFrame, *, n_boot: int = N_BOOT,
                      ci: float = 0.95, seed: int = SEED) -> pl.DataFrame:
     """The Table 5 analogue: per unimodal modality and human quadrant, Fleiss' kappa of the unimodal votes and of
     the audio-visual votes on the same items, and the change (audio-visual minus unimodal) with a paired interval
-    (both kappas from one resample of items or clusters)."""
+    (both kappas from one resample of items; BCa intervals, ``stats.intervals``)."""
     from ambiguity.constants import QUADRANTS
 
     av = soft.filter(pl.col("modality") == AV).select("item", pl.col("counts").alias("counts_all"))
@@ -337,9 +331,7 @@ def agreement_change(soft: pl.DataFrame, quads: pl.DataFrame, *, cluster: str | 
                 pa = fleiss_parts(np.asarray(g["counts_all"].to_list()))
                 k = pu.shape[1]
                 both = np.hstack([pu, pa])
-                cl = _clusters(g, cluster)
-                ku, ka, d = cluster_bootstrap_many(both, cl, [partial(_paired_kappa, k=k, part=i) for i in range(3)],
-                                                   n_boot, ci, seed)
+                ku, ka, d = _item_intervals(both, [partial(_paired_kappa, k=k, part=i) for i in range(3)], n_boot, ci, seed)
                 row |= {"kappa_unimodal": ku[0], "unimodal_low": ku[1], "unimodal_high": ku[2],
                         "kappa_all": ka[0], "all_low": ka[1], "all_high": ka[2],
                         "change": d[0], "change_low": d[1], "change_high": d[2]}
