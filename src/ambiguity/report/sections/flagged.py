@@ -22,9 +22,9 @@ def build(rep: Report, sec: Section) -> None:
     for m in rep.models():
         res = rep.quadrant_result(m)
         runs = [(res.scheme.name, res.frame)]
-        if res.scheme.name == "crossfit":  # beside it, the fixed split on every segment it did not train on
+        if res.scheme.name == "crossfit":  # beside it, the fixed split on its held-out segments: test (val chose the epoch)
             try:
-                runs.append(("fixed", quadrants(rep.store, m, s.fusion, ("test", "val"), s.threshold, scheme="fixed").frame))
+                runs.append(("fixed", quadrants(rep.store, m, s.fusion, ("test",), s.threshold, scheme="fixed").frame))
             except AmbiguityError:
                 pass
         for scheme, frame in runs:
@@ -41,7 +41,7 @@ def build(rep: Report, sec: Section) -> None:
     with_fixed = df.height and "fixed" in df["scheme"].to_list() and rep.scheme().name == "crossfit"
     cap = (f"Share of segments in a disagreement quadrant (red or green; crossfit: modal quadrant), by metadata column "
            f"{s.flag!r}, with a 95% Wilson interval over segments; {rep.how()}"
-           + ("; fixed rows: the fixed split's test+val segments" if with_fixed else "")
+           + ("; fixed rows: the fixed split's test segments (held out; val chose the epoch)" if with_fixed else "")
            + ". mean_disagreement_p: the mean over segments of the share of repeats in red or green.")
     sec.files += rep.table("flagged_disagreement", df, cap)
     sec.markdown = T.to_markdown(df, caption=cap, digits=3)
