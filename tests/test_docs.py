@@ -84,3 +84,31 @@ def test_every_tested_claim_names_its_test():
             if _CLAIM.search(_NOT_A_CLAIM.sub("", para)) and not _NAMED_TEST.search(para):
                 vague.append(f"{md.name}: {' '.join(para.split())[:160]}")
     assert not vague, "'tested' without the test named (write tests/path.py::test_name):\n" + "\n".join(vague)
+
+
+# -- demo figures cannot go stale (bin/check_demo_numbers.py; CI runs it after `make demo`) --------------------
+def _checker():
+    return load_script("bin/check_demo_numbers.py")
+
+
+def test_demo_number_check_knows_every_quoted_figure_and_refuses_the_others():
+    chk = _checker()
+    summary = {"settings": {"folds": "5"}, "figures": {"x": "30 of 50 (0.60, 95% Wilson interval [0.46, 0.72])",
+                                                       "p": "p = 1.5e-07"}}
+    ok = "text <!-- demo:begin -->on the last run, 30 of 50 (0.60 [0.46, 0.72]), 5 folds, p = 1.5e-07<!-- demo:end --> 2026"
+    assert chk.problems(ok, summary) == []
+    stale = "<!-- demo:begin -->on the last run 31 of 50 (0.62)<!-- demo:end -->"
+    bad = chk.problems(stale, summary)
+    assert any("'31'" in p for p in bad) and any("'0.62'" in p for p in bad)
+    # a demo figure written outside a region is refused, and so is an unclosed region
+    assert any("outside" in p for p in chk.problems("On the last run 30 of 50 landed in red.", summary))
+    assert any("without" in p for p in chk.problems("<!-- demo:begin --> 30", summary))
+
+
+def test_docs_quote_only_figures_the_demo_wrote():
+    # demo-out/summary.json when `make demo` has run here (CI runs the script on it after the demo); else the
+    # copy the docs were written from (docs/demo-summary.json, written by the demo and committed with the docs)
+    chk = _checker()
+    fresh = ROOT / "demo-out" / "summary.json"
+    path = fresh if fresh.exists() else ROOT / "docs" / "demo-summary.json"
+    assert chk.check(path) == []
