@@ -129,49 +129,54 @@ def test_a_table_that_cannot_be_created_is_a_store_error(store, monkeypatch):
         store.write_features("grp", rows, sch, S.provenance("x", "1", {}, "k"))
 
 
-def test_a_commit_conflict_is_retried_and_other_errors_are_not(store, monkeypatch):
+def test_concurrent_upserts_all_land_and_other_errors_are_not_retried(store, monkeypatch):
+    """Eight threads upsert into one table at once: their commits conflict (Lance refuses a commit on a stale
+    version) and are rebased and retried, so every row lands once. With Lance's own retries off, the same
+    race loses commits (checked first, so the test shows that there is a race to lose)."""
+    import threading
+
+    import lance
+
     sch = feature_schema(2)
 
-    def rows(i):
-        return results_to_table(sch, [f"s{i}"], [{"f": float(i), "g": 0.0, "vector": np.ones(2, np.float32)}])
+    def rows(i, j):
+        return results_to_table(sch, [f"s{i}_{j}", "shared"], [{"f": float(j), "g": 0.0, "vector": np.ones(2, np.float32)}] * 2)
 
-    store.write_features("grp", rows(0), sch, S.provenance("x", "1", {}, "k"))
-    real_open = store._open
-    errors = []
+    store.write_features("grp", rows(0, 0), sch, S.provenance("x", "1", {}, "k"))
+    name = S.table_name("grp")
 
-    class Table:  # the real table, whose next commit fails once with errors[0]
-        def __init__(self, t):
-            self.t = t
+    def race(write) -> list[BaseException]:
+        failed: list[BaseException] = []
 
-        def __getattr__(self, name):
-            return getattr(self.t, name)
+        def work(i):
+            for j in range(6):
+                try:
+                    write(i, j)
+                except OSError as exc:
+                    failed.append(exc)
 
-        def merge_insert(self, key):
-            builder = self.t.merge_insert(key)
-            if errors:
-                exc = errors.pop(0)
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return failed
 
-                class Failing:
-                    def when_matched_update_all(self):
-                        return self
+    def unretried(i, j):
+        lance.dataset(store._uri(name)).merge_insert("segment_id").when_matched_update_all() \
+            .when_not_matched_insert_all().conflict_retries(0).execute(rows(100 + i, j))
 
-                    def when_not_matched_insert_all(self):
-                        return self
+    assert race(unretried), "no commit conflicted: the race below proves nothing"
+    assert race(lambda i, j: store.upsert(name, rows(i, j), schema=sch)) == []
+    ids = store.read(name, ["segment_id"])["segment_id"].to_list()
+    assert {f"s{i}_{j}" for i in range(8) for j in range(6)} <= set(ids) and ids.count("shared") == 1
 
-                    def execute(self, *a, **k):
-                        raise exc
+    def full(*a, **k):
+        raise OSError("No space left on device")
 
-                return Failing()
-            return builder
-
-    monkeypatch.setattr(store, "_open", lambda name: Table(real_open(name)))
-    errors.append(OSError("Commit conflict for version 3: retryable"))
-    store.write_features("grp", rows(1), sch, S.provenance("x", "1", {}, "k"))  # retried, then committed
-    assert sorted(real_open(S.table_name("grp")).to_table()["segment_id"].to_pylist()) == ["s0", "s1"]
-    errors.append(OSError("No space left on device"))
-    with pytest.raises(OSError, match="No space left"):  # not a conflict: raised at once, not retried
-        store.write_features("grp", rows(2), sch, S.provenance("x", "1", {}, "k"))
-    assert errors == []
+    monkeypatch.setattr(store, "_open", lambda n: type("T", (), {"merge_insert": full, "schema": sch})())
+    with pytest.raises(OSError, match="No space left"):  # not a conflict: raised at once
+        store.upsert(name, rows(0, 1), schema=sch)
 
 
 def test_segment_ids_are_never_null():

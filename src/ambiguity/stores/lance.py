@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -27,7 +26,7 @@ from ambiguity.errors import GroupConflictError, MissingGroupError, StoreError
 from ambiguity.stores import schema as S
 from ambiguity.stores.sql import quote, quote_list
 
-_COMMIT_RETRIES = 8
+_COMMIT_RETRIES = 20  # conflicting commits Lance rebases and retries before it gives up
 
 
 def open_store(uri: str | os.PathLike, *, create: bool = True) -> FeatureStore:
@@ -192,21 +191,15 @@ class FeatureStore:
                 if not self.has_table(name):  # not a lost race with another writer
                     raise StoreError(f"cannot create table {name!r}: {exc}") from None
         table = self._open(name)
-        for attempt in range(_COMMIT_RETRIES):
-            try:
-                (
-                    table.merge_insert(key)
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .execute(_null_bad_vectors(_conform(data, table.schema)))
-                )
-                return
-            except (OSError, RuntimeError) as exc:  # commit conflict with a concurrent writer: retry on the new version
-                if "conflict" not in str(exc).lower() and "retry" not in str(exc).lower():
-                    raise
-                time.sleep(0.05 * (2**attempt))
-                table = self._open(name)
-        raise StoreError(f"could not commit to {name!r} after {_COMMIT_RETRIES} conflicting writes")
+        # A commit that conflicts with a concurrent writer is rebased and retried by Lance itself (it knows a
+        # conflict by type, not by its message); any other error is raised at once.
+        (
+            table.merge_insert(key)
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .conflict_retries(_COMMIT_RETRIES)
+            .execute(_null_bad_vectors(_conform(data, table.schema)))
+        )
 
     def append(self, name: str, data: pa.Table) -> None:
         import lance
