@@ -325,8 +325,8 @@ def save_judgments(store: FeatureStore, j: Judgments) -> dict[str, int]:
     """Write the judgments into the store: new label-only segments, the judgments (and ratings) tables, and one
     predictor ``human:<modality>`` per condition under the ``human`` scheme. Refuses an item whose segment has
     another label than its gold. Returns rows written per table."""
+    from ambiguity.constants import Scheme
     from ambiguity.models.predictions import (
-        HUMAN,
         PREDICTIONS,
         PREDICTIONS_SCHEMA,
         migrate_predictions,
@@ -363,25 +363,25 @@ def save_judgments(store: FeatureStore, j: Judgments) -> dict[str, int]:
         "created_at": [now] * v.height}, schema=JUDGMENTS_SCHEMA), key="key", schema=JUDGMENTS_SCHEMA)
     written = {"segments": len(rows), JUDGMENTS: v.height}
     if j.ratings is not None:
-        r = j.ratings
+        rt = j.ratings
         store.upsert(RATINGS, pa.Table.from_pydict({
-            "key": [f"{a}|{b}|{c}" for a, b, c in zip(r["item"], r["condition"], r["rater"], strict=True)],
-            "segment_id": r["item"].to_list(), "condition": r["condition"].to_list(), "modality": r["modality"].to_list(),
-            "rater": r["rater"].to_list(), "label": r["label"].to_list(), "confidence": r["confidence"].to_list(),
-            "source": [j.source] * r.height, "created_at": [now] * r.height}, schema=RATINGS_SCHEMA),
+            "key": [f"{a}|{b}|{c}" for a, b, c in zip(rt["item"], rt["condition"], rt["rater"], strict=True)],
+            "segment_id": rt["item"].to_list(), "condition": rt["condition"].to_list(), "modality": rt["modality"].to_list(),
+            "rater": rt["rater"].to_list(), "label": rt["label"].to_list(), "confidence": rt["confidence"].to_list(),
+            "source": [j.source] * rt.height, "created_at": [now] * rt.height}, schema=RATINGS_SCHEMA),
             key="key", schema=RATINGS_SCHEMA)
-        written[RATINGS] = r.height
+        written[RATINGS] = rt.height
     soft = soft_labels(v, j.classes)
-    split = {x["segment_id"]: x["split"] for x in rows}
+    split: dict[str, str | None] = {x["segment_id"]: x["split"] for x in rows}
     migrate_predictions(store)
     for m in soft["modality"].unique(maintain_order=True).to_list():
         g = soft.filter(pl.col("modality") == m)
         model = f"human:{m}"
         t = prediction_table(
             model=model, kind="human", arch="human", modalities=modalities_shown(m), groups=[],
-            segment_ids=g["item"].to_list(), splits=[split.get(i) for i in g["item"].to_list()],
+            segment_ids=g["item"].to_list(), splits=[split.get(i) for i in g["item"].to_list()],  # type: ignore[misc]
             labels=g["gold"].to_list(), classes=j.classes, probs=np.asarray(g["dist"].to_list()),
-            config={"source": j.source, "condition": g["condition"][0]}, scheme=HUMAN)
+            config={"source": j.source, "condition": g["condition"][0]}, scheme=Scheme.HUMAN)
         t = t.set_column(t.schema.get_field_index("predicted"), "predicted",
                          pa.array([None if tie else p for p, tie in zip(g["plurality"], g["tie"], strict=True)], pa.string()))
         store.upsert(PREDICTIONS, t, key="key", schema=PREDICTIONS_SCHEMA)
