@@ -39,13 +39,11 @@ import pyarrow as pa
 from ambiguity.constants import Scheme
 from ambiguity.errors import ManifestError, MissingGroupError, StoreError
 from ambiguity.stores import schema as S
-from ambiguity.stores.sql import quote, quote_list
+from ambiguity.stores.tables import DYNAMICS, PREDICTIONS, Not, Table
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
 
-PREDICTIONS = "predictions"
-DYNAMICS = "dynamics"
 #: |sum(probs) - 1| above this is refused on import.
 SUM_TOLERANCE = 1e-3
 _MAX_PROBLEMS = 50
@@ -182,7 +180,7 @@ def dynamics_table(
     )
 
 
-def _replace_model(store: FeatureStore, table_name: str, data: pa.Table, schema: pa.Schema, scope: str = "") -> None:
+def _replace_model(store: FeatureStore, table: Table, data: pa.Table, schema: pa.Schema, **scope: str) -> None:
     """Upsert a model's rows, then delete its rows from earlier runs that this one does not cover."""
     if data.num_rows == 0:
         return
@@ -190,9 +188,9 @@ def _replace_model(store: FeatureStore, table_name: str, data: pa.Table, schema:
     run_ids = set(data.column("run_id").to_pylist())
     if len(models) != 1 or len(run_ids) != 1:
         raise StoreError("write one model of one run at a time")
-    store.upsert(table_name, data, key="key", schema=schema)
+    store.upsert(table, data, key="key", schema=schema)
     (model,), (run_id,) = models, run_ids
-    store.delete(table_name, f"model = {quote(model)} AND run_id != {quote(run_id)}{scope}")
+    table.delete(store, model=model, run_id=Not(run_id), **scope)
 
 
 def migrate_predictions(store: FeatureStore) -> None:
@@ -223,7 +221,7 @@ def write_predictions(store: FeatureStore, data: pa.Table) -> None:
     schemes = set(data.column("scheme").to_pylist()) if "scheme" in data.column_names else {"fixed"}
     if schemes != {"fixed"}:
         raise StoreError("write_predictions takes fixed-scheme rows; cross-fitted rows go through write_crossfit_rows")
-    _replace_model(store, PREDICTIONS, data, PREDICTIONS_SCHEMA, " AND scheme = 'fixed'")
+    _replace_model(store, PREDICTIONS, data, PREDICTIONS_SCHEMA, scheme=Scheme.FIXED)
 
 
 def write_crossfit_rows(store: FeatureStore, data: pa.Table) -> None:
@@ -236,57 +234,55 @@ def delete_crossfit(store: FeatureStore, models: Sequence[str], keep_run: str | 
     """Delete the cross-fitted rows of ``models`` (except those of run ``keep_run``)."""
     if not models or not store.has_table(PREDICTIONS) or "scheme" not in store.schema(PREDICTIONS).names:
         return
-    where = "scheme = 'crossfit' AND model IN " + quote_list(models)
-    if keep_run:
-        where += f" AND run_id != {quote(keep_run)}"
-    store.delete(PREDICTIONS, where)
+    PREDICTIONS.delete(store, scheme=Scheme.CROSSFIT, model=list(models), run_id=Not(keep_run or None))
 
 
 def write_dynamics(store: FeatureStore, data: pa.Table) -> None:
     _replace_model(store, DYNAMICS, data, DYNAMICS_SCHEMA)
 
 
-def _where(models: Sequence[str] | None, splits: Sequence[str] | None, scheme: str | None = None) -> str | None:
-    parts = [f"scheme = {quote(scheme)}"] if scheme else []
-    if models is not None:
-        parts.append("model IN " + quote_list(models) if models else "false")
-    if splits is not None:
-        parts.append("split IN " + quote_list(splits) if splits else "false")
-    return " AND ".join(parts) or None
+def _listed(values: Sequence[str] | None) -> list[str] | None:
+    """A filter of names: None (any) stays None; a string or list becomes the list (empty: no row)."""
+    return None if values is None else [values] if isinstance(values, str) else list(values)
 
 
 def read_predictions(
     store: FeatureStore, models: Sequence[str] | None = None, splits: Sequence[str] | None = None, scheme: str | None = "fixed",
+    columns: Sequence[str] | None = None,
 ) -> pl.DataFrame:
 
-    """Prediction rows as polars (all models and splits unless named) of one ``scheme`` (None: both)."""
+    """Prediction rows as polars (all models and splits unless named) of one ``scheme`` (None: both).
+
+    ``columns`` reads only those (pushed into the scan: at 10^6 segments x 4 models x 3 repeats the
+    per-row config, probs and lists are most of the memory)."""
     if not store.has_table(PREDICTIONS):
         raise MissingGroupError(f"the store at {store.uri} has no predictions: run `ambiguity train` or `ambiguity predictions import`")
     if scheme is not None and scheme not in Scheme.STORED:
         raise StoreError(f"scheme {scheme!r}: use one of {', '.join(Scheme.STORED)}")
     names = store.schema(PREDICTIONS).names
+    want = None if columns is None else [c for c in dict.fromkeys([*columns, *(["groups"] if "inputs" in columns else [])]) if c in names]
     if "scheme" not in names:  # written before schemes existed: all fixed
         if scheme == "crossfit":
             return cast(pl.DataFrame, pl.from_arrow(PREDICTIONS_SCHEMA.empty_table()))
-        df = store.read(PREDICTIONS, where=_where(models, splits))
+        df = PREDICTIONS.read(store, want, model=_listed(models), split=_listed(splits))
         df = df.with_columns(pl.lit("fixed").alias("scheme"), pl.lit(None, pl.Int32).alias("fold"),
                              pl.lit(None, pl.Int32).alias("repeat"))
     else:
-        df = store.read(PREDICTIONS, where=_where(models, splits, scheme))
-    if "inputs" not in names:  # written before inputs existed: every row saw all of its model's groups
+        df = PREDICTIONS.read(store, want, model=_listed(models), split=_listed(splits), scheme=scheme or None)
+    if "inputs" not in names and "groups" in df.columns:  # written before inputs existed: every row saw all of its model's groups
         df = df.with_columns(pl.col("groups").alias("inputs"))
-    return df
+    return df if columns is None else df.select(columns)
 
 
 def read_dynamics(store: FeatureStore, models: Sequence[str] | None = None) -> pl.DataFrame:
     if not store.has_table(DYNAMICS):
         raise MissingGroupError(f"the store at {store.uri} has no training dynamics: run `ambiguity train`")
-    return store.read(DYNAMICS, where=_where(models, None))
+    return DYNAMICS.read(store, model=_listed(models))
 
 
 def model_summary(store: FeatureStore) -> pl.DataFrame:
     """One row per model: kind, arch, modalities, groups, rows, schemes (sorted list of the schemes it has)."""
-    df = read_predictions(store, scheme=None).select(["model", "kind", "arch", "modalities", "groups", "segment_id", "scheme"])
+    df = read_predictions(store, scheme=None, columns=["model", "kind", "arch", "modalities", "groups", "scheme"])
     return (
         df.group_by("model", maintain_order=True)
         .agg(pl.first("kind"), pl.first("arch"), pl.first("modalities"), pl.first("groups"), pl.len().alias("rows"),
