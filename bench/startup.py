@@ -2,19 +2,17 @@
 
     .venv/bin/python bench/startup.py [--rounds 3] [--clips 32] [--extractor opensmile]
 
-Runs ``ambiguity extract --extractor opensmile --workers 2`` on 32 real speech clips
-(a fresh copy of the ingested store each time) with ``AMBIGUITY_PHASES`` set: the
-parent and every worker append ``<time> <pid> <phase>`` lines (see
-ambiguity.extractors.trace). Phases, from the command's launch:
+Runs ``ambiguity extract --extractor opensmile --workers 2`` on 32 real speech clips (a fresh
+copy of the ingested store each time). The runner and the pool's workers mark their phases as
+audit events (``sys.audit("ambiguity.extract", phase)``); this benchmark listens with a
+``sitecustomize`` module of its own on ``PYTHONPATH`` (so spawned workers listen too), which
+appends ``<time> <pid> <phase>`` lines to a file. Phases, from the command's launch:
 
-  parent imports   launch -> the extract command starts (interpreter, ambiguity.cli, click, runner)
-  store open       -> the store is open
-  extractor+group  -> the runner starts, then the group's provenance is checked (run-start -> planned includes the plan)
-  plan             run-start -> planned (segments and group status read, sorted)
-  fork server      launch -> the fork server process starts (``extract`` prestarts it before it
-                   imports the store), and its set-up: imports, the extractor built once (Smile())
-  worker imports   a worker process starts -> its initialiser runs (interpreter, modules to unpickle)
-  worker setup     initialiser -> the extractor is set up (0 when forked from a fork server that set it up)
+  to run-start     launch -> the runner starts (interpreter, CLI, registry, extractor, store open)
+  plan             run-start -> planned (group checked, segments and group status read, sorted)
+  pool start       run-start -> the first worker process exists
+  worker imports   a worker process starts -> its initializer runs (interpreter, modules to unpickle)
+  worker setup     initializer -> the extractor is set up (openSMILE: Smile())
   workers ready    launch -> the last worker is ready
   first result     planned -> the first batch is written (includes waiting for workers)
   writes           total time inside store writes (each an upsert commit)
@@ -42,6 +40,23 @@ from common import OUT, SPEECH, Row, emit  # noqa: E402
 
 CLI = str(Path(sys.executable).with_name("ambiguity"))
 
+#: Installed as sitecustomize in the benchmark's processes only (the package reads no variable).
+SITE = r'''
+import os, sys, time
+_marks = os.environ.get("STARTUP_BENCH_MARKS")
+if _marks:
+    def _write(phase, t=None):
+        with open(_marks, "a") as fh:
+            fh.write(f"{time.time() if t is None else t:.6f} {os.getpid()} {phase}\n")
+    try:  # this process's start (to a clock tick) from /proc: its interpreter start-up shows
+        with open(f"/proc/{os.getpid()}/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        _write("spawned", time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")))
+    except (OSError, ValueError, IndexError):
+        pass
+    sys.addaudithook(lambda ev, args: ev == "ambiguity.extract" and _write(args[0]))
+'''
+
 
 def one(seed: Path, work: Path, extractor: str, workers: int) -> dict[str, float]:
     store = work / "store"
@@ -49,35 +64,32 @@ def one(seed: Path, work: Path, extractor: str, workers: int) -> dict[str, float
     shutil.copytree(seed, store)
     marks = work / "phases.txt"
     marks.unlink(missing_ok=True)
+    site = work / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(SITE)
+    env = {**os.environ, "STARTUP_BENCH_MARKS": str(marks),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)}
     t0 = time.time()
     subprocess.run([CLI, "--store", str(store), "extract", "--extractor", extractor, "--workers", str(workers), "--quiet"],
-                   check=True, capture_output=True, env={**os.environ, "AMBIGUITY_PHASES": str(marks)})
+                   check=True, capture_output=True, env=env)
     t_exit = time.time()
     ev: dict[str, list[tuple[float, int]]] = defaultdict(list)
-    parent = None
     for line in marks.read_text().splitlines():
         t, pid, phase = line.split(maxsplit=2)
         ev[phase].append((float(t), int(pid)))
-        if phase == "cli-start":
-            parent = int(pid)
-    first = lambda p, mine=None: min(t for t, pid in ev[p] if mine is None or (pid == parent) == mine)  # noqa: E731
+    first = lambda p: min(t for t, _ in ev[p])  # noqa: E731
     last = lambda p: max(t for t, _ in ev[p])  # noqa: E731
     writes = sorted(t for t, _ in ev["write"])
     written = sorted(t for t, _ in ev["written"])
     wpids = sorted({pid for _, pid in ev["worker-init"]})
-    w_imports = [min(t for t, p in ev["worker-init"] if p == w) - min(t for t, p in ev["worker-spawned"] if p == w) for w in wpids]
-    w_setup = [min(t for t, p in ev["worker-ready"] if p == w) - min(t for t, p in ev["worker-init"] if p == w) for w in wpids]
+    at = lambda phase, w: min(t for t, p in ev[phase] if p == w)  # noqa: E731
     return {
-        "parent imports": first("cli-start") - t0,
-        "store open": first("store-open") - first("cli-start"),
-        "extractor+group": first("run-start") - first("store-open"),
+        "to run-start (imports, store open, extractor)": first("run-start") - t0,
         "plan": first("planned") - first("run-start"),
-        "pool start (first worker spawned, from run-start)": (min(t for t, _ in ev["worker-spawned"]) - first("run-start")) if wpids else 0.0,
-        "fork server spawned (from launch)": (first("forkserver-spawned") - t0) if ev["forkserver-spawned"] else 0.0,
-        "fork server set-up (imports, extractor built)": (first("forkserver-ready") - first("forkserver-spawned")) if ev["forkserver-ready"] else 0.0,
-        "worker imports": statistics.mean(w_imports) if wpids else 0.0,
-        "worker setup": statistics.mean(w_setup) if wpids else 0.0,
-        "workers ready (from launch)": (max(t for t, _ in ev["worker-ready"]) - t0) if wpids else 0.0,
+        "pool start (first worker spawned, from run-start)": (min(at("spawned", w) for w in wpids) - first("run-start")) if wpids else 0.0,
+        "worker imports": statistics.mean(at("worker-init", w) - at("spawned", w) for w in wpids) if wpids else 0.0,
+        "worker setup": statistics.mean(at("worker-ready", w) - at("worker-init", w) for w in wpids) if wpids else 0.0,
+        "workers ready (from launch)": (last("worker-ready") - t0) if wpids else 0.0,
         "first result written (from planned)": written[0] - first("planned"),
         "writes (sum)": sum(b - a for a, b in zip(writes, written, strict=True)),
         "shutdown (last write -> runner returns)": last("run-end") - written[-1],

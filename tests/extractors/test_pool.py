@@ -1,4 +1,4 @@
-"""The worker pool: no process of a run outlives it; coalesced writes keep every result."""
+"""The worker pool: no process of a run outlives it (also when cancelled); coalesced writes keep every result."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _ingest(store, tmp_path, speech_dir, n):
 
 
 def _run_processes() -> list[str]:
-    """Children of this process that belong to a pool: workers and the fork server (not the resource tracker)."""
+    """Children of this process that belong to a pool: its workers (not the resource tracker)."""
     out = []
     for p in psutil.Process().children(recursive=True):
         try:
@@ -30,7 +30,7 @@ def _run_processes() -> list[str]:
     return out
 
 
-def test_no_worker_or_fork_server_outlives_the_run(store, tmp_path, speech_dir):
+def test_no_worker_outlives_the_run(store, tmp_path, speech_dir):
     _ingest(store, tmp_path, speech_dir, 6)
     assert _run_processes() == []
     rep = run(store, Prosody(), workers=2, batch_size=2, progress=False)
@@ -48,3 +48,28 @@ def test_coalesced_writes_keep_every_result_in_fewer_commits(store, tmp_path, sp
     st = store.group_status("opensmile.egemaps")
     assert st.height == 8 and (st["status"] == "ok").all()
     assert store.version(S.table_name("opensmile.egemaps")) <= 3
+
+
+class Slow(Prosody):
+    name = "slow"
+
+    def process(self, batch):
+        import time
+
+        time.sleep(30)  # a stuck worker: cancelling must not wait for it
+        return super().process(batch)
+
+
+def test_a_cancelled_pool_terminates_its_workers(store, tmp_path, speech_dir):
+    import time
+
+    from ambiguity.extractors.pool import Pool, work
+
+    _ingest(store, tmp_path, speech_dir, 2)
+    pool = Pool(Slow(), 2)
+    futures = [pool.submit(work, [r]) for r in store.segments().to_dicts()]
+    time.sleep(3)  # both workers are inside process()
+    t = time.monotonic()
+    pool.close(cancel=True)
+    assert time.monotonic() - t < 10 and _run_processes() == []
+    assert all(f.done() for f in futures)

@@ -299,3 +299,10 @@ def test_a_setup_that_raises_in_the_workers_stops_the_run_with_its_words(store, 
     with pytest.raises(ExtractorError, match="setupbreaks setup failed: RuntimeError: the model file is gone"):
         run(store, SetupBreaks(), workers=2, batch_size=1, progress=False)
     assert not store.has_group("setupbreaks") or store.group_status("setupbreaks").height == 0
+
+
+def test_the_last_progress_line_is_100_percent_with_the_final_counts(store, tmp_path, speech_dir, capsys):
+    ingest(store, tmp_path, clips(speech_dir, 3) + [{"segment_id": "gone", "media": str(tmp_path / "gone.wav")}])
+    run(store, Prosody(), workers=1, batch_size=1, progress=True)  # stderr is not a terminal: a line per 10%
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("prosody: 100% (4/4 seg") and last.endswith("ok 3, failed 1, empty 0)"), last

@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -40,6 +41,7 @@ def init(cls: type, params: dict[str, Any], half: str, threads: int) -> None:
     up) or ``prepare`` (a model extractor's decode side only). A raise is kept and reported by
     :func:`work`, so the parent stops with the extractor's words, not "a process died"."""
     global _WORKER, _HALF, _SETUP_ERROR
+    sys.audit("ambiguity.extract", "worker-init")  # phase marks, as the runner's (bench/startup.py)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     _HALF = half
     try:
@@ -55,6 +57,7 @@ def init(cls: type, params: dict[str, Any], half: str, threads: int) -> None:
             _WORKER.setup()
     except Exception as exc:
         _SETUP_ERROR = f"{getattr(cls, 'name', cls.__name__)} setup failed: {type(exc).__name__}: {exc}"
+    sys.audit("ambiguity.extract", "worker-ready")
 
 
 def work(rows: list[dict[str, Any]]) -> list[Any]:
