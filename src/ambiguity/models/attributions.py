@@ -40,13 +40,12 @@ from ambiguity.constants import Scheme
 from ambiguity.errors import MissingGroupError, ModelError
 from ambiguity.models import shapley as A
 from ambiguity.stores import schema as S
-from ambiguity.stores.sql import quote, quote_list
+from ambiguity.stores.tables import ATTRIBUTIONS, Not
 
 if TYPE_CHECKING:
     from ambiguity.models.saved import SavedModel
     from ambiguity.stores.lance import FeatureStore
 
-ATTRIBUTIONS = "attributions"
 #: The fixed scheme's default: the segments no choice of the model depended on (val chose the epoch).
 FIXED_DEFAULT_SPLITS = ("test",)
 
@@ -139,7 +138,7 @@ def prepare(store: FeatureStore, model, splits: Sequence[str] | None = None, *, 
     from ambiguity.models.training import apply_standardiser, load_dataset
 
     sm = load_model(store, model) if isinstance(model, str) else model  # a name or a SavedModel
-    ds = load_dataset(store, sm.groups, need_split=sm.scheme == "fixed")
+    ds = load_dataset(store, sm.groups, need_split=sm.scheme == "fixed", partial=True)  # absent inputs: present false
     dropped = dict(ds.dropped)
     rows = np.arange(len(ds.segment_ids))
     if ids is not None:
@@ -228,7 +227,7 @@ def attribute(
             continue
         tidx = pr.y if tgt.cls is None else np.full(len(pr.y), unit.classes.index(tgt.cls), dtype=np.int64)
         res = A.shapley_values(unit.model, pr.Z, tidx, unit.class_prior, kind=tgt.kind, method=method,
-                               n_permutations=n_permutations, seed=seed, chunk=chunk)
+                               n_permutations=n_permutations, seed=seed, chunk=chunk, present=pr.present)
         frames.append(_long_frame(model, tgt.name, pr, res, seed))
     if not frames:
         raise ModelError(f"no usable segment to attribute{' in split(s) ' + ', '.join(splits) if splits else ''}")
@@ -312,8 +311,7 @@ def write_attributions(store: FeatureStore, frame: pl.DataFrame) -> None:
         store.drop(ATTRIBUTIONS)  # written before schemes existed: in-sample values, recomputed on request
     prov = S.provenance("attribution", "2", {"v_empty": V_EMPTY}, "attribution")
     store.upsert(ATTRIBUTIONS, table, key="key", schema=S.with_provenance(ATTRIBUTIONS_SCHEMA, prov))
-    store.delete(ATTRIBUTIONS, f"model = {quote(model)} AND target = {quote(target)} AND scheme = {quote(scheme)} "
-                               f"AND run_id != {quote(run_id)}")
+    ATTRIBUTIONS.delete(store, model=model, target=target, scheme=scheme, run_id=Not(run_id))
 
 
 def read_attributions(store: FeatureStore, model: str | None = None, target: str | None = "p_correct",
@@ -323,14 +321,7 @@ def read_attributions(store: FeatureStore, model: str | None = None, target: str
         raise MissingGroupError(f"the store at {store.uri} has no attributions: run `ambiguity attribute`")
     if scheme not in Scheme.CHOICES:
         raise ModelError(f"scheme {scheme!r}: use auto, fixed or crossfit")
-    parts = []
-    if model is not None:
-        parts.append(f"model = {quote(model)}")
-    if target is not None:
-        parts.append(f"target = {quote(target)}")
-    if splits is not None:
-        parts.append("split IN " + quote_list(splits) if splits else "false")
-    df = store.read(ATTRIBUTIONS, where=" AND ".join(parts) or None)
+    df = ATTRIBUTIONS.read(store, model=model, target=target, split=None if splits is None else list(splits))
     have = set(df["scheme"].unique().to_list())
     if scheme == "auto":
         scheme = "crossfit" if "crossfit" in have else "fixed"
