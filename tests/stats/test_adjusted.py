@@ -141,3 +141,23 @@ def test_a_quadrants_frame_without_labels_falls_back_and_says_so():
     quads = pl.DataFrame({"segment_id": [f"s{i}" for i in range(8)], "quadrant": ["red", "blue"] * 4})
     res = compare_quadrant_frame(feats, quads, [("red", "blue")])
     assert "no label column" in res.describe() and res[("red", "blue")].test == "welch"
+
+
+def test_family_report_is_one_correction_over_every_pair():
+    from stats_refs import ref_holm
+
+    rng = np.random.default_rng(9)
+    n = 240
+    ids = [f"s{i}" for i in range(n)]
+    quad = rng.choice(["red", "green", "blue"], n, p=[0.25, 0.25, 0.5])
+    feats = pl.DataFrame({"segment_id": ids, **{f"f{j}": rng.normal(size=n) + (quad == "red") * 0.5 * j for j in range(4)}})
+    quads = pl.DataFrame({"segment_id": ids, "quadrant": quad, "label": rng.integers(0, 2, n).astype(str)})
+    res = compare_quadrant_frame(feats, quads, family="report")
+    p = np.concatenate([c.table["p"].to_numpy() for c in res.comparisons])
+    got = np.concatenate([c.table["p_adj"].to_numpy() for c in res.comparisons])
+    # reference: Holm's step-down definition over all 3 pairs x 4 features at once
+    assert_allclose(got, ref_holm(p), rtol=1e-12)
+    assert all(c.family == "report" and c.family_size == 12 for c in res.comparisons)
+    assert "p (Holm, report)" in res[("red", "blue")].to_markdown()
+    per_pair = compare_quadrant_frame(feats, quads)
+    assert_allclose(per_pair[("red", "blue")].table["p_adj"].to_numpy(), ref_holm(res[("red", "blue")].table["p"].to_numpy()), rtol=1e-12)
