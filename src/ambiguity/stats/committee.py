@@ -1,9 +1,10 @@
 """The committee behind ``ambiguity select``: the store's unimodal and fusion models, refitted.
 
-The predictions table holds labelled segments only, and trained weights are not
-kept, so the committee is refitted on the labelled segments with each model's
-stored training configuration (groups, architecture, seed, epochs, ...) and then
-predicts the segments without a label. Unlabelled rows ride along in the same
+The predictions table holds labelled segments only, so the committee is refitted
+on the labelled segments with each model's stored training configuration (groups,
+architecture, seed, epochs, ...) and then predicts the segments without a label.
+Those are out of sample by construction: no model saw them (they have no label to
+train on), whatever the scheme the store's models were trained on. Unlabelled rows ride along in the same
 :class:`~ambiguity.models.training.Dataset` under the split ``unlabelled``: training
 uses the ``train`` split only and picks the epoch on ``val``, so they never
 influence a model, and the fit's predictions cover them.
@@ -41,7 +42,7 @@ def members_from_store(store: FeatureStore) -> list[Member]:
     from ambiguity.models.predictions import read_predictions
     from ambiguity.models.spec import TrainConfig
 
-    df = read_predictions(store).select("model", "groups", "config").unique("model", keep="first").sort("model")
+    df = read_predictions(store, columns=["model", "groups", "config"]).unique("model", keep="first").sort("model")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     out = []
     for r in df.iter_rows(named=True):
