@@ -96,18 +96,18 @@ def run(
     for a model extractor, decode processes (default: one prefetch thread).
     """
     mark("run-start")
-    group, prov = prepare_group(store, extractor, group, recompute)
-    schema = extractor.schema()
     size = batch_size or extractor.batch_size
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     pool = None
     if extractor.kind == "cpu" and n_workers > 1:
-        # Started before the plan is read: the workers import and set up meanwhile.
+        # Started first: the workers import and set up while the group is checked and the plan read.
         n = store.count("segments") if segment_ids is None else len(segment_ids)
         n_batches = -(-min(n, limit if limit is not None else n) // size)
         if n_batches > 1:
             pool = Pool(extractor, min(n_workers, n_batches))
     try:
+        group, prov = prepare_group(store, extractor, group, recompute)
+        schema = extractor.schema()
         rows, skipped = plan(store, group, recompute=recompute, only_failed=only_failed, limit=limit,
                              segment_ids=segment_ids)
     except BaseException:
