@@ -161,3 +161,20 @@ def test_family_report_is_one_correction_over_every_pair():
     assert "p (Holm, report)" in res[("red", "blue")].to_markdown()
     per_pair = compare_quadrant_frame(feats, quads)
     assert_allclose(per_pair[("red", "blue")].table["p_adj"].to_numpy(), ref_holm(res[("red", "blue")].table["p"].to_numpy()), rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("error")
+def test_swapping_groups_and_affine_maps_and_hostile_values():
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(60, 3))
+    g = np.where(rng.random(60) < 0.4, "red", "blue")
+    lab = rng.integers(0, 3, 60)
+    a = compare(x, g, "red", "blue", labels=lab).to_polars()
+    b = compare(3 * x + 7, g, "blue", "red", labels=lab).to_polars()
+    assert_allclose(a["p"].to_numpy(), b["p"].to_numpy(), rtol=1e-10)
+    assert_allclose(a["statistic"].to_numpy(), -b["statistic"].to_numpy(), rtol=1e-10)
+    assert a["direction"].to_list() == b["direction"].to_list()
+    g, lab = ["red"] * 5 + ["blue"] * 5, ["a", "b"] * 5
+    for values in ([1e308, -1e308, 1e308, 0, 1, 2, 3, 4, 5, 6], [5e-324] * 10, [np.nan] * 10, [1, np.inf, 2, 3, 4, 5, 6, 7, 8, 9]):
+        row = compare(np.array(values, float)[:, None], g, "red", "blue", labels=lab).to_polars().row(0, named=True)
+        assert (np.isfinite(row["p"]) and 0 <= row["p"] <= 1) or row["reason"]
