@@ -17,21 +17,20 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import torch
 
+from ambiguity.constants import Scheme
 from ambiguity.errors import MissingGroupError, ModelError
 from ambiguity.stores import schema as S
-from ambiguity.stores.sql import quote
+from ambiguity.stores.tables import MODELS, Not
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
-
-MODELS = "models"
 
 MODELS_SCHEMA = S.table_schema(
     ["key", "model", "kind", "arch", "groups", "modalities", "classes", "input_dims", "hparams", "mean", "sd",
@@ -138,17 +137,19 @@ def migrate(store: FeatureStore) -> None:
         store.upsert(MODELS, pa.table(cols).select(MODELS_SCHEMA.names).cast(MODELS_SCHEMA), key="key", schema=MODELS_SCHEMA)
 
 
-def _scheme_filter(store: FeatureStore, scheme: str) -> str:
+def _by_scheme(store: FeatureStore, scheme: str) -> dict[str, Any] | None:
+    """The filters that select ``scheme``'s rows; None when the table (written before schemes: all fixed) has none."""
     if "scheme" not in store.schema(MODELS).names:
-        return "true" if scheme == "fixed" else "false"
-    return f"scheme = {quote(scheme)}"
+        return {} if scheme == Scheme.FIXED else None
+    return {"scheme": scheme}
 
 
 def saved_models(store: FeatureStore, scheme: str = "fixed") -> list[str]:
     """Names of the models with saved weights on ``scheme`` (fixed: one per name; crossfit: one per (repeat, fold))."""
     if not store.has_table(MODELS):
         return []
-    return sorted(set(store.read(MODELS, ["model"], where=_scheme_filter(store, scheme))["model"].to_list()))
+    by = _by_scheme(store, scheme)
+    return [] if by is None else sorted(set(MODELS.read(store, ["model"], **by)["model"].to_list()))
 
 
 def fold_models(store: FeatureStore, name: str) -> pl.DataFrame:
@@ -156,19 +157,17 @@ def fold_models(store: FeatureStore, name: str) -> pl.DataFrame:
     schema = {"run_id": pl.String, "repeat": pl.Int32, "fold": pl.Int32}
     if not store.has_table(MODELS) or "scheme" not in store.schema(MODELS).names:
         return pl.DataFrame(schema=schema)
-    df = store.read(MODELS, ["run_id", "repeat", "fold"], where=f"scheme = 'crossfit' AND model = {quote(name)}")
+    df = MODELS.read(store, ["run_id", "repeat", "fold"], scheme=Scheme.CROSSFIT, model=name)
     return df.cast(schema).sort(["repeat", "fold"])  # type: ignore[arg-type]
 
 
 def delete_fold_models(store: FeatureStore, models: Sequence[str], keep_run: str) -> None:
     """Delete the cross-fitted rows of ``models`` from runs other than ``keep_run``."""
-    from ambiguity.stores.sql import quote_list
-
     if not models or not store.has_table(MODELS) or "scheme" not in store.schema(MODELS).names:
         return
-    where = f"scheme = 'crossfit' AND model IN {quote_list(list(models))} AND run_id != {quote(keep_run)}"
-    if store.read(MODELS, ["key"], where=where).height:  # each delete is a Lance commit
-        store.delete(MODELS, where)
+    stale = {"scheme": Scheme.CROSSFIT, "model": list(models), "run_id": Not(keep_run)}
+    if MODELS.read(store, ["key"], **stale).height:  # each delete is a Lance commit
+        MODELS.delete(store, **stale)
 
 
 def load_model(store: FeatureStore, name: str, *, repeat: int | None = None, fold: int | None = None,
@@ -185,15 +184,13 @@ def load_model(store: FeatureStore, name: str, *, repeat: int | None = None, fol
                     "; models are saved by `ambiguity train` -- retrain it, imported predictions have no weights")
             raise MissingGroupError(f"the store has no saved fixed-split weights for model {name!r} "
                                     f"(saved: {', '.join(have) or 'none'}){hint}")
-        where = f"model = {quote(name)} AND " + _scheme_filter(store, "fixed")
+        which: dict[str, Any] = {"model": name, **(_by_scheme(store, Scheme.FIXED) or {})}
     else:
-        where = f"model = {quote(name)} AND scheme = 'crossfit' AND repeat = {int(repeat)} AND fold = {int(fold or 0)}"
-        if run_id is not None:
-            where += f" AND run_id = {quote(run_id)}"
-        if not store.has_table(MODELS) or "scheme" not in store.schema(MODELS).names or not store.read(MODELS, ["key"], where=where).height:
+        which = {"model": name, "scheme": Scheme.CROSSFIT, "repeat": int(repeat), "fold": int(fold or 0), "run_id": run_id}
+        if not store.has_table(MODELS) or "scheme" not in store.schema(MODELS).names or not MODELS.read(store, ["key"], **which).height:
             raise MissingGroupError(f"the store has no saved weights for model {name!r}, repeat {repeat}, fold {fold}: "
                                     "rerun `ambiguity train GROUPS --folds K` (this version keeps every fold's model)")
-    r = store.read(MODELS, where=where).row(0, named=True)
+    r = MODELS.read(store, **which).row(0, named=True)
     hp = json.loads(r["hparams"])
     cfg = TrainConfig(**hp)
     model = build_model(cfg, r["input_dims"], len(r["classes"]))
