@@ -51,18 +51,17 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ambiguity.constants import Scheme
 from ambiguity.errors import ConfigError, ModelError
 from ambiguity.models import predictions as P
 from ambiguity.models.spec import ModelChoice, ModelSpec, plan_models
 from ambiguity.stores import schema as S
-from ambiguity.stores.sql import quote, quote_list
+from ambiguity.stores.tables import FITS, FOLDS, PREDICTIONS, Not
 
 if TYPE_CHECKING:
     from ambiguity.models.training import Dataset
     from ambiguity.stores.lance import FeatureStore
 
-FOLDS = "folds"
-FITS = "fits"
 MIN_INNER = 4
 
 FOLDS_SCHEMA = S.table_schema(["key", "run_id", "repeat", "segment_id", "group", "label", "fold"])
@@ -286,7 +285,7 @@ def _fingerprint(store: FeatureStore, ds: Dataset, specs: Sequence[ModelSpec], c
 def finished_units(store: FeatureStore, run_id: str) -> set[tuple[int, int]]:
     if not store.has_table(FITS):
         return set()
-    df = store.read(FITS, ["repeat", "fold"], where=f"run_id = {quote(run_id)}")
+    df = FITS.read(store, ["repeat", "fold"], run_id=run_id)
     return {(int(r), int(k)) for r, k in zip(df["repeat"].to_list(), df["fold"].to_list(), strict=True)}
 
 
@@ -296,7 +295,7 @@ def read_folds(store: FeatureStore, run_id: str | None = None) -> pl.DataFrame:
 
     if not store.has_table(FOLDS):
         raise MissingGroupError("the store has no saved folds: run `ambiguity train GROUPS --folds K` first")
-    return store.read(FOLDS, where=None if run_id is None else f"run_id = {quote(run_id)}").drop("key")
+    return FOLDS.read(store, run_id=run_id).drop("key")
 
 
 def read_fits(store: FeatureStore, run_id: str | None = None) -> pl.DataFrame:
@@ -305,7 +304,7 @@ def read_fits(store: FeatureStore, run_id: str | None = None) -> pl.DataFrame:
 
     if not store.has_table(FITS):
         raise MissingGroupError("the store has no cross-fitting record: run `ambiguity train GROUPS --folds K` first")
-    return store.read(FITS, where=None if run_id is None else f"run_id = {quote(run_id)}").drop("key")
+    return FITS.read(store, run_id=run_id).drop("key")
 
 
 def _forget_other_runs(store: FeatureStore, models: Sequence[str], run_id: str) -> None:
@@ -313,17 +312,17 @@ def _forget_other_runs(store: FeatureStore, models: Sequence[str], run_id: str) 
     from ambiguity.models.saved import delete_fold_models
 
     delete_fold_models(store, models, run_id)
-    if not store.has_table(P.PREDICTIONS) or "scheme" not in store.schema(P.PREDICTIONS).names:
+    if not store.has_table(PREDICTIONS) or "scheme" not in store.schema(PREDICTIONS).names:
         return
-    rows = store.read(P.PREDICTIONS, ["model", "run_id"], where="scheme = 'crossfit'")
+    rows = PREDICTIONS.read(store, ["model", "run_id"], scheme=Scheme.CROSSFIT)
     # Each delete is a Lance commit: only delete what is there.
     if rows.filter(pl.col("model").is_in(list(models)) & (pl.col("run_id") != run_id)).height:
         P.delete_crossfit(store, models, keep_run=run_id)
-        rows = store.read(P.PREDICTIONS, ["model", "run_id"], where="scheme = 'crossfit'")
+        rows = PREDICTIONS.read(store, ["model", "run_id"], scheme=Scheme.CROSSFIT)
     live = set(rows["run_id"].unique().to_list()) | {run_id}
     for table in (FOLDS, FITS):
         if store.has_table(table) and set(store.read(table, ["run_id"])["run_id"].unique().to_list()) - live:
-            store.delete(table, "run_id NOT IN " + quote_list(sorted(live)))
+            table.delete(store, run_id=Not(sorted(live)))
 
 
 def _write_unit(store: FeatureStore, ds: Dataset, specs: Sequence[ModelSpec], out: dict[str, Any], run_id: str, cv: CrossfitConfig,
@@ -390,7 +389,7 @@ def crossfit(
     _forget_other_runs(store, [s.name for s in specs], run_id)
 
     n = len(ds.segment_ids)
-    have = store.read(FOLDS, ["key"], where=f"run_id = {quote(run_id)}").height if store.has_table(FOLDS) else 0
+    have = FOLDS.read(store, ["key"], run_id=run_id).height if store.has_table(FOLDS) else 0
     if have != n * cv.repeats:
         store.upsert(FOLDS, pa.table({
             "key": [f"{run_id}|{r}|{s}" for r in range(cv.repeats) for s in ds.segment_ids],
