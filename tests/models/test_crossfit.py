@@ -323,3 +323,123 @@ def test_run_config_train_keys_cross_fit(tmp_path):
     runner._train({"groups": ["text.syn", "noise"], "epochs": 1, "folds": 2, "also_fixed": True})  # both schemes
     assert read_predictions(runner.store).height == 60 * 3
     assert read_predictions(runner.store, scheme="crossfit").height == 60 * 3
+
+
+# -- negative control: a feature that only identifies the group, labels random per group ------------------------
+def identity_store(path, n_groups=40, per=6, seed=11):
+    """Labels drawn once per group (half the groups each class); ``ident`` (text) encodes the group and nothing
+    else; ``noise`` (audio) is pure noise. Out of the group, nothing predicts the label."""
+    rng = np.random.default_rng(seed)
+    n = n_groups * per
+    group_label = rng.permutation(np.arange(n_groups) % 2)
+    centres = rng.normal(size=(n_groups, 32)) * 3
+    g = np.repeat(np.arange(n_groups), per)
+    ids = [f"s{i:04d}" for i in range(n)]
+    labels = [f"c{group_label[k]}" for k in g]
+    store = open_store(path)
+    store.upsert_segments(pa.table({
+        "segment_id": ids, "media": [None] * n, "audio": [None] * n, "start_s": [None] * n, "end_s": [None] * n,
+        "transcript": [None] * n, "label": labels, "split": ["train"] * n,
+        "metadata": [json.dumps({"group": f"g{k:02d}"}) for k in g]}, schema=S.SEGMENTS_SCHEMA))
+    write_vector_group(store, "ident", ids, centres[g] + rng.normal(size=(n, 32)) * 0.3, modality="text")
+    write_scalar_group(store, "noise", ids, rng.normal(size=(n, 4)), modality="audio")
+    return store, dict(zip(ids, (f"g{k:02d}" for k in g), strict=True))
+
+
+@pytest.fixture(scope="module")
+def control(tmp_path_factory):
+    from ambiguity.models.attributions import attribute
+
+    out = {}
+    for name, by in (("grouped", "group"), ("ungrouped", None)):
+        store, group_of = identity_store(tmp_path_factory.mktemp(name) / "store")
+        crossfit(store, ["ident", "noise"], cv=CrossfitConfig(folds=5, repeats=1, group_by=by, seed=2),
+                 config=TrainConfig(device="cpu"))  # default epochs: 20 for the probes, 10 for fusion
+        out[name] = (store, group_of, attribute(store, "fusion", scheme="crossfit").wide())
+    return out
+
+
+def _per_group(values: dict[str, float], group_of: dict[str, str]) -> np.ndarray:
+    """The mean per group: labels are independent between groups only, so the groups are the sample."""
+    by: dict[str, list[float]] = {}
+    for s, v in values.items():
+        by.setdefault(group_of[s], []).append(v)
+    return np.array([np.mean(v) for v in by.values()])
+
+
+def test_negative_control_grouped_accuracy_is_chance_and_ungrouped_is_not(control):
+    from scipy import stats
+
+    for name, (store, group_of, _) in control.items():
+        p = read_predictions(store, ["ident"], scheme="crossfit")
+        acc = _per_group(dict(zip(p["segment_id"], (p["predicted"] == p["label"]).cast(float), strict=True)), group_of)
+        n = len(acc)
+        # chance: 95% binomial (Clopper-Pearson) interval of n_groups independent coin flips around 0.5
+        lo, hi = stats.binom.ppf([0.025, 0.975], n, 0.5) / n
+        if name == "grouped":
+            assert lo <= acc.mean() <= hi, (acc.mean(), lo, hi)
+        else:  # the same segments, grouped by nothing: the model recognises the group and "predicts" its label
+            assert acc.mean() > hi + 0.15, (acc.mean(), hi)  # far above chance
+
+
+def test_negative_control_attribution_of_the_identity_modality(control):
+    from scipy import stats
+
+    for name, (_, group_of, w) in control.items():
+        phi = _per_group(dict(zip(w["segment_id"], w["phi_text"], strict=True)), group_of)
+        half = stats.t.ppf(0.975, len(phi) - 1) * phi.std(ddof=1) / np.sqrt(len(phi))
+        lo, hi = phi.mean() - half, phi.mean() + half
+        if name == "grouped":
+            assert lo <= 0 <= hi, (lo, hi)  # with grouping the identity feature earns nothing on p(correct)
+        else:
+            assert lo > 0.1, (lo, hi)  # without it, it carries the (leaked) label
+
+
+# -- nothing shown on a cross-fitted store is computed in sample ---------------------------------------------------
+def _oof_mean_probs(store, group_of):
+    """Per (model, segment), the mean over repeats of the cross-fitted probs, after checking from the raw fits
+    table that the (repeat, fold) fit behind every row trained (and validated) on no segment of its group."""
+    fits = {(r["repeat"], r["fold"]): {group_of[s] for s in r["train_ids"] + r["val_ids"]}
+            for r in store.read("fits").iter_rows(named=True)}
+    rows = store.read("predictions", where="scheme = 'crossfit'")
+    for r in rows.select("segment_id", "repeat", "fold").iter_rows(named=True):
+        assert group_of[r["segment_id"]] not in fits[(r["repeat"], r["fold"])], r
+    return {
+        (r["model"], r["segment_id"]): np.mean(np.array(r["probs"]), axis=0)
+        for r in rows.group_by(["model", "segment_id"]).agg(pl.col("probs")).iter_rows(named=True)}
+
+
+def test_report_and_explorer_show_no_number_computed_in_sample(run2, tmp_path):
+    from scipy.spatial.distance import jensenshannon
+
+    from ambiguity.explore.data import load
+    from ambiguity.report.build import build_report
+    from ambiguity.report.context import ReportSettings
+
+    store, rep = run2  # the store also holds fixed-split predictions: in sample on its train split
+    segs = store.segments(["segment_id", "metadata"])
+    group_of = {s: json.loads(m)["dialog_id"] for s, m in zip(segs["segment_id"], segs["metadata"], strict=True)}
+    oof = _oof_mean_probs(store, group_of)
+
+    def jsd(s):  # from the definition: two unimodal distributions, base 2, squared JS distance
+        return jensenshannon(oof[("text.syn", s)], oof[("noise", s)], base=2) ** 2
+
+    out = tmp_path / "report"
+    build_report(store, out, ReportSettings())
+    conflicts = pl.read_csv(out / "tables" / "conflict_summary.csv")
+    assert conflicts["n"][0] == len(group_of)  # every labelled segment, not the fixed test split
+    np.testing.assert_allclose(conflicts["mean_jsd"][0], np.mean([jsd(s) for s in group_of]), atol=1e-6)
+    ranked = pl.read_csv(out / "tables" / "most_ambiguous.csv")
+    assert ranked.height > 0
+    for r in ranked.iter_rows(named=True):  # each ranked segment's components come from out-of-fold predictions
+        assert r["conflict"] == pytest.approx(jsd(r["segment_id"]), abs=1e-3)
+    # attribution: every segment attributed by its fold models (checked against fits in test_attribute), none by
+    # the fixed-split model: the per-quadrant counts cover every labelled segment
+    means = pl.read_csv(out / "tables" / "attribution_means.csv")
+    per_uni = means.filter(pl.col("modality") == "text").group_by("unimodal").agg(pl.col("n").sum())
+    assert per_uni["n"].to_list() == [len(group_of)] * per_uni.height
+    data = load(store)
+    sc = data.scores.frame.filter(pl.col("conflict").is_not_null())
+    assert sc.height == len(group_of)
+    for r in sc.iter_rows(named=True):
+        assert r["conflict"] == pytest.approx(jsd(r["segment_id"]), abs=1e-6)  # probs are stored as float32
