@@ -15,12 +15,20 @@ chosen from the *other* pool: a planted cross-modal conflict. The report then sh
 which share of planted segments lands in a disagreement quadrant (red or green)
 against the share of the others.
 
-The models are cross-fitted (5 folds x 3 repeats): every one of the 500 segments is
-predicted out of fold three times and gets its modal quadrant and a stability. The
-stitched set has no speaker or dialog column, so every segment is its own group. The
-fixed split (train 80 / val 10 / test 10) is trained as well, and the demo prints the
-two schemes side by side: coverage, red+green counts, the planted conflicts' share in
-red/green with its Wilson interval, and the adjusted p-values of the audio comparisons.
+The clips partition into N_GROUPS clip groups (metadata column ``clip_group``): each
+group has its own face windows (one distressed, one or two smiling; windows of one
+source never overlap, so no frame is in two groups) and its own speech clips (every
+fifth clip of each arousal pool, every fifth conversational turn), and every segment
+draws its face and its speech from its own group only. The models are cross-fitted
+by that group (5 folds x 3 repeats, ``group_by = "clip_group"``): the model that
+predicts a segment never saw any of its clips. What this guarantees: no media or
+audio file, and no video frame, is shared between a held-out fold and the data its
+model was fitted on (the leakage report and ``leakage.fold_leakage`` count it). What
+it does not: the clips of different groups still come from the same few sources (one
+crying woman, one smiling man and the same woman smiling; one speech-emotion corpus),
+so a model can still learn "this person crying" from other windows of the same video.
+The fixed split (train 80 / val 10 / test 10, random) shares clips between train and
+test on purpose, and the demo prints it beside the grouped scheme, on its test split.
 
 Everything is written under demo-out/; a second run reuses every stage that is current.
 """
@@ -40,6 +48,8 @@ OUT = ROOT / "demo-out"
 N_PER_CLASS = 250
 PLANTED_SHARE = 0.10  # of segments with a conflicting audio clip; as many again with a conflicting face
 SEED = 0
+N_GROUPS = 5  # clip groups: each has its own face windows and speech clips
+WINDOW = 0.5  # seconds per face window
 
 STITCHED = (
     "NOTE: this demo stitches modalities from different open datasets (essays for text and label, "
@@ -48,8 +58,9 @@ STITCHED = (
 )
 
 
-def speech_pools(folder: Path) -> tuple[list[str], list[str]]:
-    """High-arousal clips (empathetic pool) and low-arousal clips plus conversational turns (neutral pool)."""
+def speech_pools(folder: Path) -> tuple[list[list[str]], list[list[str]]]:
+    """Per clip group: its high-arousal clips (empathetic pool) and its low-arousal clips plus conversational turns
+    (neutral pool); every clip in exactly one group (every N_GROUPS-th clip of each pool, by arousal)."""
     from ambiguity.media import decode_audio
 
     speech = DATA / "speech-emotion"
@@ -59,6 +70,7 @@ def speech_pools(folder: Path) -> tuple[list[str], list[str]]:
     low = [str(speech / f) for f in clips[:half]]
     high = [str(speech / f) for f in clips[half:]]
     folder.mkdir(parents=True, exist_ok=True)
+    turns = []
     for line in (speech / "diarization-3speakers.segments").read_text().splitlines():
         if line.strip():
             a, b, _ = map(str.strip, line.split("\t"))
@@ -66,26 +78,30 @@ def speech_pools(folder: Path) -> tuple[list[str], list[str]]:
             if not target.exists():
                 x, rate, first = decode_audio(str(speech / "diarization-3speakers.wav"), float(a), float(b))
                 _write_wav(target, x[int(float(a) * rate) - first : int(float(b) * rate) - first], rate)
-            low.append(str(target))
-    return high, low
+            turns.append(str(target))
+    return ([high[g::N_GROUPS] for g in range(N_GROUPS)],
+            [low[g::N_GROUPS] + turns[g::N_GROUPS] for g in range(N_GROUPS)])
 
 
-def face_pools(folder: Path) -> tuple[list[str], list[str]]:
-    """1 s windows of the face clips, cut into files of their own (each segment is one whole file)."""
+def face_pools(folder: Path) -> tuple[list[list[str]], list[list[str]]]:
+    """Per clip group: its distressed and its smiling face windows (WINDOW s each, cut into files of their own;
+    windows of one source never overlap, so no frame is in two groups)."""
     faces = DATA / "faces"
     woman, man = faces / "WolfgangLanger_Pexels.mp4", faces / "single_face.mp4"
     folder.mkdir(parents=True, exist_ok=True)
-    distressed = [_cut_video(woman, s, folder) for s in (0.0, 0.5, 1.0, 1.5)]
-    smiling = [_cut_video(man, s, folder) for s in (0.6, 1.0, 1.4)] + [_cut_video(woman, s, folder) for s in (16.5, 17.5, 18.5)]
+    # the woman cries in 0-2.5 s and smiles in 16.5-19 s; the man (2.4 s) smiles throughout
+    distressed = [[_cut_video(woman, WINDOW * g, folder)] for g in range(N_GROUPS)]
+    smiling = [[_cut_video(woman, 16.5 + WINDOW * g, folder)] + ([_cut_video(man, 0.6 * g, folder)] if 0.6 * g + WINDOW <= 2.4 else [])
+               for g in range(N_GROUPS)]
     return distressed, smiling
 
 
-def _cut_video(src: Path, start: float, folder: Path, seconds: float = 1.0) -> str:
+def _cut_video(src: Path, start: float, folder: Path, seconds: float = WINDOW) -> str:
     import av
 
     from ambiguity.media import sample_frames
 
-    target = folder / f"{src.stem}_{start:04.1f}.mp4"
+    target = folder / f"{src.stem}_{start:04.1f}_{seconds:.1f}s.mp4"
     if not target.exists():
         frames = sample_frames(str(src), start, start + seconds, fps=25)
         h, w = frames[0][1].shape[:2]
@@ -118,17 +134,19 @@ def build_manifest(path: Path) -> Path:
     order = rng.permutation(n)
     n_plant = int(round(PLANTED_SHARE * n))
     planted = {int(i): "audio" for i in order[:n_plant]} | {int(i): "video" for i in order[n_plant : 2 * n_plant]}
+    group = rng.permutation(n) % N_GROUPS  # 100 segments per clip group
     for i, e in enumerate(picked):
         positive = e["empathy_bin"] == "1"
         flip = planted.get(i, "")
-        a_pool = high if positive != (flip == "audio") else low
-        v_pool = distressed if positive != (flip == "video") else smiling
+        g = int(group[i])
+        a_pool = (high if positive != (flip == "audio") else low)[g]
+        v_pool = (distressed if positive != (flip == "video") else smiling)[g]
         a = a_pool[rng.integers(len(a_pool))]
         v = v_pool[rng.integers(len(v_pool))]
         rows.append({
             "segment_id": e["message_id"], "media": v, "audio": a,
             "transcript": e["essay"], "label": "empathetic" if positive else "neutral",
-            "planted": flip, "empathy": e["empathy"],
+            "planted": flip, "empathy": e["empathy"], "clip_group": f"g{g}",
         })
     # 80/10/10 splits stratified by label and by planted kind, so that the test and val
     # splits (where quadrants are read) hold their share of planted conflicts.
@@ -183,6 +201,7 @@ epochs = 15
 seed = 0
 folds = 5
 repeats = 3
+group_by = "clip_group"
 also_fixed = true
 
 [report_settings]
@@ -232,8 +251,9 @@ def speech_check() -> None:
           f"real clips: rho = {rho:.3f} (p = {p:.1g})\n")
 
 
-def schemes_side_by_side() -> None:
-    """The numbers of issue 13: coverage, red+green per model, planted share with its interval, adjusted p-values."""
+def schemes_side_by_side() -> dict[str, str]:
+    """Coverage, red+green per model, planted share with its interval, adjusted p-values, on the clip-grouped
+    crossfit scheme and on the fixed split's test segments; returns the figures for summary.json."""
     import json
 
     import polars as pl
@@ -243,41 +263,83 @@ def schemes_side_by_side() -> None:
     from ambiguity.stats.stability import wilson_interval
     from ambiguity.stores.lance import open_store
 
+    fig: dict[str, str] = {}
     store = open_store(OUT / "store")
     segs = store.segments(["segment_id", "label", "metadata"])
     planted = {r["segment_id"]: json.loads(r["metadata"] or "{}").get("planted") or "" for r in segs.iter_rows(named=True)}
-    print(f"\nCross-fitted (5 folds x 3 repeats) vs fixed split (its test+val segments, those it did not train on); {segs.height} segments.")
-    print("red+green: crossfit counts each segment once by its modal quadrant, and also per repeat (one fit per segment, "
-          "as on the fixed split: the mean over repeats); rates with 95% Wilson intervals:")
+    print(f"\nCross-fitted by clip group (5 folds x 3 repeats; no clip in a held-out fold was trained on) vs the fixed "
+          f"split (its test segments; its random split shares clips between train and test); {segs.height} segments.")
+    print("red+green: crossfit counts each segment once by its modal quadrant; rates with 95% Wilson intervals; "
+          "planted: segments whose planted modality is the model's:")
+    kind = {"opensmile.egemaps": "audio", "landmarks": "video", "text.minilm": None}
     for model in ("text.minilm", "opensmile.egemaps", "landmarks"):
         line = []
-        counts = {}
-        for scheme, splits in (("crossfit", None), ("fixed", ("test", "val"))):
+        for scheme, splits in (("crossfit", None), ("fixed", ("test",))):
             q = quadrants(store, model, "fusion", splits, scheme=scheme).frame
+            q = q.with_columns(pl.col("segment_id").replace_strict(planted, default="").alias("planted"))
             rg = int(q["quadrant"].is_in(["red", "green"]).sum())
-            counts[scheme] = rg
             lo, hi = wilson_interval(rg, q.height)
             what = f"{q.height} placed, red+green {rg} (rate {rg / q.height:.3f} [{float(lo):.3f}, {float(hi):.3f}])"
-            if scheme == "crossfit":
-                counts["per_repeat"] = per_repeat = float(q["disagreement_p"].sum())  # each segment's share of repeats in red/green
-                what += f", per repeat {per_repeat:.1f}"
-            p = q.filter(pl.col("segment_id").replace_strict(planted, default="") != "")
-            k = int(p["quadrant"].is_in(["red", "green"]).sum())
-            lo, hi = wilson_interval(k, p.height)
-            line.append(f"{scheme}: {what}, planted in red/green {k}/{p.height} = "
-                        f"{k / max(p.height, 1):.2f} [{float(lo):.2f}, {float(hi):.2f}]")
-        fixed = counts["fixed"] or float("nan")
-        print(f"  {model}: " + "; ".join(line) + f"; red+green crossfit/fixed: modal {counts['crossfit'] / fixed:.1f}x, "
-              f"per repeat {counts['per_repeat'] / fixed:.1f}x")
+            if kind[model]:
+                for label, sub in (("planted", q.filter(pl.col("planted") == kind[model])), ("unplanted", q.filter(pl.col("planted") == ""))):
+                    k = int(sub["quadrant"].is_in(["red", "green"]).sum())
+                    lo, hi = wilson_interval(k, sub.height)
+                    fig[f"{scheme}.{kind[model]}.{label}"] = (f"{k} of {sub.height} ({k / max(sub.height, 1):.2f}, "
+                                                             f"95% Wilson interval [{float(lo):.2f}, {float(hi):.2f}])")
+                    what += f", {label} in red/green {fig[f'{scheme}.{kind[model]}.{label}']}"
+            line.append(f"{scheme}: {what}")
+        print(f"  {model}: " + "; ".join(line))
+    print("Out-of-fold accuracy (clip-grouped crossfit, mean over repeats) vs fixed-split test accuracy:")
+    from ambiguity.models.predictions import read_predictions
+
+    cf = read_predictions(store, scheme="crossfit")
+    fx = read_predictions(store, splits=["test"])
+    for model in ("text.minilm", "opensmile.egemaps", "landmarks", "fusion"):
+        acc = cf.filter(pl.col("model") == model).group_by("repeat").agg((pl.col("predicted") == pl.col("label")).mean())
+        t = fx.filter(pl.col("model") == model)
+        fig[f"accuracy.crossfit.{model}"] = f"{float(acc['predicted'].mean()):.2f}"
+        fig[f"accuracy.fixed.{model}"] = f"{float((t['predicted'] == t['label']).mean()):.2f}"
+        print(f"  {model}: {fig[f'accuracy.crossfit.{model}']} vs {fig[f'accuracy.fixed.{model}']}")
     print("Adjusted p-values (Holm) of the audio comparisons (opensmile.egemaps quadrants, prosody features), smallest per pair:")
-    for scheme, splits in (("crossfit", None), ("fixed", ("test", "val"))):
+    for scheme, splits in (("crossfit", None), ("fixed", ("test",))):
         qc = compare_quadrants(store, "opensmile.egemaps", "fusion", ["prosody"], splits=splits, scheme=scheme)
         parts = []
+        mins = []
         for c in qc.comparisons:
             padj = c.table["p_adj"].drop_nulls().drop_nans()
             n_sig = int((padj <= 0.05).sum())
+            if padj.len():
+                mins.append(float(padj.min()))
             parts.append(f"{c.a} vs {c.b}: min {padj.min():.3g}, {n_sig} of {c.table.height} <= 0.05" if padj.len() else f"{c.a} vs {c.b}: n/a")
+        fig[f"compare.{scheme}.min_p_adj"] = f"{min(mins):.3g}" if mins else "n/a"
         print(f"  {scheme}: " + "; ".join(parts))
+    return fig
+
+
+def attribution_figures() -> dict[str, str]:
+    """The report's attribution_flagged table (crossfit: each segment by its fold models, mean over repeats)."""
+    import polars as pl
+
+    path = OUT / "report" / "tables" / "attribution_flagged.csv"
+    if not path.exists():
+        return {}
+    fig = {}
+    for r in pl.read_csv(path).iter_rows(named=True):
+        v = r["planted"]
+        fig[f"attribution.{v}"] = (f"AUC {r['auc']:.2f} (one-sided Mann-Whitney p = {r['p_one_sided']:.1e}, "
+                                   f"{r['n_flagged']} vs {r['n_other']} segments)")
+    return fig
+
+
+def write_summary(figures: dict[str, str]) -> Path:
+    """demo-out/summary.json: every demo figure the README and docs quote (tests/test_docs.py checks them)."""
+    import json
+
+    path = OUT / "summary.json"
+    settings = {"segments": str(2 * N_PER_CLASS), "folds": "5", "repeats": "3", "clip_groups": str(N_GROUPS),
+                "planted_share_pct": f"{round(100 * PLANTED_SHARE)}"}
+    path.write_text(json.dumps({"settings": settings, "figures": figures}, indent=2, sort_keys=True) + "\n")
+    return path
 
 
 # -- human judgments (issue 26): the CREMA-D vote counts, no media ---------------------------------------------
@@ -339,7 +401,8 @@ def main() -> int:
         if (tables / f"{stem}.md").exists():
             print(f"\n{head}")
             print((tables / f"{stem}.md").read_text())
-    schemes_side_by_side()
+    figures = schemes_side_by_side() | attribution_figures()
+    print(f"\nthe demo's figures: {write_summary(figures)}")
     print(f"\n{len(out['ran'])} stage(s) ran, {len(out['skipped'])} reused, {time.perf_counter() - t0:.0f} s")
     print(STITCHED)
     print(f"explore it: cd {OUT.relative_to(Path.cwd()) if OUT.is_relative_to(Path.cwd()) else OUT} && ambiguity status "
