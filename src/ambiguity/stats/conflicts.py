@@ -38,6 +38,7 @@ import numpy as np
 import polars as pl
 
 from ambiguity.errors import StatsError
+from ambiguity.stores.tables import ANNOTATIONS, PREDICTIONS
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -85,7 +86,7 @@ def oos_predictions(store: FeatureStore, names: Sequence[str], splits: Sequence[
     from ambiguity.models.predictions import model_summary, read_predictions
     from ambiguity.stats.stability import resolve_scheme
 
-    if not store.has_table("predictions"):
+    if not PREDICTIONS.exists(store):
         raise StatsError(NO_PREDICTIONS)
     scheme = resolve_scheme(model_summary(store), list(names), scheme)
     cols = ["model", "segment_id", "split", "label", "classes", "probs"]
@@ -118,7 +119,7 @@ def conflict_scores(store: FeatureStore, models: Sequence[str] | None = None, sp
     ``models`` default: every unimodal model."""
     from ambiguity.stats.quadrant_tables import resolve_model, unimodal_models
 
-    if not store.has_table("predictions"):
+    if not PREDICTIONS.exists(store):
         raise StatsError(NO_PREDICTIONS)
     names = [resolve_model(store, m) for m in models] if models else sorted(unimodal_models(store))
     if len(names) < 2:
@@ -196,9 +197,9 @@ def spearman_ci(x: np.ndarray, y: np.ndarray, *, n_boot: int = 2000, ci: float =
 def annotator_disagreement(store: FeatureStore, task: str | None = None) -> pl.DataFrame:
     """segment_id, n_answers, disagreement: the share of pairs of answers on a segment that differ
     (over every annotator and round of ``task``, or of all tasks); segments with fewer than 2 answers left out."""
-    if not store.has_table("annotations"):
+    if not ANNOTATIONS.exists(store):
         raise StatsError("the store has no annotations")
-    ans = store.read("annotations", ["task", "segment_id", "judgment"], where=f"task = '{task}'" if task else None)
+    ans = ANNOTATIONS.read(store, ["task", "segment_id", "judgment"], task=task or None)
     counts = ans.group_by(["segment_id", "judgment"]).len()
     per = counts.group_by("segment_id").agg(pl.col("len").sum().alias("n_answers"),
                                            (pl.col("len") * (pl.col("len") - 1)).sum().alias("same"))

@@ -51,6 +51,7 @@ from ambiguity.stats.stability import (
     resolve_scheme,
 )
 from ambiguity.stores.schema import parse_splits
+from ambiguity.stores.tables import PREDICTIONS
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -397,10 +398,7 @@ def quadrants(store: FeatureStore, unimodal: str, fusion: str, splits=None, thre
 
 def model_classes(store: FeatureStore, model: str) -> int:
     """How many classes ``model`` predicts (from one of its prediction rows)."""
-    from ambiguity.models.predictions import PREDICTIONS
-    from ambiguity.stores.sql import quote
-
-    df = store.read(PREDICTIONS, ["classes"], where=f"model = {quote(model)}")
+    df = PREDICTIONS.read(store, ["classes"], model=model)
     first = df["classes"][0] if df.height else None
     return len(first) if first is not None else 2
 

@@ -46,6 +46,7 @@ import numpy as np
 import polars as pl
 
 from ambiguity.errors import AmbiguityError, StatsError
+from ambiguity.stores.tables import ANNOTATIONS, DYNAMICS, PREDICTIONS, TASKS
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -181,10 +182,10 @@ def _knn(store: FeatureStore, group: str, k: int) -> pl.DataFrame:
 
 
 def _annotators(store: FeatureStore) -> pl.DataFrame:
-    a = store.read("annotations", ["task", "segment_id", "judgment", "annotator"])
+    a = ANNOTATIONS.read(store, ["task", "segment_id", "judgment", "annotator"])
     if a.height == 0:
         raise StatsError("no annotations")
-    tasks = store.read("tasks", ["task", "choices"]).unique("task") if store.has_table("tasks") else pl.DataFrame()
+    tasks = TASKS.read(store, ["task", "choices"]).unique("task") if TASKS.exists(store) else pl.DataFrame()
     n_choices = {r["task"]: len(json.loads(r["choices"] or "[]")) for r in tasks.iter_rows(named=True)}
     counts = a.group_by("task", "segment_id", "judgment").len("n")
     per = counts.group_by("task", "segment_id").agg(pl.col("n").sum().alias("total"), pl.col("n").max().alias("top"), pl.len().alias("k"))
@@ -232,14 +233,14 @@ def ambiguity_scores(
         missing["disagreement"] = COMPONENTS["disagreement"]
     else:
         add(("disagreement",), _disagreement, store, *pair)
-    if store.has_table("predictions"):
+    if PREDICTIONS.exists(store):
         add(("committee",), _committee, store)
     else:
         missing["committee"] = COMPONENTS["committee"]
     if not any(w[c] for c in IN_SAMPLE):
         for c in IN_SAMPLE:
             missing[c] = "in sample (training segments only): off by default; give it a weight to include it"
-    elif store.has_table("dynamics"):
+    elif DYNAMICS.exists(store):
         add(("confidence", "variability"), _dynamics, store)
     else:
         missing["confidence"] = missing["variability"] = COMPONENTS["confidence"]
@@ -251,7 +252,7 @@ def ambiguity_scores(
         missing["conflict"] = COMPONENTS["conflict"]
     else:
         add(("conflict",), _conflict, store)
-    if store.has_table("annotations"):
+    if ANNOTATIONS.exists(store):
         add(("annotators",), _annotators, store)
     else:
         missing["annotators"] = COMPONENTS["annotators"]
@@ -269,7 +270,7 @@ def ambiguity_scores(
 def _pair(store: FeatureStore, unimodal: str | None, fusion: str | None) -> tuple[list[str], str] | None:
     from ambiguity.stats.quadrant_tables import resolve_model, unimodal_models
 
-    if not store.has_table("predictions"):
+    if not PREDICTIONS.exists(store):
         return None
     uni = [resolve_model(store, unimodal)] if unimodal else sorted(unimodal_models(store))
     fus = resolve_model(store, fusion) if fusion else fusion_model(store)
