@@ -137,8 +137,8 @@ def text(work: Path, rounds: int, quick: bool, n: int | None) -> list[Row]:
     print(f"  text, {len(essays)} transcripts: {res}")
     peer = "sentence-transformers encode(batch_size=32), whole process"
     return [
-        Row("peers", f"text.minilm, {len(essays)} transcripts, wall", o["wall"], p["wall"], o["wall"] / p["wall"], "<= 1.0", peer=peer),
-        Row("peers", f"text.minilm, {len(essays)} transcripts, CPU time", o["cpu"], p["cpu"], o["cpu"] / p["cpu"], "<= 1.0", peer=peer),
+        Row("peers", f"text.minilm, {len(essays)} transcripts, wall", o["wall"], p["wall"], o["wall"] / p["wall"], "<= 0.9", peer=peer),
+        Row("peers", f"text.minilm, {len(essays)} transcripts, CPU time", o["cpu"], p["cpu"], o["cpu"] / p["cpu"], "<= 0.9", peer=peer),
     ]
 
 
@@ -191,9 +191,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
         if a.only in (None, "text"):
             rows += text(work, a.rounds, a.quick, a.texts)
         if a.only in (None, "opensmile"):
-            rows += smile(work, a.rounds, 32, "<= 1.1")
+            rows += smile(work, a.rounds, 32, "<= 1.3")  # issue 27 guard rails: 1.3x on 32 clips, 1.0x on 1,000
             if not (a.quick or a.no_1000):
-                rows += smile(work, a.rounds, 1000, "<= 0.95")
+                rows += smile(work, a.rounds, 1000, "<= 1.0")
     return rows
 
 
