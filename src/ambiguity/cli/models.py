@@ -92,6 +92,7 @@ def train(ctx, groups, unimodal_arch, probe_arch, with_fusion, with_unimodal, fu
         store, list(groups), unimodal=with_unimodal, fusion=with_fusion, unimodal_arch=arch,
         fusion_name=fusion_name, names=_names(names), config=cfg,
         on_report=(lambda r: None) if quiet else (lambda r: click.echo(r.summary())),
+        on_skip=lambda name, why: click.echo(f"skipped {name}: {why}", err=True),
     )
     if quiet:
         for r in reports:
@@ -202,6 +203,7 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
     scheme = resolve_scheme(summary, [*names, fusion], scheme)
     results = {u: quadrant_result(store, u, fusion, split_t, threshold, scheme=scheme, min_stability=min_stability) for u in names}
     info = next(iter(results.values())).scheme
+    info_classes = next(iter(results.values())).n_classes
     # Tables 1 and 2 cover the named unimodal models and the fusion model, or every model if none is named.
     table_models = [*names, fusion] if unimodal else None
     t1 = table1(store, table_models, split_t, scheme=scheme)
@@ -238,7 +240,11 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
             files += [out / f"{stem}.{x}" for x in ("csv", "md", "tex")]
         t2.to_polars().write_csv(out / "table2_long.csv")
         files.append(out / "table2_long.csv")
-        files += FQ.save(FQ.figure2({u: r.frame for u, r in results.items()}, fusion, threshold, caption=how), out, "figure2_quadrants")
+        files += FQ.save(FQ.figure2({u: r.frame for u, r in results.items()}, fusion, threshold, caption=how,
+                                    n_classes=info_classes), out, "figure2_quadrants")
         if store.has_table("dynamics"):
             files += FQ.write_datamap(store, out)
         click.echo(f"\nwrote {len(files)} files to {out}")
+    first = next(iter(results))
+    click.echo(f"next: `ambiguity compare GROUP --unimodal {first}` (features between quadrants), "
+               "`ambiguity attribute` (which input moved the fusion model), `ambiguity report`", err=True)

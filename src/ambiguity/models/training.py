@@ -379,6 +379,20 @@ def _fit(ds, cfg, tr, va, device, on_epoch) -> FitResult:
     return FitResult(model, probs, att, best_epoch, history, tr, pce, ce, imputed, str(device))
 
 
+def split_problem(ds: Dataset) -> str | None:
+    """Why ``ds`` cannot be trained on the fixed split (an empty train or val split, one class in train), else None."""
+    n = {s: int((ds.split == s).sum()) for s in S.SPLITS}
+    counts = ", ".join(f"{k} {v}" for k, v in n.items())
+    have = f"of the {len(ds.segment_ids)} segments that have {', '.join(ds.groups)} ({counts})"
+    if n["train"] < 2 or n["val"] == 0:
+        split = "train" if n["train"] < 2 else "val"
+        return (f"too few segments in split {split!r} {have}; cross-fit instead (--folds K), "
+                "or give the segments that have it a split column")
+    if len(set(ds.y[ds.split == "train"].tolist())) < 2:
+        return f"the train split {have} holds one class only; cross-fit instead (--folds K)"
+    return None
+
+
 # -- train into the store ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrainReport:
@@ -485,6 +499,7 @@ def train(
     groups: Sequence[str],
     *,
     on_report: Callable[[TrainReport], None] | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
     **choice: Unpack[ModelChoice],
 ) -> list[TrainReport]:
     """One unimodal model per group (named after the group) and one fusion model over all groups, or the
@@ -493,12 +508,23 @@ def train(
     Missing is normal: a unimodal model sees the segments that have its group; the fusion model sees every
     segment with at least one of its groups, the absent ones masked (see the module notes). Comparisons
     pair models segment by segment over the segments both predicted.
+
+    A unimodal model whose segments leave a split empty or the train split with one class (a group that
+    only a few segments have) is skipped: ``on_skip(name, reason)`` is told and the other models train.
     """
     specs = plan_models(groups, choice)
     ds = load_dataset(store, list(dict.fromkeys(groups)), partial=True)
     reports = []
     for spec in specs:
-        rep, _ = train_model(store, ds.for_model(spec.groups, spec.cfg.arch == "fusion"), spec.cfg, name=spec.name)
+        sub = ds.for_model(spec.groups, spec.cfg.arch == "fusion")
+        reason = split_problem(sub)
+        if reason and spec.cfg.arch != "fusion" and len(specs) > 1:
+            if on_skip:
+                on_skip(spec.name, reason)
+            continue
+        if reason:
+            raise ModelError(f"model {spec.name!r}: {reason}")
+        rep, _ = train_model(store, sub, spec.cfg, name=spec.name)
         reports.append(rep)
         if on_report:
             on_report(rep)
