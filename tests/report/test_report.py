@@ -72,7 +72,8 @@ def test_most_ambiguous_table_is_the_ranking(report_dir):
 
 def test_tables_state_test_correction_family_and_n(report_dir):
     t7 = (report_dir / "tables" / "table7_audio_full.md").read_text()
-    assert "Welch" in t7 and "Holm" in t7 and "family" in t7 and re.search(r"\bn\b|segments", t7)
+    assert "within-label regression" in t7 and "Holm" in t7 and "family" in t7 and re.search(r"\bn\b|segments", t7)
+    assert "label mix: red n=" in t7  # each quadrant's count per label (issue 25)
 
 
 def test_page_in_headless_chromium_shows_every_table_and_figure(report_dir, chromium):

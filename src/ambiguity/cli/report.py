@@ -26,8 +26,13 @@ from ambiguity.cli.options import (
 @click.option("--text-model", help="Unimodal model for Figure 3 (default: the first text model).")
 @click.option("--text-group", help="Embedding group for Figure 3 (default: the text model's group).")
 @correction_option("Multiple-comparison correction within each quadrant pair.")
+@click.option("--adjust", type=click.Choice(["label", "none"]), default="label", show_default=True,
+              help="Feature comparisons within each class label (label) or the paper's two-group test (none, with --test).")
+@click.option("--group-by", metavar="COLUMN", help="Cluster the comparisons' errors by this segments column or metadata key (speaker, dialog_id).")
+@click.option("--family", type=click.Choice(["pair", "report"]), default="pair", show_default=True,
+              help="Correction family of the feature comparisons: each quadrant pair, or every comparison of the report.")
 @click.option("--test", "test_name", default="welch", show_default=True, type=click.Choice(["welch", "student", "mannwhitney"]),
-              help="Test of the feature comparisons.")
+              help="With --adjust none: the two-group test of the feature comparisons.")
 @click.option("--permutations", type=click.IntRange(min=0), default=10_000, show_default=True,
               help="Permutations of the boundary tests.")
 @click.option("--task", help="Annotation task for Table 5 (default: the newest).")
@@ -35,13 +40,14 @@ from ambiguity.cli.options import (
 @click.option("--title", default="ambiguity report", show_default=True, help="Title of index.html.")
 @click.pass_context
 def report(ctx, out, fusion, unimodal, splits, scheme, min_stability, threshold, audio_model, audio_groups, video_model, au_groups, text_model,
-           text_group, correction, test_name, permutations, task, flag, title) -> None:
+           text_group, correction, adjust, group_by, family, test_name, permutations, task, flag, title) -> None:
     """Every table (Markdown, LaTeX, CSV) and figure (PNG, SVG) of the paper, with an index.html."""
     from ambiguity.report.build import ReportSettings, build_report
 
     s = ReportSettings(fusion=fusion, unimodal=list(unimodal) or None, splits=tuple(splits) or None,
                        scheme=scheme, min_stability=min_stability, threshold=threshold, audio_model=audio_model, video_model=video_model, text_model=text_model,
                        text_group=text_group, correction=correction, test=test_name, permutations=permutations,
+                       adjust=adjust, group_by=group_by, family=family,
                        task=task, flag=flag, title=title)
     if audio_groups:
         s.audio_groups = list(audio_groups)

@@ -53,7 +53,10 @@ class ReportSettings:
     au_columns: str = r"(_c_rate|_rate)$"
     text_model: str | None = None  # Figure 3 (boundary, UMAP)
     text_group: str | None = None
-    test: str = "welch"
+    test: str = "welch"  # the two-group test of adjust="none"
+    adjust: str = "label"  # feature comparisons within label (stats.adjusted) or "none" (the paper's test)
+    group_by: str | None = None  # cluster the comparisons' errors by this segments column (speaker, dialog_id)
+    family: str = "pair"  # correction family: each quadrant pair, or every feature comparison of the report
     correction: str = "holm"
     alpha: float = 0.05
     permutations: int = 10_000
@@ -157,17 +160,43 @@ class Report:
         return have
 
     def comparison(self, key: str, model: str | None, modality: str, groups: list[str], columns) -> Compared:
-        """(model, groups, quadrant comparison) behind a table section and its figure: computed once."""
+        """(model, groups, quadrant comparison) behind a table section and its figure: computed once.
+        With ``family="report"`` every comparison of the report is computed first and corrected as one family."""
         if key not in self.cache:
-            chosen = self.pick(model, modality)
-            present = self.groups_present(groups)
-            qc = compare_quadrants(
-                self.store, chosen, self.s.fusion, present, COMPARISON_PAIRS, threshold=self.s.threshold,
-                columns=columns, test=self.s.test, correction=self.s.correction, alpha=self.s.alpha,
-                quadrants=self.quadrants(chosen), quadrants_note=self.quadrant_result(chosen).scheme.caption(),
-            )
-            self.cache[key] = (chosen, present, qc)
+            if self.s.family == "report":
+                self._one_family()
+                if isinstance(self.cache[key], Exception):
+                    raise self.cache[key]
+            else:
+                self.cache[key] = self._compare(model, modality, groups, columns)
         return self.cache[key]
+
+    def _compare(self, model: str | None, modality: str, groups: list[str], columns) -> Compared:
+        chosen = self.pick(model, modality)
+        present = self.groups_present(groups)
+        qc = compare_quadrants(
+            self.store, chosen, self.s.fusion, present, COMPARISON_PAIRS, threshold=self.s.threshold,
+            columns=columns, test=self.s.test, correction=self.s.correction, alpha=self.s.alpha,
+            quadrants=self.quadrants(chosen), quadrants_note=self.quadrant_result(chosen).scheme.caption(),
+            adjust=self.s.adjust, group_by=self.s.group_by,
+        )
+        return chosen, present, qc
+
+    def _one_family(self) -> None:
+        """Every feature comparison of the report (audio and AU tables), then one correction over all of them."""
+        from ambiguity.stats.results import one_family
+
+        specs = {"audio_qc": (self.s.audio_model, "audio", self.s.audio_groups, self.s.audio_columns),
+                 "au_qc": (self.s.video_model, "video", self.s.au_groups, self.s.au_columns)}
+        done: dict[str, Any] = {}
+        for key, spec in specs.items():
+            try:
+                done[key] = self._compare(*spec)
+            except AmbiguityError as exc:  # that section reports its own missing inputs
+                self.cache[key] = exc
+        joint = one_family([qc for _, _, qc in done.values()], self.s.correction, self.s.alpha)
+        for (key, (chosen, present, _)), qc in zip(done.items(), joint, strict=True):
+            self.cache[key] = (chosen, present, qc)
 
     def audio_comparison(self) -> Compared:
         return self.comparison("audio_qc", self.s.audio_model, "audio", self.s.audio_groups, self.s.audio_columns)
