@@ -38,6 +38,7 @@ from ambiguity.annotate.records import (
 )
 from ambiguity.annotate.tasks import AnnotationTask, load_task
 from ambiguity.media import MediaError
+from ambiguity.stores.tables import ANNOTATIONS
 from ambiguity.web.clips import ClipCache, Source, has_video
 from ambiguity.web.http import clip_response, guarded, html_page, json_error, no_store, read_json, static_file
 
@@ -124,12 +125,10 @@ class Study:
 
 
 def _load_segments(store: FeatureStore, ids: list[str]) -> dict[str, dict[str, Any]]:
-    from ambiguity.stores.lance import id_filter
-
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
-        df = store.segments(["segment_id", "media", "audio", "start_s", "end_s", "transcript"], where=id_filter(chunk))
+        df = store.segments(["segment_id", "media", "audio", "start_s", "end_s", "transcript"], segment_id=chunk)
         out.update({r["segment_id"]: r for r in df.iter_rows(named=True)})
     missing = sorted(set(ids) - set(out))
     if missing:
@@ -268,7 +267,7 @@ def create_app(
                 study.opened[annotator].add(item_id)
             study.writes += 1
             if study.writes % 100 == 0:  # one commit per answer: merge the fragments now and then
-                study.store.compact(["annotations"])
+                study.store.compact([ANNOTATIONS])
         return no_store(state(annotator))
 
     def media(request: Request) -> Response:

@@ -34,11 +34,11 @@ import pyarrow as pa
 from ambiguity.constants import MODALITIES
 from ambiguity.errors import ManifestError, MissingGroupError, StoreError
 from ambiguity.stores import schema as S
+from ambiguity.stores.tables import JUDGMENTS, RATINGS, SEGMENTS
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
 
-JUDGMENTS, RATINGS = "judgments", "ratings"
 #: What a condition can show: one modality, or everything (the audio-visual condition).
 TARGETS = ("audio", "video", "text", "all")
 #: The CREMA-D layout: conditions by the row id's leading digit, the emotion codes of the file names.
@@ -310,7 +310,7 @@ def read_judgments_file(path: str | Path, *, layout: str, preset: str | None = N
 # -- the store ------------------------------------------------------------------------------------
 def store_gold(store: FeatureStore) -> dict[str, str]:
     """Labels of the store's segments (gold for judgments whose table has none)."""
-    if not store.has_table("segments"):
+    if not SEGMENTS.exists(store):
         return {}
     segs = store.segments(["segment_id", "label"]).drop_nulls("label")
     return dict(zip(segs["segment_id"].to_list(), segs["label"].to_list(), strict=True))
@@ -336,7 +336,7 @@ def save_judgments(store: FeatureStore, j: Judgments) -> dict[str, int]:
 
     now = S.now()
     gold = j.votes.unique("item", maintain_order=True).select("item", "gold")
-    segs = store.segments(["segment_id", "label", "split", "metadata"]) if store.has_table("segments") else None
+    segs = store.segments(["segment_id", "label", "split", "metadata"]) if SEGMENTS.exists(store) else None
     have = {} if segs is None else {r["segment_id"]: r for r in segs.iter_rows(named=True)}
     clash = [(r["item"], r["gold"], have[r["item"]]["label"]) for r in gold.iter_rows(named=True)
              if r["item"] in have and have[r["item"]]["label"] not in (None, r["gold"])]
@@ -361,7 +361,7 @@ def save_judgments(store: FeatureStore, j: Judgments) -> dict[str, int]:
         "gold": v["gold"].to_list(), "classes": [list(j.classes)] * v.height, "counts": v["counts"].to_list(),
         "n": np.asarray(v["counts"].to_list()).sum(axis=1).tolist(), "source": [j.source] * v.height,
         "created_at": [now] * v.height}, schema=JUDGMENTS_SCHEMA), key="key", schema=JUDGMENTS_SCHEMA)
-    written = {"segments": len(rows), JUDGMENTS: v.height}
+    written = {SEGMENTS: len(rows), JUDGMENTS: v.height}
     if j.ratings is not None:
         rt = j.ratings
         store.upsert(RATINGS, pa.Table.from_pydict({

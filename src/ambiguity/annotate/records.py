@@ -20,14 +20,13 @@ import pyarrow as pa
 
 from ambiguity.errors import AmbiguityError, StatsError, StoreError
 from ambiguity.stores import schema as S
-from ambiguity.stores.sql import quote
+from ambiguity.stores.tables import ANNOTATIONS
 
 if TYPE_CHECKING:
     from ambiguity.annotate.tasks import AnnotationTask
     from ambiguity.stats.interrater import AgreementResult
     from ambiguity.stores.lance import FeatureStore
 
-TABLE = "annotations"
 ROUNDS = ("unimodal", "multimodal")
 ROUND_ALIASES = {
     "1": "unimodal", "uni": "unimodal", "unimodal": "unimodal", "pass1": "unimodal", "first": "unimodal",
@@ -106,18 +105,15 @@ def write_answers(store: FeatureStore, answers: Sequence[Answer]) -> int:
         },
         schema=SCHEMA,
     )
-    store.upsert(TABLE, data, key="key", schema=SCHEMA)
+    store.upsert(ANNOTATIONS, data, key="key", schema=SCHEMA)
     return len(rows)
 
 
 def read_answers(store: FeatureStore, task: str, annotator: str | None = None) -> pl.DataFrame:
     """The answers of one task (and one annotator): an empty frame if there are none."""
-    if not store.has_table(TABLE):
+    if not ANNOTATIONS.exists(store):
         return pl.DataFrame(schema={f.name: pl.String if f.type == pa.string() else pl.Float64 for f in SCHEMA})
-    where = f"task = {quote(task)}"
-    if annotator is not None:
-        where += f" AND annotator = {quote(check_annotator(annotator))}"
-    return store.read(TABLE, where=where)
+    return ANNOTATIONS.read(store, task=task, annotator=None if annotator is None else check_annotator(annotator))
 
 
 # -- import from files ----------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ambiguity.stores.tables import ANNOTATIONS
 from ambiguity.web.http import hosts_for
 
 if TYPE_CHECKING:
@@ -24,5 +25,5 @@ def serve(store: FeatureStore, task: str, *, host: str = "127.0.0.1", port: int 
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
-        if store.has_table("annotations"):
-            store.compact(["annotations"])
+        if ANNOTATIONS.exists(store):
+            store.compact([ANNOTATIONS])

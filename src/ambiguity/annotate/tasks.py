@@ -33,12 +33,11 @@ import pyarrow as pa
 from ambiguity.constants import MODALITIES, QUADRANTS
 from ambiguity.errors import MissingGroupError, StatsError, StoreError
 from ambiguity.stores import schema as S
-from ambiguity.stores.sql import quote
+from ambiguity.stores.tables import TASKS
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
 
-TASKS_TABLE = "tasks"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 TASK_SCHEMA = S.table_schema(
@@ -302,9 +301,9 @@ def stratified_sample(
 # -- the store's "tasks" table ------------------------------------------------------
 
 def task_names(store: FeatureStore) -> list[str]:
-    if not store.has_table(TASKS_TABLE):
+    if not TASKS.exists(store):
         return []
-    return sorted(store.read(TASKS_TABLE, ["task"])["task"].unique().to_list())
+    return sorted(TASKS.read(store, ["task"])["task"].unique().to_list())
 
 
 def save_task(store: FeatureStore, task: AnnotationTask, *, replace: bool = False) -> None:
@@ -317,7 +316,7 @@ def save_task(store: FeatureStore, task: AnnotationTask, *, replace: bool = Fals
     if task.name in task_names(store):
         if not replace:
             raise StoreError(f"task {task.name!r} exists already: choose another --task name, or pass --replace")
-        store.delete(TASKS_TABLE, f"task = {quote(task.name)}")
+        TASKS.delete(store, task=task.name)
     it = task.items
     n = it.height
     data = pa.table(
@@ -342,15 +341,15 @@ def save_task(store: FeatureStore, task: AnnotationTask, *, replace: bool = Fals
         },
         schema=TASK_SCHEMA,
     )
-    store.upsert(TASKS_TABLE, data, key="key", schema=TASK_SCHEMA)
+    store.upsert(TASKS, data, key="key", schema=TASK_SCHEMA)
 
 
 def load_task(store: FeatureStore, name: str) -> AnnotationTask:
     """Read a saved task back (items in their saved order)."""
     check_task_name(name)
-    if not store.has_table(TASKS_TABLE):
+    if not TASKS.exists(store):
         raise MissingGroupError(f"the store at {store.uri} has no annotation tasks: run `ambiguity sample` first")
-    df = store.read(TASKS_TABLE, where=f"task = {quote(name)}")
+    df = TASKS.read(store, task=name)
     if df.height == 0:
         known = ", ".join(task_names(store)) or "none"
         raise MissingGroupError(f"no annotation task {name!r} in the store (tasks: {known})")

@@ -25,6 +25,7 @@ import pyarrow as pa
 from ambiguity.errors import GroupConflictError, MissingGroupError, StoreError
 from ambiguity.stores import schema as S
 from ambiguity.stores.sql import quote, quote_list
+from ambiguity.stores.sql import where as typed_where
 
 _COMMIT_RETRIES = 20  # conflicting commits Lance rebases and retries before it gives up
 
@@ -235,10 +236,13 @@ class FeatureStore:
     def upsert_segments(self, data: pa.Table) -> None:
         self.upsert("segments", data, schema=S.SEGMENTS_SCHEMA)
 
-    def segments(self, columns: Sequence[str] | None = None, where: str | None = None) -> pl.DataFrame:
+    def segments(self, columns: Sequence[str] | None = None, where: str | None = None, *,
+                 segment_id: Sequence[str] | str | None = None, split: Sequence[str] | str | None = None) -> pl.DataFrame:
+        """The segments table (the given columns), filtered by ids and splits (a value or a list; None: all)."""
         if not self.has_table("segments"):
             raise MissingGroupError(f"the store at {self.uri} has no segments: run `ambiguity ingest` first")
-        return self.read("segments", columns, where)
+        typed = typed_where(segment_id=segment_id, split=split)
+        return self.read("segments", columns, " AND ".join(w for w in (where, typed) if w) or None)
 
     # -- feature groups -------------------------------------------------------------
     def groups(self) -> dict[str, dict[str, Any]]:

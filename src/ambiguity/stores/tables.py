@@ -10,67 +10,24 @@ columns it may be filtered on. A filter value is
 - ``None``: no filter on that column (so an optional argument passes straight through).
 
 A column a table does not list is a ``TypeError``, like a misspelt keyword. The filter string Lance takes is
-built here only, with every string quoted (``stores.sql``), so a task or model name with an apostrophe is
+built in ``stores`` only (``stores.sql.where``), with every string quoted, so a task or model name with an apostrophe is
 just a name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ambiguity.stores.sql import quote, quote_list
+from ambiguity.stores.sql import Not, where
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
 
-Scalar = str | int | bool
-
-
-@dataclass(frozen=True)
-class Not:
-    """The column is not ``value`` (or none of the values)."""
-
-    value: Any
-
-
-def _literal(v: Scalar) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(int(v))
-    if isinstance(v, str):
-        return quote(v)
-    raise TypeError(f"a filter value must be a string, an integer or a bool, not {type(v).__name__}")
-
-
-def _condition(column: str, value: Any) -> str | None:
-    negate = isinstance(value, Not)
-    v = value.value if negate else value
-    if v is None:
-        return None
-    if isinstance(v, str | int | bool):
-        return f"{column} {'!=' if negate else '='} {_literal(v)}"
-    if isinstance(v, Iterable):
-        values = list(v)
-        if not values:
-            return None if negate else "false"
-        if all(isinstance(x, str) for x in values):
-            listed = quote_list(values)
-        else:
-            listed = "(" + ", ".join(_literal(x) for x in values) + ")"
-        return f"{column} {'NOT IN' if negate else 'IN'} {listed}"
-    raise TypeError(f"filter {column}: use a value, a list of values or Not(...), not {type(v).__name__}")
-
-
-def where(**filters: Any) -> str | None:
-    """The Lance filter for ``column=value`` conditions joined by AND; None when none applies."""
-    parts = [c for c in (_condition(k, v) for k, v in filters.items()) if c is not None]
-    return " AND ".join(parts) if parts else None
-
+__all__ = ["TABLES", "Not", "Table", "where", "SEGMENTS", "PREDICTIONS", "DYNAMICS", "MODELS", "FOLDS", "FITS", "RUNS",
+           "ATTRIBUTIONS", "ANNOTATIONS", "TASKS", "JUDGMENTS", "RATINGS"]
 
 class Table(str):
     """A table's name, and the columns its reads and deletes may filter on."""
