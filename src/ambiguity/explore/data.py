@@ -256,7 +256,7 @@ class ExploreData:
         from ambiguity.stores.lance import id_filter
 
         if not self.store.has_table(ATTRIBUTIONS):
-            raise StatsError("no attributions in the store (run `ambiguity attribute --model fusion`)")
+            raise StatsError("no attributions in the store (run `ambiguity attribute`)")
         df = self.store.read(ATTRIBUTIONS, where=id_filter([sid]))
         keep = [c for c in ("model", "target", "modality", "phi", "v_all", "v_empty", "dominant", "split") if c in df.columns]
         df = df.select(keep or df.columns)
