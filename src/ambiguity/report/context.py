@@ -165,11 +165,12 @@ class Report:
         if key not in self.cache:
             if self.s.family == "report":
                 self._one_family()
-                if isinstance(self.cache[key], Exception):
-                    raise self.cache[key]
             else:
                 self.cache[key] = self._compare(model, modality, groups, columns)
-        return self.cache[key]
+        hit = self.cache[key]
+        if isinstance(hit, Exception):  # family="report": this section's inputs were missing
+            raise hit
+        return hit
 
     def _compare(self, model: str | None, modality: str, groups: list[str], columns) -> Compared:
         chosen = self.pick(model, modality)
