@@ -361,7 +361,7 @@ def save_judgments(store: FeatureStore, j: Judgments) -> dict[str, int]:
         "gold": v["gold"].to_list(), "classes": [list(j.classes)] * v.height, "counts": v["counts"].to_list(),
         "n": np.asarray(v["counts"].to_list()).sum(axis=1).tolist(), "source": [j.source] * v.height,
         "created_at": [now] * v.height}, schema=JUDGMENTS_SCHEMA), key="key", schema=JUDGMENTS_SCHEMA)
-    written = {SEGMENTS: len(rows), JUDGMENTS: v.height}
+    written: dict[str, int] = {SEGMENTS: len(rows), JUDGMENTS: v.height}
     if j.ratings is not None:
         rt = j.ratings
         store.upsert(RATINGS, pa.Table.from_pydict({

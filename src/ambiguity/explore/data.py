@@ -22,6 +22,7 @@ import polars as pl
 from ambiguity.constants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS, Scheme
 from ambiguity.errors import AmbiguityError, StatsError
 from ambiguity.stats.score import COMPONENTS, ScoreResult, ambiguity_scores, fusion_model
+from ambiguity.stores.tables import ANNOTATIONS, ATTRIBUTIONS, PREDICTIONS, SEGMENTS
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -59,7 +60,7 @@ class ExploreData:
     explorer's cache when the data come from it (``cached``), so serving starts before they are read.
     """
 
-    store: Any
+    store: FeatureStore
     scheme: str
     fusion: str | None
     unimodal: list[str]
@@ -213,14 +214,12 @@ class ExploreData:
         return info
 
     def _predictions(self, sid: str) -> list[dict[str, Any]]:
-        from ambiguity.stores.lance import id_filter
-
-        if not self.store.has_table("predictions"):
+        if not PREDICTIONS.exists(self.store):
             raise StatsError(NO_PREDICTIONS)
-        where = id_filter([sid])
-        if "scheme" in self.store.schema("predictions").names:
-            where += " AND scheme = 'fixed'"  # one row per model; the repeats are summarised under Quadrants
-        df = self.store.read("predictions", ["model", "kind", "classes", "probs", "predicted", "p_correct", "attention", "modalities"], where=where)
+        # one row per model: the fixed scheme's (the repeats are summarised under Quadrants)
+        fixed = Scheme.FIXED if "scheme" in self.store.schema(PREDICTIONS).names else None
+        df = PREDICTIONS.read(self.store, ["model", "kind", "classes", "probs", "predicted", "p_correct", "attention", "modalities"],
+                              segment_id=sid, scheme=fixed)
         return [
             {**{k: r[k] for k in ("model", "kind", "classes", "predicted", "modalities")},
              "probs": _round(r["probs"] or [], 4), "p_correct": r["p_correct"],
@@ -252,12 +251,9 @@ class ExploreData:
         return rows
 
     def _attributions(self, sid: str) -> list[dict[str, Any]]:
-        from ambiguity.models.attributions import ATTRIBUTIONS
-        from ambiguity.stores.lance import id_filter
-
-        if not self.store.has_table(ATTRIBUTIONS):
+        if not ATTRIBUTIONS.exists(self.store):
             raise StatsError("no attributions in the store (run `ambiguity attribute`)")
-        df = self.store.read(ATTRIBUTIONS, where=id_filter([sid]))
+        df = ATTRIBUTIONS.read(self.store, segment_id=sid)
         keep = [c for c in ("model", "target", "modality", "phi", "v_all", "v_empty", "dominant", "split") if c in df.columns]
         df = df.select(keep or df.columns)
         return [{k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in r.items()} for r in df.iter_rows(named=True)]
@@ -336,11 +332,9 @@ class ExploreData:
         return {"group": group, "metric": "cosine", "rows": rows}
 
     def _annotations(self, sid: str) -> list[dict[str, Any]]:
-        from ambiguity.stores.lance import id_filter
-
-        if not self.store.has_table("annotations"):
+        if not ANNOTATIONS.exists(self.store):
             return []
-        df = self.store.read("annotations", ["task", "annotator", "item", "round", "judgment", "answered_at"], where=id_filter([sid]))
+        df = ANNOTATIONS.read(self.store, ["task", "annotator", "item", "round", "judgment", "answered_at"], segment_id=sid)
         return df.sort("task", "annotator", "round").to_dicts()
 
 
@@ -387,7 +381,7 @@ def load(
 
     if scheme not in Scheme.CHOICES:
         raise StatsError(f"unknown scheme {scheme!r}: use {', '.join(Scheme.CHOICES)}")
-    if not store.has_table("segments"):
+    if not SEGMENTS.exists(store):
         raise StatsError(f"the store at {store.uri} has no segments: run `ambiguity ingest MANIFEST` first")
     params = {"scheme": scheme, "fusion": fusion, "unimodal": unimodal, "threshold": threshold, "embedding": embedding,
               "weights": dict(weights or {})}
@@ -430,7 +424,7 @@ def _compute(
     quads: dict[str, pl.DataFrame] = {}
     problem = None
     models: list[str] = []
-    if not store.has_table("predictions"):
+    if not PREDICTIONS.exists(store):
         problem = NO_PREDICTIONS
     else:
         fusion = resolve_model(store, fusion) if fusion else fusion_model(store)
