@@ -12,7 +12,7 @@ from ambiguity.models.attributions import attribute, caption, check_same_scheme,
 from ambiguity.report.context import Report, SectionSpec
 from ambiguity.report.fig_attribution import write_attribution_figures
 from ambiguity.report.html import Section
-from ambiguity.stats.attribution_by_quadrant import auc_lower, quadrant_frame, summarise
+from ambiguity.stats.attribution_by_quadrant import SHARE_NOTE, auc_lower, quadrant_frame, summarise
 
 
 def _unimodal_first(dfs: list[pl.DataFrame]) -> pl.DataFrame:
@@ -46,12 +46,12 @@ def build(rep: Report, sec: Section) -> None:
                                            next(iter(frames.values())), mods, rep.out / "figures", fusion=s.fusion)
     sec.files += rep.table("attribution_dominant", _unimodal_first(doms),
                            f"Which modality dominated fusion (largest |phi|), per quadrant. {head}")
-    sec.files += rep.table("attribution_means", _unimodal_first(means), f"Mean phi per quadrant with 95% t intervals. {head}")
+    sec.files += rep.table("attribution_means", _unimodal_first(means), f"Mean phi and mean share (phi / sum |phi|) per quadrant with 95% t intervals. {SHARE_NOTE} {head}")
     n_tests = sum(int(t["p"].is_not_nan().sum()) for t in tests)
     sec.files += rep.table("attribution_tests", _unimodal_first(tests),
                            f"Red vs blue and green vs blue per modality ({s.test} t-test); per unimodal model one "
                            f"correction family of its 2 x {len(mods)} tests ({CORRECTION_NAMES[s.correction]}; "
-                           f"{n_tests} tests in all). {head}")
+                           f"{n_tests} tests in all); the share_* columns test the share, its own family. {SHARE_NOTE} {head}")
     md = [T.to_markdown(_unimodal_first(doms), caption="Dominant modality per quadrant.", digits=3)]
     if s.flag:
         flags = rep.flags()
