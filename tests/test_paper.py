@@ -165,6 +165,8 @@ def test_the_paper_in_one_command(env):
                    "extract:prosody", "extract:vad", "extract:openface", "train", "sample", "report"], out
     # The published layout shares every dialog between the splits; the report says so.
     assert "leakage: dialog_id: 3 of 3 test groups also occur in train or val" in out
+    # Fusion on fine-tuned embeddings of the train split is stacked in sample: said once.
+    assert out.count("stacked in sample") == 1, out
 
     store = open_store(project / "store")
     summary = {r["model"]: r for r in model_summary(store).iter_rows(named=True)}
@@ -223,3 +225,34 @@ def test_the_paper_in_one_command(env):
     ran, _, out = run(project)
     assert ran == ["finetune:audio.wav2vec2", "extract:audio.wav2vec2", "train", "report"], out
     assert "task 'study' has annotations: kept" in out
+
+
+def test_crossfit_on_finetuned_embeddings_is_refused_and_fixed_warns(env):
+    project = env
+    if not (project / "store").exists():
+        run(project)
+    store = str(project / "store")
+    groups = ["text.roberta", "audio.hubert", "video.videomae"]
+    # cross-fitting on fine-tuned embeddings: one line saying why and what to do, nothing written
+    from ambiguity import open_store
+
+    before = open_store(store).has_table("fits")
+    r = CliRunner().invoke(main, ["--store", store, "train", *groups, "--folds", "2", "--epochs", "1"])
+    assert r.exit_code != 0 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "cannot cross-fit on text.roberta, audio.hubert, video.videomae: its encoder was fine-tuned" in r.output
+    assert "frozen (not fine-tuned) embeddings" in r.output
+    assert open_store(store).has_table("fits") == before
+    # the paper chain with [train] folds refuses the same way
+    cfg = project / "empspeech.toml"
+    text = cfg.read_text()
+    assert text.count("[train]\n") == 1
+    try:
+        cfg.write_text(text.replace("[train]\n", "[train]\nfolds = 2\n"))
+        r = CliRunner().invoke(main, ["run", str(cfg)])
+        assert r.exit_code != 0 and "cannot cross-fit on" in r.output, r.output
+    finally:
+        cfg.write_text(text)
+    # the fixed scheme trains, and warns once that fusion on these embeddings is stacked in sample
+    r = CliRunner().invoke(main, ["--store", store, "train", *groups, "--no-unimodal", "--epochs", "1", "--fusion-name", "fusion_ft_check"])
+    assert r.exit_code == 0, r.output
+    assert r.output.count("stacked in sample") == 1
