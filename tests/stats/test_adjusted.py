@@ -178,3 +178,17 @@ def test_swapping_groups_and_affine_maps_and_hostile_values():
     for values in ([1e308, -1e308, 1e308, 0, 1, 2, 3, 4, 5, 6], [5e-324] * 10, [np.nan] * 10, [1, np.inf, 2, 3, 4, 5, 6, 7, 8, 9]):
         row = compare(np.array(values, float)[:, None], g, "red", "blue", labels=lab).to_polars().row(0, named=True)
         assert (np.isfinite(row["p"]) and 0 <= row["p"] <= 1) or row["reason"]
+
+
+def test_quadrant_comparisons_adjust_for_the_label_by_default():
+    # documented default (docs/statistics.md): adjust="label", family="pair"; a call without them equals
+    # the call with them, and differs from adjust="none" on label-confounded data
+    y, in_a, lab, _ = _rows(11, n=150)
+    ids = [f"s{i}" for i in range(len(y))]
+    feats = pl.DataFrame({"segment_id": ids, "f": y})
+    quads = pl.DataFrame({"segment_id": ids, "quadrant": np.where(in_a, "red", "blue"), "label": lab})
+    default = compare_quadrant_frame(feats, quads, [("red", "blue")])[("red", "blue")]
+    explicit = compare_quadrant_frame(feats, quads, [("red", "blue")], adjust="label", family="pair")[("red", "blue")]
+    none = compare_quadrant_frame(feats, quads, [("red", "blue")], adjust="none")[("red", "blue")]
+    assert default.test == "ols_cr2" and default.family == "pair"
+    assert default.table.equals(explicit.table) and not default.table.equals(none.table)
