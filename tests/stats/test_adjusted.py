@@ -192,3 +192,31 @@ def test_quadrant_comparisons_adjust_for_the_label_by_default():
     none = compare_quadrant_frame(feats, quads, [("red", "blue")], adjust="none")[("red", "blue")]
     assert default.test == "ols_cr2" and default.family == "pair"
     assert default.table.equals(explicit.table) and not default.table.equals(none.table)
+
+
+def test_group_by_reads_a_segments_metadata_key_from_the_store(store):
+    import json
+
+    import pyarrow as pa
+
+    from ambiguity.stats.comparisons import compare_quadrants
+    from ambiguity.stores import schema as S
+
+    y, in_a, lab, cl = _rows(12, n=120, clusters=12)
+    ids = [f"s{i:03d}" for i in range(len(y))]
+    n = len(ids)
+    cols = {f.name: pa.nulls(n, f.type) for f in S.SEGMENTS_SCHEMA}
+    cols.update(segment_id=pa.array(ids), label=pa.array(lab.tolist()), split=pa.array(["test"] * n),
+                metadata=pa.array([json.dumps({"speaker": f"p{c}"}) for c in cl]))
+    store.upsert_segments(pa.table(cols, schema=S.SEGMENTS_SCHEMA))
+    feats = pl.DataFrame({"segment_id": ids, "f": y}).with_columns(pl.lit("ok").alias("status"), pl.lit(None, pl.String).alias("error"))
+    tbl = feats.to_arrow()
+    store.write_features("fake", tbl, tbl.schema, {"extractor": "fake", "extractor_version": "1", "params": {}, "config_key": "k"})
+    quads = pl.DataFrame({"segment_id": ids, "quadrant": np.where(in_a, "red", "blue"), "label": lab})
+    res = compare_quadrants(store, "audio", "fusion", "fake", [("red", "blue")], quadrants=quads, group_by="speaker")
+    # reference: the dense CR2 with the speakers as clusters
+    want = ref_cr2(y, in_a, lab.tolist(), [f"p{c}" for c in cl])
+    assert_allclose(res[("red", "blue")].to_polars()["p"][0], want[4], rtol=1e-9)
+    assert "clustered by speaker (12 clusters)" in res.describe()
+    with pytest.raises(StatsError, match="no such column or metadata key"):
+        compare_quadrants(store, "audio", "fusion", "fake", quadrants=quads, group_by="dialect")
