@@ -95,10 +95,9 @@ def oos_predictions(store: FeatureStore, names: Sequence[str], splits: Sequence[
         if "train" in splits:
             raise StatsError("train-split predictions are in sample (the models were fitted on them): score test "
                              "(or val) segments, or cross-fit (`ambiguity train GROUPS --folds 5`) to score every segment")
-        df = read_predictions(store, list(names), list(splits)).select(cols)
+        df = read_predictions(store, list(names), list(splits), columns=cols)
     else:
-        df = read_predictions(store, list(names), list(splits) if splits else None, scheme="crossfit")
-        df = df.select(*cols, "repeat")
+        df = read_predictions(store, list(names), list(splits) if splits else None, scheme="crossfit", columns=[*cols, "repeat"])
         c = len(df["probs"][0]) if df.height else 0
         df = (df.with_columns(pl.col("probs").list.to_struct(fields=[f"p{i}" for i in range(c)]).alias("ps"))
               .unnest("ps").group_by(["model", "segment_id"], maintain_order=True)

@@ -54,18 +54,34 @@ class Neighbours:
 
 
 # -- preparation --------------------------------------------------------------------------------
-def _prepare(x: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Vectors ready for products: unit rows (cosine) or globally scaled rows with squared norms."""
+#: Rows per chunk of the elementwise passes (bounded temporaries: 10^6 x 384 float32 is 1.5 GB).
+ROW_CHUNK = 65536
+
+
+def _prepare(x: np.ndarray, metric: str, inplace: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """Vectors ready for products: unit rows (cosine) or globally scaled rows with squared norms.
+
+    In chunks of ROW_CHUNK rows; ``inplace`` overwrites ``x`` (a copy the caller owns) instead of
+    making one, so the prepared matrix costs no second copy of the embedding.
+    """
+    xs = x if inplace else x.copy()
+    n = len(xs)
     if metric == "cosine":
-        # Scale each row by a power of two first (exact, direction kept) so norms cannot overflow.
-        _, e = np.frexp(np.abs(x).max(axis=1, initial=0.0))
-        xs = np.ldexp(x, -e[:, None].astype(np.int32)).astype(x.dtype, copy=False)
-        norm = np.sqrt(np.einsum("ij,ij->i", xs, xs, dtype=np.float64))
-        return (xs / norm[:, None]).astype(x.dtype, copy=False), np.zeros(len(x), x.dtype), 0
-    top = float(np.abs(x).max(initial=0.0))
+        for a in range(0, n, ROW_CHUNK):
+            c = xs[a : a + ROW_CHUNK]
+            # Scale each row by a power of two first (exact, direction kept) so norms cannot overflow.
+            _, e = np.frexp(np.abs(c).max(axis=1, initial=0.0))
+            np.ldexp(c, -e[:, None].astype(np.int32), out=c)
+            norm = np.sqrt(np.einsum("ij,ij->i", c, c, dtype=np.float64))
+            c /= norm[:, None].astype(c.dtype)
+        return xs, np.zeros(n, xs.dtype), 0
+    top = max((float(np.abs(xs[a : a + ROW_CHUNK]).max(initial=0.0)) for a in range(0, n, ROW_CHUNK)), default=0.0)
     _, e = math.frexp(top) if top > 0 else (0.0, 0)
-    xs = np.ldexp(x, -e).astype(x.dtype, copy=False)
-    sq = np.einsum("ij,ij->i", xs, xs)
+    sq = np.empty(n, xs.dtype)
+    for a in range(0, n, ROW_CHUNK):
+        c = xs[a : a + ROW_CHUNK]
+        np.ldexp(c, -e, out=c)
+        sq[a : a + ROW_CHUNK] = np.einsum("ij,ij->i", c, c)
     return xs, sq, e
 
 
@@ -172,7 +188,8 @@ def _lance_search(ref: np.ndarray, queries: np.ndarray, k: int, metric: str, sel
     with tempfile.TemporaryDirectory(prefix="ambiguity-knn-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         db = lancedb.connect(tmp)
-        vec = pa.FixedSizeListArray.from_arrays(pa.array(ref.astype(np.float32).ravel()), d)
+        # no copy of a float32 matrix: pa.array of a contiguous numpy array shares its buffer
+        vec = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(ref, dtype=np.float32).ravel()), d)
         table = db.create_table("ref", data=pa.table({"row": pa.array(np.arange(n), pa.int64()), "vector": vec}))
         table.create_index("vector", config=IvfFlat(distance_type=dist, num_partitions=parts))  # type: ignore[arg-type]  # "l2" or "cosine"
         chunk = 1024
@@ -255,7 +272,7 @@ def neighbours(
     want = np.arange(len(x)) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
     if len(want) and (want.min() < 0 or want.max() >= len(x)):
         raise StatsError(f"rows must be indices in [0, {len(x)})")
-    xp, sq, e = _prepare(x[order], metric)
+    xp, sq, e = _prepare(x[order], metric, inplace=True)  # x[order] is already a copy
     with np.errstate(over="ignore", invalid="ignore"):
         if len(x) <= exact_limit:
             idx, dk, near = _exact(xp, sq, bounds, k, metric, inv[want])
@@ -308,7 +325,7 @@ def _check_vectors(vectors: Any) -> np.ndarray:
         raise StatsError(f"vectors must be numeric, got dtype {x.dtype}")
     if x.dtype != np.float32:
         x = x.astype(np.float64)
-    if not np.isfinite(x).all():
+    if not all(np.isfinite(x[a : a + ROW_CHUNK]).all() for a in range(0, len(x), ROW_CHUNK)):
         raise StatsError("vectors contain NaN or Inf: drop or repair those rows (boundary() does it for you)")
     return x
 

@@ -278,8 +278,8 @@ def _quadrant_frame(store: FeatureStore, uni: str, fus: str, splits, threshold: 
     if min_stability:
         raise StatsError(_NO_CUT)
     cols = ["segment_id", "p_correct", "predicted", "label", "split", "classes"]
-    pu = read_predictions(store, [uni], splits).select(cols)
-    pf = read_predictions(store, [fus], splits).select(["segment_id", "p_correct", "predicted", "label", "classes"])
+    pu = read_predictions(store, [uni], splits, columns=cols)
+    pf = read_predictions(store, [fus], splits, columns=["segment_id", "p_correct", "predicted", "label", "classes"])
     df = pu.rename({"p_correct": "p_unimodal", "predicted": "pred_unimodal"}).join(
         pf.rename({"p_correct": "p_fusion", "predicted": "pred_fusion", "label": "label_fusion", "classes": "classes_fusion"}),
         on="segment_id", how="inner"
@@ -424,7 +424,7 @@ def table1(store: FeatureStore, models: Sequence[str] | None = None, splits=None
 
     models, scheme = _table_models(store, models, scheme)
     splits = _scheme_splits(splits, scheme)
-    preds = read_predictions(store, models, splits, scheme=scheme)
+    preds = read_predictions(store, models, splits, scheme=scheme, columns=["model", "modalities", "kind", "label", "predicted", "repeat"])
     if scheme == "fixed":
         return performance(preds, models)
     per = pl.concat([performance(preds.filter(pl.col("repeat") == r), models).with_columns(pl.lit(r).alias("repeat"))
@@ -444,7 +444,7 @@ def table2(store: FeatureStore, models: Sequence[str] | None = None, splits=None
 
     models, scheme = _table_models(store, models, scheme)
     splits = _scheme_splits(splits, scheme)
-    preds = read_predictions(store, models, splits, scheme=scheme).select(["model", "segment_id", "predicted", "repeat"])
+    preds = read_predictions(store, models, splits, scheme=scheme, columns=["model", "segment_id", "predicted", "repeat"])
     if scheme == "fixed":
         return disagreement(preds.drop("repeat"), models, n_boot=n_boot, ci=ci, seed=seed, splits=splits)
     rates, ns = [], []

@@ -158,7 +158,7 @@ def _conflict(store: FeatureStore) -> pl.DataFrame:
 def read_classes(store: FeatureStore) -> list[str]:
     from ambiguity.models.predictions import read_predictions
 
-    return list(read_predictions(store).select("classes").head(1)["classes"][0])
+    return list(read_predictions(store, columns=["classes"]).head(1)["classes"][0])
 
 
 def _dynamics(store: FeatureStore) -> pl.DataFrame:

@@ -248,7 +248,7 @@ def crossfit_rows(store: FeatureStore, model: str, splits) -> tuple[pl.DataFrame
     from ambiguity.models.predictions import read_predictions
 
     cols = ["segment_id", "repeat", "fold", "p_correct", "predicted", "label", "split", "run_id", "config", "modalities", "kind", "classes"]
-    df = read_predictions(store, [model], splits, scheme="crossfit").select(cols)
+    df = read_predictions(store, [model], splits, scheme="crossfit", columns=cols)
     if df.height == 0:
         raise StatsError(f"no cross-fitted predictions for {model}{' in splits ' + '+'.join(splits) if splits else ''}: "
                          "run `ambiguity train GROUPS --folds 5` first")
