@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,19 @@ def _row_of(problem: str) -> int:
     return int(problem.split(":")[0].removeprefix("row ")) if problem.startswith("row ") else 0
 
 
+#: Column names that usually hold the label under another name.
+LABEL_NAMES = ("labels", "class", "classes", "emotion", "target", "category", "sentiment", "gold", "y")
+
+
+def label_lookalikes(columns: Sequence[str]) -> list[str]:
+    """Columns that look like a label column under another name (``Label``, ``labels``, ``emotion``)."""
+    import difflib
+
+    near = [c for c in columns if c.strip().lower() in ("label", *LABEL_NAMES)]
+    near += [c for c in difflib.get_close_matches("label", list(columns), n=3, cutoff=0.7) if c not in near]
+    return near
+
+
 def assign_splits(labels: list[str | None], seed: int, fractions=(0.8, 0.1, 0.1)) -> list[str]:
     """Seeded, label-stratified train/val/test split (the paper's 80-10-10)."""
     rng = np.random.default_rng(seed)
@@ -104,6 +117,7 @@ def load_manifest(
     check_files: bool = True,
     seed: int = 0,
     split: str | None = None,
+    unlabelled: bool | None = None,
 ) -> pa.Table:
     """Read, map and validate a manifest; return rows in the segments schema.
 
@@ -112,7 +126,9 @@ def load_manifest(
     ``"videos/{dialog_id}.mp4"``. Relative paths resolve against the manifest's
     folder. ``split`` gives every row that split (replacing a split column):
     one file per split, as datasets are often published. Every problem is
-    collected and raised at once as a ManifestError.
+    collected and raised at once as a ManifestError. ``unlabelled=False`` (the CLI's default) refuses a
+    manifest without a ``label`` column when a column looks like one (``Label``, ``emotion``, ...);
+    ``True`` ingests a set without labels on purpose; None does not check.
     """
     path = Path(path)
     src = str(path)
@@ -126,7 +142,19 @@ def load_manifest(
     unknown = [c for c in columns if c not in df.columns]
     if unknown:
         raise ManifestError(src, [f"column mapping names {c!r}, which the file does not have" for c in unknown])
+    targets = list(columns.values())
+    for theirs, ours in columns.items():
+        if targets.count(ours) > 1:
+            raise ManifestError(src, [f"--map: {', '.join(k for k, v in columns.items() if v == ours)} all map onto {ours!r}; map one"])
+        if ours in df.columns and ours != theirs and ours not in columns:  # a column that stays and would be duplicated
+            raise ManifestError(src, [f"--map {theirs}={ours}: the manifest already has a column {ours!r}; "
+                                      f"rename it too (--map {ours}={ours}_orig --map {theirs}={ours}) or drop it from the file"])
     df = df.rename(columns)
+    if unlabelled is False and "label" not in df.columns:
+        near = label_lookalikes(df.columns)
+        if near:
+            raise ManifestError(src, [f"no 'label' column, but {', '.join(map(repr, near))} looks like one: ingest with "
+                                      f"--map {near[0]}=label, or pass --unlabelled to ingest the set without labels on purpose"])
     if media_template:
         fields = [f for _, f, _, _ in string.Formatter().parse(media_template) if f]
         missing = [f for f in fields if f not in df.columns]

@@ -242,3 +242,108 @@ def test_extract_progress_in_a_log(tmp_path, speech_dir):
     lines = [x for x in r.stderr.splitlines() if x.startswith("prosody:")]
     assert [re.match(r"prosody: +(\d+)% \((\d)/5 seg", x).groups() for x in lines] == [
         (str(20 * k), str(k)) for k in range(1, 6)], r.stderr
+
+
+# -- hints name what exists; typos are one line (issue 24) ------------------------------------------
+def _strings(tree):
+    """Every string literal of a module; an f-string with each {...} replaced by X (a formatted hint)."""
+    import ast
+
+    parts = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in node.values}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in parts:
+            yield node.lineno, node.value
+        elif isinstance(node, ast.JoinedStr):
+            yield node.lineno, "".join(v.value if isinstance(v, ast.Constant) else "X" for v in node.values)
+
+
+def _hints():
+    import ast
+    from pathlib import Path
+
+    import ambiguity
+
+    root = Path(ambiguity.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for line, text in _strings(tree):
+            for hint in re.findall(r"`(ambiguity [^`]+)`", text):
+                yield f"{path.relative_to(root)}:{line}", hint, text
+
+
+def _check_hint(hint: str) -> str | None:
+    """None if ``hint`` parses against the CLI: its command path exists and every --option is one of that
+    command's (or the root's) options; else what is wrong. Placeholders (GROUPS, X, ...) are arguments."""
+    words = hint.split()[1:]
+    cmd: click.Command = main
+    path = ["ambiguity"]
+    opts = {o for p in main.params for o in (*p.opts, *p.secondary_opts)}
+    i = 0
+    while i < len(words) and isinstance(cmd, click.Group):
+        w = words[i]
+        if w.startswith("-"):
+            break
+        if w not in cmd.commands:
+            if w in ("...", "X") or w.isupper():
+                break
+            return f"no command {' '.join([*path, w])!r}"
+        cmd = cmd.commands[w]
+        path.append(w)
+        i += 1
+    opts |= {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+    for w in words[i:]:
+        name = w.split("=")[0]
+        if name.startswith("--") and name not in opts:
+            return f"{' '.join(path)} has no option {name}"
+    return None
+
+
+def test_every_hint_in_the_code_names_a_real_command_and_options():
+    hints = list(_hints())
+    assert len(hints) > 30  # the scan finds the hints (literal and formatted)
+    assert any("X" in h for _, h, _ in hints)
+    bad = [f"{where}: `{hint}`: {why}" for where, hint, _ in hints if (why := _check_hint(hint))]
+    assert bad == [], "\n".join(bad)
+
+
+def test_the_hint_checker_catches_wrong_hints():
+    assert _check_hint("ambiguity attribute --model fusion") == "ambiguity attribute has no option --model"
+    assert _check_hint("ambiguity attrib") == "no command 'ambiguity attrib'"
+    assert _check_hint("ambiguity crossfit") == "no command 'ambiguity crossfit'"
+    assert _check_hint("ambiguity train GROUPS --folds K --group-by X") is None
+    assert _check_hint("ambiguity annotations import FILE --layout counts|long") is None
+
+
+def test_every_option_named_in_a_message_exists_somewhere():
+    """A bare --option in a message (no command named) is an option of some command."""
+    import ast
+    from pathlib import Path
+
+    import ambiguity
+
+    known = {o for _, cmd in walk(main) for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+    root = Path(ambiguity.__file__).parent
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        if path.parts[-2] == "cli":
+            continue  # option declarations themselves
+        for line, text in _strings(ast.parse(path.read_text(), str(path))):
+            # `...` spans are commands: ambiguity's are checked above, another tool's (`hf download`) are its own
+            bare = re.sub(r"`[^`]*`", "", text)
+            for name in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", bare):
+                if name not in known:
+                    bad.append(f"{path.relative_to(root)}:{line}: {name}")
+    assert bad == [], "\n".join(bad)
+
+
+@pytest.mark.parametrize("argv, where", [
+    (["quadrants", "--unimodl", "x"], "ambiguity quadrants"),
+    (["--stor", "x", "status"], "ambiguity"),
+    (["statsu"], "ambiguity"),
+    (["ingest"], "ambiguity ingest"),
+])
+def test_a_usage_error_is_one_error_line(argv, where, tmp_path):
+    r = CliRunner().invoke(main, argv, prog_name="ambiguity")
+    assert r.exit_code == 2
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and f"`{where} --help`" in lines[0], r.output

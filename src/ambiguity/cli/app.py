@@ -35,6 +35,27 @@ class Group(click.Group):
     too, pointing at ``--traceback``, and exits with 1.
     """
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's main, but a usage error (an option typo, a missing argument) is one ``error:`` line."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else (prog_name or "ambiguity")
+            msg = " ".join(exc.format_message().split())
+            click.echo(f"error: {msg} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(0)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)

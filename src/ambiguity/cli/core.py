@@ -48,9 +48,10 @@ def init(directory: Path) -> None:
 @list_option("--group-by", "group_by", metavar="COLUMN",
              help="A column or metadata key that groups segments (dialog, speaker) for the leakage report.")
 @seed_option("Seed of the 80/10/10 split when the manifest has no split column.")
+@click.option("--unlabelled", is_flag=True, help="The manifest has no labels on purpose (a set to annotate or to select from).")
 @click.pass_context
 def ingest(ctx: click.Context, manifest: Path, split: str | None, preset: str | None, mapping: tuple[str, ...],
-           media_template: str | None, group_by: tuple[str, ...], seed: int) -> None:
+           media_template: str | None, group_by: tuple[str, ...], seed: int, unlabelled: bool) -> None:
     """Read MANIFEST (CSV, Parquet, JSONL) into the store's segments table (upsert).
 
     Then say how many groups (dialog_id, speaker, video, source, or --group-by)
@@ -65,7 +66,10 @@ def ingest(ctx: click.Context, manifest: Path, split: str | None, preset: str | 
     columns.update(cfg.get("columns", {}))
     columns.update(parse_params(mapping))
     template = media_template or cfg.get("media_template") or (pre.media_template if pre else None)
-    table = load_manifest(manifest, columns=columns, media_template=template, seed=seed, split=split)
+    table = load_manifest(manifest, columns=columns, media_template=template, seed=seed, split=split, unlabelled=unlabelled)
+    if not unlabelled and table.column("label").null_count == table.num_rows:
+        click.echo(f"warning: {manifest} has no labels: train and quadrants need them; map a column with "
+                   "--map THEIRS=label, or pass --unlabelled to say this set is unlabelled on purpose", err=True)
     groups = list(group_by) or ([pre.group] if pre and pre.group else None)
     if groups:
         import polars as pl

@@ -174,6 +174,12 @@ def inner_validation(y: np.ndarray, groups: np.ndarray, train_idx: np.ndarray, f
     return np.sort(train_idx[va])
 
 
+def _fewer(cv: CrossfitConfig) -> str:
+    if cv.folds > 2:
+        return f"use fewer folds ({cv.folds - 1}) or leave that group out"
+    return "leave that group out or add segments that have it"
+
+
 def missing_strata(ds: Dataset) -> np.ndarray:
     """Strata for the folds: the label and which groups a segment has ("a|101"), so that segments
     without a modality (audio-only clips) are spread over the folds like the others."""
@@ -196,13 +202,13 @@ def check_units(ds: Dataset, specs: Sequence[ModelSpec], fold_arrays: Sequence[n
             if len(classes) < 2:
                 held = sorted(set(ds.classes) - set(classes))
                 raise ModelError(
-                    f"{where}: model {spec.name!r} would be fitted on class {', '.join(map(repr, classes)) or 'none'} only "
+                    f"folds {cv.folds}: {where}: model {spec.name!r} would be fitted on "
+                    f"{'class ' + ', '.join(map(repr, classes)) + ' only' if classes else 'no segment'} "
                     f"({', '.join(map(repr, held))} all held out or in the inner validation part, among the "
-                    f"{int(have.sum())} segments that have {', '.join(spec.groups)}); use fewer folds (folds={max(2, cv.folds - 1)}) "
-                    "or group by a coarser column")
+                    f"{int(have.sum())} segments that have {', '.join(spec.groups)}); {_fewer(cv)}", param="folds")
             if not have[val].any():
-                raise ModelError(f"{where}: model {spec.name!r} has no segment in its inner validation part "
-                                 f"(none of them has {', '.join(spec.groups)}); use fewer folds (folds={max(2, cv.folds - 1)})")
+                raise ModelError(f"folds {cv.folds}: {where}: model {spec.name!r} has no segment in its inner validation part "
+                                 f"(none of them has {', '.join(spec.groups)}); {_fewer(cv)}", param="folds")
 
 
 # -- one (repeat, fold) ----------------------------------------------------------------------------
