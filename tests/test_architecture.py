@@ -181,3 +181,79 @@ def test_every_environment_variable_is_listed_in_the_cli_reference():
     used = {m for p in (ROOT / "src").rglob("*.py") for m in re.findall(r"AMBIGUITY_[A-Z_]+", p.read_text())}
     listed = set(re.findall(r"`(AMBIGUITY_[A-Z_]+)", (ROOT / "docs" / "cli.md").read_text()))
     assert used and used <= listed, sorted(used - listed)
+
+
+# -- tables --------------------------------------------------------------------------------------------
+_STORE_METHODS = {"read", "has_table", "delete", "upsert", "append", "schema", "count", "compact", "drop", "version"}
+#: A filter written by hand: "col IN (", "... AND col =", "col = '".
+_SQL = re.compile(r"[a-z_]+ (NOT IN|IN) ?(\(|$)|(^| )(AND|OR) [a-z_]+ ?(=|!=|<|>|IN|NOT IN)|[a-z_]+ (=|!=) '")
+
+
+def query_strings(src: Path, tables: set[str]) -> list[str]:
+    """``file:line: what`` for each query string built or table named outside ``ambiguity/stores``: a call of
+    quote/quote_list, a literal or formatted ``where=``/``filter=``, a string shaped like a filter, a table's
+    name as the table argument of a store method, a table's name bound to an upper-case constant."""
+    out = []
+    for path in sorted((src / "ambiguity").rglob("*.py")):
+        rel = path.relative_to(src)
+        if rel.parts[1] == "stores":
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        docs = {id(n.body[0].value) for n in ast.walk(tree)
+                if isinstance(n, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                f = node.func
+                name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+                if name in ("quote", "quote_list"):
+                    out.append(f"{rel}:{node.lineno}: {name}()")
+                for kw in node.keywords:
+                    literal = isinstance(kw.value, ast.JoinedStr | ast.BinOp) or (
+                        isinstance(kw.value, ast.Constant) and kw.value.value is not None)
+                    if kw.arg in ("where", "filter") and literal:
+                        out.append(f"{rel}:{node.lineno}: {kw.arg}={ast.unparse(kw.value)[:40]}")
+                if isinstance(f, ast.Attribute) and name in _STORE_METHODS and node.args:
+                    first = node.args[0]
+                    for e in first.elts if isinstance(first, ast.List | ast.Tuple) else [first]:
+                        if isinstance(e, ast.Constant) and e.value in tables:
+                            out.append(f"{rel}:{node.lineno}: table {e.value!r} named in {name}()")
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value in tables \
+                    and any(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets):
+                out.append(f"{rel}:{node.lineno}: table {node.value.value!r} defined outside stores")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs and _SQL.search(node.value):
+                out.append(f"{rel}:{node.lineno}: query string {node.value[:40]!r}")
+    return sorted(out)
+
+
+def _table_names() -> set[str]:
+    from ambiguity.stores.tables import TABLES
+
+    return set(TABLES)
+
+
+def test_no_query_string_or_table_name_outside_stores():
+    assert query_strings(ROOT / "src", _table_names()) == []
+
+
+def test_the_query_string_check_finds_each_kind(tmp_path):
+    (tmp_path / "ambiguity" / "stores").mkdir(parents=True)
+    (tmp_path / "ambiguity" / "stores" / "ok.py").write_text("W = f\"task = {quote(t)}\"\n")  # stores may
+    (tmp_path / "ambiguity" / "x.py").write_text(
+        '"""Docstring: model = \'a\' AND split IN (\'test\') is prose here."""\n'
+        "ANN = 'annotations'\n"
+        "def f(store, t, ids):\n"
+        "    store.read('tasks', where=f\"task = '{t}'\")\n"
+        "    store.delete(PREDICTIONS, 'model IN ' + quote_list(ids))\n"
+        "    store.read(TASKS, where=where(task=t))\n"  # typed: allowed
+        "    return store.compact(['annotations'])\n")
+    found = query_strings(tmp_path, {"annotations", "tasks", "predictions"})
+    assert found == [
+        "ambiguity/x.py:2: table 'annotations' defined outside stores",
+        "ambiguity/x.py:4: query string \"task = '\"",
+        "ambiguity/x.py:4: table 'tasks' named in read()",
+        "ambiguity/x.py:4: where=f\"task = '{t}'\"",
+        "ambiguity/x.py:5: query string 'model IN '",
+        "ambiguity/x.py:5: quote_list()",
+        "ambiguity/x.py:7: table 'annotations' named in compact()",
+    ], found

@@ -25,8 +25,7 @@ from typing import Any, cast
 import pyarrow as pa
 
 from ambiguity.errors import ConfigError
-
-RUNS = "runs"
+from ambiguity.stores.tables import ANNOTATIONS, RUNS
 
 
 @dataclass
@@ -241,7 +240,7 @@ class Runner:
             from ambiguity.version import __version__
 
             # Imported judgments add Table 5: the annotations table's version is an input.
-            ann = self.store.version("annotations") if self.store.has_table("annotations") else None
+            ann = self.store.version(ANNOTATIONS) if ANNOTATIONS.exists(self.store) else None
             rep_fp = _fp("report", train_fp, sorted(group_fp.items()), p.report_settings, str(p.report), __version__,
                          ft_part, sample_fp, ann)
             index = p.report / "index.html"
@@ -363,9 +362,9 @@ class Runner:
 
     # -- sample -------------------------------------------------------------------------------
     def _annotated(self, task: str) -> bool:
-        if not self.store.has_table("annotations"):
+        if not ANNOTATIONS.exists(self.store):
             return False
-        return self.store.read("annotations", columns=["task"], where=f"task = '{task.replace(chr(39), chr(39) * 2)}'").height > 0
+        return ANNOTATIONS.read(self.store, ["task"], task=task).height > 0
 
     def _sample(self) -> None:
         from ambiguity.annotate.tasks import sample_from_store, save_task

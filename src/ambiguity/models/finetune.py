@@ -31,7 +31,7 @@ from ambiguity.constants import MODALITIES
 from ambiguity.devices import resolve_device
 from ambiguity.errors import ConfigError, ModelError, ModelNotFoundError
 from ambiguity.models.training import metrics
-from ambiguity.stores.sql import quote
+from ambiguity.stores.tables import PREDICTIONS
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -146,7 +146,7 @@ def freeze_all_but_last(model, n: int = 2) -> tuple[int, int, str]:
 
 # -- data ---------------------------------------------------------------------------------------
 def _rows(store: FeatureStore, split: str, modality: str, limit: int | None) -> list[dict[str, Any]]:
-    segs = store.segments(where=f"split = {quote(split)}").filter(_usable(modality)).sort("segment_id")
+    segs = store.segments(split=split).filter(_usable(modality)).sort("segment_id")
     return segs.head(limit).to_dicts() if limit else segs.to_dicts()
 
 
@@ -420,7 +420,7 @@ def finetuned_groups(store: FeatureStore, groups: Sequence[str]) -> list[str]:
     names the group (``write_finetuned_predictions(group=...)``)."""
     prov = store.groups()
     named: set[str] = set()
-    if store.has_table("predictions"):
+    if PREDICTIONS.exists(store):
         from ambiguity.models.predictions import read_predictions
 
         df = read_predictions(store, scheme=None).filter(pl.col("kind") == "finetuned").select("groups").unique()
