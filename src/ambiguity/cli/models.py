@@ -226,6 +226,7 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
         click.echo(to_markdown(t2.matrix()), nl=False)
     if out:
         from ambiguity.report import fig_quadrants as FQ
+        from ambiguity.stores.tables import DYNAMICS
 
         out.mkdir(parents=True, exist_ok=True)
         files = []
@@ -242,7 +243,7 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
         files.append(out / "table2_long.csv")
         files += FQ.save(FQ.figure2({u: r.frame for u, r in results.items()}, fusion, threshold, caption=how,
                                     n_classes=info_classes), out, "figure2_quadrants")
-        if store.has_table("dynamics"):
+        if store.has_table(DYNAMICS):
             files += FQ.write_datamap(store, out)
         click.echo(f"\nwrote {len(files)} files to {out}")
     first = next(iter(results))
