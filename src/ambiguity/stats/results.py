@@ -136,8 +136,10 @@ class ComparisonResult:
             pl.col("n_b").alias(f"n {b}"),
             pl.col("mean_a").alias(f"mean {a}"),
             pl.col("mean_b").alias(f"mean {b}"),
-            pl.col("statistic").alias(stat),
         ]
+        if self.adjusted:  # what the test is about: the difference within label, not of the raw means
+            cols.append(pl.col("estimate").alias(f"{a} - {b} within label"))
+        cols.append(pl.col("statistic").alias(stat))
         if self.test != "mannwhitney":
             cols.append(pl.col("df"))
         cols += [pl.col("p"), pl.col("p_adj").alias(padj)]
