@@ -464,7 +464,8 @@ def quadrant_stability(store: FeatureStore, unimodal: str, fusion: str, *, split
 
     Columns: segment_id, quadrant (modal), share_red, share_green, share_blue,
     share_yellow, stability, disagreement_p, disagreement_lo, disagreement_hi
-    (Wilson, level ``ci``), n_repeats; sorted by segment_id. ``splits`` keeps
+    (a Wilson band over the repeats at level ``ci``: fold-and-seed variation, not a
+    confidence interval), n_repeats; sorted by segment_id. ``splits`` keeps
     segments of those ingest splits (default: all). Needs cross-fitted
     predictions of both models (``ambiguity train GROUPS --folds K``).
     """

@@ -9,8 +9,9 @@ labelled segment once per repeat, so each segment has R quadrants. Per segment:
   when that is among the tied ones, else by the order red, green, blue, yellow;
 - ``stability``: the share of repeats in the modal quadrant (1 = always there);
 - ``disagreement_p``: the share of repeats in red or green (the two models
-  disagree on being right), with a Wilson score interval
-  ``disagreement_lo`` .. ``disagreement_hi`` over the R repeats;
+  disagree on being right), with a Wilson band
+  ``disagreement_lo`` .. ``disagreement_hi`` over the R repeats (not a
+  confidence interval: see below);
 - ``n_repeats``: R for that segment.
 
 The Wilson interval for k successes in n trials at level 1 - a, z = Phi^-1(1 - a/2):
@@ -20,7 +21,9 @@ The Wilson interval for k successes in n trials at level 1 - a, z = Phi^-1(1 - a
 (Wilson 1927; Brown, Cai & DasGupta 2001 recommend it over the Wald interval for
 small n, which R usually is). The R repeats of one segment are not independent
 trials of a fixed model: they share the data and differ in the folds and seeds,
-so the interval describes the sensitivity of the placement to those choices.
+so the band describes how much the placement moves with those choices on this
+data. It is not a confidence interval for the segment's disagreement under a new
+sample, and at R = 3 it is wide whatever happens (0 of 3: [0, 0.56]).
 """
 
 from __future__ import annotations
