@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -25,6 +25,9 @@ from ambiguity.errors import StatsError
 from ambiguity.stats.multitest import adjust, check_correction
 from ambiguity.stats.neighbours import EXACT_LIMIT, _check_k, _check_vectors, neighbours
 from ambiguity.stats.results import BoundaryResult
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
 
 QUADRANT_ORDER = ("red", "green", "blue", "yellow")
 
@@ -260,7 +263,7 @@ def boundary_arrays(
 
 
 def boundary(
-    store: Any,
+    store: FeatureStore,
     group: str,
     k: int = 10,
     metric: str = "cosine",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import numpy as np
 import polars as pl
@@ -29,6 +29,9 @@ from ambiguity.stats.frames import _as_frame, _group_labels, select_columns
 from ambiguity.stats.multitest import adjust, check_alpha, check_correction
 from ambiguity.stats.results import ComparisonResult, QuadrantComparison, one_family
 from ambiguity.stats.twogroup import direction_text, moments, run_tests
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
 
 TESTS: tuple[str, ...] = ("welch", "student", "mannwhitney")
 #: The test of an adjusted comparison (its ``test`` attribute): OLS within label, CR2 errors, Bell-McCaffrey df.
@@ -420,7 +423,7 @@ def compare_quadrant_frame(
 _ID_FILTER_LIMIT = 20_000
 
 
-def _read_features(store: Any, groups: list[str], columns, quadrants: pl.DataFrame) -> pl.DataFrame:
+def _read_features(store: FeatureStore, groups: list[str], columns, quadrants: pl.DataFrame) -> pl.DataFrame:
     """Only the rows of the quadrant frame and, for one group, only the compared columns."""
     ids = quadrants["segment_id"].to_list()
     segment_ids = ids if len(ids) <= _ID_FILTER_LIMIT else None
@@ -432,7 +435,7 @@ def _read_features(store: Any, groups: list[str], columns, quadrants: pl.DataFra
 
 
 def compare_quadrants(
-    store: Any,
+    store: FeatureStore,
     unimodal: str,
     fusion: str,
     groups: str | Sequence[str],
@@ -477,7 +480,7 @@ def compare_quadrants(
     )
 
 
-def with_group_column(store: Any, quadrants: pl.DataFrame, column: str) -> pl.DataFrame:
+def with_group_column(store: FeatureStore, quadrants: pl.DataFrame, column: str) -> pl.DataFrame:
     """``quadrants`` with the segments column or metadata key ``column`` (speaker, dialog_id) joined on."""
     from ambiguity.leakage import group_values  # one reading of columns and metadata keys
 
