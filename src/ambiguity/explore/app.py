@@ -150,6 +150,14 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
             return json_error(404, f"no embedding group {emb[:80]!r} in this store")
         return JSONResponse(data.detail(sid, emb), headers={"Cache-Control": "no-store"})
 
+    def words_route(request: Request) -> Response:
+        from ambiguity.stores.words import segment_words
+
+        sid = request.path_params["segment_id"]
+        if sid not in data.index:
+            return json_error(404, "no such segment in this store")
+        return JSONResponse(segment_words(data.store, sid), headers={"Cache-Control": "no-store"})
+
     def media(request: Request) -> Response:
         kind, sid = request.path_params["kind"], request.path_params["segment_id"]
         if kind not in KINDS or sid not in data.index:
@@ -194,6 +202,7 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         Route("/api/points", points),
         Route("/api/brief/{segment_id:path}", brief),
         Route("/api/segment/{segment_id:path}", detail),
+        Route("/api/words/{segment_id:path}", words_route),
         Route("/api/media/{kind}/{segment_id:path}", media),
         Route("/api/task", task, methods=["POST"]),
         Route("/api/export", export_route, methods=["POST"]),

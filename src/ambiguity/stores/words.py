@@ -38,3 +38,29 @@ def words(store: FeatureStore, group: str = "align", segment_ids: Sequence[str] 
 def word_status(store: FeatureStore, group: str = "align") -> pl.DataFrame:
     """segment_id, status, error of every segment the group holds: why a segment has no words."""
     return store.group_status(group)
+
+
+def segment_words(store: FeatureStore, segment_id: str, group: str = "align", prosody: str = "word_prosody") -> dict:
+    """One segment's words with times and, where ``prosody`` holds them, per-word pitch and
+    intensity (for the explorer); ``reason`` says why there are none."""
+    if not store.has_group(group):
+        return {"words": [], "reason": f"no {group!r} group: run `ambiguity extract --extractor align`"}
+    st = store.features(group, columns=["segment_id", "status", "error"], segment_ids=[segment_id], status=None)
+    if st.is_empty():
+        return {"words": [], "reason": "not aligned yet"}
+    if st["status"][0] != "ok":
+        return {"words": [], "reason": f"{st['status'][0]}: {st['error'][0]}"}
+    rows = words(store, group, segment_ids=[segment_id]).drop("segment_id", "phones").to_dicts()
+    if store.has_group(prosody):
+        p = store.features(prosody, columns=["segment_id", "word_pitch", "word_intensity"], segment_ids=[segment_id])
+        pitch = p["word_pitch"].to_list()[0] if not p.is_empty() else None
+        loud = p["word_intensity"].to_list()[0] if not p.is_empty() else None
+        if pitch is not None and loud is not None and len(pitch) == len(rows) == len(loud):
+            for r, f0, db in zip(rows, pitch, loud, strict=True):
+                r["pitch"], r["intensity"] = _finite(f0), _finite(db)
+    return {"words": rows, "reason": None}
+
+
+def _finite(v: float | None) -> float | None:
+    """JSON has no NaN: an unvoiced word's pitch is null."""
+    return None if v is None or v != v else float(v)

@@ -28,6 +28,34 @@ function transcript(t) {
   return [p, btn];
 }
 
+// Aligned words (align group): click one to play the segment's media from it; bars under each
+// word are its Praat pitch (upper) and intensity (lower) from the word_prosody group.
+function words(w) {
+  if (!w || !w.words || !w.words.length) return note(w && w.reason ? "no word timings: " + w.reason : "no word timings");
+  const ps = w.words.map(x => x.pitch).filter(v => v !== null && v !== undefined);
+  const ds = w.words.map(x => x.intensity).filter(v => v !== null && v !== undefined);
+  const span = (v, lo, hi) => (v === null || v === undefined || hi <= lo ? 0 : 4 + 20 * (v - lo) / (hi - lo));
+  const box = el("p", { class: "words", id: "words" });
+  for (const x of w.words) {
+    const b = el("button", { type: "button", class: "word", "data-start": x.start, title:
+      `${fmt(x.start, 2)}–${fmt(x.end, 2)} s · confidence ${fmt(x.confidence, 2)}` +
+      (x.pitch != null ? ` · pitch ${fmt(x.pitch, 0)} Hz` : "") + (x.intensity != null ? ` · ${fmt(x.intensity, 1)} dB` : "") }, x.word);
+    const bars = el("span", { class: "word-bars" });
+    const p = el("span", { class: "bar-pitch" }); p.style.cssText = `display:block;height:3px;background:#c0392b;width:${span(x.pitch, Math.min(...ps), Math.max(...ps))}px`;
+    const d = el("span", { class: "bar-intensity" }); d.style.cssText = `display:block;height:3px;background:#2c3e50;width:${span(x.intensity, Math.min(...ds), Math.max(...ds))}px`;
+    bars.append(p, d);
+    b.append(bars);
+    b.addEventListener("click", () => {
+      const m = $("audio") || $("video-full") || $("video-muted");
+      if (!m) return;
+      m.currentTime = x.start;
+      m.play();
+    });
+    box.append(b, " ");
+  }
+  return [box, note("click a word to play from it; bars: pitch (red), intensity (dark)")];
+}
+
 function media(m) {
   const out = [];
   if (m.missing && m.missing.length) out.push(el("p", { class: "error", id: "media-error", text: "media file not found: " + m.missing.join(", ") }));
@@ -118,6 +146,7 @@ async function load(embedding) {
   document.body.dataset.segmentId = d.segment_id;
   section("transcript-box", transcript(d.transcript));
   section("media", media(d.media));
+  getJSON("/api/words/" + encodeURIComponent(sid)).then(w => section("words-box", words(w)), e => section("words-box", note("error: " + e.message, "error")));
   section("predictions", predictions(d.predictions));
   section("quadrant-list", quadrants(d.quadrants, d.scheme));
   section("score", score(d.score, d.components));
