@@ -137,8 +137,13 @@ def fit(des: Design, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     beta = des.d @ y / des.sdd
     means = (des.onehot.T @ y) / des.n_label[:, None]
     resid = y - des.onehot @ means - des.d[:, None] * beta[None, :]
-    scores = np.zeros((des.n_clusters, k))
-    np.add.at(scores, des.cluster, des.u[:, None] * resid)
+    weighted = des.u[:, None] * resid
+    if des.n_clusters == len(des.cluster):  # a cluster per segment (HC2): the scores are the rows
+        scores = weighted
+    else:  # sum each cluster's rows (sorted once; reduceat is far faster than add.at)
+        order = np.argsort(des.cluster, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(des.cluster[order]) != 0])
+        scores = np.add.reduceat(weighted[order], starts, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.sqrt((scores * scores).sum(axis=0))
         t = beta / se
