@@ -331,6 +331,22 @@ def attribution_figures() -> dict[str, str]:
     return fig
 
 
+def conflict_figures() -> dict[str, str]:
+    """The report's conflict_summary table (out-of-fold predictions, mean over repeats), by planted kind."""
+    import polars as pl
+
+    path = OUT / "report" / "tables" / "conflict_summary.csv"
+    if not path.exists():
+        return {}
+    fig = {}
+    for r in pl.read_csv(path).iter_rows(named=True):
+        v = r.get("planted") or "(none)"
+        v = "unplanted" if v in ("", "(none)") else v
+        fig[f"conflict.{v}"] = (f"mean jsd {r['mean_jsd']:.2f}, {r['in_conflict_set']} of {r['n']} in the conflict set "
+                                "(margin >= 0.8)")
+    return fig
+
+
 def write_summary(figures: dict[str, str]) -> Path:
     """demo-out/summary.json: every demo figure the README and docs quote (tests/test_docs.py checks them)."""
     import json
@@ -401,7 +417,7 @@ def main() -> int:
         if (tables / f"{stem}.md").exists():
             print(f"\n{head}")
             print((tables / f"{stem}.md").read_text())
-    figures = schemes_side_by_side() | attribution_figures()
+    figures = schemes_side_by_side() | attribution_figures() | conflict_figures()
     print(f"\nthe demo's figures: {write_summary(figures)}")
     print(f"\n{len(out['ran'])} stage(s) ran, {len(out['skipped'])} reused, {time.perf_counter() - t0:.0f} s")
     print(STITCHED)
