@@ -15,6 +15,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,6 +23,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ambiguity.config import store_location
 from ambiguity.errors import GroupConflictError, MissingGroupError, StoreError
 from ambiguity.stores import schema as S
 from ambiguity.stores.sql import quote, quote_list
@@ -35,8 +37,6 @@ def open_store(uri: str | os.PathLike, *, create: bool = True) -> FeatureStore:
 
     A project folder (one holding ``ambiguity.toml``), or that file, opens the store the file names.
     """
-    from ambiguity.config import store_location
-
     return FeatureStore(store_location(uri), create=create)
 
 
@@ -81,7 +81,7 @@ class FeatureStore:
             root = Path(self.uri.removeprefix("file://"))
             found = [p.name for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
         else:
-            import pyarrow.fs as pafs
+            import pyarrow.fs as pafs  # object stores only
 
             fs, prefix = pafs.FileSystem.from_uri(self.uri)
             infos = fs.get_file_info(pafs.FileSelector(prefix, allow_not_found=True))
@@ -90,7 +90,7 @@ class FeatureStore:
 
     def _dataset(self, name: str):
         """The latest committed version of table ``name`` (ValueError / OSError if there is none)."""
-        import lance
+        import lance  # 1.6 s to import: only when a table is touched, so `import ambiguity` stays quick
 
         return lance.dataset(self._uri(name))
 
@@ -113,7 +113,7 @@ class FeatureStore:
         if not _is_local(self.uri):
             yield
             return
-        import fcntl
+        import fcntl  # POSIX only; reached on local stores
 
         with open(Path(self.uri.removeprefix("file://")) / ".create.lock", "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
@@ -124,7 +124,7 @@ class FeatureStore:
 
     def _create(self, name: str, data: pa.Table, schema: pa.Schema) -> bool:
         """Create ``name`` with ``data``; False if another writer created it first."""
-        import lance
+        import lance  # 1.6 s to import: only when a table is touched, so `import ambiguity` stays quick
 
         with self._create_lock():
             if self.has_table(name):
@@ -203,7 +203,7 @@ class FeatureStore:
         )
 
     def append(self, name: str, data: pa.Table) -> None:
-        import lance
+        import lance  # 1.6 s to import: only when a table is touched, so `import ambiguity` stays quick
 
         if not self.has_table(name) and self._create(name, data, data.schema):
             return
@@ -213,14 +213,12 @@ class FeatureStore:
         self._open(name).delete(where)
 
     def drop(self, name: str) -> None:
-        import lance
+        import lance  # 1.6 s to import: only when a table is touched, so `import ambiguity` stays quick
 
         lance.LanceDataset.drop(self._uri(name), ignore_not_found=True)
 
     def compact(self, names: Sequence[str] | None = None) -> dict[str, int]:
         """Merge small fragments and drop old versions; returns fragments per table after."""
-        from datetime import timedelta
-
         out = {}
         for name in names or self.table_names():
             ds = self._open(name)
@@ -408,7 +406,7 @@ def _is_vector(field: pa.Field) -> bool:
 
 def _null_bad_vectors(data: pa.Table) -> pa.Table:
     """A vector holding a NaN is stored null (LanceDB's ``on_bad_vectors="null"``, which failed rows need)."""
-    import pyarrow.compute as pc
+    import pyarrow.compute as pc  # 0.15 s: on the first write, not at import
 
     for i, field in enumerate(data.schema):
         if not _is_vector(field) or data.num_rows == 0:

@@ -10,6 +10,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from ambiguity.errors import ConfigError, StoreError
+from ambiguity.version import __version__
+
 PROVENANCE_KEY = b"ambiguity.provenance"
 FEATURE_PREFIX = "features."
 SYSTEM_TABLES = ("segments", "predictions", "dynamics", "annotations", "tasks", "runs", "folds", "fits", "judgments", "ratings")
@@ -19,8 +22,6 @@ SPLITS = ("train", "val", "test")
 
 def parse_splits(value: str | Sequence[str]) -> tuple[str, ...]:
     """Split names from ``"val,test"`` or ``["val", "test"]`` (commas allowed in items), checked against SPLITS."""
-    from ambiguity.errors import ConfigError
-
     items = [value] if isinstance(value, str) else list(value)
     out = tuple(dict.fromkeys(s.strip() for item in items for s in str(item).split(",") if s.strip()))
     bad = [s for s in out if s not in SPLITS]
@@ -77,8 +78,6 @@ def table_name(group: str) -> str:
 
 def check_group_name(group: str) -> str:
     if not _GROUP_RE.match(group) or group in SYSTEM_TABLES:
-        from ambiguity.errors import StoreError
-
         raise StoreError(
             f"invalid feature group name {group!r}: use letters, digits, '_', '-' and '.', "
             f"and none of {', '.join(SYSTEM_TABLES)}"
@@ -89,8 +88,6 @@ def check_group_name(group: str) -> str:
 def provenance(
     extractor: str, version: str, params: dict[str, Any], config_key: str, **extra: Any
 ) -> dict[str, Any]:
-    from ambiguity.version import __version__
-
     return {
         "extractor": extractor,
         "extractor_version": version,
