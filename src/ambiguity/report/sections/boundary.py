@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
+import numpy as np
+import polars as pl
+
 from ambiguity.report.context import Report, SectionSpec
 from ambiguity.report.fig_boundary import write_figure3
 from ambiguity.report.html import Section
 from ambiguity.stats.boundary_tests import boundary
 
+#: Below this many segments Figure 3 projects with PCA: UMAP's numba compile costs ~15 s of CPU in every
+#: process (measured: 15 s user for 41 points, the same on a second run; the compile is not cached), which
+#: was half of a 50-segment report's time, for a picture of a few dozen points.
+UMAP_MIN = 300
+
+
+def _pca_frame(rep: Report, group: str, segments: pl.DataFrame) -> pl.DataFrame:
+    """The segments frame with pca_x, pca_y: the first two principal components of the (unit-length, as
+    for the cosine metric) vectors."""
+    from sklearn.decomposition import PCA
+
+    ids, vecs = rep.store.vectors(group)
+    keep = set(segments.filter(pl.col("other_share").is_not_null())["segment_id"].to_list())
+    rows = [i for i, s in enumerate(ids) if s in keep]
+    x = np.asarray(vecs[rows], dtype=np.float64)
+    x /= np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
+    xy = PCA(n_components=2, random_state=0).fit_transform(x) if len(rows) >= 3 else np.full((len(rows), 2), np.nan)
+    pos = pl.DataFrame({"segment_id": [ids[i] for i in rows], "pca_x": xy[:, 0], "pca_y": xy[:, 1]})
+    return segments.join(pos, on="segment_id", how="left")
+
 
 def build(rep: Report, sec: Section) -> None:
     model = rep.pick(rep.s.text_model, "text")
     group = rep.s.text_group or (list(rep.summary().get(model, {}).get("groups") or []) or [model])[0]
-    res = boundary(rep.store, group, quadrants=rep.quadrants(model), umap=True,
+    n = rep.store.group_status(group).filter(pl.col("status") == "ok").height
+    res = boundary(rep.store, group, quadrants=rep.quadrants(model), umap=n >= UMAP_MIN,
                    quadrants_note=rep.quadrant_result(model).scheme.caption(),
                    n_permutations=rep.s.permutations)
-    sec.files += write_figure3(res, rep.out / "figures")
+    if n >= UMAP_MIN:
+        sec.files += write_figure3(res, rep.out / "figures")
+    else:
+        sec.files += write_figure3(_pca_frame(rep, group, res.segments), rep.out / "figures", x="pca_x", y="pca_y",
+                                   title=f"{group}: PCA of the unit vectors (fewer than {UMAP_MIN} segments: no UMAP), "
+                                         "coloured by quadrant")
     sec.files += rep.table("boundary_summary", res.summary, f"Nearest-neighbour boundary analysis of {group} by quadrant of {model}.")
     sec.files += rep.table("boundary_tests", res.tests, res.describe())
     sec.markdown = res.to_markdown()
