@@ -2,7 +2,7 @@
 
 Built on ``matplotlib.figure.Figure`` with the Agg canvas: no pyplot state, no
 display needed. Scatter points are rasterised so that an SVG of 100k points
-stays small.
+stays small; above DENSITY_ABOVE points a panel is a density (counts unchanged).
 """
 
 from __future__ import annotations
@@ -29,6 +29,30 @@ if TYPE_CHECKING:
 
 
 _BINS = np.linspace(0, 1, 21)
+#: Above this many points a panel is a density (a scatter of 10^6 points is a blot): see _density.
+DENSITY_ABOVE = 20_000
+#: Bins per axis of the density.
+DENSITY_BINS = 200
+
+
+def _density(ax, x: np.ndarray, y: np.ndarray, q: np.ndarray) -> None:
+    """One cell per bin, coloured by the quadrant with most points in it, as opaque as the log of its count."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    bx = np.clip((x[ok] * DENSITY_BINS).astype(np.int64), 0, DENSITY_BINS - 1)
+    by = np.clip((y[ok] * DENSITY_BINS).astype(np.int64), 0, DENSITY_BINS - 1)
+    pos = {v: i for i, v in enumerate(QUADRANTS)}
+    qi = np.array([pos.get(v, -1) for v in q[ok]], dtype=np.int64)
+    keep = qi >= 0
+    counts = np.zeros((len(QUADRANTS), DENSITY_BINS, DENSITY_BINS), np.int64)
+    np.add.at(counts, (qi[keep], by[keep], bx[keep]), 1)
+    total = counts.sum(axis=0)
+    best = counts.argmax(axis=0)
+    rgba = np.zeros((DENSITY_BINS, DENSITY_BINS, 4))
+    colours = np.array([to_rgba(QUADRANT_COLOURS[v]) for v in QUADRANTS])
+    rgba[...] = colours[best]
+    top = max(int(total.max()), 1)
+    rgba[..., 3] = np.where(total > 0, 0.3 + 0.7 * np.log1p(total) / np.log1p(top), 0.0)
+    ax.imshow(rgba, origin="lower", extent=(0, 1, 0, 1), interpolation="nearest", aspect="auto", zorder=2)
 
 
 def stability_alpha(stability) -> np.ndarray:
@@ -78,7 +102,9 @@ def _panel(ax, top, right, df: pl.DataFrame, name: str, fusion: str, t: float | 
         ax.axhline(t, color="0.4", lw=0.8)
     ax.plot([0, 1], [0, 1], ls="--", color="0.3", lw=0.8, label="diagonal")
     stab = df["stability"].to_numpy() if "stability" in df.columns else None
-    for quad in QUADRANTS:
+    if len(q) > DENSITY_ABOVE:
+        _density(ax, x, y, q)
+    for quad in QUADRANTS if len(q) <= DENSITY_ABOVE else ():
         m = q == quad
         if m.any():
             if stab is None:

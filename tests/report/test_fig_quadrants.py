@@ -1,0 +1,43 @@
+"""Figure 2 at scale: above DENSITY_ABOVE points a panel is a per-bin density (no point markers),
+each bin in the colour of the quadrant with most points there; the legend's counts are unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgba
+
+import ambiguity.report.fig_quadrants as F
+from ambiguity.constants import QUADRANT_COLOURS
+
+
+def _frame(n: int, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+    # the definition (paper, Figure 2): right means p(correct) > 0.5
+    q = [{(True, False): "red", (False, True): "green", (True, True): "blue", (False, False): "yellow"}[(a > 0.5, b > 0.5)]
+         for a, b in zip(x, y, strict=True)]
+    return pl.DataFrame({"segment_id": [f"s{i}" for i in range(n)], "quadrant": q, "p_unimodal": x, "p_fusion": y})
+
+
+def _legend(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+def test_density_above_the_limit_same_counts(monkeypatch):
+    df = _frame(3000)
+    points = F.figure2({"text.m": df}, "fusion")
+    assert any(isinstance(c, PathCollection) and len(c.get_offsets()) for ax in points.axes for c in ax.collections)
+    monkeypatch.setattr(F, "DENSITY_ABOVE", 1000)
+    monkeypatch.setattr(F, "DENSITY_BINS", 20)
+    dense = F.figure2({"text.m": df}, "fusion")
+    main = next(ax for ax in dense.axes if ax.images)
+    assert not any(isinstance(c, PathCollection) and len(c.get_offsets()) for c in main.collections)
+    assert _legend(dense) == _legend(points)  # counts per quadrant unchanged
+    img = np.asarray(main.images[0].get_array())
+    # bin (row 2, column 15): x in [0.75, 0.8), y in [0.1, 0.15): only red points can fall there
+    assert np.allclose(img[2, 15, :3], to_rgba(QUADRANT_COLOURS["red"])[:3])
+    assert np.allclose(img[17, 2, :3], to_rgba(QUADRANT_COLOURS["green"])[:3])
+    # the most crowded bin is fully opaque; every bin holds points here, so none is transparent
+    assert img[..., 3].max() == 1.0 and (img[..., 3] > 0).all()  # 3000 uniform points fill 400 bins
