@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -248,8 +249,6 @@ def create_app(
         elapsed = body.get("elapsed_s")
         if not isinstance(elapsed, (int, float)) or isinstance(elapsed, bool) or not math.isfinite(elapsed) or elapsed < 0:
             elapsed = None
-        from starlette.concurrency import run_in_threadpool
-
         return await run_in_threadpool(_save, annotator, item_id, rnd, judgment, elapsed)
 
     def _save(annotator: str, item_id: str, rnd: str, judgment: str, elapsed: float | None) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ambiguity.annotate.app import create_app
 from ambiguity.stores.tables import ANNOTATIONS
 from ambiguity.web.http import hosts_for
 
@@ -17,9 +18,7 @@ def serve(store: FeatureStore, task: str, *, host: str = "127.0.0.1", port: int 
     On a non-loopback ``host`` every Host header is answered (the app is then
     reachable from the network: put it behind a proxy with authentication).
     """
-    import uvicorn
-
-    from ambiguity.annotate.app import create_app
+    import uvicorn  # the server only: creating the app (tests, embedding) does not need it
 
     app = create_app(store, task, allowed_hosts=app_options.pop("allowed_hosts", None) or hosts_for(host), **app_options)
     try:

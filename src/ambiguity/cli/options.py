@@ -16,6 +16,7 @@ A new command reuses these decorators rather than declaring its own ``--split``/
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -141,12 +142,12 @@ def render(table: Any, fmt: str, *, caption: str | None = None, label: str | Non
     """``table`` as md/csv/json/latex text: a polars DataFrame, or a result object with
     ``to_markdown()``, ``to_latex()`` and ``to_polars()`` (its own Markdown/LaTeX, its long data
     for CSV and JSON)."""
-    import polars as pl
+    import polars as pl  # 0.4 s: the CLI's start-up stays quick for commands that print no table
 
     if fmt not in FORMATS:
         raise click.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
     if isinstance(table, pl.DataFrame):
-        from ambiguity.tables import to_latex, to_markdown
+        from ambiguity.tables import to_latex, to_markdown  # polars again (see above)
 
         if fmt == "md":
             return to_markdown(table, caption=caption, digits=digits)
@@ -167,8 +168,6 @@ def render(table: Any, fmt: str, *, caption: str | None = None, label: str | Non
 def render_many(tables: dict[str, Any], fmt: str, *, digits: int = 4) -> str:
     """Several titled tables in one text: Markdown sections, LaTeX tables one after another, CSV
     blocks each under a ``# title`` line, or one JSON object ``{title: rows}``."""
-    import json
-
     if fmt == "json":
         parts = {name: json.loads(render(t, "json")) for name, t in tables.items()}
         return json.dumps(parts, indent=None) + "\n"
