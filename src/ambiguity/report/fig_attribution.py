@@ -58,7 +58,9 @@ def waterfalls(rows: Sequence[Mapping], modalities: Sequence[str], *, target: st
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(rows), squeeze=False)[0]
     for ax, r in zip(axes, rows, strict=True):
-        order = sorted(modalities, key=lambda m: -abs(r[f"phi_{m}"]))
+        # an absent player (its input missing for this segment) is no player: not in its waterfall
+        order = sorted((m for m in modalities if r[f"phi_{m}"] is not None and r[f"phi_{m}"] == r[f"phi_{m}"]),
+                       key=lambda m: -abs(r[f"phi_{m}"]))
         level = r["v_empty"]
         levels = [0.0, level]
         ax.bar(0, level, color="0.75", width=0.6)

@@ -167,7 +167,7 @@ def quadrant_attribution(store: FeatureStore, unimodal: str, fusion: str = "fusi
 
     fusion = resolve_model(store, fusion)
     long = read_attributions(store, fusion, target, splits, scheme=scheme)
-    mods = tuple(dict.fromkeys(long["modality"].to_list()))
+    mods = tuple(dict.fromkeys(long["player"].to_list()))  # the players: feature groups (or pooled modalities)
     if quadrants is None:
         quadrants = load_quadrants(store, unimodal, fusion, splits=None if splits is None else tuple(splits),
                                    threshold=threshold, scheme=long["scheme"][0])

@@ -28,7 +28,7 @@ def build(rep: Report, sec: Section) -> None:
     except MissingGroupError:
         long = attribute(rep.store, s.fusion, scheme=scheme, splits=s.splits, write=False).frame
         how = "computed for this report"
-    mods = list(dict.fromkeys(long["modality"].to_list()))
+    mods = list(dict.fromkeys(long["player"].to_list()))  # the players: feature groups (or pooled modalities)
     w = wide(long)
     for m in rep.models():
         check_same_scheme(long, rep.quadrants(m))
