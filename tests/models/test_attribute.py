@@ -299,3 +299,22 @@ def test_crossfit_quadrants_with_fixed_attributions_are_refused(crossfitted):
     assert check_same_scheme(attr, quads) == "crossfit"
     with pytest.raises(ModelError, match="mixes the fixed and crossfit schemes"):
         wide(pl.concat([attr, fixed_like]))
+
+
+def test_a_crossfit_only_store_scores_and_explores_out_of_sample(crossfitted):
+    from ambiguity.explore.data import load
+    from ambiguity.stats.score import ambiguity_scores
+
+    res = ambiguity_scores(crossfitted)
+    assert {"committee", "conflict", "disagreement"} <= set(res.available)  # no fixed rows needed
+    assert res.complete().height == crossfitted.segments().height  # every segment has every component
+    attribute(crossfitted, "fusion")
+    sid = crossfitted.segments()["segment_id"][0]
+    rows = load(crossfitted).detail(sid)["attributions"]
+    long = read_attributions(crossfitted, "fusion").filter(pl.col("segment_id") == sid)
+    # the explorer's page: the crossfit rows of this segment, averaged over the repeats like every reader
+    assert {r["scheme"] for r in rows} == {"crossfit"} and {r["n_repeats"] for r in rows} == {2}
+    want = long.group_by("modality").agg(pl.col("phi").mean())
+    got = {r["modality"]: r["phi"] for r in rows}
+    for m, phi in want.iter_rows():
+        assert got[m] == pytest.approx(phi)

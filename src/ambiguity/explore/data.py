@@ -254,7 +254,16 @@ class ExploreData:
         if not ATTRIBUTIONS.exists(self.store):
             raise StatsError("no attributions in the store (run `ambiguity attribute`)")
         df = ATTRIBUTIONS.read(self.store, segment_id=sid)
-        keep = [c for c in ("model", "target", "modality", "phi", "v_all", "v_empty", "dominant", "split") if c in df.columns]
+        if "scheme" in df.columns and df.height:
+            # the explorer's scheme only (out of sample: crossfit rows come from the fold models that held the
+            # segment out); crossfit's repeats are averaged, as every reader of the table does
+            have = set(df["scheme"].to_list())
+            df = df.filter(pl.col("scheme") == (self.scheme if self.scheme in have else sorted(have)[0]))
+            df = df.group_by(["model", "target", "modality"], maintain_order=True).agg(
+                pl.col("phi", "v_all", "v_empty").mean(), pl.col("phi").std().alias("phi_sd"),
+                pl.col("dominant", "split", "scheme").first(), pl.len().alias("n_repeats"))
+        keep = [c for c in ("model", "target", "modality", "phi", "phi_sd", "v_all", "v_empty", "dominant", "split",
+                            "scheme", "n_repeats") if c in df.columns]
         df = df.select(keep or df.columns)
         return [{k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in r.items()} for r in df.iter_rows(named=True)]
 

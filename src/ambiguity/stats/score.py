@@ -158,7 +158,8 @@ def _conflict(store: FeatureStore) -> pl.DataFrame:
 def read_classes(store: FeatureStore) -> list[str]:
     from ambiguity.models.predictions import read_predictions
 
-    return list(read_predictions(store, columns=["classes"]).head(1)["classes"][0])
+    # either scheme: a store trained only with --folds has no fixed rows
+    return list(read_predictions(store, scheme=None, columns=["classes"]).head(1)["classes"][0])
 
 
 def _dynamics(store: FeatureStore) -> pl.DataFrame:
