@@ -205,3 +205,20 @@ def ref_cmh(tables):
         den += b * c / n
     chi2 = (abs(dev) - 0.5) ** 2 / var
     return chi2, scipy.stats.chi2.sf(chi2, 1), num / den
+
+
+def ref_stratified_rank(in_a, labels, y):
+    """Stratified rank test from its permutation definition: within each label, midranks of y; T_h the
+    rank sum of group a; its mean and variance over every equally likely split of the label's rows into
+    the two groups (all C(n_h, n_a,h) enumerated); Q = (sum_h T_h - E T_h)^2 / sum_h Var T_h on 1 df."""
+    in_a, labels, y = np.asarray(in_a), np.asarray(labels), np.asarray(y, float)
+    dev = var = 0.0
+    for lab in sorted(set(labels.tolist())):
+        m = labels == lab
+        r = scipy.stats.rankdata(y[m])
+        na = int(in_a[m].sum())
+        sums = np.array([r[list(c)].sum() for c in itertools.combinations(range(len(r)), na)])
+        dev += r[in_a[m]].sum() - sums.mean()
+        var += sums.var()
+    q = dev * dev / var
+    return q, scipy.stats.chi2.sf(q, 1)

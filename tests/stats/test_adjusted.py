@@ -220,3 +220,20 @@ def test_group_by_reads_a_segments_metadata_key_from_the_store(store):
     assert "clustered by speaker (12 clusters)" in res.describe()
     with pytest.raises(StatsError, match="no such column or metadata key"):
         compare_quadrants(store, "audio", "fusion", "fake", quadrants=quads, group_by="dialect")
+
+
+def test_ordinal_features_get_the_stratified_rank_test():
+    from stats_refs import ref_stratified_rank
+
+    rng = np.random.default_rng(13)
+    lab = np.repeat(["x", "y", "z"], [10, 11, 12])
+    red = np.zeros(33, bool)
+    red[[0, 1, 2, 3, 10, 11, 12, 13, 14, 21, 22, 23]] = True
+    level = rng.integers(0, 5, 33).astype(float) + red  # intensity levels 0..5, higher in red
+    df = pl.DataFrame({"AU12_level": level, "q": np.where(red, "red", "blue"), "label": lab})
+    row = compare(df, "q", "red", "blue", labels="label").to_polars().row(0, named=True)
+    # reference: the permutation mean and variance of each label's rank sum, by enumeration
+    q, p = ref_stratified_rank(red, lab, level)
+    assert row["kind"] == "ordinal"
+    assert_allclose([row["statistic"], row["p"]], [q, p], rtol=1e-9)
+    assert row["direction"] == "μ_red > μ_blue"

@@ -206,15 +206,55 @@ def is_binary(x: np.ndarray) -> np.ndarray:
         return np.all(~ok | (x == 0) | (x == 1), axis=0)
 
 
+#: Integer-valued features with this many levels or fewer (and more than two) are ordinal (an intensity level).
+MAX_ORDINAL_LEVELS = 10
+
+
+def kinds(x: np.ndarray) -> np.ndarray:
+    """``binary`` (0/1), ``ordinal`` (3 to MAX_ORDINAL_LEVELS integer levels) or ``continuous`` per column."""
+    out = np.where(is_binary(x), "binary", "continuous").astype(object)
+    for j in np.flatnonzero(out == "continuous"):
+        v = x[:, j][np.isfinite(x[:, j])]
+        if v.size and np.all(v == np.round(v)) and 2 < np.unique(v).size <= MAX_ORDINAL_LEVELS:
+            out[j] = "ordinal"
+    return out
+
+
+def stratified_rank_test(in_a: np.ndarray, labels: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The CMH mean-score test with midrank scores within each label (the stratified Wilcoxon test of an
+    ordinal ``y``; Landis, Heyman & Koch 1978). Returns (chi-square on 1 df, p).
+
+    Per label h: T_h = sum of the scores of group a, E T_h = n_a,h mean_h, Var T_h = n_a,h n_b,h / (n_h - 1) * v_h
+    with v_h the scores' variance (divisor n_h); Q = (sum_h T_h - E T_h)^2 / sum_h Var T_h.
+    """
+    from scipy.stats import chi2, rankdata
+
+    dev = var = 0.0
+    for lab in np.unique(labels):
+        m = labels == lab
+        n = int(m.sum())
+        na = int((m & in_a).sum())
+        if n < 2 or na == 0 or na == n:
+            continue
+        r = rankdata(y[m])
+        dev += float(r[in_a[m]].sum() - na * r.mean())
+        var += na * (n - na) / (n - 1) * float(r.var())
+    if var <= 0:
+        return np.nan, np.nan
+    q = dev * dev / var
+    return q, float(chi2.sf(q, 1))
+
+
 def adjusted_columns(
     x: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, strata: np.ndarray, clusters: np.ndarray | None,
     testable: np.ndarray, ci: float,
 ) -> dict[str, np.ndarray]:
     """The adjusted test of every testable column of ``x`` (rows x features, NaN missing).
 
-    Continuous columns: :func:`fit`. Binary (0/1) columns without clusters: :func:`cmh`; with
-    clusters the same regression (a linear probability model), whose CR2 errors allow for the
-    clustering that CMH ignores. Returns arrays over all columns (NaN where not tested) and a
+    Continuous columns: :func:`fit`. Binary (0/1) columns without clusters: :func:`cmh`; ordinal
+    ones (:func:`kinds`): :func:`stratified_rank_test`; with clusters both go through the same
+    regression (on 0/1 a linear probability model), whose CR2 errors allow for the clustering
+    that the stratified tests ignore. Returns arrays over all columns (NaN where not tested) and a
     ``reason`` array for columns the design could not test.
     """
     from scipy.stats import t as t_dist
@@ -222,7 +262,7 @@ def adjusted_columns(
     p_all = x.shape[1]
     out = {k: np.full(p_all, np.nan) for k in ("estimate", "se", "statistic", "df", "p", "d", "d_low", "d_high", "odds_ratio")}
     reason = np.full(p_all, None, dtype=object)
-    kind = np.where(is_binary(x), "binary", "continuous").astype(object)
+    kind = kinds(x)
     rows = in_a | in_b
     xa = x[rows]
     a_rows, lab = in_a[rows], strata[rows]
@@ -251,6 +291,9 @@ def adjusted_columns(
                 out["odds_ratio"][c] = odds
                 if cl is None:  # CMH: chi-square on 1 df; the direction comes from the estimate
                     out["statistic"][c], out["p"][c], out["df"][c] = chi2, p_cmh, 1.0
+            elif kind[c] == "ordinal" and cl is None:  # with clusters: the regression on the levels, as for binary
+                q, p_rank = stratified_rank_test(a_rows[keep], lab[keep], y[:, j])
+                out["statistic"][c], out["p"][c], out["df"][c] = q, p_rank, 1.0
     return {**out, "kind": kind, "reason": reason}
 
 

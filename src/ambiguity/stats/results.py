@@ -127,7 +127,8 @@ class ComparisonResult:
         a, b = self.a, self.b
         stat = "U" if self.test == "mannwhitney" else "t"
         binary = self.adjusted and (t["kind"] == "binary").any()
-        if binary and self.group_by is None:
+        counted = self.adjusted and (t["kind"] != "continuous").any()
+        if counted and self.group_by is None:
             stat = "t / CMH chi2"
         padj = f"p ({CORRECTION_NAMES[self.correction]}, {self.family})" if self.correction != "none" else "p (uncorrected)"
         cols = [
@@ -151,8 +152,10 @@ class ComparisonResult:
             pl.col("g_ci_low").alias(f"g {level} low"),
             pl.col("g_ci_high").alias(f"g {level} high"),
         ]
+        if counted:
+            cols.append(pl.col("kind"))
         if binary:
-            cols += [pl.col("kind"), pl.col("odds_ratio").alias("MH odds ratio")]
+            cols.append(pl.col("odds_ratio").alias("MH odds ratio"))
         if self.bayes:
             cols.append(pl.col("bf10").alias("BF10"))
         cols.append(pl.col("direction"))
