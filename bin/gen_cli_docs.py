@@ -28,8 +28,11 @@ Generated from the commands' help by `bin/gen_cli_docs.py` (tests/test_docs.py c
 
 Global options: `--store URI` (or `AMBIGUITY_STORE`; by default the store of the nearest
 `ambiguity.toml`) and `--traceback` (or `AMBIGUITY_DEBUG=1`). A user mistake prints one line
-starting with `error:` and exits with code 2; any other error prints one line too (exit 1), and
-`--traceback` shows its full traceback for a bug report.
+starting with `error:` and exits with code 2 (an option typo or a missing argument too, naming the
+command's `--help`: tests/cli/test_conventions.py::test_a_usage_error_is_one_error_line); any other
+error prints one line too (exit 1), and `--traceback` shows its full traceback for a bug report.
+Every command a message suggests (`ambiguity attribute`, ...) exists with the options it names
+(test_every_hint_in_the_code_names_a_real_command_and_options).
 
 Conventions every command follows (`src/ambiguity/cli/options.py`; tests/cli/test_conventions.py):
 
