@@ -87,3 +87,14 @@ def test_segments_by_id_and_split(store):
     assert sorted(store.segments(["segment_id"], segment_id=["b'c", "d"])["segment_id"].to_list()) == ["b'c", "d"]
     assert store.segments(["segment_id"], split="train")["segment_id"].to_list() == ["a"]
     assert store.segments(["segment_id"], segment_id="d", split="train").height == 0
+
+
+def test_limit_and_batches_read_what_a_whole_read_reads(answers, store):
+    t, rows = answers
+    whole = t.read(store, ["key", "task"], task=["pilot", "it's"]).sort("key")
+    assert whole["key"].to_list() == sorted(rows.filter(pl.col("task").is_in(["pilot", "it's"]))["key"].to_list())
+    one = t.read(store, ["key", "task"], task="it's", limit=1)
+    assert one.height == 1 and one["task"][0] == "it's"
+    parts = list(t.batches(store, ["key", "task"], batch_size=2, task=["pilot", "it's"]))
+    assert all(p.height <= 2 for p in parts) and len(parts) >= 3
+    assert pl.concat(parts).sort("key").equals(whole)

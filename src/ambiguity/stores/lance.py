@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -158,12 +158,21 @@ class FeatureStore:
         name: str,
         columns: Sequence[str] | None = None,
         where: str | None = None,
+        *,
+        limit: int | None = None,
     ) -> pl.DataFrame:
-        """A whole table (or the given columns and rows of it) as polars."""
-        return self._scan(self._open(name), name, columns, where)
+        """A whole table (or the given columns and rows of it, at most ``limit``) as polars."""
+        return self._scan(self._open(name), name, columns, where, limit)
+
+    def batches(self, name: str, columns: Sequence[str] | None = None, where: str | None = None, *,
+                batch_size: int = _SCAN_BATCH) -> Iterator[pl.DataFrame]:
+        """The rows in batches of at most ``batch_size``: memory of one batch, not of the table."""
+        ds = self._open(name)
+        for batch in ds.to_batches(columns=list(columns) if columns else None, filter=where, batch_size=batch_size):
+            yield cast(pl.DataFrame, pl.from_arrow(batch))
 
     @staticmethod
-    def _scan(ds, name: str, columns: Sequence[str] | None, where: str | None) -> pl.DataFrame:
+    def _scan(ds, name: str, columns: Sequence[str] | None, where: str | None, limit: int | None = None) -> pl.DataFrame:
         """One Lance scan, the filter pushed into it, into polars without a copy (no rechunk).
 
         Batches of 64k rows and a read-ahead of 4 batches: on 2 cores Lance's defaults (8k rows,
@@ -171,7 +180,7 @@ class FeatureStore:
         in about 1.3x (bench/store_read.py; docs/benchmarks.md, Store reads).
         """
         try:
-            data = ds.to_table(columns=list(columns) if columns else None, filter=where,
+            data = ds.to_table(columns=list(columns) if columns else None, filter=where, limit=limit,
                                batch_size=_SCAN_BATCH, batch_readahead=_SCAN_READAHEAD)
         except (ValueError, OSError) as exc:
             raise StoreError(f"cannot read {name!r} (columns={columns}, where={where!r}): {exc}") from None

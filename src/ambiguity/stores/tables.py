@@ -16,7 +16,7 @@ just a name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -49,9 +49,16 @@ class Table(str):
     def exists(self, store: FeatureStore) -> bool:
         return store.has_table(self)
 
-    def read(self, store: FeatureStore, columns: Iterable[str] | None = None, **filters: Any) -> pl.DataFrame:
-        """The rows matching every filter (all rows without one), the given columns or all."""
-        return store.read(self, list(columns) if columns is not None else None, where=self._where(filters))
+    def read(self, store: FeatureStore, columns: Iterable[str] | None = None, *, limit: int | None = None,
+             **filters: Any) -> pl.DataFrame:
+        """The rows matching every filter (all rows without one; at most ``limit``), the given columns or all."""
+        return store.read(self, list(columns) if columns is not None else None, where=self._where(filters), limit=limit)
+
+    def batches(self, store: FeatureStore, columns: Iterable[str] | None = None, *, batch_size: int = 1 << 16,
+                **filters: Any) -> Iterator[pl.DataFrame]:
+        """The matching rows in batches: memory of one batch (counting 10^6 rows without holding them)."""
+        cols = list(columns) if columns is not None else None
+        return store.batches(self, cols, self._where(filters), batch_size=batch_size)
 
     def delete(self, store: FeatureStore, **filters: Any) -> None:
         """Delete the rows matching every filter (one Lance commit); refuses to run without a filter."""
