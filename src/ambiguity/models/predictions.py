@@ -287,15 +287,11 @@ def model_summary(store: FeatureStore) -> pl.DataFrame:
     memory stays that of one batch (a whole read of these columns was 4.6 GB at 10^6 segments with
     4 models x (1 fixed + 3 cross-fitted) rows each; bench/million.py).
     """
-    from ambiguity.stores.sql import quote
-
     if not store.has_table(PREDICTIONS):
         raise MissingGroupError(f"the store at {store.uri} has no predictions: run `ambiguity train` or `ambiguity predictions import`")
-    ds = store._open(PREDICTIONS)  # the Lance dataset: batches and limit=1, which store.read does not offer
-    has_scheme = "scheme" in ds.schema.names
+    has_scheme = "scheme" in store.schema(PREDICTIONS).names
     parts = []
-    for batch in ds.to_batches(columns=["model", "scheme"] if has_scheme else ["model"], batch_size=1 << 16):
-        df = cast(pl.DataFrame, pl.from_arrow(batch))
+    for df in PREDICTIONS.batches(store, ["model", "scheme"] if has_scheme else ["model"], batch_size=1 << 16):
         parts.append(df.group_by(df.columns).len())
     key = ["model", "scheme"] if has_scheme else ["model"]
     counts = (pl.concat(parts).group_by(key).agg(pl.col("len").sum()) if parts
@@ -304,7 +300,7 @@ def model_summary(store: FeatureStore) -> pl.DataFrame:
         counts = counts.with_columns(pl.lit("fixed").alias("scheme"))
     per = counts.group_by("model").agg(pl.col("len").sum().alias("rows"), pl.col("scheme").unique().sort().alias("schemes"))
     desc = pl.concat([
-        cast(pl.DataFrame, pl.from_arrow(ds.to_table(columns=["model", "kind", "arch", "modalities", "groups"], filter=f"model = {quote(m)}", limit=1)))
+        PREDICTIONS.read(store, ["model", "kind", "arch", "modalities", "groups"], model=m, limit=1)
         for m in per["model"].to_list()
     ]) if per.height else pl.DataFrame(schema={c: pl.String for c in ("model", "kind", "arch")} | {"modalities": pl.List(pl.String), "groups": pl.List(pl.String)})
     return desc.join(per.with_columns(pl.col("rows").cast(pl.UInt32)), on="model", how="left").select(
