@@ -167,12 +167,13 @@ def quadrant_attribution(store: FeatureStore, unimodal: str, fusion: str = "fusi
 
     fusion = resolve_model(store, fusion)
     long = read_attributions(store, fusion, target, splits, scheme=scheme)
-    mods = tuple(dict.fromkeys(long["player"].to_list()))  # the players: feature groups (or pooled modalities)
     if quadrants is None:
         quadrants = load_quadrants(store, unimodal, fusion, splits=None if splits is None else tuple(splits),
                                    threshold=threshold, scheme=long["scheme"][0])
     check_same_scheme(long, quadrants)
-    frame = with_shares(quadrant_frame(wide(long), quadrants), mods)
+    w = wide(long)
+    mods = tuple(c.removeprefix("phi_") for c in w.columns if c.startswith("phi_"))  # wide() names the players
+    frame = with_shares(quadrant_frame(w, quadrants), mods)
     means, tests, dom = summarise(frame, mods, test=test, correction=correction, alpha=alpha, ci=ci)
     return QuadrantAttribution(resolve_model(store, unimodal), fusion, target, mods, frame, means, tests, dom,
                                correction, test, ci)

@@ -28,8 +28,8 @@ def build(rep: Report, sec: Section) -> None:
     except MissingGroupError:
         long = attribute(rep.store, s.fusion, scheme=scheme, splits=s.splits, write=False).frame
         how = "computed for this report"
-    mods = list(dict.fromkeys(long["player"].to_list()))  # the players: feature groups (or pooled modalities)
     w = wide(long)
+    mods = [c.removeprefix("phi_") for c in w.columns if c.startswith("phi_")]  # wide() names the players
     for m in rep.models():
         check_same_scheme(long, rep.quadrants(m))
     means, tests, doms, frames = [], [], [], {}
