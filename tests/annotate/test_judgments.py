@@ -193,3 +193,29 @@ def test_report_has_the_human_section_from_another_store(tmp_path):
     rep = build_report(main_store, tmp_path / "report2")
     sec = next(s for s in rep.sections if s.key == "human")
     assert "annotations import" in sec.note and not sec.error
+
+
+def test_dawid_skene_on_an_annotation_tasks_answers(study, tmp_path):
+    # four annotators answer the app's two rounds; the plurality accuracy of the comparison is checked by hand
+    pytest.importorskip("crowdkit")
+    gold = {"s1": "empathetic", "s2": "neutral", "s3": "empathetic", "w1": "neutral"}
+    other = {"empathetic": "neutral", "neutral": "empathetic"}
+    lines = ["annotator,segment_id,round,judgment"]
+    for ann in ("ann", "bob", "cy", "dee"):
+        for rnd in ("unimodal", "multimodal"):
+            for sid, g in gold.items():
+                wrong = ann == "dee" or (rnd == "unimodal" and ann == "cy" and sid == "s1")
+                lines.append(f"{ann},{sid},{rnd},{other[g] if wrong else g}")
+    f = write(tmp_path / "answers.csv", "\n".join(lines) + "\n")
+    assert CliRunner().invoke(main, ["--store", study.uri, "annotations", "import", str(f), "--task", "pilot"]).exit_code == 0
+    from ambiguity.annotate.human import task_raters
+
+    rm = task_raters(study, "pilot")
+    comp = {r["condition"]: r for r in rm.comparison.iter_rows(named=True)}
+    assert set(comp) == {"unimodal", "multimodal"} and all(r["items"] == 4 and r["raters"] == 4 for r in comp.values())
+    # unimodal: s1 gets 2 right (ann, bob) vs 2 wrong (cy, dee): a tie, so 3 of 4 items right by plurality
+    assert comp["unimodal"]["plurality_accuracy"] == pytest.approx(3 / 4)
+    assert comp["multimodal"]["plurality_accuracy"] == pytest.approx(1.0)
+    assert set(rm.confusion["rater"].unique().to_list()) == {"ann", "bob", "cy", "dee"}
+    out = CliRunner().invoke(main, ["--store", study.uri, "annotations", "human", "--task", "pilot"])
+    assert out.exit_code == 0 and "Dawid-Skene" in out.output, out.output

@@ -149,3 +149,26 @@ def model_vs_human_store(store: FeatureStore, unimodal: str, fusion: str, modali
     ent = soft.filter(pl.col("modality") == entropy_of).select("item", "entropy")
     human = quads.select("item", "quadrant").join(ent, on="item", how="inner")
     return model_vs_human(m, human, n_boot=n_boot, ci=ci, seed=seed)
+
+
+def task_ratings(store: FeatureStore, task: str) -> tuple[pl.DataFrame, pl.DataFrame, tuple[str, ...]]:
+    """The answers of an annotation task (the app's, or imported) as ratings with rater ids: item (the task item),
+    condition (the round), rater (the annotator), label; the gold of each item; and the task's choices."""
+    from ambiguity.annotate.records import read_answers
+    from ambiguity.annotate.tasks import load_task
+
+    t = load_task(store, task)
+    answers = read_answers(store, task)
+    ratings = answers.select("item", pl.col("round").alias("condition"), pl.col("round").alias("modality"),
+                             pl.col("annotator").alias("rater"), pl.col("judgment").alias("label"))
+    gold = t.items.select("item", pl.col("label").alias("gold"))
+    return ratings, gold, tuple(t.choices)
+
+
+def task_raters(store: FeatureStore, task: str) -> RaterModel:
+    """Dawid-Skene per round of an annotation task: posteriors, per-annotator confusion matrices, and the
+    comparison with the plurality vote (see :func:`ambiguity.stats.crowd_raters.dawid_skene`)."""
+    from ambiguity.stats.crowd_raters import dawid_skene
+
+    ratings, gold, choices = task_ratings(store, task)
+    return dawid_skene(ratings, choices, gold)

@@ -260,15 +260,23 @@ def agreement(ctx, task, annotators, by_modality, n_boot, ci, seed, scheme, min_
 @seed_option("Bootstrap seed.")
 @click.option("--versus", nargs=3, metavar="UNIMODAL FUSION MODALITY", help="Also test models against people: the "
               "cross-fitted disagreement of UNIMODAL vs FUSION against human entropy and the human quadrant of MODALITY.")
+@click.option("--task", help="Instead: Dawid-Skene on an annotation task's answers (per round: posteriors, each "
+              "annotator's confusion matrix, the comparison with the plurality vote).")
 @out_file_option("Write the tables to this file instead of stdout.")
 @click.pass_context
-def human_cmd(ctx, cluster, n_boot, seed, versus, out) -> None:
+def human_cmd(ctx, cluster, n_boot, seed, versus, task, out) -> None:
     """The human analysis of imported judgments: accuracy, agreement, human quadrants, the agreement change per
     quadrant, green and red, what makes items hard, Dawid-Skene where rater ids exist."""
-    from ambiguity.annotate.human import analyse_store, model_vs_human_store
+    from ambiguity.annotate.human import analyse_store, model_vs_human_store, task_raters
     from ambiguity.tables import to_markdown
 
     store = get_store(ctx)
+    if task:
+        rm = task_raters(store, task)
+        emit(to_markdown(rm.comparison, caption=f"Dawid-Skene (crowd-kit) vs the plurality vote, task {task!r}: share "
+                         "of items where they agree (a plurality tie never agrees), each one's accuracy against gold.")
+             + "\n\n" + to_markdown(rm.confusion, caption="P(observed | true) per annotator and round.") + "\n", out)
+        return
     res = analyse_store(store, cluster=None if cluster == "none" else cluster, n_boot=n_boot, seed=seed)
     text = res.to_markdown()
     if versus:
