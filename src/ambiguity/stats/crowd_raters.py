@@ -69,7 +69,9 @@ def dawid_skene(ratings: pl.DataFrame, classes: Sequence[str], gold: pl.DataFram
                "agree": float(np.mean((both["ds_label"] == both["plurality"]).to_numpy() & both["untied"].to_numpy()))}
         if gold is not None:
             b = both.join(gold.select("item", "gold"), on="item", how="inner")
-            row["ds_accuracy"] = float((b["ds_label"] == b["gold"]).mean()) if b.height else float("nan")
-            row["plurality_accuracy"] = float(((b["plurality"] == b["gold"]) & b["untied"]).mean()) if b.height else float("nan")
+            ds_right = (b["ds_label"] == b["gold"]).to_numpy()
+            pl_right = ((b["plurality"] == b["gold"]) & b["untied"]).to_numpy()
+            row["ds_accuracy"] = float(ds_right.mean()) if b.height else float("nan")
+            row["plurality_accuracy"] = float(pl_right.mean()) if b.height else float("nan")
         comp.append(row)
     return RaterModel(pl.concat(post), pl.concat(conf), pl.DataFrame(comp), classes)
