@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from ambiguity.stores.schema import SEGMENTS_SCHEMA
+from ambiguity.stores.schema import SEGMENTS_SCHEMA, SYSTEM_TABLES
 from ambiguity.stores.sql import Not, where
 from ambiguity.stores.tables import ANNOTATIONS, PREDICTIONS, TABLES, TASKS, Table
 
@@ -32,6 +32,7 @@ def test_a_table_is_its_name_and_refuses_unknown_filters(store):
     back = pickle.loads(pickle.dumps(PREDICTIONS))
     assert back == PREDICTIONS and back.filters == PREDICTIONS.filters
     assert len(set(TABLES)) == len(TABLES)
+    assert set(SYSTEM_TABLES) == set(TABLES)  # no feature group takes a table's name
     with pytest.raises(TypeError, match="cannot be filtered on modle"):
         PREDICTIONS.read(store, modle="x")
     with pytest.raises(TypeError, match="needs at least one filter"):

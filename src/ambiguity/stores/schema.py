@@ -15,7 +15,9 @@ from ambiguity.version import __version__
 
 PROVENANCE_KEY = b"ambiguity.provenance"
 FEATURE_PREFIX = "features."
-SYSTEM_TABLES = ("segments", "predictions", "dynamics", "annotations", "tasks", "runs", "folds", "fits", "judgments", "ratings")
+#: The names no feature group may take: every table of ``stores.tables.TABLES`` (tests/stores/test_tables.py checks).
+SYSTEM_TABLES = ("segments", "predictions", "dynamics", "models", "folds", "fits", "runs", "attributions", "annotations", "tasks",
+                 "judgments", "ratings")
 STATUSES = ("ok", "failed", "empty")
 SPLITS = ("train", "val", "test")
 
