@@ -219,3 +219,25 @@ def test_dawid_skene_on_an_annotation_tasks_answers(study, tmp_path):
     assert set(rm.confusion["rater"].unique().to_list()) == {"ann", "bob", "cy", "dee"}
     out = CliRunner().invoke(main, ["--store", study.uri, "annotations", "human", "--task", "pilot"])
     assert out.exit_code == 0 and "Dawid-Skene" in out.output, out.output
+
+
+def test_human_rows_are_right_by_the_models_rule_exactly_when_gold_alone_leads(tmp_path):
+    # the predictions table's human rows, judged by the rule the quadrant machinery applies to models
+    # (stats.assign.is_right: argmax == label with more than two classes), agree with the plurality rule
+    # of stats.crowd (gold alone has the most votes): a tie stores no prediction, so it is wrong by both
+    from ambiguity.annotate.judgments import read_judgments, read_judgments_file, save_judgments
+    from ambiguity.models.predictions import read_predictions
+    from ambiguity.stats.assign import is_right
+    from ambiguity.stats.crowd import soft_labels
+
+    s = FeatureStore(str(tmp_path / "s"))
+    save_judgments(s, read_judgments_file(CREMA / "tabulatedVotes.csv", layout="counts", preset="crema-d"))
+    preds = read_predictions(s, scheme="human")
+    machinery = is_right(preds["p_correct"].to_numpy(), preds["predicted"].to_list(), preds["label"].to_list(), 6)
+    votes, classes = read_judgments(s)
+    soft = soft_labels(votes, classes).select(pl.col("item").alias("segment_id"), "modality", "right", "tie")
+    got = preds.select("segment_id", pl.col("model").str.strip_prefix("human:").alias("modality")).with_columns(
+        pl.Series("machinery", machinery.astype(bool))).join(soft, on=["segment_id", "modality"])
+    assert got.height == 3 * 4901
+    assert (got["machinery"] == got["right"]).all()
+    assert got["tie"].sum() > 500  # the ties are many, and all wrong by both rules
