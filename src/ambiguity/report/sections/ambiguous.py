@@ -17,7 +17,8 @@ def build(rep: Report, sec: Section) -> None:
     df = ranked(rep.store, res, TOP).with_columns(
         pl.col("transcript").str.replace_all(r"[|\s]+", " ").str.slice(0, 80).alias("transcript"))
     missing = ", ".join(sorted(res.missing)) or "none"
-    cap = (f"The {df.height} most ambiguous segments: the score is the weighted mean of the components a segment has "
+    cap = (f"The {df.height} most ambiguous segments, out of sample (only segments with every available component "
+           f"are ranked): the score is the weighted mean of the components "
            f"(weights {', '.join(f'{c} {w:g}' for c, w in res.weights.items() if c in res.available)}; "
            f"unavailable: {missing}); see docs/explore.md. `ambiguity rank` lists more, `ambiguity explore` shows them.")
     sec.files += rep.table("most_ambiguous", df, cap)
