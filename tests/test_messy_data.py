@@ -270,3 +270,30 @@ def test_many_classes_go_through_every_step(tmp_path, n_classes):
     assert "Accuracy against the gold label" in r.output
     r = cli(uri, "report", "--out", str(tmp_path / "report"))
     assert "ERROR" not in r.output, r.output
+
+
+def test_pooled_players_one_per_modality(tmp_path):
+    """attribute --pool: one player per modality holding its feature groups (two audio groups, one player);
+    efficiency over the present players; group null on pooled rows."""
+    sys.path.insert(0, str(Path(__file__).parent / "models"))
+    from synth import synthetic, write_scalar_group, write_segments, write_vector_group
+
+    store = open_store(tmp_path / "s")
+    ids, labels, splits, info, noise = synthetic(n=160, seed=2, n_classes=3)
+    write_segments(store, ids, labels, splits)
+    write_vector_group(store, "text.syn", ids, info, modality="text")
+    write_scalar_group(store, "noise", ids, noise, modality="audio")
+    status = ["empty" if i % 5 == 0 else "ok" for i in range(len(ids))]  # a fifth lack the second audio group
+    write_scalar_group(store, "noise2", ids, noise[:, ::-1].copy(), status=status, modality="audio")
+    cli(store.uri, "train", "text.syn", "noise", "noise2", "--epochs", "2", "--no-unimodal")
+    cli(store.uri, "attribute", "--pool", "--split", "train,val,test")
+    att = store.read("attributions")
+    assert set(att["player"].to_list()) == {"text", "audio"} and att["group"].is_null().all()
+    assert att.filter(pl.col("player") == "audio")["present"].all()  # noise is there when noise2 is not
+    seg = att.group_by("segment_id").agg(pl.col("phi").sum(), pl.first("v_all"), pl.first("v_empty"))
+    assert np.abs(seg["phi"].to_numpy() - (seg["v_all"] - seg["v_empty"]).to_numpy()).max() <= 1e-6
+    cli(store.uri, "attribute", "--split", "train,val,test")  # unpooled: three players, noise2 absent on a fifth
+    att = store.read("attributions")
+    assert set(att["player"].to_list()) == {"text.syn", "noise", "noise2"}
+    absent = att.filter(~pl.col("present"))
+    assert set(absent["player"].to_list()) == {"noise2"} and absent["phi"].is_null().all()

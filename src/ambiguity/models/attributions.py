@@ -84,7 +84,7 @@ class AttributionResult:
         n = self.frame["segment_id"].n_unique() if self.frame.height else 0
         players = list(dict.fromkeys(self.frame["player"].to_list())) if self.frame.height else []
         line = (f"{self.model}: {self.method} Shapley values of {self.target} for {n} segments x "
-                f"{len(self.modalities)} players ({', '.join(players or self.modalities)}); {self.caption()}")
+                f"{len(players or self.modalities)} players ({', '.join(players or self.modalities)}); {self.caption()}")
         if self.dropped:
             line += "; left out: " + ", ".join(f"{v} ({k})" for k, v in self.dropped.items())
         if n:
@@ -197,6 +197,7 @@ def attribute(
     seed: int = 0,
     chunk: int = 8192,
     write: bool = True,
+    pool: bool = False,
 ) -> AttributionResult:
     """Shapley values of each player of fusion model ``model``, out of sample (see the module notes).
 
@@ -216,7 +217,9 @@ def attribute(
         sm = units[0][0]
     A.check_maskable(sm.model, f"model {model!r} ({sm.arch} on {', '.join(sm.groups)})")
     tgt = A.parse_target(target, sm.classes)
-    A.resolve_method(method, len(sm.groups), n_permutations)  # refuse before reading anything
+    # players: one per feature group, or with pool one per modality holding its groups
+    plist = A.players(sm.groups, sm.modalities, pool=pool)
+    A.resolve_method(method, len(plist), n_permutations)  # refuse before reading anything
     frames: list[pl.DataFrame] = []
     dropped: dict[str, int] = {}
     res = None
@@ -227,8 +230,9 @@ def attribute(
             continue
         tidx = pr.y if tgt.cls is None else np.full(len(pr.y), unit.classes.index(tgt.cls), dtype=np.int64)
         res = A.shapley_values(unit.model, pr.Z, tidx, unit.class_prior, kind=tgt.kind, method=method,
-                               n_permutations=n_permutations, seed=seed, chunk=chunk, present=pr.present)
-        frames.append(_long_frame(model, tgt.name, pr, res, seed))
+                               n_permutations=n_permutations, seed=seed, chunk=chunk, present=pr.present,
+                               members=[p.inputs for p in plist])
+        frames.append(_long_frame(model, tgt.name, pr, res, seed, plist))
     if not frames:
         raise ModelError(f"no usable segment to attribute{' in split(s) ' + ', '.join(splits) if splits else ''}")
     run_id = __import__("uuid").uuid4().hex
@@ -265,13 +269,15 @@ def fold_units(store: FeatureStore, model: str) -> list[tuple[SavedModel, list[s
     return out
 
 
-def _long_frame(model: str, target: str, pr: Prepared, res: A.ShapleyResult, seed: int) -> pl.DataFrame:
+def _long_frame(model: str, target: str, pr: Prepared, res: A.ShapleyResult, seed: int,
+                plist: Sequence[A.Player] | None = None) -> pl.DataFrame:
     from ambiguity.version import __version__
 
     sm = pr.model
     n, m = res.phi.shape
-    players = list(sm.groups)
-    present = pr.present
+    plist = list(plist) if plist is not None else A.players(sm.groups, sm.modalities)
+    players = [p.name for p in plist]
+    present = np.asarray(res.present, dtype=bool)  # per player (pooled: any of its groups)
     phi = np.where(present, res.phi, np.nan)
     absolute = np.nansum(np.abs(phi), axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -291,7 +297,7 @@ def _long_frame(model: str, target: str, pr: Prepared, res: A.ShapleyResult, see
         "model": [model] * nm, "target": [target] * nm, "scheme": [sm.scheme] * nm,
         "repeat": [sm.repeat] * nm, "fold": [sm.fold] * nm,
         "segment_id": rep(pr.segment_ids), "split": rep(pr.splits), "label": rep(pr.labels),
-        "player": players * n, "modality": list(sm.modalities) * n, "group": players * n,
+        "player": players * n, "modality": [p.modality for p in plist] * n, "group": [p.group for p in plist] * n,
         "present": present.reshape(-1).tolist(), "phi": phi.reshape(-1), "phi_se": res.se.reshape(-1),
         "share": share.reshape(-1), "v_all": np.repeat(res.v_all, m), "v_empty": np.repeat(res.v_empty, m),
         "dominant": rep(dom), "interactions": inter if inter is not None else [None] * nm, "players": [players] * nm,
