@@ -42,12 +42,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import torch
 
 from ambiguity.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:  # torch is imported where a network runs: reading stored attributions needs none of it
+    import torch
 
 MAX_EXACT = 10
 METHODS = ("auto", "exact", "permutation")
@@ -186,6 +188,8 @@ class CoalitionModel:
     """v(S) of a chunk of segments for many coalitions S at once."""
 
     def __init__(self, net: torch.nn.Module, kind: str):
+        import torch
+
         check_maskable(net)
         # duck-typed (check_maskable): encode, attention, classifier of a fusion model
         self.net: Any = cast(Any, net.eval())
@@ -193,18 +197,31 @@ class CoalitionModel:
         first = self.net.classifier[0]
         self.linear_first = isinstance(first, torch.nn.Linear)
 
-    @torch.inference_mode()
     def prepare(self, xs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
+        with torch.inference_mode():
+            return self._prepare(xs)
+
+    def _prepare(self, xs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         z, scores, _ = self.net.encode(xs)
         if self.linear_first:  # W z_m once per modality (see the module docstring)
             z = z @ self.net.classifier[0].weight.T
         return z, scores
 
-    @torch.inference_mode()
     def values(self, z: torch.Tensor, scores: torch.Tensor, masks: torch.Tensor, target: torch.Tensor,
                present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
+        with torch.inference_mode():
+            return self._values(z, scores, masks, target, present)
+
+    def _values(self, z: torch.Tensor, scores: torch.Tensor, masks: torch.Tensor, target: torch.Tensor,
+                present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, K) target values of B segments for K input masks ``masks`` (K, M), each intersected with the
         segment's ``present`` inputs (B, M); and (B, K) bool, true where that left no input (the caller's v(∅))."""
+        import torch
+
         b, k = scores.shape[0], masks.shape[0]
         # contiguous: masked_fill on a stride-0 (expanded) tensor writes overlapping memory
         keep = masks.unsqueeze(1).expand(k, b, -1).contiguous()
@@ -309,6 +326,8 @@ def iter_shapley(
     ``members``: the model inputs of each player (default one player per input; see :func:`players`).
     Memory is bounded by the chunk size and :data:`PASS_ROWS`, whatever the number of chunks.
     """
+    import torch
+
     mem = _members(net, members)
     m_in = len(cast("Sequence[int]", net.input_dims))
     m = len(mem)
