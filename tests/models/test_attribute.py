@@ -318,3 +318,7 @@ def test_a_crossfit_only_store_scores_and_explores_out_of_sample(crossfitted):
     got = {r["modality"]: r["phi"] for r in rows}
     for m, phi in want.iter_rows():
         assert got[m] == pytest.approx(phi)
+    preds = {r["model"]: r for r in load(crossfitted).detail(sid)["predictions"]}
+    cf = read_predictions_cf(crossfitted).filter(pl.col("segment_id") == sid)
+    assert set(preds) == {"text.syn", "noise", "fusion"}  # from the cross-fitted rows: the store has no fixed ones
+    assert preds["fusion"]["p_correct"] == pytest.approx(cf["p_correct"].mean())

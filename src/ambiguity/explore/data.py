@@ -216,10 +216,23 @@ class ExploreData:
     def _predictions(self, sid: str) -> list[dict[str, Any]]:
         if not PREDICTIONS.exists(self.store):
             raise StatsError(NO_PREDICTIONS)
-        # one row per model: the fixed scheme's (the repeats are summarised under Quadrants)
-        fixed = Scheme.FIXED if "scheme" in self.store.schema(PREDICTIONS).names else None
-        df = PREDICTIONS.read(self.store, ["model", "kind", "classes", "probs", "predicted", "p_correct", "attention", "modalities"],
-                              segment_id=sid, scheme=fixed)
+        # one row per model, of the explorer's scheme: crossfit, the mean over repeats of the out-of-fold
+        # predictions (the repeats are summarised under Quadrants); fixed, the fixed-split model's
+        cols = ["model", "kind", "classes", "probs", "predicted", "p_correct", "attention", "modalities"]
+        has_scheme = "scheme" in self.store.schema(PREDICTIONS).names
+        if has_scheme and self.scheme == Scheme.CROSSFIT:
+            df = PREDICTIONS.read(self.store, cols, segment_id=sid, scheme=Scheme.CROSSFIT)
+            rows = []
+            for (_,), g in df.group_by(["model"], maintain_order=True):
+                r = g.row(0, named=True)
+                probs = np.mean(np.array(g["probs"].to_list(), dtype=float), axis=0)
+                att = g["attention"].to_list()
+                rows.append({**r, "probs": probs.tolist(), "p_correct": float(g["p_correct"].to_numpy().mean()),
+                             "predicted": r["classes"][int(probs.argmax())],
+                             "attention": None if any(a is None for a in att) else np.mean(np.array(att), axis=0).tolist()})
+            df = pl.DataFrame(rows) if rows else df
+        else:
+            df = PREDICTIONS.read(self.store, cols, segment_id=sid, scheme=Scheme.FIXED if has_scheme else None)
         return [
             {**{k: r[k] for k in ("model", "kind", "classes", "predicted", "modalities")},
              "probs": _round(r["probs"] or [], 4), "p_correct": r["p_correct"],
