@@ -41,7 +41,7 @@ import polars as pl
 
 from ambiguity.constants import QUADRANT_MEANING, QUADRANTS
 from ambiguity.errors import StatsError
-from ambiguity.stats.assign import is_right, quadrants_from_right, rule
+from ambiguity.stats.assign import check_threshold, is_right, rule
 from ambiguity.stats.stability import (
     SHARE_COLUMNS,
     RepeatedDisagreement,
@@ -288,10 +288,10 @@ def _quadrant_frame(store: FeatureStore, uni: str, fus: str, splits, threshold: 
         raise StatsError(f"models {uni!r} and {fus!r} were trained on different labels for some segments: retrain one")
     df = df.sort("segment_id")
     k = n_classes(df)
-    q: np.ndarray | list[str] = _quadrants(df, k, threshold) if df.height else []
+    q = _quadrants(df, k, threshold)
     frame = df.select(
         "segment_id",
-        pl.Series("quadrant", list(q), dtype=pl.String),
+        q,
         "p_unimodal",
         "p_fusion",
         "label",
@@ -309,10 +309,22 @@ def n_classes(df: pl.DataFrame) -> int:
     return max([len(c) for c in first if c is not None] or [2])
 
 
-def _quadrants(df: pl.DataFrame, k: int, threshold: float) -> np.ndarray:
-    u = is_right(df["p_unimodal"].to_numpy(), df["pred_unimodal"].to_list(), df["label"].to_list(), k, threshold)
-    f = is_right(df["p_fusion"].to_numpy(), df["pred_fusion"].to_list(), df["label"].to_list(), k, threshold)
-    return quadrants_from_right(u, f)
+def _quadrants(df: pl.DataFrame, k: int, threshold: float) -> pl.Series:
+    """The ``quadrant`` column of a joined frame, built without a Python object per row (at 10^6
+    segments x 3 repeats the label and prediction lists were ~0.8 GB; bench/million.py)."""
+    if not df.height:
+        return pl.Series("quadrant", [], dtype=pl.String)
+    if k <= 2:
+        u = is_right(df["p_unimodal"].to_numpy(), None, None, k, threshold)
+        f = is_right(df["p_fusion"].to_numpy(), None, None, k, threshold)
+    else:  # predicted == label, compared in polars (a missing one is not right)
+        check_threshold(k, threshold)
+        u = (df["pred_unimodal"] == df["label"]).fill_null(False).to_numpy()
+        f = (df["pred_fusion"] == df["label"]).fill_null(False).to_numpy()
+    u, f = np.asarray(u, dtype=bool), np.asarray(f, dtype=bool)
+    code = np.select([u & ~f, ~u & f, u & f], [0, 1, 2], default=3)
+    # the same rule as assign.quadrants_from_right, as codes into QUADRANTS (red, green, blue, yellow)
+    return pl.Series("quadrant", list(QUADRANTS), dtype=pl.String).gather(code).alias("quadrant")
 
 
 def _crossfit_frame(store: FeatureStore, uni, fus, splits, threshold, min_stability, ci) -> tuple[pl.DataFrame, SchemeUsed]:
@@ -326,8 +338,7 @@ def _crossfit_frame(store: FeatureStore, uni, fus, splits, threshold, min_stabil
                    "label", "split", "classes").join(
         pf.select("segment_id", "repeat", pl.col("p_correct").alias("p_fusion"), pl.col("predicted").alias("pred_fusion"),
                   pl.col("classes").alias("classes_fusion")), on=["segment_id", "repeat"], how="inner")
-    q: np.ndarray | list[str] = _quadrants(df, n_classes(df), threshold) if df.height else []
-    per = df.with_columns(pl.Series("quadrant", list(q), dtype=pl.String))
+    per = df.with_columns(_quadrants(df, n_classes(df), threshold))
     st = stability_from_repeats(per.select("segment_id", "repeat", "quadrant", "p_unimodal", "p_fusion"), ci=ci)
     meta = df.select("segment_id", "label", "split").unique("segment_id")
     frame = st.join(meta, on="segment_id", how="left").sort("segment_id")

@@ -40,6 +40,7 @@ import polars as pl
 from ambiguity.constants import QUADRANTS, Scheme
 from ambiguity.errors import StatsError
 from ambiguity.stats.assign import assign_quadrants
+from ambiguity.stores.tables import PREDICTIONS
 from ambiguity.tables import model_matrix
 
 if TYPE_CHECKING:
@@ -249,14 +250,17 @@ def crossfit_rows(store: FeatureStore, model: str, splits) -> tuple[pl.DataFrame
     import json
 
     from ambiguity.models.predictions import read_predictions
-
-    cols = ["segment_id", "repeat", "fold", "p_correct", "predicted", "label", "split", "run_id", "config", "modalities", "kind", "classes"]
+    # the per-model constants (config, modalities, kind) are not read per row: at 10^6 segments x 3
+    # repeats they were most of the frame (bench/million.py); the config comes from one row
+    cols = ["segment_id", "repeat", "p_correct", "predicted", "label", "split", "run_id", "classes"]
     df = read_predictions(store, [model], splits, scheme="crossfit", columns=cols)
     if df.height == 0:
         raise StatsError(f"no cross-fitted predictions for {model}{' in splits ' + '+'.join(splits) if splits else ''}: "
                          "run `ambiguity train GROUPS --folds 5` first")
     runs = df["run_id"].unique().to_list()
-    cfg = json.loads(df["config"][0])
+    df = df.drop("run_id")
+    one = PREDICTIONS.read(store, ["config"], model=model, scheme=Scheme.CROSSFIT, run_id=runs[0], limit=1)
+    cfg = json.loads(one["config"][0] or "{}")
     info = {"run_id": runs[0], "folds": cfg.get("folds"), "repeats": cfg.get("repeats"), "group_by": cfg.get("group_by")}
     if len(runs) > 1:
         raise StatsError(f"model {model} has rows of {len(runs)} cross-fitting runs: rerun `ambiguity train ... --folds K` to finish one")
@@ -267,4 +271,4 @@ def crossfit_rows(store: FeatureStore, model: str, splits) -> tuple[pl.DataFrame
         done = len(finished_units(store, runs[0]))
         raise StatsError(f"the cross-fitting run of {model} is unfinished ({done} of {info['folds'] * info['repeats']} "
                          "(repeat, fold) done): run the same `ambiguity train ... --folds K` again to resume")
-    return df.drop("config"), info
+    return df, info
