@@ -40,7 +40,7 @@ class Group(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
-            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else (prog_name or "ambiguity")
             msg = " ".join(exc.format_message().split())
@@ -54,7 +54,7 @@ class Group(click.Group):
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
-        sys.exit(0)
+        sys.exit(code if isinstance(code, int) else 0)  # ctx.exit(3) comes back as the return value
 
     def invoke(self, ctx: click.Context):
         try:
