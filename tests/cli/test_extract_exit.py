@@ -63,3 +63,24 @@ def test_strict_exits_0_when_nothing_failed(tmp_path, speech_dir):
     open_store(tmp_path / "store").upsert_segments(load_manifest(man))
     r = _extract(tmp_path / "store", "--strict")
     assert r.returncode == 0, r.stderr
+
+
+def test_engine_ray_is_picked_by_the_cli_and_reports_as_the_local_runner(tmp_path, speech_dir, monkeypatch):
+    # The runner no longer knows engines: `extract --engine ray` calls ambiguity.engines.ray.run itself.
+    import ambiguity.engines.ray as engine
+    from ambiguity.extractors.plan import RunReport
+
+    man = tmp_path / "m.csv"
+    man.write_text(f"segment_id,media\na,{speech_dir / '01.wav'}\n")
+    open_store(tmp_path / "store").upsert_segments(load_manifest(man))
+    calls = []
+
+    def fake_run(store, ex, **kw):
+        calls.append((ex.name, kw["address"], kw["workers"]))
+        return RunReport(group=ex.default_group(), pending=1, ok=1)
+
+    monkeypatch.setattr(engine, "run", fake_run)
+    r = _extract(tmp_path / "store", "--engine", "ray", "--address", "ray://head:10001")
+    assert r.returncode == 0, r.stderr
+    assert calls == [("prosody", "ray://head:10001", 1)]
+    assert "prosody: 1 processed (1 ok" in r.stdout and r.stdout.strip().endswith("next: ambiguity train prosody")
