@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from starlette.testclient import TestClient
 
 from ambiguity.extractors.align import Align
@@ -45,3 +46,37 @@ def test_words_with_times_pitch_and_reasons(store):
     assert c.get(f"/api/words/{ids[1]}").json() == {"words": [], "reason": "failed: transcript does not match the audio"}
     assert c.get(f"/api/words/{ids[2]}").json()["reason"] == "not aligned yet"
     assert c.get("/api/words/no-such-segment").status_code == 404
+
+
+@pytest.mark.browser
+def test_clicking_a_word_plays_from_it(store, clip_dir, chromium):
+    """In headless Chromium: the words are drawn under the transcript, and a click on one moves
+    the segment's audio to the word's start."""
+    from playwright.sync_api import sync_playwright
+
+    from ambiguity.explore.app import create_app
+    from ambiguity.explore.data import load
+    from app_server import serving
+
+    ids, _, _, (_, durs) = make_store(store, 6)
+    sid = sorted(ids)[0]
+    dur = float(dict(zip(ids, durs.tolist(), strict=True))[sid])
+    start = round(dur / 2, 2)
+    row = {
+        "n_words": 2.0, "confidence_mean": 0.9, "confidence_min": 0.8, "words_s": 0.5,
+        "words": ["first", "second"], "word_start": [0.05, start], "word_end": [0.3, min(start + 0.3, dur)],
+        "word_confidence": [0.8, 1.0], "word_phones": ["", ""],
+    }
+    _write(store, Align(), [sid], [row])
+    with serving(create_app(load(store), clip_dir=str(clip_dir)), "the explorer") as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(**chromium)
+        page = browser.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(base + "/segment/" + sid)
+        page.wait_for_selector("#words .word")
+        assert page.locator("#words .word").all_inner_texts() == ["first", "second"]
+        page.wait_for_function("() => document.getElementById('audio').readyState >= 2")
+        page.locator("#words .word").nth(1).click()
+        t = page.evaluate("() => document.getElementById('audio').currentTime")
+        assert start - 0.05 <= t <= start + 0.5, (t, start)
+        browser.close()
