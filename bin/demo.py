@@ -8,8 +8,8 @@ stitches them (and says so in its output and in the report):
 - audio: the speech-emotion clips (and turns cut from the three-speaker recording),
   chosen by the label: empathetic essays get a high-arousal clip, neutral ones a
   low-arousal clip or a conversational turn;
-- video: 1 s windows of the face clips, chosen by the label: empathetic essays get a
-  distressed face (the crying woman, 0-2.5 s), neutral ones a smiling face.
+- video: 0.5 s windows of the face clips, chosen by the label: empathetic essays get a
+  distressed face (the crying woman, 0-2.5 s), neutral ones a smiling face (the man, or the woman at 16.5-19 s).
 For PLANTED_SHARE of the segments the audio (or, for as many others, the face) is
 chosen from the *other* pool: a planted cross-modal conflict. The report then shows
 which share of planted segments lands in a disagreement quadrant (red or green)
