@@ -79,9 +79,9 @@ def _started() -> int:
 class Pool:
     """``workers`` spawn processes, each with one set-up extractor; started at once.
 
-    The worker processes are known from :func:`multiprocessing.active_children` (a spawn pool
-    starts one process per submit while it has fewer than ``workers``), so a cancelled run can
-    terminate them without reading the executor's private state.
+    The worker processes are known from :func:`multiprocessing.active_children` (the children
+    started since the pool was made), so a cancelled run can terminate them without reading the
+    executor's private state.
     """
 
     def __init__(self, extractor: Extractor, workers: int, half: str = "process"):
@@ -93,8 +93,13 @@ class Pool:
         )
         for _ in range(workers):
             self.executor.submit(_started)
-        self.processes = [p for p in mp.active_children() if p not in before]
+        self._before = before
         self.workers = workers
+
+    @property
+    def processes(self) -> list:
+        """This pool's worker processes: children started since it was made (one pool at a time)."""
+        return [p for p in mp.active_children() if p not in self._before]
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         return self.executor.submit(fn, *args)
@@ -102,12 +107,13 @@ class Pool:
     def close(self, *, cancel: bool = False) -> None:
         """Shut the pool down and join every worker (no worker outlives the run); ``cancel``
         drops queued batches and terminates the workers instead of letting them finish."""
+        procs = self.processes
         self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
         if cancel:
-            for p in self.processes:
+            for p in procs:
                 if p.is_alive():
                     p.terminate()
-        for p in self.processes:
+        for p in procs:
             p.join(timeout=30)
         if cancel:
             self.executor.shutdown(wait=True)
