@@ -74,6 +74,11 @@ def test_bad_segments_fail_or_are_empty(whisper_dir):
     assert isinstance(r[0], Failure) and "30 s" in r[0].reason
     assert isinstance(r[1], Empty)
     assert isinstance(r[2], Failure)
+    quiet = np.random.default_rng(4).normal(0, 1e-4, 2 * RATE).astype(np.float32)
+    [r] = ex.process([seg("quiet", quiet)])
+    assert isinstance(r, Empty) and "no speech" in r.reason
+    [r] = Transcript(model=str(whisper_dir), device="cpu", language="en", max_new_tokens=4, require_speech=False).process([seg("quiet", quiet)])
+    assert isinstance(r, (dict, Empty)) and not (isinstance(r, Empty) and "no speech" in r.reason)
 
 
 def test_a_directory_that_is_not_whisper_is_refused(tmp_path, roberta_dir):

@@ -42,6 +42,9 @@ class TranscriptParams:
     #: A language code the model knows ("en"), or "" to detect it per segment.
     language: str = ""
     max_new_tokens: int = 128
+    #: Segments in which WebRTC voice activity hears no speech are empty, not transcribed
+    #: (Whisper invents text on silence and noise).
+    require_speech: bool = True
     revision: str | None = None
     dtype: DType = "auto"
     device: Device = "auto"
@@ -106,6 +109,9 @@ class Transcript(ModelExtractor):
             x = checked_audio(seg, RATE, 0.1, "speech recognition")
             if isinstance(x, (Failure, Empty)):
                 out.append(x)
+                continue
+            if self.params.require_speech and not has_speech(x):
+                out.append(Empty("no speech detected (WebRTC voice activity)"))
                 continue
             if len(x) > MAX_SECONDS * RATE:
                 out.append(Failure(f"segment is {len(x) / RATE:.1f} s; Whisper hears {MAX_SECONDS:.0f} s at a time: cut it shorter"))
@@ -172,6 +178,15 @@ class Transcript(ModelExtractor):
             "word_start": [min(starts[j], seconds) for j in keep],
             "word_end": [min(max(ends[j], starts[j]), seconds) for j in keep],
         }
+
+
+def has_speech(x: np.ndarray) -> bool:
+    """Whether WebRTC voice activity hears at least one run of speech (the speech_activity rules)."""
+    from ambiguity.extractors.speech_activity import SpeechActivityParams, speech_frames, speech_runs
+
+    p = SpeechActivityParams()
+    flags = speech_frames(x, RATE, p.aggressiveness, p.frame_ms)
+    return bool(speech_runs(flags, p.frame_ms / 1000, p.min_speech_s, p.min_gap_s))
 
 
 def fill_transcripts(store, group: str) -> int:
