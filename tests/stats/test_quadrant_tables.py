@@ -120,7 +120,8 @@ def test_disagreement_result_tables():
     row = long.filter((pl.col("model_a") == "text") & (pl.col("model_b") == "fusion")).row(0, named=True)
     assert row["rate"] == 0.0 and row["n"] == 3  # s3 has no fusion prediction
     wide = res.matrix()
-    assert wide.columns == ["model", "text", "audio", "fusion"]
+    assert wide.columns == ["model", "text", "audio", "fusion", "n"]
+    assert wide["n"].to_list() == [4, 4, 3]  # segments each model predicted (Table 2 gives n per model)
     assert wide["text"][0] == "–" and wide["audio"][0].startswith("0.500 [")
     with pytest.raises(StatsError, match="no predictions for model"):
         disagreement(_frame(preds), ["video"])

@@ -126,7 +126,9 @@ class DisagreementResult:
         def interval(i: int, j: int) -> str:
             return f" [{self.low[i, j]:.{digits}f}, {self.high[i, j]:.{digits}f}]"
 
-        return rate_matrix(self.models, self.rate, digits, interval if with_ci else None)
+        # n: the segments each model predicted (a pair's rate covers those both predicted: to_polars())
+        return rate_matrix(self.models, self.rate, digits, interval if with_ci else None).with_columns(
+            pl.Series("n", [int(self.n[i, i]) for i in range(len(self.models))], dtype=pl.Int64))
 
 
 def disagreement(
