@@ -23,6 +23,7 @@ from ambiguity.models.predictions import model_summary
 from ambiguity.report.html import Section
 from ambiguity.stats.comparisons import compare_quadrants, join_quadrants
 from ambiguity.stats.quadrant_tables import quadrants, resolve_model, unimodal_models
+from ambiguity.stats.results import one_family
 
 if TYPE_CHECKING:
     from ambiguity.stats.results import QuadrantComparison
@@ -185,8 +186,6 @@ class Report:
 
     def _one_family(self) -> None:
         """Every feature comparison of the report (audio and AU tables), then one correction over all of them."""
-        from ambiguity.stats.results import one_family
-
         specs = {"audio_qc": (self.s.audio_model, "audio", self.s.audio_groups, self.s.audio_columns),
                  "au_qc": (self.s.video_model, "video", self.s.au_groups, self.s.au_columns)}
         done: dict[str, Any] = {}

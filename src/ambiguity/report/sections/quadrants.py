@@ -9,6 +9,8 @@ from ambiguity.constants import QUADRANTS
 from ambiguity.report.context import TRAIN_HINT, Report, SectionSpec
 from ambiguity.report.fig_quadrants import write_figure2
 from ambiguity.report.html import Section
+from ambiguity.stats.assign import rule
+from ambiguity.stats.quadrant_tables import model_classes
 
 
 def quadrant_counts(rep: Report, sec: Section) -> None:
@@ -20,9 +22,6 @@ def quadrant_counts(rep: Report, sec: Section) -> None:
             counts |= {f"{c}_per_repeat": round(float(q[f"share_{c}"].sum()), 1) for c in QUADRANTS}
         rows.append({"unimodal": m, **counts, "n": q.height})
     df = pl.DataFrame(rows)
-    from ambiguity.stats.assign import rule
-    from ambiguity.stats.quadrant_tables import model_classes
-
     cap = f"Segments per quadrant (unimodal vs {rep.s.fusion}; {rule(model_classes(rep.store, rep.s.fusion), rep.s.threshold)}); {rep.how()}."
     if "red_per_repeat" in df.columns:
         cap += (" red .. yellow count each segment once, by its modal quadrant; *_per_repeat: the mean count per "
