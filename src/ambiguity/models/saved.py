@@ -165,7 +165,7 @@ def delete_fold_models(store: FeatureStore, models: Sequence[str], keep_run: str
     """Delete the cross-fitted rows of ``models`` from runs other than ``keep_run``."""
     if not models or not store.has_table(MODELS) or "scheme" not in store.schema(MODELS).names:
         return
-    stale = {"scheme": Scheme.CROSSFIT, "model": list(models), "run_id": Not(keep_run)}
+    stale: dict[str, Any] = {"scheme": Scheme.CROSSFIT, "model": list(models), "run_id": Not(keep_run)}
     if MODELS.read(store, ["key"], **stale).height:  # each delete is a Lance commit
         MODELS.delete(store, **stale)
 
