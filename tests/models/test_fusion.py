@@ -120,3 +120,35 @@ def test_attention_prefers_the_informative_modality():
     print(f"attention info {att[0]:.3f} noise {att[1]:.3f}; accuracy fusion {acc_f:.3f} unimodal {acc_u:.3f}")
     assert att[0] > att[1]
     assert abs(acc_f - acc_u) <= 0.05
+
+
+def test_an_absent_input_never_reaches_the_output():
+    """present=False leaves an input out exactly like keep=False; its values (even NaN) do not matter."""
+    torch.manual_seed(0)
+    net = GatedAttentionFusion([3, 4], 2, latent=8, hidden=16).eval()
+    xs = [torch.randn(6, 3), torch.randn(6, 4)]
+    present = torch.tensor([[1, 1], [1, 0], [0, 1], [1, 0], [1, 1], [0, 1]], dtype=torch.bool)
+    with torch.no_grad():
+        a = net(xs, present=present)
+        junk = [x.clone() for x in xs]
+        for j in range(2):
+            junk[j][~present[:, j]] = float("nan")
+        b = net(junk, present=present)
+        c = net(xs, keep=present)
+    assert torch.isfinite(b.logits).all()
+    torch.testing.assert_close(a.logits, b.logits)
+    torch.testing.assert_close(a.logits, c.logits)
+    assert (a.attention[~present] == 0).all()
+    with pytest.raises(ConfigError, match="at least one modality per row"):
+        net(xs, present=torch.zeros(6, 2, dtype=torch.bool))
+
+
+def test_modality_dropout_keeps_only_present_inputs():
+    net = GatedAttentionFusion([3, 4, 2], 2, latent=8, hidden=16, modality_dropout=0.5).train()
+    torch.manual_seed(1)
+    present = torch.rand(2000, 3) < 0.6
+    present[~present.any(1), 0] = True
+    keep = net.keep_mask(2000, torch.device("cpu"), present)
+    assert not (keep & ~present).any()  # an absent input is never kept
+    assert keep.any(1).all()  # every sample keeps one of its present inputs
+    assert (keep != present).any()  # and dropout still drops some present ones

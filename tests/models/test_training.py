@@ -218,3 +218,27 @@ def test_plan_models():
     assert [s.groups for s in plan_models(["a", "b"], {"unimodal": False, "fusion_name": "f"})] == [("a", "b")]
     with pytest.raises(ConfigError, match="nothing to train"):
         plan_models(["a", "b"], {"unimodal": False, "fusion": False})
+
+
+def test_missing_inputs_fusion_predicts_every_segment_and_records_its_inputs(tmp_path):
+    """A group absent on some segments (status empty): its unimodal model sees the others, fusion sees
+    all, each fusion row lists the groups it saw and gives an absent group attention 0."""
+    store = synthetic_store(open_store(tmp_path / "s"), n=160, seed=6)
+    st = store.group_status("noise")
+    ids = st["segment_id"].to_list()
+    gone = set(ids[::4])
+    write_scalar_group(store, "noise", ids, np.random.default_rng(0).normal(size=(len(ids), 7)),
+                       status=["empty" if s in gone else "ok" for s in ids])
+    ds = load_dataset(store, ["text.syn", "noise"], partial=True)
+    assert len(ds.segment_ids) == 160 and int((~ds.mask[:, 1]).sum()) == len(gone)
+    assert np.isnan(ds.X[1][~ds.mask[:, 1]]).all()  # an absent input is NaN, never a made-up value
+    reports = train(store, ["text.syn", "noise"], config=TrainConfig(epochs=2, device="cpu"))
+    assert {r.model: r.imputed for r in reports}["fusion"] == 0  # absent is not imputed
+    preds = read_predictions(store)
+    assert set(preds.filter(pl.col("model") == "noise")["segment_id"].to_list()) == set(ids) - gone
+    fus = preds.filter(pl.col("model") == "fusion")
+    assert fus.height == 160
+    for r in fus.iter_rows(named=True):
+        absent = r["segment_id"] in gone
+        assert r["inputs"] == (["text.syn"] if absent else ["text.syn", "noise"])
+        assert (r["attention"][1] == 0.0) == absent
