@@ -119,3 +119,25 @@ def test_an_unreadable_file_is_one_problem(tmp_path):
     bad.write_bytes(b"not a parquet file")
     with pytest.raises(ManifestError, match="cannot read the file: "):
         load_manifest(bad)
+
+
+# -- mistakes a user makes with labels and --map (issue 24) ------------------------------------------
+def test_map_onto_an_existing_column_and_label_lookalikes(tmp_path):
+    from ambiguity.errors import ManifestError
+    from ambiguity.segments import label_lookalikes, load_manifest
+
+    p = tmp_path / "m.csv"
+    p.write_text("segment_id,transcript,label,label3,Emotion\ns1,a,x,y,z\ns2,b,x,y,z\n")
+    with pytest.raises(ManifestError, match=r"--map label3=label: the manifest already has a column 'label'"):
+        load_manifest(p, columns={"label3": "label"})
+    t = load_manifest(p, columns={"label": "label_orig", "label3": "label"})
+    assert t.column("label").to_pylist() == ["y", "y"]
+    with pytest.raises(ManifestError, match="all map onto 'label'"):
+        load_manifest(p, columns={"label3": "label", "Emotion": "label", "label": "old"})
+    assert label_lookalikes(["segment_id", "Label", "labels", "Emotion", "lable", "media"]) == ["Label", "labels", "Emotion", "lable"]
+    q = tmp_path / "n.csv"
+    q.write_text("segment_id,transcript,Label\ns1,a,x\n")
+    with pytest.raises(ManifestError, match="'Label' looks like one: ingest with --map Label=label"):
+        load_manifest(q, unlabelled=False)
+    assert load_manifest(q, unlabelled=True).column("label").null_count == 1  # on purpose
+    assert load_manifest(q).column("label").null_count == 1  # the library does not check unless asked
