@@ -20,6 +20,7 @@ from ambiguity.cli.options import (
     seed_option,
 )
 from ambiguity.errors import ExtractorError
+from ambiguity.stores.tables import SEGMENTS
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -79,7 +80,7 @@ def ingest(ctx: click.Context, manifest: Path, split: str | None, preset: str | 
         leakage_report(cast(pl.DataFrame, pl.from_arrow(table)), groups)  # a group key the file lacks: refused before writing
     store = get_store(ctx, create=True)
     new_split = dict(zip(table.column("segment_id").to_pylist(), table.column("split").to_pylist(), strict=True))
-    if store.has_table("segments"):
+    if store.has_table(SEGMENTS):
         old = store.segments(["segment_id", "split"])
         moved = [sid for sid, sp in old.iter_rows() if sid in new_split and new_split[sid] != sp]
         if moved:

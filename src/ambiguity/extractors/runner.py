@@ -30,6 +30,7 @@ from ambiguity.extractors.pool import Pool, run_pool
 from ambiguity.extractors.rows import results_to_table, segment_inputs
 from ambiguity.stores import schema as S
 from ambiguity.stores.lance import FeatureStore
+from ambiguity.stores.tables import SEGMENTS
 
 __all__ = [
     "RunReport", "run", "plan", "prepare_group", "batches", "segment_inputs", "results_to_table",
@@ -101,7 +102,7 @@ def run(
     pool = None
     if extractor.kind == "cpu" and n_workers > 1:
         # Started first: the workers import and set up while the group is checked and the plan read.
-        n = store.count("segments") if segment_ids is None else len(segment_ids)
+        n = store.count(SEGMENTS) if segment_ids is None else len(segment_ids)
         n_batches = -(-min(n, limit if limit is not None else n) // size)
         if n_batches > 1:
             pool = Pool(extractor, min(n_workers, n_batches))
