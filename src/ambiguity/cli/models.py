@@ -247,5 +247,6 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
             files += FQ.write_datamap(store, out)
         click.echo(f"\nwrote {len(files)} files to {out}")
     first = next(iter(results))
-    click.echo(f"next: `ambiguity compare GROUP --unimodal {first}` (features between quadrants), "
-               "`ambiguity attribute` (which input moved the fusion model), `ambiguity report`", err=True)
+    if fmt == "md":  # a human reads it; csv/json/latex stay machine-readable
+        click.echo(f"next: `ambiguity compare GROUP --unimodal {first}` (features between quadrants), "
+                   "`ambiguity attribute` (which input moved the fusion model), `ambiguity report`", err=True)

@@ -92,8 +92,8 @@ def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, spli
         write = write_figure6 if rates else write_figure5
         paths = write(joined, figure_dir, columns=names, comparison=res)
         click.echo(f"wrote {', '.join(str(p) for p in paths)}")
-    # stderr: stdout may be the table itself (CSV, JSON)
-    click.echo("next: `ambiguity report` (every table and figure in one page), `ambiguity sample` (segments to annotate)", err=True)
+    if fmt == "md":  # a human reads it; csv/json/latex stay machine-readable
+        click.echo("next: `ambiguity report` (every table and figure in one page), `ambiguity sample` (segments to annotate)", err=True)
 
 
 @main.command()
