@@ -124,7 +124,7 @@ def conflict_scores(store: FeatureStore, models: Sequence[str] | None = None, sp
     if len(names) < 2:
         raise StatsError(f"a conflict needs at least two unimodal models; found {', '.join(names) or 'none'}")
     df, scheme = oos_predictions(store, names, splits, scheme)
-    classes = {tuple(c) for c in df["classes"].to_list()}
+    classes = {tuple(c) for c in df["classes"].unique().to_list()}  # distinct first: no list per row
     if len(classes) > 1:
         raise StatsError(f"models {', '.join(names)} were trained on different classes: {sorted(classes)}")
     (cls,) = classes or {()}
@@ -139,7 +139,7 @@ def conflict_scores(store: FeatureStore, models: Sequence[str] | None = None, sp
     stack = []
     for m in names:
         sub = df.filter((pl.col("model") == m) & pl.col("segment_id").is_in(ids)).sort("segment_id")
-        stack.append(np.array(sub["probs"].to_list(), dtype=np.float64))
+        stack.append(sub["probs"].list.to_array(len(cls)).to_numpy().astype(np.float64))
     P = np.stack(stack, axis=1)  # (n, K, C)
     jsd = np.clip(jensen_shannon(P), 0.0, None)
     margin, ia, ib = opposing_margin(P)
