@@ -275,6 +275,7 @@ def run_explore(store: Path, n: int, timeout: float = 3600, what: str = "explore
             p.wait(30)
         except subprocess.TimeoutExpired:
             p.kill()
+            p.wait()  # reaped, so its CPU time is counted in os.times()
         stop.set()
         th.join()
     c1 = os.times()
@@ -335,7 +336,9 @@ def main(argv: list[str] | None = None) -> list[Run]:
     ap.add_argument("--only", help="comma-separated commands (quadrants, compare, boundary, attribute, rank, report, explore)")
     ap.add_argument("--keep", type=Path, help="build the stores here and keep them (reused when present)")
     ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--knn-up-to", type=int, default=KNN_WHOLE_UP_TO, help="largest size whose commands run a kNN of every segment")
     a = ap.parse_args(argv)
+    globals()["KNN_WHOLE_UP_TO"] = a.knn_up_to
     sizes = [int(s) for s in a.sizes.split(",")] + ([1_000_000] if a.million else [])
     only = set(a.only.split(",")) if a.only else None
     tmp = a.keep or Path(tempfile.mkdtemp(prefix="bench-million-"))
@@ -370,7 +373,8 @@ def main(argv: list[str] | None = None) -> list[Run]:
             shutil.rmtree(store, ignore_errors=True)
     _table(runs, sizes)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "million-runs.json").write_text(json.dumps([r.__dict__ for r in runs], indent=1))
+    tag = "".join(ch if ch.isalnum() else "-" for ch in f"{','.join(map(str, sizes))}-{a.only or 'all'}")
+    (OUT / f"million-runs-{tag}.json").write_text(json.dumps([r.__dict__ for r in runs], indent=1))
     rows = []
     big = [n for n in sizes if n >= 100_000]
     for r in runs:
