@@ -30,6 +30,10 @@ NEEDS = {
     "ambiguity.extractors.opensmile": ["audio"],
     "ambiguity.extractors.audio": ["audio"],
     "ambiguity.extractors.vad": ["audio"],
+    "ambiguity.extractors.align": ["audio"],  # pocketsphinx, webrtcvad
+    "ambiguity.extractors.speech_activity": ["audio"],
+    "ambiguity.extractors.word_prosody": ["audio"],
+    "ambiguity.extractors.transcript": ["audio"],
     "ambiguity.extractors.text": ["text"],
     "ambiguity.extractors.video": ["video"],
     "ambiguity.extractors.landmarks": ["video"],
