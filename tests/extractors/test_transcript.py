@@ -124,3 +124,19 @@ def test_manifest_without_transcripts_goes_to_quadrants(tmp_path, whisper_dir, r
     q = quadrants(store, text.default_group(), "fusion")
     assert q.frame.height == 8  # the test split
     assert set(q.counts) <= {"red", "green", "blue", "yellow"} and sum(q.counts.values()) == 8
+
+
+def test_extract_transcript_fills_missing_transcripts_from_the_cli(tmp_path, whisper_dir, ingest_rows, store):
+    from click.testing import CliRunner
+
+    from ambiguity.cli import main
+
+    rows = [{"segment_id": f"s{i}", "media": write_wav(tmp_path / f"{i}.wav", sound(1.0, 30 + i)), "label": "a"} for i in range(3)]
+    rows[0]["transcript"] = "given"
+    ingest_rows(rows)
+    r = CliRunner().invoke(main, ["--store", store.uri, "extract", "--extractor", "transcript", "--model", str(whisper_dir),
+                                  "--param", "language=en", "--param", "max_new_tokens=4", "--device", "cpu", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "2 segment(s) without a transcript now have the ASR text" in r.output
+    segs = store.segments().sort("segment_id")
+    assert segs["transcript"][0] == "given" and all(segs["transcript"].to_list())

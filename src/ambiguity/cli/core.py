@@ -44,14 +44,14 @@ def init(directory: Path) -> None:
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--split", help="Give every row of MANIFEST this split (train, val, test): one file per split.")
 @click.option("--preset", help="A known layout: empspeech (filename -> segment_id, start_time/end_time, videos/{dialog_id}.mp4).")
-@click.option("--map", "mapping", multiple=True, metavar="THEIRS=OURS", help="Rename a manifest column, e.g. dialog_id=segment_id.")
+@click.option("--map", "columns", multiple=True, metavar="THEIRS=OURS", help="Rename a manifest column, e.g. dialog_id=segment_id.")
 @click.option("--media-template", help='Build the media path from columns, e.g. "videos/{dialog_id}.mp4".')
 @list_option("--group-by", "group_by", metavar="COLUMN",
              help="A column or metadata key that groups segments (dialog, speaker) for the leakage report.")
 @seed_option("Seed of the 80/10/10 split when the manifest has no split column.")
 @click.option("--unlabelled", is_flag=True, help="The manifest has no labels on purpose (a set to annotate or to select from).")
 @click.pass_context
-def ingest(ctx: click.Context, manifest: Path, split: str | None, preset: str | None, mapping: tuple[str, ...],
+def ingest(ctx: click.Context, manifest: Path, split: str | None, preset: str | None, columns: tuple[str, ...],
            media_template: str | None, group_by: tuple[str, ...], seed: int, unlabelled: bool) -> None:
     """Read MANIFEST (CSV, Parquet, JSONL) into the store's segments table (upsert).
 
@@ -63,11 +63,11 @@ def ingest(ctx: click.Context, manifest: Path, split: str | None, preset: str | 
     proj = project()
     cfg = proj.ingest if proj else {}
     pre = get_preset(preset) if preset else None
-    columns = dict(pre.columns) if pre else {}
-    columns.update(cfg.get("columns", {}))
-    columns.update(parse_params(mapping))
+    renames = dict(pre.columns) if pre else {}
+    renames.update(cfg.get("columns", {}))
+    renames.update(parse_params(columns))
     template = media_template or cfg.get("media_template") or (pre.media_template if pre else None)
-    table = load_manifest(manifest, columns=columns, media_template=template, seed=seed, split=split, unlabelled=unlabelled)
+    table = load_manifest(manifest, columns=renames, media_template=template, seed=seed, split=split, unlabelled=unlabelled)
     if not unlabelled and table.column("label").null_count == table.num_rows:
         click.echo(f"warning: {manifest} has no labels: train and quadrants need them; map a column with "
                    "--map THEIRS=label, or pass --unlabelled to say this set is unlabelled on purpose", err=True)
@@ -242,6 +242,10 @@ def extract(ctx: click.Context, modality, names, params, model, device, group, r
         if report.interrupted:
             raise KeyboardInterrupt
         failed_total += report.failed
+        if ex.name == "transcript":  # ASR text stands in where the manifest gave none (issue 28)
+            from ambiguity.extractors.transcript import fill_transcripts
+
+            click.echo(f"{fill_transcripts(store, report.group)} segment(s) without a transcript now have the ASR text")
     if skipped and modality:
         click.echo(f"{len(skipped)} {modality} extractor(s) unavailable (listed above)")
     if strict and failed_total:
