@@ -23,7 +23,8 @@ class Scheme:
     ``fixed``: one fit on the train split, predicting val and test. ``crossfit``: K folds x R repeats, every
     labelled segment predicted by fits that never saw it. ``human``: annotators' judgments as predictors, never
     mixed with the model schemes except in the model-versus-human comparison. ``auto`` is a request, not a stored
-    value: crossfit when every model has it, else fixed (``ambiguity.stats.stability.resolve_scheme``).
+    value: crossfit when every model has it, else fixed, or human when every predictor is human
+    (``ambiguity.stats.stability.resolve_scheme``).
     """
 
     FIXED = "fixed"
@@ -36,6 +37,9 @@ class Scheme:
     STORED: tuple[str, ...] = (FIXED, CROSSFIT, HUMAN)
     #: What a reader of model predictions (quadrants, comparisons, attributions, the CLI's --scheme) may ask for.
     CHOICES: tuple[str, ...] = (AUTO, FIXED, CROSSFIT)
+    #: What the quadrant readers (quadrants, Tables 1-2, compare) may ask for: people run through them as models do
+    #: (human unimodal conditions against the audio-visual one), one scheme at a time.
+    WITH_HUMAN: tuple[str, ...] = (AUTO, FIXED, CROSSFIT, HUMAN)
 
 
 #: The quadrant pairs compared by default, named by purpose.

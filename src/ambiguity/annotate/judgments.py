@@ -316,6 +316,11 @@ def store_gold(store: FeatureStore) -> dict[str, str]:
     return dict(zip(segs["segment_id"].to_list(), segs["label"].to_list(), strict=True))
 
 
+def human_model(modality: str) -> str:
+    """The predictor of the people who saw ``modality`` (``all``: the audio-visual condition)."""
+    return f"human:{modality}"
+
+
 def modalities_shown(modality: str) -> list[str]:
     """What a condition showed, as the predictions table's ``modalities`` (``all``: every modality)."""
     return list(MODALITIES) if modality == "all" else [modality]
@@ -376,7 +381,7 @@ def save_judgments(store: FeatureStore, j: Judgments) -> dict[str, int]:
     migrate_predictions(store)
     for m in soft["modality"].unique(maintain_order=True).to_list():
         g = soft.filter(pl.col("modality") == m)
-        model = f"human:{m}"
+        model = human_model(m)
         t = prediction_table(
             model=model, kind="human", arch="human", modalities=modalities_shown(m), groups=[],
             segment_ids=g["item"].to_list(), splits=[split.get(i) for i in g["item"].to_list()],  # type: ignore[misc]

@@ -20,6 +20,7 @@ from ambiguity.cli.options import (
     render_many,
     seed_option,
 )
+from ambiguity.constants import Scheme
 
 
 def _names(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -171,8 +172,8 @@ def predictions_list(ctx, fmt, out) -> None:
 
 @main.command()
 @list_option("--unimodal", "unimodal", metavar="MODEL", help="A unimodal model or modality (default: every unimodal model).")
-@click.option("--fusion", default="fusion", show_default=True, help="The fusion model.")
-@quadrant_options("Split whose segments are used")
+@click.option("--fusion", default="fusion", show_default=True, help="The fusion model (--scheme human: human:all).")
+@quadrant_options("Split whose segments are used", human=True)
 @bootstrap_option("Bootstrap resamples for Table 2's CIs (fixed scheme).", min=1)
 @seed_option("Bootstrap seed.")
 @format_option("Format of the tables printed.")
@@ -184,8 +185,11 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
     Tables 1 and 2 cover the --unimodal models and the fusion model, or every model in the store
     when no --unimodal is named. On the crossfit scheme every labelled segment gets its modal
     quadrant over the repeats, with its stability and disagreement probability (--out writes them
-    per segment), and Tables 1 and 2 give mean ± SD over the repeats.
+    per segment), and Tables 1 and 2 give mean ± SD over the repeats. --scheme human runs people
+    through the same tables: each unimodal condition (human:audio, human:video) against the
+    audio-visual one (human:all).
     """
+    from ambiguity.annotate.judgments import human_model
     from ambiguity.models.predictions import model_summary
     from ambiguity.stats.quadrant_tables import quadrants as quadrant_result
     from ambiguity.stats.quadrant_tables import resolve_model, table1, table2, unimodal_models
@@ -195,12 +199,15 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
     store = get_store(ctx)
     split_t = splits or None
     summary = model_summary(store)
-    names = [resolve_model(store, u, summary) for u in unimodal] if unimodal else sorted(unimodal_models(store))
+    human = scheme == Scheme.HUMAN  # people against people, never against models
+    fusion = human_model("all") if human and fusion == "fusion" else fusion
+    names = [resolve_model(store, u, summary) for u in unimodal] if unimodal else sorted(unimodal_models(store, human=human))
     fusion = resolve_model(store, fusion, summary)
     names = [n for n in names if n != fusion]
     if not names:
-        raise click.UsageError("no unimodal model to compare: train one or name it with --unimodal")
-    scheme = resolve_scheme(summary, [*names, fusion], scheme)
+        raise click.UsageError("no unimodal model to compare: train one or name it with --unimodal" if not human else
+                               "no human unimodal condition: import judgments with `ambiguity annotations import`")
+    scheme = resolve_scheme(summary, [*names, fusion], scheme, Scheme.WITH_HUMAN)
     results = {u: quadrant_result(store, u, fusion, split_t, threshold, scheme=scheme, min_stability=min_stability) for u in names}
     info = next(iter(results.values())).scheme
     info_classes = next(iter(results.values())).n_classes
@@ -211,7 +218,8 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
     how = info.caption()
     cap1 = f"Table 1: accuracy and macro F1 per model; {how}" + ("; mean and SD over the repeats" if scheme == "crossfit" else "")
     cap2 = (f"Table 2: disagreement of predicted labels; {how}; " +
-            ("mean ± SD over the repeats" if scheme == "crossfit" else f"[{t2.ci:.0%} bootstrap CI, {n_boot} replicates]"))
+            ("mean ± SD over the repeats" if scheme == "crossfit" else f"[{t2.ci:.0%} bootstrap CI, {n_boot} replicates]") +
+            ("; n: segments with a plurality label (a tie has none and is left out of its pairs)" if human else ""))
     if fmt != "md":
         tabs = {f"quadrants {u} vs {fusion}": r.counts_frame() for u, r in results.items()}
         tabs |= {"table1": t1, "table2": t2.matrix() if fmt == "latex" else t2.to_polars()}
@@ -247,6 +255,9 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
             files += FQ.write_datamap(store, out)
         click.echo(f"\nwrote {len(files)} files to {out}")
     first = next(iter(results))
-    if fmt == "md":  # a human reads it; csv/json/latex stay machine-readable
+    if fmt == "md" and human:
+        click.echo(f"next: `ambiguity compare GROUP --unimodal {first} --scheme human` (features between quadrants), "
+                   "`ambiguity annotations human` (agreement, accuracy and hardness from the votes)", err=True)
+    elif fmt == "md":  # a human reads it; csv/json/latex stay machine-readable
         click.echo(f"next: `ambiguity compare GROUP --unimodal {first}` (features between quadrants), "
                    "`ambiguity attribute` (which input moved the fusion model), `ambiguity report`", err=True)

@@ -109,20 +109,27 @@ def task_option(help: str = "The annotation task (default: the store's only one)
 
 
 def scheme_option(help: str = "Which predictions: fixed (one split), crossfit (every segment, R repeats) or auto "
-                  "(crossfit when every compared model has it).") -> Decorator:
-    return click.option("--scheme", type=click.Choice(Scheme.CHOICES), default="auto", show_default=True, help=help)
+                  "(crossfit when every compared model has it).", choices: tuple[str, ...] = Scheme.CHOICES) -> Decorator:
+    return click.option("--scheme", type=click.Choice(choices), default="auto", show_default=True, help=help)
+
+
+#: --scheme of the commands that read quadrants of people as of models (quadrants, compare).
+HUMAN_SCHEME_HELP = ("Which predictions: fixed (one split), crossfit (every segment, R repeats), human (people, not models: "
+                     "human:audio, human:video against human:all from `ambiguity annotations import`) or auto "
+                     "(crossfit when every compared model has it, else fixed, else human).")
 
 
 def min_stability_option(help: str = "Crossfit: only segments whose modal quadrant holds in at least this share of repeats.") -> Decorator:
     return click.option("--min-stability", type=click.FloatRange(0, 1), default=None, metavar="SHARE", help=help)
 
 
-def quadrant_options(split_help: str) -> Decorator:
+def quadrant_options(split_help: str, human: bool = False) -> Decorator:
     """The options that choose a command's quadrants, in this order: ``--split`` (``split_help``, e.g.
-    "Split whose segments are compared", then its default), ``--scheme``, ``--min-stability``, ``--threshold``."""
+    "Split whose segments are compared", then its default), ``--scheme`` (``human``: the human scheme too),
+    ``--min-stability``, ``--threshold``."""
     group = (
         split_option(f"{split_help} (default: test on the fixed scheme, every labelled segment on crossfit).", default=None),
-        scheme_option(), min_stability_option(), threshold_option(),
+        scheme_option(HUMAN_SCHEME_HELP, Scheme.WITH_HUMAN) if human else scheme_option(), min_stability_option(), threshold_option(),
     )
 
     def apply(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -39,12 +39,12 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @main.command()
 @click.argument("groups", nargs=-1, required=True)
 @click.option("--unimodal", required=True, metavar="MODEL", help="The unimodal model (or its modality) of the quadrants.")
-@click.option("--fusion", default="fusion", show_default=True, help="The fusion model of the quadrants.")
+@click.option("--fusion", default="fusion", show_default=True, help="The fusion model of the quadrants (--scheme human: human:all).")
 @click.option("--columns", metavar="REGEX", help=r"Compare the columns matching this regex, e.g. '^AU\d+_rate$'.")
 @list_option("--feature", "features", metavar="NAME", help="Compare this column.")
 @click.option("--rates", is_flag=True, help="AU activation rates: columns ending in _rate unless named; Figure 6 instead of 5.")
 @list_option("--pair", "pairs", metavar="A:B", help="Quadrant pair (default red:blue, green:blue, red:green).")
-@quadrant_options("Split whose segments are compared")
+@quadrant_options("Split whose segments are compared", human=True)
 @click.option("--adjust", type=click.Choice(["label", "none"]), default="label", show_default=True,
               help="label: test within each class label and combine (regression with CR2 errors, Bell-McCaffrey df; "
                    "binary features: CMH); none: the paper's two-group test (--test).")
@@ -75,6 +75,10 @@ def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, spli
         raise click.UsageError(f"{'--bayes' if bayes else '--test ' + test} goes with the unadjusted test: add --adjust none")
     cols = list(features) if features else columns or (r"_rate$" if rates else None)
     store = get_store(ctx)
+    if scheme == "human" and fusion == "fusion":  # people against people: the audio-visual condition
+        from ambiguity.annotate.judgments import human_model
+
+        fusion = human_model("all")
     q = load(store, unimodal, fusion, splits or None, threshold, scheme=scheme, min_stability=min_stability)
     quads = q.frame
     res = compare_quadrants(

@@ -39,13 +39,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from ambiguity.constants import QUADRANT_MEANING, QUADRANTS
+from ambiguity.constants import QUADRANT_MEANING, QUADRANTS, Scheme
 from ambiguity.errors import StatsError
 from ambiguity.stats.assign import check_threshold, is_right, rule
 from ambiguity.stats.stability import (
     SHARE_COLUMNS,
     RepeatedDisagreement,
     SchemeUsed,
+    of_kind,
     pair_frame,
     rate_matrix,
     resolve_scheme,
@@ -167,7 +168,10 @@ def disagreement(
         high[i, j] = high[j, i] = hi
     for i in range(len(models)):
         low[i, i] = high[i, i] = 0.0
-    return DisagreementResult(tuple(models), rate, low, high, n, tuple(splits), n_boot, ci, seed)
+    return DisagreementResult(tuple(models), rate, low, high, n, tuple(splits or ()), n_boot, ci, seed)
+
+
+_NO_LABEL = "\x00no label"
 
 
 def performance(predictions: pl.DataFrame, models: Sequence[str] | None = None) -> pl.DataFrame:
@@ -186,9 +190,13 @@ def performance(predictions: pl.DataFrame, models: Sequence[str] | None = None) 
             raise StatsError(f"no predictions for model {m!r} in the chosen splits")
         mods = d["modalities"][0].to_list() if "modalities" in d.columns and d["modalities"][0] is not None else []
         y, p = d["label"].to_list(), d["predicted"].to_list()
+        # no predicted label (people's tie under the human scheme) is wrong, and no class of its own in the F1
+        labels = sorted({*y, *(v for v in p if v is not None)})
+        p = [_NO_LABEL if v is None else v for v in p]
         rows.append({
             "model": m, "modalities": "+".join(dict.fromkeys(mods)), "kind": d["kind"][0] if "kind" in d.columns else None,
-            "n": d.height, "accuracy": float(accuracy_score(y, p)), "f1": float(f1_score(y, p, average="macro", zero_division=0)),
+            "n": d.height, "accuracy": float(accuracy_score(y, p)),
+            "f1": float(f1_score(y, p, labels=labels, average="macro", zero_division=0)),
         })
     schema = {"model": pl.String, "modalities": pl.String, "kind": pl.String, "n": pl.Int64, "accuracy": pl.Float64, "f1": pl.Float64}
     return pl.DataFrame(rows, schema=schema)
@@ -215,19 +223,20 @@ def resolve_model(store: FeatureStore, name: str, summary: pl.DataFrame | None =
     raise StatsError(f"no model {name!r} in the predictions table; models: {', '.join(names) or 'none'}")
 
 
-def unimodal_models(store: FeatureStore) -> list[str]:
-    """Models that saw exactly one modality."""
+def unimodal_models(store: FeatureStore, *, human: bool = False) -> list[str]:
+    """Models that saw exactly one modality (``human``: the human predictors of one condition instead)."""
     from ambiguity.models.predictions import model_summary
 
-    s = model_summary(store)
+    s = of_kind(model_summary(store), human)
     return [r["model"] for r in s.iter_rows(named=True) if len(r["modalities"] or []) == 1]
 
 
-def ordered_models(store: FeatureStore, summary: pl.DataFrame | None = None) -> list[str]:
-    """Every model: unimodal ones first, each part sorted by name (the row order of Tables 1 and 2)."""
+def ordered_models(store: FeatureStore, summary: pl.DataFrame | None = None, *, human: bool = False) -> list[str]:
+    """Every model (``human``: every human predictor): unimodal ones first, each part sorted by name (the row
+    order of Tables 1 and 2)."""
     from ambiguity.models.predictions import model_summary
 
-    s = model_summary(store) if summary is None else summary
+    s = of_kind(model_summary(store) if summary is None else summary, human)
     uni = sorted(r["model"] for r in s.iter_rows(named=True) if len(r["modalities"] or []) == 1)
     return uni + sorted(m for m in s["model"].to_list() if m not in uni)
 
@@ -236,7 +245,7 @@ _NO_CUT = "a stability cut needs cross-fitted quadrants (--scheme crossfit): the
 
 
 def _scheme_splits(splits, scheme: str) -> tuple[str, ...] | None:
-    """The splits to read: the named ones, else test (fixed) or every labelled segment (crossfit: None)."""
+    """The splits to read: the named ones, else test (fixed) or every labelled segment (crossfit, human: None)."""
     if splits is None or (not isinstance(splits, str) and len(splits) == 0):
         return ("test",) if scheme == "fixed" else None
     return parse_splits(splits)
@@ -252,7 +261,8 @@ def load_quadrants(store: FeatureStore, unimodal: str, fusion: str, splits=None,
     unimodal model). With two classes right means ``p_correct > threshold`` (equal
     counts as wrong); with more, the predicted label is the true one. ``scheme``: ``fixed`` (one split; default splits: test),
     ``crossfit`` (every labelled segment, R repeats; default: all splits) or
-    ``auto`` (crossfit when both models have it). With crossfit the quadrant
+    ``auto`` (crossfit when both models have it), or ``human`` (people as predictors, ``human:audio`` against
+    ``human:all``: every judged segment; a tie has no predicted label and is not right). With crossfit the quadrant
     is the segment's modal one, p_unimodal and p_fusion are means over the
     repeats, and the columns of :func:`ambiguity.stats.stability.stability_from_repeats`
     follow (shares, stability, disagreement_p with its Wilson interval at level
@@ -264,7 +274,7 @@ def load_quadrants(store: FeatureStore, unimodal: str, fusion: str, splits=None,
     uni, fus = resolve_model(store, unimodal, summary), resolve_model(store, fusion, summary)
     if min_stability and scheme == "fixed":
         raise StatsError(_NO_CUT)
-    scheme = resolve_scheme(summary, [uni, fus], scheme)
+    scheme = resolve_scheme(summary, [uni, fus], scheme, Scheme.WITH_HUMAN)
     return _quadrant_frame(store, uni, fus, _scheme_splits(splits, scheme), threshold, scheme, min_stability, ci)[0]
 
 
@@ -280,8 +290,8 @@ def _quadrant_frame(store: FeatureStore, uni: str, fus: str, splits, threshold: 
     if min_stability:
         raise StatsError(_NO_CUT)
     cols = ["segment_id", "p_correct", "predicted", "label", "split", "classes"]
-    pu = read_predictions(store, [uni], splits, columns=cols)
-    pf = read_predictions(store, [fus], splits, columns=["segment_id", "p_correct", "predicted", "label", "classes"])
+    pu = read_predictions(store, [uni], splits, scheme=scheme, columns=cols)
+    pf = read_predictions(store, [fus], splits, scheme=scheme, columns=["segment_id", "p_correct", "predicted", "label", "classes"])
     df = pu.rename({"p_correct": "p_unimodal", "predicted": "pred_unimodal"}).join(
         pf.rename({"p_correct": "p_fusion", "predicted": "pred_fusion", "label": "label_fusion", "classes": "classes_fusion"}),
         on="segment_id", how="inner"
@@ -298,9 +308,9 @@ def _quadrant_frame(store: FeatureStore, uni: str, fus: str, splits, threshold: 
         "p_fusion",
         "label",
         "split",
-        pl.lit("fixed").alias("scheme"),
+        pl.lit(scheme).alias("scheme"),
     )
-    return frame, SchemeUsed("fixed", splits)
+    return frame, SchemeUsed(scheme, splits)
 
 
 def n_classes(df: pl.DataFrame) -> int:
@@ -403,7 +413,7 @@ def quadrants(store: FeatureStore, unimodal: str, fusion: str, splits=None, thre
     uni, fus = resolve_model(store, unimodal, summary), resolve_model(store, fusion, summary)
     if min_stability and scheme == "fixed":
         raise StatsError(_NO_CUT)
-    scheme = resolve_scheme(summary, [uni, fus], scheme)
+    scheme = resolve_scheme(summary, [uni, fus], scheme, Scheme.WITH_HUMAN)
     splits = _scheme_splits(splits, scheme)
     frame, info = _quadrant_frame(store, uni, fus, splits, threshold, scheme, min_stability, ci)
     return QuadrantResult(uni, fus, threshold, splits, frame, info, model_classes(store, fus))
@@ -422,12 +432,12 @@ def _table_models(store: FeatureStore, models, scheme: str) -> tuple[list[str], 
     summary = model_summary(store)
     if models:
         models = [resolve_model(store, m, summary) for m in models]
-    else:
-        models = ordered_models(store, summary)
+    else:  # people or models, never both
+        models = ordered_models(store, summary, human=scheme == Scheme.HUMAN)
         if scheme == "auto":  # every model of the wanted scheme, rather than refusing a mixed store
             cf = [m for m, s in zip(summary["model"].to_list(), summary["schemes"].to_list(), strict=True) if "crossfit" in (s or [])]
             models = [m for m in models if m in cf] if cf else models
-    return models, resolve_scheme(summary, models, scheme)
+    return models, resolve_scheme(summary, models, scheme, Scheme.WITH_HUMAN)
 
 
 def table1(store: FeatureStore, models: Sequence[str] | None = None, splits=None, *, scheme: str = "auto") -> pl.DataFrame:
@@ -438,7 +448,7 @@ def table1(store: FeatureStore, models: Sequence[str] | None = None, splits=None
     models, scheme = _table_models(store, models, scheme)
     splits = _scheme_splits(splits, scheme)
     preds = read_predictions(store, models, splits, scheme=scheme, columns=["model", "modalities", "kind", "label", "predicted", "repeat"])
-    if scheme == "fixed":
+    if scheme != "crossfit":
         return performance(preds, models)
     per = pl.concat([performance(preds.filter(pl.col("repeat") == r), models).with_columns(pl.lit(r).alias("repeat"))
                      for r in sorted(preds["repeat"].unique().to_list())])
@@ -458,7 +468,7 @@ def table2(store: FeatureStore, models: Sequence[str] | None = None, splits=None
     models, scheme = _table_models(store, models, scheme)
     splits = _scheme_splits(splits, scheme)
     preds = read_predictions(store, models, splits, scheme=scheme, columns=["model", "segment_id", "predicted", "repeat"])
-    if scheme == "fixed":
+    if scheme != "crossfit":  # fixed or human (a tie has no predicted label: left out of the pair's rate)
         return disagreement(preds.drop("repeat"), models, n_boot=n_boot, ci=ci, seed=seed, splits=splits)
     rates, ns = [], []
     for r in sorted(preds["repeat"].unique().to_list()):

@@ -146,11 +146,14 @@ class RepeatedDisagreement:
         return pair_frame(self.models, self.n, {"rate": self.rate, "rate_sd": self.sd}, repeats=self.repeats)
 
     def matrix(self, digits: int = 3, with_ci: bool = True) -> pl.DataFrame:
-        """Wide form: "mean ± SD" cells, "–" on the diagonal."""
+        """Wide form: "mean ± SD" cells, "–" on the diagonal, and ``n``: the segments each model predicted per
+        repeat (models see different segments when inputs are missing; a pair's rate covers those both
+        predicted: :meth:`to_polars`)."""
         def sd(i: int, j: int) -> str:
             return f" ± {self.sd[i, j]:.{digits}f}" if np.isfinite(self.sd[i, j]) else ""
 
-        return rate_matrix(self.models, self.rate, digits, sd if with_ci else None)
+        return rate_matrix(self.models, self.rate, digits, sd if with_ci else None).with_columns(
+            pl.Series("n", [int(self.n[i, i]) for i in range(len(self.models))], dtype=pl.Int64))
 
 
 def pair_frame(models: Sequence[str], n: np.ndarray, values: dict[str, np.ndarray], **constants: int) -> pl.DataFrame:
@@ -186,6 +189,8 @@ _LACKING = {
                 "run `ambiguity train GROUPS --folds 5` first, or use --scheme fixed",
     "fixed": "fixed-split predictions for {models} (only cross-fitted ones): "
              "use --scheme crossfit, or run `ambiguity train GROUPS` without --folds",
+    "human": "human judgments for {models}: the human scheme compares people (human:audio, human:video against "
+             "human:all, from `ambiguity annotations import FILE --preset crema-d`), never models",
 }
 
 
@@ -194,7 +199,7 @@ class SchemeUsed:
     """Which predictions a comparison used (a model scheme of :class:`ambiguity.constants.Scheme` and its
     parameters), and how to say so in a caption."""
 
-    name: str  # Scheme.FIXED | Scheme.CROSSFIT
+    name: str  # Scheme.FIXED | Scheme.CROSSFIT | Scheme.HUMAN
     splits: tuple[str, ...] | None  # None: every labelled segment (crossfit only)
     folds: int | None = None
     repeats: int | None = None
@@ -202,6 +207,10 @@ class SchemeUsed:
     min_stability: float | None = None
 
     def caption(self) -> str:
+        if self.name == Scheme.HUMAN:
+            where = "every judged segment" if not self.splits else "+".join(self.splits)
+            return (f"human judgments (people, not models: a condition is right when the gold label alone has the most "
+                    f"votes, a tie is not right; {where})")
         if self.name == "fixed":
             return f"fixed split ({'+'.join(self.splits or ())})"
         where = "all labelled segments" if self.splits is None else "+".join(self.splits)
@@ -210,28 +219,39 @@ class SchemeUsed:
                 f"modal quadrant per segment, {describe_cut(self.min_stability)})")
 
 
-def resolve_scheme(summary: pl.DataFrame, models, scheme: str = "auto") -> str:
-    """``fixed`` or ``crossfit`` for these models; ``auto`` takes crossfit when every model has it.
+def of_kind(summary: pl.DataFrame, human: bool) -> pl.DataFrame:
+    """The rows of a ``model_summary`` that are people (the ``human`` scheme) or models (every other): never mixed."""
+    if "schemes" not in summary.columns:
+        return summary if not human else summary.clear()
+    is_human = pl.col("schemes").list.contains(Scheme.HUMAN).fill_null(False)
+    return summary.filter(is_human if human else ~is_human)
 
-    Refuses a scheme a model lacks (saying what to run) and a mix of schemes.
+
+def resolve_scheme(summary: pl.DataFrame, models, scheme: str = "auto", choices: Sequence[str] = Scheme.CHOICES) -> str:
+    """``fixed``, ``crossfit`` or ``human`` for these models; ``auto`` takes crossfit when every model has it, else
+    fixed, else human when every predictor is human (people are never mixed with models).
+
+    ``choices``: the schemes the caller can read (:attr:`Scheme.CHOICES`, or :attr:`Scheme.WITH_HUMAN` for the
+    quadrant readers). Refuses a scheme a model lacks (saying what to run) and a mix of schemes.
     """
-    if scheme not in Scheme.CHOICES:
-        raise StatsError(f"scheme {scheme!r}: use {', '.join(Scheme.CHOICES)}")
+    if scheme not in choices:
+        raise StatsError(f"scheme {scheme!r}: use {', '.join(choices)}")
     have = {r["model"]: set(r["schemes"] or ["fixed"]) if "schemes" in summary.columns else {"fixed"}
             for r in summary.iter_rows(named=True)}
     models = list(dict.fromkeys(models))
-    if scheme in Scheme.MODELS:
+    if scheme in Scheme.STORED:
         lack = [m for m in models if scheme not in have.get(m, set())]
         if lack:
             raise StatsError("no " + _LACKING[scheme].format(models=", ".join(lack)))
         return scheme
-    for name in ("crossfit", "fixed"):
+    names = ("crossfit", "fixed", "human") if Scheme.HUMAN in choices else ("crossfit", "fixed")
+    for name in names:
         if all(name in have.get(m, set()) for m in models):
             return name
-    only_cf = [m for m in models if have.get(m) == {"crossfit"}]
-    only_fx = [m for m in models if have.get(m) == {"fixed"}]
-    raise StatsError(f"schemes cannot be mixed in one comparison: {', '.join(only_cf)} cross-fitted only, "
-                     f"{', '.join(only_fx)} fixed only; train them on one scheme")
+    kinds = {"cross-fitted only": {"crossfit"}, "fixed only": {"fixed"}, "human (people, not models)": {"human"}}
+    parts = [f"{', '.join(ms)} {what}" for what, s in kinds.items() if (ms := [m for m in models if have.get(m) == s])]
+    raise StatsError(f"schemes cannot be mixed in one comparison: {'; '.join(parts)}; "
+                     "compare predictors of one scheme (train models on one; people only against people)")
 
 
 def check_one_scheme(frames) -> str | None:
