@@ -203,6 +203,15 @@ def test_tables_mean_and_sd_over_repeats(cf_store):
     assert "±" in t2.matrix()["fusion"][0]
 
 
+def test_crossfit_table2_gives_n_per_model(cf_store):
+    # like the fixed Table 2: the segments each model predicted (per repeat), which differ when a model lacks inputs
+    cf_store.delete("predictions", "model = 'fusion' AND segment_id = 'a'")
+    wide = table2(cf_store).matrix()
+    assert wide.columns == ["model", "text.x", "fusion", "n"]
+    assert wide["n"].to_list() == [4, 3]
+    assert table2(cf_store).to_polars()["n"].to_list() == [3]  # the pair's rate covers the segments both predicted
+
+
 def test_cli_crossfit_quadrants_out_csv(cf_store, tmp_path):
     from ambiguity.cli import main
 
