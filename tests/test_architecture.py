@@ -263,3 +263,86 @@ def test_the_query_string_check_finds_each_kind(tmp_path):
         "ambiguity/x.py:5: quote_list()",
         "ambiguity/x.py:7: table 'annotations' named in compact()",
     ], found
+
+
+# -- errors speak of parameters ------------------------------------------------------------------------
+#: A command-line flag: ``--folds``, ``--no-fusion`` (not ``--`` alone, not inside a word).
+_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+#: A hint naming the command to run (```ambiguity train GROUPS --folds K```) may show its flags.
+_COMMAND_HINT = re.compile(r"`[^`]*`")
+
+
+def _message_text(node: ast.expr) -> str:
+    """A string literal or f-string as text, each ``{...}`` as ``{}``."""
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else "{}"
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_message_text(v) if isinstance(v, ast.Constant) else "{}" for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _message_text(node.left) + _message_text(node.right)
+    return "{}"
+
+
+def _builds_a_message(node: ast.AST) -> bool:
+    """A raise, a call of an error's or a Failure's constructor, or ``problems.append(...)`` (a manifest's problems)."""
+    if isinstance(node, ast.Raise):
+        return node.exc is not None
+    if not isinstance(node, ast.Call):
+        return False
+    f = node.func
+    name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+    if name == "append":
+        return isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "problems"
+    return name.endswith("Error") or name in ("Failure", "_fail")
+
+
+def flags_in_errors(src: Path) -> list[str]:
+    """``file:line: flag`` for each command-line flag (outside a backquoted command hint) in the message of an error
+    built outside ``ambiguity/cli``: a library error names the parameter (``param=``) and the CLI shows its flag."""
+    out = set()
+    for path in sorted((src / "ambiguity").rglob("*.py")):
+        rel = path.relative_to(src)
+        if rel.parts[1] == "cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not _builds_a_message(node):
+                continue
+            inner = {id(c) for n in ast.walk(node) if isinstance(n, ast.JoinedStr | ast.BinOp)
+                     for c in ast.iter_child_nodes(n)}
+            for n in ast.walk(node):
+                if id(n) in inner or not isinstance(n, ast.Constant | ast.JoinedStr | ast.BinOp):
+                    continue
+                if isinstance(n, ast.Constant) and not isinstance(n.value, str):
+                    continue
+                for flag in _FLAG.findall(_COMMAND_HINT.sub("", _message_text(n))):
+                    out.add(f"{rel}:{n.lineno}: {flag}")
+    return sorted(out)
+
+
+#: Hits in files this change may not edit (another helper owns the explorer): drop once the line names ``port``.
+_PENDING_FLAGS = {"ambiguity/explore/app.py:230: --port"}
+
+
+def test_library_errors_name_parameters_not_flags():
+    found = flags_in_errors(ROOT / "src")
+    assert sorted(set(found) - _PENDING_FLAGS) == [], found
+
+
+def test_the_flag_check_finds_a_flag_in_each_kind_of_message(tmp_path):
+    (tmp_path / "ambiguity" / "cli").mkdir(parents=True)
+    (tmp_path / "ambiguity" / "cli" / "ok.py").write_text("raise ValueError('--folds 1: the CLI may')\n")
+    (tmp_path / "ambiguity" / "x.py").write_text(
+        "def f(k, p, problems):\n"
+        "    if k:\n"
+        "        raise ConfigError(f'--folds {k}: too few')\n"
+        "    if p:\n"
+        "        raise ManifestError(p, [f'{p}: ' + 'pass --no-fusion', 'x'])\n"
+        "    if k == 2:\n"
+        "        raise ConfigError('folds 2: run `ambiguity train G --folds K` first', param='folds')\n"  # a hint: allowed
+        "    problems.append(f'column {p!r}: map it with --map')\n"
+        "    err = ModelNotFoundError('point --model at a folder')\n"
+        "    print('--verbose is not an error')\n"
+        "    raise ValueError('a -- b, well-known')\n")  # not a flag
+    found = flags_in_errors(tmp_path)
+    assert found == ["ambiguity/x.py:3: --folds", "ambiguity/x.py:5: --no-fusion", "ambiguity/x.py:8: --map",
+                     "ambiguity/x.py:9: --model"], found

@@ -110,7 +110,7 @@ def test_split_option_is_checked_and_aliased(tmp_path, media):
     man = tmp_path / "m.csv"
     man.write_text(f"segment_id,media\na,{media / 'a.wav'}\n")
     assert load_manifest(man, split="Validation").column("split").to_pylist() == ["val"]
-    with pytest.raises(ManifestError, match="--split 'nonsense': unknown split"):
+    with pytest.raises(ManifestError, match="m.csv: split 'nonsense': unknown split"):
         load_manifest(man, split="nonsense")
 
 
@@ -128,7 +128,7 @@ def test_map_onto_an_existing_column_and_label_lookalikes(tmp_path):
 
     p = tmp_path / "m.csv"
     p.write_text("segment_id,transcript,label,label3,Emotion\ns1,a,x,y,z\ns2,b,x,y,z\n")
-    with pytest.raises(ManifestError, match=r"--map label3=label: the manifest already has a column 'label'"):
+    with pytest.raises(ManifestError, match=r"columns label3=label: the manifest already has a column 'label'"):
         load_manifest(p, columns={"label3": "label"})
     t = load_manifest(p, columns={"label": "label_orig", "label3": "label"})
     assert t.column("label").to_pylist() == ["y", "y"]
@@ -137,7 +137,7 @@ def test_map_onto_an_existing_column_and_label_lookalikes(tmp_path):
     assert label_lookalikes(["segment_id", "Label", "labels", "Emotion", "lable", "media"]) == ["Label", "labels", "Emotion", "lable"]
     q = tmp_path / "n.csv"
     q.write_text("segment_id,transcript,Label\ns1,a,x\n")
-    with pytest.raises(ManifestError, match="'Label' looks like one: ingest with --map Label=label"):
+    with pytest.raises(ManifestError, match="'Label' looks like one: ingest with columns Label=label, or pass unlabelled"):
         load_manifest(q, unlabelled=False)
     assert load_manifest(q, unlabelled=True).column("label").null_count == 1  # on purpose
     assert load_manifest(q).column("label").null_count == 1  # the library does not check unless asked

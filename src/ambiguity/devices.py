@@ -29,5 +29,5 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UnavailableError(f"--device {name}: torch sees no CUDA GPU here; use --device cpu or auto")
+        raise UnavailableError(f"device {name}: torch sees no CUDA GPU here; use cpu or auto", param="device")
     return torch.device(name)

@@ -11,11 +11,13 @@ from __future__ import annotations
 class AmbiguityError(Exception):
     """Base class of all errors the user can act on.
 
-    ``param``: the parameter at fault as the library names it (``folds``, ``group_by``), when the message starts
-    with it; the CLI shows it as its flag (``--folds``, ``--group-by``), the library's callers as they wrote it.
+    ``param``: the parameter(s) at fault as the library names them (``folds``, ``group_by``), written where the
+    message, one of a manifest's problems or a clause starts (``pass unlabelled``); the CLI shows each as its flag
+    (``--folds``, ``--group-by``), the library's callers read them as they wrote them. A library message never
+    names a flag (tests/test_architecture.py).
     """
 
-    def __init__(self, *args: object, param: str | None = None):
+    def __init__(self, *args: object, param: str | tuple[str, ...] | None = None):
         super().__init__(*args)
         self.param = param
 
@@ -23,14 +25,14 @@ class AmbiguityError(Exception):
 class ManifestError(AmbiguityError, ValueError):
     """A manifest has problems; ``problems`` lists every one with its row number."""
 
-    def __init__(self, source: str, problems: list[str]):
+    def __init__(self, source: str, problems: list[str], *, param: str | tuple[str, ...] | None = None):
         self.source = source
         self.problems = list(problems)
         n = len(self.problems)
         if n == 1:
-            super().__init__(f"{source}: {self.problems[0]}")
+            super().__init__(f"{source}: {self.problems[0]}", param=param)
         else:
-            super().__init__(f"{source}: {n} problems\n" + "\n".join(f"  {p}" for p in self.problems))
+            super().__init__(f"{source}: {n} problems\n" + "\n".join(f"  {p}" for p in self.problems), param=param)
 
 
 class StoreError(AmbiguityError, RuntimeError):

@@ -135,7 +135,7 @@ def load_manifest(
     if split is not None:
         given, split = split, SPLIT_ALIASES.get(split.strip().lower(), split.strip().lower())
         if split not in SPLITS:
-            raise ManifestError(src, [f"--split {given!r}: unknown split (use {', '.join(SPLITS)})"])
+            raise ManifestError(src, [f"split {given!r}: unknown split (use {', '.join(SPLITS)})"], param="split")
     df = read_table(path)
     problems: list[str] = []
     columns = dict(columns or {})
@@ -145,16 +145,19 @@ def load_manifest(
     targets = list(columns.values())
     for theirs, ours in columns.items():
         if targets.count(ours) > 1:
-            raise ManifestError(src, [f"--map: {', '.join(k for k, v in columns.items() if v == ours)} all map onto {ours!r}; map one"])
+            raise ManifestError(src, [f"columns: {', '.join(k for k, v in columns.items() if v == ours)} all map onto {ours!r}; "
+                                      "map one"], param="columns")
         if ours in df.columns and ours != theirs and ours not in columns:  # a column that stays and would be duplicated
-            raise ManifestError(src, [f"--map {theirs}={ours}: the manifest already has a column {ours!r}; "
-                                      f"rename it too (--map {ours}={ours}_orig --map {theirs}={ours}) or drop it from the file"])
+            raise ManifestError(src, [f"columns {theirs}={ours}: the manifest already has a column {ours!r}; "
+                                      f"rename it too (columns {ours}={ours}_orig, columns {theirs}={ours}) or drop it from the file"],
+                                param="columns")
     df = df.rename(columns)
     if unlabelled is False and "label" not in df.columns:
         near = label_lookalikes(df.columns)
         if near:
             raise ManifestError(src, [f"no 'label' column, but {', '.join(map(repr, near))} looks like one: ingest with "
-                                      f"--map {near[0]}=label, or pass --unlabelled to ingest the set without labels on purpose"])
+                                      f"columns {near[0]}=label, or pass unlabelled to ingest the set without labels on "
+                                      "purpose"], param=("columns", "unlabelled"))
     if media_template:
         fields = [f for _, f, _, _ in string.Formatter().parse(media_template) if f]
         missing = [f for f in fields if f not in df.columns]
@@ -169,9 +172,9 @@ def load_manifest(
     required = ("segment_id",) if "transcript" in df.columns else ("segment_id", "media")
     for req in required:
         if req not in df.columns:
-            problems.append(f"missing column {req!r} (map one with --map THEIRS=segment_id, or use --media-template)")
+            problems.append(f"missing column {req!r} (map one with columns THEIRS={req}, or use media_template)")
     if problems:
-        raise ManifestError(src, problems)
+        raise ManifestError(src, problems, param=("columns", "media_template"))
 
     n = df.height
     rownum = [i + 2 for i in range(n)]  # as a spreadsheet shows it: header is row 1

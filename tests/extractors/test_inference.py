@@ -43,13 +43,13 @@ def test_hub_id_not_available_offline_is_one_clear_line(empty_hub_cache, store):
     with pytest.raises(ModelNotFoundError) as err:
         resolve_model("FacebookAI/roberta-base")
     msg = str(err.value)
-    assert "\n" not in msg and "not in the Hugging Face cache" in msg and "--model DIR" in msg
+    assert "\n" not in msg and "not in the Hugging Face cache" in msg and "pass model DIR" in msg and err.value.param == "model"
 
     store.upsert_segments(_one_text_segment())
     r = CliRunner().invoke(main, ["--store", store.uri, "extract", "--extractor", "text", "--model", "FacebookAI/roberta-base"])
     assert r.exit_code == 2
     lines = r.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: model 'FacebookAI/roberta-base'") and "--model DIR" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error: --model 'FacebookAI/roberta-base'") and "pass --model DIR" in lines[0]
 
 
 def test_hub_id_in_the_local_cache_loads_offline(empty_hub_cache, tmp_path, roberta_dir):
@@ -78,7 +78,7 @@ def _one_text_segment() -> pa.Table:
 def test_local_paths(tmp_path, roberta_dir):
     with pytest.raises(ModelNotFoundError, match="no config.json"):
         resolve_model(str(tmp_path))
-    with pytest.raises(ModelNotFoundError, match="no model directory"):
+    with pytest.raises(ModelNotFoundError, match="no such directory"):
         resolve_model(str(tmp_path / "missing" / "model"))
     assert resolve_model(str(roberta_dir)).path == roberta_dir.resolve()
 
@@ -144,7 +144,7 @@ def test_dtype_choice():
 
     cpu = torch.device("cpu")
     assert pick_dtype("auto", cpu) == "float32"
-    with pytest.raises(ExtractorError, match="float16 needs --device cuda"):
+    with pytest.raises(ExtractorError, match="float16 needs a CUDA device"):
         pick_dtype("float16", cpu)
 
 
@@ -282,5 +282,5 @@ def test_unusable_device_stops_before_the_store_is_touched(store, ingest_rows, r
     args = ["--store", store.uri, "extract", "--extractor", "text", "--model", str(roberta_dir), "--quiet"]
     assert CliRunner().invoke(main, [*args, "--device", "cpu"]).exit_code == 0
     r = CliRunner().invoke(main, [*args, "--device", "cuda", "--recompute"])
-    assert r.exit_code == 2 and r.output.strip() == "error: --device cuda: torch sees no CUDA GPU here; use --device cpu or auto"
+    assert r.exit_code == 2 and r.output.strip() == "error: --device cuda: torch sees no CUDA GPU here; use cpu or auto"
     assert store.group_status("text.roberta").height == 1  # --recompute did not drop the group

@@ -78,10 +78,10 @@ class Judgments:
                 f"{raters}; classes {', '.join(self.classes)}; {parts}")
 
 
-def _fail(src: str, problems: list[str]) -> ManifestError:
+def _fail(src: str, problems: list[str], param: str | tuple[str, ...] | None = None) -> ManifestError:
     """One line: the first problem, and how many more there are."""
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return ManifestError(src, [problems[0] + more])
+    return ManifestError(src, [problems[0] + more], param=param)
 
 
 def parse_condition_map(pairs: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
@@ -89,20 +89,21 @@ def parse_condition_map(pairs: Sequence[str] | Mapping[str, str] | None) -> dict
     out = dict(pairs) if isinstance(pairs, Mapping) else {}
     for p in [] if isinstance(pairs, Mapping) else list(pairs or []):
         if "=" not in p:
-            raise ManifestError("--condition", [f"{p!r}: use CONDITION=MODALITY (e.g. voice=audio)"])
+            raise ManifestError("conditions", [f"{p!r}: use CONDITION=MODALITY (e.g. voice=audio)"], param="conditions")
         k, v = p.split("=", 1)
         out[k.strip()] = v.strip()
     bad = {k: v for k, v in out.items() if v not in TARGETS}
     if bad:
         k, v = next(iter(bad.items()))
-        raise ManifestError("--condition", [f"{k}={v}: a condition shows one of {', '.join(TARGETS)}"])
+        raise ManifestError("conditions", [f"{k}={v}: a condition shows one of {', '.join(TARGETS)}"], param="conditions")
     return out
 
 
 def _modalities(conditions: Sequence[str], mapping: Mapping[str, str], src: str) -> list[str]:
     lacking = sorted({c for c in conditions if c not in mapping and c not in TARGETS})
     if lacking:
-        raise _fail(src, [f"condition {c!r} has no mapping: add --condition {c}=audio|video|all" for c in lacking])
+        raise _fail(src, [f"condition {c!r} has no mapping; pass conditions {c}=audio|video|all" for c in lacking],
+                    param="conditions")
     return [mapping.get(c, c) for c in conditions]
 
 
@@ -399,7 +400,7 @@ def read_judgments(store: FeatureStore) -> tuple[pl.DataFrame, tuple[str, ...]]:
     keys as columns) and the classes."""
     if not store.has_table(JUDGMENTS):
         raise MissingGroupError(f"the store at {store.uri} has no human judgments: run `ambiguity annotations import "
-                                "FILE --layout counts|long` (or --preset crema-d) first")
+                                "FILE --layout counts|long` or `ambiguity annotations import FILE --preset crema-d` first")
     df = store.read(JUDGMENTS)
     classes = {tuple(c) for c in df["classes"].to_list()}
     if len(classes) != 1:

@@ -193,7 +193,7 @@ def _ls_annotator(ann: dict[str, Any], fallback: str | None) -> str:
     if fallback:
         return check_annotator(fallback)
     if who is None:
-        raise AnnotationError("a Label Studio annotation has no completed_by: pass --annotator NAME")
+        raise AnnotationError("a Label Studio annotation has no completed_by: pass annotator NAME", param="annotator")
     name = str(who).split("@")[0]
     name = re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
     return check_annotator(name if name[:1].isalpha() else f"user{name}")
@@ -258,9 +258,10 @@ def parse_label_studio(path: Path, task: AnnotationTask, *, annotator: str | Non
         except AnnotationError as exc:
             problems.append(str(exc))
     if annotator and len(raw) > 1:
-        problems.append(f"the file holds the answers of {len(raw)} annotators: drop --annotator to keep them apart")
-    if problems:
-        raise AnnotationError(f"{len(problems)} problem(s) in {path}:\n  " + "\n  ".join(problems[:50]))
+        problems.append(f"the file holds the answers of {len(raw)} annotators: drop annotator to keep them apart")
+    if problems:  # the annotator a problem names is the CLI's --annotator
+        raise AnnotationError(f"{len(problems)} problem(s) in {path}:\n  " + "\n  ".join(problems[:50]),
+                              param="annotator")
     return out
 
 

@@ -290,7 +290,7 @@ def stratified_sample(
     if len(choices) < 2 or len(set(choices)) != len(choices):
         raise StatsError(
             f"annotators need at least two distinct labels to choose from, got {list(choices)}: "
-            "pass choices=[...] (CLI: --choice a,b)"
+            "pass choices a,b", param="choices"
         )
     return AnnotationTask(
         name=name, items=items, seed=int(seed), per_quadrant=int(per_quadrant), choices=choices,
@@ -315,7 +315,7 @@ def save_task(store: FeatureStore, task: AnnotationTask, *, replace: bool = Fals
     check_task_name(task.name)
     if task.name in task_names(store):
         if not replace:
-            raise StoreError(f"task {task.name!r} exists already: choose another --task name, or pass --replace")
+            raise StoreError(f"task {task.name!r} exists already: choose another name, or pass replace", param=("task", "replace"))
         TASKS.delete(store, task=task.name)
     it = task.items
     n = it.height

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -19,12 +20,29 @@ def debugging(ctx: click.Context | None = None) -> bool:
     return os.environ.get("AMBIGUITY_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def as_flags(exc: AmbiguityError) -> str:
-    """The error's message with the parameter it starts with (``folds 1: ...``) named as its flag (``--folds 1: ...``)."""
+def as_flags(exc: AmbiguityError, command: click.Command | None = None) -> str:
+    """The error's message with each parameter it names (``folds 1: ...``, ``...: pass unlabelled``) written as the
+    command's flag for it (``--folds 1: ...``, ``...: pass --unlabelled``): the option whose destination is that
+    name (``columns`` -> ``--map``), else the name with dashes. A name counts where a message, one of a manifest's
+    problems or a clause (after ``; ``, ``, ``, ``(``, ``pass ``, ``with ``, ``use ``, ``drop ``, ``or ``) starts with it."""
     text = str(exc)
-    if exc.param and text.startswith(exc.param + " "):
-        return "--" + exc.param.replace("_", "-") + text[len(exc.param):]
+    names = (exc.param,) if isinstance(exc.param, str) else exc.param or ()
+    opts = {p.name: max(p.opts, key=len) for p in (command.params if command else []) if isinstance(p, click.Option)}
+    for name in names:
+        flag = opts.get(name) or "--" + name.replace("_", "-")
+        starts = rf"(^|: |\n  |; |, |\(|pass |with |use |drop |or ){re.escape(name)}(?=[ :=),]|$)"
+        text = re.sub(starts, rf"\g<1>{flag}", text)
     return text
+
+
+def _leaf(exc: BaseException) -> click.Command | None:
+    """The command that raised ``exc``: the innermost click context on its traceback (click drops it on the way up)."""
+    cmd, tb = None, exc.__traceback__
+    while tb is not None:
+        ctx = tb.tb_frame.f_locals.get("ctx")
+        cmd = ctx.command if isinstance(ctx, click.Context) else cmd
+        tb = tb.tb_next
+    return cmd
 
 
 class Group(click.Group):
@@ -68,7 +86,7 @@ class Group(click.Group):
             if debugging(ctx):
                 raise
             if isinstance(exc, AmbiguityError):
-                click.echo(f"error: {as_flags(exc)}", err=True)
+                click.echo(f"error: {as_flags(exc, _leaf(exc))}", err=True)
                 sys.exit(2)
             if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)) and exc.filename:
                 click.echo(f"error: {exc.strerror}: {exc.filename}", err=True)

@@ -69,28 +69,28 @@ class ModelSource:
 def _not_found(model: str, why: str) -> ModelNotFoundError:
     return ModelNotFoundError(
         f"model {model!r} {why}; ambiguity loads models offline: download it where there is network "
-        f"(`hf download {model} --local-dir DIR`) and pass --model DIR, or set {ALLOW_DOWNLOAD_ENV}=1 to let it download"
-    )
+        f"(`hf download {model} --local-dir DIR`) and pass model DIR, or set {ALLOW_DOWNLOAD_ENV}=1 to let it download",
+        param="model")
 
 
 @lru_cache(maxsize=32)
 def resolve_model(model: str, revision: str | None = None) -> ModelSource:
     """A local directory holding ``model``: the directory itself, or its snapshot in the hub cache."""
     if not model or not model.strip():
-        raise ExtractorError("no model given: pass --model HUB_ID_OR_DIRECTORY")
+        raise ExtractorError("no model given: pass model HUB_ID_OR_DIRECTORY", param="model")
     p = Path(model).expanduser()
     if p.is_dir():
         if not (p / "config.json").is_file():
             raise ModelNotFoundError(
-                f"{p} has no config.json: point --model at the folder that save_pretrained() wrote"
+                f"model {p} has no config.json: point it at the folder that save_pretrained() wrote", param="model"
             )
         p = p.resolve()
         # A folder inside the hub cache (.../snapshots/<commit>) still knows its revision.
         return ModelSource(model, p, p.name if p.parent.name == "snapshots" else None)
     if p.exists():
-        raise ModelNotFoundError(f"{p} is a file: point --model at the model's folder (with config.json)")
+        raise ModelNotFoundError(f"model {p} is a file: point it at the model's folder (with config.json)", param="model")
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise ModelNotFoundError(f"no model directory {p}: check the path given to --model")
+        raise ModelNotFoundError(f"model {p}: no such directory; check the path", param="model")
     allow = os.environ.get(ALLOW_DOWNLOAD_ENV) == "1" and os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false")
     try:
         from huggingface_hub import snapshot_download
@@ -188,7 +188,7 @@ def pick_dtype(name: str, device) -> str:
             return "float32"
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     if name == "float16" and device.type != "cuda":
-        raise ExtractorError("dtype float16 needs --device cuda; on a CPU use float32 or bfloat16")
+        raise ExtractorError("dtype float16 needs a CUDA device; on a CPU use float32 or bfloat16")
     return name
 
 
@@ -379,7 +379,7 @@ def checked(row: dict[str, Any]) -> Result:
     """The row, or a Failure if the model produced NaN or inf (e.g. an fp16 overflow)."""
     for v in row.values():
         if isinstance(v, (float, np.ndarray, np.floating)) and not np.all(np.isfinite(v)):
-            return Failure("the model's output is not finite (NaN or inf); with fp16 try --param dtype=float32")
+            return Failure("the model's output is not finite (NaN or inf); with fp16 try the parameter dtype=float32")
     return row
 
 

@@ -130,7 +130,7 @@ class VideoEmbedder(ModelExtractor):
         cfg = self._cfg()
         n = self.params.num_frames or cfg.get("num_frames")
         if not n:
-            raise ExtractorError(f"{self.source().model}: config.json has no num_frames; pass --param num_frames=N")
+            raise ExtractorError(f"{self.source().model}: config.json has no num_frames; set the parameter num_frames=N")
         tubelet = int(cfg.get("tubelet_size", 1))
         if n % tubelet:
             raise ExtractorError(f"num_frames={n} is not a multiple of the model's tubelet_size {tubelet}")

@@ -175,7 +175,7 @@ def resolve_scheme(store: FeatureStore, model: str, scheme: str = "auto") -> str
     if scheme == "crossfit" and not has_cf:
         raise MissingGroupError(
             f"no cross-fitted fold models of {model!r}: run `ambiguity train GROUPS --folds 5` (it keeps every fold's "
-            "model), or attribute the fixed split with --scheme fixed")
+            "model), or attribute the fixed split (scheme fixed)", param="scheme")
     if scheme == "auto":
         scheme = "crossfit" if has_cf else "fixed"
     if scheme == "fixed" and model not in saved_models(store) and not has_cf:
@@ -348,7 +348,7 @@ def check_same_scheme(attributions: pl.DataFrame, quadrants: pl.DataFrame) -> st
     if len(a | q) > 1:
         raise ModelError(f"schemes cannot be mixed: the quadrants are {', '.join(sorted(q))}, the attributions "
                          f"{', '.join(sorted(a))}; run `ambiguity attribute --scheme {next(iter(q))}` or choose "
-                         f"--scheme {next(iter(a))} for the quadrants")
+                         f"scheme {next(iter(a))} for the quadrants", param="scheme")
     return next(iter(a))
 
 
@@ -425,4 +425,4 @@ def export(frame: pl.DataFrame, path) -> None:
             lambda v: json.dumps(list(v)) if v is not None else None, return_dtype=pl.String))
         flat.write_csv(path, separator="\t" if suffix == ".tsv" else ",")
     else:
-        raise ModelError(f"--out {path}: use a .csv, .tsv, .parquet or .jsonl file")
+        raise ModelError(f"out {path}: use a .csv, .tsv, .parquet or .jsonl file", param="out")

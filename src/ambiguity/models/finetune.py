@@ -446,7 +446,7 @@ def check_not_finetuned(store: FeatureStore, groups: Sequence[str]) -> None:
         raise ModelError(
             f"cannot cross-fit on {', '.join(ft)}: its encoder was fine-tuned on the train split's labels, so every "
             "fold's held-out segments of that split were seen with their labels; cross-fit on frozen (not fine-tuned) "
-            "embeddings, or use the fixed split (`ambiguity train` without --folds; it is stacked in sample)")
+            "embeddings, or use the fixed split (`ambiguity train` without `--folds`; it is stacked in sample)")
 
 
 __all__ = ["FinetuneConfig", "FinetuneReport", "check_not_finetuned", "finetune", "finetuned_groups", "stacked_warning", "freeze_all_but_last", "transformer_layers", "write_finetuned_predictions"]

@@ -180,10 +180,10 @@ def load_model(store: FeatureStore, name: str, *, repeat: int | None = None, fol
         have = saved_models(store)
         if name not in have:
             folds = saved_models(store, "crossfit")
-            hint = (f"; {name!r} has cross-fitted weights only: use --scheme crossfit" if name in folds else
+            hint = (f"; {name!r} has cross-fitted weights only: use scheme crossfit" if name in folds else
                     "; models are saved by `ambiguity train` -- retrain it, imported predictions have no weights")
             raise MissingGroupError(f"the store has no saved fixed-split weights for model {name!r} "
-                                    f"(saved: {', '.join(have) or 'none'}){hint}")
+                                    f"(saved: {', '.join(have) or 'none'}){hint}", param="scheme")
         which: dict[str, Any] = {"model": name, **(_by_scheme(store, Scheme.FIXED) or {})}
     else:
         which = {"model": name, "scheme": Scheme.CROSSFIT, "repeat": int(repeat), "fold": int(fold or 0), "run_id": run_id}

@@ -286,7 +286,7 @@ def resolve_method(method: str, m: int, n_permutations: int | None) -> str:
     if method == "exact" and m > MAX_EXACT:
         raise ConfigError(
             f"{m} modalities is above the exact limit of {MAX_EXACT} (2^{m} coalitions per segment); "
-            "estimate by permutation sampling instead (method='permutation', n_permutations=P; CLI --permutations P)"
+            "estimate by permutation sampling instead (method='permutation', n_permutations=P)"
         )
     if method == "permutation" and (n_permutations is None or n_permutations < 2):
         raise ConfigError(

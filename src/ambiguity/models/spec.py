@@ -107,7 +107,7 @@ def plan_models(groups: Sequence[str], choice: ModelChoice) -> list[ModelSpec]:
     groups = tuple(dict.fromkeys(groups))
     unimodal, fusion = choice.get("unimodal", True), choice.get("fusion", True)
     if fusion and len(groups) < 2:
-        raise ConfigError("a fusion model needs at least two feature groups (or pass --no-fusion)")
+        raise ConfigError("a fusion model needs at least two feature groups (or train the unimodal models only)")
     if not unimodal and not fusion:
         raise ConfigError("nothing to train: both unimodal and fusion models are turned off")
     base = choice.get("config") or TrainConfig()

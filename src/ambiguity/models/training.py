@@ -386,10 +386,10 @@ def split_problem(ds: Dataset) -> str | None:
     have = f"of the {len(ds.segment_ids)} segments that have {', '.join(ds.groups)} ({counts})"
     if n["train"] < 2 or n["val"] == 0:
         split = "train" if n["train"] < 2 else "val"
-        return (f"too few segments in split {split!r} {have}; cross-fit instead (--folds K), "
+        return (f"too few segments in split {split!r} {have}; cross-fit instead (`ambiguity train GROUPS --folds K`), "
                 "or give the segments that have it a split column")
     if len(set(ds.y[ds.split == "train"].tolist())) < 2:
-        return f"the train split {have} holds one class only; cross-fit instead (--folds K)"
+        return f"the train split {have} holds one class only; cross-fit instead (`ambiguity train GROUPS --folds K`)"
     return None
 
 

@@ -273,8 +273,8 @@ class FeatureStore:
             raise GroupConflictError(
                 f"feature group {group!r} holds {old.get('extractor')} v{old.get('extractor_version')} "
                 f"with {old.get('params')}; this run asks for {prov.get('extractor')} "
-                f"v{prov.get('extractor_version')} with {prov.get('params')}: pass --group NAME to keep "
-                "both, or --recompute to replace the group"
+                f"v{prov.get('extractor_version')} with {prov.get('params')}: pass group NAME to keep "
+                "both, or recompute to replace the group", param=("group", "recompute")
             )
 
     def write_features(self, group: str, rows: pa.Table, schema: pa.Schema, prov: dict[str, Any]) -> None:
