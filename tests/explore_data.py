@@ -26,8 +26,11 @@ def _probs(labels: list[str], p_correct: np.ndarray) -> np.ndarray:
 
 
 def make_store(store, n: int, *, seed: int = 0, predictions: bool = True, transcripts=None, media=None, unlabelled: int = 0,
-               repeats: int = 0):
+               repeats: int = 0, split: str | None = None):
     """``n`` segments of 1.0-2.5 s of the clip; probabilities drawn so that every quadrant is filled.
+
+    ``split``: every segment in this split (``test``: every point has an out-of-sample quadrant on the fixed
+    scheme); default a random train/val/test split (the fixed scheme shows the test split only).
 
     Returns the segment ids, their labels and the drawn p(correct) per model.
     """
@@ -37,6 +40,7 @@ def make_store(store, n: int, *, seed: int = 0, predictions: bool = True, transc
     starts = rng.uniform(0, 16, n).round(2)
     durs = rng.uniform(1.0, 2.5, n).round(2)
     splits = rng.choice(["train", "val", "test"], n, p=[0.6, 0.2, 0.2]).tolist()
+    splits = [split] * n if split else splits  # drawn either way: the same random stream after it
     meta = [json.dumps({"planted": ["audio", "video", None, None][i % 4], "speaker": f"sp{i % 3}"}) for i in range(n)]
     text = transcripts or [f"Transcript of segment {i}: how hard this has been." for i in range(n)]
     store.upsert_segments(pa.table({

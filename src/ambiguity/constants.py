@@ -40,6 +40,8 @@ class Scheme:
     #: What the quadrant readers (quadrants, Tables 1-2, compare) may ask for: people run through them as models do
     #: (human unimodal conditions against the audio-visual one), one scheme at a time.
     WITH_HUMAN: tuple[str, ...] = (AUTO, FIXED, CROSSFIT, HUMAN)
+    #: The fixed scheme's out-of-sample split: the models trained on train and val chose their epoch.
+    HELD_OUT: tuple[str, ...] = ("test",)
 
 
 #: The quadrant pairs compared by default, named by purpose.

@@ -29,12 +29,24 @@ def test_points_payload_matches_the_store(store):
     d = c.get("/api/points").json()
     assert d["n"] == 60 and d["ids"] == sorted(ids) and d["problem"] is None
     m = {x["name"]: x for x in d["models"]}
-    assert set(m) == {"text.m", "audio.m"} and d["fusion"] == "fusion"
+    assert set(m) == {"text.m", "audio.m"} and d["fusion"] == "fusion" and d["scheme"] == "fixed"
+    split = {r["segment_id"]: r["split"] for r in store.segments(["segment_id", "split"]).iter_rows(named=True)}
     for i, s in enumerate(d["ids"]):
+        if split[s] != "test":  # fixed scheme: train and val are in sample, so no number is shown for them
+            assert m["text.m"]["x"][i] is None and d["y"][i] is None and m["text.m"]["q"][i] == -1
+            continue
         assert m["text.m"]["x"][i] == pytest.approx(p["text.m"][s], abs=1e-3)
         assert d["y"][i] == pytest.approx(p["fusion"][s], abs=1e-3)
         q = d["quadrants"][m["text.m"]["q"][i]]
         assert q == {(True, False): "red", (False, True): "green", (True, True): "blue", (False, False): "yellow"}[(p["text.m"][s] > 0.5, p["fusion"][s] > 0.5)]
+    tests = [s for s in d["ids"] if split[s] == "test"]
+    assert sum(d["counts"]["text.m"].values()) == len(tests) > 0  # the exact counts cover the test split only
+    for s in d["ids"]:  # the segment page says why a train or val segment has no prediction
+        seg = c.get(f"/api/segment/{s}").json()
+        if split[s] == "test":
+            assert len(seg["predictions"]) == 3 and seg["quadrants"]
+        else:
+            assert "in sample" in seg["predictions"]["error"] and "in sample" in seg["quadrants"]["error"]
     assert d["meta"]["planted"]["values"] == ["audio", "video"] and "speaker" in d["meta"]
     assert "disagreement" in d["missing"] and "--folds" in d["missing"]["disagreement"]
     assert "committee" in d["components"]
@@ -102,7 +114,7 @@ def test_add_selection_to_a_task_that_annotate_serves(store):
     from ambiguity.annotate.app import create_app as annotate_app
     from ambiguity.annotate.tasks import load_task
 
-    ids, labels, p, _ = make_store(store, 40)
+    ids, labels, p, _ = make_store(store, 40, repeats=2)  # cross-fitted: every segment has an out-of-sample quadrant
     c = _client(store)
     pick = sorted(ids)[:5]
     r = c.post("/api/task", json={"ids": pick, "task": "look", "modality": "audio", "model": "text.m"})
@@ -121,7 +133,9 @@ def test_add_selection_to_a_task_that_annotate_serves(store):
 def test_export_csv_and_label_studio(store):
     ids, labels, p, _ = make_store(store, 20)
     c = _client(store)
-    pick = sorted(ids)[2:6]
+    split = {r["segment_id"]: r["split"] for r in store.segments(["segment_id", "split"]).iter_rows(named=True)}
+    pick = [s for s in sorted(ids) if split[s] == "test"][:4]  # the fixed scheme's quadrants: the test split
+    assert len(pick) >= 2
     r = c.post("/api/export", json={"ids": pick, "format": "csv", "model": "audio.m"})
     assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.text)))

@@ -31,7 +31,7 @@ def served(store, clip_dir, chromium):
     long_text = "Ünïcødé — 共感 " + "a very long transcript " * 60
     texts = [f"Transcript of segment {i}: how hard this has been." for i in range(N)]
     texts[7] = long_text
-    ids, labels, p, (starts, durs) = make_store(store, N, transcripts=texts)
+    ids, labels, p, (starts, durs) = make_store(store, N, transcripts=texts, split="test")
     app = create_app(load(store), clip_dir=str(clip_dir))
     with serving(app, "the explorer") as base:
         yield base, ids, p, dict(zip(ids, durs.tolist(), strict=True)), texts
@@ -145,7 +145,7 @@ def test_density_scatter_above_the_limit_keeps_counts_exact(store, clip_dir, chr
     from ambiguity.explore.app import create_app
 
     monkeypatch.setattr(D, "DENSE_ABOVE", 500)
-    ids, _, p, _ = make_store(store, N)
+    ids, _, p, _ = make_store(store, N, split="test")
     want = {q: 0 for q in ("red", "green", "blue", "yellow")}
     for s in ids:
         want[_quadrant(p["text.m"][s], p["fusion"][s])] += 1

@@ -29,7 +29,7 @@ def _forbid_compute(monkeypatch):
 def test_reused_when_nothing_changed(store, monkeypatch):
     from ambiguity.explore.data import load
 
-    ids, _, p, _ = make_store(store, 50)
+    ids, _, p, _ = make_store(store, 50, split="test")
     first = load(store)
     assert not first.cached
     fresh = _points(first)
@@ -53,7 +53,7 @@ def test_recomputed_when_predictions_change(store, monkeypatch):
     from ambiguity.explore.data import load
     from ambiguity.models.predictions import prediction_table, write_predictions
 
-    ids, labels, p, _ = make_store(store, 40)
+    ids, labels, p, _ = make_store(store, 40, split="test")
     before = _points(load(store))
     # new predictions of text.m: every segment's p(correct) is now 0.9
     write_predictions(store, prediction_table(
@@ -75,7 +75,7 @@ def test_recomputed_when_predictions_change(store, monkeypatch):
 def test_options_have_their_own_entry_and_no_cache_computes(store):
     from ambiguity.explore.data import load
 
-    make_store(store, 30)
+    make_store(store, 30, split="test")
     assert not load(store).cached
     assert not load(store, threshold=0.7).cached  # another threshold: other quadrants
     assert load(store, threshold=0.7).cached
@@ -90,7 +90,7 @@ def test_the_explorers_own_writes_keep_the_entry(store, table):
     from ambiguity.explore.app import create_app
     from ambiguity.explore.data import load
 
-    ids, *_ = make_store(store, 30)
+    ids, *_ = make_store(store, 30, split="test")
     c = TestClient(create_app(load(store)), base_url="http://127.0.0.1")
     assert c.post("/api/task", json={"ids": ids[:3], "task": "t1", "modality": "text"}).status_code == 200
     assert store.has_table(table) and load(store).cached

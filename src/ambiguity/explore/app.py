@@ -67,7 +67,8 @@ def selection_task(data: ExploreData, ids: list[str], name: str, modality: str, 
     sel = pl.DataFrame({"segment_id": ids}).join(q, on="segment_id", how="left")
     lost = sel.filter(pl.col("quadrant").is_null())["segment_id"].to_list()
     if lost:
-        raise AmbiguityError(f"{len(lost)} selected segment(s) have no quadrant for {model} (not predicted), e.g. {lost[0]}")
+        why = " or in sample: the fixed scheme shows the test split only" if data.scheme == "fixed" else ""
+        raise AmbiguityError(f"{len(lost)} selected segment(s) have no quadrant for {model} (not predicted{why}), e.g. {lost[0]}")
     items = sel.select(
         (pl.lit(modality + ":") + pl.col("segment_id")).alias("item"), "segment_id", pl.lit(modality).alias("modality"),
         "quadrant", pl.int_range(0, sel.height, dtype=pl.Int64).alias("position"), "p_unimodal", "p_fusion", "label", "split",

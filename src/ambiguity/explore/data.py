@@ -232,6 +232,7 @@ class ExploreData:
                              "attention": None if any(a is None for a in att) else np.mean(np.array(att), axis=0).tolist()})
             df = pl.DataFrame(rows) if rows else df
         else:
+            self._check_held_out(sid)
             df = PREDICTIONS.read(self.store, cols, segment_id=sid, scheme=Scheme.FIXED if has_scheme else None)
         return [
             {**{k: r[k] for k in ("model", "kind", "classes", "predicted", "modalities")},
@@ -240,7 +241,14 @@ class ExploreData:
             for r in df.sort("model").iter_rows(named=True)
         ]
 
+    def _check_held_out(self, sid: str) -> None:
+        """Fixed scheme: a number the model made on its own training (or epoch-choosing) data is not shown."""
+        split = self.row(sid).get("split")
+        if self.scheme == Scheme.FIXED and split not in Scheme.HELD_OUT:
+            raise StatsError(in_sample(split))
+
     def _quadrants(self, sid: str) -> list[dict[str, Any]]:
+        self._check_held_out(sid)
         rows = []
         for m in self.unimodal:
             q = self.quadrants[m].filter(pl.col("segment_id") == sid)
@@ -382,6 +390,14 @@ def _metadata(segments: pl.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
+def in_sample(split: str | None) -> str:
+    """Why the fixed scheme shows no prediction or quadrant for a segment outside its test split."""
+    why = {"train": "the model trained on this segment", "val": "this segment chose the model's epoch"}.get(
+        split or "", "the segment has no split (the fixed models never predicted it)")
+    return (f"in sample ({split or 'no'} split): {why}; the fixed scheme shows the test split only. "
+            "Cross-fit (`ambiguity train GROUPS --folds 5`) for an out-of-sample number on every segment")
+
+
 SEGMENT_COLUMNS = ["segment_id", "media", "audio", "start_s", "end_s", "transcript", "label", "split", "metadata"]
 
 
@@ -406,7 +422,7 @@ def load(
     if not SEGMENTS.exists(store):
         raise StatsError(f"the store at {store.uri} has no segments: run `ambiguity ingest MANIFEST` first")
     params = {"scheme": scheme, "fusion": fusion, "unimodal": unimodal, "threshold": threshold, "embedding": embedding,
-              "weights": dict(weights or {})}
+              "weights": dict(weights or {}), "held_out": list(Scheme.HELD_OUT)}
     key = C.cache_key(store, params) if cache else None
     hit = C.read(store, key) if key else None
     if key and hit:
@@ -439,7 +455,7 @@ def _compute(
     embedding: str | None, weights: Mapping[str, Any] | None,
 ) -> ExploreData:
     from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model, unimodal_models
-    from ambiguity.stores.schema import SPLITS, table_name
+    from ambiguity.stores.schema import table_name
 
     segments = _read_segments(store)
     embedding_groups = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
@@ -462,7 +478,9 @@ def _compute(
             scheme = resolve_scheme(model_summary(store), [*models, fusion], scheme)
         for m in models:
             assert fusion is not None  # models is emptied when there is no fusion model
-            quads[m] = load_quadrants(store, m, fusion, splits=SPLITS if scheme == "fixed" else None, threshold=threshold, scheme=scheme)
+            # fixed: the test split only (train and val are in sample), as every other number on the fixed scheme
+            quads[m] = load_quadrants(store, m, fusion, splits=Scheme.HELD_OUT if scheme == "fixed" else None,
+                                      threshold=threshold, scheme=scheme)
     scores = ambiguity_scores(store, fusion=fusion if models else None, embedding=embedding, weights=weights)
     return ExploreData(
         store=store, scheme=scheme, fusion=fusion if models else None, unimodal=models, threshold=threshold,

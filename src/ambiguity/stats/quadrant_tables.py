@@ -247,7 +247,7 @@ _NO_CUT = "a stability cut needs cross-fitted quadrants (--scheme crossfit): the
 def _scheme_splits(splits, scheme: str) -> tuple[str, ...] | None:
     """The splits to read: the named ones, else test (fixed) or every labelled segment (crossfit, human: None)."""
     if splits is None or (not isinstance(splits, str) and len(splits) == 0):
-        return ("test",) if scheme == "fixed" else None
+        return Scheme.HELD_OUT if scheme == "fixed" else None
     return parse_splits(splits)
 
 
