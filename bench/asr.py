@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--skip-whisper", action="store_true")
     ap.add_argument("--only-whisper", action="store_true")
+    ap.add_argument("--arch", choices=sorted(ARCH), action="append", help="Whisper sizes (default: all)")
     ap.add_argument("--clips", type=int, default=16, help="real clips given to Whisper (each is one padded 30 s window)")
     args = ap.parse_args(argv)
     import torch
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         # Long recordings: the same audio laid end to end in full 30 s windows
         joined = np.concatenate([x for _, x, _ in every])
         windows = [(f"w{k}", joined[k:k + 30 * 16000], None) for k in range(0, len(joined) - 30 * 16000 + 1, 30 * 16000)]
-        for arch in ARCH:
+        for arch in args.arch or ARCH:
             for label, items in ((f"{len(short)} clips of {sum(len(x) for _, x, _ in short) / 16000 / len(short):.1f} s", short),
                                  (f"{len(windows)} full 30 s windows", windows)):
                 r, cpu, secs = whisper_rtf(arch, items)
