@@ -322,3 +322,49 @@ def test_a_crossfit_only_store_scores_and_explores_out_of_sample(crossfitted):
     cf = read_predictions_cf(crossfitted).filter(pl.col("segment_id") == sid)
     assert set(preds) == {"text.syn", "noise", "fusion"}  # from the cross-fitted rows: the store has no fixed ones
     assert preds["fusion"]["p_correct"] == pytest.approx(cf["p_correct"].mean())
+
+
+@pytest.fixture(scope="module")
+def two_audio_groups(tmp_path_factory):
+    """A fusion model over text, an informative audio group and a pure-noise audio group (two players of one
+    modality); the noise group is absent for every fifth segment."""
+    store = open_store(tmp_path_factory.mktemp("groups") / "store")
+    n = 240
+    ids, labels, splits, info, noise = synthetic(n=n, seed=5)
+    write_segments(store, ids, labels, splits)
+    rng = np.random.default_rng(5)
+    write_vector_group(store, "text.syn", ids, info[:, :3] + rng.normal(scale=2.0, size=(n, 3)), modality="text")
+    write_scalar_group(store, "audio.info", ids, info[:, 3:] + rng.normal(size=(n, info.shape[1] - 3)), modality="audio")
+    write_scalar_group(store, "noise", ids, noise, status=["failed" if i % 5 == 0 else "ok" for i in range(n)], modality="audio")
+    train(store, ["text.syn", "audio.info", "noise"], config=TrainConfig(epochs=4, seed=0))
+    return store
+
+
+def test_reliance_players_are_feature_groups(two_audio_groups):
+    from ambiguity.models.reliance import counterfactual_swap, perceptual_score
+
+    s = two_audio_groups
+    ps = perceptual_score(s, "fusion", splits=["test", "val"], n_permutations=5, seed=1, n_boot=500)
+    row = {r["player"]: r for r in ps.iter_rows(named=True)}
+    # two audio groups are two players, each named by its group (keyed by modality they would collide)
+    assert set(row) == {"text.syn", "audio.info", "noise"}
+    assert {(r["player"], r["modality"], r["group"]) for r in row.values()} == {
+        ("text.syn", "text", "text.syn"), ("audio.info", "audio", "audio.info"), ("noise", "audio", "noise")}
+    assert row["audio.info"]["score"] > 0.05 and row["audio.info"]["ci_low"] > 0  # the informative audio group
+    assert abs(row["noise"]["score"]) < row["audio.info"]["score"] / 3  # the noise group of the same modality
+    # absent inputs are masked, not fed as NaN: the unpermuted accuracy is the stored predictions' accuracy on the
+    # same segments (the fusion model predicted those with the absent noise group masked)
+    pred = s.read("predictions", where="model = 'fusion'").filter(pl.col("split").is_in(["test", "val"]))
+    assert pred.height == row["noise"]["n"]
+    assert row["noise"]["accuracy"] == pytest.approx(float((pred["predicted"] == pred["label"]).mean()), abs=1e-12)
+
+    pooled = perceptual_score(s, "fusion", splits=["test", "val"], n_permutations=5, seed=1, n_boot=500, pool=True)
+    prow = {r["player"]: r for r in pooled.iter_rows(named=True)}
+    assert set(prow) == {"text", "audio"} and prow["audio"]["group"] is None and prow["text"]["group"] is None
+    assert prow["audio"]["score"] > 0.05  # both audio groups permuted together
+
+    summary, pairs = counterfactual_swap(s, "fusion", splits=["test", "val"], seed=2)
+    assert summary["player"].to_list() == ["text.syn", "audio.info", "noise"]
+    assert set(pairs["player"].to_list()) == {"text.syn", "audio.info", "noise"}
+    assert pairs.group_by("player").len().sort("player")["len"].to_list() == [summary["n"][0]] * 3
+    assert (pairs["label"] != pairs["donor_label"]).all()

@@ -69,22 +69,24 @@ def attribute(ctx, model, splits, scheme, target, method, n_permutations, seed, 
 @scheme_option(help="crossfit: each fold's model on the segments it held out; fixed: the fixed-split model; "
                     "auto: crossfit when the fusion model has fold models.")
 @click.option("--permutations", "n_permutations", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Seeded permutations per modality for the Perceptual Score.")
+              help="Seeded permutations per player for the Perceptual Score.")
 @bootstrap_option(help="Bootstrap resamples of segments for the Perceptual Score's interval.")
 @seed_option(help="Seed of the permutations, the donors of the swap and the bootstrap.")
+@click.option("--pool", is_flag=True, help="One player per modality (its feature groups pooled) instead of one per feature group.")
 @format_option()
 @out_file_option()
 @click.pass_context
-def reliance(ctx, model, splits, scheme, n_permutations, n_boot, seed, fmt, out) -> None:
-    """How much the fusion model relies on each modality: Perceptual Score and counterfactual swap."""
+def reliance(ctx, model, splits, scheme, n_permutations, n_boot, seed, pool, fmt, out) -> None:
+    """How much the fusion model relies on each feature group (or modality, --pool): Perceptual Score and counterfactual swap."""
     from ambiguity.models.reliance import counterfactual_swap, perceptual_score
 
     store = get_store(ctx)
     splits = tuple(splits) or None
     ps = perceptual_score(store, model, splits=splits, n_permutations=n_permutations, seed=seed, n_boot=max(n_boot, 1),
-                          scheme=scheme)
-    sw, _ = counterfactual_swap(store, model, splits=splits, seed=seed, scheme=scheme)
-    emit(render_many({f"Perceptual Score of {model}, {ps['scheme'][0]} scheme (accuracy drop when one modality is permuted; "
+                          scheme=scheme, pool=pool)
+    sw, _ = counterfactual_swap(store, model, splits=splits, seed=seed, scheme=scheme, pool=pool)
+    player = "modality (its feature groups together)" if pool else "feature group"
+    emit(render_many({f"Perceptual Score of {model}, {ps['scheme'][0]} scheme (accuracy drop when one {player} is permuted; "
                       f"{n_permutations} permutations, 95% bootstrap CI)": ps,
                       "Counterfactual swap: share of predictions that follow a donor of another class (95% Wilson CI)": sw},
                      fmt), out)

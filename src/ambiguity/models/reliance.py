@@ -1,13 +1,18 @@
-"""Dataset-level reliance of a saved fusion model on each modality, from stored features only.
+"""Dataset-level reliance of a saved fusion model on each player, from stored features only.
 
-Perceptual Score (Gat et al. 2021): the accuracy lost when one modality's features
+Players are the model's feature groups (two audio groups are two players), or with
+``pool`` one per modality holding its groups (:func:`ambiguity.models.shapley.players`,
+the attribution's definition); rows give ``player``, ``modality`` and ``group`` (null
+when pooled).
+
+Perceptual Score (Gat et al. 2021): the accuracy lost when one player's features
 are permuted across the segments (breaking their link with the other modalities and
 the label), averaged over P seeded permutations. Per segment i,
 delta_i = correct_i - mean_p correct_{i,p}; the score is mean_i delta_i (an accuracy
 drop), ``relative`` divides it by the unpermuted accuracy, and the interval is a
 percentile bootstrap of the mean of delta over segments.
 
-Counterfactual swap: each segment's features of one modality are replaced by those
+Counterfactual swap: each segment's features of one player are replaced by those
 of a random segment (seeded) of another class. ``follows`` is the share of segments
 whose prediction becomes the donor's class, ``keeps`` the share still predicting
 their own class, with Wilson intervals. Any number of classes.
@@ -18,6 +23,10 @@ runs on the segments its fold held out, permutations and donors drawn among
 those segments only; a segment's delta is the mean over repeats, and the
 swap's counts pool every repeat (``n`` = segments x repeats). ``auto``:
 crossfit when the model has fold models.
+
+Missing inputs: a player's inputs move with their presence (a permuted or swapped-in
+absent input stays absent, masked as in training); a segment left with no present
+input is predicted as the model with no input would, by its training class prior.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import polars as pl
 import torch
 
 from ambiguity.errors import ConfigError, ModelError
+from ambiguity.models.shapley import players
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -37,12 +47,31 @@ if TYPE_CHECKING:
 
 
 @torch.inference_mode()
-def _predict(net: torch.nn.Module, Z: Sequence[np.ndarray], chunk: int = 8192) -> np.ndarray:
-    n = len(Z[0])
-    out = []
-    for s in range(0, n, chunk):
-        out.append(net([torch.from_numpy(np.ascontiguousarray(z[s : s + chunk])) for z in Z]).logits.argmax(1).numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+def _predict(pr, Z: Sequence[np.ndarray], present: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """Predicted class per row of a prepared unit's inputs ``Z`` with ``present`` (n, M) masking absent inputs;
+    a row with no present input gets the class the training prior favours (the model's v(∅))."""
+    net, n = pr.model.model, len(Z[0])
+    out = np.full(n, int(np.argmax(pr.model.class_prior)), dtype=np.int64)
+    rows = np.flatnonzero(present.any(axis=1))
+    for s in range(0, len(rows), chunk):
+        r = rows[s : s + chunk]
+        xs = [torch.from_numpy(np.ascontiguousarray(z[r])) for z in Z]
+        out[r] = net(xs, present=torch.from_numpy(present[r])).logits.argmax(1).numpy()
+    return out
+
+
+def _moved(pr, inputs: Sequence[int], rows: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The unit's inputs and presence with ``inputs`` (one player's) taken from ``rows`` (a permutation or donors)."""
+    Z, present = list(pr.Z), np.array(pr.present, dtype=bool, copy=True)
+    for i in inputs:
+        Z[i] = pr.Z[i][rows]
+        present[:, i] = pr.present[rows, i]
+    return Z, present
+
+
+def _players(units, pool: bool):
+    first = units[0].model
+    return players(first.groups, first.modalities, pool=pool)
 
 
 def _units(store: FeatureStore, model, splits, scheme: str = "auto") -> tuple[list, str]:
@@ -62,25 +91,22 @@ def _units(store: FeatureStore, model, splits, scheme: str = "auto") -> tuple[li
 
 def perceptual_score(store: FeatureStore, model: str = "fusion", *, splits: Sequence[str] | None = None,
                      n_permutations: int = 10, seed: int = 0, n_boot: int = 2000, ci: float = 0.95,
-                     scheme: str = "auto") -> pl.DataFrame:
-    """One row per modality: modality, group, n, accuracy, permuted_accuracy, score (the accuracy drop),
-    ci_low, ci_high, relative (score / accuracy), n_permutations, scheme."""
+                     scheme: str = "auto", pool: bool = False) -> pl.DataFrame:
+    """One row per player: player, modality, group (null when pooled), n, accuracy, permuted_accuracy, score
+    (the accuracy drop), ci_low, ci_high, relative (score / accuracy), n_permutations, scheme."""
     if n_permutations < 1:
         raise ConfigError(f"n_permutations={n_permutations}: permute at least once")
     units, scheme = _units(store, model, splits, scheme)
     rng = np.random.default_rng(seed)
-    first = units[0].model
     rows = []
-    for m, (mod, group) in enumerate(zip(first.modalities, first.groups, strict=True)):
+    for player in _players(units, pool):
         ids, correct, permuted = [], [], []
         for pr in units:
-            net, n = pr.model.model, len(pr.y)
-            c = (_predict(net, pr.Z) == pr.y).astype(float)
+            n = len(pr.y)
+            c = (_predict(pr, pr.Z, np.asarray(pr.present, bool)) == pr.y).astype(float)
             perm_correct = np.zeros(n)
             for _ in range(n_permutations):
-                Z = list(pr.Z)
-                Z[m] = pr.Z[m][rng.permutation(n)]
-                perm_correct += _predict(net, Z) == pr.y
+                perm_correct += _predict(pr, *_moved(pr, player.inputs, rng.permutation(n))) == pr.y
             ids += pr.segment_ids
             correct.append(c)
             permuted.append(perm_correct / n_permutations)
@@ -90,45 +116,43 @@ def perceptual_score(store: FeatureStore, model: str = "fusion", *, splits: Sequ
         delta, n, acc = cor - perm, per.height, float(cor.mean())
         boots = delta[rng.integers(0, n, (n_boot, n))].mean(1) if n_boot else np.array([np.nan])
         lo, hi = np.quantile(boots, [0.5 - ci / 2, 0.5 + ci / 2])
-        rows.append({"modality": mod, "group": group, "n": n, "accuracy": acc,
+        rows.append({"player": player.name, "modality": player.modality, "group": player.group, "n": n, "accuracy": acc,
                      "permuted_accuracy": float(perm.mean()), "score": float(delta.mean()),
                      "ci_low": float(lo), "ci_high": float(hi), "relative": float(delta.mean() / acc) if acc else float("nan"),
                      "n_permutations": n_permutations, "scheme": scheme})
-    return pl.DataFrame(rows)
+    return pl.DataFrame(rows, schema_overrides={"group": pl.String})
 
 
 def counterfactual_swap(store: FeatureStore, model: str = "fusion", *, splits: Sequence[str] | None = None, seed: int = 0,
-                        ci: float = 0.95, scheme: str = "auto") -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(summary, pairs). summary: modality, group, n, follows, follows_low, follows_high, keeps, keeps_low,
-    keeps_high, scheme; pairs: segment_id, label, modality, donor_id, donor_label, predicted (after the swap), repeat."""
+                        ci: float = 0.95, scheme: str = "auto", pool: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(summary, pairs). summary: player, modality, group (null when pooled), n, follows, follows_low, follows_high,
+    keeps, keeps_low, keeps_high, scheme; pairs: segment_id, label, player, modality, donor_id, donor_label,
+    predicted (after the swap), repeat."""
     from statsmodels.stats.proportion import proportion_confint
 
     units, scheme = _units(store, model, splits, scheme)
     rng = np.random.default_rng(seed)
-    first = units[0].model
     summary, pairs = [], []
-    for m, (mod, group) in enumerate(zip(first.modalities, first.groups, strict=True)):
+    for player in _players(units, pool):
         k_f = k_k = n_all = 0
         for pr in units:
-            net, n, classes = pr.model.model, len(pr.y), pr.model.classes
+            n, classes = len(pr.y), pr.model.classes
             if len(set(pr.y.tolist())) < 2:
                 raise ModelError("a counterfactual swap needs segments of at least two classes")
             by_class = {c: np.flatnonzero(pr.y != c) for c in set(pr.y.tolist())}
             donors = np.array([by_class[c][rng.integers(0, len(by_class[c]))] for c in pr.y])
-            Z = list(pr.Z)
-            Z[m] = pr.Z[m][donors]
-            pred = _predict(net, Z)
+            pred = _predict(pr, *_moved(pr, player.inputs, donors))
             k_f += int((pred == pr.y[donors]).sum())
             k_k += int((pred == pr.y).sum())
             n_all += n
             pairs.append(pl.DataFrame({
-                "segment_id": pr.segment_ids, "label": pr.labels, "modality": [mod] * n,
+                "segment_id": pr.segment_ids, "label": pr.labels, "player": [player.name] * n, "modality": [player.modality] * n,
                 "donor_id": [pr.segment_ids[j] for j in donors], "donor_label": [pr.labels[j] for j in donors],
                 "predicted": [classes[k] for k in pred], "repeat": [pr.model.repeat] * n,
             }, schema_overrides={"repeat": pl.Int32}))
         f_lo, f_hi = proportion_confint(k_f, n_all, alpha=1 - ci, method="wilson")
         k_lo, k_hi = proportion_confint(k_k, n_all, alpha=1 - ci, method="wilson")
-        summary.append({"modality": mod, "group": group, "n": n_all, "follows": k_f / n_all, "follows_low": float(f_lo),
+        summary.append({"player": player.name, "modality": player.modality, "group": player.group, "n": n_all, "follows": k_f / n_all, "follows_low": float(f_lo),
                         "follows_high": float(f_hi), "keeps": k_k / n_all, "keeps_low": float(k_lo), "keeps_high": float(k_hi),
                         "scheme": scheme})
-    return pl.DataFrame(summary), pl.concat(pairs)
+    return pl.DataFrame(summary, schema_overrides={"group": pl.String}), pl.concat(pairs)
