@@ -160,3 +160,20 @@ def test_people_and_models_are_never_mixed(tmp_path):
     # readers of model predictions only (attribution, conflicts) do not take the human scheme
     with pytest.raises(StatsError, match="scheme 'human'"):
         resolve_scheme(model_summary(s), ["human:audio"], "human")
+
+
+def test_explorer_on_the_human_scheme(store, reference):
+    # the explorer's points document on people: human:all is the fusion, its exact counts are the definition's
+    from ambiguity.explore.data import load
+
+    right, _ = reference
+    data = load(store, scheme="human", cache=False)
+    assert (data.scheme, data.fusion, data.unimodal) == ("human", "human:all", ["human:audio", "human:video"])
+    doc = json.loads(data.payload())
+    items = sorted({i for i, _ in right})
+    for m in ("audio", "video"):
+        qs = [_quadrant(right[(i, m)], right[(i, "all")]) for i in items]
+        assert doc["counts"][f"human:{m}"] == {q: qs.count(q) for q in ("red", "green", "blue", "yellow")}
+    seg = data.detail(items[0])
+    assert {p["model"] for p in seg["predictions"]} == {"human:audio", "human:video", "human:all"}
+    assert {q["scheme"] for q in seg["quadrants"]} == {"human"}

@@ -63,8 +63,8 @@ def score_options(f):
 @main.command()
 @click.option("--port", default=8766, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback exposes the store's media to the network.")
-@click.option("--scheme", type=click.Choice(Scheme.CHOICES), default="auto", show_default=True,
-              help="Quadrants of the one train/test split (fixed) or the modal quadrant over cross-fitting repeats, opacity by stability (crossfit); auto: crossfit when every model has it.")
+@click.option("--scheme", type=click.Choice(Scheme.WITH_HUMAN), default="auto", show_default=True,
+              help="Quadrants of the one train/test split (fixed: its test segments), the modal quadrant over cross-fitting repeats, opacity by stability (crossfit), or people (human: human:audio, human:video against human:all); auto: crossfit when every model has it.")
 @threshold_option()
 @click.option("--clips", type=click.Path(file_okay=False, path_type=Path), help="Folder that caches the cut clips (default: a temp folder).")
 @score_options

@@ -233,7 +233,7 @@ class ExploreData:
             df = pl.DataFrame(rows) if rows else df
         else:
             self._check_held_out(sid)
-            df = PREDICTIONS.read(self.store, cols, segment_id=sid, scheme=Scheme.FIXED if has_scheme else None)
+            df = PREDICTIONS.read(self.store, cols, segment_id=sid, scheme=(self.scheme if self.scheme in Scheme.STORED else Scheme.FIXED) if has_scheme else None)
         return [
             {**{k: r[k] for k in ("model", "kind", "classes", "predicted", "modalities")},
              "probs": _round(r["probs"] or [], 4), "p_correct": r["p_correct"],
@@ -417,8 +417,8 @@ def load(
     """
     from ambiguity.explore import cache as C
 
-    if scheme not in Scheme.CHOICES:
-        raise StatsError(f"unknown scheme {scheme!r}: use {', '.join(Scheme.CHOICES)}")
+    if scheme not in Scheme.WITH_HUMAN:
+        raise StatsError(f"unknown scheme {scheme!r}: use {', '.join(Scheme.WITH_HUMAN)}")
     if not SEGMENTS.exists(store):
         raise StatsError(f"the store at {store.uri} has no segments: run `ambiguity ingest MANIFEST` first")
     params = {"scheme": scheme, "fusion": fusion, "unimodal": unimodal, "threshold": threshold, "embedding": embedding,
@@ -465,8 +465,9 @@ def _compute(
     if not PREDICTIONS.exists(store):
         problem = NO_PREDICTIONS
     else:
-        fusion = resolve_model(store, fusion) if fusion else fusion_model(store)
-        models = [resolve_model(store, m) for m in unimodal] if unimodal else sorted(unimodal_models(store))
+        human = scheme == Scheme.HUMAN  # people (human:audio, human:video against human:all), never with models
+        fusion = resolve_model(store, fusion) if fusion else "human:all" if human else fusion_model(store)
+        models = [resolve_model(store, m) for m in unimodal] if unimodal else sorted(unimodal_models(store, human=human))
         if fusion is None or not models:
             problem = "the store needs a fusion model and at least one unimodal model: run `ambiguity train GROUP GROUP ...`"
             models = []
@@ -475,13 +476,15 @@ def _compute(
             from ambiguity.stats.stability import resolve_scheme
 
             # one scheme for every panel; crossfit: modal quadrant, mean p over repeats, stability
-            scheme = resolve_scheme(model_summary(store), [*models, fusion], scheme)
+            scheme = resolve_scheme(model_summary(store), [*models, fusion], scheme, Scheme.WITH_HUMAN)
         for m in models:
             assert fusion is not None  # models is emptied when there is no fusion model
             # fixed: the test split only (train and val are in sample), as every other number on the fixed scheme
             quads[m] = load_quadrants(store, m, fusion, splits=Scheme.HELD_OUT if scheme == "fixed" else None,
                                       threshold=threshold, scheme=scheme)
-    scores = ambiguity_scores(store, fusion=fusion if models else None, embedding=embedding, weights=weights)
+    # the score is the models' (out of sample); people have their own numbers (`ambiguity annotations human`)
+    scores = ambiguity_scores(store, fusion=fusion if models and scheme != Scheme.HUMAN else None, embedding=embedding,
+                              weights=weights)
     return ExploreData(
         store=store, scheme=scheme, fusion=fusion if models else None, unimodal=models, threshold=threshold,
         _lazy_segments=segments, _lazy_quadrants=quads, _lazy_scores=scores, problem=problem, embedding_groups=embedding_groups,
