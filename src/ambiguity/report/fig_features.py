@@ -84,17 +84,20 @@ def _title(name: str, comparison: QuadrantComparison | None, width: int) -> str:
 
 
 def _fit_titles(fig: Figure, titles: dict, comparison: QuadrantComparison | None, start: int) -> None:
-    """Re-wrap each panel title narrower until the renderer says it is no wider than its panel."""
-    width = dict.fromkeys(titles, start)
-    for _ in range(12):
-        fig.draw_without_rendering()  # runs the constrained layout: panel sizes are final
-        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg canvas; stubs type the base class
-        too_wide = [ax for ax in titles if ax.title.get_window_extent(renderer).width > ax.get_window_extent(renderer).width]
-        if not too_wide:
-            return
-        for ax in too_wide:
-            width[ax] = max(6, int(width[ax] * 0.85))
-            ax.set_title(_title(titles[ax], comparison, width[ax]), fontsize=8)
+    """Re-wrap each panel title narrower until the renderer says it is no wider than its panel.
+
+    The layout is solved once: a title's wrapping changes the panel's height, never its width (the width
+    comes from the figure's columns and the y tick labels), so each title is then measured on its own.
+    Drawing the whole figure on every round was most of a report's time for a figure of many panels."""
+    fig.draw_without_rendering()  # runs the constrained layout: panel sizes are final
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg canvas; stubs type the base class
+    for ax, name in titles.items():
+        room, width = ax.get_window_extent(renderer).width, start
+        for _ in range(12):
+            if ax.title.get_window_extent(renderer).width <= room or width == 6:
+                break
+            width = max(6, int(width * 0.85))
+            ax.set_title(_title(name, comparison, width), fontsize=8)
 
 
 def figure5(
@@ -103,6 +106,7 @@ def figure5(
     quadrants: Sequence[str] = DEFAULT_QUADRANTS,
     comparison: QuadrantComparison | None = None,
     ncols: int = 4,
+    title: str = "Feature distributions per quadrant",
 ) -> Figure:
     """One panel per feature: box plots of its values in each quadrant, means marked.
 
@@ -136,7 +140,7 @@ def figure5(
         ax.tick_params(axis="y", labelsize=7)
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    fig.suptitle("Feature distributions per quadrant", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     _fit_titles(fig, titles, comparison, _TITLE_CHARS)
     return fig
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import polars as pl
@@ -169,14 +169,20 @@ def datamap(dynamics: pl.DataFrame, models: Sequence[str] | None = None) -> Figu
 
 
 def write_figure2(store: FeatureStore, out_dir: str | Path, fusion: str = "fusion", unimodal: Sequence[str] | None = None,
-                  splits=None, threshold: float = 0.5, *, scheme: str = "auto", min_stability: float | None = None) -> list[Path]:
-    """Figure 2 from the store's predictions (``scheme`` as in :func:`ambiguity.stats.quadrant_tables.quadrants`)."""
+                  splits=None, threshold: float = 0.5, *, scheme: str = "auto", min_stability: float | None = None,
+                  results: Mapping[str, Any] | None = None) -> list[Path]:
+    """Figure 2 from the store's predictions (``scheme`` as in :func:`ambiguity.stats.quadrant_tables.quadrants`).
+    ``results``: the quadrants of each unimodal model, already computed with these settings (the report's),
+    so that they are not read and assigned again."""
     from ambiguity.stats.quadrant_tables import quadrants, resolve_model, unimodal_models
 
-    names = [resolve_model(store, u) for u in unimodal] if unimodal else sorted(unimodal_models(store))
-    if not names:
-        raise StatsError("no unimodal model in the predictions table: run `ambiguity train` first")
-    res = {u: quadrants(store, u, fusion, splits, threshold, scheme=scheme, min_stability=min_stability) for u in names}
+    if results:
+        res = dict(results)
+    else:
+        names = [resolve_model(store, u) for u in unimodal] if unimodal else sorted(unimodal_models(store))
+        if not names:
+            raise StatsError("no unimodal model in the predictions table: run `ambiguity train` first")
+        res = {u: quadrants(store, u, fusion, splits, threshold, scheme=scheme, min_stability=min_stability) for u in names}
     first = next(iter(res.values()))
     cap = first.scheme.caption()
     return save(figure2({u: r.frame for u, r in res.items()}, resolve_model(store, fusion), threshold, caption=cap,

@@ -32,7 +32,8 @@ def quadrant_counts(rep: Report, sec: Section) -> None:
 
 def build(rep: Report, sec: Section) -> None:
     sec.files += write_figure2(rep.store, rep.out / "figures", rep.s.fusion, rep.models(), rep.s.splits, rep.s.threshold,
-                               scheme=rep.s.scheme, min_stability=rep.s.min_stability)
+                               scheme=rep.s.scheme, min_stability=rep.s.min_stability,
+                               results={m: rep.quadrant_result(m) for m in rep.models()})  # computed once for the report
     quadrant_counts(rep, sec)
 
 
