@@ -46,6 +46,10 @@ import numpy as np
 import polars as pl
 
 from ambiguity.errors import AmbiguityError, StatsError
+from ambiguity.stats.boundary_tests import boundary
+from ambiguity.stats.quadrant_tables import quadrant_stability, resolve_model, unimodal_models
+from ambiguity.stats.select import vote_entropy
+from ambiguity.stores.schema import table_name
 from ambiguity.stores.tables import ANNOTATIONS, DYNAMICS, PREDICTIONS, TASKS
 
 if TYPE_CHECKING:
@@ -121,7 +125,6 @@ def _committee(store: FeatureStore) -> pl.DataFrame:
     """Vote entropy of every model's out-of-sample prediction (one scheme, see the module notes)."""
     from ambiguity.models.predictions import model_summary
     from ambiguity.stats.conflicts import oos_predictions
-    from ambiguity.stats.select import vote_entropy
 
     models = sorted(model_summary(store)["model"].to_list())
     if len(models) < 2:
@@ -140,8 +143,6 @@ def _committee(store: FeatureStore) -> pl.DataFrame:
 
 def _disagreement(store: FeatureStore, unimodal: list[str], fusion: str) -> pl.DataFrame:
     """Mean over the unimodal models of P(red or green) across repeats (stats.quadrants.quadrant_stability)."""
-    from ambiguity.stats.quadrant_tables import quadrant_stability
-
     parts = [quadrant_stability(store, m, fusion).select("segment_id", "disagreement_p") for m in unimodal]
     return pl.concat(parts).group_by("segment_id").agg(pl.col("disagreement_p").mean().alias("disagreement"))
 
@@ -159,7 +160,7 @@ def _conflict(store: FeatureStore) -> pl.DataFrame:
 def read_classes(store: FeatureStore) -> list[str]:
     # either scheme (a store trained only with --folds has no fixed rows); one row is enough: a whole
     # read of this list column was ~0.5 GB at 10^6 segments x 16 rows (bench/million.py)
-    return list(store._open("predictions").to_table(columns=["classes"], limit=1).column("classes")[0].as_py())
+    return list(PREDICTIONS.read(store, ["classes"], limit=1)["classes"][0])
 
 
 def _dynamics(store: FeatureStore) -> pl.DataFrame:
@@ -176,8 +177,6 @@ def _dynamics(store: FeatureStore) -> pl.DataFrame:
 
 
 def _knn(store: FeatureStore, group: str, k: int) -> pl.DataFrame:
-    from ambiguity.stats.boundary_tests import boundary
-
     res = boundary(store, group, k=k, n_permutations=0)
     return res.segments.select("segment_id", pl.col("other_share").alias("knn"))
 
@@ -269,8 +268,6 @@ def ambiguity_scores(
 
 
 def _pair(store: FeatureStore, unimodal: str | None, fusion: str | None) -> tuple[list[str], str] | None:
-    from ambiguity.stats.quadrant_tables import resolve_model, unimodal_models
-
     if not PREDICTIONS.exists(store):
         return None
     uni = [resolve_model(store, unimodal)] if unimodal else sorted(unimodal_models(store))
@@ -281,7 +278,6 @@ def _pair(store: FeatureStore, unimodal: str | None, fusion: str | None) -> tupl
 def default_embedding(store: FeatureStore) -> str | None:
     """The kNN component's default vector group: the store's text embedding, else its first vector group."""
     from ambiguity.models.training import group_modality
-    from ambiguity.stores.schema import table_name
 
     vec = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
     text = [g for g in vec if group_modality(store, g) == "text"]
