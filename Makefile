@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` (main job) and `make test`.
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-all test-stats-slow test-bare bench lint typecheck mutate clean
+.PHONY: setup demo test test-all test-stats-slow test-messy test-bare bench lint typecheck mutate clean
 
 setup:
 	@bin/setup
@@ -15,6 +15,10 @@ test: setup
 # The slow statistical tests (calibration, interval coverage; seeds in the tests): CI runs them after `test`.
 test-stats-slow: setup
 	$(PY) -m pytest -q -m slow tests/stats
+
+# the messy-data path end to end (audio-only and audio-visual segments, 3 classes; ~1 min): slow-marked, run by CI
+test-messy: setup
+	$(PY) -m pytest -q -m slow tests/test_messy_data.py
 
 test-all: setup
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q -m "slow or not slow"
