@@ -10,6 +10,8 @@ import sys
 import time
 from typing import IO, Any, Protocol
 
+from tqdm import tqdm
+
 
 class Bar(Protocol):
     def update(self, n: int = 1) -> Any: ...
@@ -68,7 +70,5 @@ def progress_bar(total: int, desc: str = "", unit: str = "it", enabled: bool = T
     file = file if file is not None else sys.stderr
     isatty = getattr(file, "isatty", None)
     if callable(isatty) and isatty():
-        from tqdm import tqdm
-
         return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=True, file=file)
     return LineProgress(total, desc, unit, file=file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import string
 from collections.abc import Mapping, Sequence
@@ -86,8 +87,6 @@ LABEL_NAMES = ("labels", "class", "classes", "emotion", "target", "category", "s
 
 def label_lookalikes(columns: Sequence[str]) -> list[str]:
     """Columns that look like a label column under another name (``Label``, ``labels``, ``emotion``)."""
-    import difflib
-
     near = [c for c in columns if c.strip().lower() in ("label", *LABEL_NAMES)]
     near += [c for c in difflib.get_close_matches("label", list(columns), n=3, cutoff=0.7) if c not in near]
     return near

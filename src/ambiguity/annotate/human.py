@@ -17,8 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from ambiguity.annotate.judgments import read_judgments, read_ratings
+from ambiguity.annotate.records import read_answers
+from ambiguity.annotate.tasks import load_task
 from ambiguity.stats import crowd as C
 from ambiguity.stats.crowd_items import hardness, model_vs_human
+from ambiguity.stats.crowd_raters import dawid_skene
+from ambiguity.stats.quadrant_tables import load_quadrants
 from ambiguity.tables import to_markdown
 
 if TYPE_CHECKING:
@@ -108,8 +113,6 @@ def analyse(votes: pl.DataFrame, classes: Sequence[str], *, ratings: pl.DataFram
         anchor = anchor.with_columns((pl.col("here") - pl.col("published")).alias("difference"))
     raters = None
     if ratings is not None and ratings.height:
-        from ambiguity.stats.crowd_raters import dawid_skene
-
         raters = dawid_skene(ratings, classes, votes.select("item", "gold").unique("item"))
     return HumanAnalysis(
         classes=tuple(classes),
@@ -128,8 +131,6 @@ def analyse(votes: pl.DataFrame, classes: Sequence[str], *, ratings: pl.DataFram
 def analyse_store(store: FeatureStore, *, cluster: str | None = "actor", n_boot: int = C.N_BOOT,
                   seed: int = C.SEED) -> HumanAnalysis:
     """:func:`analyse` on the store's judgments (and its ratings, when rater ids were imported)."""
-    from ambiguity.annotate.judgments import read_judgments, read_ratings
-
     votes, classes = read_judgments(store)
     return analyse(votes, classes, ratings=read_ratings(store), cluster=cluster, n_boot=n_boot, seed=seed)
 
@@ -139,9 +140,6 @@ def model_vs_human_store(store: FeatureStore, unimodal: str, fusion: str, modali
     """The models' cross-fitted disagreement probability and quadrant per segment (``load_quadrants``) against
     people: the entropy of the votes in condition ``entropy_of`` (``all``: audio-visual) and the human quadrant of
     ``modality`` against audio-visual. See :func:`ambiguity.stats.crowd_items.model_vs_human`."""
-    from ambiguity.annotate.judgments import read_judgments
-    from ambiguity.stats.quadrant_tables import load_quadrants
-
     m = load_quadrants(store, unimodal, fusion, scheme="crossfit", ci=ci)
     votes, classes = read_judgments(store)
     soft = C.soft_labels(votes, classes)
@@ -154,8 +152,6 @@ def model_vs_human_store(store: FeatureStore, unimodal: str, fusion: str, modali
 def task_ratings(store: FeatureStore, task: str) -> tuple[pl.DataFrame, pl.DataFrame, tuple[str, ...]]:
     """The answers of an annotation task (the app's, or imported) as ratings with rater ids: item (the task item),
     condition (the round), rater (the annotator), label; the gold of each item; and the task's choices."""
-    from ambiguity.annotate.records import read_answers
-    from ambiguity.annotate.tasks import load_task
 
     t = load_task(store, task)
     answers = read_answers(store, task)
@@ -168,7 +164,5 @@ def task_ratings(store: FeatureStore, task: str) -> tuple[pl.DataFrame, pl.DataF
 def task_raters(store: FeatureStore, task: str) -> RaterModel:
     """Dawid-Skene per round of an annotation task: posteriors, per-annotator confusion matrices, and the
     comparison with the plurality vote (see :func:`ambiguity.stats.crowd_raters.dawid_skene`)."""
-    from ambiguity.stats.crowd_raters import dawid_skene
-
     ratings, gold, choices = task_ratings(store, task)
     return dawid_skene(ratings, choices, gold)

@@ -31,8 +31,11 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ambiguity.constants import MODALITIES
+from ambiguity.constants import MODALITIES, Scheme
 from ambiguity.errors import ManifestError, MissingGroupError, StoreError
+from ambiguity.models.predictions import PREDICTIONS, PREDICTIONS_SCHEMA, migrate_predictions, prediction_table
+from ambiguity.segments import read_table
+from ambiguity.stats.crowd import soft_labels
 from ambiguity.stores import schema as S
 from ambiguity.stores.tables import JUDGMENTS, RATINGS, SEGMENTS
 
@@ -166,8 +169,6 @@ def read_counts(path: str | Path, *, classes: Sequence[str] | None = None, condi
     ``classes``: the count columns (default: every other column); ``gold``: labels of items whose table row has
     none (the store's, when saving into one).
     """
-    from ambiguity.segments import read_table
-
     src = str(path)
     df = read_table(Path(path))
     for req in ("item", "condition"):
@@ -199,8 +200,6 @@ def read_long(path: str | Path, *, classes: Sequence[str] | None = None, conditi
               gold: Mapping[str, str] | None = None) -> Judgments:
     """A long table (item, rater, condition, label[, confidence][, gold]): one row per vote, counted per item and
     condition. A rater who labels one item twice in one condition is refused."""
-    from ambiguity.segments import read_table
-
     src = str(path)
     df = read_table(Path(path))
     lacking = [c for c in ("item", "rater", "condition", "label") if c not in df.columns]
@@ -248,8 +247,6 @@ def read_long(path: str | Path, *, classes: Sequence[str] | None = None, conditi
 def read_crema_d(path: str | Path, demographics: str | Path | None = None,
                  conditions: Mapping[str, str] | None = None) -> Judgments:
     """CREMA-D's ``tabulatedVotes.csv`` (and ``VideoDemographics.csv``; default: beside it, if there)."""
-    from ambiguity.segments import read_table
-
     src = str(path)
     df = read_table(Path(path))
     lacking = [c for c in ("", "fileName", "numResponses", *CREMA_CLASSES) if c not in df.columns]
@@ -331,14 +328,6 @@ def save_judgments(store: FeatureStore, j: Judgments) -> dict[str, int]:
     """Write the judgments into the store: new label-only segments, the judgments (and ratings) tables, and one
     predictor ``human:<modality>`` per condition under the ``human`` scheme. Refuses an item whose segment has
     another label than its gold. Returns rows written per table."""
-    from ambiguity.constants import Scheme
-    from ambiguity.models.predictions import (
-        PREDICTIONS,
-        PREDICTIONS_SCHEMA,
-        migrate_predictions,
-        prediction_table,
-    )
-    from ambiguity.stats.crowd import soft_labels
 
     now = S.now()
     gold = j.votes.unique("item", maintain_order=True).select("item", "gold")

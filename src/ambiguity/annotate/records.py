@@ -8,6 +8,7 @@ dependencies: the app, the importers and the statistics all use it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -18,7 +19,10 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
+from ambiguity.annotate.tasks import load_task
 from ambiguity.errors import AmbiguityError, StatsError, StoreError
+from ambiguity.stats.interrater import agreement
+from ambiguity.stats.quadrant_tables import quadrants
 from ambiguity.stores import schema as S
 from ambiguity.stores.tables import ANNOTATIONS
 
@@ -336,10 +340,6 @@ def task_agreement(
     task's models (crossfit: its modal quadrant; ``min_stability`` drops items below the
     cut), and the caption says so.
     """
-    import dataclasses
-
-    from ambiguity.annotate.tasks import load_task
-    from ambiguity.stats.interrater import agreement
 
     t = load_task(store, task)
     answers = read_answers(store, task)
@@ -357,8 +357,6 @@ def task_agreement(
 
 def _requadrant(store: FeatureStore, items: pl.DataFrame, scheme: str, min_stability: float | None) -> tuple[pl.DataFrame, str]:
     """The task's items with each segment's quadrant under ``scheme`` (items without one are dropped)."""
-    from ambiguity.stats.quadrant_tables import quadrants
-
     parts, note = [], ""
     for (uni, fus), part in items.group_by(["unimodal_model", "fusion_model"], maintain_order=True):
         res = quadrants(store, uni, fus, scheme=scheme, min_stability=min_stability,

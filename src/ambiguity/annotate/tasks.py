@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import quoteattr
 
 import numpy as np
 import polars as pl
@@ -32,6 +33,9 @@ import pyarrow as pa
 
 from ambiguity.constants import MODALITIES, QUADRANTS
 from ambiguity.errors import MissingGroupError, StatsError, StoreError
+from ambiguity.models.predictions import model_summary
+from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model
+from ambiguity.stats.stability import check_one_scheme, resolve_scheme
 from ambiguity.stores import schema as S
 from ambiguity.stores.tables import TASKS
 
@@ -139,8 +143,6 @@ def label_studio_config(choices: Sequence[str]) -> str:
     annotation app (``ambiguity annotate serve``) does. The importer reads the
     choices named ``unimodal`` and ``multimodal``.
     """
-    from xml.sax.saxutils import quoteattr
-
     opts = "\n".join(f"    <Choice value={quoteattr(c)}/>" for c in choices)
     return (
         "<View>\n"
@@ -232,7 +234,6 @@ def stratified_sample(
         raise StatsError(f"seed must be a non-negative integer, got {seed!r}")
     if not quadrants:
         raise StatsError("no quadrant frames given: pass one per modality, e.g. {'text': load_quadrants(...)}")
-    from ambiguity.stats.stability import check_one_scheme
 
     models = dict(models or {})
     frames = {m: _check_frame(m, df) for m, df in quadrants.items()}
@@ -387,12 +388,8 @@ def sample_from_store(
     ``splits`` and ``min_stability`` as in :func:`ambiguity.stats.quadrant_tables.quadrants`
     (crossfit: each segment's modal quadrant; the same scheme for every modality).
     """
-    from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model  # the predictions layer
-
     names = {m: resolve_model(store, model) for m, model in models.items()}
     fusion = resolve_model(store, fusion)
-    from ambiguity.models.predictions import model_summary
-    from ambiguity.stats.stability import resolve_scheme
 
     scheme = resolve_scheme(model_summary(store), [*names.values(), fusion], scheme)
     frames = {m: load_quadrants(store, model, fusion, splits or None, threshold, scheme=scheme, min_stability=min_stability)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -39,8 +40,10 @@ import pyarrow as pa
 from ambiguity.constants import Scheme
 from ambiguity.errors import MissingGroupError, ModelError
 from ambiguity.models import shapley as A
+from ambiguity.models.crossfit import read_fits
 from ambiguity.stores import schema as S
 from ambiguity.stores.tables import ATTRIBUTIONS, Not
+from ambiguity.version import __version__
 
 if TYPE_CHECKING:
     from ambiguity.models.saved import SavedModel
@@ -134,8 +137,8 @@ def prepare(store: FeatureStore, model, splits: Sequence[str] | None = None, *, 
     """Load ``model`` and its groups' features for the segments of ``splits`` (default all) and, when
     given, of ``ids`` only, standardised as in training. Segments not ok in a group, or whose label the
     model lacks, are left out and counted."""
-    from ambiguity.models.saved import load_model
-    from ambiguity.models.training import apply_standardiser, load_dataset
+    from ambiguity.models.saved import load_model  # imports torch: 1.3 s CPU to import
+    from ambiguity.models.training import apply_standardiser, load_dataset  # imports torch: 1.3 s CPU to import
 
     sm = load_model(store, model) if isinstance(model, str) else model  # a name or a SavedModel
     ds = load_dataset(store, sm.groups, need_split=sm.scheme == "fixed", partial=True)  # absent inputs: present false
@@ -167,7 +170,7 @@ def prepare(store: FeatureStore, model, splits: Sequence[str] | None = None, *, 
 # -- which scheme ----------------------------------------------------------------------------------
 def resolve_scheme(store: FeatureStore, model: str, scheme: str = "auto") -> str:
     """``fixed`` or ``crossfit`` for attributing ``model``; auto: crossfit when it has fold models."""
-    from ambiguity.models.saved import fold_models, saved_models
+    from ambiguity.models.saved import fold_models, saved_models  # imports torch: 1.3 s CPU to import
 
     if scheme not in Scheme.CHOICES:
         raise ModelError(f"scheme {scheme!r}: use auto, fixed or crossfit")
@@ -179,7 +182,7 @@ def resolve_scheme(store: FeatureStore, model: str, scheme: str = "auto") -> str
     if scheme == "auto":
         scheme = "crossfit" if has_cf else "fixed"
     if scheme == "fixed" and model not in saved_models(store) and not has_cf:
-        from ambiguity.models.saved import load_model
+        from ambiguity.models.saved import load_model  # imports torch: 1.3 s CPU to import
 
         load_model(store, model)  # its error says what the store has and what to run
     return scheme
@@ -204,7 +207,7 @@ def attribute(
     ``splits``: on fixed, the splits attributed (default test); on crossfit, an optional filter of the
     ingest splits (default every labelled segment).
     """
-    from ambiguity.models.saved import load_model
+    from ambiguity.models.saved import load_model  # imports torch: 1.3 s CPU to import
 
     scheme = resolve_scheme(store, model, scheme)
     units: list[tuple[SavedModel, list[str] | None]]
@@ -246,8 +249,7 @@ def attribute(
 
 def fold_units(store: FeatureStore, model: str) -> list[tuple[SavedModel, list[str]]]:
     """Each saved (repeat, fold) model of ``model`` with the segments its fold held out (from ``fits``)."""
-    from ambiguity.models.crossfit import read_fits
-    from ambiguity.models.saved import fold_models, load_model
+    from ambiguity.models.saved import fold_models, load_model  # imports torch: 1.3 s CPU to import
 
     fm = fold_models(store, model)
     runs = fm["run_id"].unique().to_list()
@@ -271,8 +273,6 @@ def fold_units(store: FeatureStore, model: str) -> list[tuple[SavedModel, list[s
 
 def _long_frame(model: str, target: str, pr: Prepared, res: A.ShapleyResult, seed: int,
                 plist: Sequence[A.Player] | None = None) -> pl.DataFrame:
-    from ambiguity.version import __version__
-
     sm = pr.model
     n, m = res.phi.shape
     plist = list(plist) if plist is not None else A.players(sm.groups, sm.modalities)
@@ -412,8 +412,6 @@ def provenance(store: FeatureStore) -> dict:
 
 def export(frame: pl.DataFrame, path) -> None:
     """Write the long table to CSV, Parquet or JSON(L) by the file's suffix (list columns as JSON text in CSV)."""
-    from pathlib import Path
-
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":

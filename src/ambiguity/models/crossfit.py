@@ -41,9 +41,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -52,7 +55,8 @@ import polars as pl
 import pyarrow as pa
 
 from ambiguity.constants import Scheme
-from ambiguity.errors import ConfigError, ModelError
+from ambiguity.errors import ConfigError, MissingGroupError, ModelError
+from ambiguity.leakage import fold_leakage, leakage_report
 from ambiguity.models import predictions as P
 from ambiguity.models.spec import ModelChoice, ModelSpec, plan_models
 from ambiguity.stores import schema as S
@@ -142,15 +146,13 @@ def check_design(labels: Sequence[str] | np.ndarray, groups: Sequence[Any] | np.
 
 
 def _sgkf(n_splits: int, seed: int):
-    from sklearn.model_selection import StratifiedGroupKFold
+    from sklearn.model_selection import StratifiedGroupKFold  # 1.2 s CPU to import
 
     return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed % (2**32))
 
 
 def assign_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """The held-out fold (0 .. K-1) of each row: StratifiedGroupKFold, shuffled with ``seed``."""
-    import warnings
-
     out = np.full(len(y), -1, dtype=np.int32)
     codes = np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1]
     with warnings.catch_warnings():
@@ -162,8 +164,6 @@ def assign_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> np
 
 def inner_validation(y: np.ndarray, groups: np.ndarray, train_idx: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """Rows of ``train_idx`` kept for validation: the first fold of a grouped, stratified split of them."""
-    import warnings
-
     codes = np.unique(np.asarray(groups, dtype=str)[train_idx], return_inverse=True)[1]
     n = min(max(folds - 1, MIN_INNER), int(codes.max()) + 1)
     if n < 2:
@@ -214,7 +214,7 @@ def check_units(ds: Dataset, specs: Sequence[ModelSpec], fold_arrays: Sequence[n
 # -- one (repeat, fold) ----------------------------------------------------------------------------
 def _run_unit(ds: Dataset, specs: Sequence[ModelSpec], repeat: int, fold: int, folds: np.ndarray, val: np.ndarray) -> dict[str, Any]:
     """Fit every model on one (repeat, fold); top level so that a spawned worker can run it."""
-    from ambiguity.models.saved import state_bytes
+    from ambiguity.models.saved import state_bytes  # imports torch: 1.2 s CPU to import
     from ambiguity.models.training import fit, standardiser  # torch: the store readers below do without it
 
     t = time.perf_counter()
@@ -297,8 +297,6 @@ def finished_units(store: FeatureStore, run_id: str) -> set[tuple[int, int]]:
 
 def read_folds(store: FeatureStore, run_id: str | None = None) -> pl.DataFrame:
     """The saved fold of every segment per repeat (columns run_id, repeat, segment_id, group, label, fold)."""
-    from ambiguity.errors import MissingGroupError
-
     if not store.has_table(FOLDS):
         raise MissingGroupError("the store has no saved folds: run `ambiguity train GROUPS --folds K` first")
     return FOLDS.read(store, run_id=run_id).drop("key")
@@ -306,8 +304,6 @@ def read_folds(store: FeatureStore, run_id: str | None = None) -> pl.DataFrame:
 
 def read_fits(store: FeatureStore, run_id: str | None = None) -> pl.DataFrame:
     """One row per finished (repeat, fold): the ids fitted on, validated on and predicted."""
-    from ambiguity.errors import MissingGroupError
-
     if not store.has_table(FITS):
         raise MissingGroupError("the store has no cross-fitting record: run `ambiguity train GROUPS --folds K` first")
     return FITS.read(store, run_id=run_id).drop("key")
@@ -315,7 +311,7 @@ def read_fits(store: FeatureStore, run_id: str | None = None) -> pl.DataFrame:
 
 def _forget_other_runs(store: FeatureStore, models: Sequence[str], run_id: str) -> None:
     """Delete the cross-fitted rows and fold models of ``models`` from other runs, and the fold records nothing uses any more."""
-    from ambiguity.models.saved import delete_fold_models
+    from ambiguity.models.saved import delete_fold_models  # imports torch: 1.2 s CPU to import
 
     delete_fold_models(store, models, run_id)
     if not store.has_table(PREDICTIONS) or "scheme" not in store.schema(PREDICTIONS).names:
@@ -351,7 +347,7 @@ def _write_unit(store: FeatureStore, ds: Dataset, specs: Sequence[ModelSpec], ou
         ))
     P.write_crossfit_rows(store, pa.concat_tables(tables))
     r, k = out["repeat"], out["fold"]
-    from ambiguity.models.saved import model_row, write_models
+    from ambiguity.models.saved import model_row, write_models  # imports torch: 1.2 s CPU to import
 
     write_models(store, pa.concat_tables([
         model_row(spec.name, spec.cfg, ds.for_model(spec.groups, spec.cfg.arch == "fusion"), out["weights"][spec.name][2], out["weights"][spec.name][1],
@@ -377,8 +373,8 @@ def crossfit(
 
     ``on_fit(repeat, fold, seconds)`` is called after each (repeat, fold) is written.
     """
-    from ambiguity.models.finetune import check_not_finetuned
-    from ambiguity.models.training import load_dataset
+    from ambiguity.models.finetune import check_not_finetuned  # imports torch: 1.4 s CPU to import
+    from ambiguity.models.training import load_dataset  # imports torch: 1.2 s CPU to import
 
     cv = cv or CrossfitConfig()
     specs = plan_models(groups, choice)
@@ -429,15 +425,11 @@ def crossfit(
         for r, k in todo:
             written(_run_unit(*job(r, k)))
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
             futures = [pool.submit(_run_unit, *job(r, k)) for r, k in todo]
             for fut in as_completed(futures):
                 written(fut.result())
-
-    from ambiguity.leakage import fold_leakage
 
     folds_df = pl.DataFrame({"segment_id": ds.segment_ids * cv.repeats,
                              "repeat": np.repeat(np.arange(cv.repeats), n), "fold": np.concatenate(fold_arrays)})
@@ -448,7 +440,7 @@ def crossfit(
 
 
 def _oof_metrics(store: FeatureStore, models: Sequence[str], repeats: int) -> dict[str, list[dict[str, float]]]:
-    from ambiguity.models.training import metrics
+    from ambiguity.models.training import metrics  # imports torch: 1.2 s CPU to import
 
     df = P.read_predictions(store, list(models), scheme="crossfit").select(["model", "repeat", "label", "predicted"])
     out: dict[str, list[dict[str, float]]] = {}
@@ -472,8 +464,6 @@ def fixed_split_warning(store: FeatureStore, *, config: bool = False) -> str | N
 
     The suggestion names CLI options, or ``[train]`` keys with ``config=True``.
     """
-    from ambiguity.leakage import leakage_report
-
     try:
         rows = [r for r in leakage_report(store.segments()) if r.shared and r.split != "train"]
     except Exception:  # a malformed metadata column must not stop training; ingest reports it

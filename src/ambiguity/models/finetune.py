@@ -26,10 +26,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 from ambiguity.constants import MODALITIES
 from ambiguity.devices import resolve_device
 from ambiguity.errors import ConfigError, ModelError, ModelNotFoundError
+from ambiguity.extractors.inference import read_json, resolve_model
+from ambiguity.extractors.runner import segment_inputs
+from ambiguity.extractors.text import TextEmbedder
+from ambiguity.extractors.video import FrameTransform
+from ambiguity.models import predictions as P
+from ambiguity.models.predictions import read_predictions
 from ambiguity.models.training import metrics
 from ambiguity.stores.tables import PREDICTIONS
 
@@ -105,8 +114,6 @@ class FinetuneReport:
 # -- freezing -----------------------------------------------------------------------------------
 def transformer_layers(model) -> tuple[str, Any]:
     """The name and ModuleList of the encoder's transformer blocks (the longest ``layer``/``layers`` list)."""
-    from torch import nn
-
     best = None
     for name, mod in model.named_modules():
         if isinstance(mod, nn.ModuleList) and name.split(".")[-1] in ("layer", "layers") and len(mod) > 0:
@@ -151,8 +158,6 @@ def _rows(store: FeatureStore, split: str, modality: str, limit: int | None) -> 
 
 
 def _usable(modality: str):
-    import polars as pl
-
     need = pl.col("label").is_not_null()
     if modality == "text":
         return need & pl.col("transcript").is_not_null()
@@ -165,34 +170,27 @@ class _Inputs:
     def __init__(self, modality: str, path: Path, cfg: FinetuneConfig, model_config):
         self.modality, self.cfg = modality, cfg
         if modality == "text":
-            from transformers import AutoTokenizer
+            from transformers import AutoTokenizer  # optional: ambiguity[text], [audio] or [video]
 
-            from ambiguity.extractors.inference import resolve_model
-            from ambiguity.extractors.text import TextEmbedder
 
             self.proc: Any = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             # Capped as the text extractor caps it: by the tokenizer and the position embeddings.
             self.max_length = TextEmbedder(model=str(path), max_length=cfg.max_length).max_length(resolve_model(str(path)))
         elif modality == "audio":
-            from transformers import AutoFeatureExtractor
+            from transformers import AutoFeatureExtractor  # optional: ambiguity[text], [audio] or [video]
 
             self.proc = AutoFeatureExtractor.from_pretrained(str(path), local_files_only=True)
         else:
-            from ambiguity.extractors.inference import read_json
-            from ambiguity.extractors.video import FrameTransform
 
             pre = read_json(path / "preprocessor_config.json") or read_json(path / "video_preprocessor_config.json")
             self.proc = FrameTransform.from_config(pre, int(getattr(model_config, "image_size", 224)))
             self.num_frames = int(getattr(model_config, "num_frames", 16))
 
     def __call__(self, rows: Sequence[dict[str, Any]], device) -> dict[str, Any]:
-        import torch
-
         if self.modality == "text":
             enc = self.proc([r["transcript"] for r in rows], truncation=True, max_length=self.max_length,
                             padding=True, return_tensors="pt")
             return {k: v.to(device) for k, v in enc.items()}
-        from ambiguity.extractors.runner import segment_inputs
 
         segs = segment_inputs(rows)
         if self.modality == "audio":
@@ -245,7 +243,7 @@ class _Inputs:
 
 
 def _auto_class(modality: str):
-    import transformers as T
+    import transformers as T  # optional: ambiguity[text], [audio] or [video]
 
     return {"text": T.AutoModelForSequenceClassification, "audio": T.AutoModelForAudioClassification,
             "video": T.AutoModelForVideoClassification}[modality]
@@ -264,10 +262,6 @@ def finetune(
     fine-tuned classifiers themselves. A segment whose audio or frames cannot
     be read is left out of training and prediction and listed in ``failures``.
     """
-    import torch
-
-    from ambiguity.extractors.inference import resolve_model
-
     cfg = config or FinetuneConfig()
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -304,8 +298,6 @@ def finetune(
 
 def _train(store: FeatureStore, cfg, src, net, classes, cidx, device, out, trainable, total, what, train_rows, val_rows,
            on_epoch, predict_all) -> FinetuneReport:
-    import torch
-    import torch.nn.functional as F
 
     inputs = _Inputs(cfg.modality, src.path, cfg, net.config)
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=cfg.lr)
@@ -393,8 +385,6 @@ def write_finetuned_predictions(store: FeatureStore, report: FinetuneReport, nam
     ``group`` is the feature group that holds this model's embeddings (for the
     boundary analysis of Figure 3). Returns the rows written.
     """
-    from ambiguity.models import predictions as P
-
     if report.probs is None or not report.segment_ids:
         raise ModelError(f"{name}: the fine-tuned model predicted no segment")
     meta = {"base_model": report.base_model, "best_epoch": report.best_epoch, "val_accuracy": report.val_accuracy,
@@ -421,8 +411,6 @@ def finetuned_groups(store: FeatureStore, groups: Sequence[str]) -> list[str]:
     prov = store.groups()
     named: set[str] = set()
     if PREDICTIONS.exists(store):
-        from ambiguity.models.predictions import read_predictions
-
         df = read_predictions(store, scheme=None).filter(pl.col("kind") == "finetuned").select("groups").unique()
         named = {g for gs in df["groups"].to_list() for g in (gs or [])}
     out = []

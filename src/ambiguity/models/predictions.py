@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from ambiguity.constants import Scheme
 from ambiguity.errors import ManifestError, MissingGroupError, StoreError
+from ambiguity.segments import read_table
 from ambiguity.stores import schema as S
 from ambiguity.stores.tables import DYNAMICS, PREDICTIONS, Not, Table
 
@@ -342,8 +343,6 @@ def import_predictions(store: FeatureStore, path: str | Path, *, kind: str = "im
     probabilities, probabilities outside [0, 1], and rows whose probabilities
     do not sum to 1 (within 1e-3). Split and label come from the store.
     """
-    from ambiguity.segments import read_table
-
     path = Path(path)
     src = str(path)
     df = read_table(path)

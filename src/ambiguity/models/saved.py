@@ -26,6 +26,7 @@ import torch
 
 from ambiguity.constants import Scheme
 from ambiguity.errors import MissingGroupError, ModelError
+from ambiguity.models.spec import TrainConfig, build_model
 from ambiguity.stores import schema as S
 from ambiguity.stores.tables import MODELS, Not
 
@@ -174,8 +175,6 @@ def load_model(store: FeatureStore, name: str, *, repeat: int | None = None, fol
                run_id: str | None = None) -> SavedModel:
     """The model ``name`` as trained (fixed split; with ``repeat`` and ``fold``: that cross-fitted fit);
     a clear error if the store has no weights for it."""
-    from ambiguity.models.spec import TrainConfig, build_model
-
     if repeat is None:
         have = saved_models(store)
         if name not in have:

@@ -188,7 +188,7 @@ class CoalitionModel:
     """v(S) of a chunk of segments for many coalitions S at once."""
 
     def __init__(self, net: torch.nn.Module, kind: str):
-        import torch
+        import torch  # optional: ambiguity[models]
 
         check_maskable(net)
         # duck-typed (check_maskable): encode, attention, classifier of a fusion model
@@ -198,7 +198,7 @@ class CoalitionModel:
         self.linear_first = isinstance(first, torch.nn.Linear)
 
     def prepare(self, xs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        import torch
+        import torch  # optional: ambiguity[models]
 
         with torch.inference_mode():
             return self._prepare(xs)
@@ -211,7 +211,7 @@ class CoalitionModel:
 
     def values(self, z: torch.Tensor, scores: torch.Tensor, masks: torch.Tensor, target: torch.Tensor,
                present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        import torch
+        import torch  # optional: ambiguity[models]
 
         with torch.inference_mode():
             return self._values(z, scores, masks, target, present)
@@ -220,7 +220,7 @@ class CoalitionModel:
                 present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, K) target values of B segments for K input masks ``masks`` (K, M), each intersected with the
         segment's ``present`` inputs (B, M); and (B, K) bool, true where that left no input (the caller's v(∅))."""
-        import torch
+        import torch  # optional: ambiguity[models]
 
         b, k = scores.shape[0], masks.shape[0]
         # contiguous: masked_fill on a stride-0 (expanded) tensor writes overlapping memory
@@ -326,7 +326,7 @@ def iter_shapley(
     ``members``: the model inputs of each player (default one player per input; see :func:`players`).
     Memory is bounded by the chunk size and :data:`PASS_ROWS`, whatever the number of chunks.
     """
-    import torch
+    import torch  # optional: ambiguity[models]
 
     mem = _members(net, members)
     m_in = len(cast("Sequence[int]", net.input_dims))

@@ -123,8 +123,8 @@ def plan_models(groups: Sequence[str], choice: ModelChoice) -> list[ModelSpec]:
 
 def build_model(cfg: TrainConfig, input_dims: Sequence[int], n_classes: int) -> torch.nn.Module:
     """The untrained network ``cfg`` describes, for inputs of ``input_dims`` and ``n_classes`` classes."""
-    from ambiguity.models.fusion import GatedAttentionFusion
-    from ambiguity.models.probes import make_probe
+    from ambiguity.models.fusion import GatedAttentionFusion  # imports torch: 1.3 s CPU to import
+    from ambiguity.models.probes import make_probe  # imports torch: 1.3 s CPU to import
 
     if cfg.arch == "fusion":
         return GatedAttentionFusion(

@@ -23,7 +23,10 @@ import polars as pl
 
 from ambiguity.constants import AGAINST_BLUE_PAIRS, CORRECTION_NAMES, QUADRANTS
 from ambiguity.errors import StatsError
+from ambiguity.models.attributions import check_same_scheme, read_attributions, wide
+from ambiguity.stats.comparisons import compare
 from ambiguity.stats.multitest import adjust, check_alpha, check_correction
+from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model  # the predictions layer
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -72,7 +75,7 @@ class QuadrantAttribution:
 
 
 def _t_interval(x: np.ndarray, ci: float) -> tuple[float, float, float]:
-    from scipy import stats
+    from scipy import stats  # scipy.stats: 0.7 s CPU to import, only here
 
     x = x[np.isfinite(x)]
     if len(x) == 0:
@@ -132,8 +135,6 @@ def summarise(frame: pl.DataFrame, modalities: Sequence[str], *, test: str = "we
 def _tests(frame: pl.DataFrame, modalities: Sequence[str], scale: str, test: str, correction: str, alpha: float,
            ci: float) -> pl.DataFrame:
     """Red vs blue and green vs blue on ``<scale>_<m>`` for every modality: one correction family."""
-    from ambiguity.stats.comparisons import compare
-
     q = frame["quadrant"].to_numpy()
     tests = []
     cols = [f"{scale}_{m}" for m in modalities]
@@ -162,9 +163,6 @@ def quadrant_attribution(store: FeatureStore, unimodal: str, fusion: str = "fusi
                          quadrants: pl.DataFrame | None = None, scheme: str = "auto") -> QuadrantAttribution:
     """Per-quadrant summary of the stored attributions of ``fusion`` (run ``attribute`` first), on one
     scheme (auto: crossfit where the store has cross-fitted attributions); quadrants of another scheme are refused."""
-    from ambiguity.models.attributions import check_same_scheme, read_attributions, wide
-    from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model
-
     fusion = resolve_model(store, fusion)
     long = read_attributions(store, fusion, target, splits, scheme=scheme)
     if quadrants is None:
@@ -185,7 +183,7 @@ def auc_lower(flagged: np.ndarray, other: np.ndarray, *, n_boot: int = 2000, ci:
 
     AUC = 1 - U_flagged / (n_f n_o), with U from :func:`scipy.stats.mannwhitneyu`.
     """
-    from scipy import stats
+    from scipy import stats  # scipy.stats: 0.7 s CPU to import, only here
 
     f, o = np.asarray(flagged, float), np.asarray(other, float)
     f, o = f[np.isfinite(f)], o[np.isfinite(o)]

@@ -20,7 +20,7 @@ import numpy as np
 
 def bf10_ttest(t: float, n_a: int, n_b: int, r: float = 0.707) -> float:
     """BF10 of a two-sided two-sample t-test with statistic ``t``: evidence for an effect over none."""
-    from scipy.integrate import quad
+    from scipy.integrate import quad  # 0.3 s CPU to import
 
     df = n_a + n_b - 2
     n = n_a * n_b / (n_a + n_b)

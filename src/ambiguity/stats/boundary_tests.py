@@ -12,6 +12,7 @@ IVF vector index above it. The 2-D UMAP projection for Figure 3 is optional.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
@@ -56,7 +57,7 @@ def permutation_tests(
     resamples, or every permutation when there are fewer) with a generator seeded by ``seed``;
     the p-values of all tests form one correction family.
     """
-    from scipy.stats import permutation_test
+    from scipy.stats import permutation_test  # 0.7 s CPU to import
 
     rows = []
     for a, b in pairs:
@@ -112,7 +113,7 @@ def _summary(segments: pl.DataFrame) -> pl.DataFrame:
 def project_umap(vectors: np.ndarray, metric: str = "cosine", seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
     """A seeded 2-D UMAP projection (umap-learn; imported only here: its first use compiles for a while)."""
     try:
-        import umap
+        import umap  # optional: ambiguity[stats]
     except ImportError:  # pragma: no cover - umap-learn is in the stats extra
         raise StatsError("the UMAP projection needs umap-learn: pip install 'ambiguity[stats]'") from None
     x = _check_vectors(vectors)
@@ -282,8 +283,6 @@ def boundary(
     tests; ``quadrants_note`` (their scheme, K, R and stability cut) goes into the caption. Other
     keyword arguments go to :func:`boundary_arrays`.
     """
-    import dataclasses
-
     ids, vectors = store.vectors(group, column)
     seg = store.segments(["segment_id", "label", "split"])
     if splits is not None:

@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import polars as pl
 
 from ambiguity.errors import ModelError
+from ambiguity.models.predictions import read_predictions
+from ambiguity.models.spec import TrainConfig
 
 if TYPE_CHECKING:
     from ambiguity.models.spec import TrainConfig
@@ -39,8 +42,6 @@ class Member:
 
 def members_from_store(store: FeatureStore) -> list[Member]:
     """One member per model of the predictions table that ``ambiguity train`` made (it names its groups)."""
-    from ambiguity.models.predictions import read_predictions
-    from ambiguity.models.spec import TrainConfig
 
     df = read_predictions(store, columns=["model", "groups", "config"]).unique("model", keep="first").sort("model")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -57,9 +58,7 @@ def members_from_store(store: FeatureStore) -> list[Member]:
 
 def with_unlabelled(store: FeatureStore, groups: Sequence[str]):
     """The labelled dataset of ``groups`` plus every unlabelled segment that is ok in all of them."""
-    import polars as pl
-
-    from ambiguity.models.training import Dataset, group_matrix, load_dataset
+    from ambiguity.models.training import Dataset, group_matrix, load_dataset  # imports torch: 1.5 s CPU to import
 
     ds = load_dataset(store, groups)
     seg = store.segments(["segment_id", "label"]).filter(pl.col("label").is_null())
@@ -84,7 +83,7 @@ def with_unlabelled(store: FeatureStore, groups: Sequence[str]):
 
 def committee_probs(ds, members: Sequence[Member]) -> np.ndarray:
     """Fit every member on ``ds`` (train split, epoch chosen on val): (members, rows, classes) probabilities."""
-    from ambiguity.models.training import fit
+    from ambiguity.models.training import fit  # imports torch: 1.5 s CPU to import
 
     return np.stack([fit(ds.subset(list(m.groups)), m.config).probs for m in members])
 

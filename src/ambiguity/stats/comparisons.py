@@ -22,12 +22,17 @@ import polars as pl
 
 from ambiguity.constants import COMPARISON_PAIRS, QUADRANTS
 from ambiguity.errors import StatsError
-from ambiguity.stats import effsize
+from ambiguity.leakage import group_values  # one reading of columns and metadata keys
+from ambiguity.stats import (
+    effsize,
+    quadrant_tables,  # by module: quadrant_tables.quadrants is looked up at call time
+)
 from ambiguity.stats.adjusted import adjusted_columns, label_counts, n_clusters
 from ambiguity.stats.bayes import student_bf10
 from ambiguity.stats.frames import _as_frame, _group_labels, select_columns
 from ambiguity.stats.multitest import adjust, check_alpha, check_correction
 from ambiguity.stats.results import ComparisonResult, QuadrantComparison, one_family
+from ambiguity.stats.stability import check_one_scheme
 from ambiguity.stats.twogroup import direction_text, moments, run_tests
 
 if TYPE_CHECKING:
@@ -368,8 +373,6 @@ def compare_quadrant_frame(
     R and stability cut) goes into the caption. ``settings`` (test, correction, alpha, ci, bayes) are
     :func:`compare`'s, with its defaults.
     """
-    from ambiguity.stats.stability import check_one_scheme
-
     unknown = set(settings) - set(TEST_DEFAULTS)
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
@@ -467,9 +470,7 @@ def compare_quadrants(
     """
     groups = [groups] if isinstance(groups, str) else list(groups)
     if quadrants is None:
-        from ambiguity.stats.quadrant_tables import quadrants as load
-
-        res = load(store, unimodal, fusion, splits, threshold, scheme=scheme, min_stability=min_stability)
+        res = quadrant_tables.quadrants(store, unimodal, fusion, splits, threshold, scheme=scheme, min_stability=min_stability)
         quadrants, quadrants_note = res.frame, quadrants_note or res.scheme.caption()
     if group_by is not None and group_by not in quadrants.columns:
         quadrants = with_group_column(store, quadrants, group_by)
@@ -482,8 +483,6 @@ def compare_quadrants(
 
 def with_group_column(store: FeatureStore, quadrants: pl.DataFrame, column: str) -> pl.DataFrame:
     """``quadrants`` with the segments column or metadata key ``column`` (speaker, dialog_id) joined on."""
-    from ambiguity.leakage import group_values  # one reading of columns and metadata keys
-
     segs = store.segments()
     values = group_values(segs, column)
     if values is None:

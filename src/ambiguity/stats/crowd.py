@@ -36,7 +36,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ambiguity.constants import QUADRANTS
 from ambiguity.errors import StatsError
+from ambiguity.stats.intervals import item_interval, krippendorff_statistic, krippendorff_summaries, resample_counts
 
 #: What each presentation condition shows, by the modality name the machinery uses.
 AV = "all"
@@ -119,8 +121,6 @@ def fleiss_counts(counts: np.ndarray) -> float:
 
 def alpha_counts(counts: np.ndarray) -> float:
     """Nominal Krippendorff's alpha of an (items x classes) count table (``stats.intervals``' coincidences)."""
-    from ambiguity.stats.intervals import krippendorff_statistic, krippendorff_summaries
-
     c = np.asarray(counts)
     return float(krippendorff_statistic(c.shape[1])(krippendorff_summaries(c).sum(axis=0))) if len(c) else math.nan
 
@@ -212,8 +212,6 @@ def _item_intervals(parts: np.ndarray, fns: Sequence[Callable[[np.ndarray], np.n
                     seed: int) -> list[tuple[float, float, float]]:
     """(estimate, low, high) of each statistic of the summed ``parts``: BCa over items (``stats.intervals``), one
     set of resamples for all (so statistics of the same items stay paired); NaN bounds when n_boot is 0."""
-    from ambiguity.stats.intervals import item_interval, resample_counts
-
     counts = resample_counts(len(parts), max(n_boot, 0), np.random.default_rng(seed))
     out = []
     for fn in fns:
@@ -225,8 +223,6 @@ def _item_intervals(parts: np.ndarray, fns: Sequence[Callable[[np.ndarray], np.n
 def agreement_by(soft: pl.DataFrame, by: Sequence[str] = ("condition", "modality"), *, n_boot: int = N_BOOT,
                  ci: float = 0.95, seed: int = SEED) -> pl.DataFrame:
     """Fleiss' kappa (n_i per item) and Krippendorff's alpha per group, with BCa intervals over items."""
-    from ambiguity.stats.intervals import krippendorff_statistic, krippendorff_summaries
-
     rows = []
     for key, g in soft.group_by(list(by), maintain_order=True):
         c = count_matrix(g)
@@ -279,8 +275,6 @@ def human_quadrants(soft: pl.DataFrame, keep: Sequence[str] = ()) -> pl.DataFram
 
 def quadrant_counts(quads: pl.DataFrame) -> pl.DataFrame:
     """Items per modality and quadrant (every quadrant listed, zero included)."""
-    from ambiguity.constants import QUADRANTS
-
     mods = quads["modality"].unique(maintain_order=True).to_list()
     grid = pl.DataFrame({"modality": [m for m in mods for _ in QUADRANTS], "quadrant": list(QUADRANTS) * len(mods)})
     got = quads.group_by("modality", "quadrant").agg(pl.len().alias("items"))
@@ -317,8 +311,6 @@ def agreement_change(soft: pl.DataFrame, quads: pl.DataFrame, *, n_boot: int = N
     """The Table 5 analogue: per unimodal modality and human quadrant, Fleiss' kappa of the unimodal votes and of
     the audio-visual votes on the same items, and the change (audio-visual minus unimodal) with a paired interval
     (both kappas from one resample of items; BCa intervals, ``stats.intervals``)."""
-    from ambiguity.constants import QUADRANTS
-
     av = soft.filter(pl.col("modality") == AV).select("item", pl.col("counts").alias("counts_all"))
     rows = []
     for m in quads["modality"].unique(maintain_order=True).to_list():

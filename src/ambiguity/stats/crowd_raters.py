@@ -28,7 +28,7 @@ class RaterModel:
 
 def _crowdkit():
     try:
-        from crowdkit.aggregation import DawidSkene
+        from crowdkit.aggregation import DawidSkene  # optional: ambiguity[crowd]
     except ImportError:
         raise UnavailableError("Dawid-Skene needs crowd-kit: pip install 'ambiguity[crowd]'") from None
     return DawidSkene
@@ -38,7 +38,7 @@ def dawid_skene(ratings: pl.DataFrame, classes: Sequence[str], gold: pl.DataFram
                 n_iter: int = 100, tol: float = 1e-5) -> RaterModel:
     """Fit Dawid-Skene per condition of ``ratings`` (item, condition, rater, label); ``gold`` (item, gold), if given,
     scores the DS labels and the plurality labels against it (a plurality tie counts as wrong)."""
-    import pandas as pd
+    import pandas as pd  # optional: comes with ambiguity[crowd]
 
     DawidSkene = _crowdkit()
     classes = tuple(str(c) for c in classes)

@@ -55,7 +55,7 @@ def hedges_g(d: ArrayLike, n_a: ArrayLike, n_b: ArrayLike) -> np.ndarray:
 
 def d_ci(stat: ArrayLike, n_a: ArrayLike, n_b: ArrayLike, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper confidence bounds of a Cohen's d or Hedges' g (pingouin's ``compute_esci``)."""
-    from scipy.stats import t
+    from scipy.stats import t  # 0.7 s CPU to import
 
     stat = np.asarray(stat, dtype=np.float64)
     n_a = np.asarray(n_a, dtype=np.float64)

@@ -23,11 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import krippendorff
 import numpy as np
 import polars as pl
 
 from ambiguity.constants import QUADRANTS
 from ambiguity.errors import StatsError
+from ambiguity.stats import intervals as iv
+from ambiguity.tables import to_latex, to_markdown
 
 ROUNDS = ("unimodal", "multimodal")
 ALL = "all"
@@ -57,7 +60,7 @@ def _encode(*columns: list[str], categories: Sequence[str] | None = None) -> tup
 
 def _kappa_from_table(table: np.ndarray) -> float:
     """statsmodels' Cohen's kappa; NaN where it is undefined (both raters used one and the same label)."""
-    from statsmodels.stats.inter_rater import cohens_kappa
+    from statsmodels.stats.inter_rater import cohens_kappa  # 0.9 s CPU to import
 
     n = table.sum()
     pe = float((table.sum(0) * table.sum(1)).sum()) / float(n) ** 2 if n else 1.0
@@ -70,7 +73,7 @@ def _kappa_from_table(table: np.ndarray) -> float:
 
 def _fleiss_from_counts(counts: np.ndarray) -> float:
     """statsmodels' Fleiss' kappa of an (items x categories) count table; NaN if undefined."""
-    from statsmodels.stats.inter_rater import fleiss_kappa
+    from statsmodels.stats.inter_rater import fleiss_kappa  # 0.9 s CPU to import
 
     if counts.shape[0] == 0 or np.count_nonzero(counts.sum(0)) < 2:
         return math.nan
@@ -132,8 +135,6 @@ def krippendorff_alpha(ratings: Sequence[Sequence[Any]], level: str = "nominal")
     ordinal metric ranks the values that occur). Computed by the ``krippendorff``
     package; NaN when fewer than two distinct values occur (alpha is undefined then).
     """
-    import krippendorff
-
     if level not in LEVELS:
         raise StatsError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
     rows = [list(r) for r in ratings]
@@ -244,8 +245,6 @@ class AgreementResult:
         )
 
     def to_markdown(self, *, digits: int = 3, accuracy: bool = True) -> str:
-        from ambiguity.tables import to_markdown
-
         text = to_markdown(self._display(digits, latex=False), caption=self.caption(), digits=digits)
         if accuracy and self.accuracy.height:
             text += "\n" + to_markdown(
@@ -256,8 +255,6 @@ class AgreementResult:
         return text
 
     def to_latex(self, *, digits: int = 3, accuracy: bool = False, label: str = "tab:agreement") -> str:
-        from ambiguity.tables import to_latex
-
         text = to_latex(self._display(digits, latex=True), caption=self.caption(), label=label, digits=digits)
         if accuracy and self.accuracy.height:
             text += to_latex(self._accuracy_display(digits), caption="Accuracy against the gold label per round.", label=label + "-accuracy", digits=digits)
@@ -268,8 +265,6 @@ def _group_stats(codes_u: np.ndarray, codes_m: np.ndarray, k: int, n_boot: int, 
     """Kappa and Krippendorff's alpha per round, the change in kappa, and their BCa intervals
     (:mod:`ambiguity.stats.intervals`); codes are (items x raters) int arrays. Paired: one set of
     item resamples for both rounds and the change."""
-    from ambiguity.stats import intervals as iv
-
     n, r = codes_u.shape
     if r == 2:  # Cohen: one cell of the k x k table per item
         s_u, s_m = iv.cohen_summaries(codes_u[:, 0], codes_u[:, 1], k), iv.cohen_summaries(codes_m[:, 0], codes_m[:, 1], k)
@@ -316,8 +311,8 @@ def _alpha(codes: np.ndarray) -> float:
 
 
 def _accuracy_row(correct_u: np.ndarray, correct_m: np.ndarray, ci: float = 0.95) -> dict[str, Any]:
-    from statsmodels.stats.contingency_tables import mcnemar
-    from statsmodels.stats.proportion import proportion_confint
+    from statsmodels.stats.contingency_tables import mcnemar  # 1.0 s CPU to import
+    from statsmodels.stats.proportion import proportion_confint  # 1.0 s CPU to import
 
     n = int(correct_u.size)
     if n == 0:

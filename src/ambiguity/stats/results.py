@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -17,6 +17,7 @@ import polars as pl
 from ambiguity import tables
 from ambiguity.constants import CORRECTION_NAMES
 from ambiguity.errors import StatsError
+from ambiguity.stats.multitest import adjust
 
 TEST_NAMES = {
     "welch": "Welch's t-test",
@@ -250,10 +251,6 @@ class QuadrantComparison:
 def one_family(results: Sequence[QuadrantComparison], correction: str, alpha: float) -> list[QuadrantComparison]:
     """``results`` with p_adj and reject recomputed over one family: every tested feature of every
     pair of every result (a report's audio and AU tables, several models). Each table then says so."""
-    from dataclasses import replace
-
-    from ambiguity.stats.multitest import adjust
-
     parts = [(i, j) for i, r in enumerate(results) for j in range(len(r.comparisons))]
     p = [results[i].comparisons[j].table["p"].to_numpy() for i, j in parts]
     if not p:

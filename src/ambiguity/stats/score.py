@@ -46,7 +46,9 @@ import numpy as np
 import polars as pl
 
 from ambiguity.errors import AmbiguityError, StatsError
+from ambiguity.models.predictions import model_summary, read_dynamics
 from ambiguity.stats.boundary_tests import boundary
+from ambiguity.stats.conflicts import conflict_scores, oos_predictions
 from ambiguity.stats.quadrant_tables import quadrant_stability, resolve_model, unimodal_models
 from ambiguity.stats.select import vote_entropy
 from ambiguity.stores.schema import table_name
@@ -123,8 +125,6 @@ class ScoreResult:
 
 def _committee(store: FeatureStore) -> pl.DataFrame:
     """Vote entropy of every model's out-of-sample prediction (one scheme, see the module notes)."""
-    from ambiguity.models.predictions import model_summary
-    from ambiguity.stats.conflicts import oos_predictions
 
     models = sorted(model_summary(store)["model"].to_list())
     if len(models) < 2:
@@ -149,8 +149,6 @@ def _disagreement(store: FeatureStore, unimodal: list[str], fusion: str) -> pl.D
 
 def _conflict(store: FeatureStore) -> pl.DataFrame:
     """JSD of the unimodal models' distributions (bits), divided by its maximum min(log2 K, log2 C)."""
-    from ambiguity.stats.conflicts import conflict_scores
-
     c = conflict_scores(store)
     n_classes = len(read_classes(store))
     top = pl.min_horizontal(pl.col("n_models").cast(pl.Float64).log(2), pl.lit(math.log2(max(n_classes, 2))))
@@ -164,8 +162,6 @@ def read_classes(store: FeatureStore) -> list[str]:
 
 
 def _dynamics(store: FeatureStore) -> pl.DataFrame:
-    from ambiguity.models.predictions import read_dynamics
-
     # the mean over models: each model's training run is one view of how hard the segment is to learn
     d = read_dynamics(store).select("model", "segment_id", "confidence", "variability")
     d = d.group_by("segment_id").agg(pl.col("confidence").mean(), pl.col("variability").mean())
@@ -277,7 +273,7 @@ def _pair(store: FeatureStore, unimodal: str | None, fusion: str | None) -> tupl
 
 def default_embedding(store: FeatureStore) -> str | None:
     """The kNN component's default vector group: the store's text embedding, else its first vector group."""
-    from ambiguity.models.training import group_modality
+    from ambiguity.models.training import group_modality  # imports torch: 1.3 s CPU to import
 
     vec = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
     text = [g for g in vec if group_modality(store, g) == "text"]
@@ -287,8 +283,6 @@ def default_embedding(store: FeatureStore) -> str | None:
 
 def fusion_model(store: FeatureStore) -> str | None:
     """The store's model that saw several modalities ("fusion" when there are several and one has that name)."""
-    from ambiguity.models.predictions import model_summary
-
     s = model_summary(store)
     multi = [r["model"] for r in s.iter_rows(named=True) if len(r["modalities"] or []) > 1]
     if len(multi) == 1:

@@ -70,7 +70,7 @@ def run_tests(
     t-tests: :func:`scipy.stats.ttest_ind_from_stats` on the per-feature n, mean and SD, in
     one call. Mann-Whitney: :func:`scipy.stats.mannwhitneyu`, once per distinct (n_a, n_b).
     """
-    from scipy import stats
+    from scipy import stats  # scipy.stats: 0.7 s CPU to import, only here
 
     k = len(cols)
     stat, df, p = np.full(k, np.nan), np.full(k, np.nan), np.full(k, np.nan)
