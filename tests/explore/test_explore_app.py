@@ -171,5 +171,5 @@ def test_port_in_use_is_one_line(store):
         busy.close()
     assert res.exit_code != 0
     err = [line for line in res.output.splitlines() if line.startswith("error:")]
-    assert err == [f"error: port {port} on 127.0.0.1 is already in use: pass --port N (another one)"]
+    assert err == [f"error: 127.0.0.1:{port} is already in use: pass --port N (another one)"]
     assert "Traceback" not in res.output

@@ -228,7 +228,7 @@ def serve(data: ExploreData, *, host: str = "127.0.0.1", port: int = 8766, clip_
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise AmbiguityError(f"port {port} on {host} is already in use: pass --port N (another one)") from None
+            raise AmbiguityError(f"{host}:{port} is already in use: pass port N (another one)", param="port") from None
         raise AmbiguityError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     data.payload_gzip()  # before the first page asks for it
     app = create_app(data, clip_dir=clip_dir, allowed_hosts=hosts)

@@ -51,6 +51,7 @@ from ambiguity.stats.boundary_tests import boundary
 from ambiguity.stats.conflicts import conflict_scores, oos_predictions
 from ambiguity.stats.quadrant_tables import quadrant_stability, resolve_model, unimodal_models
 from ambiguity.stats.select import vote_entropy
+from ambiguity.stats.stability import of_kind
 from ambiguity.stores.schema import table_name
 from ambiguity.stores.tables import ANNOTATIONS, DYNAMICS, PREDICTIONS, TASKS
 
@@ -126,7 +127,8 @@ class ScoreResult:
 def _committee(store: FeatureStore) -> pl.DataFrame:
     """Vote entropy of every model's out-of-sample prediction (one scheme, see the module notes)."""
 
-    models = sorted(model_summary(store)["model"].to_list())
+    # models only: people (the human scheme) are never mixed into a committee of models
+    models = sorted(of_kind(model_summary(store), human=False)["model"].to_list())
     if len(models) < 2:
         raise StatsError("the committee needs at least two models")
     df, _ = oos_predictions(store, models)
