@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from ambiguity import open_store
-    from ambiguity.models.training import load_dataset
+    from ambiguity.models.dataset import load_dataset
     from ambiguity.stats.committee import members_from_store
 
     torch.set_num_threads(1)

@@ -64,8 +64,9 @@ def _by_hand(store) -> float:
     import numpy as np
 
     from ambiguity.models.crossfit import assign_folds, inner_validation
+    from ambiguity.models.dataset import load_dataset
     from ambiguity.models.spec import TrainConfig
-    from ambiguity.models.training import fit, load_dataset
+    from ambiguity.models.training import fit
 
     t = time.perf_counter()
     ds = load_dataset(store, list(GROUPS), need_split=False)

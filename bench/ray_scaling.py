@@ -14,8 +14,8 @@ def main(copies: int = 3) -> list[Row]:
     import ray
 
     from ambiguity import open_store
-    from ambiguity.extractors.opensmile import OpenSmile
     from ambiguity.engines.ray import run
+    from ambiguity.extractors.opensmile import OpenSmile
     from ambiguity.segments import load_manifest
 
     tmp = Path(tempfile.mkdtemp())

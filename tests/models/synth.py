@@ -71,7 +71,7 @@ def synthetic(n=400, d_info=24, d_noise=7, sep=1.2, seed=0, n_classes=2):
 
 def dataset(n=400, seed=0, **kw):
     """A two-group Dataset (informative "info", noise "noise") without a store."""
-    from ambiguity.models.training import Dataset
+    from ambiguity.models.dataset import Dataset
 
     ids, labels, splits, info, noise = synthetic(n=n, seed=seed, **kw)
     classes = sorted(set(labels))

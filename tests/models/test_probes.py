@@ -8,9 +8,10 @@ import torch
 from synth import dataset
 
 from ambiguity.errors import ConfigError
+from ambiguity.models.dataset import Dataset, standardise
 from ambiguity.models.probes import LogisticProbe, MLPProbe, make_probe
 from ambiguity.models.spec import TrainConfig
-from ambiguity.models.training import Dataset, fit, standardise
+from ambiguity.models.training import fit
 
 
 @pytest.mark.parametrize("seed", [0, 1])

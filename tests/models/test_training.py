@@ -12,9 +12,10 @@ from synth import dataset, synthetic, synthetic_store, write_scalar_group, write
 
 from ambiguity import open_store
 from ambiguity.errors import ConfigError, ModelError
+from ambiguity.models.dataset import load_dataset, standardise
 from ambiguity.models.predictions import read_dynamics, read_predictions
 from ambiguity.models.spec import TrainConfig
-from ambiguity.models.training import fit, load_dataset, standardise, train
+from ambiguity.models.training import fit, train
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ from ambiguity.constants import Scheme
 from ambiguity.errors import MissingGroupError, ModelError
 from ambiguity.models import shapley as A
 from ambiguity.models.crossfit import read_fits
+from ambiguity.models.dataset import apply_standardiser, load_dataset
 from ambiguity.stores import schema as S
 from ambiguity.stores.tables import ATTRIBUTIONS, Not
 from ambiguity.version import __version__
@@ -138,7 +139,6 @@ def prepare(store: FeatureStore, model, splits: Sequence[str] | None = None, *, 
     given, of ``ids`` only, standardised as in training. Segments not ok in a group, or whose label the
     model lacks, are left out and counted."""
     from ambiguity.models.saved import load_model  # imports torch: 1.3 s CPU to import
-    from ambiguity.models.training import apply_standardiser, load_dataset  # imports torch: 1.3 s CPU to import
 
     sm = load_model(store, model) if isinstance(model, str) else model  # a name or a SavedModel
     ds = load_dataset(store, sm.groups, need_split=sm.scheme == "fixed", partial=True)  # absent inputs: present false

@@ -58,12 +58,12 @@ from ambiguity.constants import Scheme
 from ambiguity.errors import ConfigError, MissingGroupError, ModelError
 from ambiguity.leakage import fold_leakage, leakage_report
 from ambiguity.models import predictions as P
+from ambiguity.models.dataset import Dataset, load_dataset, standardiser
 from ambiguity.models.spec import ModelChoice, ModelSpec, plan_models
 from ambiguity.stores import schema as S
 from ambiguity.stores.tables import FITS, FOLDS, PREDICTIONS, Not
 
 if TYPE_CHECKING:
-    from ambiguity.models.training import Dataset
     from ambiguity.stores.lance import FeatureStore
 
 MIN_INNER = 4
@@ -215,7 +215,7 @@ def check_units(ds: Dataset, specs: Sequence[ModelSpec], fold_arrays: Sequence[n
 def _run_unit(ds: Dataset, specs: Sequence[ModelSpec], repeat: int, fold: int, folds: np.ndarray, val: np.ndarray) -> dict[str, Any]:
     """Fit every model on one (repeat, fold); top level so that a spawned worker can run it."""
     from ambiguity.models.saved import state_bytes  # imports torch: 1.2 s CPU to import
-    from ambiguity.models.training import fit, standardiser  # torch: the store readers below do without it
+    from ambiguity.models.training import fit  # torch: the store readers below do without it
 
     t = time.perf_counter()
     split = np.where(folds == fold, "test", "train").astype(object)
@@ -374,7 +374,6 @@ def crossfit(
     ``on_fit(repeat, fold, seconds)`` is called after each (repeat, fold) is written.
     """
     from ambiguity.models.finetune import check_not_finetuned  # imports torch: 1.4 s CPU to import
-    from ambiguity.models.training import load_dataset  # imports torch: 1.2 s CPU to import
 
     cv = cv or CrossfitConfig()
     specs = plan_models(groups, choice)

@@ -5,7 +5,7 @@ on the labelled segments with each model's stored training configuration (groups
 architecture, seed, epochs, ...) and then predicts the segments without a label.
 Those are out of sample by construction: no model saw them (they have no label to
 train on), whatever the scheme the store's models were trained on. Unlabelled rows ride along in the same
-:class:`~ambiguity.models.training.Dataset` under the split ``unlabelled``: training
+:class:`~ambiguity.models.dataset.Dataset` under the split ``unlabelled``: training
 uses the ``train`` split only and picks the epoch on ``val``, so they never
 influence a model, and the fit's predictions cover them.
 """
@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from ambiguity.errors import ModelError
+from ambiguity.models.dataset import Dataset, group_matrix, load_dataset
 from ambiguity.models.predictions import read_predictions
 from ambiguity.models.spec import TrainConfig
 
@@ -58,7 +59,6 @@ def members_from_store(store: FeatureStore) -> list[Member]:
 
 def with_unlabelled(store: FeatureStore, groups: Sequence[str]):
     """The labelled dataset of ``groups`` plus every unlabelled segment that is ok in all of them."""
-    from ambiguity.models.training import Dataset, group_matrix, load_dataset  # imports torch: 1.5 s CPU to import
 
     ds = load_dataset(store, groups)
     seg = store.segments(["segment_id", "label"]).filter(pl.col("label").is_null())

@@ -46,6 +46,7 @@ import numpy as np
 import polars as pl
 
 from ambiguity.errors import AmbiguityError, StatsError
+from ambiguity.models.dataset import group_modality
 from ambiguity.models.predictions import model_summary, read_dynamics
 from ambiguity.stats.boundary_tests import boundary
 from ambiguity.stats.conflicts import conflict_scores, oos_predictions
@@ -275,7 +276,6 @@ def _pair(store: FeatureStore, unimodal: str | None, fusion: str | None) -> tupl
 
 def default_embedding(store: FeatureStore) -> str | None:
     """The kNN component's default vector group: the store's text embedding, else its first vector group."""
-    from ambiguity.models.training import group_modality  # imports torch: 1.3 s CPU to import
 
     vec = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
     text = [g for g in vec if group_modality(store, g) == "text"]
