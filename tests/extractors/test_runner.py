@@ -207,7 +207,7 @@ def test_recompute_and_group_conflict(store, tmp_path, speech_dir):
 
     ingest(store, tmp_path, clips(speech_dir, 2))
     run(store, Prosody(), workers=1, progress=False)
-    with pytest.raises(GroupConflictError, match="--group NAME"):
+    with pytest.raises(GroupConflictError, match="pass group NAME to keep both, or recompute"):
         run(store, Prosody(pitch_floor=100), workers=1, progress=False)
     other = run(store, Prosody(pitch_floor=100), group="prosody.f100", workers=1, progress=False)
     assert other.ok == 2
