@@ -154,7 +154,7 @@ def _one_error_line(r, *parts: str) -> None:
 
 @pytest.mark.parametrize("header, argv, says", [
     (["segment_id", "transcript", "label", "label3"], ["--map", "label3=label"],
-     ["--map label3=label: the manifest already has a column 'label'", "--map label=label_orig --map label3=label"]),
+     ["--map label3=label: the manifest already has a column 'label'", "rename it too (--map label=label_orig, --map label3=label)"]),
     (["segment_id", "transcript", "Label"], [], ["no 'label' column, but 'Label' looks like one", "--map Label=label", "--unlabelled"]),
     (["segment_id", "transcript", "emotion"], [], ["'emotion' looks like one"]),
     (["segment_id", "transcript", "a", "b"], ["--map", "a=label", "--map", "b=label"], ["a, b all map onto 'label'"]),
