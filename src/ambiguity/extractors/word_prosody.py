@@ -25,6 +25,7 @@ import pyarrow as pa
 from ambiguity.errors import ExtractorError
 from ambiguity.extractors.align import RATE, Align, Word, provenance
 from ambiguity.extractors.base import Empty, Extractor, Failure, Result
+from ambiguity.extractors.prosody import SILENT_DB  # Praat's silent frames: one definition
 from ambiguity.inputs import SegmentInput
 
 #: CMU/ARPAbet vowels: one syllable nucleus each.
@@ -34,7 +35,6 @@ SUMMARY = (
     "word_pitch_mean", "word_pitch_sd", "word_intensity_mean", "word_intensity_sd",
     "pitch_peak_index", "pitch_peak_position", "intensity_peak_index", "intensity_peak_position",
 )
-SILENT_DB = -200.0
 
 
 @dataclass(frozen=True)
