@@ -23,31 +23,43 @@ def _client(store, **kw):
     return TestClient(create_app(load(store, **kw)), base_url="http://127.0.0.1")
 
 
+def _all_rows(c, **params) -> list[dict]:
+    """Every row of the table, in segment-id order (pages of 1,000 joined)."""
+    rows, offset = [], 0
+    while True:
+        r = c.get("/api/table", params={"sort": "segment_id", "desc": "0", "offset": offset, "limit": 1000, **params}).json()
+        rows += r["rows"]
+        offset += 1000
+        if offset >= r["total"]:
+            return rows
+
+
 def test_points_payload_matches_the_store(store):
     ids, labels, p, _ = make_store(store, 60)
     c = _client(store)
-    d = c.get("/api/points").json()
-    assert d["n"] == 60 and d["ids"] == sorted(ids) and d["problem"] is None
-    m = {x["name"]: x for x in d["models"]}
-    assert set(m) == {"text.m", "audio.m"} and d["fusion"] == "fusion" and d["scheme"] == "fixed"
+    d = c.get("/api/points").json()  # the summary: no rows
+    assert d["n"] == 60 and "ids" not in d and d["problem"] is None
+    assert [m["name"] for m in d["models"]] == ["audio.m", "text.m"] and d["fusion"] == "fusion" and d["scheme"] == "fixed"
     split = {r["segment_id"]: r["split"] for r in store.segments(["segment_id", "split"]).iter_rows(named=True)}
-    for i, s in enumerate(d["ids"]):
+    rows = _all_rows(c, model="text.m")
+    assert [r["segment_id"] for r in rows] == sorted(ids)
+    for r in rows:
+        s = r["segment_id"]
         if split[s] != "test":  # fixed scheme: train and val are in sample, so no number is shown for them
-            assert m["text.m"]["x"][i] is None and d["y"][i] is None and m["text.m"]["q"][i] == -1
+            assert r["p_unimodal"] is None and r["p_fusion"] is None and r["quadrant"] is None
             continue
-        assert m["text.m"]["x"][i] == pytest.approx(p["text.m"][s], abs=1e-3)
-        assert d["y"][i] == pytest.approx(p["fusion"][s], abs=1e-3)
-        q = d["quadrants"][m["text.m"]["q"][i]]
-        assert q == {(True, False): "red", (False, True): "green", (True, True): "blue", (False, False): "yellow"}[(p["text.m"][s] > 0.5, p["fusion"][s] > 0.5)]
-    tests = [s for s in d["ids"] if split[s] == "test"]
+        assert r["p_unimodal"] == pytest.approx(p["text.m"][s], abs=1e-4)
+        assert r["p_fusion"] == pytest.approx(p["fusion"][s], abs=1e-4)
+        assert r["quadrant"] == {(True, False): "red", (False, True): "green", (True, True): "blue", (False, False): "yellow"}[(p["text.m"][s] > 0.5, p["fusion"][s] > 0.5)]
+    tests = [s for s in ids if split[s] == "test"]
     assert sum(d["counts"]["text.m"].values()) == len(tests) > 0  # the exact counts cover the test split only
-    for s in d["ids"]:  # the segment page says why a train or val segment has no prediction
+    for s in ids:  # the segment page says why a train or val segment has no prediction
         seg = c.get(f"/api/segment/{s}").json()
         if split[s] == "test":
             assert len(seg["predictions"]) == 3 and seg["quadrants"]
         else:
             assert "in sample" in seg["predictions"]["error"] and "in sample" in seg["quadrants"]["error"]
-    assert d["meta"]["planted"]["values"] == ["audio", "video"] and "speaker" in d["meta"]
+    assert d["meta"]["planted"] == ["audio", "video"] and "speaker" in d["meta"]
     assert "disagreement" in d["missing"] and "--folds" in d["missing"]["disagreement"]
     assert "committee" in d["components"]
 
@@ -61,23 +73,23 @@ def test_crossfit_scheme_colours_by_modal_quadrant_and_scores_disagreement(store
     c = _client(store)  # auto: every model has repeats, so crossfit
     d = c.get("/api/points").json()
     assert d["scheme"] == "crossfit"
-    m = {x["name"]: x for x in d["models"]}["text.m"]
-    dis = dict(zip(d["ids"], d["components"]["disagreement"], strict=True))
-    for i, s in enumerate(d["ids"]):
-        per = [quad(p[f"text.m#{r}"][s], p[f"fusion#{r}"][s]) for r in range(3)]
+    rows = _all_rows(c, model="text.m")
+    for r in rows:
+        s = r["segment_id"]
+        per = [quad(p[f"text.m#{k}"][s], p[f"fusion#{k}"][s]) for k in range(3)]
         top = max(per.count(q) for q in set(per))
-        assert m["stability"][i] == pytest.approx(top / 3, abs=1e-3)  # share of repeats in the modal quadrant
+        assert r["stability"] == pytest.approx(top / 3, abs=1e-3)  # share of repeats in the modal quadrant
         # disagreement: P(red or green) over repeats, the mean over both unimodal models
-        both = [[quad(p[f"{u}#{r}"][s], p[f"fusion#{r}"][s]) in ("red", "green") for r in range(3)] for u in ("text.m", "audio.m")]
-        assert dis[s] == pytest.approx(np.mean([np.mean(b) for b in both]), abs=1e-3)
+        both = [[quad(p[f"{u}#{k}"][s], p[f"fusion#{k}"][s]) in ("red", "green") for k in range(3)] for u in ("text.m", "audio.m")]
+        assert r["c:disagreement"] == pytest.approx(np.mean([np.mean(b) for b in both]), abs=1e-3)
         if top >= 2:  # a unique mode
-            assert d["quadrants"][m["q"][i]] == max(set(per), key=per.count)
+            assert r["quadrant"] == max(set(per), key=per.count)
     seg = c.get(f"/api/segment/{ids[0]}").json()
     rep = seg["quadrants"][0]["repeats"]
     assert set(rep) >= {"share_red", "share_green", "share_blue", "share_yellow", "stability"}
     assert len(seg["predictions"]) == 3  # the fixed row of each model, not one per repeat
     fixed = _client(store, scheme="fixed").get("/api/points").json()
-    assert fixed["scheme"] == "fixed" and "stability" not in fixed["models"][0]
+    assert fixed["scheme"] == "fixed" and not fixed["models"][0]["stability"]
 
 
 def test_store_without_predictions_says_what_to_run(store):

@@ -83,10 +83,12 @@ def test_explorer_in_chromium(served, chromium, tmp_path):
         assert rows and all(want[s] == "red" for s in rows)
         # sortable: p unimodal, highest first, then lowest first on a second click; the sort is in the URL
         page.click("#table th[data-key='p_unimodal']")
+        page.wait_for_selector("#table th[data-key='p_unimodal'][aria-sort='descending']")  # the server's page arrived
         col = "() => [...document.querySelectorAll('#table tbody tr')].map(r => r.dataset.segmentId)"
         down = [round(p["text.m"][s], 3) for s in page.evaluate(col)]  # the page holds 3 decimals
         assert down == sorted(down, reverse=True) and down[0] == round(max(p["text.m"][s] for s in ids if want[s] == "red"), 3)
         page.click("#table th[data-key='p_unimodal']")
+        page.wait_for_selector("#table th[data-key='p_unimodal'][aria-sort='ascending']")
         up = [round(p["text.m"][s], 3) for s in page.evaluate(col)]
         assert up == sorted(up) and "sort=p_unimodal" in page.url and "desc=0" in page.url
         page.reload()  # the state survives a reload (a shared link shows the same view)
@@ -142,9 +144,11 @@ def test_density_scatter_above_the_limit_keeps_counts_exact(store, clip_dir, chr
     from playwright.sync_api import sync_playwright
 
     import ambiguity.explore.data as D
+    import ambiguity.explore.points as P
+    from ambiguity.constants import QUADRANT_COLOURS
     from ambiguity.explore.app import create_app
 
-    monkeypatch.setattr(D, "DENSE_ABOVE", 500)
+    monkeypatch.setattr(P, "DENSE_ABOVE", 500)
     ids, _, p, _ = make_store(store, N, split="test")
     want = {q: 0 for q in ("red", "green", "blue", "yellow")}
     for s in ids:
@@ -164,7 +168,7 @@ def test_density_scatter_above_the_limit_keeps_counts_exact(store, clip_dir, chr
             const rgb = cols.map(h => [1, 3, 5].map(k => parseInt(h.slice(k, k + 2), 16))), n = cols.map(() => 0);
             for (let i = 0; i < d.length; i += 4) { if (d[i + 3] < 100) continue;
               rgb.forEach((v, k) => { if (Math.max(...v.map((x, j) => Math.abs(x - d[i + j]))) <= 4) n[k]++; }); }
-            return n; }""", [D.QUADRANT_COLOURS[q] for q in want])
+            return n; }""", [QUADRANT_COLOURS[q] for q in want])
         assert all(k > 0 for k in near), dict(zip(want, near, strict=True))
         page.check("#quadrants input[value='red']")  # fewer than the limit shown: points and their layer again
         page.wait_for_selector("body[data-points-ready]")

@@ -81,9 +81,6 @@ def explore(ctx, port, host, scheme, threshold, clips, weights, embedding, k, fu
         click.echo(f"warning: {data.problem}", err=True)
     if data.cached:
         click.echo("points and scores from the explorer's cache (nothing they depend on changed)", err=True)
-    import threading
-
-    threading.Thread(target=data.warm, daemon=True).start()  # segments, quadrants, scores: read while the first page loads
     if not is_loopback(host):
         click.echo(f"warning: binding {host}: anyone who can reach this address can see the store's segments", err=True)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host

@@ -10,11 +10,13 @@ with PyAV into the same clip cache, served as files with HTTP range requests.
 from __future__ import annotations
 
 import io
+import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +27,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ambiguity.constants import MODALITIES
-from ambiguity.errors import AmbiguityError
+from ambiguity.errors import AmbiguityError, StatsError
+from ambiguity.explore import points as P
+from ambiguity.stores.tables import SEGMENTS
 from ambiguity.web.clips import KINDS, ClipCache, Source
 from ambiguity.web.http import clip_response, guarded, hosts_for, html_page, json_error, read_json, static_file
 
@@ -40,12 +44,28 @@ MAX_SELECTION = 100_000
 
 
 def _selection(data: ExploreData, body: dict[str, Any]) -> list[str] | JSONResponse:
+    """The segments an action applies to: ``ids``, or ``query`` (the page's filters and box as a query
+    string, resolved here, so the page never holds every shown id)."""
+    if isinstance(body.get("query"), str) and "ids" not in body:
+        from urllib.parse import parse_qsl
+
+        pts = data.points
+        try:
+            q = pts.parse(dict(parse_qsl(body["query"])))
+        except StatsError as exc:
+            return json_error(400, str(exc))
+        rows = pts.rows(q)
+        if rows.size == 0:
+            return json_error(400, "no segment matches the filters")
+        if rows.size > MAX_SELECTION:
+            return json_error(413, f"at most {MAX_SELECTION} segments at a time ({rows.size} match the filters)")
+        return pts.ids(rows)
     ids = body.get("ids")
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
         return json_error(400, "ids must be a non-empty list of segment ids")
     if len(ids) > MAX_SELECTION:
         return json_error(413, f"at most {MAX_SELECTION} segments at a time")
-    unknown = [i for i in ids if i not in data.index]
+    unknown = [i for i in ids if not data.has(i)]
     if unknown:
         return json_error(404, f"{len(unknown)} segment(s) are not in the store, e.g. {unknown[0][:80]!r}")
     return list(dict.fromkeys(ids))
@@ -63,7 +83,7 @@ def selection_task(data: ExploreData, ids: list[str], name: str, modality: str, 
     model = model if model in data.quadrants else (data.unimodal[0] if data.unimodal else None)
     if model is None:
         raise AmbiguityError("the selection has no quadrants: the store has no predictions (run `ambiguity train`)")
-    q = data.quadrants[model]
+    q = data.quadrant_rows(model, ids)
     sel = pl.DataFrame({"segment_id": ids}).join(q, on="segment_id", how="left")
     lost = sel.filter(pl.col("quadrant").is_null())["segment_id"].to_list()
     if lost:
@@ -74,7 +94,7 @@ def selection_task(data: ExploreData, ids: list[str], name: str, modality: str, 
         "quadrant", pl.int_range(0, sel.height, dtype=pl.Int64).alias("position"), "p_unimodal", "p_fusion", "label", "split",
         pl.lit(model).alias("unimodal_model"), pl.lit(data.fusion, pl.String).alias("fusion_model"),
     )
-    choices = tuple(sorted({v for v in data.segments["label"].to_list() if v is not None}))
+    choices = tuple(data.summary["label"])
     return AnnotationTask(name=name, items=items, seed=0, per_quadrant=0, choices=choices,
                           created_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -99,10 +119,10 @@ def add_to_task(data: ExploreData, ids: list[str], name: str, modality: str, mod
 def export(data: ExploreData, ids: list[str], fmt: str, modality: str, model: str | None) -> tuple[bytes, str, str]:
     """The selection as CSV or Label Studio JSON: (bytes, media type, file name)."""
     task = selection_task(data, ids, "selection", modality, model)
-    segs = data.segments.select("segment_id", "media", "audio", "start_s", "end_s", "transcript")
+    segs = SEGMENTS.read(data.store, ["segment_id", "media", "audio", "start_s", "end_s", "transcript"], segment_id=ids)
     with tempfile.TemporaryDirectory(prefix="ambiguity-export-") as tmp:
         if fmt == "csv":
-            sc = data.scores.frame.select("segment_id", "score")
+            sc = data.frame_rows("scores", ids).select("segment_id", "score")
             buf = io.BytesIO()
             task.with_segments(segs).join(sc, on="segment_id", how="left").sort("position").write_csv(buf)
             return buf.getvalue(), "text/csv; charset=utf-8", "selection.csv"
@@ -119,32 +139,84 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         return html_page("ambiguity.explore", "index.html")
 
     async def segment_page(request: Request) -> Response:
-        if request.path_params["segment_id"] not in data.index:
+        if not data.has(request.path_params["segment_id"]):
             return Response("no such segment in this store", status_code=404, media_type="text/plain; charset=utf-8")
         return html_page("ambiguity.explore", "segment.html")
 
     async def static(request: Request) -> Response:
         return static_file("ambiguity.explore", STATIC, request.path_params["name"])
 
-    async def points(request: Request) -> Response:
-        headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
-        if "gzip" in request.headers.get("accept-encoding", ""):
-            body = await run_in_threadpool(data.payload_gzip)  # compressed once, not per request
-            headers["Content-Encoding"] = "gzip"
-        else:
-            body = await run_in_threadpool(data.payload)
-        return Response(body, media_type="application/json", headers=headers)
+    def summary(request: Request) -> Response:
+        # the page's first request: codes, models, weights and exact counts, no rows
+        return Response(data.payload(), media_type="application/json", headers={"Cache-Control": "no-store"})
+
+    def query(request: Request):
+        params = dict(request.query_params)
+        q = data.points.parse(params)
+        return params, q, data.points.rows(q)
+
+    def table(request: Request) -> Response:
+        """One page of the filtered, sorted rows, the exact number that match and their quadrant counts."""
+        try:
+            params, q, rows = query(request)
+            offset, limit = int(params.get("offset") or 0), int(params.get("limit") or 50)
+        except (StatsError, ValueError) as exc:
+            return json_error(400, str(exc) if isinstance(exc, StatsError) else "offset and limit must be integers")
+        if offset < 0 or not 0 <= limit <= P.MAX_LIMIT:
+            return json_error(400, f"offset must be >= 0 and limit between 0 and {P.MAX_LIMIT}")
+        pts, metacol = data.points, params.get("metacol", "")
+        sort = params.get("sort") or "score"
+        desc = params.get("desc", "1") != "0"
+        page = pts.order(q, rows, sort, desc, metacol)[offset: offset + limit] if limit else rows[:0]
+        return JSONResponse({"total": int(rows.size), "counts": pts.counts(q, rows), "offset": offset, "limit": limit,
+                             "columns": pts.columns(q, metacol), "rows": pts.records(q, page, metacol)},
+                            headers={"Cache-Control": "no-store"})
+
+    def scatter(request: Request) -> Response:
+        """The shown points (at most DENSE_ABOVE) as JSON, or else a w x h density grid as bytes."""
+        try:
+            params, q, rows = query(request)
+            w, h = int(params.get("w") or 600), int(params.get("h") or 500)
+        except (StatsError, ValueError) as exc:
+            return json_error(400, str(exc) if isinstance(exc, StatsError) else "w and h must be integers")
+        if not (1 <= w <= P.MAX_GRID and 1 <= h <= P.MAX_GRID):
+            return json_error(400, f"w and h must be between 1 and {P.MAX_GRID}")
+        pts = data.points
+        drawn = pts.drawn(q, rows)
+        if drawn.size <= P.DENSE_ABOVE:  # read at call time: tests lower it
+            return JSONResponse(pts.points(q, drawn), headers={"Cache-Control": "no-store"})
+        body, n = pts.density(q, drawn, w, h)
+        return Response(body, media_type="application/octet-stream", headers={
+            "Cache-Control": "no-store", "X-Grid": f"{w},{h}", "X-Drawn": str(n)})
+
+    def nearest(request: Request) -> Response:
+        """The drawn point nearest (x, y) within radii (rx, ry), in p(correct) units, with its brief."""
+        try:
+            params, q, rows = query(request)
+            x, y, rx, ry = (float(params.get(k, "")) for k in ("x", "y", "rx", "ry"))
+        except (StatsError, ValueError) as exc:
+            return json_error(400, str(exc) if isinstance(exc, StatsError) else "x, y, rx and ry must be numbers")
+        pts = data.points
+        i = pts.nearest(q, rows, x, y, rx, ry)
+        if i is None:
+            return JSONResponse({"segment_id": None})
+        rec = pts.records(q, np.array([i]))[0]
+        r = data.row(rec["segment_id"])
+        return JSONResponse({**rec, "transcript": (r.get("transcript") or "")[:300]}, headers={"Cache-Control": "no-store"})
 
     def brief(request: Request) -> Response:
         sid = request.path_params["segment_id"]
-        if sid not in data.index:
+        if not data.has(sid):
             return json_error(404, "no such segment in this store")
         r = data.row(sid)
-        return JSONResponse({"segment_id": sid, "transcript": (r.get("transcript") or "")[:300], "label": r.get("label")})
+        sc = data.frame_rows("scores", sid)
+        score = sc["score"][0] if sc.height else None
+        return JSONResponse({"segment_id": sid, "transcript": (r.get("transcript") or "")[:300], "label": r.get("label"),
+                             "score": score if score is None or math.isfinite(score) else None})
 
     def detail(request: Request) -> Response:
         sid = request.path_params["segment_id"]
-        if sid not in data.index:
+        if not data.has(sid):
             return json_error(404, "no such segment in this store")
         emb = request.query_params.get("embedding")
         if emb is not None and emb not in data.embedding_groups:
@@ -155,13 +227,13 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         from ambiguity.stores.words import segment_words
 
         sid = request.path_params["segment_id"]
-        if sid not in data.index:
+        if not data.has(sid):
             return json_error(404, "no such segment in this store")
         return JSONResponse(segment_words(data.store, sid), headers={"Cache-Control": "no-store"})
 
     def media(request: Request) -> Response:
         kind, sid = request.path_params["kind"], request.path_params["segment_id"]
-        if kind not in KINDS or sid not in data.index:
+        if kind not in KINDS or not data.has(sid):
             return json_error(404, "not found")
         r = data.row(sid)
         return clip_response(clips, Source(sid, r.get("media"), r.get("audio"), r.get("start_s"), r.get("end_s")), kind)
@@ -200,7 +272,10 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         Route("/", index),
         Route("/segment/{segment_id:path}", segment_page),
         Route("/static/{name}", static),
-        Route("/api/points", points),
+        Route("/api/points", summary),
+        Route("/api/table", table),
+        Route("/api/scatter", scatter),
+        Route("/api/nearest", nearest),
         Route("/api/brief/{segment_id:path}", brief),
         Route("/api/segment/{segment_id:path}", detail),
         Route("/api/words/{segment_id:path}", words_route),
@@ -230,7 +305,6 @@ def serve(data: ExploreData, *, host: str = "127.0.0.1", port: int = 8766, clip_
         if exc.errno == errno.EADDRINUSE:
             raise AmbiguityError(f"{host}:{port} is already in use: pass port N (another one)", param="port") from None
         raise AmbiguityError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    data.payload_gzip()  # before the first page asks for it
     app = create_app(data, clip_dir=clip_dir, allowed_hosts=hosts)
     # the socket is bound here, so a port in use fails above as one line, not in uvicorn's log
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])

@@ -7,8 +7,11 @@ version, the explorer's options and the version and row count of every table the
 read from (segments, predictions, features, dynamics, annotations): any write to them makes a
 new Lance version, so a changed prediction means a new key and a recomputation. Tables the
 explorer shows live, per segment, do not take part (tasks, attributions, saved models).
-Only local stores keep a cache (a remote store computes every time). Only the newest entry is
-kept; a half-written entry is never read (written to a temporary folder, then renamed).
+An entry is ``meta.json`` (the page's summary: codes, exact counts), ``points.arrow`` (one row per
+segment, memory-mapped by :mod:`ambiguity.explore.points`) and the quadrant and score frames as
+Parquet sorted by segment id (a segment page reads its row by predicate, not the whole frame).
+Only local stores keep a cache (a remote store computes into a temporary folder every time). Only
+the newest entry is kept; a half-written entry is never read (written to a temporary folder, then renamed).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 
 CACHE_DIR = "_explore"
 #: Bumped when what is cached changes shape.
-FORMAT = 1
+FORMAT = 2
 #: Tables read live (per segment) or written by the explorer itself: their versions are not in the key.
 LIVE_TABLES = frozenset({"tasks", "attributions", "models"})
 
@@ -50,47 +53,57 @@ def cache_root(store: FeatureStore) -> Path | None:
     return Path(uri.removeprefix("file://")) / CACHE_DIR
 
 
-def read(store: FeatureStore, key: str) -> tuple[dict[str, Any], bytes] | None:
-    """(meta, gzipped points document) of entry ``key``, or None if there is none."""
+def read(store: FeatureStore, key: str) -> tuple[dict[str, Any], Path] | None:
+    """(meta, folder) of entry ``key``, or None if there is none."""
     root = cache_root(store)
     if root is None:
         return None
     d = root / key
     try:
         meta = json.loads((d / "meta.json").read_text())
-        gz = (d / "points.json.gz").read_bytes()
     except (OSError, ValueError):
         return None
-    return meta, gz
+    return (meta, d) if (d / "points.arrow").exists() else None
 
 
-def frame(store: FeatureStore, key: str, name: str) -> pl.DataFrame:
-    """A cached frame (``scores`` or ``quadrants-<i>``) of entry ``key``."""
+def begin(store: FeatureStore, keep: bool = True) -> Path:
+    """An empty folder for a new entry: a temporary one in the store's cache, or (not ``keep``, a remote
+    store, or one we cannot write to) a scratch folder of this process, removed at exit."""
     root = cache_root(store)
-    assert root is not None  # only a local store's entry is ever read
-    return pl.read_parquet(root / key / f"{name}.parquet")
-
-
-def write(store: FeatureStore, key: str, meta: dict[str, Any], gz: bytes, frames: dict[str, pl.DataFrame]) -> Path | None:
-    """Write entry ``key`` atomically and drop older entries; None (nothing written) if the store
-    is remote or read-only for us."""
-    root = cache_root(store)
-    if root is None:
-        return None
     try:
+        if root is None or not keep:
+            raise OSError("remote store")
         root.mkdir(exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-        (tmp / "points.json.gz").write_bytes(gz)
-        for name, df in frames.items():
-            df.write_parquet(tmp / f"{name}.parquet")
-        (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True))
-        dest = root / key
-        if dest.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-            return dest
-        os.replace(tmp, dest)
+        return Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     except OSError:
-        return None
+        import atexit
+
+        d = Path(tempfile.mkdtemp(prefix="ambiguity-explore-"))
+        atexit.register(shutil.rmtree, d, ignore_errors=True)
+        return d
+
+
+def write_frame(folder: Path, name: str, df: pl.DataFrame) -> None:
+    """A quadrant or score frame, sorted by segment id with row-group statistics (a segment's row is read
+    by predicate, skipping the other row groups)."""
+    df.sort("segment_id").write_parquet(folder / f"{name}.parquet", row_group_size=65_536, statistics=True)
+
+
+def commit(store: FeatureStore, key: str | None, folder: Path, meta: dict[str, Any]) -> Path:
+    """Finish the entry in ``folder`` (meta last) and, when it is in the store's cache, rename it to ``key``
+    and drop older entries. Returns where the entry is."""
+    (folder / "meta.json").write_text(json.dumps(meta, sort_keys=True))
+    root = cache_root(store)
+    if key is None or root is None or folder.parent != root:
+        return folder
+    dest = root / key
+    try:
+        if dest.exists():  # another process finished the same entry first
+            shutil.rmtree(folder, ignore_errors=True)
+            return dest
+        os.replace(folder, dest)
+    except OSError:
+        return folder
     for old in root.iterdir():
         if old.name != key and not old.name.startswith(".tmp-"):
             shutil.rmtree(old, ignore_errors=True)

@@ -1,9 +1,11 @@
-"""What the explorer shows, read once from the store: points, filters, scores, segment details.
+"""What the explorer shows: the stored points and summary, and each segment's details when asked.
 
-The scatter's data go to the browser as one columnar JSON document (ids, codes and
-rounded probabilities; no transcripts), built when the app starts, so the page's
-first render costs one request. Everything about a single segment (transcript,
-predictions, features, neighbours, annotations) is read when its page asks.
+What every segment needs (quadrants, scores, codes) is computed once into an entry of the
+explorer's cache (:mod:`ambiguity.explore.cache`): ``meta.json`` (the page's summary, with exact
+quadrant counts), ``points.arrow`` (memory-mapped, queried by :mod:`ambiguity.explore.points`) and
+the quadrant and score frames as Parquet. Opening an entry reads the summary and maps the points
+file, nothing more, so the server answers at once; a segment's row of the store, its quadrants and
+its score are read by predicate when its page or its hover asks.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import json
 import math
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,24 +24,17 @@ import polars as pl
 
 from ambiguity.constants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS, Scheme
 from ambiguity.errors import AmbiguityError, StatsError
+from ambiguity.explore import points as P
 from ambiguity.stats.score import COMPONENTS, ScoreResult, ambiguity_scores, fusion_model
 from ambiguity.stores.tables import ANNOTATIONS, ATTRIBUTIONS, PREDICTIONS, SEGMENTS
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
 
-#: A metadata column becomes a filter when it has at most this many distinct values.
-MAX_CATEGORIES = 30
-#: Above this many shown points the page draws the scatter as per-pixel density, without a per-point SVG layer.
-DENSE_ABOVE = 100_000
 NO_PREDICTIONS = "the store has no predictions: run `ambiguity train` (or `ambiguity predictions import FILE`), then restart `ambiguity explore`"
-
-
-def _codes(values: list[Any]) -> dict[str, Any]:
-    """Categorical column as sorted distinct values and one code per row (-1: missing)."""
-    vals = sorted({str(v) for v in values if v is not None})
-    pos = {v: i for i, v in enumerate(vals)}
-    return {"values": vals, "codes": [-1 if v is None else pos[str(v)] for v in values]}
+SEGMENT_COLUMNS = ["segment_id", "media", "audio", "start_s", "end_s", "transcript", "label", "split", "metadata"]
+#: Segment rows kept after a read (hover asks for the same few again and again).
+ROW_CACHE = 2048
 
 
 def _round(a: np.ndarray | list, digits: int = 4) -> list[float | None]:
@@ -47,17 +43,13 @@ def _round(a: np.ndarray | list, digits: int = 4) -> list[float | None]:
     return [None if not math.isfinite(v) else float(v) for v in r.tolist()]
 
 
-def _aligned(ids: list[str], df: pl.DataFrame, col: str) -> np.ndarray:
-    base = pl.DataFrame({"segment_id": ids})
-    return base.join(df.select("segment_id", col), on="segment_id", how="left")[col].cast(pl.Float64).to_numpy()
-
-
 @dataclass
 class ExploreData:
-    """The explorer's view of a store (built by :func:`load`).
+    """The explorer's view of a store (built by :func:`load`): an entry of the explorer's cache.
 
-    ``segments``, ``quadrants`` and ``scores`` are read when first used: from the store and the
-    explorer's cache when the data come from it (``cached``), so serving starts before they are read.
+    ``summary`` is what the page needs before any row (codes, models, exact counts); ``points``
+    answers filters, pages, counts and the scatter. ``quadrants`` and ``scores`` (whole frames) are
+    read from the entry only when asked; the app reads one segment's rows by predicate instead.
     """
 
     store: FeatureStore
@@ -65,106 +57,75 @@ class ExploreData:
     fusion: str | None
     unimodal: list[str]
     threshold: float
+    folder: Path
+    summary: dict[str, Any]
     problem: str | None = None
     embedding_groups: list[str] = field(default_factory=list)
-    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: True when the points document and frames came from the explorer's cache (explore/cache.py).
+    #: True when the entry was there already (nothing it depends on changed).
     cached: bool = False
-    #: Segments in the points document.
     n: int = 0
-    _lazy_segments: pl.DataFrame | None = None
-    _lazy_quadrants: dict[str, pl.DataFrame] | None = None
-    _lazy_scores: ScoreResult | None = None
-    _loaders: dict[str, Callable[[], Any]] = field(default_factory=dict)
-    _payload: bytes | None = None
+    _points: P.Points | None = None
+    _rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
-    def _lazy(self, name: str) -> Any:
-        with self._lock:
-            if getattr(self, "_lazy_" + name) is None:
-                setattr(self, "_lazy_" + name, self._loaders[name]())
-            return getattr(self, "_lazy_" + name)
-
     @property
-    def segments(self) -> pl.DataFrame:
-        return self._lazy("segments")
+    def points(self) -> P.Points:
+        with self._lock:
+            if self._points is None:
+                self._points = P.Points(self.folder / P.FILE, self.summary)
+            return self._points
 
     @property
     def quadrants(self) -> dict[str, pl.DataFrame]:
-        return self._lazy("quadrants")
+        """Every unimodal model's whole quadrant frame (read on first use; the page never needs them whole)."""
+        return self._cached("quadrants", lambda: {m: pl.read_parquet(self._frame(f"quadrants-{i}")) for i, m in enumerate(self.unimodal)})
 
     @property
     def scores(self) -> ScoreResult:
-        return self._lazy("scores")
+        s = self.summary
+        return self._cached("scores", lambda: ScoreResult(pl.read_parquet(self._frame("scores")), s["weights"], tuple(s["available"]), s["missing"]))
 
-    @property
-    def ids(self) -> list[str]:
-        return self.segments["segment_id"].to_list()
+    def _frame(self, name: str) -> Path:
+        return self.folder / f"{name}.parquet"
 
-    @property
-    def index(self) -> dict[str, int]:
-        """Row of each segment id in ``segments`` (built on first use)."""
-        return self._cached("index", lambda: {s: i for i, s in enumerate(self.ids)})
+    def frame_rows(self, name: str, ids: str | list[str]) -> pl.DataFrame:
+        """Rows of a stored frame for one segment or a list (row groups without them are skipped)."""
+        lf = pl.scan_parquet(self._frame(name))
+        cond = pl.col("segment_id") == ids if isinstance(ids, str) else pl.col("segment_id").is_in(ids)
+        return lf.filter(cond).collect()
 
-    def warm(self) -> None:
-        """Read what the lazy parts need (in a thread, once the server is up)."""
-        for f in (lambda: self.index, lambda: self.quadrants, lambda: self.scores):
-            f()
+    def quadrant_rows(self, model: str, ids: str | list[str]) -> pl.DataFrame:
+        return self.frame_rows(f"quadrants-{self.unimodal.index(model)}", ids)
 
-    # -- the scatter's data ---------------------------------------------------------------------
+    def has(self, segment_id: str) -> bool:
+        """Whether ``segment_id`` is one of the store's segments (binary search in the mapped ids)."""
+        return self.points.position(segment_id) is not None
+
+    def page_summary(self) -> dict[str, Any]:
+        """The page's first request: everything but rows (codes, models, weights, exact counts)."""
+        return {**self.summary, "dense_above": P.DENSE_ABOVE}
+
     def payload(self) -> bytes:
-        import gzip
-
-        if self._payload is None:
-            self._payload = gzip.decompress(self._cache["gzip"]) if "gzip" in self._cache else \
-                json.dumps(self._build_payload(), separators=(",", ":"), allow_nan=False).encode()
-        return self._payload
-
-    def payload_gzip(self) -> bytes:
-        """The payload compressed once (it is the page's one large request)."""
-        import gzip
-
-        with self._lock:
-            if "gzip" not in self._cache:
-                self._cache["gzip"] = gzip.compress(self.payload(), compresslevel=6, mtime=0)
-            return self._cache["gzip"]
-
-    def _build_payload(self) -> dict[str, Any]:
-        ids = self.ids
-        qpos = {q: i for i, q in enumerate(QUADRANTS)}
-        models = []
-        # 3 decimals: finer than a pixel of the plot
-        fy = np.full(len(ids), np.nan)
-        for m in self.unimodal:
-            y = _aligned(ids, self.quadrants[m], "p_fusion")
-            fy = np.where(np.isnan(fy), y, fy)
-        for m in self.unimodal:
-            q = self.quadrants[m]
-            qq = pl.DataFrame({"segment_id": ids}).join(q.select("segment_id", "quadrant"), on="segment_id", how="left")["quadrant"].to_list()
-            entry: dict[str, Any] = {
-                "name": m, "x": _round(_aligned(ids, q, "p_unimodal"), 3), "q": [qpos.get(v, -1) if v else -1 for v in qq],
-            }
-            if "stability" in q.columns:
-                entry["stability"] = _round(_aligned(ids, q, "stability"), 3)
-            models.append(entry)
-        sc = self.scores.frame
-        return {
-            "n": len(ids), "ids": ids, "scheme": self.scheme, "fusion": self.fusion, "threshold": self.threshold,
-            "quadrants": list(QUADRANTS), "colours": QUADRANT_COLOURS, "meaning": QUADRANT_MEANING,
-            "label": _codes(self.segments["label"].to_list()), "split": _codes(self.segments["split"].to_list()),
-            "meta": self.metadata, "models": models, "y": _round(fy, 3),
-            "score": _round(_aligned(ids, sc, "score"), 3),
-            "components": {c: _round(_aligned(ids, sc, c), 3) for c in self.scores.available},
-            "weights": self.scores.weights, "missing": self.scores.missing, "problem": self.problem,
-            "embeddings": self.embedding_groups, "dense_above": DENSE_ABOVE,
-            # exact counts over every segment, whatever the page draws (it may bin or sample points)
-            "counts": {m: _counts(self.quadrants[m]) for m in self.unimodal},
-        }
+        """The summary as JSON bytes (``/api/points``)."""
+        return json.dumps(self.page_summary(), separators=(",", ":"), allow_nan=False).encode()
 
     # -- one segment ------------------------------------------------------------------------------
     def row(self, segment_id: str) -> dict[str, Any]:
-        return self.segments.row(self.index[segment_id], named=True)
+        """The segment's row of the store (read by predicate; the last ROW_CACHE kept)."""
+        with self._lock:
+            hit = self._rows.get(segment_id)
+        if hit is not None:
+            return hit
+        df = SEGMENTS.read(self.store, SEGMENT_COLUMNS, segment_id=segment_id)
+        if df.height == 0:
+            raise KeyError(segment_id)
+        r = df.row(0, named=True)
+        with self._lock:
+            if len(self._rows) >= ROW_CACHE:
+                self._rows.pop(next(iter(self._rows)))
+            self._rows[segment_id] = r
+        return r
 
     def detail(self, segment_id: str, embedding: str | None = None) -> dict[str, Any]:
         """Everything the segment page shows; sections that cannot be built say why."""
@@ -174,9 +135,9 @@ class ExploreData:
             "start_s": r.get("start_s"), "end_s": r.get("end_s"), "metadata": json.loads(r.get("metadata") or "{}"),
             "media": self._media(r), "fusion": self.fusion, "scheme": self.scheme,
         }
-        sc = self.scores.frame.filter(pl.col("segment_id") == segment_id)
+        sc = self.frame_rows("scores", segment_id)
         out["score"] = sc.row(0, named=True) if sc.height else None
-        out["components"] = {c: {"needs": COMPONENTS[c], "available": c in self.scores.available} for c in COMPONENTS}
+        out["components"] = {c: {"needs": COMPONENTS[c], "available": c in self.summary["available"]} for c in COMPONENTS}
         for key, fn in (
             ("predictions", self._predictions), ("quadrants", self._quadrants), ("attributions", self._attributions),
             ("features", self._features), ("annotations", self._annotations),
@@ -251,7 +212,7 @@ class ExploreData:
         self._check_held_out(sid)
         rows = []
         for m in self.unimodal:
-            q = self.quadrants[m].filter(pl.col("segment_id") == sid)
+            q = self.quadrant_rows(m, sid)
             if q.height:
                 rows.append({"unimodal": m, **{k: v for k, v in q.row(0, named=True).items() if k != "segment_id"}})
         from ambiguity.stats.quadrant_tables import quadrant_stability
@@ -301,7 +262,7 @@ class ExploreData:
         if not self.unimodal:
             raise StatsError(NO_PREDICTIONS)
         ref = self.unimodal[0]
-        blue = self.quadrants[ref].filter(pl.col("quadrant") == "blue")["segment_id"].to_list()
+        blue = pl.scan_parquet(self._frame("quadrants-0")).filter(pl.col("quadrant") == "blue").select("segment_id").collect()["segment_id"].to_list()
         if len(blue) < 2:
             raise StatsError(f"fewer than two blue segments for {ref}: no reference to compare with")
         out = []
@@ -350,11 +311,12 @@ class ExploreData:
             raise StatsError(f"group {group} has one vector only")
         idx, dist = knn_exact(vec, kk, "cosine", rows=[pos[sid]])
         ref = self.unimodal[0] if self.unimodal else None
-        qmap = dict(zip(self.quadrants[ref]["segment_id"].to_list(), self.quadrants[ref]["quadrant"].to_list(), strict=True)) if ref else {}
+        near = [ids[j] for j in idx[0].tolist()]
+        qmap = dict(self.quadrant_rows(ref, near).select("segment_id", "quadrant").iter_rows()) if ref else {}
         rows = []
         for j, d in zip(idx[0].tolist(), dist[0].tolist(), strict=True):
             n = ids[j]
-            if n not in self.index:
+            if not self.has(n):
                 continue
             rr = self.row(n)
             rows.append({"segment_id": n, "distance": round(float(d), 4), "label": rr.get("label"), "quadrant": qmap.get(n),
@@ -373,23 +335,6 @@ def _counts(q: pl.DataFrame) -> dict[str, int]:
     return {k: int(got.get(k, 0)) for k in QUADRANTS}
 
 
-def _metadata(segments: pl.DataFrame) -> dict[str, dict[str, Any]]:
-    """Categorical metadata columns (at most MAX_CATEGORIES values) as code columns."""
-    parsed = [json.loads(m) if m else {} for m in segments["metadata"].to_list()]
-    keys: dict[str, set[str]] = {}
-    for d in parsed:
-        for k, v in d.items():
-            if isinstance(v, (str, int, float, bool)) or v is None:
-                s = keys.setdefault(k, set())
-                if len(s) <= MAX_CATEGORIES:
-                    s.add(str(v))
-    out = {}
-    for k, vals in sorted(keys.items()):
-        if 1 <= len(vals) <= MAX_CATEGORIES:
-            out[k] = _codes([None if d.get(k) is None else str(d.get(k)) for d in parsed])
-    return out
-
-
 def in_sample(split: str | None) -> str:
     """Why the fixed scheme shows no prediction or quadrant for a segment outside its test split."""
     why = {"train": "the model trained on this segment", "val": "this segment chose the model's epoch"}.get(
@@ -398,22 +343,16 @@ def in_sample(split: str | None) -> str:
             "Cross-fit (`ambiguity train GROUPS --folds 5`) for an out-of-sample number on every segment")
 
 
-SEGMENT_COLUMNS = ["segment_id", "media", "audio", "start_s", "end_s", "transcript", "label", "split", "metadata"]
-
-
-def _read_segments(store: FeatureStore) -> pl.DataFrame:
-    return store.segments(SEGMENT_COLUMNS).sort("segment_id")
-
-
 def load(
     store: FeatureStore, *, scheme: str = "auto", fusion: str | None = None, unimodal: list[str] | None = None,
     threshold: float = 0.5, embedding: str | None = None, weights: Mapping[str, Any] | None = None, cache: bool = True,
 ) -> ExploreData:
-    """Read the explorer's data. A store without predictions still loads (``problem`` says what to run).
+    """Open the explorer's entry for these options, computing it first if needed. A store without
+    predictions still loads (``problem`` says what to run).
 
-    With ``cache`` the points document, quadrants and scores are read from the explorer's cache
-    in the store when nothing they depend on has changed since they were computed, and written
-    to it when they are computed (:mod:`ambiguity.explore.cache`).
+    With ``cache`` the entry is the one in the store's ``_explore`` folder while nothing it depends on
+    has changed, and a computed entry is kept there (:mod:`ambiguity.explore.cache`); without, it is
+    computed into a temporary folder.
     """
     from ambiguity.explore import cache as C
 
@@ -425,41 +364,32 @@ def load(
               "weights": dict(weights or {}), "held_out": list(Scheme.HELD_OUT)}
     key = C.cache_key(store, params) if cache else None
     hit = C.read(store, key) if key else None
-    if key and hit:
-        meta, gz = hit
-        data = ExploreData(
-            store=store, scheme=meta["scheme"], fusion=meta["fusion"], unimodal=meta["unimodal"], threshold=threshold,
-            problem=meta["problem"], embedding_groups=meta["embeddings"], cached=True, n=meta["n"],
-        )
-        data._cache["gzip"] = gz
-        data._loaders = {
-            "segments": lambda: _read_segments(store),
-            "quadrants": lambda: {m: C.frame(store, key, f"quadrants-{i}") for i, m in enumerate(meta["unimodal"])},
-            "scores": lambda: ScoreResult(C.frame(store, key, "scores"), meta["weights"], tuple(meta["available"]), meta["missing"]),
-        }
-        return data
-    data = _compute(store, scheme, fusion, unimodal, threshold, embedding, weights)
-    if key:
-        gz = data.payload_gzip()
-        data._payload = None  # kept compressed only (decompressed again if a client asks for identity)
-        meta = {"scheme": data.scheme, "fusion": data.fusion, "unimodal": data.unimodal, "problem": data.problem,
-                "embeddings": data.embedding_groups, "n": data.n, "weights": data.scores.weights,
-                "available": list(data.scores.available), "missing": data.scores.missing}
-        frames = {f"quadrants-{i}": data.quadrants[m] for i, m in enumerate(data.unimodal)} | {"scores": data.scores.frame}
-        C.write(store, key, meta, gz, frames)
-    return data
+    cached = hit is not None
+    if hit is None:
+        folder = C.begin(store, keep=key is not None)
+        meta = _compute(store, folder, scheme, fusion, unimodal, threshold, embedding, weights)
+        folder = C.commit(store, key, folder, meta)
+    else:
+        meta, folder = hit
+    return ExploreData(
+        store=store, scheme=meta["scheme"], fusion=meta["fusion"], unimodal=meta["unimodal"], threshold=threshold,
+        folder=folder, summary=meta, problem=meta["problem"], embedding_groups=meta["embeddings"], cached=cached, n=meta["n"],
+    )
 
 
 def _compute(
-    store: FeatureStore, scheme: str, fusion: str | None, unimodal: list[str] | None, threshold: float,
+    store: FeatureStore, folder: Path, scheme: str, fusion: str | None, unimodal: list[str] | None, threshold: float,
     embedding: str | None, weights: Mapping[str, Any] | None,
-) -> ExploreData:
+) -> dict[str, Any]:
+    """Compute the entry's files into ``folder`` one piece at a time (each model's quadrants are written and
+    slimmed before the next is read); returns its summary."""
+    from ambiguity.explore.cache import write_frame
     from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model, unimodal_models
     from ambiguity.stores.schema import table_name
 
-    segments = _read_segments(store)
     embedding_groups = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
     quads: dict[str, pl.DataFrame] = {}
+    counts: dict[str, dict[str, int]] = {}
     problem = None
     models: list[str] = []
     if not PREDICTIONS.exists(store):
@@ -477,16 +407,27 @@ def _compute(
 
             # one scheme for every panel; crossfit: modal quadrant, mean p over repeats, stability
             scheme = resolve_scheme(model_summary(store), [*models, fusion], scheme, Scheme.WITH_HUMAN)
-        for m in models:
+        for i, m in enumerate(models):
             assert fusion is not None  # models is emptied when there is no fusion model
             # fixed: the test split only (train and val are in sample), as every other number on the fixed scheme
-            quads[m] = load_quadrants(store, m, fusion, splits=Scheme.HELD_OUT if scheme == "fixed" else None,
-                                      threshold=threshold, scheme=scheme)
+            q = load_quadrants(store, m, fusion, splits=Scheme.HELD_OUT if scheme == "fixed" else None,
+                               threshold=threshold, scheme=scheme)
+            write_frame(folder, f"quadrants-{i}", q)
+            counts[m] = _counts(q)
+            quads[m] = q.select("segment_id", "p_unimodal", "p_fusion", "quadrant", *(["stability"] if "stability" in q.columns else []))
+            del q
     # the score is the models' (out of sample); people have their own numbers (`ambiguity annotations human`)
     scores = ambiguity_scores(store, fusion=fusion if models and scheme != Scheme.HUMAN else None, embedding=embedding,
                               weights=weights)
-    return ExploreData(
-        store=store, scheme=scheme, fusion=fusion if models else None, unimodal=models, threshold=threshold,
-        _lazy_segments=segments, _lazy_quadrants=quads, _lazy_scores=scores, problem=problem, embedding_groups=embedding_groups,
-        metadata=_metadata(segments), n=segments.height,
-    )
+    write_frame(folder, "scores", scores.frame)
+    components = [c for c in scores.available if c in scores.frame.columns]
+    frame, facts = P.build(SEGMENTS.read(store, ["segment_id", "label", "split", "metadata"]), quads, scores.frame, components)
+    del quads
+    P.write(frame, folder / P.FILE)
+    return {
+        **facts, "scheme": scheme, "fusion": fusion if models else None, "unimodal": models, "threshold": threshold,
+        "problem": problem, "embeddings": embedding_groups, "weights": scores.weights, "available": list(scores.available),
+        "missing": scores.missing, "quadrants": list(QUADRANTS), "colours": QUADRANT_COLOURS, "meaning": QUADRANT_MEANING,
+        # exact counts over every segment, whatever the page draws (it may bin or sample points)
+        "counts": counts,
+    }

@@ -1,20 +1,24 @@
 "use strict";
-// The explorer: Figure 2 on a canvas, an SVG layer with one element per drawn point
-// (data-segment-id, for scripts and tests; built in chunks after the first paint so
-// 100k points stay responsive), filters, a sortable paged table, and URL state.
+// The explorer: Figure 2 on a canvas, filters, a sortable paged table, and URL state. The server
+// filters, counts, sorts and pages (/api/table) and draws the scatter's data (/api/scatter): the
+// shown points when there are at most D.dense_above of them, each also an element of an SVG layer
+// (data-segment-id, for scripts and tests; built in chunks after the first paint), or else a
+// per-pixel density grid with no per-point layer. The page never holds every row.
 
 const PAGE = 50;
 const CHUNK = 4000; // overlay elements per animation frame
 const M = { l: 46, r: 12, t: 12, b: 40 };
-// Above D.dense_above shown points the scatter is binned per pixel (the counts stay exact) and
-// there is no per-point SVG layer (a million elements would stall the page).
-let D = null;
+let D = null; // the summary: codes, models, weights, exact counts (/api/points)
 const S = { model: 0, q: new Set(), label: "", split: "", metacol: "", metaval: "", smin: "", smax: "", stab: "", sort: "score", desc: true, page: 0 };
-let shown = new Int32Array(0); // indices of the points passing the filters
-let selected = new Set(); // indices
+let P = null; // points mode: { ids, x, y, q, stability, pos: Map id -> k }
+let G = null; // density mode: { W, H, total: Uint32Array, best: Uint8Array, n }
+let T = null; // the table's page: { total, counts, columns, rows }
+let selected = new Map(); // segment id -> [x, y] (p(correct) of the model and of fusion when selected)
+let selBox = null; // density mode: { box: [x0, x1, y0, y1], count } (resolved by the server)
 let grid = null;
-let overlayGen = 0;
+let overlayGen = 0, allGen = 0, tableGen = 0;
 const briefs = new Map();
+const FILTERS = ["label", "split", "metacol", "metaval", "smin", "smax", "stab"];
 const $ = id => document.getElementById(id);
 
 function readURL() {
@@ -22,17 +26,22 @@ function readURL() {
   const names = D.models.map(m => m.name);
   if (p.get("model") && names.includes(p.get("model"))) S.model = names.indexOf(p.get("model"));
   S.q = new Set((p.get("q") || "").split(",").filter(q => D.quadrants.includes(q)));
-  for (const k of ["label", "split", "metacol", "metaval", "smin", "smax", "stab"]) S[k] = p.get(k) || "";
+  for (const k of FILTERS) S[k] = p.get(k) || "";
   if (p.get("sort")) S.sort = p.get("sort");
   S.desc = p.get("desc") !== "0";
   S.page = Math.max(0, parseInt(p.get("page") || "0", 10) || 0);
 }
 
-function writeURL() {
+function filterParams() {
   const p = new URLSearchParams();
   if (D.models.length) p.set("model", D.models[S.model].name);
   if (S.q.size) p.set("q", [...S.q].join(","));
-  for (const k of ["label", "split", "metacol", "metaval", "smin", "smax", "stab"]) if (S[k] !== "") p.set(k, S[k]);
+  for (const k of FILTERS) if (S[k] !== "") p.set(k, S[k]);
+  return p;
+}
+
+function writeURL() {
+  const p = filterParams();
   if (S.sort !== "score") p.set("sort", S.sort);
   if (!S.desc) p.set("desc", "0");
   if (S.page) p.set("page", String(S.page));
@@ -42,29 +51,29 @@ function writeURL() {
 
 function model() { return D.models[S.model] || null; }
 
-function applyFilters() {
-  const m = model();
-  const lab = S.label === "" ? -2 : D.label.values.indexOf(S.label);
-  const spl = S.split === "" ? -2 : D.split.values.indexOf(S.split);
-  const meta = S.metacol && D.meta[S.metacol] ? D.meta[S.metacol] : null;
-  const mv = meta && S.metaval !== "" ? meta.values.indexOf(S.metaval) : -2;
-  const qs = new Set([...S.q].map(q => D.quadrants.indexOf(q)));
-  const lo = S.smin === "" ? null : +S.smin, hi = S.smax === "" ? null : +S.smax;
-  const st = S.stab === "" || !m || !m.stability ? null : +S.stab;
-  const out = [];
-  for (let i = 0; i < D.n; i++) {
-    if (lab !== -2 && D.label.codes[i] !== lab) continue;
-    if (spl !== -2 && D.split.codes[i] !== spl) continue;
-    if (mv !== -2 && meta.codes[i] !== mv) continue;
-    if (qs.size && (!m || !qs.has(m.q[i]))) continue;
-    const s = D.score[i];
-    if (lo !== null && (s === null || s < lo)) continue;
-    if (hi !== null && (s === null || s > hi)) continue;
-    if (st !== null && (m.stability[i] === null || m.stability[i] < st)) continue;
-    out.push(i);
+// -- the server's answers ------------------------------------------------------------------------
+async function loadScatter() {
+  const g = geometry(), p = filterParams();
+  p.set("w", String(Math.max(1, Math.round(g.pw)))); p.set("h", String(Math.max(1, Math.round(g.ph))));
+  const r = await fetch("/api/scatter?" + p);
+  if (!r.ok) throw new Error(((await r.json().catch(() => ({}))).error) || r.status);
+  if ((r.headers.get("Content-Type") || "").startsWith("application/json")) {
+    const d = await r.json();
+    d.pos = new Map(d.ids.map((s, k) => [s, k]));
+    return { P: d, G: null };
   }
-  shown = Int32Array.from(out);
+  const [W, H] = r.headers.get("X-Grid").split(",").map(Number), buf = await r.arrayBuffer();
+  return { P: null, G: { W, H, total: new Uint32Array(buf, 0, W * H), best: new Uint8Array(buf, 4 * W * H, W * H), n: +r.headers.get("X-Drawn") } };
 }
+
+function tableParams(extra) {
+  const p = filterParams();
+  p.set("sort", S.sort); p.set("desc", S.desc ? "1" : "0");
+  p.set("offset", String(S.page * PAGE)); p.set("limit", String(PAGE));
+  for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
+  return p;
+}
+function loadTable() { return getJSON("/api/table?" + tableParams()); }
 
 // -- the scatter ---------------------------------------------------------------------------
 function geometry() {
@@ -74,10 +83,12 @@ function geometry() {
 }
 function px(g, x) { return M.l + x * g.pw; }
 function py(g, y) { return M.t + (1 - y) * g.ph; }
+function dataX(g, X) { return (X - M.l) / g.pw; }
+function dataY(g, Y) { return 1 - (Y - M.t) / g.ph; }
 
 function draw() {
   const c = $("plot"), g = geometry(), dpr = window.devicePixelRatio || 1;
-  document.body.dataset.scatter = "points";
+  document.body.dataset.scatter = G ? "density" : "points";
   c.width = Math.round(g.w * dpr); c.height = Math.round(g.h * dpr);
   const ctx = c.getContext("2d");
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -102,104 +113,120 @@ function draw() {
   ctx.save(); ctx.translate(12, M.t + g.ph / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(`${D.fusion || "fusion"}: p(correct label)`, 0, 0); ctx.restore();
   grid = new Map();
   if (!m) return;
-  const r = shown.length > 20000 ? 1.4 : shown.length > 3000 ? 2.2 : 3.2;
-  if (shown.length > D.dense_above) drawDensity(ctx, g, m);
-  for (let qi = 0; qi < D.quadrants.length && shown.length <= D.dense_above; qi++) {
+  if (G) drawDensity(ctx, g);
+  const r = P && P.n > 20000 ? 1.4 : P && P.n > 3000 ? 2.2 : 3.2;
+  for (let qi = 0; P && qi < D.quadrants.length; qi++) {
     ctx.fillStyle = D.colours[D.quadrants[qi]];
-    for (const i of shown) {
-      if (m.q[i] !== qi || m.x[i] === null || m.y[i] === null) continue;
-      const X = px(g, m.x[i]), Y = py(g, m.y[i]);
-      ctx.globalAlpha = m.stability ? 0.15 + 0.85 * (m.stability[i] ?? 0) : 0.75;
+    for (let k = 0; k < P.n; k++) {
+      if (P.q[k] !== qi) continue;
+      const X = px(g, P.x[k]), Y = py(g, P.y[k]);
+      ctx.globalAlpha = P.stability ? 0.15 + 0.85 * (P.stability[k] ?? 0) : 0.75;
       if (r > 2) { ctx.beginPath(); ctx.arc(X, Y, r, 0, 6.2832); ctx.fill(); } else ctx.fillRect(X - r, Y - r, 2 * r, 2 * r);
       const key = ((X / 8) | 0) * 4096 + ((Y / 8) | 0); // a number: no string per point
-      let cell = grid.get(key); if (!cell) grid.set(key, cell = []); cell.push(i);
+      let cell = grid.get(key); if (!cell) grid.set(key, cell = []); cell.push(k);
     }
   }
-  if (shown.length > D.dense_above) for (const i of shown) { // hit-testing cells only (the picture is the density)
-    if (m.q[i] < 0 || m.x[i] === null || m.y[i] === null) continue;
-    const key = ((px(g, m.x[i]) / 8) | 0) * 4096 + ((py(g, m.y[i]) / 8) | 0);
-    let cell = grid.get(key); if (!cell) grid.set(key, cell = []); cell.push(i);
-  }
   ctx.globalAlpha = 1; ctx.strokeStyle = "#000"; ctx.lineWidth = 1.2;
-  for (const i of selected) {
-    if (m.x[i] === null || m.y[i] === null) continue;
-    ctx.beginPath(); ctx.arc(px(g, m.x[i]), py(g, m.y[i]), r + 2, 0, 6.2832); ctx.stroke();
+  for (const [id, xy] of selected) {
+    const k = P ? P.pos.get(id) : undefined;
+    const [x, y] = k !== undefined ? [P.x[k], P.y[k]] : xy;
+    if (x === null || y === null || x === undefined) continue;
+    ctx.beginPath(); ctx.arc(px(g, x), py(g, y), r + 2, 0, 6.2832); ctx.stroke();
+  }
+  if (selBox) {
+    const [x0, x1, y0, y1] = selBox.box;
+    ctx.setLineDash([3, 3]); ctx.strokeRect(px(g, x0), py(g, y1), px(g, x1) - px(g, x0), py(g, y0) - py(g, y1)); ctx.setLineDash([]);
   }
 }
 
-function drawDensity(ctx, g, m) {
-  // One pixel per bin: its colour is the quadrant with most points there, its opacity the
-  // log of the count, so a million points read as density rather than a blot.
-  const W = Math.max(1, Math.round(g.pw)), H = Math.max(1, Math.round(g.ph)), nq = D.quadrants.length;
-  const counts = new Uint32Array(W * H * nq);
-  for (const i of shown) {
-    const q = m.q[i], x = m.x[i], y = m.y[i];
-    if (q < 0 || x === null || y === null) continue;
-    const bx = Math.min(W - 1, (x * W) | 0), by = Math.min(H - 1, ((1 - y) * H) | 0);
-    counts[(by * W + bx) * nq + q]++;
-  }
+function drawDensity(ctx, g) {
+  // One pixel per bin (binned by the server, counts exact): its colour is the quadrant with most
+  // points there, its opacity the log of the count, so a million points read as density.
+  const { W, H, total, best } = G;
   const rgb = D.quadrants.map(q => { const h = D.colours[q].replace("#", ""); return [0, 2, 4].map(k => parseInt(h.slice(k, k + 2), 16)); });
   let top = 1;
-  for (let p = 0; p < W * H; p++) { let t = 0; for (let q = 0; q < nq; q++) t += counts[p * nq + q]; if (t > top) top = t; }
+  for (let p = 0; p < W * H; p++) if (total[p] > top) top = total[p];
   const img = new ImageData(W, H), px4 = img.data, lt = Math.log1p(top);
   for (let p = 0; p < W * H; p++) {
-    let t = 0, best = 0;
-    for (let q = 0; q < nq; q++) { const c = counts[p * nq + q]; t += c; if (c > counts[p * nq + best]) best = q; }
+    const t = total[p];
     if (!t) continue;
-    px4.set([...rgb[best], Math.round(255 * (0.3 + 0.7 * Math.log1p(t) / lt))], p * 4);
+    const c = rgb[best[p]], o = p * 4;
+    px4[o] = c[0]; px4[o + 1] = c[1]; px4[o + 2] = c[2]; px4[o + 3] = Math.round(255 * (0.3 + 0.7 * Math.log1p(t) / lt));
   }
   const off = document.createElement("canvas"); off.width = W; off.height = H;
   off.getContext("2d").putImageData(img, 0, 0);
   ctx.globalAlpha = 1; ctx.imageSmoothingEnabled = false;
   ctx.drawImage(off, M.l, M.t, g.pw, g.ph);
-  document.body.dataset.scatter = "density";
 }
 
 function buildOverlay() {
   // One <circle data-segment-id> per drawn point, at its position: scripts and tests address
   // points through it; the canvas does the drawing and the hit-testing (the layer ignores the mouse).
-  const gen = ++overlayGen, svg = $("overlay"), m = model(), g = geometry();
+  const gen = ++overlayGen, svg = $("overlay"), g = geometry();
   svg.replaceChildren();
   svg.setAttribute("width", g.w); svg.setAttribute("height", g.h);
-  document.body.removeAttribute("data-points-ready");
-  const todo = m && shown.length <= D.dense_above ? Array.from(shown).filter(i => m.x[i] !== null && m.y[i] !== null && m.q[i] >= 0) : [];
-  document.body.dataset.overlay = m && shown.length > D.dense_above ? "off" : "on";
+  document.body.dataset.overlay = P ? "on" : "off";
+  const n = P ? P.n : 0;
   let k = 0;
   const step = () => {
     if (gen !== overlayGen) return;
     const frag = document.createDocumentFragment();
-    for (const end = Math.min(todo.length, k + CHUNK); k < end; k++) {
-      const i = todo[k], c = document.createElementNS("http://www.w3.org/2000/svg", "circle");
-      c.setAttribute("cx", px(g, m.x[i]).toFixed(1)); c.setAttribute("cy", py(g, m.y[i]).toFixed(1)); c.setAttribute("r", "3");
-      c.setAttribute("data-segment-id", D.ids[i]); c.setAttribute("data-quadrant", D.quadrants[m.q[i]]);
+    for (const end = Math.min(n, k + CHUNK); k < end; k++) {
+      const c = document.createElementNS("http://www.w3.org/2000/svg", "circle");
+      c.setAttribute("cx", px(g, P.x[k]).toFixed(1)); c.setAttribute("cy", py(g, P.y[k]).toFixed(1)); c.setAttribute("r", "3");
+      c.setAttribute("data-segment-id", P.ids[k]); c.setAttribute("data-quadrant", D.quadrants[P.q[k]]);
       frag.append(c);
     }
     svg.append(frag);
-    if (k < todo.length) requestAnimationFrame(step);
-    else document.body.setAttribute("data-points-ready", String(todo.length));
+    if (k < n) requestAnimationFrame(step);
+    else document.body.setAttribute("data-points-ready", String(n));
   };
   requestAnimationFrame(step);
 }
 
-function nearest(ev) {
-  const m = model(); if (!m || !grid) return -1;
+// -- hover, click, box ------------------------------------------------------------------------
+function nearestLocal(ev) {
+  if (!P || !grid) return -1;
   const rect = $("plot").getBoundingClientRect(), g = geometry();
   const x = ev.clientX - rect.left, y = ev.clientY - rect.top;
   let best = -1, bd = 7 * 7;
   const cx = (x / 8) | 0, cy = (y / 8) | 0;
   for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++) {
-    for (const i of grid.get((cx + dx) * 4096 + (cy + dy)) || []) {
-      const d = (px(g, m.x[i]) - x) ** 2 + (py(g, m.y[i]) - y) ** 2;
-      if (d < bd) { bd = d; best = i; }
+    for (const k of grid.get((cx + dx) * 4096 + (cy + dy)) || []) {
+      const d = (px(g, P.x[k]) - x) ** 2 + (py(g, P.y[k]) - y) ** 2;
+      if (d < bd) { bd = d; best = k; }
     }
   }
   return best;
 }
 
+let asking = false, pending = null;
+async function nearestServer(ev) {
+  // density mode: the server finds the nearest shown point within 7 pixels; one request at a time
+  if (asking) { pending = ev; return undefined; }
+  asking = true;
+  const rect = $("plot").getBoundingClientRect(), g = geometry();
+  const p = filterParams();
+  p.set("x", dataX(g, ev.clientX - rect.left)); p.set("y", dataY(g, ev.clientY - rect.top));
+  p.set("rx", 7 / g.pw); p.set("ry", 7 / g.ph);
+  try { return await getJSON("/api/nearest?" + p); } catch (e) { return null; } finally {
+    asking = false;
+    if (pending) { const e2 = pending; pending = null; if (!drag) onMove(e2); }
+  }
+}
+
+function tip(ev, id, q, x, y, label, score, text) {
+  const t = $("tooltip"), wrap = $("plot-wrap").getBoundingClientRect();
+  t.hidden = false;
+  t.style.left = ev.clientX - wrap.left + 14 + "px"; t.style.top = ev.clientY - wrap.top + 10 + "px";
+  t.replaceChildren(el("strong", { text: id }), " ", chip(q),
+    el("div", { class: "muted", text: `label ${label ?? "–"} · unimodal ${fmt(x)} · fusion ${fmt(y)} · score ${fmt(score)}` }),
+    el("div", { class: "tip-text", text }));
+}
+
 let drag = null;
 function onDown(ev) { drag = { x: ev.clientX, y: ev.clientY, moved: false, add: ev.shiftKey }; }
-function onMove(ev) {
-  const tip = $("tooltip");
+async function onMove(ev) {
   if (drag) {
     if (Math.abs(ev.clientX - drag.x) + Math.abs(ev.clientY - drag.y) > 4) drag.moved = true;
     if (drag.moved) {
@@ -207,111 +234,102 @@ function onMove(ev) {
       b.hidden = false;
       b.style.left = Math.min(drag.x, ev.clientX) - wrap.left + "px"; b.style.top = Math.min(drag.y, ev.clientY) - wrap.top + "px";
       b.style.width = Math.abs(ev.clientX - drag.x) + "px"; b.style.height = Math.abs(ev.clientY - drag.y) + "px";
-      tip.hidden = true;
+      $("tooltip").hidden = true;
       return;
     }
   }
-  const i = nearest(ev);
-  if (i < 0) { tip.hidden = true; return; }
-  const m = model(), wrap = $("plot-wrap").getBoundingClientRect();
-  tip.hidden = false;
-  tip.style.left = ev.clientX - wrap.left + 14 + "px"; tip.style.top = ev.clientY - wrap.top + 10 + "px";
-  tip.replaceChildren(el("strong", { text: D.ids[i] }), " ", chip(D.quadrants[m.q[i]]),
-    el("div", { class: "muted", text: `label ${D.label.values[D.label.codes[i]] ?? "–"} · unimodal ${fmt(m.x[i])} · fusion ${fmt(m.y[i])} · score ${fmt(D.score[i])}` }),
-    el("div", { class: "tip-text", text: briefs.has(i) ? briefs.get(i) : "…" }));
-  if (!briefs.has(i)) {
-    briefs.set(i, "…");
-    getJSON("/api/brief/" + encodeURIComponent(D.ids[i])).then(b => { briefs.set(i, b.transcript || "(no transcript)"); onMove(ev); }).catch(() => briefs.delete(i));
+  if (G) {
+    const r = await nearestServer(ev);
+    if (r === undefined) return; // superseded by a later move
+    if (!r || !r.segment_id) { $("tooltip").hidden = true; return; }
+    tip(ev, r.segment_id, r.quadrant, r.p_unimodal, r.p_fusion, r.label, r.score, r.transcript || "(no transcript)");
+    return;
+  }
+  const k = nearestLocal(ev);
+  if (k < 0) { $("tooltip").hidden = true; return; }
+  const id = P.ids[k], b = briefs.get(id);
+  tip(ev, id, D.quadrants[P.q[k]], P.x[k], P.y[k], b && b.label, b && b.score, b ? b.transcript || "(no transcript)" : "…");
+  if (!briefs.has(id)) {
+    briefs.set(id, null);
+    getJSON("/api/brief/" + encodeURIComponent(id)).then(r => { briefs.set(id, r); onMove(ev); }).catch(() => briefs.delete(id));
   }
 }
-function onUp(ev) {
+async function onUp(ev) {
   if (!drag) return;
   const d = drag; drag = null;
   $("brush").hidden = true;
   if (!d.moved) {
-    const i = nearest(ev);
-    if (i >= 0) location.href = segmentUrl(D.ids[i]);
+    if (G) { const r = await nearestServer(ev); if (r && r.segment_id) location.href = segmentUrl(r.segment_id); return; }
+    const k = nearestLocal(ev);
+    if (k >= 0) location.href = segmentUrl(P.ids[k]);
     return;
   }
-  const m = model(), rect = $("plot").getBoundingClientRect(), g = geometry();
-  const x0 = Math.min(d.x, ev.clientX) - rect.left, x1 = Math.max(d.x, ev.clientX) - rect.left;
-  const y0 = Math.min(d.y, ev.clientY) - rect.top, y1 = Math.max(d.y, ev.clientY) - rect.top;
-  if (!d.add) selected = new Set();
-  for (const i of shown) {
-    if (!m || m.x[i] === null || m.y[i] === null) continue;
-    const X = px(g, m.x[i]), Y = py(g, m.y[i]);
-    if (X >= x0 && X <= x1 && Y >= y0 && Y <= y1) selected.add(i);
+  const rect = $("plot").getBoundingClientRect(), g = geometry();
+  const X0 = Math.min(d.x, ev.clientX) - rect.left, X1 = Math.max(d.x, ev.clientX) - rect.left;
+  const Y0 = Math.min(d.y, ev.clientY) - rect.top, Y1 = Math.max(d.y, ev.clientY) - rect.top;
+  if (!d.add) { selected = new Map(); selBox = null; }
+  if (P) {
+    for (let k = 0; k < P.n; k++) {
+      const X = px(g, P.x[k]), Y = py(g, P.y[k]);
+      if (X >= X0 && X <= X1 && Y >= Y0 && Y <= Y1) selected.set(P.ids[k], [P.x[k], P.y[k]]);
+    }
+  } else if (G) { // the server resolves the box with the filters when an action runs
+    const box = [dataX(g, X0), dataX(g, X1), dataY(g, Y1), dataY(g, Y0)];
+    const r = await getJSON("/api/table?" + tableParams({ box: box.join(","), limit: "0" }));
+    selected = new Map(); selBox = { box, count: r.total };
   }
-  refresh(false);
+  refresh("draw");
 }
 
 // -- table -----------------------------------------------------------------------------------
-function columns() {
-  // every sort key is a number: ids are sorted in the points document, so the index is the id's
-  // order, and categorical codes follow their sorted values (quadrants: red, green, blue, yellow)
-  const m = model();
-  const code = (c, i) => (c.codes[i] >= 0 ? c.codes[i] : null);
-  const cols = [
-    { key: "segment_id", title: "segment", get: i => D.ids[i], key_of: i => i },
-    { key: "quadrant", title: "quadrant", get: i => (m && m.q[i] >= 0 ? D.quadrants[m.q[i]] : null), key_of: i => (m && m.q[i] >= 0 ? m.q[i] : null) },
-    { key: "label", title: "label", get: i => D.label.values[D.label.codes[i]] ?? null, key_of: i => code(D.label, i) },
-    { key: "split", title: "split", get: i => D.split.values[D.split.codes[i]] ?? null, key_of: i => code(D.split, i) },
-    { key: "p_unimodal", title: "p unimodal", get: i => (m ? m.x[i] : null), num: true },
-    { key: "p_fusion", title: "p fusion", get: i => (m ? m.y[i] : null), num: true },
-    { key: "score", title: "score", get: i => D.score[i], num: true },
-  ];
-  if (m && m.stability) cols.push({ key: "stability", title: "stability", get: i => m.stability[i], num: true });
-  for (const c of Object.keys(D.components)) cols.push({ key: "c:" + c, title: c, get: i => D.components[c][i], num: true });
-  if (S.metacol && D.meta[S.metacol]) { const mc = D.meta[S.metacol]; cols.push({ key: "meta", title: S.metacol, get: i => mc.values[mc.codes[i]] ?? null, key_of: i => code(mc, i) }); }
-  return cols;
+const NUMERIC = new Set(["p_unimodal", "p_fusion", "score", "stability"]);
+function title(c) {
+  return { segment_id: "segment", p_unimodal: "p unimodal", p_fusion: "p fusion", meta: S.metacol }[c] || c.replace(/^c:/, "");
 }
 
 function renderTable() {
-  const cols = columns();
-  const col = cols.find(c => c.key === S.sort) || cols.find(c => c.key === "score");
-  const dir = S.desc ? -1 : 1;
-  const keyOf = col.key_of || col.get;
-  const keys = new Float64Array(D.n);
-  for (const i of shown) { const v = keyOf(i); keys[i] = v === null || v === undefined ? Infinity : dir * v; } // missing last
-  const rows = Int32Array.from(shown).sort((a, b) => (keys[a] - keys[b]) || (a - b));
-  const pages = Math.max(1, Math.ceil(rows.length / PAGE));
-  S.page = Math.min(S.page, pages - 1);
+  const cols = T.columns, col = cols.includes(S.sort) ? S.sort : "score";
   const head = el("tr", {}, el("th", { text: "sel" }), ...cols.map(c => el("th", {
-    "data-key": c.key, "aria-sort": c.key === col.key ? (S.desc ? "descending" : "ascending") : null, class: "sortable",
-    onclick: () => { if (S.sort === c.key) S.desc = !S.desc; else { S.sort = c.key; S.desc = !!c.num; } S.page = 0; refresh(false); },
-  }, c.title + (c.key === col.key ? (S.desc ? " ▾" : " ▴") : ""))));
+    "data-key": c, "aria-sort": c === col ? (S.desc ? "descending" : "ascending") : null, class: "sortable",
+    onclick: () => { if (S.sort === c) S.desc = !S.desc; else { S.sort = c; S.desc = NUMERIC.has(c) || c.startsWith("c:"); } S.page = 0; refresh("table"); },
+  }, title(c) + (c === col ? (S.desc ? " ▾" : " ▴") : ""))));
   $("table").tHead.replaceChildren(head);
   const body = document.createDocumentFragment();
-  for (const i of rows.subarray(S.page * PAGE, S.page * PAGE + PAGE)) {
-    const box = el("input", { type: "checkbox", "aria-label": "select " + D.ids[i], checked: selected.has(i),
-      onchange: e => { if (e.target.checked) selected.add(i); else selected.delete(i); refresh(false, false); } });
-    body.append(el("tr", { "data-segment-id": D.ids[i] }, el("td", {}, box), ...cols.map(c => {
-      const v = c.get(i);
-      if (c.key === "segment_id") return el("td", {}, el("a", { href: segmentUrl(v), text: v }));
-      if (c.key === "quadrant") return el("td", {}, v ? chip(v) : "–");
-      return el("td", { class: c.num ? "num" : null, text: c.num ? fmt(v) : (v ?? "–") });
+  for (const r of T.rows) {
+    const id = r.segment_id;
+    const box = el("input", { type: "checkbox", "aria-label": "select " + id, checked: selected.has(id),
+      onchange: e => { selBox = null; if (e.target.checked) selected.set(id, [r.p_unimodal, r.p_fusion]); else selected.delete(id); refresh("draw"); } });
+    body.append(el("tr", { "data-segment-id": id }, el("td", {}, box), ...cols.map(c => {
+      const v = r[c], num = NUMERIC.has(c) || c.startsWith("c:");
+      if (c === "segment_id") return el("td", {}, el("a", { href: segmentUrl(v), text: v }));
+      if (c === "quadrant") return el("td", {}, v ? chip(v) : "–");
+      return el("td", { class: num ? "num" : null, text: num ? fmt(v) : (v ?? "–") });
     })));
   }
   $("table").tBodies[0].replaceChildren(body);
-  const nav = (label, page, off) => el("button", { type: "button", disabled: off, onclick: () => { S.page = page; refresh(false); } }, label);
-  $("pager").replaceChildren(nav("‹ prev", S.page - 1, S.page === 0), ` page ${S.page + 1} of ${pages} (${rows.length} rows) `, nav("next ›", S.page + 1, S.page >= pages - 1));
+  const pages = Math.max(1, Math.ceil(T.total / PAGE));
+  const nav = (label, page, off) => el("button", { type: "button", disabled: off, onclick: () => { S.page = page; refresh("table"); } }, label);
+  $("pager").replaceChildren(nav("‹ prev", S.page - 1, S.page === 0), ` page ${S.page + 1} of ${pages} (${T.total} rows) `, nav("next ›", S.page + 1, S.page >= pages - 1));
 }
 
 // -- side panel, actions ---------------------------------------------------------------------------
 function renderSide() {
-  const m = model(), counts = D.quadrants.map(() => 0);
-  if (m) for (const i of shown) if (m.q[i] >= 0) counts[m.q[i]]++;
-  $("legend").replaceChildren(...D.quadrants.map((q, k) => el("li", {}, chip(q), ` ${D.meaning[q]}: `, el("strong", { "data-count": q, text: String(counts[k]) }))));
-  $("summary").textContent = `${shown.length} of ${D.n} segments shown · ${D.scheme} quadrants${D.fusion ? " · fusion " + D.fusion : ""}`;
-  $("selinfo").textContent = selected.size ? `${selected.size} selected` : `none: actions apply to the ${shown.length} shown`;
-  const comps = Object.keys(D.weights).map(c => D.components[c]
+  $("legend").replaceChildren(...D.quadrants.map(q => el("li", {}, chip(q), ` ${D.meaning[q]}: `, el("strong", { "data-count": q, text: String(T.counts[q]) }))));
+  $("summary").textContent = `${T.total} of ${D.n} segments shown · ${D.scheme} quadrants${D.fusion ? " · fusion " + D.fusion : ""}`;
+  $("selinfo").textContent = selected.size ? `${selected.size} selected` : selBox ? `${selBox.count} selected (box)` : `none: actions apply to the ${T.total} shown`;
+  const comps = Object.keys(D.weights).map(c => D.components.includes(c)
     ? el("li", {}, el("strong", { text: c }), ` weight ${D.weights[c]}`)
     : el("li", { class: "muted", "data-unavailable": c }, `${c}: unavailable (${D.missing[c] || "no value"})`));
   $("components").replaceChildren(...comps);
 }
 
-function targetIds() { return (selected.size ? [...selected] : Array.from(shown)).map(i => D.ids[i]); }
-function actionBody(extra) { return JSON.stringify({ ids: targetIds(), modality: $("modality").value, model: model() ? model().name : null, ...extra }); }
+function target() {
+  if (selected.size) return { ids: [...selected.keys()] };
+  const p = filterParams();
+  if (selBox) p.set("box", selBox.box.join(","));
+  return { query: p.toString() };
+}
+function actionBody(extra) { return JSON.stringify({ ...target(), modality: $("modality").value, model: model() ? model().name : null, ...extra }); }
 
 async function addTask() {
   try {
@@ -324,20 +342,38 @@ async function exportAs(format) {
   if (!r.ok) { $("status").textContent = "error: " + ((await r.json()).error || r.status); return; }
   const blob = await r.blob(), a = el("a", { href: URL.createObjectURL(blob), download: format === "csv" ? "selection.csv" : "selection-label-studio.json" });
   document.body.append(a); a.click(); a.remove();
-  $("status").textContent = `exported ${targetIds().length} segments (${format})`;
+  $("status").textContent = `exported ${selected.size || (selBox ? selBox.count : T.total)} segments (${format})`;
 }
 
 // -- wiring -------------------------------------------------------------------------------------
-function refresh(refilter = true, overlay = refilter) {
-  if (refilter) applyFilters();
+// what: "all" (filters or model changed: scatter and table), "table" (sort or page), "draw" (selection)
+async function refresh(what = "all") {
   writeURL();
+  if (what === "all") {
+    const gen = ++allGen;
+    tableGen++; // this answer's table is newer than any table request before it
+    document.body.removeAttribute("data-points-ready");
+    selBox = null;
+    let sc, tb;
+    try { [sc, tb] = await Promise.all([loadScatter(), loadTable()]); } catch (e) { showProblem("error: " + e.message); return; }
+    if (gen !== allGen) return; // a later change superseded this one
+    ({ P, G } = sc); T = tb;
+  } else if (what === "table") {
+    const gen = ++tableGen;
+    let tb;
+    try { tb = await loadTable(); } catch (e) { showProblem("error: " + e.message); return; }
+    if (gen !== tableGen) return;
+    T = tb;
+  }
   draw();
   renderSide();
   renderTable();
   if (document.body.dataset.view !== "explore") performance.mark("explore:first-render"); // read by bench/explore.py
   document.body.dataset.view = "explore";
-  if (overlay) buildOverlay(); // after the paint: its chunks run in later frames
+  if (what === "all") buildOverlay(); // after the paint: its chunks run in later frames
 }
+
+function showProblem(text) { $("problem").hidden = false; $("problem").textContent = text; }
 
 function controls() {
   const opt = (v, t) => el("option", { value: v, text: t ?? v });
@@ -345,19 +381,19 @@ function controls() {
   $("model").value = String(S.model);
   $("quadrants").replaceChildren(el("legend", { text: "Quadrant" }), ...D.quadrants.map(q => el("label", { class: "qbox" },
     el("input", { type: "checkbox", value: q, "data-quadrant": q, checked: S.q.has(q), onchange: e => { if (e.target.checked) S.q.add(q); else S.q.delete(q); S.page = 0; refresh(); } }), chip(q))));
-  $("label").append(...D.label.values.map(v => opt(v)));
-  $("split").append(...D.split.values.map(v => opt(v)));
+  $("label").append(...D.label.map(v => opt(v)));
+  $("split").append(...D.split.map(v => opt(v)));
   $("metacol").append(...Object.keys(D.meta).map(v => opt(v)));
-  const metaValues = () => $("metaval").replaceChildren(opt("", "all"), ...(D.meta[S.metacol] ? D.meta[S.metacol].values.map(v => opt(v)) : []));
+  const metaValues = () => $("metaval").replaceChildren(opt("", "all"), ...(D.meta[S.metacol] ? D.meta[S.metacol].map(v => opt(v)) : []));
   metaValues();
-  for (const k of ["label", "split", "metacol", "metaval", "smin", "smax", "stab"]) {
+  for (const k of FILTERS) {
     $(k).value = S[k];
     $(k).addEventListener("change", () => { S[k] = $(k).value; if (k === "metacol") { S.metaval = ""; metaValues(); } S.page = 0; refresh(); });
   }
   $("stab-wrap").hidden = !D.models.some(m => m.stability);
   $("model").addEventListener("change", () => { S.model = +$("model").value; refresh(); });
   $("reset").addEventListener("click", () => { location.search = ""; });
-  $("clear").addEventListener("click", () => { selected = new Set(); refresh(false); });
+  $("clear").addEventListener("click", () => { selected = new Map(); selBox = null; refresh("draw"); });
   $("addtask").addEventListener("click", addTask);
   $("csv").addEventListener("click", () => exportAs("csv"));
   $("ls").addEventListener("click", () => exportAs("label-studio"));
@@ -367,13 +403,12 @@ function controls() {
   window.addEventListener("mouseup", onUp);
   c.addEventListener("mouseleave", () => { $("tooltip").hidden = true; });
   let t = null;
-  window.addEventListener("resize", () => { clearTimeout(t); t = setTimeout(() => refresh(false, true), 150); });
+  window.addEventListener("resize", () => { clearTimeout(t); t = setTimeout(() => refresh(), 150); });
 }
 
 async function main() {
-  try { D = await getJSON("/api/points"); } catch (e) { $("problem").hidden = false; $("problem").textContent = "error: " + e.message; return; }
-  for (const m of D.models) m.y = D.y; // the fusion model's p(correct): one column for every panel
-  if (D.problem) { $("problem").hidden = false; $("problem").textContent = D.problem; document.body.classList.add("no-predictions"); }
+  try { D = await getJSON("/api/points"); } catch (e) { showProblem("error: " + e.message); return; }
+  if (D.problem) { showProblem(D.problem); document.body.classList.add("no-predictions"); }
   readURL();
   controls();
   refresh();
