@@ -32,7 +32,10 @@ from ambiguity.cli.options import (
               help="exact (all 2^M coalitions, M <= 10) or permutation sampling; auto: exact when M <= 10.")
 @click.option("--permutations", "n_permutations", type=click.IntRange(min=2), help="Random orders per segment for permutation sampling.")
 @seed_option(help="Seed of the sampled orders.")
-@click.option("--chunk", type=click.IntRange(min=1), default=8192, show_default=True, help="Segments per batch.")
+@click.option("--chunk", type=click.IntRange(min=1), default=8192, show_default=True,
+              help="Segments per pass through the model.")
+@click.option("--batch", type=click.IntRange(min=1), default=50_000, show_default=True,
+              help="Segments whose features are read, attributed and written together (memory grows with it).")
 @click.option("--pool", is_flag=True, help="One player per modality (its feature groups pooled) instead of one per feature group.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the long table (segment_id, modality, phi, v_all, v_empty, ...): .csv, .parquet or .jsonl.")
@@ -40,7 +43,7 @@ from ambiguity.cli.options import (
               help="Also print mean phi per quadrant of UNIMODAL vs the fusion model, the tests and the dominant modality.")
 @format_option(help="Format of the --by-quadrant tables.")
 @click.pass_context
-def attribute(ctx, model, splits, scheme, target, method, n_permutations, seed, chunk, pool, out, unimodal, fmt) -> None:
+def attribute(ctx, model, splits, scheme, target, method, n_permutations, seed, chunk, batch, pool, out, unimodal, fmt) -> None:
     """Shapley value of each modality for each segment's fusion output, out of sample; stored in the 'attributions' table."""
     from ambiguity.models.attributions import attribute as run
     from ambiguity.models.attributions import export
@@ -48,11 +51,11 @@ def attribute(ctx, model, splits, scheme, target, method, n_permutations, seed, 
     store = get_store(ctx)
     split_t = tuple(splits) or None
     res = run(store, model, scheme=scheme, splits=split_t, target=target, method=method, n_permutations=n_permutations,
-              seed=seed, chunk=chunk, pool=pool)
+              seed=seed, chunk=chunk, pool=pool, batch=batch)
     click.echo(res.summary())
     if out:
-        export(res.frame, out)
-        click.echo(f"wrote {res.frame.height} rows to {out}")
+        rows = export(res.batches(), out)  # batch by batch from the store: never the whole table in memory
+        click.echo(f"wrote {rows} rows to {out}")
     if unimodal:
         from ambiguity.stats.attribution_by_quadrant import quadrant_attribution
 

@@ -28,7 +28,8 @@ is not among the model's classes, are left out and counted (``dropped``).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -39,15 +40,14 @@ import pyarrow as pa
 
 from ambiguity.constants import Scheme
 from ambiguity.errors import MissingGroupError, ModelError
+from ambiguity.models import attribution_plan as P
 from ambiguity.models import shapley as A
-from ambiguity.models.crossfit import read_fits
-from ambiguity.models.dataset import apply_standardiser, load_dataset
+from ambiguity.models.attribution_plan import Prepared, fold_units, prepare  # noqa: F401  (reliance reads them here)
 from ambiguity.stores import schema as S
 from ambiguity.stores.tables import ATTRIBUTIONS, Not
 from ambiguity.version import __version__
 
 if TYPE_CHECKING:
-    from ambiguity.models.saved import SavedModel
     from ambiguity.stores.lance import FeatureStore
 
 #: The fixed scheme's default: the segments no choice of the model depended on (val chose the epoch).
@@ -65,38 +65,87 @@ ATTRIBUTIONS_SCHEMA = S.table_schema(
 V_EMPTY = "v(∅) = the target computed from the class prior of the segments the model was fitted on"
 
 
-@dataclass
 class AttributionResult:
-    """The long table (one row per segment, repeat and player) and what was left out."""
+    """The long table (one row per segment, repeat and player) and what was left out.
 
-    model: str
-    target: str
-    method: str
-    modalities: tuple[str, ...]
-    frame: pl.DataFrame
-    dropped: dict[str, int] = field(default_factory=dict)
-    n_permutations: int = 0
-    scheme: str = "fixed"
+    ``frame`` is the whole long table: held in memory when nothing was written (``write=False``), else
+    read back from the store on first use (one run's rows). :meth:`summary` needs neither: its
+    numbers were tallied batch by batch while attributing.
+    """
+
+    def __init__(self, model: str, target: str, method: str, modalities: tuple[str, ...], frame: pl.DataFrame | None,
+                 dropped: dict[str, int] | None = None, n_permutations: int = 0, scheme: str = "fixed", *,
+                 store: FeatureStore | None = None, run_id: str = "", tally: Tally | None = None,
+                 players: Sequence[str] = ()):
+        self.model, self.target, self.method, self.modalities = model, target, method, modalities
+        self.dropped = dropped or {}
+        self.n_permutations, self.scheme, self.run_id = n_permutations, scheme, run_id
+        self.players = list(players)
+        self._frame, self._store = frame, store
+        self.tally = tally or Tally()
+        if tally is None and frame is not None and frame.height:
+            self.tally.add(frame)
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        if self._frame is None:
+            assert self._store is not None  # written: read back this run's rows
+            self._frame = ATTRIBUTIONS.read(self._store, model=self.model, target=self.target, scheme=self.scheme,
+                                            run_id=self.run_id)
+        return self._frame
+
+    def batches(self, size: int = 1 << 16) -> Iterator[pl.DataFrame]:
+        """The long table in batches (from the store when written): memory of one batch."""
+        if self._frame is not None or self._store is None:
+            yield self.frame
+            return
+        yield from ATTRIBUTIONS.batches(self._store, batch_size=size, model=self.model, target=self.target,
+                                        scheme=self.scheme, run_id=self.run_id)
 
     def wide(self) -> pl.DataFrame:
         return wide(self.frame)
 
     def caption(self) -> str:
-        return caption(self.frame, self.model)
+        return self.tally.caption(self.model)
 
     def summary(self) -> str:
-        n = self.frame["segment_id"].n_unique() if self.frame.height else 0
-        players = list(dict.fromkeys(self.frame["player"].to_list())) if self.frame.height else []
-        line = (f"{self.model}: {self.method} Shapley values of {self.target} for {n} segments x "
-                f"{len(players or self.modalities)} players ({', '.join(players or self.modalities)}); {self.caption()}")
+        t = self.tally
+        players = self.players or list(self.modalities)
+        line = (f"{self.model}: {self.method} Shapley values of {self.target} for {t.n} segments x "
+                f"{len(players)} players ({', '.join(players)}); {self.caption()}")
         if self.dropped:
             line += "; left out: " + ", ".join(f"{v} ({k})" for k, v in self.dropped.items())
-        if n:
-            eff = efficiency_gap(self.frame)
-            dom = self.wide()["dominant"].value_counts().sort(["count", "dominant"], descending=[True, False])
-            line += f"\n  max |sum(phi) - (v_all - v_empty)| = {eff:.2e}; dominant: " + ", ".join(
+        if t.n:
+            dom = pl.DataFrame({"dominant": list(t.dominant), "count": list(t.dominant.values())},
+                               schema={"dominant": pl.String, "count": pl.Int64})
+            dom = dom.sort(["count", "dominant"], descending=[True, False])
+            line += f"\n  max |sum(phi) - (v_all - v_empty)| = {t.eff:.2e}; dominant: " + ", ".join(
                 f"{r['dominant']} {r['count']}" for r in dom.iter_rows(named=True))
         return line
+
+
+@dataclass
+class Tally:
+    """What the summary and caption say about a run, added up batch by batch (a segment's repeats in one batch)."""
+
+    n: int = 0
+    eff: float = 0.0
+    dominant: dict[str | None, int] = field(default_factory=dict)
+    fits: set[tuple[int | None, int | None]] = field(default_factory=set)
+    splits: set[str] = field(default_factory=set)
+    scheme: str = ""
+
+    def add(self, frame: pl.DataFrame) -> None:
+        self.n += frame["segment_id"].n_unique()
+        self.eff = max(self.eff, efficiency_gap(frame))
+        for d, c in wide(frame)["dominant"].value_counts().iter_rows():
+            self.dominant[d] = self.dominant.get(d, 0) + c
+        self.fits |= set(frame.select("repeat", "fold").unique().iter_rows())
+        self.splits |= set(frame["split"].unique().to_list())
+        self.scheme = frame["scheme"][0]
+
+    def caption(self, model: str) -> str:
+        return _caption(model, self.n, self.scheme, len({r for r, _ in self.fits}), len(self.fits), self.splits)
 
 
 def efficiency_gap(frame: pl.DataFrame) -> float:
@@ -110,61 +159,18 @@ def caption(frame: pl.DataFrame, model: str) -> str:
     """Which segments were attributed, and by which model(s)."""
     if frame.height == 0:
         return "no segment attributed"
-    n = frame["segment_id"].n_unique()
-    if frame["scheme"][0] == "crossfit":
-        reps = frame["repeat"].n_unique()
-        fits = frame.select("repeat", "fold").unique().height
+    fits = frame.select("repeat", "fold").unique()
+    return _caption(model, frame["segment_id"].n_unique(), frame["scheme"][0], fits["repeat"].n_unique(), fits.height,
+                    set(frame["split"].unique().to_list()))
+
+
+def _caption(model: str, n: int, scheme: str, reps: int, fits: int, splits: set[str]) -> str:
+    if n == 0:
+        return "no segment attributed"
+    if scheme == "crossfit":
         return (f"crossfit scheme: each of {n} segments attributed by the {model} model of its held-out fold "
                 f"({fits} fold models, {reps} repeat(s); mean over repeats)")
-    splits = "+".join(sorted(frame["split"].unique().to_list()))
-    return f"fixed scheme: the {n} {splits} segments, attributed by the one fixed-split {model} model"
-
-
-@dataclass
-class Prepared:
-    """A saved model's standardised inputs for the usable segments of some splits."""
-
-    model: SavedModel
-    segment_ids: list[str]
-    splits: list[str]
-    labels: list[str]
-    y: np.ndarray  # index of the true class among the model's classes
-    Z: list[np.ndarray]
-    dropped: dict[str, int]
-    present: np.ndarray  # (n, M) bool
-
-
-def prepare(store: FeatureStore, model, splits: Sequence[str] | None = None, *, ids: Sequence[str] | None = None) -> Prepared:
-    """Load ``model`` and its groups' features for the segments of ``splits`` (default all) and, when
-    given, of ``ids`` only, standardised as in training. Segments not ok in a group, or whose label the
-    model lacks, are left out and counted."""
-    from ambiguity.models.saved import load_model  # imports torch: 1.3 s CPU to import
-
-    sm = load_model(store, model) if isinstance(model, str) else model  # a name or a SavedModel
-    ds = load_dataset(store, sm.groups, need_split=sm.scheme == "fixed", partial=True)  # absent inputs: present false
-    dropped = dict(ds.dropped)
-    rows = np.arange(len(ds.segment_ids))
-    if ids is not None:
-        rows = rows[np.isin(np.asarray(ds.segment_ids, dtype=object), list(ids))]
-    if splits is not None:
-        rows = rows[np.isin(ds.split[rows], list(splits))]
-        if len(rows) == 0 and ids is None:
-            raise ModelError(f"no usable segment in split(s) {', '.join(splits)}")
-    for x, d, g in zip(ds.X, cast("Sequence[int]", sm.model.input_dims), sm.groups, strict=True):
-        if x.shape[1] != d:
-            raise ModelError(f"feature group {g!r} has {x.shape[1]} columns now; model {sm.name!r} was trained on {d}: retrain it")
-    cidx = {c: i for i, c in enumerate(sm.classes)}
-    labels = np.array(ds.labels, dtype=object)
-    known = np.array([lab in cidx for lab in labels[rows]], dtype=bool)
-    if (~known).any():
-        dropped["label not among the model's classes"] = int((~known).sum())
-        rows = rows[known]
-    y = np.array([cidx[lab] for lab in labels[rows]], dtype=np.int64)
-    Z = [apply_standardiser(x[rows], m, s)[0] for x, m, s in zip(ds.X, sm.mean, sm.sd, strict=True)]
-    have = getattr(ds, "present", None)
-    present = np.ones((len(rows), len(sm.groups)), bool) if have is None else np.asarray(have, bool)[rows]
-    return Prepared(sm, [ds.segment_ids[i] for i in rows], [str(s) for s in ds.split[rows].tolist()],
-                    labels[rows].tolist(), y, Z, dropped, present)
+    return f"fixed scheme: the {n} {'+'.join(sorted(splits))} segments, attributed by the one fixed-split {model} model"
 
 
 # -- which scheme ----------------------------------------------------------------------------------
@@ -201,78 +207,63 @@ def attribute(
     chunk: int = 8192,
     write: bool = True,
     pool: bool = False,
+    batch: int = P.BATCH,
 ) -> AttributionResult:
     """Shapley values of each player of fusion model ``model``, out of sample (see the module notes).
 
     ``splits``: on fixed, the splits attributed (default test); on crossfit, an optional filter of the
-    ingest splits (default every labelled segment).
+    ingest splits (default every labelled segment). ``batch`` segments are read, attributed and written
+    at a time (``chunk`` rows per pass through the model): memory is bounded by them, not by the store.
     """
     from ambiguity.models.saved import load_model  # imports torch: 1.3 s CPU to import
 
     scheme = resolve_scheme(store, model, scheme)
-    units: list[tuple[SavedModel, list[str] | None]]
+    held: pl.DataFrame | None = None
     if scheme == "fixed":
-        sm = load_model(store, model)
-        units = [(sm, None)]
+        units = [load_model(store, model)]
         splits = tuple(splits) if splits else FIXED_DEFAULT_SPLITS
     else:
-        units = list(fold_units(store, model))
-        sm = units[0][0]
+        units, held = P.fold_plan(store, model)
+    sm = units[0]
     A.check_maskable(sm.model, f"model {model!r} ({sm.arch} on {', '.join(sm.groups)})")
     tgt = A.parse_target(target, sm.classes)
     # players: one per feature group, or with pool one per modality holding its groups
     plist = A.players(sm.groups, sm.modalities, pool=pool)
-    A.resolve_method(method, len(plist), n_permutations)  # refuse before reading anything
-    frames: list[pl.DataFrame] = []
-    dropped: dict[str, int] = {}
-    res = None
-    for unit, test_ids in units:
-        pr = prepare(store, unit, splits, ids=test_ids)
-        dropped = {k: max(v, dropped.get(k, 0)) for k, v in pr.dropped.items()}
-        if not pr.segment_ids:
-            continue
-        tidx = pr.y if tgt.cls is None else np.full(len(pr.y), unit.classes.index(tgt.cls), dtype=np.int64)
-        res = A.shapley_values(unit.model, pr.Z, tidx, unit.class_prior, kind=tgt.kind, method=method,
-                               n_permutations=n_permutations, seed=seed, chunk=chunk, present=pr.present,
-                               members=[p.inputs for p in plist])
-        frames.append(_long_frame(model, tgt.name, pr, res, seed, plist))
-    if not frames:
+    method = A.resolve_method(method, len(plist), n_permutations)  # refuse before reading anything
+    plan = P.make_plan(store, units, held, splits)
+    if plan.rows.height == 0:
         raise ModelError(f"no usable segment to attribute{' in split(s) ' + ', '.join(splits) if splits else ''}")
-    run_id = __import__("uuid").uuid4().hex
-    frame = pl.concat(frames).with_columns(pl.lit(run_id).alias("run_id"))
-    assert res is not None
-    out = AttributionResult(model, tgt.name, res.method, sm.modalities, frame, dropped, res.n_permutations, scheme)
-    if write and frame.height:
-        write_attributions(store, frame)
-    return out
+    run_id, now = uuid.uuid4().hex, S.now()
+    tally, kept, n_perm, written = Tally(), [], 0, 0
+    for parts in P.batches(store, plan, batch):
+        frames = []
+        for b in parts:
+            unit = b.model
+            tidx = b.y if tgt.cls is None else np.full(len(b.y), unit.classes.index(tgt.cls), dtype=np.int64)
+            res = A.concat(list(A.iter_shapley(unit.model, b.chunks(tidx, chunk), unit.class_prior, kind=tgt.kind,
+                                               method=method, n_permutations=n_permutations, seed=seed,
+                                               members=[p.inputs for p in plist])), len(plist))
+            n_perm = res.n_permutations
+            frames.append(_long_frame(model, tgt.name, b, res, seed, plist, run_id=run_id, now=now))
+        frame = pl.concat(frames)
+        tally.add(frame)
+        if write:
+            _write_batch(store, frame, first=written == 0)
+            written += 1
+        else:
+            kept.append(frame)
+    if written:
+        ATTRIBUTIONS.delete(store, model=model, target=tgt.name, scheme=scheme, run_id=Not(run_id))
+        if written > 1:  # one fragment and one version per batch: merge them once
+            store.compact([ATTRIBUTIONS])
+    return AttributionResult(model, tgt.name, method, sm.modalities, pl.concat(kept) if kept else None, plan.dropped,
+                             n_perm, scheme, store=store if written else None, run_id=run_id, tally=tally,
+                             players=[p.name for p in plist])
 
 
-def fold_units(store: FeatureStore, model: str) -> list[tuple[SavedModel, list[str]]]:
-    """Each saved (repeat, fold) model of ``model`` with the segments its fold held out (from ``fits``)."""
-    from ambiguity.models.saved import fold_models, load_model  # imports torch: 1.3 s CPU to import
-
-    fm = fold_models(store, model)
-    runs = fm["run_id"].unique().to_list()
-    if len(runs) != 1:
-        raise ModelError(f"model {model!r} has fold models of {len(runs)} cross-fitting runs: rerun `ambiguity train ... --folds K`")
-    fits = read_fits(store, runs[0])
-    held = {(int(r["repeat"]), int(r["fold"])): r for r in fits.iter_rows(named=True) if model in (r["models"] or [])}
-    have = {(int(r), int(k)) for r, k in zip(fm["repeat"].to_list(), fm["fold"].to_list(), strict=True)}
-    if set(held) - have:
-        raise ModelError(f"{len(set(held) - have)} finished (repeat, fold) fit(s) of {model!r} have no saved model "
-                         "(trained by an older version): rerun `ambiguity train GROUPS --folds K`")
-    out = []
-    for r, k in sorted(held):
-        sm = load_model(store, model, repeat=r, fold=k, run_id=runs[0])
-        test, train = held[(r, k)]["test_ids"], set(held[(r, k)]["train_ids"]) | set(held[(r, k)]["val_ids"])
-        if train & set(test):  # the fits table says this model saw a segment it would attribute: never
-            raise ModelError(f"fit {runs[0]}|{r}|{k} lists segments both fitted on and held out: rerun cross-fitting")
-        out.append((sm, list(test)))
-    return out
-
-
-def _long_frame(model: str, target: str, pr: Prepared, res: A.ShapleyResult, seed: int,
-                plist: Sequence[A.Player] | None = None) -> pl.DataFrame:
+def _long_frame(model: str, target: str, pr: P.Prepared | P.Batch, res: A.ShapleyResult, seed: int,
+                plist: Sequence[A.Player] | None = None, *, run_id: str = "", now: str | None = None) -> pl.DataFrame:
+    """The rows of one model's segments, built column by column (no Python object per row)."""
     sm = pr.model
     n, m = res.phi.shape
     plist = list(plist) if plist is not None else A.players(sm.groups, sm.modalities)
@@ -282,52 +273,78 @@ def _long_frame(model: str, target: str, pr: Prepared, res: A.ShapleyResult, see
     absolute = np.nansum(np.abs(phi), axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(absolute > 0, phi / absolute, np.nan)
-    dom_idx = np.nanargmax(np.where(present, np.abs(res.phi), -1.0), axis=1) if n else np.zeros(0, int)
-    dom = np.array(players, dtype=object)[dom_idx] if n else np.array([], dtype=object)
-    inter = None
-    if res.interactions is not None:
-        inter = [[None if np.isnan(v) else float(v) for v in res.interactions[i, j]] for i in range(n) for j in range(m)]
-    crossfit = sm.scheme == "crossfit"
-    now = S.now()
-    rep = lambda a: np.repeat(np.asarray(a, dtype=object), m).tolist()  # noqa: E731
+    dom_idx = np.nanargmax(np.where(present, np.abs(res.phi), -1.0), axis=1) if n else np.zeros(0, np.int64)
     nm = n * m
-    tag = f"crossfit|{sm.repeat}" if crossfit else "fixed"
-    data = {
-        "key": [f"{model}|{target}|{tag}|{s}|{p}" for s in pr.segment_ids for p in players],
-        "model": [model] * nm, "target": [target] * nm, "scheme": [sm.scheme] * nm,
-        "repeat": [sm.repeat] * nm, "fold": [sm.fold] * nm,
-        "segment_id": rep(pr.segment_ids), "split": rep(pr.splits), "label": rep(pr.labels),
-        "player": players * n, "modality": [p.modality for p in plist] * n, "group": [p.group for p in plist] * n,
-        "present": present.reshape(-1).tolist(), "phi": phi.reshape(-1), "phi_se": res.se.reshape(-1),
-        "share": share.reshape(-1), "v_all": np.repeat(res.v_all, m), "v_empty": np.repeat(res.v_empty, m),
-        "dominant": rep(dom), "interactions": inter if inter is not None else [None] * nm, "players": [players] * nm,
-        "method": [res.method] * nm, "n_permutations": [res.n_permutations] * nm, "seed": [seed] * nm,
-        "model_run_id": [sm.fit_id] * nm, "run_id": [""] * nm,
-        "package_version": [__version__] * nm, "created_at": [now] * nm,
-    }
-    table = pa.table(data, schema=ATTRIBUTIONS_SCHEMA)
-    return cast(pl.DataFrame, pl.from_arrow(table)).with_columns(pl.col("phi_se", "phi", "share").fill_nan(None))
+    seg = np.repeat(np.arange(n), m)
+    who = np.tile(np.arange(m), n)
+    if res.interactions is not None:
+        flat = np.ascontiguousarray(res.interactions, dtype=np.float64).reshape(-1)
+        inter = pa.ListArray.from_arrays(pa.array(np.arange(0, nm * m + 1, m, dtype=np.int32)),
+                                         pa.array(flat, mask=np.isnan(flat)))
+    else:
+        inter = pa.nulls(nm, pa.list_(pa.float64()))
+    names = pa.array(players, pa.string()).take(pa.array(np.tile(np.arange(m), nm)))  # each row's list of players
+    tag = f"crossfit|{sm.repeat}" if sm.scheme == "crossfit" else "fixed"
+    ids = pl.Series(pr.segment_ids, dtype=pl.String).gather(seg)
+    pnames = pl.Series(players, dtype=pl.String).gather(who)
+    frame = pl.DataFrame({
+        "segment_id": ids, "split": pl.Series(pr.splits, dtype=pl.String).gather(seg),
+        "label": pl.Series(pr.labels, dtype=pl.String).gather(seg), "player": pnames,
+        "modality": pl.Series([p.modality for p in plist], dtype=pl.String).gather(who),
+        "group": pl.Series([p.group for p in plist], dtype=pl.String).gather(who),
+        "present": present.reshape(-1), "phi": phi.reshape(-1), "phi_se": res.se.reshape(-1), "share": share.reshape(-1),
+        "v_all": np.repeat(res.v_all, m), "v_empty": np.repeat(res.v_empty, m),
+        "dominant": pl.Series(players, dtype=pl.String).gather(np.repeat(dom_idx, m)),
+    })
+    frame = frame.with_columns(key=pl.lit(f"{model}|{target}|{tag}|") + pl.col("segment_id") + "|" + pl.col("player"))
+    consts = {"model": model, "target": target, "scheme": sm.scheme, "repeat": sm.repeat, "fold": sm.fold,
+              "method": res.method, "n_permutations": res.n_permutations, "seed": seed, "model_run_id": sm.fit_id,
+              "run_id": run_id, "package_version": __version__, "created_at": now or S.now()}
+    types = {"repeat": pl.Int32, "fold": pl.Int32, "n_permutations": pl.Int64, "seed": pl.Int64}
+    frame = frame.with_columns([pl.lit(v, dtype=types.get(k, pl.String)).alias(k) for k, v in consts.items()])
+    frame = frame.with_columns(pl.Series("interactions", inter), pl.Series("players", pa.ListArray.from_arrays(
+        pa.array(np.arange(0, nm * m + 1, m, dtype=np.int32)), names)), pl.col("phi_se", "phi", "share").fill_nan(None))
+    return cast(pl.DataFrame, pl.from_arrow(frame.select(ATTRIBUTIONS_SCHEMA.names).to_arrow().cast(ATTRIBUTIONS_SCHEMA)))
+
+
+def _write_batch(store: FeatureStore, frame: pl.DataFrame, *, first: bool) -> None:
+    """Append one batch of a run's rows (the first batch creates the table, with its key and provenance);
+    after the last batch the caller deletes the (model, target, scheme)'s rows of other runs."""
+    table = frame.to_arrow().select(ATTRIBUTIONS_SCHEMA.names).cast(ATTRIBUTIONS_SCHEMA)
+    if first and store.has_table(ATTRIBUTIONS) and store.schema(ATTRIBUTIONS).names != ATTRIBUTIONS_SCHEMA.names:
+        store.drop(ATTRIBUTIONS)  # written before schemes existed: in-sample values, recomputed on request
+    if store.has_table(ATTRIBUTIONS):
+        store.append(ATTRIBUTIONS, table)
+        return
+    prov = S.provenance("attribution", "2", {"v_empty": V_EMPTY}, "attribution")
+    store.upsert(ATTRIBUTIONS, table, key="key", schema=S.with_provenance(ATTRIBUTIONS_SCHEMA, prov))
 
 
 def write_attributions(store: FeatureStore, frame: pl.DataFrame) -> None:
-    """Upsert the rows of one (model, target, scheme, run), then delete that triple's older rows."""
-    table = frame.to_arrow().select(ATTRIBUTIONS_SCHEMA.names).cast(ATTRIBUTIONS_SCHEMA)
-    (model,), (target,), (scheme,), (run_id,) = (set(frame[c].to_list()) for c in ("model", "target", "scheme", "run_id"))
-    if store.has_table(ATTRIBUTIONS) and store.schema(ATTRIBUTIONS).names != ATTRIBUTIONS_SCHEMA.names:
-        store.drop(ATTRIBUTIONS)  # written before schemes existed: in-sample values, recomputed on request
-    prov = S.provenance("attribution", "2", {"v_empty": V_EMPTY}, "attribution")
-    store.upsert(ATTRIBUTIONS, table, key="key", schema=S.with_provenance(ATTRIBUTIONS_SCHEMA, prov))
+    """Write the rows of one (model, target, scheme, run), then delete that triple's rows of other runs."""
+    (model,), (target,), (scheme,), (run_id,) = (set(frame[c].unique().to_list()) for c in ("model", "target", "scheme", "run_id"))
+    _write_batch(store, frame, first=True)
     ATTRIBUTIONS.delete(store, model=model, target=target, scheme=scheme, run_id=Not(run_id))
 
 
+#: What :func:`wide`, :func:`caption` and :func:`check_same_scheme` read: the rest (keys, interactions,
+#: provenance) stays on disk.
+WIDE_COLUMNS = ("model", "target", "scheme", "repeat", "fold", "segment_id", "split", "label", "player", "modality",
+                "phi", "v_all", "v_empty")
+
+
 def read_attributions(store: FeatureStore, model: str | None = None, target: str | None = "p_correct",
-                      splits: Sequence[str] | None = None, scheme: str = "auto") -> pl.DataFrame:
-    """The long attributions table of one scheme (auto: crossfit where the store has it), filtered as asked."""
+                      splits: Sequence[str] | None = None, scheme: str = "auto",
+                      columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """The long attributions table of one scheme (auto: crossfit where the store has it), filtered as asked;
+    ``columns``: only these (e.g. :data:`WIDE_COLUMNS`; default all). While a rerun is being written the
+    table holds two runs of a (model, target, scheme): only the newest is read."""
     if not store.has_table(ATTRIBUTIONS) or "scheme" not in store.schema(ATTRIBUTIONS).names:
         raise MissingGroupError(f"the store at {store.uri} has no attributions: run `ambiguity attribute`")
     if scheme not in Scheme.CHOICES:
         raise ModelError(f"scheme {scheme!r}: use auto, fixed or crossfit")
-    df = ATTRIBUTIONS.read(store, model=model, target=target, split=None if splits is None else list(splits))
+    cols = None if columns is None else list(dict.fromkeys([*columns, "model", "target", "scheme", "run_id", "created_at"]))
+    df = ATTRIBUTIONS.read(store, cols, model=model, target=target, split=None if splits is None else list(splits))
     have = set(df["scheme"].unique().to_list())
     if scheme == "auto":
         scheme = "crossfit" if "crossfit" in have else "fixed"
@@ -338,7 +355,11 @@ def read_attributions(store: FeatureStore, model: str | None = None, target: str
             f"no {scheme} attributions for model {model!r}, target {target!r} (run `ambiguity attribute --scheme {scheme}`); "
             "the store has: " + (", ".join(f"{r['model']} ({r['target']}, {r['scheme']})" for r in what.iter_rows(named=True)) or "none")
         )
-    return df
+    runs = df.group_by("model", "target", "run_id").agg(pl.col("created_at").max())
+    if runs.height > runs.select("model", "target").n_unique():  # a rerun in progress: its rows only
+        newest = runs.sort("created_at", "run_id").group_by("model", "target").agg(pl.col("run_id").last())
+        df = df.join(newest, on=["model", "target", "run_id"], how="semi")
+    return df if columns is None else df.select(columns)
 
 
 def check_same_scheme(attributions: pl.DataFrame, quadrants: pl.DataFrame) -> str:
@@ -381,8 +402,10 @@ def wide(frame: pl.DataFrame) -> pl.DataFrame:
                                           pl.col("n_repeats").max())
     out = base.join(phi, on="segment_id").join(sd, on="segment_id").sort("segment_id")
     mat = np.abs(out.select([f"phi_{m}" for m in names]).to_numpy().astype(float))
-    dom = [names[int(np.nanargmax(r))] if np.isfinite(r).any() else None for r in mat]
-    out = out.with_columns(pl.Series("dominant", dom, dtype=pl.String))
+    finite = np.isfinite(mat)
+    idx = np.where(finite, mat, -1.0).argmax(axis=1) if mat.size else np.zeros(len(mat), np.int64)
+    dom = pl.Series(names, dtype=pl.String).gather(idx) if len(names) else pl.Series([None] * len(mat), dtype=pl.String)
+    out = out.with_columns(pl.when(pl.Series(finite.any(axis=1))).then(dom).otherwise(None).alias("dominant"))
     return out.select(["segment_id", "split", "label", *[f"phi_{m}" for m in names], "v_all", "v_empty", "dominant",
                        "scheme", "n_repeats", *[f"sd_{m}" for m in names]])
 
@@ -410,17 +433,30 @@ def provenance(store: FeatureStore) -> dict:
     return S.read_provenance(store.schema(ATTRIBUTIONS)) if store.has_table(ATTRIBUTIONS) else {}
 
 
-def export(frame: pl.DataFrame, path) -> None:
-    """Write the long table to CSV, Parquet or JSON(L) by the file's suffix (list columns as JSON text in CSV)."""
+def export(frame: pl.DataFrame | Iterable[pl.DataFrame], path) -> int:
+    """Write the long table (a frame, or batches of it) to CSV, Parquet or JSON(L) by the file's suffix (list
+    columns as JSON text in CSV), one batch at a time; returns the number of rows written."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame.write_parquet(path)
-    elif suffix in (".json", ".jsonl", ".ndjson"):
-        frame.write_ndjson(path)
-    elif suffix in (".csv", ".tsv", ""):
-        flat = frame.with_columns(pl.col("interactions", "players").map_elements(
-            lambda v: json.dumps(list(v)) if v is not None else None, return_dtype=pl.String))
-        flat.write_csv(path, separator="\t" if suffix == ".tsv" else ",")
-    else:
+    if suffix not in (".parquet", ".json", ".jsonl", ".ndjson", ".csv", ".tsv", ""):
         raise ModelError(f"out {path}: use a .csv, .tsv, .parquet or .jsonl file", param="out")
+    frames = [frame] if isinstance(frame, pl.DataFrame) else frame
+    rows, writer = 0, None
+    with open(path, "wb") as fh:
+        for f in frames:
+            if suffix == ".parquet":
+                import pyarrow.parquet as pq  # only for a .parquet export
+
+                table = f.to_arrow()
+                writer = writer or pq.ParquetWriter(fh, table.schema)
+                writer.write_table(table)
+            elif suffix in (".json", ".jsonl", ".ndjson"):
+                f.write_ndjson(fh)
+            else:
+                flat = f.with_columns(pl.col("interactions", "players").map_elements(
+                    lambda v: json.dumps(list(v)) if v is not None else None, return_dtype=pl.String))
+                flat.write_csv(fh, separator="\t" if suffix == ".tsv" else ",", include_header=rows == 0)
+            rows += f.height
+        if writer is not None:
+            writer.close()
+    return rows

@@ -107,12 +107,14 @@ def group_modality(store: FeatureStore, group: str) -> str:
     return group.split(".")[0]
 
 
-def group_matrix(store: FeatureStore, group: str) -> tuple[list[str], np.ndarray, list[str]]:
+def group_matrix(store: FeatureStore, group: str,
+                 segment_ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray, list[str]]:
+    """ids, an (n, d) float32 array and the column names of a group's ``ok`` rows (of ``segment_ids`` only, when given)."""
     schema = store.schema(S.table_name(group))
     if "vector" in schema.names:
-        ids, arr = store.vectors(group)
+        ids, arr = store.vectors(group, segment_ids=segment_ids)
         return ids, arr, [f"{group}[{i}]" for i in range(arr.shape[1])]
-    df = store.features(group)
+    df = store.features(group, segment_ids=segment_ids)
     cols = [c for c, t in df.schema.items() if c not in ("segment_id", "status", "error") and t.is_numeric()]
     if not cols:
         raise ModelError(f"feature group {group!r} has neither a vector column nor numeric feature columns")

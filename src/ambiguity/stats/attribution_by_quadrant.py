@@ -23,7 +23,7 @@ import polars as pl
 
 from ambiguity.constants import AGAINST_BLUE_PAIRS, CORRECTION_NAMES, QUADRANTS
 from ambiguity.errors import StatsError
-from ambiguity.models.attributions import check_same_scheme, read_attributions, wide
+from ambiguity.models.attributions import WIDE_COLUMNS, check_same_scheme, read_attributions, wide
 from ambiguity.stats.comparisons import compare
 from ambiguity.stats.multitest import adjust, check_alpha, check_correction
 from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model  # the predictions layer
@@ -164,12 +164,13 @@ def quadrant_attribution(store: FeatureStore, unimodal: str, fusion: str = "fusi
     """Per-quadrant summary of the stored attributions of ``fusion`` (run ``attribute`` first), on one
     scheme (auto: crossfit where the store has cross-fitted attributions); quadrants of another scheme are refused."""
     fusion = resolve_model(store, fusion)
-    long = read_attributions(store, fusion, target, splits, scheme=scheme)
+    long = read_attributions(store, fusion, target, splits, scheme=scheme, columns=WIDE_COLUMNS)  # not keys, lists
     if quadrants is None:
         quadrants = load_quadrants(store, unimodal, fusion, splits=None if splits is None else tuple(splits),
                                    threshold=threshold, scheme=long["scheme"][0])
     check_same_scheme(long, quadrants)
     w = wide(long)
+    del long  # one row per segment from here on
     mods = tuple(c.removeprefix("phi_") for c in w.columns if c.startswith("phi_"))  # wide() names the players
     frame = with_shares(quadrant_frame(w, quadrants), mods)
     means, tests, dom = summarise(frame, mods, test=test, correction=correction, alpha=alpha, ci=ci)

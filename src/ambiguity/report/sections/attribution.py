@@ -8,7 +8,7 @@ import polars as pl
 from ambiguity import tables as T
 from ambiguity.constants import CORRECTION_NAMES
 from ambiguity.errors import MissingGroupError
-from ambiguity.models.attributions import attribute, caption, check_same_scheme, read_attributions, wide
+from ambiguity.models.attributions import WIDE_COLUMNS, attribute, caption, check_same_scheme, read_attributions, wide
 from ambiguity.report.context import Report, SectionSpec
 from ambiguity.report.fig_attribution import write_attribution_figures
 from ambiguity.report.html import Section
@@ -23,7 +23,7 @@ def build(rep: Report, sec: Section) -> None:
     s = rep.s
     scheme = rep.scheme().name  # the quadrants' scheme: attributions of another scheme are never mixed in
     try:
-        long = read_attributions(rep.store, s.fusion, "p_correct", s.splits, scheme=scheme)
+        long = read_attributions(rep.store, s.fusion, "p_correct", s.splits, scheme=scheme, columns=WIDE_COLUMNS)
         how = "stored by `ambiguity attribute`"
     except MissingGroupError:
         long = attribute(rep.store, s.fusion, scheme=scheme, splits=s.splits, write=False).frame
