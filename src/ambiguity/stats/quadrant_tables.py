@@ -60,26 +60,42 @@ if TYPE_CHECKING:
 
 # -- pure functions ------------------------------------------------------------------------------
 def quadrant_counts(quadrants: Sequence[str] | np.ndarray | pl.Series) -> dict[str, int]:
-    """Segments per quadrant, every quadrant present (zero if empty)."""
-    q = np.asarray(quadrants, dtype=object)
-    unknown = set(q.tolist()) - set(QUADRANTS)
+    """Segments per quadrant, every quadrant present (zero if empty). Counted in polars: no Python string per row."""
+    q = quadrants if isinstance(quadrants, pl.Series) else pl.Series(np.asarray(quadrants, dtype=object).tolist(), dtype=pl.String)
+    vc = q.cast(pl.String).value_counts()
+    got = dict(zip(vc[vc.columns[0]].to_list(), vc["count"].to_list(), strict=True))
+    unknown = set(got) - set(QUADRANTS)
     if unknown:
         raise StatsError(f"unknown quadrant(s) {sorted(map(str, unknown))}; quadrants are {', '.join(QUADRANTS)}")
-    return {name: int((q == name).sum()) for name in QUADRANTS}
+    return {name: int(got.get(name, 0)) for name in QUADRANTS}
+
+
+def label_codes(*columns: pl.Series) -> tuple[list[np.ndarray], list[str]]:
+    """Each column as integer codes into the sorted labels of all of them (-1: no label), and those labels.
+
+    Tables 1 and 2 compare labels as small integers: at 10^6 segments a Python string per row was most of
+    their memory (bench/million.py)."""
+    labels = sorted(set(pl.concat([c.cast(pl.String).drop_nulls().unique() for c in columns]).to_list())) if columns else []
+    enum = pl.Enum(labels)
+    return [c.cast(pl.String).cast(enum).to_physical().cast(pl.Int64).fill_null(-1).to_numpy() for c in columns], labels
 
 
 def disagreement_rates(predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise disagreement of predicted labels; ``predicted`` is (models, segments), None where missing.
+    """Pairwise disagreement of predicted labels; ``predicted`` is (models, segments), None where missing
+    (or integer label codes, negative where missing).
 
     Returns (rate, n): rate[i, j] is the share of segments that both models
     predicted on which their labels differ (NaN if none), n[i, j] that count.
     Symmetric, with a zero diagonal.
     """
-    P = np.asarray(predicted, dtype=object)
+    P = np.asarray(predicted)
     if P.ndim != 2:
         raise StatsError(f"predicted must be (models, segments); got shape {P.shape}")
+    if P.dtype.kind not in "iu":
+        rows = [pl.Series(r.tolist(), dtype=pl.String) for r in P.astype(object)] if P.size else []
+        P = np.stack(label_codes(*rows)[0]) if rows else np.zeros(P.shape, np.int64)
     m = P.shape[0]
-    have = np.vectorize(lambda v: v is not None, otypes=[bool])(P) if P.size else np.zeros(P.shape, bool)
+    have = P >= 0
     rate, n = np.zeros((m, m)), np.zeros((m, m), dtype=np.int64)
     for i in range(m):
         n[i, i] = int(have[i].sum())
@@ -158,7 +174,7 @@ def disagreement(
     if predictions.select(["model", "segment_id"]).is_duplicated().any():
         raise StatsError("a model has two predictions for one segment")
     wide = predictions.filter(pl.col("model").is_in(models)).pivot(on="model", index="segment_id", values="predicted")
-    P = np.array([wide[m].to_list() for m in models], dtype=object) if wide.height else np.empty((len(models), 0), object)
+    P = np.stack(label_codes(*[wide[m] for m in models])[0]) if wide.height else np.empty((len(models), 0), np.int64)
     rate, n = disagreement_rates(P)
     rng = np.random.default_rng(seed)
     low, high = np.full_like(rate, np.nan), np.full_like(rate, np.nan)
@@ -171,32 +187,29 @@ def disagreement(
     return DisagreementResult(tuple(models), rate, low, high, n, tuple(splits or ()), n_boot, ci, seed)
 
 
-_NO_LABEL = "\x00no label"
-
-
 def performance(predictions: pl.DataFrame, models: Sequence[str] | None = None) -> pl.DataFrame:
-    """Table 1 from prediction rows: model, modalities, n, accuracy, F1 (macro-averaged, any number of classes)."""
+    """Table 1 from prediction rows: model, modalities, n, accuracy, F1 (macro-averaged, any number of classes).
+
+    No predicted label (people's tie under the human scheme) is wrong, and no class of its own in the F1.
+    ``modalities`` and ``kind`` come from the first row of each model when those columns are there."""
     from sklearn.metrics import accuracy_score, f1_score
 
     for c in ("model", "label", "predicted"):
         if c not in predictions.columns:
             raise StatsError(f"predictions need a {c!r} column")
-    present = list(dict.fromkeys(predictions["model"].to_list()))
+    present = predictions["model"].unique(maintain_order=True).to_list()
     models = list(models) if models is not None else present
     rows = []
     for m in models:
         d = predictions.filter(pl.col("model") == m)
         if d.height == 0:
             raise StatsError(f"no predictions for model {m!r} in the chosen splits")
-        mods = d["modalities"][0].to_list() if "modalities" in d.columns and d["modalities"][0] is not None else []
-        y, p = d["label"].to_list(), d["predicted"].to_list()
-        # no predicted label (people's tie under the human scheme) is wrong, and no class of its own in the F1
-        labels = sorted({*y, *(v for v in p if v is not None)})
-        p = [_NO_LABEL if v is None else v for v in p]
+        mods = d["modalities"].to_list()[0] or [] if "modalities" in d.columns else []
+        (y, p), labels = label_codes(d["label"], d["predicted"])  # -1: no predicted label
         rows.append({
             "model": m, "modalities": "+".join(dict.fromkeys(mods)), "kind": d["kind"][0] if "kind" in d.columns else None,
             "n": d.height, "accuracy": float(accuracy_score(y, p)),
-            "f1": float(f1_score(y, p, labels=labels, average="macro", zero_division=0)),
+            "f1": float(f1_score(y, p, labels=list(range(len(labels))), average="macro", zero_division=0)),
         })
     schema = {"model": pl.String, "modalities": pl.String, "kind": pl.String, "n": pl.Int64, "accuracy": pl.Float64, "f1": pl.Float64}
     return pl.DataFrame(rows, schema=schema)
@@ -340,26 +353,31 @@ def _quadrants(df: pl.DataFrame, k: int, threshold: float) -> pl.Series:
 
 
 def _crossfit_frame(store: FeatureStore, uni, fus, splits, threshold, min_stability, ci) -> tuple[pl.DataFrame, SchemeUsed]:
-    from ambiguity.stats.stability import crossfit_rows, stability_from_repeats
+    """The cross-fitted quadrant frame: both models' rows as (segment x repeat) arrays on the unimodal model's
+    segments (stats.repeats), a quadrant per repeat where both predicted, then the stability columns."""
+    from ambiguity.stats.repeats import crossfit_run, read_repeated, segment_index
+    from ambiguity.stats.stability import stability_table
 
-    (pu, iu), (pf, ifu) = crossfit_rows(store, uni, splits), crossfit_rows(store, fus, splits)
-    if iu["run_id"] != ifu["run_id"]:
+    ru, rf = crossfit_run(store, uni, splits), crossfit_run(store, fus, splits)
+    if ru.run_id != rf.run_id:
         raise StatsError(f"{uni} and {fus} come from different cross-fitting runs (different folds): train them in one "
                          "`ambiguity train GROUPS --folds K` call")
-    df = pu.select("segment_id", "repeat", pl.col("p_correct").alias("p_unimodal"), pl.col("predicted").alias("pred_unimodal"),
-                   "label", "split", "classes").join(
-        pf.select("segment_id", "repeat", pl.col("p_correct").alias("p_fusion"), pl.col("predicted").alias("pred_fusion"),
-                  pl.col("classes").alias("classes_fusion")), on=["segment_id", "repeat"], how="inner")
-    per = df.with_columns(_quadrants(df, n_classes(df), threshold))
-    st = stability_from_repeats(per.select("segment_id", "repeat", "quadrant", "p_unimodal", "p_fusion"), ci=ci)
-    meta = df.select("segment_id", "label", "split").unique("segment_id")
-    frame = st.join(meta, on="segment_id", how="left").sort("segment_id")
+    index = segment_index(store, ru, splits)
+    u, f = read_repeated(store, ru, index, splits, threshold), read_repeated(store, rf, index, splits, threshold)
+    both = u.present & f.present
+    code = np.select([u.right & ~f.right, ~u.right & f.right, u.right & f.right], [0, 1, 2], default=3).astype(np.int8)
+    code[~both] = -1  # the same rule as assign.quadrants_from_right, as codes into QUADRANTS
+    keep = both.any(axis=1)
+    pu, pf = np.where(both, u.p, np.nan)[keep], np.where(both, f.p, np.nan)[keep]
+    index = index.filter(pl.Series(keep))
+    st = stability_table(index["segment_id"], code[keep], pu, pf, ci=ci)
+    frame = st.with_columns(index["label"], index["split"])
     if min_stability:
         frame = frame.filter(pl.col("stability") >= min_stability)
     lead = ["segment_id", "quadrant", "p_unimodal", "p_fusion", "label", "split"]
     frame = frame.with_columns(pl.lit("crossfit").alias("scheme"))
     frame = frame.select(*lead, "scheme", *[c for c in frame.columns if c not in lead and c != "scheme"])
-    return frame, SchemeUsed("crossfit", splits, iu["folds"], iu["repeats"], iu["group_by"], min_stability)
+    return frame, SchemeUsed("crossfit", splits, ru.folds, ru.repeats, ru.group_by, min_stability)
 
 
 @dataclass(frozen=True)
@@ -421,12 +439,12 @@ def quadrants(store: FeatureStore, unimodal: str, fusion: str, splits=None, thre
 
 def model_classes(store: FeatureStore, model: str) -> int:
     """How many classes ``model`` predicts (from one of its prediction rows)."""
-    df = PREDICTIONS.read(store, ["classes"], model=model)
-    first = df["classes"][0] if df.height else None
-    return len(first) if first is not None else 2
+    df = PREDICTIONS.read(store, ["classes"], model=model, limit=1)
+    first = df["classes"].to_list()[0] if df.height else None
+    return len(first) if first else 2
 
 
-def _table_models(store: FeatureStore, models, scheme: str) -> tuple[list[str], str]:
+def _table_models(store: FeatureStore, models, scheme: str) -> tuple[list[str], str, pl.DataFrame]:
     from ambiguity.models.predictions import model_summary
 
     summary = model_summary(store)
@@ -437,44 +455,66 @@ def _table_models(store: FeatureStore, models, scheme: str) -> tuple[list[str], 
         if scheme == "auto":  # every model of the wanted scheme, rather than refusing a mixed store
             cf = [m for m, s in zip(summary["model"].to_list(), summary["schemes"].to_list(), strict=True) if "crossfit" in (s or [])]
             models = [m for m in models if m in cf] if cf else models
-    return models, resolve_scheme(summary, models, scheme, Scheme.WITH_HUMAN)
+    return models, resolve_scheme(summary, models, scheme, Scheme.WITH_HUMAN), summary
 
 
 def table1(store: FeatureStore, models: Sequence[str] | None = None, splits=None, *, scheme: str = "auto") -> pl.DataFrame:
     """Table 1. Fixed: one row per model. Crossfit: accuracy and F1 are means over the repeats, with
-    their SD over the repeats (``accuracy_sd``, ``f1_sd``; ``n`` segments per repeat)."""
+    their SD over the repeats (``accuracy_sd``, ``f1_sd``; ``n`` segments per repeat).
+
+    One model at a time, with only its labels, predictions (and repeats) read: the description comes
+    from the model summary, not from every row."""
     from ambiguity.models.predictions import read_predictions
 
-    models, scheme = _table_models(store, models, scheme)
+    models, scheme, summary = _table_models(store, models, scheme)
     splits = _scheme_splits(splits, scheme)
-    preds = read_predictions(store, models, splits, scheme=scheme, columns=["model", "modalities", "kind", "label", "predicted", "repeat"])
-    if scheme != "crossfit":
-        return performance(preds, models)
-    per = pl.concat([performance(preds.filter(pl.col("repeat") == r), models).with_columns(pl.lit(r).alias("repeat"))
-                     for r in sorted(preds["repeat"].unique().to_list())])
-    return per.group_by("model", maintain_order=True).agg(
-        pl.first("modalities"), pl.first("kind"), pl.first("n"), pl.len().alias("repeats"),
-        pl.col("accuracy").mean(), pl.col("accuracy").std().alias("accuracy_sd"),
-        pl.col("f1").mean(), pl.col("f1").std().alias("f1_sd"),
-    )
+    desc = summary.select("model", "modalities", "kind")
+    parts = []
+    for m in models:
+        cols = ["model", "label", "predicted"] + (["repeat"] if scheme == "crossfit" else [])
+        preds = read_predictions(store, [m], splits, scheme=scheme, columns=cols)
+        if scheme != "crossfit":
+            parts.append(performance(preds, [m]))
+            continue
+        if preds.height == 0:
+            raise StatsError(f"no predictions for model {m!r} in the chosen splits")
+        per = pl.concat([performance(preds.filter(pl.col("repeat") == r), [m]).with_columns(pl.lit(r).alias("repeat"))
+                         for r in sorted(preds["repeat"].unique().to_list())])
+        parts.append(per.group_by("model", maintain_order=True).agg(
+            pl.first("modalities"), pl.first("kind"), pl.first("n"), pl.len().alias("repeats"),
+            pl.col("accuracy").mean(), pl.col("accuracy").std().alias("accuracy_sd"),
+            pl.col("f1").mean(), pl.col("f1").std().alias("f1_sd"),
+        ))
+    out = pl.concat(parts)
+    described = out.drop("modalities", "kind").join(desc, on="model", how="left").with_columns(
+        pl.col("modalities").list.unique(maintain_order=True).list.join("+").fill_null(""))
+    return described.select(out.columns)
 
 
 def table2(store: FeatureStore, models: Sequence[str] | None = None, splits=None, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0,
            scheme: str = "auto"):
     """Table 2. Fixed: a :class:`DisagreementResult` with bootstrap CIs. Crossfit: a
-    :class:`RepeatedDisagreement`, the mean and SD of the rate over the repeats."""
+    :class:`RepeatedDisagreement`, the mean and SD of the rate over the repeats (one repeat read at a time,
+    labels compared as integer codes)."""
     from ambiguity.models.predictions import read_predictions
 
-    models, scheme = _table_models(store, models, scheme)
+    models, scheme, _ = _table_models(store, models, scheme)
     splits = _scheme_splits(splits, scheme)
-    preds = read_predictions(store, models, splits, scheme=scheme, columns=["model", "segment_id", "predicted", "repeat"])
     if scheme != "crossfit":  # fixed or human (a tie has no predicted label: left out of the pair's rate)
-        return disagreement(preds.drop("repeat"), models, n_boot=n_boot, ci=ci, seed=seed, splits=splits)
+        preds = read_predictions(store, models, splits, scheme=scheme, columns=["model", "segment_id", "predicted"])
+        return disagreement(preds, models, n_boot=n_boot, ci=ci, seed=seed, splits=splits)
+    repeats = sorted(read_predictions(store, models[:1], splits, scheme=scheme, columns=["repeat"])["repeat"].unique().to_list())
     rates, ns = [], []
-    for r in sorted(preds["repeat"].unique().to_list()):
-        d = preds.filter(pl.col("repeat") == r)
-        wide = d.pivot(on="model", index="segment_id", values="predicted")
-        rate, n = disagreement_rates(np.array([wide[m].to_list() for m in models], dtype=object))
+    for r in repeats:
+        frames = [PREDICTIONS.read(store, ["segment_id", "predicted"], model=m, split=splits, scheme=Scheme.CROSSFIT, repeat=r)
+                  for m in models]
+        ids = pl.concat([f["segment_id"] for f in frames]).unique().sort()
+        codes, _ = label_codes(*[f["predicted"] for f in frames])
+        P = np.full((len(models), len(ids)), -1, np.int64)
+        for i, (f, c) in enumerate(zip(frames, codes, strict=True)):
+            P[i, f["segment_id"].cast(pl.Enum(ids)).to_physical().to_numpy()] = c
+        del frames
+        rate, n = disagreement_rates(P)
         rates.append(rate)
         ns.append(n)
     R = np.stack(rates)

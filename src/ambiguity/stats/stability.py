@@ -86,35 +86,57 @@ def stability_from_repeats(per_repeat: pl.DataFrame, *, ci: float = 0.95) -> pl.
     unknown = set(per_repeat["quadrant"].unique().to_list()) - set(QUADRANTS)
     if unknown:
         raise StatsError(f"unknown quadrant(s) {sorted(map(str, unknown))}")
+    ids = per_repeat["segment_id"].unique().sort()
+    reps = per_repeat["repeat"].unique().sort()
+    row = per_repeat["segment_id"].cast(pl.Enum(ids.cast(pl.String))).to_physical().to_numpy().astype(np.int64)
+    col = np.searchsorted(reps.to_numpy(), per_repeat["repeat"].to_numpy())
+    shape = (len(ids), len(reps))
+    codes = np.full(shape, -1, np.int8)
+    codes[row, col] = pl.Series(per_repeat["quadrant"]).cast(pl.Enum(list(QUADRANTS))).to_physical().to_numpy()
     has_p = "p_unimodal" in per_repeat.columns and "p_fusion" in per_repeat.columns
-    agg = [pl.len().alias("n_repeats")] + [(pl.col("quadrant") == q).sum().alias(f"_n_{q}") for q in QUADRANTS]
+    pu = pf = None
     if has_p:
-        agg += [pl.col("p_unimodal").mean(), pl.col("p_fusion").mean()]
-    df = per_repeat.group_by("segment_id").agg(agg).sort("segment_id")
-    counts = df.select([f"_n_{q}" for q in QUADRANTS]).to_numpy().astype(np.int64)
-    n = df["n_repeats"].to_numpy().astype(np.int64)
+        pu, pf = np.full(shape, np.nan), np.full(shape, np.nan)
+        pu[row, col], pf[row, col] = per_repeat["p_unimodal"].to_numpy(), per_repeat["p_fusion"].to_numpy()
+    return stability_table(ids.alias("segment_id"), codes, pu, pf, ci=ci)
+
+
+def stability_table(segment_id: pl.Series, codes: np.ndarray, p_unimodal: np.ndarray | None = None,
+                    p_fusion: np.ndarray | None = None, *, ci: float = 0.95) -> pl.DataFrame:
+    """:func:`stability_from_repeats` on (segment x repeat) arrays: ``codes`` index QUADRANTS (-1: no row in that
+    repeat), ``p_unimodal``/``p_fusion`` hold NaN there. Vectorised: no Python object per segment."""
+    present = codes >= 0
+    counts = np.stack([(codes == j).sum(axis=1) for j in range(len(QUADRANTS))], axis=1).astype(np.int64)
+    n = present.sum(axis=1).astype(np.int64)
     top = counts.max(axis=1, initial=0)
     tied = counts == top[:, None]
-    modal = np.array([QUADRANTS[int(np.argmax(t))] for t in tied], dtype=object)  # first tied in QUADRANTS order
-    if has_p and df.height:
-        by_mean = assign_quadrants(df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy())
-        for i in np.flatnonzero(tied.sum(axis=1) > 1):
-            if tied[i, QUADRANTS.index(by_mean[i])]:
-                modal[i] = by_mean[i]
+    modal = tied.argmax(axis=1)  # the first tied in QUADRANTS order
+    has_p = p_unimodal is not None and p_fusion is not None
+    if p_unimodal is not None and p_fusion is not None and len(n):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mu = np.where(present, p_unimodal, 0.0).sum(axis=1) / np.maximum(n, 1)
+            mf = np.where(present, p_fusion, 0.0).sum(axis=1) / np.maximum(n, 1)
+        multi = np.flatnonzero(tied.sum(axis=1) > 1)
+        if len(multi):
+            by_mean = assign_quadrants(mu[multi], mf[multi])
+            j = np.array([QUADRANTS.index(q) for q in by_mean], dtype=np.int64)
+            modal[multi] = np.where(tied[multi, j], j, modal[multi])
     k = counts[:, 0] + counts[:, 1]
     lo, hi = wilson_interval(k, n, ci)
-    out = pl.DataFrame({
-        "segment_id": df["segment_id"],
-        "quadrant": pl.Series(modal.tolist(), dtype=pl.String),
-        **{f"share_{q}": counts[:, j] / n for j, q in enumerate(QUADRANTS)},
-        "stability": top / n,
-        "disagreement_p": k / n,
-        "disagreement_lo": lo,
-        "disagreement_hi": hi,
-        "n_repeats": n,
-    })
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = pl.DataFrame({
+            "segment_id": segment_id,
+            "quadrant": pl.Series(list(QUADRANTS), dtype=pl.String).gather(modal),
+            **{f"share_{q}": counts[:, j] / n for j, q in enumerate(QUADRANTS)},
+            "stability": top / n,
+            "disagreement_p": k / n,
+            "disagreement_lo": lo,
+            "disagreement_hi": hi,
+            "n_repeats": n,
+        })
     if has_p:
-        out = out.with_columns(df["p_unimodal"], df["p_fusion"])
+        out = out.with_columns(pl.Series("p_unimodal", mu if len(n) else np.zeros(0)),
+                               pl.Series("p_fusion", mf if len(n) else np.zeros(0)))
     return out
 
 

@@ -143,10 +143,11 @@ class FeatureStore:
         except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
             raise MissingGroupError(f"no table {name!r} in the store at {self.uri}") from exc
 
-    def count(self, name: str) -> int:
-        """Rows in a table (0 if it does not exist): from Lance metadata, no data read."""
+    def count(self, name: str, where: str | None = None) -> int:
+        """Rows in a table (0 if it does not exist): from Lance metadata without a filter; with one, only the
+        filter's columns are scanned."""
         try:
-            return self._dataset(name).count_rows()
+            return self._dataset(name).count_rows(filter=where) if where else self._dataset(name).count_rows()
         except (ValueError, FileNotFoundError, RuntimeError, OSError):
             return 0
 

@@ -54,6 +54,10 @@ class Table(str):
         """The rows matching every filter (all rows without one; at most ``limit``), the given columns or all."""
         return store.read(self, list(columns) if columns is not None else None, where=self._where(filters), limit=limit)
 
+    def n_rows(self, store: FeatureStore, **filters: Any) -> int:
+        """How many rows match every filter (0 if the table does not exist); no column but the filters' is read."""
+        return store.count(self, self._where(filters))
+
     def batches(self, store: FeatureStore, columns: Iterable[str] | None = None, *, batch_size: int = 1 << 16,
                 **filters: Any) -> Iterator[pl.DataFrame]:
         """The matching rows in batches: memory of one batch (counting 10^6 rows without holding them)."""
