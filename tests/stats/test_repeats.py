@@ -91,3 +91,19 @@ def test_unfinished_run_is_refused(store):
     _store(store, drop_one_repeat=True)
     with pytest.raises(StatsError, match="unfinished"):
         quadrants(store, "audio.x", "fusion", scheme="crossfit")
+
+
+def test_segment_index_positions_match_a_dict():
+    import polars as pl
+
+    from ambiguity.stats.repeats import SegmentIndex
+
+    rng = np.random.default_rng(1)
+    ids = [f"id-{i}-{rng.integers(1e9)}" for i in range(500)]
+    index = SegmentIndex(pl.Series(ids))
+    where = {s: i for i, s in enumerate(ids)}  # the definition: the position of each id
+    asked = [ids[i] for i in rng.integers(0, 500, 300)] + ["nope", "", "id-0"]
+    expect = [where.get(s, -1) for s in asked]
+    assert index.positions(pl.Series(asked)).tolist() == expect
+    index._enum = pl.Enum(index.ids)  # the fallback taken when two index ids share a hash
+    assert index.positions(pl.Series(asked)).tolist() == expect

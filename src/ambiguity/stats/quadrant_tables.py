@@ -355,7 +355,7 @@ def _quadrants(df: pl.DataFrame, k: int, threshold: float) -> pl.Series:
 def _crossfit_frame(store: FeatureStore, uni, fus, splits, threshold, min_stability, ci) -> tuple[pl.DataFrame, SchemeUsed]:
     """The cross-fitted quadrant frame: both models' rows as (segment x repeat) arrays on the unimodal model's
     segments (stats.repeats), a quadrant per repeat where both predicted, then the stability columns."""
-    from ambiguity.stats.repeats import crossfit_run, read_repeated, segment_index
+    from ambiguity.stats.repeats import SegmentIndex, crossfit_run, read_repeated, segment_index
     from ambiguity.stats.stability import stability_table
 
     ru, rf = crossfit_run(store, uni, splits), crossfit_run(store, fus, splits)
@@ -363,7 +363,10 @@ def _crossfit_frame(store: FeatureStore, uni, fus, splits, threshold, min_stabil
         raise StatsError(f"{uni} and {fus} come from different cross-fitting runs (different folds): train them in one "
                          "`ambiguity train GROUPS --folds K` call")
     index = segment_index(store, ru, splits)
-    u, f = read_repeated(store, ru, index, splits, threshold), read_repeated(store, rf, index, splits, threshold)
+    k = max(len(ru.classes), len(rf.classes), 2)
+    pos = SegmentIndex(index["segment_id"])
+    u = read_repeated(store, ru, pos, splits, threshold, n_classes=k, own=True)
+    f = read_repeated(store, rf, pos, splits, threshold, n_classes=k)
     both = u.present & f.present
     code = np.select([u.right & ~f.right, ~u.right & f.right, u.right & f.right], [0, 1, 2], default=3).astype(np.int8)
     code[~both] = -1  # the same rule as assign.quadrants_from_right, as codes into QUADRANTS
@@ -497,6 +500,7 @@ def table2(store: FeatureStore, models: Sequence[str] | None = None, splits=None
     :class:`RepeatedDisagreement`, the mean and SD of the rate over the repeats (one repeat read at a time,
     labels compared as integer codes)."""
     from ambiguity.models.predictions import read_predictions
+    from ambiguity.stats.repeats import SegmentIndex
 
     models, scheme, _ = _table_models(store, models, scheme)
     splits = _scheme_splits(splits, scheme)
@@ -508,11 +512,11 @@ def table2(store: FeatureStore, models: Sequence[str] | None = None, splits=None
     for r in repeats:
         frames = [PREDICTIONS.read(store, ["segment_id", "predicted"], model=m, split=splits, scheme=Scheme.CROSSFIT, repeat=r)
                   for m in models]
-        ids = pl.concat([f["segment_id"] for f in frames]).unique().sort()
+        index = SegmentIndex(pl.concat([f["segment_id"] for f in frames]).unique())
         codes, _ = label_codes(*[f["predicted"] for f in frames])
-        P = np.full((len(models), len(ids)), -1, np.int64)
+        P = np.full((len(models), len(index)), -1, np.int64)
         for i, (f, c) in enumerate(zip(frames, codes, strict=True)):
-            P[i, f["segment_id"].cast(pl.Enum(ids)).to_physical().to_numpy()] = c
+            P[i, index.positions(f["segment_id"])] = c
         del frames
         rate, n = disagreement_rates(P)
         rates.append(rate)
