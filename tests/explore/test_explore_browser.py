@@ -13,6 +13,7 @@ import http.client
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app_server import serving
@@ -157,9 +158,19 @@ def test_density_scatter_above_the_limit_keeps_counts_exact(store, clip_dir, chr
         browser = pw.chromium.launch(**chromium)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(TIMEOUT_MS)
+        seen = []  # every API answer the page got: how many rows or ids each carried
+        page.on("response", lambda r: seen.append(r) if "/api/" in r.url else None)
         page.goto(base + "/?model=text.m")
         page.wait_for_selector("body[data-points-ready]")
         assert page.get_attribute("body", "data-scatter") == "density" and page.get_attribute("body", "data-overlay") == "off"
+        # the server filtered and paged: a page of 50 table rows and a density grid, never the N rows
+        sizes = {}
+        for r in seen:
+            kind = r.headers.get("content-type", "")
+            body = r.json() if kind.startswith("application/json") else None
+            sizes[r.url.split("?")[0].rsplit("/", 1)[-1]] = (kind, len((body or {}).get("rows", [])), len((body or {}).get("ids", [])))
+        assert sizes["scatter"][0] == "application/octet-stream" and sizes["table"][1:] == (50, 0), sizes
+        assert all(rows <= 50 and ids == 0 for _, rows, ids in sizes.values()), sizes
         assert page.locator("#overlay circle").count() == 0
         got = page.evaluate("() => Object.fromEntries([...document.querySelectorAll('#legend [data-count]')].map(e => [e.dataset.count, +e.textContent]))")
         assert got == want
@@ -170,6 +181,30 @@ def test_density_scatter_above_the_limit_keeps_counts_exact(store, clip_dir, chr
               rgb.forEach((v, k) => { if (Math.max(...v.map((x, j) => Math.abs(x - d[i + j]))) <= 4) n[k]++; }); }
             return n; }""", [QUADRANT_COLOURS[q] for q in want])
         assert all(k > 0 for k in near), dict(zip(want, near, strict=True))
+        # hover in the density: the server's nearest point, within 7 pixels of the mouse by its position
+        canvas = page.locator("#plot").bounding_box()
+        pw, ph = canvas["width"] - 46 - 12, canvas["height"] - 12 - 40  # the plot's margins (explore.js M)
+        xy = {s: (p["text.m"][s], p["fusion"][s]) for s in ids}
+        s0 = ids[17]
+        page.mouse.move(canvas["x"] + 46 + xy[s0][0] * pw, canvas["y"] + 12 + (1 - xy[s0][1]) * ph)
+        page.wait_for_selector("#tooltip:not([hidden]) .tip-text:has-text('Transcript of segment')")
+        hit = page.inner_text("#tooltip strong")
+        assert ((xy[hit][0] - xy[s0][0]) * pw) ** 2 + ((xy[hit][1] - xy[s0][1]) * ph) ** 2 <= 7 ** 2 + 1e-6
+        # a box in the density selects what the server finds inside it; the action adds exactly those
+        page.mouse.move(canvas["x"] + 46 + 0.6 * pw, canvas["y"] + 12 + 0.1 * ph)
+        page.mouse.down()
+        page.mouse.move(canvas["x"] + 46 + 0.75 * pw, canvas["y"] + 12 + 0.3 * ph, steps=5)
+        page.mouse.up()
+        page.wait_for_selector("#selinfo[data-box]")
+        x0, x1, y0, y1 = map(float, page.get_attribute("#selinfo", "data-box").split(","))
+        inside = sorted(s for s, (x, y) in xy.items() if x0 <= float(np.float32(x)) <= x1 and y0 <= float(np.float32(y)) <= y1)
+        assert inside and page.inner_text("#selinfo") == f"{len(inside)} selected (box)"
+        page.fill("#taskname", "boxed")
+        page.click("#addtask")
+        page.wait_for_selector("#status:has-text('task boxed')")
+        from ambiguity.annotate.tasks import load_task
+
+        assert sorted(load_task(store, "boxed").items["segment_id"].to_list()) == inside
         page.check("#quadrants input[value='red']")  # fewer than the limit shown: points and their layer again
         page.wait_for_selector("body[data-points-ready]")
         assert page.get_attribute("body", "data-scatter") == "points" and page.locator("#overlay circle").count() == want["red"]

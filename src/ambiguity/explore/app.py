@@ -9,6 +9,7 @@ with PyAV into the same clip cache, served as files with HTTP range requests.
 
 from __future__ import annotations
 
+import gzip
 import io
 import math
 import tempfile
@@ -147,8 +148,14 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         return static_file("ambiguity.explore", STATIC, request.path_params["name"])
 
     def summary(request: Request) -> Response:
-        # the page's first request: codes, models, weights and exact counts, no rows
-        return Response(data.payload(), media_type="application/json", headers={"Cache-Control": "no-store"})
+        # the page's first request: codes, models, weights and exact counts, no rows (a few kB: compressed
+        # here, below the middleware's threshold, for clients that ask)
+        headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
+        body = data.payload()
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            body = gzip.compress(body, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type="application/json", headers=headers)
 
     def query(request: Request):
         params = dict(request.query_params)
@@ -283,7 +290,8 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         Route("/api/task", task, methods=["POST"]),
         Route("/api/export", export_route, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, middleware=guarded(allowed_hosts, Middleware(GZipMiddleware, minimum_size=4096)))
+    # gzip level 4: the default 9 took 1.2 s CPU for the 100k points of a scatter, 4 takes 0.04 s for 10% more bytes
+    app = Starlette(routes=routes, middleware=guarded(allowed_hosts, Middleware(GZipMiddleware, minimum_size=4096, compresslevel=4)))
     app.state.data = data
     return app
 

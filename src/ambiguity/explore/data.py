@@ -25,11 +25,14 @@ import polars as pl
 from ambiguity.constants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS, Scheme
 from ambiguity.errors import AmbiguityError, StatsError
 from ambiguity.explore import points as P
-from ambiguity.stats.score import COMPONENTS, ScoreResult, ambiguity_scores, fusion_model
 from ambiguity.stores.tables import ANNOTATIONS, ATTRIBUTIONS, PREDICTIONS, SEGMENTS
 
 if TYPE_CHECKING:
+    from ambiguity.stats.score import ScoreResult
     from ambiguity.stores.lance import FeatureStore
+
+# ambiguity.stats is imported where it is used: 0.44 s of `python -X importtime` (polars, scipy's parts),
+# which a stored entry (nothing to compute) never needs before its first page
 
 NO_PREDICTIONS = "the store has no predictions: run `ambiguity train` (or `ambiguity predictions import FILE`), then restart `ambiguity explore`"
 SEGMENT_COLUMNS = ["segment_id", "media", "audio", "start_s", "end_s", "transcript", "label", "split", "metadata"]
@@ -83,6 +86,8 @@ class ExploreData:
 
     @property
     def scores(self) -> ScoreResult:
+        from ambiguity.stats.score import ScoreResult  # see the note on ambiguity.stats at the top
+
         s = self.summary
         return self._cached("scores", lambda: ScoreResult(pl.read_parquet(self._frame("scores")), s["weights"], tuple(s["available"]), s["missing"]))
 
@@ -137,6 +142,8 @@ class ExploreData:
         }
         sc = self.frame_rows("scores", segment_id)
         out["score"] = sc.row(0, named=True) if sc.height else None
+        from ambiguity.stats.score import COMPONENTS  # see the note on ambiguity.stats at the top
+
         out["components"] = {c: {"needs": COMPONENTS[c], "available": c in self.summary["available"]} for c in COMPONENTS}
         for key, fn in (
             ("predictions", self._predictions), ("quadrants", self._quadrants), ("attributions", self._attributions),
@@ -385,6 +392,7 @@ def _compute(
     slimmed before the next is read); returns its summary."""
     from ambiguity.explore.cache import write_frame
     from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model, unimodal_models
+    from ambiguity.stats.score import ambiguity_scores, fusion_model
     from ambiguity.stores.schema import table_name
 
     embedding_groups = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
@@ -414,20 +422,26 @@ def _compute(
                                threshold=threshold, scheme=scheme)
             write_frame(folder, f"quadrants-{i}", q)
             counts[m] = _counts(q)
-            quads[m] = q.select("segment_id", "p_unimodal", "p_fusion", "quadrant", *(["stability"] if "stability" in q.columns else []))
-            del q
+            del q  # read back slim below: nothing of ours is held while the scores are computed
     # the score is the models' (out of sample); people have their own numbers (`ambiguity annotations human`)
     scores = ambiguity_scores(store, fusion=fusion if models and scheme != Scheme.HUMAN else None, embedding=embedding,
                               weights=weights)
     write_frame(folder, "scores", scores.frame)
     components = [c for c in scores.available if c in scores.frame.columns]
-    frame, facts = P.build(SEGMENTS.read(store, ["segment_id", "label", "split", "metadata"]), quads, scores.frame, components)
+    weights, available, missing = scores.weights, list(scores.available), scores.missing
+    del scores
+    for i, m in enumerate(models):
+        q = pl.scan_parquet(folder / f"quadrants-{i}.parquet")
+        quads[m] = q.select("segment_id", "p_unimodal", "p_fusion", "quadrant",
+                            *(["stability"] if "stability" in q.collect_schema().names() else [])).collect()
+    frame, facts = P.build(SEGMENTS.read(store, ["segment_id", "label", "split", "metadata"]), quads,
+                           pl.read_parquet(folder / "scores.parquet", columns=["segment_id", "score", *components]), components)
     del quads
     P.write(frame, folder / P.FILE)
     return {
         **facts, "scheme": scheme, "fusion": fusion if models else None, "unimodal": models, "threshold": threshold,
-        "problem": problem, "embeddings": embedding_groups, "weights": scores.weights, "available": list(scores.available),
-        "missing": scores.missing, "quadrants": list(QUADRANTS), "colours": QUADRANT_COLOURS, "meaning": QUADRANT_MEANING,
+        "problem": problem, "embeddings": embedding_groups, "weights": weights, "available": available,
+        "missing": missing, "quadrants": list(QUADRANTS), "colours": QUADRANT_COLOURS, "meaning": QUADRANT_MEANING,
         # exact counts over every segment, whatever the page draws (it may bin or sample points)
         "counts": counts,
     }

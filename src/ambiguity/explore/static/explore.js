@@ -317,6 +317,7 @@ function renderSide() {
   $("legend").replaceChildren(...D.quadrants.map(q => el("li", {}, chip(q), ` ${D.meaning[q]}: `, el("strong", { "data-count": q, text: String(T.counts[q]) }))));
   $("summary").textContent = `${T.total} of ${D.n} segments shown · ${D.scheme} quadrants${D.fusion ? " · fusion " + D.fusion : ""}`;
   $("selinfo").textContent = selected.size ? `${selected.size} selected` : selBox ? `${selBox.count} selected (box)` : `none: actions apply to the ${T.total} shown`;
+  if (selBox) $("selinfo").dataset.box = selBox.box.join(","); else delete $("selinfo").dataset.box;
   const comps = Object.keys(D.weights).map(c => D.components.includes(c)
     ? el("li", {}, el("strong", { text: c }), ` weight ${D.weights[c]}`)
     : el("li", { class: "muted", "data-unavailable": c }, `${c}: unavailable (${D.missing[c] || "no value"})`));
