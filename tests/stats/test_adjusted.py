@@ -23,9 +23,11 @@ def _rows(seed, n=80, labels=3, clusters=None):
     return y, in_a, lab, cl
 
 
-@pytest.mark.parametrize("seed,clusters", [(0, None), (1, None), (2, 9), (3, 14)])
-def test_cr2_and_bell_mccaffrey_df_equal_the_dense_definition(seed, clusters):
-    y, in_a, lab, cl = _rows(seed, clusters=clusters)
+@pytest.mark.parametrize("seed,clusters,n", [(0, None, 80), (1, None, 80), (2, 9, 80), (3, 14, 80), (6, 4, 160), (7, 2, 90)])
+def test_cr2_and_bell_mccaffrey_df_equal_the_dense_definition(seed, clusters, n):
+    # (6, 4, 160) and (7, 2, 90): a few clusters of 40+ segments, where CR2 works on (labels + 1)-column
+    # factors of H_gg instead of the n_g x n_g matrix
+    y, in_a, lab, cl = _rows(seed, n=n, clusters=clusters)
     des = design(in_a, lab, cl)
     beta, se, t, p = fit(des, y[:, None])
     # reference: stats_refs.ref_cr2 (dense X, hat matrix, (I - H_gg)^-1/2, tr(B)^2 / tr(B^2))
@@ -237,3 +239,13 @@ def test_ordinal_features_get_the_stratified_rank_test():
     assert row["kind"] == "ordinal"
     assert_allclose([row["statistic"], row["p"]], [q, p], rtol=1e-9)
     assert row["direction"] == "μ_red > μ_blue"
+
+
+def test_a_cluster_fitted_exactly_gets_a_reason():
+    # One cluster holds every segment of a label: its rows of I - H are singular, so CR2 is undefined
+    # (the dense eigendecomposition of stats_refs.ref_cr2 would divide by zero).
+    lab = np.array(["x"] * 6 + ["y"] * 6)
+    in_a = np.array([True, False] * 6)
+    cl = np.array([0] * 6 + [1, 1, 2, 2, 3, 3])
+    des = design(in_a, lab, cl)
+    assert not des.ok and "fitted exactly" in des.reason

@@ -476,3 +476,98 @@ def test_display_names_the_interval_level(ci, level):
     xa, xb = _data(seed=6, p=2)
     cols = compare(_frame(xa, xb), "q", "red", "blue", ci=ci).display().columns
     assert f"g {level} low" in cols and f"g {level} high" in cols
+
+
+# -- column batches -------------------------------------------------------------------------------
+def _mixed_data(seed=5, n=240):
+    """Features of every kind the comparisons treat apart: continuous, NaN holes, 0/1, ordinal, constant, huge."""
+    rng = np.random.default_rng(seed)
+    ids = [f"s{i:03d}" for i in range(n)]
+    quads = pl.DataFrame({"segment_id": ids, "quadrant": rng.choice(["red", "green", "blue", "yellow"], n, p=[0.25, 0.25, 0.35, 0.15]),
+                          "label": rng.choice(["neg", "neu", "pos"], n), "speaker": [f"p{v}" for v in rng.integers(0, 25, n)]})
+    cols = {f"f{j}": rng.normal(size=n) * (j + 1) + j for j in range(5)}
+    cols["f1"][rng.random(n) < 0.15] = np.nan
+    cols["f3"][:7] = np.inf
+    cols["au_present"] = (rng.random(n) < 0.3).astype(float)
+    cols["au_level"] = rng.integers(0, 5, n).astype(float)
+    cols["flat"] = np.ones(n)
+    cols["huge"] = rng.normal(size=n) * 1e300
+    return pl.DataFrame({"segment_id": ids, **cols}), quads
+
+
+@pytest.mark.parametrize("settings", [{}, {"group_by": "speaker"}, {"adjust": "none"}, {"adjust": "none", "test": "mannwhitney"},
+                                      {"adjust": "none", "test": "student", "bayes": True}, {"family": "report"}])
+def test_column_batches_give_the_same_table(settings):
+    # Every number of a feature but its corrected p comes from its own column, and the adjusted fit
+    # adds each column on its own (no matrix product), so one column at a time, three, or all at once
+    # give identical tables, bit for bit.
+    feats, quads = _mixed_data()
+    whole = compare_quadrant_frame(feats, quads, column_batch=100, **settings)
+    for size in (1, 3, None):
+        part = compare_quadrant_frame(feats, quads, column_batch=size, **settings)
+        for r1, r2 in zip(whole.comparisons, part.comparisons, strict=True):
+            assert r1.table.equals(r2.table, null_equal=True), (settings, size, r1.a, r1.b)
+            assert (r1.family_size, r1.label_counts, r1.n_clusters) == (r2.family_size, r2.label_counts, r2.n_clusters)
+        assert whole.notes == part.notes and whole.n_segments == part.n_segments
+
+
+def test_compare_tests_any_batch_of_columns_the_same():
+    feats, quads = _mixed_data(seed=6)
+    df = feats.join(quads, on="segment_id")
+    kw = {"labels": "label", "clusters": "speaker"}
+    whole = compare(df, "quadrant", "red", "blue", column_batch=50, **kw).to_polars()
+    assert whole.equals(compare(df, "quadrant", "red", "blue", column_batch=1, **kw).to_polars(), null_equal=True)
+    x = feats.drop("segment_id").to_numpy()
+    q = quads["quadrant"].to_numpy()
+    a = compare(x, q, "red", "blue", test="mannwhitney", column_batch=2).to_polars().drop("feature")
+    b = compare(x, q, "red", "blue", test="mannwhitney").to_polars().drop("feature")
+    assert a.equals(b, null_equal=True)
+    with pytest.raises(StatsError, match="column_batch=0"):
+        compare(x, q, "red", "blue", column_batch=0)
+
+
+def test_the_store_is_read_a_few_columns_at_a_time(store, monkeypatch):
+    feats, quads = _mixed_data(seed=7)
+    feats = feats.drop("huge")
+    _store_with_features(store, feats)
+    reads = []
+    real = type(store).features
+
+    def spy(self, groups, columns=None, **kw):
+        out = real(self, groups, columns, **kw)
+        reads.append((columns, out.height))
+        return out
+
+    monkeypatch.setattr(type(store), "features", spy)
+    res = compare_quadrants(store, "audio", "fusion", "fake", quadrants=quads, column_batch=2)
+    monkeypatch.setattr(type(store), "features", real)
+    data_reads = [c for c, h in reads if c and h]
+    assert data_reads and all(len(c) <= 2 for c in data_reads)
+    assert sorted(c for cols in data_reads for c in cols) == sorted(feats.columns[1:])
+    # the same numbers as the whole frame in memory, through the frame API
+    direct = compare_quadrant_frame(feats, quads)
+    for pair in res.pairs:
+        assert res[pair].table.equals(direct[pair].table, null_equal=True)
+
+
+def test_a_feature_group_changed_while_read_is_an_error(store, monkeypatch):
+    feats, quads = _mixed_data(seed=8, n=60)
+    _store_with_features(store, feats.select("segment_id", "f0", "f2"))
+    real = type(store).features
+
+    def shuffled(self, groups, columns=None, **kw):
+        out = real(self, groups, columns, **kw)
+        return out.reverse() if columns else out  # a batch whose rows are not in the ids' order
+
+    monkeypatch.setattr(type(store), "features", shuffled)
+    with pytest.raises(StatsError, match="changed while it was being read"):
+        compare_quadrants(store, "audio", "fusion", "fake", quadrants=quads)
+
+
+def test_kinds_are_of_the_compared_rows():
+    # 0/1 in red and blue, 0.5 in yellow (not compared): tested as binary (CMH) in red vs blue.
+    feats, quads = _mixed_data(seed=9)
+    q = quads["quadrant"].to_numpy()
+    present = np.where(q == "yellow", 0.5, feats["au_present"].to_numpy())
+    res = compare_quadrant_frame(feats.with_columns(pl.Series("au_present", present)), quads, [("red", "blue")])
+    assert res[("red", "blue")].table.filter(pl.col("feature") == "au_present")["kind"][0] == "binary"

@@ -23,6 +23,7 @@ hat values 1/n_l + d_i^2 / d'd, so many features (columns of ``y``) share one se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,8 @@ class Design:
     df: float  # Bell-McCaffrey degrees of freedom
     ok: bool
     reason: str | None
+    order: np.ndarray | None = None  # rows sorted by cluster, and where each cluster starts (fit sums by cluster)
+    starts: np.ndarray | None = None
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -75,21 +78,41 @@ def design(in_a: np.ndarray, labels: np.ndarray, clusters: np.ndarray | None = N
             return _fail(empty, "a segment has leverage 1 (a group of one within its label)")
         u = d / sdd / np.sqrt(1.0 - h)
     else:
+        u = _cr2_weights(d, sdd, lab, n_label, cl, n_cl)
+        if u is None:
+            return _fail(empty, "a cluster is fitted exactly (I - H_gg is singular): too few clusters per label")
+    df = _bell_mccaffrey(u, d, sdd, onehot, n_label, cl, n_cl)
+    order = starts = None
+    if n_cl < n:  # sorted once here, not once per batch of features
         order = np.argsort(cl, kind="stable")
         starts = np.flatnonzero(np.r_[True, np.diff(cl[order]) != 0])
-        sizes = np.diff(np.r_[starts, n])
-        for size in np.unique(sizes):  # clusters of one size go to eigh in one batch
-            first = starts[sizes == size]
-            idx = order[first[:, None] + np.arange(size)]  # (clusters, size)
-            same = lab[idx][:, :, None] == lab[idx][:, None, :]
-            hgg = same / n_label[lab[idx]][:, :, None] + d[idx][:, :, None] * d[idx][:, None, :] / sdd
-            vals, vecs = np.linalg.eigh(np.eye(size) - hgg)
-            if np.any(vals <= 1e-10):
-                return _fail(empty, "a cluster is fitted exactly (I - H_gg is singular): too few clusters per label")
-            a_inv_sqrt = vecs @ (vecs.transpose(0, 2, 1) / np.sqrt(vals)[:, :, None])
-            u[idx] = np.einsum("gij,gj->gi", a_inv_sqrt, d[idx] / sdd)
-    df = _bell_mccaffrey(u, d, sdd, onehot, n_label, cl, n_cl)
-    return Design(d, sdd, onehot, n_label, cl, n_cl, u, df, bool(np.isfinite(df) and df > 0), None)
+    return Design(d, sdd, onehot, n_label, cl, n_cl, u, df, bool(np.isfinite(df) and df > 0), None, order, starts)
+
+
+def _cr2_weights(d, sdd, lab, n_label, cl, n_cl) -> np.ndarray | None:
+    """u = A_g d_g / d'd for every cluster g, A_g = (I - H_gg)^(-1/2); None where some I - H_gg is singular.
+
+    H_gg = W_g W_g' with rows w_i = (e_label(i) / sqrt(n_label), d_i / sqrt(d'd)): r = labels + 1
+    columns. So I - H_gg is 1 - s on the span of W_g (s the eigenvalues of the r x r W_g'W_g) and 1
+    elsewhere, and A_g d_g = d_g + W_g V f(S) V' W_g'd_g with f(s) = ((1 - s)^(-1/2) - 1) / s.
+    That is O(n r^2) whatever the cluster sizes: no n_g x n_g matrix (a speaker with 10^4 segments).
+    """
+    n, r = len(d), len(n_label) + 1
+    w = np.zeros((n, r))
+    w[np.arange(n), lab] = 1.0 / np.sqrt(n_label[lab])
+    w[:, -1] = d / np.sqrt(sdd)
+    gram = np.empty((n_cl, r, r))
+    for j in range(r):
+        for k in range(j, r):
+            gram[:, j, k] = gram[:, k, j] = np.bincount(cl, w[:, j] * w[:, k], minlength=n_cl)
+    wd = np.column_stack([np.bincount(cl, w[:, j] * d, minlength=n_cl) for j in range(r)])  # W_g'd_g
+    s, v = np.linalg.eigh(gram)
+    if np.any(1.0 - s <= 1e-10):
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = np.where(np.abs(s) > 1e-12, np.expm1(-0.5 * np.log1p(-s)) / s, 0.5)
+    z = np.einsum("gij,gj->gi", v, f * np.einsum("gji,gj->gi", v, wd))
+    return (d + np.einsum("ij,ij->i", w, z[cl])) / sdd
 
 
 def _fail(design: Design, reason: str) -> Design:
@@ -106,8 +129,7 @@ def _bell_mccaffrey(u, d, sdd, onehot, n_label, cl, n_cl) -> float:
     segment costs O(n labels^2).
     """
     dg = np.bincount(cl, u * u, minlength=n_cl)
-    m = np.zeros((n_cl, onehot.shape[1]))
-    np.add.at(m, cl, onehot * u[:, None])
+    m = np.column_stack([np.bincount(cl, onehot[:, j] * u, minlength=n_cl) for j in range(onehot.shape[1])])
     v = np.bincount(cl, u * d, minlength=n_cl)
     inv_n = 1.0 / n_label
     mtm = m.T @ m  # labels x labels
@@ -134,18 +156,16 @@ def fit(des: Design, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     if not des.ok:
         nan = np.full(k, np.nan)
         return nan, nan.copy(), nan.copy(), nan.copy()
-    beta = des.d @ y / des.sdd
-    means = (des.onehot.T @ y) / des.n_label[:, None]
-    resid = y - des.onehot @ means - des.d[:, None] * beta[None, :]
+    lab = des.onehot.argmax(axis=1)
+    beta = colsums(des.d[:, None] * y) / des.sdd
+    resid = y - _group_means(lab, des.onehot.shape[1], y)[lab] - des.d[:, None] * beta[None, :]
     weighted = des.u[:, None] * resid
     if des.n_clusters == len(des.cluster):  # a cluster per segment (HC2): the scores are the rows
         scores = weighted
-    else:  # sum each cluster's rows (sorted once; reduceat is far faster than add.at)
-        order = np.argsort(des.cluster, kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(des.cluster[order]) != 0])
-        scores = np.add.reduceat(weighted[order], starts, axis=0)
+    else:  # sum each cluster's rows (sorted once in design; reduceat is far faster than add.at)
+        scores = np.add.reduceat(weighted[des.order], des.starts, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        se = np.sqrt((scores * scores).sum(axis=0))
+        se = np.sqrt(colsums(scores * scores))
         t = beta / se
     p = 2.0 * t_dist.sf(np.abs(t), des.df)
     bad = ~(se > 0)
@@ -155,15 +175,27 @@ def fit(des: Design, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 def within_sd(des: Design, in_a: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The SD pooled over the (label x group) cells: the scale of the within-label effect size."""
-    cell = np.column_stack([des.onehot * in_a[:, None], des.onehot * ~in_a[:, None]])
-    n_cell = cell.sum(axis=0)
-    keep = n_cell > 0
-    cell, n_cell = cell[:, keep], n_cell[keep]
-    means = (cell.T @ y) / n_cell[:, None]
-    resid = y - cell @ means
-    dof = y.shape[0] - cell.shape[1]
+    cell = 2 * des.onehot.argmax(axis=1) + ~in_a
+    resid = y - _group_means(cell, 2 * des.onehot.shape[1], y)[cell]
+    dof = y.shape[0] - np.unique(cell).size
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt((resid * resid).sum(axis=0) / dof) if dof > 0 else np.full(y.shape[1], np.nan)
+        return np.sqrt(colsums(resid * resid) / dof) if dof > 0 else np.full(y.shape[1], np.nan)
+
+
+def colsums(m: np.ndarray) -> np.ndarray:
+    """Column sums of (rows x columns) ``m``, each column added pairwise on its own: accurate, and a
+    feature's result never depends on the batch of columns it is tested in, as it would with a
+    matrix product or numpy's row-by-row sum over axis 0."""
+    return np.array([np.add.reduce(m[:, j]) for j in range(m.shape[1])])
+
+
+def _group_means(codes: np.ndarray, n_groups: int, y: np.ndarray) -> np.ndarray:
+    """(groups x columns) mean of ``y``'s rows per code (NaN for an empty group)."""
+    out = np.full((n_groups, y.shape[1]), np.nan)
+    for g in np.unique(codes):
+        rows = y[codes == g]
+        out[g] = colsums(rows) / rows.shape[0]
+    return out
 
 
 def cmh(in_a: np.ndarray, labels: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -193,10 +225,12 @@ def _patterns(ok: np.ndarray) -> list[np.ndarray]:
     """Columns of ``ok`` (rows x features, bool) grouped by identical row masks: one design per group."""
     if ok.shape[1] == 0:
         return []
-    packed = np.packbits(ok, axis=0)
-    _, inverse = np.unique(packed.T, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    return [np.flatnonzero(inverse == j) for j in range(inverse.max() + 1)]
+    if ok.all():
+        return [np.arange(ok.shape[1])]
+    groups: dict[bytes, list[int]] = {}  # by the packed mask: np.unique(axis=0) on n/8-byte rows is slow
+    for j in range(ok.shape[1]):
+        groups.setdefault(np.packbits(ok[:, j]).tobytes(), []).append(j)
+    return [np.array(cols) for cols in groups.values()]
 
 
 def is_binary(x: np.ndarray) -> np.ndarray:
@@ -247,7 +281,7 @@ def stratified_rank_test(in_a: np.ndarray, labels: np.ndarray, y: np.ndarray) ->
 
 def adjusted_columns(
     x: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, strata: np.ndarray, clusters: np.ndarray | None,
-    testable: np.ndarray, ci: float,
+    testable: np.ndarray, ci: float, cache: dict | None = None,
 ) -> dict[str, np.ndarray]:
     """The adjusted test of every testable column of ``x`` (rows x features, NaN missing).
 
@@ -255,23 +289,24 @@ def adjusted_columns(
     ones (:func:`kinds`): :func:`stratified_rank_test`; with clusters both go through the same
     regression (on 0/1 a linear probability model), whose CR2 errors allow for the clustering
     that the stratified tests ignore. Returns arrays over all columns (NaN where not tested) and a
-    ``reason`` array for columns the design could not test.
+    ``reason`` array for columns the design could not test. ``cache`` keeps designs by pattern of
+    missing values across calls on the same rows (batches of columns).
     """
     from scipy.stats import t as t_dist  # 0.9 s CPU to import
 
     p_all = x.shape[1]
     out = {k: np.full(p_all, np.nan) for k in ("estimate", "se", "statistic", "df", "p", "d", "d_low", "d_high", "odds_ratio")}
     reason = np.full(p_all, None, dtype=object)
-    kind = kinds(x)
     rows = in_a | in_b
     xa = x[rows]
+    kind = kinds(xa)  # of the compared rows
     a_rows, lab = in_a[rows], strata[rows]
     cl = None if clusters is None else clusters[rows]
     ok = np.isfinite(xa)
     for cols in _patterns(ok[:, testable]):
         cols = testable[cols]
         keep = ok[:, cols[0]]
-        des = design(a_rows[keep], lab[keep], None if cl is None else cl[keep])
+        des = _cached_design(cache, keep, a_rows, lab, cl)
         if not des.ok:
             reason[cols] = des.reason or "the design has no degrees of freedom"
             continue
@@ -297,14 +332,28 @@ def adjusted_columns(
     return {**out, "kind": kind, "reason": reason}
 
 
-def label_counts(in_a, in_b, a: str, b: str, strata: np.ndarray | None) -> tuple[tuple[str, str, int], ...]:
-    """(group, label, count) of the compared rows; empty without labels."""
-    if strata is None:
+def _cached_design(cache: dict | None, keep: np.ndarray, a_rows: np.ndarray, lab: np.ndarray, cl: np.ndarray | None) -> Design:
+    key = np.packbits(keep).tobytes()
+    if cache is not None and key in cache:
+        return cache[key]
+    des = design(a_rows[keep], lab[keep], None if cl is None else cl[keep])
+    if cache is not None:
+        if len(cache) >= 4:  # a few patterns (no NaN; NaN where a feature failed) cover most columns
+            cache.pop(next(iter(cache)))
+        cache[key] = des
+    return des
+
+
+def label_counts(in_a, in_b, a: str, b: str, codes: np.ndarray | None, names: Sequence[str] = ()) -> tuple[tuple[str, str, int], ...]:
+    """(group, label, count) of the compared rows; empty without labels. ``codes`` index ``names``;
+    -1 (no label) is shown as ``None``."""
+    if codes is None:
         return ()
     out = []
     for g, m in ((a, in_a), (b, in_b)):
-        values, counts = np.unique(strata[m].astype(str), return_counts=True)
-        out += [(g, str(v), int(c)) for v, c in zip(values, counts, strict=True)]
+        values, counts = np.unique(codes[m], return_counts=True)
+        shown = sorted((names[v] if v >= 0 else "None", int(c)) for v, c in zip(values, counts, strict=True))
+        out += [(g, lab, c) for lab, c in shown]
     return tuple(out)
 
 

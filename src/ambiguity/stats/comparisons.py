@@ -12,9 +12,7 @@ overflowing; t, U and p do not depend on scale.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import numpy as np
@@ -23,24 +21,17 @@ import polars as pl
 from ambiguity.constants import COMPARISON_PAIRS, QUADRANTS
 from ambiguity.errors import StatsError
 from ambiguity.leakage import group_values  # one reading of columns and metadata keys
-from ambiguity.stats import (
-    effsize,
-    quadrant_tables,  # by module: quadrant_tables.quadrants is looked up at call time
-)
-from ambiguity.stats.adjusted import adjusted_columns, label_counts, n_clusters
-from ambiguity.stats.bayes import student_bf10
-from ambiguity.stats.frames import _as_frame, _group_labels, select_columns
-from ambiguity.stats.multitest import adjust, check_alpha, check_correction
+from ambiguity.stats import quadrant_tables  # by module: quadrant_tables.quadrants is looked up at call time
+from ambiguity.stats.frames import Columns, _as_frame, _group_labels, codes, select_columns
+from ambiguity.stats.multitest import check_alpha, check_correction
 from ambiguity.stats.results import ComparisonResult, QuadrantComparison, one_family
 from ambiguity.stats.stability import check_one_scheme
-from ambiguity.stats.twogroup import direction_text, moments, run_tests
+from ambiguity.stats.twogroup import compare_batches
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
 
 TESTS: tuple[str, ...] = ("welch", "student", "mannwhitney")
-#: The test of an adjusted comparison (its ``test`` attribute): OLS within label, CR2 errors, Bell-McCaffrey df.
-ADJUSTED_TEST = "ols_cr2"
 #: ``adjust``: ``label`` (within-label test, the quadrant comparisons' default) or ``none`` (the paper's two-group test).
 ADJUST = ("label", "none")
 #: ``family``: one correction per quadrant pair, or one over every comparison of the report (or call).
@@ -83,119 +74,6 @@ def check_adjust(adjust: str, family: str = "pair") -> None:
         raise StatsError(f"unknown family {family!r}: use one of {', '.join(FAMILIES)}")
 
 
-def _compare_matrix(
-    x: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, names: list[str], a: str, b: str,
-    test: str, correction: str, alpha: float, ci: float, bayes: bool, label: str | None,
-    strata: np.ndarray | None = None, clusters: np.ndarray | None = None, group_by: str | None = None,
-) -> ComparisonResult:
-    """One correction family. ``strata`` (the class label per row) switches to the adjusted test
-    (:mod:`ambiguity.stats.adjusted`), ``clusters`` (with ``strata``) clusters its errors."""
-    finite = np.isfinite(x)
-    if not finite.all():
-        x = np.where(finite, x, np.nan)  # NaN and +-Inf are missing values
-    xa, xb = x[in_a], x[in_b]
-    # Scale features of extreme magnitude by a power of two (exact), so that squares neither
-    # overflow nor underflow; t, U and p do not depend on scale.
-    top = np.fmax(np.fmax.reduce(np.abs(xa), axis=0, initial=0.0), np.fmax.reduce(np.abs(xb), axis=0, initial=0.0))
-    _, exp = np.frexp(np.where(top > 0, top, 1.0))
-    if np.any((top > 0) & ((exp > 400) | (exp < -400))):
-        xa, xb = np.ldexp(xa, -exp), np.ldexp(xb, -exp)
-    else:
-        exp = np.zeros_like(exp)
-    pa, n_a, mean_a, var_a, lo_a, hi_a, const_a = moments(xa)
-    pb, n_b, mean_b, var_b, lo_b, hi_b, const_b = moments(xb)
-
-    reasons: list[str | None] = [None] * len(names)
-    few_a, few_b = n_a < 2, n_b < 2
-    if test == "mannwhitney":
-        flat = const_a & const_b & (lo_a == lo_b)
-        flat_msg = "all values equal in both groups"
-    else:
-        flat = const_a & const_b
-        flat_msg = "zero variance in both groups"
-    for i in np.flatnonzero(few_a | few_b | flat):
-        why = []
-        if few_a[i]:
-            why.append(f"n_{a} = {n_a[i]} < 2")
-        if few_b[i]:
-            why.append(f"n_{b} = {n_b[i]} < 2")
-        if not why:
-            why.append(flat_msg)
-        reasons[i] = "; ".join(why)
-    testable = np.flatnonzero(~(few_a | few_b | flat))
-
-    stat, df, p = (np.full(len(names), np.nan) for _ in range(3))
-    extra: dict[str, np.ndarray] = {}
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if strata is not None:
-            extra = adjusted_columns(np.ldexp(x, -exp), in_a, in_b, strata, clusters, testable, ci)
-            s, d, pv = extra["statistic"][testable], extra["df"][testable], extra["p"][testable]
-            for i in testable[np.asarray(extra["reason"][testable] != None)]:  # noqa: E711 (object array)
-                reasons[i] = extra["reason"][i]
-        else:
-            s, d, pv = run_tests(pa, pb, (n_a, mean_a, var_a), (n_b, mean_b, var_b), testable, test)
-    stat[testable], df[testable], p[testable] = s, d, pv
-    broken = testable[~(np.isfinite(stat[testable]) & np.isfinite(p[testable]))]
-    for i in broken:
-        reasons[i] = reasons[i] or "statistic undefined (numerical)"
-    stat[broken] = df[broken] = p[broken] = np.nan
-    if test == "mannwhitney":
-        df[:] = np.nan
-
-    p_adj, reject = adjust(p, correction, alpha)
-    tested = np.isfinite(p)
-    nan = np.full(len(names), np.nan)
-    if strata is not None:  # within-label effect sizes: the adjusted difference over the within-cell SD
-        d, d_lo, d_hi = (np.where(tested, extra[k], np.nan) for k in ("d", "d_low", "d_high"))
-        j = effsize.hedges_correction(n_a, n_b)
-        g, g_lo, g_hi = d * j, d_lo * j, d_hi * j
-        estimate = np.ldexp(extra["estimate"], exp)
-        se = np.ldexp(extra["se"], exp)
-        kind, odds = extra["kind"].tolist(), extra["odds_ratio"]
-    else:
-        d = np.where(tested, effsize.cohen_d(mean_a, mean_b, var_a, var_b, n_a, n_b), np.nan)
-        g = effsize.hedges_g(d, n_a, n_b)
-        d_lo, d_hi = effsize.d_ci(d, n_a, n_b, ci)
-        g_lo, g_hi = effsize.d_ci(g, n_a, n_b, ci)
-        with np.errstate(over="ignore", invalid="ignore"):
-            estimate, se = np.ldexp(mean_a - mean_b, exp), nan
-        kind, odds = ["continuous"] * len(names), nan
-    rbc = effsize.rank_biserial(stat, n_a, n_b) if test == "mannwhitney" else nan
-    bf10 = student_bf10(n_a, mean_a, var_a, n_b, mean_b, var_b, testable) if bayes else nan
-    if strata is not None:
-        sign = np.where(tested, extra["estimate"], mean_a - mean_b)
-    else:
-        sign = rbc if test == "mannwhitney" else np.where(tested, stat, mean_a - mean_b)
-    direction, higher = direction_text(a, b, sign, test)
-    with np.errstate(over="ignore"):
-        table = pl.DataFrame(
-            {
-                "feature": names,
-                "n_a": n_a.astype(np.int64),
-                "n_b": n_b.astype(np.int64),
-                "mean_a": np.ldexp(mean_a, exp),
-                "mean_b": np.ldexp(mean_b, exp),
-                "sd_a": np.ldexp(np.sqrt(var_a), exp),
-                "sd_b": np.ldexp(np.sqrt(var_b), exp),
-                "statistic": stat, "df": df, "p": p, "p_adj": p_adj, "reject": reject,
-                "cohen_d": d, "d_ci_low": d_lo, "d_ci_high": d_hi,
-                "hedges_g": g, "g_ci_low": g_lo, "g_ci_high": g_hi,
-                "rank_biserial": rbc, "bf10": bf10,
-                "estimate": estimate, "se": se, "odds_ratio": odds, "kind": kind,
-                "direction": direction, "higher": higher, "reason": reasons,
-            },
-            schema_overrides={"direction": pl.String, "higher": pl.String, "reason": pl.String, "kind": pl.String},
-            nan_to_null=False,
-        )
-    return ComparisonResult(
-        a=a, b=b, test=ADJUSTED_TEST if strata is not None else test, correction=correction, alpha=alpha, ci=ci,
-        family_size=int(tested.sum()), table=table, bayes=bayes, label=label,
-        label_counts=label_counts(in_a, in_b, a, b, strata), group_by=group_by,
-        n_clusters=n_clusters(clusters, in_a | in_b) if strata is not None else None,
-    )
-
-
 # -- public API -------------------------------------------------------------------------------
 def compare(
     features: Any,
@@ -212,6 +90,7 @@ def compare(
     label: str | None = None,
     labels: str | Sequence[Any] | None = None,
     clusters: str | Sequence[Any] | None = None,
+    column_batch: int | None = None,
 ) -> ComparisonResult:
     """Compare group ``a`` with group ``b`` on every feature column.
 
@@ -234,6 +113,8 @@ def compare(
         Bell-McCaffrey df (:mod:`ambiguity.stats.adjusted`; binary 0/1 features: Cochran-Mantel-Haenszel),
         effect sizes are within label, and ``test`` must stay ``welch`` (it names the unadjusted test).
     clusters : with ``labels``, a speaker or dialog per row (column name or values): errors clustered by it.
+    column_batch : features tested together (default: as many as keep a batch near ``BATCH_VALUES``
+        values); the results do not depend on it, the memory does.
 
     Returns
     -------
@@ -270,39 +151,42 @@ def compare(
     if a == b:
         raise StatsError(f"a and b are both {a!r}: compare two different groups")
     extra = [c for c in (labels, clusters) if isinstance(c, str)]
-    x, group, names = _matrix(features, groups, columns, extra)
-    present = sorted({v for v in group.tolist() if v is not None})
+    read, group, names, df = _matrix(features, groups, columns, extra)
+    present = group.drop_nulls().unique().sort().to_list()
     for g in (a, b):
         if g not in present:
             raise StatsError(f"no row has group {g!r}; groups present: {', '.join(present) or 'none'}")
-    in_a, in_b = group == a, group == b
+    in_a, in_b = (group == a).fill_null(False).to_numpy(), (group == b).fill_null(False).to_numpy()
     strata = cl = None
     if labels is not None:
-        df = features if isinstance(features, pl.DataFrame) else None if isinstance(features, np.ndarray) else _as_frame(features)
-        strata = _group_labels(labels, x.shape[0], df)
-        cl = None if clusters is None else _group_labels(clusters, x.shape[0], df)
-        known = np.array([v is not None for v in strata]) & (np.array([v is not None for v in cl]) if cl is not None else True)
+        strata = codes(_group_labels(labels, group.len(), df))
+        cl = None if clusters is None else codes(_group_labels(clusters, group.len(), df))[0]
+        known = (strata[0] >= 0) & (cl >= 0 if cl is not None else True)
         in_a, in_b = in_a & known, in_b & known
-    return _compare_matrix(x, in_a, in_b, names, a, b, test, correction, alpha, ci, bayes, label, strata, cl,
-                           clusters if isinstance(clusters, str) else None)
+    rows = np.flatnonzero(in_a | in_b)  # only the compared rows are read
+    strata = None if strata is None else (strata[0][rows], strata[1])
+    (res,) = compare_batches(
+        lambda cols: read(cols)[rows], names, [(a, b, in_a[rows], in_b[rows])], test, correction, alpha, ci, bayes, label,
+        strata, None, None if cl is None else cl[rows], clusters if isinstance(clusters, str) else None, column_batch,
+    )
+    return res
 
 
-def _matrix(features: Any, groups: Any, columns: Sequence[str] | str | None, exclude: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(rows x features) float64 matrix, group labels as strings, feature names."""
+def _matrix(features: Any, groups: Any, columns: Sequence[str] | str | None, exclude: Sequence[str] = ()
+            ) -> tuple[Callable[[list[str]], np.ndarray], pl.Series, list[str], pl.DataFrame | None]:
+    """A reader of feature columns as a (rows x columns) float64 matrix, the group labels as strings,
+    the feature names, and the frame (None for an array)."""
     if isinstance(features, np.ndarray) and features.ndim == 2 and np.issubdtype(features.dtype, np.number):
         # A plain array skips the detour through a frame (costly with thousands of columns).
         labels = _group_labels(groups, features.shape[0])
-        x = features.astype(np.float64, copy=False)
-        names = [f"x{i}" for i in range(x.shape[1])]
+        names = [f"x{i}" for i in range(features.shape[1])]
         if columns is not None:
-            keep = select_columns(pl.DataFrame(schema={n: pl.Float64 for n in names}), columns)
-            x, names = x[:, [int(n[1:]) for n in keep]], keep
-        return x, labels, names
+            names = select_columns(pl.DataFrame(schema={n: pl.Float64 for n in names}), columns)
+        return lambda cols: features[:, [int(n[1:]) for n in cols]].astype(np.float64), labels, names, None
     df = _as_frame(features)
     labels = _group_labels(groups, df.height, df)
     names = select_columns(df, columns, exclude=[*([groups] if isinstance(groups, str) else []), *exclude])
-    x = df.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
-    return x, labels, names
+    return lambda cols: df.select(pl.col(cols).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False), labels, names, df
 
 
 def _check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -354,6 +238,7 @@ def compare_quadrant_frame(
     adjust: str = "label",
     group_by: str | None = None,
     family: str = "pair",
+    column_batch: int | None = None,
     **settings: Unpack[TestSettings],
 ) -> QuadrantComparison:
     """Compare quadrant pairs on feature columns, given a features frame and a quadrants frame.
@@ -371,8 +256,22 @@ def compare_quadrant_frame(
     one correction family. A quadrant with no segments gives rows with p = NaN and a reason.
     A frame mixing schemes (its ``scheme`` column) is refused; ``quadrants_note`` (the scheme, K,
     R and stability cut) goes into the caption. ``settings`` (test, correction, alpha, ci, bayes) are
-    :func:`compare`'s, with its defaults.
+    :func:`compare`'s, with its defaults, and so is ``column_batch``.
     """
+    frame = _as_frame(features)
+    return _compare_columns(
+        lambda: Columns.of_frame(frame, select_columns(frame, columns, exclude=["quadrant"])), quadrants, pairs,
+        label=label, unimodal=unimodal, fusion=fusion, groups=groups, quadrants_note=quadrants_note, adjust=adjust,
+        group_by=group_by, family=family, column_batch=column_batch, settings=settings,
+    )
+
+
+def _compare_columns(
+    make: Callable[[], Columns], quadrants: pl.DataFrame, pairs: Sequence[tuple[str, str]], *, label: str | None,
+    unimodal: str | None, fusion: str | None, groups: Sequence[str], quadrants_note: str | None, adjust: str,
+    group_by: str | None, family: str, column_batch: int | None, settings: TestSettings,
+) -> QuadrantComparison:
+    """:func:`compare_quadrant_frame` on the columns ``make()`` gives (a frame's, or a store's read a batch at a time)."""
     unknown = set(settings) - set(TEST_DEFAULTS)
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
@@ -380,7 +279,7 @@ def compare_quadrant_frame(
     test, correction, bayes = opts["test"], opts["correction"], opts["bayes"]
     check_adjust(adjust, family)
     pairs = _check_pairs(pairs)
-    features, quadrants = _as_frame(features), _as_frame(quadrants)
+    quadrants = _as_frame(quadrants)
     check_one_scheme([quadrants])
     notes = [f"Quadrants: {quadrants_note}."] if quadrants_note else []
     if group_by is not None and group_by not in quadrants.columns:
@@ -393,48 +292,36 @@ def compare_quadrant_frame(
     if adjust == "none" and group_by is not None:
         raise StatsError("group_by clusters the adjusted test's errors: use it with adjust='label'")
     alpha, ci = _check_settings(test, correction, opts["alpha"], opts["ci"], bayes, adjusted=adjust == "label")
-    names = select_columns(features, columns, exclude=["quadrant"])
+    source = make()
     keep = ["label", group_by] if adjust == "label" else ["label"] if "label" in quadrants.columns else []
-    joined = join_quadrants(features, quadrants, names, [k for k in keep if k])
+    joined = source.rows(quadrants, [k for k in dict.fromkeys(keep) if k and k not in ("segment_id", "quadrant")])
     lost = quadrants.height - joined.height
     if lost:
         notes.append(f"{lost} segment(s) with a quadrant have no feature row (status ok) and are not compared.")
-    strata = joined["label"].to_numpy() if "label" in joined.columns else None
-    cl = joined[group_by].to_numpy() if group_by else None
-    quad = joined["quadrant"].to_numpy()
+    absent = np.zeros(joined.height, bool)
     if adjust == "label":
-        absent = np.array([v is None for v in joined["label"]]) | (joined[group_by].is_null().to_numpy() if group_by else False)
+        absent = (joined["label"].is_null() | (joined[group_by].is_null() if group_by else False)).to_numpy()
         if absent.any():
             notes.append(f"{int(absent.sum())} segment(s) without a label{' or ' + group_by if group_by else ''} are not compared.")
-            quad = np.where(absent, np.array(None, dtype=object), quad)
-    x = joined.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
-    results = tuple(
-        _compare_matrix(x, quad == a, quad == b, names, a, b, test, correction, alpha, ci, bayes, label,
-                        strata if adjust == "label" else None, cl, group_by)
-        for a, b in pairs
+    # Only the segments of the compared quadrants are read.
+    used = joined.filter(pl.Series(~absent) & pl.col("quadrant").is_in(sorted({q for pair in pairs for q in pair})))
+    positions = [used[f"_pos{i}"].to_numpy() for i in range(len(source.parts))]
+    strata = codes(used["label"]) if "label" in used.columns else None
+    results = compare_batches(
+        lambda cols: source.read(cols, positions), source.names,
+        [(a, b, (used["quadrant"] == a).to_numpy(), (used["quadrant"] == b).to_numpy()) for a, b in pairs],
+        test, correction, alpha, ci, bayes, label, strata if adjust == "label" else None, strata,
+        codes(used[group_by])[0] if group_by else None, group_by, column_batch,
     )
-    if adjust == "none" and strata is not None:  # the label mix is shown whatever the test
-        results = tuple(replace(r, label_counts=label_counts(quad == r.a, quad == r.b, r.a, r.b, strata)) for r in results)
     out = QuadrantComparison(
-        comparisons=results, n_segments=joined.height, unimodal=unimodal, fusion=fusion,
+        comparisons=tuple(results), n_segments=joined.height, unimodal=unimodal, fusion=fusion,
         groups=tuple(groups), notes=tuple(notes),
     )
     return one_family([out], correction, alpha)[0] if family == "report" else out
 
 
-#: Above this many segments, read every row rather than filter on an id list.
+#: Up to this many segments, read only their rows (an id filter) rather than every row.
 _ID_FILTER_LIMIT = 20_000
-
-
-def _read_features(store: FeatureStore, groups: list[str], columns, quadrants: pl.DataFrame) -> pl.DataFrame:
-    """Only the rows of the quadrant frame and, for one group, only the compared columns."""
-    ids = quadrants["segment_id"].to_list()
-    segment_ids = ids if len(ids) <= _ID_FILTER_LIMIT else None
-    cols = None
-    if len(groups) == 1:  # with several groups, shared column names are prefixed after the join
-        empty = store.features(groups, segment_ids=[])
-        cols = select_columns(empty, columns, exclude=("status", "error"))
-    return store.features(groups, columns=cols, segment_ids=segment_ids)
 
 
 def compare_quadrants(
@@ -454,6 +341,7 @@ def compare_quadrants(
     adjust: str = "label",
     group_by: str | None = None,
     family: str = "pair",
+    column_batch: int | None = None,
     **settings: Unpack[TestSettings],
 ) -> QuadrantComparison:
     """The paper's Tables 3, 6, 7 (audio features) and 4, 8 (AU activation rates) in one call.
@@ -466,7 +354,8 @@ def compare_quadrants(
     :func:`ambiguity.stats.quadrant_tables.quadrants`: on crossfit each segment's modal quadrant.
     ``settings`` (test, correction, alpha, ci, bayes) are :func:`compare`'s; ``adjust``,
     ``group_by`` (a segments column or metadata key such as speaker or dialog_id) and ``family``
-    are :func:`compare_quadrant_frame`'s.
+    are :func:`compare_quadrant_frame`'s. The feature groups are read ``column_batch`` columns at a
+    time (:func:`compare`), so memory grows with the segments and not with the features.
     """
     groups = [groups] if isinstance(groups, str) else list(groups)
     if quadrants is None:
@@ -474,10 +363,11 @@ def compare_quadrants(
         quadrants, quadrants_note = res.frame, quadrants_note or res.scheme.caption()
     if group_by is not None and group_by not in quadrants.columns:
         quadrants = with_group_column(store, quadrants, group_by)
-    features = _read_features(store, groups, columns, quadrants)
-    return compare_quadrant_frame(
-        features, quadrants, pairs, columns=columns, label=", ".join(groups), unimodal=unimodal, fusion=fusion,
-        groups=groups, quadrants_note=quadrants_note, adjust=adjust, group_by=group_by, family=family, **settings,
+    ids = quadrants["segment_id"].cast(pl.String).to_list() if quadrants.height <= _ID_FILTER_LIMIT else None
+    return _compare_columns(
+        lambda: Columns.of_store(store, groups, columns, ids), quadrants, pairs, label=", ".join(groups),
+        unimodal=unimodal, fusion=fusion, groups=groups, quadrants_note=quadrants_note, adjust=adjust,
+        group_by=group_by, family=family, column_batch=column_batch, settings=settings,
     )
 
 
