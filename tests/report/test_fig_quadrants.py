@@ -41,3 +41,28 @@ def test_density_above_the_limit_same_counts(monkeypatch):
     assert np.allclose(img[17, 2, :3], to_rgba(QUADRANT_COLOURS["green"])[:3])
     # the most crowded bin is fully opaque; every bin holds points here, so none is transparent
     assert img[..., 3].max() == 1.0 and (img[..., 3] > 0).all()  # 3000 uniform points fill 400 bins
+
+
+def _dynamics(n_easy: int, n_hard: int) -> pl.DataFrame:
+    # two clumps: easy segments (low variability, high confidence, always right), hard ones (never right)
+    n = n_easy + n_hard
+    return pl.DataFrame({"model": ["m"] * n, "segment_id": [f"s{i}" for i in range(n)],
+                         "variability": [0.05] * n_easy + [0.3] * n_hard, "confidence": [0.9] * n_easy + [0.2] * n_hard,
+                         "correctness": [1.0] * n_easy + [0.0] * n_hard, "epochs": [5] * n})
+
+
+def test_datamap_is_a_hexbin_above_the_limit_with_every_segment_counted(monkeypatch):
+    from matplotlib.collections import PolyCollection
+
+    dyn = _dynamics(1200, 1800)
+    small = F.datamap(dyn, ["m"])
+    assert any(isinstance(c, PathCollection) and len(c.get_offsets()) == 3000 for c in small.axes[0].collections)
+    monkeypatch.setattr(F, "DENSITY_ABOVE", 2999)
+    big = F.datamap(dyn, ["m"])
+    ax = big.axes[0]
+    assert not any(isinstance(c, PathCollection) and len(c.get_offsets()) for c in ax.collections)
+    (hexes,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    # one hexagon per clump, coloured by its mean correctness (mincnt=1: empty cells are not drawn)
+    assert sorted(np.asarray(hexes.get_array()).tolist()) == [0.0, 1.0]
+    assert ax.get_title() == "m (n = 3000, 5 epochs)"  # every segment counted: 1200 + 1800
+    assert "hexagons: mean of their segments" in big.axes[-1].get_ylabel()  # the colour bar says what a colour is

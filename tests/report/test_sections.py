@@ -43,3 +43,24 @@ def test_missing_inputs_become_a_note_with_the_hint_and_a_bug_an_error(tmp_path)
     assert "[b]" in log and "ZeroDivisionError" in log and "[a]" not in log
     assert [s.key for s in rep.sections] == ["a", "b"]
 
+
+
+def test_skipped_sections_are_not_built_and_the_index_says_so(tmp_path, monkeypatch):
+    import pytest
+
+    from ambiguity import open_store
+    from ambiguity.errors import ConfigError
+    from ambiguity.report import build
+
+    built = []
+    fake = (SectionSpec("a", "A", lambda rep, sec: built.append("a"), "unused"),
+            SectionSpec("b", "B: the kNN of every segment", lambda rep, sec: built.append("b"), "unused"))
+    monkeypatch.setattr(build, "SECTIONS", fake)
+    store = open_store(tmp_path / "s")
+    rep = build.build_report(store, tmp_path / "r", ReportSettings(skip=("b",)))
+    assert built == ["a"]
+    assert [(s.key, s.note) for s in rep.sections] == [("a", ""), ("b", "left out: the report's settings skip it")]
+    assert "left out: the report&#x27;s settings skip it" in (tmp_path / "r" / "index.html").read_text()
+    with pytest.raises(ConfigError, match="no report section 'figure3' to skip: the sections are a, b") as err:
+        build.build_report(store, tmp_path / "r", ReportSettings(skip=("figure3",)))
+    assert err.value.param == "skip"

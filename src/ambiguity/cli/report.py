@@ -38,9 +38,11 @@ from ambiguity.cli.options import (
 @click.option("--task", help="Annotation task for Table 5 (default: the newest).")
 @click.option("--flag", help="A metadata column marking segments of interest (share in red/green reported).")
 @click.option("--title", default="ambiguity report", show_default=True, help="Title of index.html.")
+@list_option("--skip", metavar="SECTION", help="Leave out a section by its key (the index names it as left out), e.g. "
+             "figure3, whose nearest neighbours cover every segment")
 @click.pass_context
 def report(ctx, out, fusion, unimodal, splits, scheme, min_stability, threshold, audio_model, audio_groups, video_model, au_groups, text_model,
-           text_group, correction, adjust, group_by, family, test_name, permutations, task, flag, title) -> None:
+           text_group, correction, adjust, group_by, family, test_name, permutations, task, flag, title, skip) -> None:
     """Every table (Markdown, LaTeX, CSV) and figure (PNG, SVG) of the paper, with an index.html."""
     from ambiguity.report.build import ReportSettings, build_report
 
@@ -48,7 +50,7 @@ def report(ctx, out, fusion, unimodal, splits, scheme, min_stability, threshold,
                        scheme=scheme, min_stability=min_stability, threshold=threshold, audio_model=audio_model, video_model=video_model, text_model=text_model,
                        text_group=text_group, correction=correction, test=test_name, permutations=permutations,
                        adjust=adjust, group_by=group_by, family=family,
-                       task=task, flag=flag, title=title)
+                       task=task, flag=flag, title=title, skip=tuple(skip))
     if audio_groups:
         s.audio_groups = list(audio_groups)
     if au_groups:

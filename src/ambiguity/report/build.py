@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ambiguity.errors import AmbiguityError
+from ambiguity.errors import AmbiguityError, ConfigError
 from ambiguity.report.context import Report, ReportSettings
 from ambiguity.report.html import Section, write_index
 from ambiguity.report.sections import SECTIONS
@@ -25,10 +25,16 @@ __all__ = ["Report", "ReportSettings", "Section", "build_report"]
 def build_report(store: FeatureStore, out: str | Path, settings: ReportSettings | None = None) -> Report:
     """Every enabled section into ``out`` (tables/, figures/, index.html); the Report holds the sections."""
     rep = Report(store, Path(out), settings or ReportSettings())
+    keys = [spec.key for spec in SECTIONS]
+    unknown = [k for k in rep.s.skip if k not in keys]
+    if unknown:
+        raise ConfigError(f"no report section {unknown[0]!r} to skip: the sections are {', '.join(keys)}", param="skip")
     rep.out.mkdir(parents=True, exist_ok=True)
     (rep.out / "errors.log").unlink(missing_ok=True)
     for spec in SECTIONS:
-        if spec.enabled(rep.s):
+        if spec.key in rep.s.skip:  # listed, so that the index says it was left out on purpose
+            rep.sections.append(Section(spec.key, spec.title_for(rep.s), note="left out: the report's settings skip it"))
+        elif spec.enabled(rep.s):
             rep.run(spec)
     try:
         how = rep.how()  # the scheme of the quadrants: fixed split, or crossfit with K, R and the stability cut

@@ -65,6 +65,7 @@ class ReportSettings:
     human_store: str | None = None  # a store of imported human judgments (default: the report's; relative: to its folder)
     flag: str | None = None  # a metadata column marking segments of interest (the demo's planted conflicts)
     title: str = "ambiguity report"
+    skip: tuple[str, ...] = ()  # section keys left out (e.g. figure3, whose kNN covers every segment)
 
 
 @dataclass(frozen=True)

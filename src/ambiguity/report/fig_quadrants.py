@@ -2,7 +2,8 @@
 
 Built on ``matplotlib.figure.Figure`` with the Agg canvas: no pyplot state, no
 display needed. Scatter points are rasterised so that an SVG of 100k points
-stays small; above DENSITY_ABOVE points a panel is a density (counts unchanged).
+stays small; above DENSITY_ABOVE points a panel is a density (Figure 2) or a hexbin (the data map), with
+the counts unchanged.
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ def _panel(ax, top, right, df: pl.DataFrame, name: str, fusion: str, t: float | 
 
 
 def datamap(dynamics: pl.DataFrame, models: Sequence[str] | None = None) -> Figure:
-    """Dataset cartography (Swayamdipta et al. 2020): per model, variability (x) vs confidence (y), coloured by correctness."""
+    """Dataset cartography (Swayamdipta et al. 2020): per model, variability (x) vs confidence (y), coloured by correctness.
+    Above DENSITY_ABOVE segments a panel is a hexbin, each hexagon coloured by the mean correctness of its
+    segments (a scatter of 10^6 points is a blot); the title's n counts every segment either way."""
     present = list(dict.fromkeys(dynamics["model"].to_list()))
     models = list(models) if models else present
     missing = [m for m in models if m not in present]
@@ -150,19 +153,26 @@ def datamap(dynamics: pl.DataFrame, models: Sequence[str] | None = None) -> Figu
     fig = Figure(figsize=(4.2 * k + 0.8, 4.2), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, k, squeeze=False, sharey=True)[0]
-    sc = None
+    sc, dense = None, False
     for ax, m in zip(axes, models, strict=True):
         d = dynamics.filter(pl.col("model") == m)
-        sc = ax.scatter(d["variability"].to_numpy(), d["confidence"].to_numpy(), c=d["correctness"].to_numpy(),
-                        cmap="RdYlBu", vmin=0, vmax=1, s=8, alpha=0.8, linewidths=0, rasterized=True)
+        x, y, c = d["variability"].to_numpy(), d["confidence"].to_numpy(), d["correctness"].to_numpy()
+        right = max(0.5, float(cast("float | None", d["variability"].max()) or 0) * 1.05)
+        if d.height > DENSITY_ABOVE:
+            dense = True
+            sc = ax.hexbin(x, y, C=c, reduce_C_function=np.mean, gridsize=DENSITY_BINS // 4, extent=(0, right, 0, 1),
+                           cmap="RdYlBu", vmin=0, vmax=1, mincnt=1, linewidths=0)
+        else:
+            sc = ax.scatter(x, y, c=c, cmap="RdYlBu", vmin=0, vmax=1, s=8, alpha=0.8, linewidths=0, rasterized=True)
         epochs = d["epochs"][0] if d.height else 0
         ax.set_title(f"{m} (n = {d.height}, {epochs} epochs)", fontsize=10)
         ax.set_xlabel("variability (SD of p(correct) over epochs)")
-        ax.set_xlim(0, max(0.5, float(cast("float | None", d["variability"].max()) or 0) * 1.05))
+        ax.set_xlim(0, right)
         ax.set_ylim(0, 1)
     axes[0].set_ylabel("confidence (mean p(correct) over epochs)")
     assert sc is not None  # one scatter per model, at least one model
-    fig.colorbar(sc, ax=list(axes), label="correctness (share of epochs right)", shrink=0.9)
+    label = "correctness (share of epochs right)" + ("; hexagons: mean of their segments" if dense else "")
+    fig.colorbar(sc, ax=list(axes), label=label, shrink=0.9)
     fig.suptitle("Training dynamics data map (train split): top left easy to learn, bottom left hard to learn, "
                  "high variability ambiguous", fontsize=10)
     return fig

@@ -29,7 +29,7 @@ default (val chose the epoch; train is refused: the models were fitted on it).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -171,8 +171,51 @@ def conflict_set(scores: pl.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> 
     return scores.filter(pl.col("margin") >= threshold).sort("margin", descending=True)
 
 
+#: Up to this many segments spearman_ci's interval is a percentile bootstrap; above it, asymptotic
+#: (spearman_se). Each resample ranks every segment again: 2,000 resamples of 10^4 segments were 3.5 s CPU per
+#: correlation (12 in a report, bench/report.py --sections), of 10^6 about 10 minutes each; at that size the
+#: bootstrap and the asymptotic interval agree (tests/stats/test_conflicts_asymptotic.py).
+BOOTSTRAP_UP_TO = 10_000
+INTERVALS = (f"95% CI: percentile bootstrap over segments (2000 resamples) up to {BOOTSTRAP_UP_TO:,} segments; "
+             "above, Fisher's z of rho +- 1.96 nonparametric standard errors (the influence function of Spearman's rho)")
+
+
+def _mid_above(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per row k: (sum of w over rows with x > x_k, plus half of it over rows with x == x_k) / n (one sort)."""
+    _, inv = np.unique(x, return_inverse=True)
+    g = np.bincount(inv, weights=w)
+    greater = g[::-1].cumsum()[::-1] - g
+    return (greater[inv] + 0.5 * g[inv]) / len(x)
+
+
+def spearman_se(x: np.ndarray, y: np.ndarray) -> float:
+    """Nonparametric standard error of Spearman's rho (with ties: Pearson's r of the mid-ranks), from its
+    empirical influence function, in O(n log n).
+
+    With U = F*(X), V = G*(Y) (mid-distribution functions, P(X < x) + P(X = x) / 2), rho = corr(U, V). The
+    influence of a point (u, v) is Pearson's r's at fixed U, V, ``u~ v~ - rho (u~^2 + v~^2) / 2`` (u~, v~
+    standardised), plus what the point moves the ranks of the others,
+    ``E[A_u(X) (v~ - rho u~)] / sd(U) + E[B_v(Y) (u~ - rho v~)] / sd(V)``, A_u(t) = 1(t > u) + 1(t = u) / 2;
+    without ties this is Croux & Dehon (2010)'s IF of Spearman's rho. SE = SD(IF) / sqrt(n); under independence
+    it is 1 / sqrt(n), the null variance 1 / (n - 1) of Kendall & Gibbons (1990)."""
+    from scipy import stats
+
+    n = len(x)
+    u, v = (stats.rankdata(x) - 0.5) / n, (stats.rankdata(y) - 0.5) / n
+    su, sv = u.std(), v.std()
+    if su == 0 or sv == 0:
+        return float("nan")
+    ut, vt = (u - u.mean()) / su, (v - v.mean()) / sv
+    rho = float((ut * vt).mean())
+    infl = (ut * vt - rho / 2 * (ut**2 + vt**2)
+            + _mid_above(x, vt - rho * ut) / su + _mid_above(y, ut - rho * vt) / sv)
+    return float(infl.std() / np.sqrt(n))
+
+
 def spearman_ci(x: np.ndarray, y: np.ndarray, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> dict:
-    """Spearman's rho (scipy) with a percentile bootstrap interval over segments (seeded)."""
+    """Spearman's rho (scipy) with an interval: a percentile bootstrap over segments (seeded) up to
+    :data:`BOOTSTRAP_UP_TO` complete pairs, above it Fisher's z of rho +- the normal quantile times
+    :func:`spearman_se` (the z scale keeps the interval inside [-1, 1])."""
     from scipy import stats  # scipy.stats: 0.7 s CPU to import, only here
 
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -181,6 +224,15 @@ def spearman_ci(x: np.ndarray, y: np.ndarray, *, n_boot: int = 2000, ci: float =
     if len(x) < 3:
         raise StatsError(f"a correlation needs at least 3 segments with both values; got {len(x)}")
     r = stats.spearmanr(x, y)
+    if len(x) > BOOTSTRAP_UP_TO:
+        rho, se = float(r.statistic), spearman_se(x, y)
+        q = float(stats.norm.ppf(0.5 + ci / 2))
+        if not np.isfinite(rho) or not np.isfinite(se) or abs(rho) >= 1:
+            lo = hi = rho
+        else:
+            z, se_z = np.arctanh(rho), se / (1 - rho**2)
+            lo, hi = float(np.tanh(z - q * se_z)), float(np.tanh(z + q * se_z))
+        return {"n": len(x), "rho": rho, "ci_low": lo, "ci_high": hi, "p": float(r.pvalue)}
     rng = np.random.default_rng(seed)
     boots = []
     for lo_b in range(0, n_boot, 500):  # all resamples of a chunk at once: one scipy call per resample was seconds
@@ -211,21 +263,25 @@ def annotator_disagreement(store: FeatureStore, task: str | None = None) -> pl.D
                       (1 - pl.col("same") / (pl.col("n_answers") * (pl.col("n_answers") - 1))).alias("disagreement")).sort("segment_id")
 
 
-def conflict_correlations(store: FeatureStore, scores: pl.DataFrame, *, stability: pl.DataFrame | None = None,
+def conflict_correlations(store: FeatureStore, scores: pl.DataFrame, *,
+                          stability: pl.DataFrame | Mapping[str, pl.DataFrame] | None = None,
                           unimodal: Sequence[str] | None = None, fusion: str = "fusion", task: str | None = None,
                           n_boot: int = 2000, seed: int = 0) -> pl.DataFrame:
     """Spearman correlations (bootstrap CI) of jsd and margin with crossfit quadrant stability and the
     crossfit disagreement share, and with annotator disagreement.
 
     ``stability``: a frame with segment_id, stability and disagreement_p (as
-    :func:`ambiguity.stats.quadrant_tables.quadrant_stability` returns); when not given it is computed for each
+    :func:`ambiguity.stats.quadrant_tables.quadrant_stability` returns), or such frames by unimodal model
+    (already computed, e.g. by the report); when not given it is computed for each
     ``unimodal`` model (default: every unimodal model) vs ``fusion`` from the store's cross-fitted
-    predictions. A missing input (no crossfit run, no annotations) gives a row whose ``note`` says why.
+    predictions. The interval of each rho: see :data:`INTERVALS`. A missing input (no crossfit run, no annotations) gives a row whose ``note`` says why.
     """
     rows: list[dict] = []
     frames: dict[str, pl.DataFrame] = {}
-    if stability is not None:
+    if isinstance(stability, pl.DataFrame):
         frames["given"] = stability
+    elif stability is not None:
+        frames.update(stability)
     else:
         for u in unimodal or sorted(unimodal_models(store)):
             try:

@@ -7,7 +7,16 @@ import polars as pl
 from ambiguity import tables as T
 from ambiguity.report.context import TRAIN_HINT, Report, SectionSpec
 from ambiguity.report.html import Section
-from ambiguity.stats.conflicts import DEFAULT_THRESHOLD, conflict_correlations, conflict_scores
+from ambiguity.stats.conflicts import DEFAULT_THRESHOLD, INTERVALS, conflict_correlations, conflict_scores
+
+
+def _stability(rep: Report) -> dict[str, pl.DataFrame] | None:
+    """The report's cross-fitted quadrant frames, when they are what conflict_correlations would compute itself
+    (every labelled segment, threshold 0.5, no stability cut): each is 3 x N prediction rows read and joined."""
+    s = rep.s
+    if rep.scheme().name != "crossfit" or s.splits or s.min_stability or s.threshold != 0.5:
+        return None
+    return {m: rep.quadrants(m).select("segment_id", "stability", "disagreement_p") for m in rep.models()}
 
 
 def build(rep: Report, sec: Section) -> None:
@@ -26,8 +35,9 @@ def build(rep: Report, sec: Section) -> None:
            f"class distributions (bits), margin = the most confident opposing pair; the conflict test set "
            f"(`ambiguity conflicts`) has margin >= {DEFAULT_THRESHOLD}.")
     sec.files += rep.table("conflict_summary", summary, cap)
-    corr = conflict_correlations(rep.store, sc.drop(by) if by else sc, unimodal=rep.models(), fusion=s.fusion)
-    cap2 = "Spearman correlation (95% bootstrap CI) of the conflict scores with crossfit stability and annotator disagreement."
+    corr = conflict_correlations(rep.store, sc.drop(by) if by else sc, stability=_stability(rep), unimodal=rep.models(),
+                                 fusion=s.fusion)
+    cap2 = f"Spearman correlation of the conflict scores with crossfit stability and annotator disagreement ({INTERVALS})."
     sec.files += rep.table("conflict_correlations", corr, cap2)
     sec.markdown = T.to_markdown(summary, caption=cap, digits=3) + "\n" + T.to_markdown(corr, caption=cap2, digits=3)
 
