@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         build_store(path, n)
         print(f"store of {n} segments built in {time.perf_counter() - t0:.1f} s")
     runs = [first_page(path, extra) for _ in range(2)]  # the first computes (or reuses) the stored data, the second reuses it
-    for what, r in zip(("first start", "stored data"), runs, strict=True):
+    for what, r in zip(("run 1 (computes unless an entry is stored)", "run 2 (stored data)"), runs, strict=True):
         print(f"ambiguity explore, {what}: first page {r['wall']:.2f} s wall ('/' at {r['up']:.2f} s), {r['cpu']:.2f} s CPU, "
               f"peak RSS {r['rss_mb']:.0f} MB, {r['bytes'] / 2**20:.2f} MiB over the wire; load average {r['load']:.1f}")
     r = runs[1]
