@@ -74,12 +74,23 @@ def test_tables_one_and_two_match_the_definition(store):
     probs = _store(store, seed=3)
     t1 = {r["model"]: r for r in table1(store, ["audio.x", "fusion"], scheme="crossfit").iter_rows(named=True)}
     for m in ("audio.x", "fusion"):
-        acc = []
+        acc, f1 = [], []
         for r in range(R):
             idx = [i for i in range(N) if not (m == "audio.x" and IDS[i] in NO_AUDIO)]
-            acc.append(np.mean([CLASSES[probs[m][r, i].argmax()] == LABELS[i] for i in idx]))
+            y, p = [LABELS[i] for i in idx], [CLASSES[probs[m][r, i].argmax()] for i in idx]
+            acc.append(np.mean([a == b for a, b in zip(y, p, strict=True)]))
+            per_class = []  # macro F1 by its definition: 2 TP / (2 TP + FP + FN) per class, then the mean
+            for c in sorted(set(y) | set(p)):
+                tp = sum(a == c and b == c for a, b in zip(y, p, strict=True))
+                fp = sum(a != c and b == c for a, b in zip(y, p, strict=True))
+                fn = sum(a == c and b != c for a, b in zip(y, p, strict=True))
+                per_class.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+            f1.append(np.mean(per_class))
         assert t1[m]["accuracy"] == pytest.approx(np.mean(acc))
         assert t1[m]["accuracy_sd"] == pytest.approx(np.std(acc, ddof=1))
+        assert t1[m]["f1"] == pytest.approx(np.mean(f1))
+        assert t1[m]["n"] == len(idx) and t1[m]["repeats"] == R
+        assert t1[m]["modalities"] == ("audio" if m == "audio.x" else "audio+text")
     t2 = table2(store, ["audio.x", "fusion"], scheme="crossfit")
     rates = [np.mean([probs["audio.x"][r, i].argmax() != probs["fusion"][r, i].argmax()
                       for i in range(N) if IDS[i] not in NO_AUDIO]) for r in range(R)]

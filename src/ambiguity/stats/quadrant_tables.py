@@ -192,8 +192,6 @@ def performance(predictions: pl.DataFrame, models: Sequence[str] | None = None) 
 
     No predicted label (people's tie under the human scheme) is wrong, and no class of its own in the F1.
     ``modalities`` and ``kind`` come from the first row of each model when those columns are there."""
-    from sklearn.metrics import accuracy_score, f1_score
-
     for c in ("model", "label", "predicted"):
         if c not in predictions.columns:
             raise StatsError(f"predictions need a {c!r} column")
@@ -205,14 +203,23 @@ def performance(predictions: pl.DataFrame, models: Sequence[str] | None = None) 
         if d.height == 0:
             raise StatsError(f"no predictions for model {m!r} in the chosen splits")
         mods = d["modalities"].to_list()[0] or [] if "modalities" in d.columns else []
-        (y, p), labels = label_codes(d["label"], d["predicted"])  # -1: no predicted label
-        rows.append({
-            "model": m, "modalities": "+".join(dict.fromkeys(mods)), "kind": d["kind"][0] if "kind" in d.columns else None,
-            "n": d.height, "accuracy": float(accuracy_score(y, p)),
-            "f1": float(f1_score(y, p, labels=list(range(len(labels))), average="macro", zero_division=0)),
-        })
-    schema = {"model": pl.String, "modalities": pl.String, "kind": pl.String, "n": pl.Int64, "accuracy": pl.Float64, "f1": pl.Float64}
-    return pl.DataFrame(rows, schema=schema)
+        rows.append({"model": m, "modalities": "+".join(dict.fromkeys(mods)), "kind": d["kind"][0] if "kind" in d.columns else None,
+                     **scores_from_counts(d.group_by("label", "predicted").len())})
+    return pl.DataFrame(rows, schema=_PERFORMANCE)
+
+
+_PERFORMANCE = {"model": pl.String, "modalities": pl.String, "kind": pl.String, "n": pl.Int64, "accuracy": pl.Float64, "f1": pl.Float64}
+
+
+def scores_from_counts(counts: pl.DataFrame) -> dict[str, float | int]:
+    """n, accuracy and macro F1 from (label, predicted, len) counts: sklearn's scores of the rows, each
+    distinct pair given once with its count as the sample weight (the same numbers, without a row per segment)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    (y, p), labels = label_codes(counts["label"], counts["predicted"])  # -1: no predicted label
+    w = counts["len"].to_numpy().astype(np.float64)
+    return {"n": int(w.sum()), "accuracy": float(accuracy_score(y, p, sample_weight=w)),
+            "f1": float(f1_score(y, p, labels=list(range(len(labels))), average="macro", zero_division=0, sample_weight=w))}
 
 
 # -- store-backed -------------------------------------------------------------------------------
@@ -474,15 +481,19 @@ def table1(store: FeatureStore, models: Sequence[str] | None = None, splits=None
     desc = summary.select("model", "modalities", "kind")
     parts = []
     for m in models:
-        cols = ["model", "label", "predicted"] + (["repeat"] if scheme == "crossfit" else [])
-        preds = read_predictions(store, [m], splits, scheme=scheme, columns=cols)
         if scheme != "crossfit":
+            preds = read_predictions(store, [m], splits, scheme=scheme, columns=["model", "label", "predicted"])
             parts.append(performance(preds, [m]))
             continue
-        if preds.height == 0:
+        # counts of (repeat, label, predicted), batch by batch: the memory of one batch at any size
+        counts = pl.concat([b.group_by("repeat", "label", "predicted").len() for b in PREDICTIONS.batches(
+            store, ["repeat", "label", "predicted"], batch_size=1 << 18, model=m, split=splits, scheme=Scheme.CROSSFIT)] or [
+            pl.DataFrame(schema={"repeat": pl.Int32, "label": pl.String, "predicted": pl.String, "len": pl.UInt32})])
+        if counts.height == 0:
             raise StatsError(f"no predictions for model {m!r} in the chosen splits")
-        per = pl.concat([performance(preds.filter(pl.col("repeat") == r), [m]).with_columns(pl.lit(r).alias("repeat"))
-                         for r in sorted(preds["repeat"].unique().to_list())])
+        counts = counts.group_by("repeat", "label", "predicted").agg(pl.col("len").sum())
+        per = pl.DataFrame([{"model": m, "modalities": "", "kind": None, **scores_from_counts(counts.filter(pl.col("repeat") == r))}
+                            for r in sorted(counts["repeat"].unique().to_list())], schema=_PERFORMANCE)
         parts.append(per.group_by("model", maintain_order=True).agg(
             pl.first("modalities"), pl.first("kind"), pl.first("n"), pl.len().alias("repeats"),
             pl.col("accuracy").mean(), pl.col("accuracy").std().alias("accuracy_sd"),

@@ -109,6 +109,11 @@ def segment_index(store: FeatureStore, run: CrossfitRun, splits=None) -> pl.Data
     return meta.unique("segment_id", keep="first").sort("segment_id")
 
 
+def _max_repeat(store: FeatureStore, run: CrossfitRun, splits) -> int:
+    rep = PREDICTIONS.read(store, ["repeat"], model=run.model, scheme=Scheme.CROSSFIT, run_id=run.run_id, split=splits)
+    return int(rep["repeat"].to_numpy().max(initial=0))
+
+
 #: Rows per batch when a model's cross-fitted rows are scattered (memory of one batch, not of 3 x 10^6 rows).
 BATCH_ROWS = 1 << 18
 
@@ -128,7 +133,7 @@ def read_repeated(store: FeatureStore, run: CrossfitRun, index: SegmentIndex, sp
     if k > 2:
         check_threshold(k, threshold)
     cols = ["segment_id", "repeat", "p_correct"] + (["predicted", "label"] if k > 2 else [])
-    repeats = run.repeats or 1
+    repeats = run.repeats or _max_repeat(store, run, splits) + 1  # an imported run may not say how many
     n = len(index)
     p = np.full((n, repeats), np.nan)
     present = np.zeros((n, repeats), bool)
