@@ -234,16 +234,29 @@ def spearman_ci(x: np.ndarray, y: np.ndarray, *, n_boot: int = 2000, ci: float =
             lo, hi = float(np.tanh(z - q * se_z)), float(np.tanh(z + q * se_z))
         return {"n": len(x), "rho": rho, "ci_low": lo, "ci_high": hi, "p": float(r.pvalue)}
     rng = np.random.default_rng(seed)
+    n = len(x)
+    ix, iy = np.unique(x, return_inverse=True)[1], np.unique(y, return_inverse=True)[1]
     boots = []
     for lo_b in range(0, n_boot, 500):  # all resamples of a chunk at once: one scipy call per resample was seconds
-        i = rng.integers(0, len(x), (min(500, n_boot - lo_b), len(x)))
-        xb, yb = x[i], y[i]
-        keep = (np.ptp(xb, axis=1) > 0) & (np.ptp(yb, axis=1) > 0)  # a constant resample has no rank correlation
-        # Spearman's rho is Pearson's r of the average ranks (what spearmanr computes)
-        rx, ry = stats.rankdata(xb[keep], axis=1), stats.rankdata(yb[keep], axis=1)
-        rx -= rx.mean(axis=1, keepdims=True)
-        ry -= ry.mean(axis=1, keepdims=True)
-        boots.append((rx * ry).sum(axis=1) / np.sqrt((rx**2).sum(axis=1) * (ry**2).sum(axis=1)))
+        b = min(500, n_boot - lo_b)
+        rows = np.arange(b)[:, None]
+        # a resample as counts: w[r, k] = how often segment k was drawn (the same draws as indexing x[i])
+        w = np.bincount((rng.integers(0, n, (b, n)) + rows * n).ravel(), minlength=b * n).reshape(b, n).astype(float)
+        ranks, spread = [], []
+        for inv in (ix, iy):
+            # the average rank of each distinct value in the resample (rankdata's), without sorting it again:
+            # the values below it, counted with their weights, plus the middle of its own ties
+            g = inv.max() + 1
+            tot = np.bincount((inv + rows * g).ravel(), weights=w.ravel(), minlength=b * g).reshape(b, g)
+            ranks.append((tot.cumsum(axis=1) - (tot - 1) / 2)[rows, inv])
+            spread.append((tot > 0).sum(axis=1) > 1)  # a constant resample has no rank correlation
+        rx, ry = ranks
+        keep = spread[0] & spread[1]
+        # Spearman's rho is Pearson's r of the average ranks (what spearmanr computes), each segment w times
+        rx = rx[keep] - (w[keep] * rx[keep]).sum(axis=1, keepdims=True) / n
+        ry = ry[keep] - (w[keep] * ry[keep]).sum(axis=1, keepdims=True) / n
+        wk = w[keep]
+        boots.append((wk * rx * ry).sum(axis=1) / np.sqrt((wk * rx**2).sum(axis=1) * (wk * ry**2).sum(axis=1)))
     flat = np.concatenate(boots) if boots else np.empty(0)
     lo, hi = np.quantile(flat, [0.5 - ci / 2, 0.5 + ci / 2]) if len(flat) else (np.nan, np.nan)
     return {"n": len(x), "rho": float(r.statistic), "ci_low": float(lo), "ci_high": float(hi), "p": float(r.pvalue)}
