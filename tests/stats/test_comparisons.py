@@ -571,3 +571,18 @@ def test_kinds_are_of_the_compared_rows():
     present = np.where(q == "yellow", 0.5, feats["au_present"].to_numpy())
     res = compare_quadrant_frame(feats.with_columns(pl.Series("au_present", present)), quads, [("red", "blue")])
     assert res[("red", "blue")].table.filter(pl.col("feature") == "au_present")["kind"][0] == "binary"
+
+
+def test_several_groups_are_read_a_batch_at_a_time_with_shared_names_prefixed(store):
+    feats, quads = _mixed_data(seed=10, n=120)
+    _store_with_features(store, feats.select("segment_id", "f0", "f1"))
+    # a second group with one column of the same name, missing one segment
+    tbl = (feats.select("segment_id", pl.col("f2").alias("f1"), "au_level").slice(1)
+           .with_columns(pl.lit("ok").alias("status"), pl.lit(None, pl.String).alias("error")).to_arrow())
+    store.write_features("other", tbl, tbl.schema, {"extractor": "other", "extractor_version": "1", "params": {}, "config_key": "k"})
+    res = compare_quadrants(store, "audio", "fusion", ["fake", "other"], quadrants=quads, column_batch=1)
+    direct = compare_quadrant_frame(store.features(["fake", "other"]), quads)
+    assert res[("red", "blue")].table["feature"].to_list() == ["f0", "fake.f1", "other.f1", "au_level"]
+    for pair in res.pairs:
+        assert res[pair].table.equals(direct[pair].table, null_equal=True)
+    assert any("1 segment(s) with a quadrant have no feature row" in n for n in res.notes)

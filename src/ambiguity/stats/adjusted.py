@@ -310,7 +310,7 @@ def adjusted_columns(
         if not des.ok:
             reason[cols] = des.reason or "the design has no degrees of freedom"
             continue
-        y = xa[keep][:, cols]
+        y = xa[:, cols] if keep.all() else xa[np.ix_(keep, cols)]  # one copy, not two
         beta, se, t, p = fit(des, y)
         sw = within_sd(des, a_rows[keep], y)
         crit = float(t_dist.ppf(0.5 + ci / 2, des.df))

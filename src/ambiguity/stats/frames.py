@@ -134,8 +134,9 @@ class Columns:
                  segment_ids: Sequence[str] | None = None) -> Columns:
         """The ``ok`` rows of feature ``groups`` (only ``segment_ids`` when given). Names are as
         ``store.features(groups)`` shows them: a column two groups share is ``<group>.<column>``."""
-        own = {g: store.features(g, segment_ids=[]).columns for g in groups}
-        shown = store.features(groups, segment_ids=[]) if len(groups) > 1 else store.features(groups[0], segment_ids=[])
+        empty = {g: store.features(g, segment_ids=[]) for g in groups}
+        own = {g: f.columns for g, f in empty.items()}
+        shown = store.features(groups, segment_ids=[]) if len(groups) > 1 else empty[groups[0]]
         names = select_columns(shown, columns)
         where = {}
         for n in names:
