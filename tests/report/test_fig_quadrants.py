@@ -66,3 +66,17 @@ def test_datamap_is_a_hexbin_above_the_limit_with_every_segment_counted(monkeypa
     assert sorted(np.asarray(hexes.get_array()).tolist()) == [0.0, 1.0]
     assert ax.get_title() == "m (n = 3000, 5 epochs)"  # every segment counted: 1200 + 1800
     assert "hexagons: mean of their segments" in big.axes[-1].get_ylabel()  # the colour bar says what a colour is
+
+
+def test_density_legend_and_title_count_every_segment(monkeypatch):
+    # 2,000 red at (0.9, 0.1), 1,200 green at (0.1, 0.9), 500 blue at (0.9, 0.9), 300 yellow at (0.1, 0.1)
+    n = {"red": 2000, "green": 1200, "blue": 500, "yellow": 300}
+    at = {"red": (0.9, 0.1), "green": (0.1, 0.9), "blue": (0.9, 0.9), "yellow": (0.1, 0.1)}
+    q = [k for k, v in n.items() for _ in range(v)]
+    df = pl.DataFrame({"segment_id": [f"s{i}" for i in range(len(q))], "quadrant": q,
+                       "p_unimodal": [at[k][0] for k in q], "p_fusion": [at[k][1] for k in q]})
+    monkeypatch.setattr(F, "DENSITY_ABOVE", 3999)
+    fig = F.figure2({"audio.m": df}, "fusion")
+    assert any(ax.images for ax in fig.axes)  # 4,000 > 3,999: a density
+    assert _legend(fig) == ["red 2000 (50%)", "green 1200 (30%)", "blue 500 (12%)", "yellow 300 (8%)"]
+    assert any(ax.get_title() == "audio.m (n = 4000)" for ax in fig.axes)

@@ -36,16 +36,18 @@ DENSITY_ABOVE = 20_000
 DENSITY_BINS = 200
 
 
-def _density(ax, x: np.ndarray, y: np.ndarray, q: np.ndarray) -> None:
+def _codes(q: pl.Series) -> np.ndarray:
+    """The quadrant column as codes into QUADRANTS (-1: none), with no Python string per point."""
+    return q.replace_strict(list(QUADRANTS), list(range(len(QUADRANTS))), default=-1, return_dtype=pl.Int8).to_numpy()
+
+
+def _density(ax, x: np.ndarray, y: np.ndarray, code: np.ndarray) -> None:
     """One cell per bin, coloured by the quadrant with most points in it, as opaque as the log of its count."""
-    ok = np.isfinite(x) & np.isfinite(y)
+    ok = np.isfinite(x) & np.isfinite(y) & (code >= 0)
     bx = np.clip((x[ok] * DENSITY_BINS).astype(np.int64), 0, DENSITY_BINS - 1)
     by = np.clip((y[ok] * DENSITY_BINS).astype(np.int64), 0, DENSITY_BINS - 1)
-    pos = {v: i for i, v in enumerate(QUADRANTS)}
-    qi = np.array([pos.get(v, -1) for v in q[ok]], dtype=np.int64)
-    keep = qi >= 0
-    counts = np.zeros((len(QUADRANTS), DENSITY_BINS, DENSITY_BINS), np.int64)
-    np.add.at(counts, (qi[keep], by[keep], bx[keep]), 1)
+    cells = (code[ok].astype(np.int64) * DENSITY_BINS + by) * DENSITY_BINS + bx
+    counts = np.bincount(cells, minlength=len(QUADRANTS) * DENSITY_BINS**2).reshape(len(QUADRANTS), DENSITY_BINS, DENSITY_BINS)
     total = counts.sum(axis=0)
     best = counts.argmax(axis=0)
     rgba = np.zeros((DENSITY_BINS, DENSITY_BINS, 4))
@@ -94,7 +96,7 @@ def figure2(frames: Mapping[str, pl.DataFrame], fusion: str, threshold: float = 
 
 
 def _panel(ax, top, right, df: pl.DataFrame, name: str, fusion: str, t: float | None) -> None:
-    x, y, q = df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), np.asarray(df["quadrant"].to_list(), dtype=object)
+    x, y, code = df["p_unimodal"].to_numpy(), df["p_fusion"].to_numpy(), _codes(df["quadrant"])
     if t is not None:  # two classes: unimodal right is x > t, fusion right is y > t (quadrant backgrounds)
         spans = {"yellow": (0, t, 0, t), "red": (t, 1, 0, t), "green": (0, t, t, 1), "blue": (t, 1, t, 1)}
         for quad, (x0, x1, y0, y1) in spans.items():
@@ -103,10 +105,11 @@ def _panel(ax, top, right, df: pl.DataFrame, name: str, fusion: str, t: float | 
         ax.axhline(t, color="0.4", lw=0.8)
     ax.plot([0, 1], [0, 1], ls="--", color="0.3", lw=0.8, label="diagonal")
     stab = df["stability"].to_numpy() if "stability" in df.columns else None
-    if len(q) > DENSITY_ABOVE:
-        _density(ax, x, y, q)
-    for quad in QUADRANTS if len(q) <= DENSITY_ABOVE else ():
-        m = q == quad
+    n = len(code)
+    if n > DENSITY_ABOVE:
+        _density(ax, x, y, code)
+    for i, quad in enumerate(QUADRANTS if n <= DENSITY_ABOVE else ()):
+        m = code == i
         if m.any():
             if stab is None:
                 ax.scatter(x[m], y[m], s=9, color=QUADRANT_COLOURS[quad], alpha=0.75, linewidths=0, rasterized=True)
@@ -114,10 +117,9 @@ def _panel(ax, top, right, df: pl.DataFrame, name: str, fusion: str, t: float | 
                 rgba = np.tile(to_rgba(QUADRANT_COLOURS[quad]), (int(m.sum()), 1))
                 rgba[:, 3] = stability_alpha(stab[m])
                 ax.scatter(x[m], y[m], s=9, c=rgba, linewidths=0, rasterized=True)
-    counts = quadrant_counts(q)
-    n = max(len(q), 1)
+    counts = quadrant_counts(df["quadrant"])
     # Counts go in a legend under the panel, where they cannot hide points.
-    handles = [Patch(color=QUADRANT_COLOURS[quad], alpha=0.8, label=f"{quad} {counts[quad]} ({counts[quad] / n:.0%})")
+    handles = [Patch(color=QUADRANT_COLOURS[quad], alpha=0.8, label=f"{quad} {counts[quad]} ({counts[quad] / max(n, 1):.0%})")
                for quad in QUADRANTS]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8,
               frameon=False, handlelength=1.0, columnspacing=1.0)
@@ -127,12 +129,12 @@ def _panel(ax, top, right, df: pl.DataFrame, name: str, fusion: str, t: float | 
     ax.set_xlabel(f"{name}: p(correct label){how}")
     ax.set_ylabel(f"{fusion}: p(correct label){how}")
     # Stacked marginal histograms, coloured by quadrant.
-    xs = [x[q == quad] for quad in QUADRANTS]
-    ys = [y[q == quad] for quad in QUADRANTS]
+    xs = [x[code == i] for i in range(len(QUADRANTS))]
+    ys = [y[code == i] for i in range(len(QUADRANTS))]
     cols = [QUADRANT_COLOURS[quad] for quad in QUADRANTS]
     top.hist(xs, bins=_BINS, stacked=True, color=cols, alpha=0.8)
     right.hist(ys, bins=_BINS, stacked=True, color=cols, alpha=0.8, orientation="horizontal")
-    top.set_title(f"{name} (n = {len(q)})", fontsize=10)
+    top.set_title(f"{name} (n = {n})", fontsize=10)
     top.tick_params(labelbottom=False, labelsize=7)
     right.tick_params(labelleft=False, labelsize=7)
     for a in (top, right):
