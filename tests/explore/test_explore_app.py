@@ -97,6 +97,10 @@ def test_store_without_predictions_says_what_to_run(store):
     c = _client(store)
     d = c.get("/api/points").json()
     assert "ambiguity train" in d["problem"] and d["models"] == []
+    # the table still lists the segments (no quadrant, no probabilities) and the scatter has nothing to draw
+    rows = _all_rows(c)
+    assert [r["segment_id"] for r in rows] == [f"seg{i:06d}" for i in range(10)] and all(r["quadrant"] is None for r in rows)
+    assert c.get("/api/scatter").json()["n"] == 0
     seg = c.get("/api/segment/seg000003").json()  # the segment page still works
     assert seg["transcript"].startswith("Transcript of segment 3") and "ambiguity train" in seg["predictions"]["error"]
     assert c.get("/").status_code == 200

@@ -209,3 +209,23 @@ def test_density_scatter_above_the_limit_keeps_counts_exact(store, clip_dir, chr
         page.wait_for_selector("body[data-points-ready]")
         assert page.get_attribute("body", "data-scatter") == "points" and page.locator("#overlay circle").count() == want["red"]
         browser.close()
+
+
+def test_store_without_predictions_opens_with_its_table(store, clip_dir, chromium):
+    """No predictions: the page says what to run, draws no point, and the server's table lists the segments."""
+    from playwright.sync_api import sync_playwright
+
+    from ambiguity.explore.app import create_app
+    from ambiguity.explore.data import load
+
+    make_store(store, 12, predictions=False)
+    with serving(create_app(load(store), clip_dir=str(clip_dir)), "the explorer") as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(**chromium)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(base + "/")
+        page.wait_for_selector("body[data-points-ready='0']")
+        assert "ambiguity train" in page.inner_text("#problem")
+        rows = page.evaluate("() => [...document.querySelectorAll('#table tbody tr')].map(r => r.dataset.segmentId)")
+        assert rows == [f"seg{i:06d}" for i in range(12)]  # by score, none has one: missing last, ties in id order
+        browser.close()

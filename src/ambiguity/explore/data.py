@@ -431,9 +431,9 @@ def _compute(
     weights, available, missing = scores.weights, list(scores.available), scores.missing
     del scores
     for i, m in enumerate(models):
-        q = pl.scan_parquet(folder / f"quadrants-{i}.parquet")
-        quads[m] = q.select("segment_id", "p_unimodal", "p_fusion", "quadrant",
-                            *(["stability"] if "stability" in q.collect_schema().names() else [])).collect()
+        lf = pl.scan_parquet(folder / f"quadrants-{i}.parquet")
+        quads[m] = lf.select("segment_id", "p_unimodal", "p_fusion", "quadrant",
+                             *(["stability"] if "stability" in lf.collect_schema().names() else [])).collect()
     frame, facts = P.build(SEGMENTS.read(store, ["segment_id", "label", "split", "metadata"]), quads,
                            pl.read_parquet(folder / "scores.parquet", columns=["segment_id", "score", *components]), components)
     del quads
