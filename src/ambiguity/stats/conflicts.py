@@ -110,6 +110,48 @@ def oos_predictions(store: FeatureStore, names: Sequence[str], splits: Sequence[
     return df, scheme
 
 
+def _crossfit_means(store: FeatureStore, names: Sequence[str], splits) -> tuple[pl.DataFrame, np.ndarray, list[tuple]]:
+    """(segment_id, split, label of the first model's segments; each model's class distribution averaged over
+    its repeats, (n, K, C), NaN where a model has no row; each model's classes), read batch by batch
+    (stats.repeats): no frame of every model's rows with their lists (5.5 GB at 10^6 x 3 models x 3 repeats)."""
+    from ambiguity.stats.repeats import BATCH_ROWS, SegmentIndex, crossfit_run, segment_index
+
+    runs = [crossfit_run(store, m, splits) for m in names]
+    meta = segment_index(store, runs[0], splits)
+    index = SegmentIndex(meta["segment_id"])
+    width = max(len(r.classes) for r in runs) or 2
+    P = np.zeros((len(meta), len(names), width))
+    for k, run in enumerate(runs):
+        seen = np.zeros(len(meta))
+        for df in PREDICTIONS.batches(store, ["segment_id", "probs"], batch_size=BATCH_ROWS, model=run.model,
+                                      scheme="crossfit", run_id=run.run_id, split=splits):
+            row = index.positions(df["segment_id"])
+            keep = row >= 0
+            probs = df["probs"].list.to_array(width).to_numpy().astype(np.float64)
+            np.add.at(P[:, k], row[keep], probs[keep])
+            seen += np.bincount(row[keep], minlength=len(meta))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            P[:, k] /= seen[:, None]  # 0 / 0: no row of this model, NaN
+    return meta, P, [r.classes for r in runs]
+
+
+def _fixed_probs(store: FeatureStore, names: Sequence[str], splits) -> tuple[pl.DataFrame, np.ndarray, list[tuple]]:
+    """As _crossfit_means for the fixed scheme's rows (one per model and segment)."""
+    from ambiguity.stats.repeats import SegmentIndex
+
+    df, _ = oos_predictions(store, names, splits, "fixed")
+    classes = [tuple(c) for c in df["classes"].unique().to_list()]  # distinct first: no list per row
+    meta = df.filter(pl.col("model") == names[0]).select("segment_id", "label", "split").unique("segment_id").sort("segment_id")
+    index = SegmentIndex(meta["segment_id"])
+    width = max((len(c) for c in classes), default=2)
+    P = np.full((len(meta), len(names), width), np.nan)
+    for k, m in enumerate(names):
+        sub = df.filter(pl.col("model") == m)
+        row = index.positions(sub["segment_id"])
+        P[row[row >= 0], k] = sub["probs"].list.to_array(width).to_numpy().astype(np.float64)[row >= 0]
+    return meta, P, classes
+
+
 def conflict_scores(store: FeatureStore, models: Sequence[str] | None = None, splits: Sequence[str] | None = None,
                     scheme: str = "auto") -> pl.DataFrame:
     """One row per segment predicted by every model, out of sample (see the module notes): segment_id, split,
@@ -121,47 +163,61 @@ def conflict_scores(store: FeatureStore, models: Sequence[str] | None = None, sp
     names = [resolve_model(store, m) for m in models] if models else sorted(unimodal_models(store))
     if len(names) < 2:
         raise StatsError(f"a conflict needs at least two unimodal models; found {', '.join(names) or 'none'}")
-    df, scheme = oos_predictions(store, names, splits, scheme)
-    classes = {tuple(c) for c in df["classes"].unique().to_list()}  # distinct first: no list per row
-    if len(classes) > 1:
-        raise StatsError(f"models {', '.join(names)} were trained on different classes: {sorted(classes)}")
-    (cls,) = classes or {()}
-    common: set[str] | None = None
-    for m in names:
-        s = set(df.filter(pl.col("model") == m)["segment_id"].to_list())
-        common = s if common is None else common & s
-    ids = sorted(common or ())
-    if not ids:
+    scheme = resolve_scheme(model_summary(store), list(names), scheme)
+    if scheme == "fixed":
+        meta, P, classes = _fixed_probs(store, names, splits)
+    else:
+        try:
+            meta, P, classes = _crossfit_means(store, names, splits)
+        except StatsError as exc:
+            if "no cross-fitted predictions" not in str(exc):
+                raise
+            raise StatsError(f"no {scheme} predictions of {', '.join(names)}"
+                             + (f" in split(s) {', '.join(splits)}" if splits else "")
+                             + ": run `ambiguity train GROUPS --folds 5`, or score the fixed split's test segments") from None
+    if len(set(classes)) > 1:
+        raise StatsError(f"models {', '.join(names)} were trained on different classes: {sorted(set(classes))}")
+    cls = list(classes[0]) if classes else []
+    every = ~np.isnan(P).any(axis=(1, 2))  # predicted by every model
+    if not every.any():
         raise StatsError("no segment is predicted by every model in the chosen splits")
-    base = df.filter(pl.col("model") == names[0]).filter(pl.col("segment_id").is_in(ids)).sort("segment_id")
-    stack = []
-    for m in names:
-        sub = df.filter((pl.col("model") == m) & pl.col("segment_id").is_in(ids)).sort("segment_id")
-        stack.append(sub["probs"].list.to_array(len(cls)).to_numpy().astype(np.float64))
-    P = np.stack(stack, axis=1)  # (n, K, C)
+    meta, P = meta.filter(pl.Series(every)), P[every]
     jsd = np.clip(jensen_shannon(P), 0.0, None)
     margin, ia, ib = opposing_margin(P)
     pred = P.argmax(2)
     conf = P.max(2)
-    rows = np.arange(len(ids))
+    rows = np.arange(len(P))
     has = ia >= 0
-    pick = lambda idx, arr: [arr[r, i] if h else None for r, i, h in zip(rows, idx, has, strict=True)]  # noqa: E731
-    return pl.DataFrame(
-        {
-            "segment_id": ids, "split": base["split"], "label": base["label"], "n_models": [len(names)] * len(ids),
-            "jsd": jsd, "margin": margin,
-            "model_a": [names[i] if h else None for i, h in zip(ia, has, strict=True)],
-            "class_a": [cls[v] if v is not None else None for v in pick(ia, pred)],
-            "p_a": pick(ia, conf),
-            "model_b": [names[i] if h else None for i, h in zip(ib, has, strict=True)],
-            "class_b": [cls[v] if v is not None else None for v in pick(ib, pred)],
-            "p_b": pick(ib, conf),
-            "predicted": [json.dumps({m: cls[pred[r, k]] for k, m in enumerate(names)}) for r in rows],
-            "scheme": [scheme] * len(ids),
-        },
-        schema_overrides={"model_a": pl.String, "class_a": pl.String, "p_a": pl.Float64,
-                          "model_b": pl.String, "class_b": pl.String, "p_b": pl.Float64},
+    a, b = np.where(has, ia, 0), np.where(has, ib, 0)
+    # names and classes by code, in polars (no Python object per segment); "predicted" is json.dumps of
+    # {model: class} written as one string column: the keys and values are JSON-encoded once each
+    code = lambda name, values: pl.Series(name, values, dtype=pl.Int64)  # noqa: E731
+    out = pl.DataFrame([code("ia", np.where(has, a, -1)), code("ib", np.where(has, b, -1)),
+                        code("ca", np.where(has, pred[rows, a], -1)), code("cb", np.where(has, pred[rows, b], -1)),
+                        *[code(f"k{k}", pred[:, k]) for k in range(len(names))]])
+    model_of = {i: m for i, m in enumerate(names)}
+    class_of = {i: c for i, c in enumerate(cls)}
+    enc = {i: json.dumps(c) for i, c in enumerate(cls)}
+    parts: list[pl.Expr | str] = []
+    for k, m in enumerate(names):
+        parts += [(", " if k else "{") + json.dumps(m) + ": ", pl.col(f"k{k}").replace_strict(enc, return_dtype=pl.String)]
+    out = out.select(
+        pl.col("ia").replace_strict(model_of, default=None, return_dtype=pl.String).alias("model_a"),
+        pl.col("ca").replace_strict(class_of, default=None, return_dtype=pl.String).alias("class_a"),
+        pl.col("ib").replace_strict(model_of, default=None, return_dtype=pl.String).alias("model_b"),
+        pl.col("cb").replace_strict(class_of, default=None, return_dtype=pl.String).alias("class_b"),
+        pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in [*parts, "}"]]).alias("predicted"),
     )
+    nan_none = lambda v: pl.Series(np.where(has, v, np.nan)).fill_nan(None)  # noqa: E731
+    return pl.DataFrame({
+        "segment_id": meta["segment_id"], "split": meta["split"], "label": meta["label"],
+        "n_models": pl.Series([len(names)], dtype=pl.Int64).extend_constant(len(names), len(P) - 1),
+        "jsd": jsd, "margin": margin,
+        "model_a": out["model_a"], "class_a": out["class_a"], "p_a": nan_none(conf[rows, a]),
+        "model_b": out["model_b"], "class_b": out["class_b"], "p_b": nan_none(conf[rows, b]),
+        "predicted": out["predicted"], "scheme": pl.Series([scheme], dtype=pl.String).extend_constant(scheme, len(P) - 1),
+    }, schema_overrides={"model_a": pl.String, "class_a": pl.String, "p_a": pl.Float64,
+                         "model_b": pl.String, "class_b": pl.String, "p_b": pl.Float64})
 
 
 def conflict_set(scores: pl.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> pl.DataFrame:
