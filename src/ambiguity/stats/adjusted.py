@@ -72,15 +72,15 @@ def design(in_a: np.ndarray, labels: np.ndarray, clusters: np.ndarray | None = N
     if sdd <= 1e-12 * max(n, 1):
         return _fail(empty, "no label has segments in both groups")
     h = 1.0 / n_label[lab] + d * d / sdd
-    u = np.empty(n)
     if clusters is None:
         if np.any(1.0 - h <= 1e-10):
             return _fail(empty, "a segment has leverage 1 (a group of one within its label)")
         u = d / sdd / np.sqrt(1.0 - h)
     else:
-        u = _cr2_weights(d, sdd, lab, n_label, cl, n_cl)
-        if u is None:
+        cr2 = _cr2_weights(d, sdd, lab, n_label, cl, n_cl)
+        if cr2 is None:
             return _fail(empty, "a cluster is fitted exactly (I - H_gg is singular): too few clusters per label")
+        u = cr2
     df = _bell_mccaffrey(u, d, sdd, onehot, n_label, cl, n_cl)
     order = starts = None
     if n_cl < n:  # sorted once here, not once per batch of features
@@ -163,6 +163,7 @@ def fit(des: Design, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     if des.n_clusters == len(des.cluster):  # a cluster per segment (HC2): the scores are the rows
         scores = weighted
     else:  # sum each cluster's rows (sorted once in design; reduceat is far faster than add.at)
+        assert des.order is not None and des.starts is not None
         scores = np.add.reduceat(weighted[des.order], des.starts, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.sqrt(colsums(scores * scores))
