@@ -152,6 +152,18 @@ def _fixed_probs(store: FeatureStore, names: Sequence[str], splits) -> tuple[pl.
     return meta, P, classes
 
 
+def mean_probs(store: FeatureStore, names: Sequence[str], splits: Sequence[str] | None = None,
+               scheme: str = "auto") -> tuple[pl.DataFrame, np.ndarray, list[tuple], str]:
+    """(segment_id, split, label of the first model's segments; each model's out-of-sample class distribution
+    (n, K, C), NaN where a model has no row; each model's classes; the scheme): cross-fitted means over the
+    repeats, or the fixed split's test rows (:func:`oos_predictions`), read without a frame of every row."""
+    if not PREDICTIONS.exists(store):
+        raise StatsError(NO_PREDICTIONS)
+    scheme = resolve_scheme(model_summary(store), list(names), scheme)
+    meta, P, classes = _fixed_probs(store, names, splits) if scheme == "fixed" else _crossfit_means(store, names, splits)
+    return meta, P, classes, scheme
+
+
 def conflict_scores(store: FeatureStore, models: Sequence[str] | None = None, splits: Sequence[str] | None = None,
                     scheme: str = "auto") -> pl.DataFrame:
     """One row per segment predicted by every model, out of sample (see the module notes): segment_id, split,

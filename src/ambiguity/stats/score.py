@@ -17,7 +17,7 @@ annotators      ``(1 - m) / (1 - 1/C)``, ``m`` the majority share of the judgmen
 ==============  ======================================================================  ========================
 
 Out of sample only. ``committee`` and ``conflict`` read out-of-sample predictions
-(:func:`ambiguity.stats.conflicts.oos_predictions`: cross-fitted where every model
+(:func:`ambiguity.stats.conflicts.mean_probs`: cross-fitted where every model
 has them, else the fixed split's test segments only), the same scheme for both.
 ``confidence`` and ``variability`` come from training epochs, so they exist for
 training segments only and are in sample by construction: their weight is 0
@@ -49,7 +49,7 @@ from ambiguity.errors import AmbiguityError, StatsError
 from ambiguity.models.dataset import group_modality
 from ambiguity.models.predictions import model_summary, read_dynamics
 from ambiguity.stats.boundary_tests import boundary
-from ambiguity.stats.conflicts import conflict_scores, oos_predictions
+from ambiguity.stats.conflicts import conflict_scores, mean_probs
 from ambiguity.stats.quadrant_tables import quadrant_stability, resolve_model, unimodal_models
 from ambiguity.stats.select import vote_entropy
 from ambiguity.stats.stability import of_kind
@@ -132,16 +132,14 @@ def _committee(store: FeatureStore) -> pl.DataFrame:
     models = sorted(of_kind(model_summary(store), human=False)["model"].to_list())
     if len(models) < 2:
         raise StatsError("the committee needs at least two models")
-    df, _ = oos_predictions(store, models)
-    classes = df["classes"].unique().to_list()  # distinct first: no Python list per row (10^6 segments x M models)
-    if len(classes) > 1:
+    meta, P, classes, _ = mean_probs(store, models)
+    if len(set(classes)) > 1:
         raise StatsError("the models were trained on different classes")
-    wide = df.pivot(on="model", index="segment_id", values="probs").drop_nulls()
-    if wide.height == 0:
+    every = ~np.isnan(P).any(axis=(1, 2))  # predicted by every model
+    if not every.any():
         raise StatsError("no segment is predicted by every model")
-    width = len(classes[0]) if classes else 0
-    P = np.stack([wide[m].list.to_array(width).to_numpy().astype(np.float64) for m in models])
-    return pl.DataFrame({"segment_id": wide["segment_id"], "committee": vote_entropy(P)})
+    return pl.DataFrame({"segment_id": meta["segment_id"].filter(pl.Series(every)),
+                         "committee": vote_entropy(P[every].transpose(1, 0, 2))})
 
 
 def _disagreement(store: FeatureStore, unimodal: list[str], fusion: str) -> pl.DataFrame:
