@@ -21,12 +21,12 @@ def _x(doc: dict, model: str) -> list[float]:
 
 def _forbid_compute(monkeypatch):
     """A reused entry must not compute quadrants or scores again."""
-    import ambiguity.explore.data as D
+    import ambiguity.explore.compute as C
 
     def boom(*a, **k):
         raise AssertionError("recomputed although nothing changed")
 
-    monkeypatch.setattr(D, "_compute", boom)
+    monkeypatch.setattr(C, "entry", boom)
 
 
 def test_reused_when_nothing_changed(store, monkeypatch):
@@ -98,3 +98,30 @@ def test_the_explorers_own_writes_keep_the_entry(store, table):
     c = TestClient(create_app(load(store)), base_url="http://127.0.0.1")
     assert c.post("/api/task", json={"ids": ids[:3], "task": "t1", "modality": "text"}).status_code == 200
     assert store.has_table(table) and load(store).cached
+
+
+def test_steps_in_their_own_processes_give_the_same_entry(store, monkeypatch):
+    """Above APART_ABOVE segments the quadrants and the scores are computed in spawned processes (lowered to 0
+    here): the entry is the one computed in this process, and an error in a step arrives here as itself."""
+    import ambiguity.explore.compute as C
+    from ambiguity.errors import StatsError
+    from ambiguity.explore.data import load
+
+    make_store(store, 40, repeats=2)
+    here = load(store, cache=False)
+    monkeypatch.setattr(C, "APART_ABOVE", 0)
+    import ambiguity.stats.quadrant_tables as QT
+    import ambiguity.stats.score as SC
+
+    def here_only(*a, **k):
+        raise AssertionError("computed in this process")
+
+    # broken in this process only: a spawned process imports its own (working) copies
+    monkeypatch.setattr(QT, "load_quadrants", here_only)
+    monkeypatch.setattr(SC, "ambiguity_scores", here_only)
+    apart = load(store, cache=False)
+    assert apart.folder != here.folder
+    assert _points(apart) == _points(here)
+    assert apart.scores.frame.equals(here.scores.frame) and apart.quadrants["text.m"].equals(here.quadrants["text.m"])
+    with pytest.raises(StatsError, match="unknown score component 'nope'"):  # raised in the scores' process
+        load(store, cache=False, weights={"nope": 1})

@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from ambiguity.constants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS, Scheme
+from ambiguity.constants import Scheme
 from ambiguity.errors import AmbiguityError, StatsError
+from ambiguity.explore import compute
 from ambiguity.explore import points as P
+from ambiguity.explore.compute import NO_PREDICTIONS
 from ambiguity.stores.tables import ANNOTATIONS, ATTRIBUTIONS, PREDICTIONS, SEGMENTS
 
 if TYPE_CHECKING:
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
 # ambiguity.stats is imported where it is used: 0.44 s of `python -X importtime` (polars, scipy's parts),
 # which a stored entry (nothing to compute) never needs before its first page
 
-NO_PREDICTIONS = "the store has no predictions: run `ambiguity train` (or `ambiguity predictions import FILE`), then restart `ambiguity explore`"
 SEGMENT_COLUMNS = ["segment_id", "media", "audio", "start_s", "end_s", "transcript", "label", "split", "metadata"]
 #: Segment rows kept after a read (hover asks for the same few again and again).
 ROW_CACHE = 2048
@@ -337,11 +338,6 @@ class ExploreData:
         return df.sort("task", "annotator", "round").to_dicts()
 
 
-def _counts(q: pl.DataFrame) -> dict[str, int]:
-    got = dict(q.group_by("quadrant").len().iter_rows())
-    return {k: int(got.get(k, 0)) for k in QUADRANTS}
-
-
 def in_sample(split: str | None) -> str:
     """Why the fixed scheme shows no prediction or quadrant for a segment outside its test split."""
     why = {"train": "the model trained on this segment", "val": "this segment chose the model's epoch"}.get(
@@ -374,7 +370,7 @@ def load(
     cached = hit is not None
     if hit is None:
         folder = C.begin(store, keep=key is not None)
-        meta = _compute(store, folder, scheme, fusion, unimodal, threshold, embedding, weights)
+        meta = compute.entry(store, folder, scheme, fusion, unimodal, threshold, embedding, weights)
         folder = C.commit(store, key, folder, meta)
     else:
         meta, folder = hit
@@ -382,66 +378,3 @@ def load(
         store=store, scheme=meta["scheme"], fusion=meta["fusion"], unimodal=meta["unimodal"], threshold=threshold,
         folder=folder, summary=meta, problem=meta["problem"], embedding_groups=meta["embeddings"], cached=cached, n=meta["n"],
     )
-
-
-def _compute(
-    store: FeatureStore, folder: Path, scheme: str, fusion: str | None, unimodal: list[str] | None, threshold: float,
-    embedding: str | None, weights: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """Compute the entry's files into ``folder`` one piece at a time (each model's quadrants are written and
-    slimmed before the next is read); returns its summary."""
-    from ambiguity.explore.cache import write_frame
-    from ambiguity.stats.quadrant_tables import load_quadrants, resolve_model, unimodal_models
-    from ambiguity.stats.score import ambiguity_scores, fusion_model
-    from ambiguity.stores.schema import table_name
-
-    embedding_groups = [g for g in store.groups() if "vector" in store.schema(table_name(g)).names]
-    quads: dict[str, pl.DataFrame] = {}
-    counts: dict[str, dict[str, int]] = {}
-    problem = None
-    models: list[str] = []
-    if not PREDICTIONS.exists(store):
-        problem = NO_PREDICTIONS
-    else:
-        human = scheme == Scheme.HUMAN  # people (human:audio, human:video against human:all), never with models
-        fusion = resolve_model(store, fusion) if fusion else "human:all" if human else fusion_model(store)
-        models = [resolve_model(store, m) for m in unimodal] if unimodal else sorted(unimodal_models(store, human=human))
-        if fusion is None or not models:
-            problem = "the store needs a fusion model and at least one unimodal model: run `ambiguity train GROUP GROUP ...`"
-            models = []
-        if models:
-            from ambiguity.models.predictions import model_summary
-            from ambiguity.stats.stability import resolve_scheme
-
-            # one scheme for every panel; crossfit: modal quadrant, mean p over repeats, stability
-            scheme = resolve_scheme(model_summary(store), [*models, fusion], scheme, Scheme.WITH_HUMAN)
-        for i, m in enumerate(models):
-            assert fusion is not None  # models is emptied when there is no fusion model
-            # fixed: the test split only (train and val are in sample), as every other number on the fixed scheme
-            q = load_quadrants(store, m, fusion, splits=Scheme.HELD_OUT if scheme == "fixed" else None,
-                               threshold=threshold, scheme=scheme)
-            write_frame(folder, f"quadrants-{i}", q)
-            counts[m] = _counts(q)
-            del q  # read back slim below: nothing of ours is held while the scores are computed
-    # the score is the models' (out of sample); people have their own numbers (`ambiguity annotations human`)
-    scores = ambiguity_scores(store, fusion=fusion if models and scheme != Scheme.HUMAN else None, embedding=embedding,
-                              weights=weights)
-    write_frame(folder, "scores", scores.frame)
-    components = [c for c in scores.available if c in scores.frame.columns]
-    weights, available, missing = scores.weights, list(scores.available), scores.missing
-    del scores
-    for i, m in enumerate(models):
-        lf = pl.scan_parquet(folder / f"quadrants-{i}.parquet")
-        quads[m] = lf.select("segment_id", "p_unimodal", "p_fusion", "quadrant",
-                             *(["stability"] if "stability" in lf.collect_schema().names() else [])).collect()
-    frame, facts = P.build(SEGMENTS.read(store, ["segment_id", "label", "split", "metadata"]), quads,
-                           pl.read_parquet(folder / "scores.parquet", columns=["segment_id", "score", *components]), components)
-    del quads
-    P.write(frame, folder / P.FILE)
-    return {
-        **facts, "scheme": scheme, "fusion": fusion if models else None, "unimodal": models, "threshold": threshold,
-        "problem": problem, "embeddings": embedding_groups, "weights": weights, "available": available,
-        "missing": missing, "quadrants": list(QUADRANTS), "colours": QUADRANT_COLOURS, "meaning": QUADRANT_MEANING,
-        # exact counts over every segment, whatever the page draws (it may bin or sample points)
-        "counts": counts,
-    }
