@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
@@ -24,6 +24,7 @@ from ambiguity.report.html import Section
 from ambiguity.stats.comparisons import compare_quadrants, join_quadrants
 from ambiguity.stats.quadrant_tables import quadrants, resolve_model, unimodal_models
 from ambiguity.stats.results import one_family
+from ambiguity.stores.schema import table_name
 
 if TYPE_CHECKING:
     from ambiguity.stats.results import QuadrantComparison
@@ -212,10 +213,16 @@ class Report:
     def feature_figure(self, sec: Section, compared: Compared, columns: Callable[[pl.DataFrame], list[str]], write) -> None:
         """Figure 5 or 6: the compared features by quadrant, with the comparison's results."""
         model, groups, qc = compared
-        feats = self.store.features(groups)
-        cols = columns(feats)
+        cols = columns(self._feature_columns(groups))
+        feats = self.store.features(groups, columns=cols)  # only the drawn ones: 12 of 88 for Figure 5
         frame = join_quadrants(feats, self.quadrants(model), cols)
         sec.files += write(frame, self.out / "figures", columns=cols, comparison=qc)
+
+    def _feature_columns(self, groups: list[str]) -> pl.DataFrame:
+        """An empty frame with the columns and types that ``store.features(groups)`` returns (no row read)."""
+        if len(groups) == 1:
+            return cast(pl.DataFrame, pl.from_arrow(self.store.schema(table_name(groups[0])).empty_table()))
+        return self.store.features(groups, segment_ids=[])  # several groups: their shared columns get prefixed
 
     def flags(self) -> dict[str, str]:
         """segment_id -> the value of the settings' flag column in the segment's metadata ("" when unset)."""

@@ -36,8 +36,14 @@ def _check(frame: pl.DataFrame, columns: Sequence[str] | str | None, quadrants: 
     return select_columns(frame, columns)
 
 
-def _values(frame: pl.DataFrame, quadrant: str, column: str) -> np.ndarray:
-    v = frame.filter(pl.col("quadrant") == quadrant)[column].cast(pl.Float64).to_numpy()
+def _by_quadrant(frame: pl.DataFrame, quadrants: Sequence[str]) -> dict[str, pl.DataFrame]:
+    """The frame's rows per quadrant, split once (a filter per feature and quadrant copied the whole frame
+    36 times for Figure 5 at 10^6 segments)."""
+    return {q: frame.filter(pl.col("quadrant") == q) for q in quadrants}
+
+
+def _values(part: pl.DataFrame, column: str) -> np.ndarray:
+    v = part[column].cast(pl.Float64).to_numpy()
     return v[np.isfinite(v)]
 
 
@@ -116,6 +122,7 @@ def figure5(
     renderer, so that neighbouring titles never run into each other.
     """
     names = _check(frame, columns, quadrants)
+    parts = _by_quadrant(frame, quadrants)
     ncols = max(1, min(ncols, len(names)))
     nrows = math.ceil(len(names) / ncols)
     fig = Figure(figsize=(3.1 * ncols, 2.9 * nrows), layout="constrained")
@@ -123,7 +130,7 @@ def figure5(
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
     titles = {}
     for ax, name in zip(axes, names, strict=False):
-        data = [_values(frame, q, name) for q in quadrants]
+        data = [_values(parts[q], name) for q in quadrants]
         pos = [i for i, d in enumerate(data) if len(d)]
         if pos:
             box = ax.boxplot([data[i] for i in pos], positions=pos, widths=0.6, patch_artist=True, showfliers=False,
@@ -168,6 +175,7 @@ def figure6(
     rate 0) is marked "no activations" instead of an empty slot ("no data": no values).
     """
     names = _check(frame, columns, quadrants)
+    parts = _by_quadrant(frame, quadrants)
     nrows = max(1, math.ceil(len(names) / _AUS_PER_ROW))
     per_row = math.ceil(len(names) / nrows)
     width = 0.8 / len(quadrants)
@@ -177,7 +185,7 @@ def figure6(
     axes = np.atleast_1d(fig.subplots(nrows, 1, squeeze=False, sharey=True).ravel())
     stats = {}
     for n in names:
-        vals = [_values(frame, q, n) for q in quadrants]
+        vals = [_values(parts[q], n) for q in quadrants]
         mean = np.array([v.mean() if len(v) else np.nan for v in vals])
         se = np.array([v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else np.nan for v in vals])
         stats[n] = (vals, mean, se)
