@@ -7,13 +7,17 @@ summarised and red / green tested against blue with seeded permutation tests.
 
 Nearest neighbours are exact (blocked matrix products: one pass gives the k nearest
 and the nearest of every class) up to ``exact_limit`` rows, and come from a Lance
-IVF vector index above it. The 2-D UMAP projection for Figure 3 is optional.
+IVF vector index above it, with its recall measured and reported. ``query_sample``
+searches the neighbours of a seeded sample of segments per quadrant only (among all
+segments): the tests are then exact permutation tests on the sample. The 2-D UMAP
+projection for Figure 3 is optional.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import tempfile
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,8 +28,18 @@ import polars as pl
 from ambiguity.constants import AGAINST_BLUE_PAIRS
 from ambiguity.errors import StatsError
 from ambiguity.stats.multitest import adjust, check_correction
-from ambiguity.stats.neighbours import EXACT_LIMIT, _check_k, _check_vectors, neighbours
+from ambiguity.stats.neighbours import (
+    EXACT_LIMIT,
+    MAP_BYTES,
+    ROW_CHUNK,
+    TARGET_RECALL,
+    _check_k,
+    _check_vectors,
+    neighbours,
+)
 from ambiguity.stats.results import BoundaryResult
+from ambiguity.stores.schema import table_name
+from ambiguity.stores.tables import Table
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
@@ -133,8 +147,8 @@ def _quadrant_column(quadrants: Any, ids: list[str], n: int) -> list[str | None]
         for c in ("segment_id", "quadrant"):
             if c not in quadrants.columns:
                 raise StatsError(f"the quadrants frame has no column {c!r}")
-        lookup = dict(zip(quadrants["segment_id"].cast(pl.String).to_list(), quadrants["quadrant"].cast(pl.String).to_list(), strict=True))
-        return [lookup.get(i) for i in ids]
+        frame = quadrants.select(pl.col("segment_id").cast(pl.String), pl.col("quadrant").cast(pl.String)).unique("segment_id", keep="first")
+        return pl.DataFrame({"segment_id": ids}).join(frame, on="segment_id", how="left", maintain_order="left")["quadrant"].to_list()
     q = [None if v is None else str(v) for v in quadrants]
     if len(q) != n:
         raise StatsError(f"{len(q)} quadrants for {n} vectors: give one per row, or a frame with segment_id and quadrant")
@@ -159,6 +173,9 @@ def boundary_arrays(
     umap_neighbors: int = 15,
     umap_min_dist: float = 0.1,
     group: str | None = None,
+    target_recall: float = TARGET_RECALL,
+    query_sample: int | None = None,
+    overwrite: bool = False,
 ) -> BoundaryResult:
     """Boundary analysis of arrays: other-label share, margin, per-quadrant summary, permutation tests.
 
@@ -173,7 +190,13 @@ def boundary_arrays(
     pairs : quadrant pairs to test; n_permutations, seed: of each permutation test
         (0 permutations: no tests); correction: over all the tests.
     exact_limit : exact search up to this many rows, a Lance vector index above.
+    nprobes, target_recall : index path: partitions searched per query, or (default) probes
+        raised until recall@k on a sample reaches ``target_recall`` (see :func:`neighbours`).
     umap : add a seeded 2-D UMAP projection (umap_x, umap_y) for Figure 3.
+    query_sample : search the neighbours of at most this many segments per quadrant (seeded,
+        stratified by quadrant; needs ``quadrants``), among all segments; the other segments
+        get the reason "not in the query sample". Summary and tests are of the sample.
+    overwrite : ``vectors`` (float32) may be normalised in place (saves a copy of a large embedding).
 
     Returns
     -------
@@ -184,6 +207,10 @@ def boundary_arrays(
         raise StatsError(f"n_permutations must be a non-negative integer, got {n_permutations!r}")
     if not isinstance(exact_limit, (int, np.integer)) or exact_limit < 1:
         raise StatsError(f"exact_limit must be a positive integer, got {exact_limit!r}")
+    if query_sample is not None and (not isinstance(query_sample, (int, np.integer)) or query_sample < 2):
+        raise StatsError(f"query_sample must be an integer of at least 2, got {query_sample!r}")
+    if query_sample is not None and quadrants is None:
+        raise StatsError("query_sample samples segments per quadrant: give quadrants")
     try:
         x = np.asarray(vectors)
     except (TypeError, ValueError) as exc:
@@ -204,8 +231,11 @@ def boundary_arrays(
         x = x.astype(np.float64)
 
     reason: list[str | None] = [None] * n
-    finite = np.isfinite(x).all(axis=1)
-    zero = (x == 0).all(axis=1)
+    finite, zero = np.empty(n, bool), np.empty(n, bool)
+    for a in range(0, n, ROW_CHUNK):  # in chunks: no n x d temporary
+        c = np.asarray(x[a : a + ROW_CHUNK])
+        finite[a : a + len(c)] = np.isfinite(c).all(axis=1)
+        zero[a : a + len(c)] = (c == 0).all(axis=1)
     for i in range(n):
         if labels[i] is None:
             reason[i] = "no label"
@@ -216,12 +246,19 @@ def boundary_arrays(
     keep = np.array([r is None for r in reason], dtype=bool)
     _check_k(k, int(keep.sum()), metric)
     lab = np.array([str(v) for v in labels], dtype=object)
-    nb = neighbours(x[keep], lab[keep], k, metric, exact_limit=exact_limit, nprobes=nprobes)
-    classes = sorted(set(lab[keep].tolist()))
-    own = np.searchsorted(np.array(classes, dtype=object), lab[keep])
+    xk = x if keep.all() else x[keep]  # no copy of a whole embedding
     lab_k = lab[keep]
+    pos = _query_rows(np.asarray(quad, dtype=object)[keep], query_sample, seed) if query_sample else None
+    if umap:  # of the queried segments; before the search, which may normalise xk in place
+        xy = project_umap(xk if pos is None else xk[pos], metric=metric, seed=seed, n_neighbors=umap_neighbors, min_dist=umap_min_dist)
+    nb = neighbours(xk, lab_k, k, metric, exact_limit=exact_limit, nprobes=nprobes, target_recall=target_recall,
+                    rows=pos, overwrite=overwrite or xk is not x)
+    del xk
+    classes = sorted(set(lab_k.tolist()))
+    own = np.searchsorted(np.array(classes, dtype=object), lab_k if pos is None else lab_k[pos])
+    lab_q = lab_k if pos is None else lab_k[pos]
     found = nb.index >= 0
-    other = (lab_k[np.where(found, nb.index, 0)] != lab_k[:, None]) & found
+    other = (lab_k[np.where(found, nb.index, 0)] != lab_q[:, None]) & found
     share = other.sum(axis=1) / np.maximum(found.sum(axis=1), 1)
     near = np.where(np.isfinite(nb.nearest), nb.nearest, np.nan)
     nn_same = near[np.arange(len(own)), own]
@@ -231,9 +268,11 @@ def boundary_arrays(
         warnings.simplefilter("ignore", RuntimeWarning)
         nn_other = np.nanmin(masked, axis=1) if masked.shape[1] else np.full(len(own), np.nan)
 
-    def full(values: np.ndarray) -> np.ndarray:
+    queried = np.flatnonzero(keep) if pos is None else np.flatnonzero(keep)[pos]
+
+    def full(values: np.ndarray, at: np.ndarray = queried) -> np.ndarray:
         out = np.full(n, np.nan)
-        out[keep] = values
+        out[at] = values
         return out
 
     cols: dict[str, Any] = {
@@ -245,13 +284,15 @@ def boundary_arrays(
         "nn_same": full(nn_same),
         "nn_other": full(nn_other),
     }
-    for j, row_i in enumerate(np.flatnonzero(keep).tolist()):
+    if pos is not None:
+        for row_i in np.setdiff1d(np.flatnonzero(keep), queried).tolist():
+            reason[row_i] = "not in the query sample"
+    for j, row_i in enumerate(queried.tolist()):
         if not np.isfinite(nn_other[j]):
             reason[row_i] = "no segment with another label"
         elif not np.isfinite(nn_same[j]):
-            reason[row_i] = f"no other segment labelled {lab_k[j]}"
+            reason[row_i] = f"no other segment labelled {lab_q[j]}"
     if umap:
-        xy = project_umap(x[keep], metric=metric, seed=seed, n_neighbors=umap_neighbors, min_dist=umap_min_dist)
         cols["umap_x"], cols["umap_y"] = full(xy[:, 0]), full(xy[:, 1])
     cols["reason"] = reason
     # Missing values are nulls (a row with a reason may still have an other_share).
@@ -260,7 +301,18 @@ def boundary_arrays(
     return BoundaryResult(
         segments=segments, summary=_summary(segments), tests=tests, k=k, metric=metric, method=nb.method, n_permutations=int(n_permutations), seed=seed,
         correction=correction, group=group, recall_note=nb.describe() if nb.method == "index" else None,
+        query_sample=query_sample, queried=len(queried), searched=int(keep.sum()),
     )
+
+
+def _query_rows(quad: np.ndarray, per: int, seed: int) -> np.ndarray:
+    """At most ``per`` positions of each quadrant (seeded, without replacement), sorted; no quadrant: none."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for q in sorted({v for v in quad.tolist() if v is not None}):
+        at = np.flatnonzero(quad == q)
+        out.append(at if len(at) <= per else rng.choice(at, per, replace=False))
+    return np.sort(np.concatenate(out)) if out else np.empty(0, np.int64)
 
 
 def boundary(
@@ -283,16 +335,53 @@ def boundary(
     tests; ``quadrants_note`` (their scheme, K, R and stability cut) goes into the caption. Other
     keyword arguments go to :func:`boundary_arrays`.
     """
-    ids, vectors = store.vectors(group, column)
     seg = store.segments(["segment_id", "label", "split"])
     if splits is not None:
         seg = seg.filter(pl.col("split").is_in(list(splits)))
-    lookup = dict(zip(seg["segment_id"].to_list(), seg["label"].to_list(), strict=True))
-    keep = [i for i, s in enumerate(ids) if s in lookup]
-    if not keep:
-        raise StatsError(f"no segment of group {group!r} is in the segments table{' for splits ' + ', '.join(splits) if splits else ''}")
-    ids = [ids[i] for i in keep]
-    res = boundary_arrays(
-        vectors[keep], [lookup[i] for i in ids], ids=ids, quadrants=quadrants, k=k, metric=metric, group=group, **kwargs
-    )
+    with tempfile.TemporaryDirectory(prefix="ambiguity-boundary-") as tmp:
+        ids, vectors = _read_vectors(store, group, column, seg["segment_id"], tmp)
+        if not ids.len():
+            raise StatsError(f"no segment of group {group!r} is in the segments table{' for splits ' + ', '.join(splits) if splits else ''}")
+        labels = pl.DataFrame({"segment_id": ids}).join(seg.select("segment_id", "label"), on="segment_id", how="left",
+                                                       maintain_order="left")["label"].to_list()
+        mapped = isinstance(vectors, np.memmap) or isinstance(vectors.base, np.memmap)
+        res = boundary_arrays(vectors, labels, ids=ids.to_list(), quadrants=quadrants, k=k, metric=metric, group=group,
+                              overwrite=True, **kwargs)
+        if mapped:
+            res = dataclasses.replace(res, memory_note=(
+                f"the {vectors.shape[0]:,} x {vectors.shape[1]} embedding ({vectors.nbytes / 2**30:.1f} GiB) was read into a "
+                "memory-mapped temporary file (paged by the OS), not held in memory"))
+        del vectors
     return dataclasses.replace(res, quadrants_note=quadrants_note) if quadrants_note else res
+
+
+def _read_vectors(store: FeatureStore, group: str, column: str, wanted: pl.Series, tmp: str) -> tuple[pl.Series, np.ndarray]:
+    """The ``ok`` vectors of ``group`` whose segment is in ``wanted``, read batch by batch into one float32 matrix:
+    a memory-mapped file in ``tmp`` above MAP_BYTES (the OS pages it: the embedding is never all in anonymous
+    memory), else in memory. A null vector (one with a NaN element is stored null) reads as NaN."""
+    table = Table(table_name(group), ("status",))
+    parts = []
+    n = store.group_status(group).filter(pl.col("status") == "ok").height  # (Table.count is str.count here)
+    out: np.ndarray | None = None
+    at = 0
+    for df in table.batches(store, ["segment_id", column], status="ok", batch_size=ROW_CHUNK):
+        df = df.filter(pl.col("segment_id").is_in(wanted.implode()))
+        if not df.height:
+            continue
+        col = df[column]
+        if not isinstance(col.dtype, pl.Array):
+            raise StatsError(f"column {column!r} of group {group!r} is not a vector column")
+        v = col.to_numpy().astype(np.float32, copy=False).reshape(df.height, -1)
+        if col.null_count():
+            v = np.array(v)
+            v[col.is_null().to_numpy()] = np.nan
+        if out is None:
+            shape = (n, v.shape[1])
+            big = n * v.shape[1] * 4 > MAP_BYTES
+            out = np.lib.format.open_memmap(f"{tmp}/vectors.npy", mode="w+", dtype=np.float32, shape=shape) if big else np.empty(shape, np.float32)
+        out[at : at + df.height] = v
+        at += df.height
+        parts.append(df["segment_id"])
+    ids = pl.concat(parts) if parts else pl.Series("segment_id", [], pl.String)
+    return ids, (out[:at] if out is not None else np.empty((0, 1), np.float32))
+

@@ -1,7 +1,9 @@
 """Nearest neighbours of every row of an embedding matrix, and of every class: exact or from an index.
 
-Exact search (blocked matrix products: one pass gives the k nearest and the nearest
-of every class) up to ``EXACT_LIMIT`` rows; a Lance IVF vector index above it.
+Exact search (blocked matrix products: one pass gives the k nearest and the nearest of every class,
+n^2 work) up to ``EXACT_LIMIT`` rows; above it a Lance IVF_FLAT index whose probes are raised until
+recall@k, measured against exact search on a seeded sample, reaches a target (0.95 by default), so
+the recall is measured, not hoped for. The result reports it, measured again on an independent sample.
 :mod:`ambiguity.stats.boundary_tests` builds its statistics on these neighbours.
 """
 
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,23 +20,39 @@ import numpy as np
 from ambiguity.errors import StatsError
 
 METRICS: tuple[str, ...] = ("cosine", "euclidean")
-#: Above this many rows, neighbours come from a Lance vector index instead of exact search.
-EXACT_LIMIT = 200_000
+#: Above this many rows, neighbours come from a Lance vector index instead of exact search: where the index
+#: path (recall >= 0.95) starts to cost less than exact search (bench/boundary_scale.py; docs/scaling.md).
+EXACT_LIMIT = 20_000
 #: Bytes of one block of the distance matrix in exact search.
 BLOCK_BYTES = 128 * 2**20
-#: In the index path, classes up to this size are searched exactly (cheap), larger ones by index.
+#: In the index path, a row whose k nearest miss a class of at most this many rows finds its nearest
+#: row of that class by exact search (cheap), of a larger class by the index restricted to the class.
 SMALL_CLASS = 4096
-#: In the index path, this many rows (seeded sample) are searched exactly as well, to measure recall.
+#: In the index path, this many rows (seeded sample) are searched exactly as well, to measure recall:
+#: one sample to tune the probes, an independent one to report the recall of the answer.
 RECALL_SAMPLE = 500
+#: Recall@k the index path raises its probes to reach (on the tuning sample).
+TARGET_RECALL = 0.95
+#: Probes of the first tuning step (doubled until the target is reached or every partition is probed).
+FIRST_PROBES = 2
+MAX_PARTITIONS = 4096
+#: Training rows per partition of the index's k-means.
+KMEANS_SAMPLE = 64
+#: Bytes of index partitions Lance may cache in memory per index.
+INDEX_CACHE_BYTES = 256 * 2**20
+#: Queries per Lance search call.
+QUERY_CHUNK = 1024
+#: A prepared matrix larger than this is a memory-mapped file in a temporary directory, not anonymous memory.
+MAP_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
 class Neighbours:
     """k nearest neighbours (row indices, distances) and the distance to the nearest row of each class."""
 
-    index: np.ndarray  # (n, k) int64, -1 where the index returned fewer than k
-    distance: np.ndarray  # (n, k)
-    nearest: np.ndarray  # (n, n_classes); inf where a class has no other row
+    index: np.ndarray  # (m, k) int64, -1 where the index returned fewer than k
+    distance: np.ndarray  # (m, k)
+    nearest: np.ndarray  # (m, n_classes); inf where a class has no other row
     method: str
     #: Share of the exact k nearest that the search found, over ``recall_rows`` sampled rows
     #: (index path); 1.0 on the exact path, by construction (``recall_rows`` 0).
@@ -43,13 +60,23 @@ class Neighbours:
     recall_rows: int = 0
     #: Share of the sampled rows whose nearest row of every class is the exact one (index path).
     nearest_recall: float = 1.0
+    partitions: int = 0  # IVF partitions of the index (index path)
+    nprobes: int = 0  # partitions searched per query
+    target: float | None = None  # the recall the probes were tuned to reach (None: probes given)
+    #: Per tuning step: what was tuned (recall@k, or the nearest of a label by its class index), probes, the
+    #: recall on the tuning sample and its one-sided 95% lower bound (the probes stop where it reaches the target)
+    tuning: tuple[tuple[str, int, float, float], ...] = ()
 
     def describe(self) -> str:
         """One line for the user: how the neighbours were found and, from an index, how well."""
         if self.method == "exact":
             return "exact kNN search"
         k = self.index.shape[1]
-        return (f"Lance IVF index: recall@{k} {self.recall:.3f} and nearest-per-label recall {self.nearest_recall:.3f} "
+        how = (f"probes raised until the 95% lower bound of recall@{k} on a separate sample reached {self.target:.2f}"
+               if self.target is not None
+               else "probes given")
+        return (f"Lance IVF_FLAT index ({self.partitions} partitions, {self.nprobes} probed per query: {how}): "
+                f"recall@{k} {self.recall:.3f} and nearest-per-label recall {self.nearest_recall:.3f} "
                 f"against exact search on {self.recall_rows} sampled rows")
 
 
@@ -58,30 +85,38 @@ class Neighbours:
 ROW_CHUNK = 65536
 
 
-def _prepare(x: np.ndarray, metric: str, inplace: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+def _scratch(shape: tuple[int, int], dtype: Any, tmp: str | None) -> np.ndarray:
+    """An empty matrix: a memory-mapped file in ``tmp`` above MAP_BYTES (the OS pages it), else in memory."""
+    if tmp is not None and shape[0] * shape[1] * np.dtype(dtype).itemsize > MAP_BYTES:
+        return np.lib.format.open_memmap(f"{tmp}/prepared.npy", mode="w+", dtype=dtype, shape=shape)
+    return np.empty(shape, dtype)
+
+
+def _prepare(x: np.ndarray, metric: str, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Vectors ready for products: unit rows (cosine) or globally scaled rows with squared norms.
 
-    In chunks of ROW_CHUNK rows; ``inplace`` overwrites ``x`` (a copy the caller owns) instead of
-    making one, so the prepared matrix costs no second copy of the embedding.
+    In chunks of ROW_CHUNK rows, written into ``out`` (a copy of ``x`` by default; ``x`` itself
+    to overwrite it), so the prepared matrix costs at most one more copy of the embedding.
     """
-    xs = x if inplace else x.copy()
+    xs = x.copy() if out is None else out
     n = len(xs)
     if metric == "cosine":
         for a in range(0, n, ROW_CHUNK):
-            c = xs[a : a + ROW_CHUNK]
+            c = np.array(x[a : a + ROW_CHUNK], dtype=xs.dtype)
             # Scale each row by a power of two first (exact, direction kept) so norms cannot overflow.
             _, e = np.frexp(np.abs(c).max(axis=1, initial=0.0))
             np.ldexp(c, -e[:, None].astype(np.int32), out=c)
             norm = np.sqrt(np.einsum("ij,ij->i", c, c, dtype=np.float64))
             c /= norm[:, None].astype(c.dtype)
+            xs[a : a + len(c)] = c
         return xs, np.zeros(n, xs.dtype), 0
-    top = max((float(np.abs(xs[a : a + ROW_CHUNK]).max(initial=0.0)) for a in range(0, n, ROW_CHUNK)), default=0.0)
+    top = max((float(np.abs(x[a : a + ROW_CHUNK]).max(initial=0.0)) for a in range(0, n, ROW_CHUNK)), default=0.0)
     _, e = math.frexp(top) if top > 0 else (0.0, 0)
     sq = np.empty(n, xs.dtype)
     for a in range(0, n, ROW_CHUNK):
-        c = xs[a : a + ROW_CHUNK]
-        np.ldexp(c, -e, out=c)
-        sq[a : a + ROW_CHUNK] = np.einsum("ij,ij->i", c, c)
+        c = np.ldexp(np.asarray(x[a : a + ROW_CHUNK], dtype=xs.dtype), -e).astype(xs.dtype, copy=False)
+        xs[a : a + len(c)] = c
+        sq[a : a + len(c)] = np.einsum("ij,ij->i", c, c)
     return xs, sq, e
 
 
@@ -112,15 +147,18 @@ def _block_rows(n: int, itemsize: int) -> int:
 
 # -- exact search ---------------------------------------------------------------------------------
 def _exact(
-    xp: np.ndarray, sq: np.ndarray, bounds: list[tuple[int, int]], k: int, metric: str, rows: np.ndarray | None = None
+    xp: np.ndarray, sq: np.ndarray, groups: Sequence[Any], k: int, metric: str, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, ...]:
-    """One blocked pass: k nearest (self excluded) and the nearest row of each class, for ``rows`` (default all)."""
+    """One blocked pass: k nearest (self excluded) and the nearest row of each class, for ``rows`` (default all).
+
+    ``groups``: each class's columns, a slice (rows sorted by class) or an index array.
+    """
     n = len(xp)
     rows = np.arange(n) if rows is None else rows
     m = len(rows)
     idx = np.empty((m, k), np.int64)
     dk = np.empty((m, k), xp.dtype)
-    near = np.empty((m, len(bounds)), xp.dtype)
+    near = np.empty((m, len(groups)), xp.dtype)
     step = _block_rows(n, xp.dtype.itemsize)
     for i0 in range(0, m, step):
         i1 = min(m, i0 + step)
@@ -132,23 +170,21 @@ def _exact(
         order = np.argsort(ds, axis=1, kind="stable")
         idx[i0:i1] = np.take_along_axis(part, order, axis=1)
         dk[i0:i1] = np.take_along_axis(ds, order, axis=1)
-        for c, (a, b) in enumerate(bounds):
-            near[i0:i1, c] = s[:, a:b].min(axis=1)
+        for c, g in enumerate(groups):
+            near[i0:i1, c] = s[:, g].min(axis=1)
     return idx, dk, near
 
 
-def _nearest_in(xp: np.ndarray, sq: np.ndarray, a: int, b: int, metric: str) -> np.ndarray:
-    """Score of the nearest row of xp[a:b] for every row of xp (self excluded)."""
-    n = len(xp)
-    out = np.empty(n, xp.dtype)
-    step = _block_rows(b - a, xp.dtype.itemsize)
-    for i0 in range(0, n, step):
-        i1 = min(n, i0 + step)
-        s = _scores(xp[i0:i1], sq[i0:i1], xp[a:b], sq[a:b], metric)
-        rows = np.arange(i0, i1)
-        own = (rows >= a) & (rows < b)
-        s[np.flatnonzero(own), rows[own] - a] = np.inf
-        out[i0:i1] = s.min(axis=1)
+def _nearest_among(xp: np.ndarray, sq: np.ndarray, rows: np.ndarray, members: np.ndarray, metric: str) -> np.ndarray:
+    """Score of the nearest of ``members`` for each of ``rows`` (self excluded): exact, blocked."""
+    out = np.empty(len(rows), xp.dtype)
+    ref, sq_ref = np.asarray(xp[members]), sq[members]
+    step = _block_rows(len(members), xp.dtype.itemsize)
+    for i0 in range(0, len(rows), step):
+        r = rows[i0 : i0 + step]
+        s = _scores(np.asarray(xp[r]), sq[r], ref, sq_ref, metric)
+        s[r[:, None] == members[None, :]] = np.inf
+        out[i0 : i0 + len(r)] = s.min(axis=1)
     return out
 
 
@@ -162,155 +198,208 @@ def knn_exact(
     """
     x = _check_vectors(vectors)
     _check_k(k, len(x), metric)
-    if rows is not None:
-        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        if len(rows) and (rows.min() < 0 or rows.max() >= len(x)):
-            raise StatsError(f"rows must be indices in [0, {len(x)})")
+    want = _check_rows(rows, len(x))
     xp, sq, e = _prepare(x, metric)
     with np.errstate(over="ignore", invalid="ignore"):
-        idx, dk, _ = _exact(xp, sq, [], k, metric, rows)
+        idx, dk, _ = _exact(xp, sq, [], k, metric, want)
     return idx, _to_distance(dk, metric, e)
 
 
 # -- index search ---------------------------------------------------------------------------------
-def _lance_search(ref: np.ndarray, queries: np.ndarray, k: int, metric: str, self_offset: int | None, nprobes: int | None) -> np.ndarray:
-    """Row indices (into ``ref``) of the k nearest of each query by a Lance IVF_FLAT index; -1 if missing."""
-    import lancedb
-    import pyarrow as pa
-    from lancedb.index import IvfFlat
+class _Index:
+    """A Lance IVF_FLAT index over the prepared rows ``members`` (default all), in a temporary directory.
 
-    n, d = ref.shape
-    parts = max(1, min(4096, int(math.sqrt(n))))
-    probes = nprobes or max(20, parts // 5)
-    # Rows are unit vectors for cosine, where l2 ranks the same and Lance searches it much faster.
-    dist = "l2"
-    out = np.full((len(queries), k), -1, np.int64)
-    with tempfile.TemporaryDirectory(prefix="ambiguity-knn-") as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        db = lancedb.connect(tmp)
-        # no copy of a float32 matrix: pa.array of a contiguous numpy array shares its buffer
-        vec = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(ref, dtype=np.float32).ravel()), d)
-        table = db.create_table("ref", data=pa.table({"row": pa.array(np.arange(n), pa.int64()), "vector": vec}))
-        table.create_index("vector", config=IvfFlat(distance_type=dist, num_partitions=parts))  # type: ignore[arg-type]  # "l2" or "cosine"
-        chunk = 1024
-        for q0 in range(0, len(queries), chunk):
-            q = queries[q0 : q0 + chunk].astype(np.float32)
-            res = (
-                table.search(list(q)).distance_type(dist).limit(  # type: ignore[attr-defined]  # the vector query builder has it
-                    k + (self_offset is not None))
-                .nprobes(probes).select(["row"]).to_arrow()
-            )
+    l2 distance: for cosine the rows are unit vectors, where l2 ranks the same and Lance searches it
+    faster. sqrt(n) partitions (Lance's guidance for IVF), at most MAX_PARTITIONS.
+    """
+
+    def __init__(self, xp: np.ndarray, tmp: str, members: np.ndarray | None = None, name: str = "all") -> None:
+        import lancedb
+        import pyarrow as pa
+        from lancedb.index import IvfFlat
+
+        self.xp = xp
+        self.members = np.arange(len(xp)) if members is None else members
+        n, d = len(self.members), xp.shape[1]
+        self.partitions = max(1, min(MAX_PARTITIONS, int(math.sqrt(n))))
+        schema = pa.schema([("row", pa.int64()), ("vector", pa.list_(pa.float32(), d))])
+
+        def chunks():  # ROW_CHUNK rows at a time: the table is written without another copy of the matrix
+            for a in range(0, n, ROW_CHUNK):
+                m = self.members[a : a + ROW_CHUNK]
+                v = np.ascontiguousarray(xp[m] if members is not None else xp[a : a + ROW_CHUNK], dtype=np.float32)
+                yield pa.record_batch([pa.array(m), pa.FixedSizeListArray.from_arrays(pa.array(v.ravel()), d)], schema=schema)
+
+        reader = pa.RecordBatchReader.from_batches(schema, chunks())
+        # Lance caches whole index partitions in memory (an IVF_FLAT index is a copy of the vectors): bounded here
+        session = lancedb.Session(index_cache_size_bytes=INDEX_CACHE_BYTES)
+        self.table = lancedb.connect(tmp, session=session).create_table(name, data=reader)
+        # k-means trained on 64 rows per partition, not Lance's 256: half the build's CPU at 10^5 rows, the same
+        # recall at each probe count (bench/boundary_scale.py); the probes are tuned to the target either way.
+        cfg = IvfFlat(distance_type="l2", num_partitions=self.partitions, sample_rate=KMEANS_SAMPLE)
+        self.table.create_index("vector", config=cfg)
+
+    def search(self, rows: np.ndarray, k: int, nprobes: int) -> np.ndarray:
+        """Indices of the k nearest members of each of ``rows`` (itself left out), nearest first; -1 where
+        fewer were found."""
+        out = np.full((len(rows), k), -1, np.int64)
+        for q0 in range(0, len(rows), QUERY_CHUNK):
+            r = rows[q0 : q0 + QUERY_CHUNK]
+            q = np.asarray(self.xp[r], dtype=np.float32)
+            res = (self.table.search(list(q)).distance_type("l2").limit(k + 1).nprobes(nprobes)  # type: ignore[attr-defined]  # the vector query builder has these
+                   .select(["row", "_distance"]).to_arrow())
             qi = res.column("query_index").to_numpy().astype(np.int64)
             row = res.column("row").to_numpy()
             dd = res.column("_distance").to_numpy()
-            keep = np.ones(len(qi), bool) if self_offset is None else row != qi + q0 - self_offset
+            keep = row != r[qi]
             qi, row, dd = qi[keep], row[keep], dd[keep]
             order = np.lexsort((row, dd, qi))
             qi, row = qi[order], row[order]
-            first = np.searchsorted(qi, qi, side="left")
-            rank = np.arange(len(qi)) - first
+            rank = np.arange(len(qi)) - np.searchsorted(qi, qi, side="left")
             ok = rank < k
             out[q0 + qi[ok], rank[ok]] = row[ok]
-    return out
+        return out
 
-
-def _index_search(xp, sq, bounds, k, metric, nprobes):
-    n = len(xp)
-    idx = _lance_search(xp, xp, k, metric, 0, nprobes)
-    safe = np.where(idx >= 0, idx, 0)
-    dk = np.where(idx >= 0, _pair_scores(xp, sq, np.arange(n)[:, None], safe, metric), np.inf)
-    order = np.argsort(dk, axis=1, kind="stable")
-    idx, dk = np.take_along_axis(idx, order, 1), np.take_along_axis(dk, order, 1)
-    near = np.empty((n, len(bounds)), xp.dtype)
-    for c, (a, b) in enumerate(bounds):
-        if b - a <= SMALL_CLASS:
-            near[:, c] = _nearest_in(xp, sq, a, b, metric)
-            continue
-        got = _lance_search(xp[a:b], xp, 1 + 1, metric, None, nprobes)
-        rows = np.arange(n)[:, None]
-        hit = got >= 0
-        glob = np.where(hit, got + a, 0)
-        s = np.where(hit & (glob != rows), _pair_scores(xp, sq, rows, glob, metric), np.inf)
-        near[:, c] = s.min(axis=1)
-    return idx, dk.astype(xp.dtype), near
+    def tune(self, rows: np.ndarray, k: int, target: float, recall) -> tuple[int, list[tuple[int, float, float]]]:
+        """Probes doubled from FIRST_PROBES until the one-sided 95% lower bound of the mean of ``recall(found)``
+        (one value per row of ``rows``) reaches ``target``, or every partition is probed (exact search).
+        Steps: (probes, mean recall, lower bound)."""
+        p, steps = min(FIRST_PROBES, self.partitions), []
+        while True:
+            r = recall(self.search(rows, k, p))
+            mean = float(r.mean())
+            steps.append((p, mean, mean - 1.645 * float(r.std(ddof=1)) / math.sqrt(len(r)) if len(r) > 1 else mean))
+            if steps[-1][2] >= target or p >= self.partitions:
+                return p, steps
+            p = min(self.partitions, 2 * p)
 
 
 def _pair_scores(xp, sq, rows, cols, metric, chunk: int = 4096):
-    """Scores between row ``rows[i]`` and each of ``cols[i, :]``, in chunks to bound memory."""
+    """Scores between row ``rows[i]`` and each of ``cols[i, :]`` (-1: inf), in chunks to bound memory."""
     rows = np.broadcast_to(rows, cols.shape)
     out = np.empty(cols.shape, xp.dtype)
     for i0 in range(0, len(cols), chunk):
         r, c = rows[i0 : i0 + chunk], cols[i0 : i0 + chunk]
-        dots = np.einsum("ijk,ijk->ij", xp[r], xp[c])
-        out[i0 : i0 + chunk] = -dots if metric == "cosine" else np.maximum(sq[r] + sq[c] - 2 * dots, 0)
+        safe = np.where(c >= 0, c, 0)
+        dots = np.einsum("ijk,ijk->ij", np.asarray(xp[r.ravel()]).reshape(*r.shape, -1), np.asarray(xp[safe.ravel()]).reshape(*c.shape, -1))
+        s = -dots if metric == "cosine" else np.maximum(sq[r] + sq[safe] - 2 * dots, 0)
+        out[i0 : i0 + chunk] = np.where(c >= 0, s, np.inf)
     return out
+
+
+def _sample(n: int, seed: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).choice(n, min(n, RECALL_SAMPLE), replace=False))
+
+
+def _recall_at_k(got: np.ndarray, got_s: np.ndarray, ex_idx: np.ndarray, ex_s: np.ndarray) -> np.ndarray:
+    """Per row, the share of its exact k nearest found; a returned row as near as the exact k-th counts (a tie)."""
+    kth = ex_s[:, -1:]
+    tol = 1e-5 * np.maximum(1.0, np.abs(kth))
+    hit = (got[:, :, None] == ex_idx[:, None, :]).any(axis=2) | ((got >= 0) & (got_s <= kth + tol))
+    return hit.mean(axis=1)
+
+
+def _index_search(xp, sq, codes, classes, k, metric, nprobes, target, want, tmp) -> dict[str, Any]:
+    """k nearest and nearest per class of ``want`` by the index; probes tuned to ``target`` unless given.
+
+    The nearest row of a class is the first of that class among the k nearest; a row whose k nearest
+    hold none of a class searches that class: exactly for a small class, else in an index of the
+    class's rows (its own probes, tuned on the tuning sample to the same target).
+    """
+    n_classes = int(codes.max()) + 1 if len(codes) else 0
+    groups = [np.flatnonzero(codes == c) for c in range(n_classes)]
+    t_rows = _sample(len(xp), 1)  # the tuning sample (seed 1): never the one the recall is reported on
+    t_idx, t_s, t_near = _exact(xp, sq, groups, k, metric, t_rows) if nprobes is None else (t_rows, t_rows, t_rows)
+    ix = _Index(xp, tmp)
+    if nprobes is None:
+        p, steps = ix.tune(t_rows, k, target, lambda got: _recall_at_k(got, _pair_scores(xp, sq, t_rows[:, None], got, metric), t_idx, t_s))
+        tuning = [(f"recall@{k}", *step) for step in steps]
+    else:
+        p, tuning = max(1, min(int(nprobes), ix.partitions)), []
+    idx = ix.search(want, k, p)
+    dk = _pair_scores(xp, sq, want[:, None], idx, metric)
+    order = np.argsort(dk, axis=1, kind="stable")
+    idx, dk = np.take_along_axis(idx, order, 1), np.take_along_axis(dk, order, 1)
+    near = np.full((len(want), n_classes), np.inf, xp.dtype)
+    nc = np.where(idx >= 0, codes[np.where(idx >= 0, idx, 0)], -1)
+    for c, members in enumerate(groups):
+        hit = nc == c
+        near[:, c] = np.where(hit, dk, np.inf).min(axis=1)
+        miss = np.flatnonzero(~hit.any(axis=1))
+        if not len(miss):
+            continue
+        if len(members) <= SMALL_CLASS:
+            near[miss, c] = _nearest_among(xp, sq, want[miss], members, metric)
+            continue
+        cx = _Index(xp, tmp, members, f"class{c}")
+        if nprobes is None:
+            def ok(got, c=c):  # share of tuning rows whose nearest of class c is found (exact distance)
+                s = _pair_scores(xp, sq, t_rows[:, None], got, metric)[:, 0]
+                return (np.isclose(s, t_near[:, c], rtol=1e-5, atol=1e-6) | (np.isinf(s) & np.isinf(t_near[:, c]))).astype(float)
+            cp, steps = cx.tune(t_rows, 1, target, ok)
+            tuning += [(f"nearest of label {classes[c]}", *step) for step in steps]
+        else:
+            cp = max(1, min(int(nprobes), cx.partitions))
+        near[miss, c] = _pair_scores(xp, sq, want[miss][:, None], cx.search(want[miss], 1, cp), metric)[:, 0]
+    # recall of the answer, on a sample of its rows independent of the tuning one (seed 0)
+    pos = _sample(len(want), 0)
+    ex_idx, ex_s, ex_near = _exact(xp, sq, groups, k, metric, want[pos])
+    near_ok = np.isclose(near[pos], ex_near, rtol=1e-5, atol=1e-6) | (np.isinf(near[pos]) & np.isinf(ex_near))
+    return {
+        "index": idx, "dk": dk, "near": near, "recall": float(_recall_at_k(idx[pos], dk[pos], ex_idx, ex_s).mean()),
+        "recall_rows": len(pos), "nearest_recall": float(near_ok.all(axis=1).mean()), "partitions": ix.partitions,
+        "nprobes": p, "target": target if nprobes is None else None, "tuning": tuple(tuning),
+    }
 
 
 def neighbours(
     vectors: np.ndarray, labels: Sequence[Any], k: int = 10, metric: str = "cosine", *,
-    exact_limit: int = EXACT_LIMIT, nprobes: int | None = None, rows: Sequence[int] | np.ndarray | None = None,
+    exact_limit: int = EXACT_LIMIT, nprobes: int | None = None, target_recall: float = TARGET_RECALL,
+    rows: Sequence[int] | np.ndarray | None = None, overwrite: bool = False,
 ) -> Neighbours:
-    """k nearest neighbours of every row and its distance to the nearest row of each label.
+    """k nearest neighbours of every row (or of ``rows``) and its distance to the nearest row of each label.
 
-    Exact up to ``exact_limit`` rows, a Lance IVF_FLAT index above (``nprobes`` partitions
-    searched per query; default max(20, partitions / 5), with sqrt(n) partitions).
+    Exact up to ``exact_limit`` rows. Above, a Lance IVF_FLAT index with sqrt(n) partitions:
+    ``nprobes`` partitions searched per query, or (default) probes doubled from FIRST_PROBES until
+    the one-sided 95% lower bound of recall@k on a seeded sample of RECALL_SAMPLE rows, against
+    exact search, reaches ``target_recall``; the recall of the answer is then measured on an independent sample and reported.
     ``nearest[:, c]`` is the distance to the nearest other row of the c-th label in
-    ``sorted(set(labels))`` (inf if there is none). ``rows`` (exact search only) limits
-    the answer to those rows, still searched among all rows.
+    ``sorted(set(labels))`` (inf if there is none). ``rows`` limits the answer to those rows, still
+    searched among all rows. ``overwrite``: ``vectors`` (float32) may be prepared in place, saving a
+    copy of a large embedding (the caller's array is then normalised or scaled).
     """
     x = _check_vectors(vectors)
     _check_k(k, len(x), metric)
+    if not 0 < target_recall <= 1:
+        raise StatsError(f"target_recall must be in (0, 1], got {target_recall!r}")
     lab = np.asarray([str(v) for v in labels], dtype=object)
     if len(lab) != len(x):
         raise StatsError(f"{len(lab)} labels for {len(x)} vectors: give one label per row")
-    classes = sorted(set(lab.tolist()))
-    order = np.argsort(lab, kind="stable")
-    sorted_lab = lab[order]
-    bounds = [(int(np.searchsorted(sorted_lab, c, "left")), int(np.searchsorted(sorted_lab, c, "right"))) for c in classes]
+    classes, codes = np.unique(lab.astype(str), return_inverse=True)
+    want = _check_rows(rows, len(x))
+    if len(x) > exact_limit:
+        with tempfile.TemporaryDirectory(prefix="ambiguity-knn-") as tmp, np.errstate(over="ignore", invalid="ignore"):
+            xp, sq, e = _prepare(x, metric, out=x if _owned(x, overwrite) else _scratch(x.shape, x.dtype, tmp))
+            got = _index_search(xp, sq, codes, classes.tolist(), k, metric, nprobes, target_recall, want, tmp)
+            del xp
+        dk, near = got.pop("dk"), got.pop("near")
+        return Neighbours(distance=_to_distance(dk, metric, e), nearest=_to_distance(near, metric, e), method="index", **got)
+    if _owned(x, overwrite):  # prepared in place, rows unsorted: each class's columns by index
+        xp, sq, e = _prepare(x, metric, out=x)
+        order = np.arange(len(x))
+        groups: list[Any] = [np.flatnonzero(codes == c) for c in range(len(classes))]
+    else:  # a sorted copy, prepared in place: each class's columns a slice
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(classes) + 1))
+        xo = x[order]
+        xp, sq, e = _prepare(xo, metric, out=xo)
+        groups = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     inv = np.empty_like(order)
     inv[order] = np.arange(len(order))
-    want = np.arange(len(x)) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
-    if len(want) and (want.min() < 0 or want.max() >= len(x)):
-        raise StatsError(f"rows must be indices in [0, {len(x)})")
-    xp, sq, e = _prepare(x[order], metric, inplace=True)  # x[order] is already a copy
     with np.errstate(over="ignore", invalid="ignore"):
-        if len(x) <= exact_limit:
-            idx, dk, near = _exact(xp, sq, bounds, k, metric, inv[want])
-            method = "exact"
-        else:
-            if rows is not None:
-                raise StatsError(f"rows= needs exact search: raise exact_limit above {len(x)}")
-            idx, dk, near = _index_search(xp, sq, bounds, k, metric, nprobes)
-            recall = _recall(xp, sq, bounds, k, metric, idx, near)
-            idx, dk, near = idx[inv], dk[inv], near[inv]
-            method = "index"
+        idx, dk, near = _exact(xp, sq, groups, k, metric, inv[want])
     idx_orig = np.where(idx >= 0, order[np.where(idx >= 0, idx, 0)], -1)
-    return Neighbours(
-        index=idx_orig, distance=_to_distance(dk, metric, e), nearest=_to_distance(near, metric, e), method=method,
-        **(recall if method == "index" else {}),
-    )
-
-
-def _recall(xp, sq, bounds, k, metric, idx, near, sample: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """Recall of the index search against exact search on a seeded sample of rows (in sorted order).
-
-    recall@k: share of each sampled row's exact k nearest that the index returned (ties at the
-    k-th distance count as found when the returned row is as near). nearest_recall: share of
-    sampled rows whose nearest row of every class has the exact distance.
-    """
-    n = len(xp)
-    m = min(n, sample or RECALL_SAMPLE)
-    rows = np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
-    ex_idx, ex_d, ex_near = _exact(xp, sq, bounds, k, metric, rows)
-    got = idx[rows]
-    safe = np.where(got >= 0, got, 0)
-    got_d = np.where(got >= 0, _pair_scores(xp, sq, rows[:, None], safe, metric), np.inf)
-    kth = ex_d[:, -1:]
-    tol = 1e-5 * np.maximum(1.0, np.abs(kth))
-    # a returned row counts when it is one of the exact k, or as near as the exact k-th (a tie)
-    hit = (got[:, :, None] == ex_idx[:, None, :]).any(axis=2) | ((got >= 0) & (got_d <= kth + tol))
-    near_ok = np.isclose(near[rows], ex_near, rtol=1e-5, atol=1e-6) | (np.isinf(near[rows]) & np.isinf(ex_near))
-    return {"recall": float(hit.sum() / (m * k)), "recall_rows": int(m), "nearest_recall": float(near_ok.all(axis=1).mean())}
+    return Neighbours(index=idx_orig, distance=_to_distance(dk, metric, e), nearest=_to_distance(near, metric, e), method="exact")
 
 
 # -- validation -------------------------------------------------------------------------------------
@@ -337,3 +426,15 @@ def _check_k(k: Any, n: int, metric: str) -> None:
         raise StatsError(f"k must be a positive integer, got {k!r}")
     if n < k + 1:
         raise StatsError(f"k = {k} neighbours need at least {k + 1} usable segments, got {n}: lower k")
+
+
+def _owned(x: np.ndarray, overwrite: bool) -> bool:
+    """Whether ``x`` may be prepared in place: the caller gave it up, and it is a writable float32 block."""
+    return overwrite and x.dtype == np.float32 and x.flags.writeable and x.flags.c_contiguous
+
+
+def _check_rows(rows: Any, n: int) -> np.ndarray:
+    want = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
+    if len(want) and (want.min() < 0 or want.max() >= n):
+        raise StatsError(f"rows must be indices in [0, {n})")
+    return want

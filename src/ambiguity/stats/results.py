@@ -292,6 +292,10 @@ class BoundaryResult:
     group: str | None = None
     quadrants_note: str | None = None  # which quadrants: scheme, K, R, stability cut
     recall_note: str | None = None  # index search: its recall against exact search on a sample (Neighbours.describe)
+    query_sample: int | None = None  # at most this many query segments per quadrant (seeded), or None: every segment
+    queried: int | None = None  # segments whose neighbours were searched
+    searched: int | None = None  # segments searched among (every usable one)
+    memory_note: str | None = None  # how a large embedding was held (a memory-mapped temporary file)
 
     def __repr__(self) -> str:
         return (
@@ -307,7 +311,10 @@ class BoundaryResult:
         what = f"embedding group {self.group}: " if self.group else ""
         return (
             f"{what}{self.method} {self.k}-nearest neighbours ({self.metric} distance) over "
-            f"{self.segments.height} segments; two-sided permutation tests of the difference in means "
+            + (f"{self.segments.height} segments" if self.query_sample is None else
+               f"a seeded sample of at most {self.query_sample:,} segments per quadrant ({self.queried:,} in all), "
+               f"searched among all {self.searched:,} segments; summary and tests are of the sample")
+            + "; two-sided permutation tests of the difference in means "
             f"({self.n_permutations} permutations, seed {self.seed}), "
             f"{CORRECTION_NAMES[self.correction]} correction over the {self.tests.height} tests"
             + (f"; quadrants: {self.quadrants_note}" if self.quadrants_note else "")
