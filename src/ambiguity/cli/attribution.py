@@ -35,7 +35,7 @@ from ambiguity.cli.options import (
 @click.option("--chunk", type=click.IntRange(min=1), default=8192, show_default=True,
               help="Segments per pass through the model.")
 @click.option("--batch", type=click.IntRange(min=1), default=50_000, show_default=True,
-              help="Segments whose features are read, attributed and written together (memory grows with it).")
+              help="Segments (x repeats on crossfit) read, attributed and written together (memory grows with it).")
 @click.option("--pool", is_flag=True, help="One player per modality (its feature groups pooled) instead of one per feature group.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the long table (segment_id, modality, phi, v_all, v_empty, ...): .csv, .parquet or .jsonl.")

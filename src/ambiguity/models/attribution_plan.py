@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from ambiguity.models.saved import SavedModel
     from ambiguity.stores.lance import FeatureStore
 
-#: Segments whose features are read and attributed together (all their repeats): a 384-d group is
-#: 77 MB of float32 per batch, whatever the size of the store.
+#: Rows (segment x repeat) attributed and written together, a segment's repeats in one batch: the output
+#: rows, and the features of at most this many segments (a 384-d group: 77 MB of float32), whatever the store.
 BATCH = 50_000
 
 
@@ -173,16 +173,18 @@ def _read_group(store: FeatureStore, group: str, ids: pl.Series, want: pl.Series
 
 
 def batches(store: FeatureStore, plan: Plan, size: int = BATCH) -> Iterator[list[Batch]]:
-    """Per batch of ``size`` segments (in segment_id order), one :class:`Batch` per model that attributes some of them."""
+    """Per batch of about ``size`` rows of the plan (segments x repeats, a segment's repeats together, in
+    segment_id order), one :class:`Batch` per model that attributes some of them."""
     if size < 1:
         raise ModelError(f"batch={size}: use a positive number of segments")
     rows = plan.rows
     col = rows["segment_id"]
     uniq = col.unique(maintain_order=True)  # rows are sorted by segment_id
+    per = max(1, size * len(uniq) // max(rows.height, 1))  # segments per batch: size / repeats per segment
     sm0 = plan.units[0]
     dims = cast("Sequence[int]", sm0.model.input_dims)
-    for s in range(0, len(uniq), size):
-        ids = uniq.slice(s, size)
+    for s in range(0, len(uniq), per):
+        ids = uniq.slice(s, per)
         lo = int(col.search_sorted(ids[0], side="left"))
         hi = int(col.search_sorted(ids[-1], side="right"))
         part = rows.slice(lo, hi - lo)

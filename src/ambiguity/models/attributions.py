@@ -212,8 +212,8 @@ def attribute(
     """Shapley values of each player of fusion model ``model``, out of sample (see the module notes).
 
     ``splits``: on fixed, the splits attributed (default test); on crossfit, an optional filter of the
-    ingest splits (default every labelled segment). ``batch`` segments are read, attributed and written
-    at a time (``chunk`` rows per pass through the model): memory is bounded by them, not by the store.
+    ingest splits (default every labelled segment). About ``batch`` segments x repeats are read, attributed
+    and written at a time (``chunk`` rows per pass through the model): memory is bounded by them, not the store.
     """
     from ambiguity.models.saved import load_model  # imports torch: 1.3 s CPU to import
 
