@@ -66,3 +66,43 @@ def test_nothing_to_draw():
     df = _frame().with_columns(pl.lit(None, pl.Float64).alias("umap_x"))
     with pytest.raises(StatsError, match="no segment"):
         figure3(df)
+
+
+@pytest.mark.slow  # UMAP's numba compile (~15 s)
+def test_report_section_samples_query_segments_above_its_size_and_says_so(store, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import pyarrow as pa
+
+    from ambiguity.report.html import Section
+    from ambiguity.report.sections import boundary as section
+    from ambiguity.stats.stability import SchemeUsed
+
+    rng = np.random.default_rng(3)
+    n = 400
+    ids = [f"seg{i:03d}" for i in range(n)]
+    lab = rng.choice(["empathetic", "neutral"], n)
+    x = (rng.normal(size=(n, 8)) + np.where(lab == "neutral", 1.0, 0.0)[:, None]).astype(np.float32)
+    store.upsert_segments(pa.table({"segment_id": ids, "media": [None] * n, "audio": [None] * n, "start_s": [0.0] * n,
+                                    "end_s": [1.0] * n, "transcript": [None] * n, "label": lab.tolist(),
+                                    "split": ["test"] * n, "metadata": [None] * n}))
+    vec = pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 8)
+    tbl = pa.table({"segment_id": ids, "status": ["ok"] * n, "error": [None] * n, "vector": vec})
+    store.write_features("emb", tbl, tbl.schema, {"extractor": "fake", "extractor_version": "1", "params": {}, "config_key": "k"})
+    quads = pl.DataFrame({"segment_id": ids, "quadrant": rng.choice(["red", "green", "blue", "yellow"], n).tolist()})
+    monkeypatch.setattr(section, "SAMPLE_ABOVE", 100)
+    monkeypatch.setattr(section, "QUERY_SAMPLE", 20)
+    monkeypatch.setattr(section, "UMAP_MIN", 50)
+    captions: dict[str, str] = {}
+    rep = SimpleNamespace(
+        store=store, out=tmp_path, s=SimpleNamespace(text_model="text", text_group="emb", permutations=200),
+        pick=lambda explicit, modality: explicit, summary=lambda: {}, quadrants=lambda model: quads,
+        quadrant_result=lambda model: SimpleNamespace(scheme=SchemeUsed("fixed", ("test",))),
+        table=lambda stem, df, caption: captions.update({stem: caption}) or [],
+    )
+    sec = Section("figure3", "Figure 3")
+    section.build(rep, sec)
+    assert "seeded sample of at most 20 segments per quadrant (80 in all), searched among all 400 segments" in captions["boundary_tests"]
+    assert "summary and tests are of the sample" in sec.markdown
+    assert [p.suffix for p in sec.files] == [".png", ".svg"]
+    assert "of a seeded sample of at most 20 segments per quadrant (80 of 400" in sec.files[1].read_text()
