@@ -228,4 +228,7 @@ def test_store_without_predictions_opens_with_its_table(store, clip_dir, chromiu
         assert "ambiguity train" in page.inner_text("#problem")
         rows = page.evaluate("() => [...document.querySelectorAll('#table tbody tr')].map(r => r.dataset.segmentId)")
         assert rows == [f"seg{i:06d}" for i in range(12)]  # by score, none has one: missing last, ties in id order
+        page.goto(base + "/?page=99")  # a page past the end (an old link): the last page
+        page.wait_for_selector("body[data-points-ready='0']")
+        assert "page 1 of 1 (12 rows)" in page.inner_text("#pager") and page.locator("#table tbody tr").count() == 12
         browser.close()

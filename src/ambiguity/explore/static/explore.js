@@ -359,6 +359,7 @@ async function refresh(what = "all") {
     try { [sc, tb] = await Promise.all([loadScatter(), loadTable()]); } catch (e) { showProblem("error: " + e.message); return; }
     if (gen !== allGen) return; // a later change superseded this one
     ({ P, G } = sc); T = tb;
+    if (S.page > 0 && S.page * PAGE >= T.total) { S.page = Math.max(0, Math.ceil(T.total / PAGE) - 1); writeURL(); T = await loadTable(); } // a page past the end (an old link)
   } else if (what === "table") {
     const gen = ++tableGen;
     let tb;
