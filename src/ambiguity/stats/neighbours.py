@@ -362,7 +362,8 @@ def neighbours(
     Exact up to ``exact_limit`` rows. Above, a Lance IVF_FLAT index with sqrt(n) partitions:
     ``nprobes`` partitions searched per query, or (default) probes doubled from FIRST_PROBES until
     the one-sided 95% lower bound of recall@k on a seeded sample of RECALL_SAMPLE rows, against
-    exact search, reaches ``target_recall``; the recall of the answer is then measured on an independent sample and reported.
+    exact search, reaches ``target_recall``; the recall of the answer is then measured on an
+    independent sample and reported.
     ``nearest[:, c]`` is the distance to the nearest other row of the c-th label in
     ``sorted(set(labels))`` (inf if there is none). ``rows`` limits the answer to those rows, still
     searched among all rows. ``overwrite``: ``vectors`` (float32) may be prepared in place, saving a
