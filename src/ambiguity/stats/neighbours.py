@@ -238,13 +238,34 @@ class _Index:
         # recall at each probe count (bench/boundary_scale.py); the probes are tuned to the target either way.
         cfg = IvfFlat(distance_type="l2", num_partitions=self.partitions, sample_rate=KMEANS_SAMPLE)
         self.table.create_index("vector", config=cfg)
+        try:  # the partition centres, to send queries in partition order (pylance's index statistics)
+            stats = self.table.to_lance().stats.index_stats("vector_idx")
+            self.centroids: np.ndarray | None = np.asarray(stats["indices"][0]["centroids"], dtype=np.float32)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError):
+            self.centroids = None
+
+    def _by_partition(self, rows: np.ndarray) -> np.ndarray:
+        """Positions of ``rows`` ordered by their nearest partition centre. A batch of queries in one region
+        then reads a few partitions, and the bounded index cache serves them (in row order every batch of
+        1,024 queries touched nearly every partition: at 10^6 rows the whole 1.5 GB index re-read per batch)."""
+        if self.centroids is None or len(rows) <= QUERY_CHUNK:
+            return np.arange(len(rows))
+        c = self.centroids
+        half = 0.5 * np.einsum("ij,ij->i", c, c)
+        part = np.empty(len(rows), np.int64)
+        for a in range(0, len(rows), ROW_CHUNK):
+            q = np.asarray(self.xp[rows[a : a + ROW_CHUNK]], dtype=np.float32)
+            part[a : a + len(q)] = np.argmax(q @ c.T - half, axis=1)  # nearest centre in l2
+        return np.argsort(part, kind="stable")
 
     def search(self, rows: np.ndarray, k: int, nprobes: int) -> np.ndarray:
         """Indices of the k nearest members of each of ``rows`` (itself left out), nearest first; -1 where
         fewer were found."""
         out = np.full((len(rows), k), -1, np.int64)
+        by_part = self._by_partition(rows)
         for q0 in range(0, len(rows), QUERY_CHUNK):
-            r = rows[q0 : q0 + QUERY_CHUNK]
+            at = by_part[q0 : q0 + QUERY_CHUNK]
+            r = rows[at]
             q = np.asarray(self.xp[r], dtype=np.float32)
             res = (self.table.search(list(q)).distance_type("l2").limit(k + 1).nprobes(nprobes)  # type: ignore[attr-defined]  # the vector query builder has these
                    .select(["row", "_distance"]).to_arrow())
@@ -257,7 +278,7 @@ class _Index:
             qi, row = qi[order], row[order]
             rank = np.arange(len(qi)) - np.searchsorted(qi, qi, side="left")
             ok = rank < k
-            out[q0 + qi[ok], rank[ok]] = row[ok]
+            out[at[qi[ok]], rank[ok]] = row[ok]
         return out
 
     def tune(self, rows: np.ndarray, k: int, target: float, recall) -> tuple[int, list[tuple[int, float, float]]]:
