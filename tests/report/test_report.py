@@ -68,6 +68,30 @@ def test_most_ambiguous_table_is_the_ranking(report_dir):
     assert top["score"].to_list() == sorted(top["score"].to_list(), reverse=True)
     assert {"committee", "knn"} <= set(top.columns)  # the demo has predictions and a text embedding
     assert "unavailable" in (report_dir / "tables" / "most_ambiguous.md").read_text()
+    # The section reuses the report's cross-fitted quadrants: the same ranking as `ambiguity rank` computes afresh.
+    from ambiguity.stats.score import default_embedding, rank
+    from ambiguity.stores.lance import open_store
+
+    store = open_store(report_dir.parent / "store")
+    fresh = rank(store, top=20, fusion="fusion", embedding=default_embedding(store))
+    assert top["segment_id"].to_list() == fresh["segment_id"].to_list()
+    np.testing.assert_allclose(top["score"].to_numpy(), fresh["score"].to_numpy(), rtol=1e-3)  # the csv has 3 digits
+
+
+def test_the_ranking_leaves_out_knn_above_its_limit(report_dir, monkeypatch, tmp_path):
+    from ambiguity.report.build import build_report
+    from ambiguity.report.sections import ambiguous
+    from ambiguity.stores.lance import open_store
+
+    monkeypatch.setattr(ambiguous, "KNN_UP_TO", 10)  # the demo store has 80 segments
+    out = tmp_path / "report"
+    from ambiguity.report.context import ReportSettings
+    from ambiguity.report.sections import SECTIONS
+
+    skip = tuple(sp.key for sp in SECTIONS if sp.key != "ambiguous")
+    build_report(open_store(report_dir.parent / "store"), out, ReportSettings(skip=skip))
+    md = (out / "tables" / "most_ambiguous.md").read_text()
+    assert "kNN component is left out above 10 segments (80 here" in md
 
 
 def test_tables_state_test_correction_family_and_n(report_dir):

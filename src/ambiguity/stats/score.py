@@ -142,9 +142,13 @@ def _committee(store: FeatureStore) -> pl.DataFrame:
                          "committee": vote_entropy(P[every].transpose(1, 0, 2))})
 
 
-def _disagreement(store: FeatureStore, unimodal: list[str], fusion: str) -> pl.DataFrame:
-    """Mean over the unimodal models of P(red or green) across repeats (stats.quadrants.quadrant_stability)."""
-    parts = [quadrant_stability(store, m, fusion).select("segment_id", "disagreement_p") for m in unimodal]
+def _disagreement(store: FeatureStore, unimodal: list[str], fusion: str,
+                  stability: Mapping[str, pl.DataFrame] | None = None) -> pl.DataFrame:
+    """Mean over the unimodal models of P(red or green) across repeats (stats.quadrants.quadrant_stability);
+    a frame in ``stability`` is used instead of computing that model's again."""
+    have = stability or {}
+    parts = [(have[m] if m in have else quadrant_stability(store, m, fusion)).select("segment_id", "disagreement_p")
+             for m in unimodal]
     return pl.concat(parts).group_by("segment_id").agg(pl.col("disagreement_p").mean().alias("disagreement"))
 
 
@@ -201,6 +205,7 @@ def ambiguity_scores(
     embedding: str | None = None,
     k: int = 10,
     weights: Mapping[str, Any] | None = None,
+    stability: Mapping[str, pl.DataFrame] | None = None,
 ) -> ScoreResult:
 
     """Every score component the store allows, and their weighted mean (see the module notes).
@@ -208,7 +213,9 @@ def ambiguity_scores(
     ``unimodal``/``fusion`` pick the pairs whose cross-fitted disagreement is used (default:
     every unimodal model with the store's fusion model; the component is the mean over pairs);
     ``embedding`` names the vector group of the kNN component (none: no kNN component).
-    Missing inputs leave their component out and say what to run (``missing``).
+    Missing inputs leave their component out and say what to run (``missing``). ``stability``: cross-fitted
+    quadrant frames already computed (every labelled segment, threshold 0.5, no stability cut), by unimodal
+    model, used instead of computing them again (the report passes its own).
     """
     w = check_weights(weights)
     seg = store.segments(["segment_id"]).sort("segment_id")
@@ -229,7 +236,7 @@ def ambiguity_scores(
     if pair is None:
         missing["disagreement"] = COMPONENTS["disagreement"]
     else:
-        add(("disagreement",), _disagreement, store, *pair)
+        add(("disagreement",), _disagreement, store, *pair, stability)
     if PREDICTIONS.exists(store):
         add(("committee",), _committee, store)
     else:
