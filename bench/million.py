@@ -10,7 +10,8 @@ whole table.
 
 Each command then runs as a user would run it: ``ambiguity --store S CMD ...`` in a child process,
 whose process tree's RSS is sampled with psutil every 20 ms (common.tree_peak; ru_maxrss is wrong
-across fork/exec); CPU time is the children's user+system time (os.wait4). The explorer is timed
+across fork/exec), and so is its anonymous part (RssAnon: without file pages such as a memory-mapped
+embedding); CPU time is the children's user+system time (os.wait4). The explorer is timed
 from the command's start until its first page and /api/points answer, and its quadrant counts are
 checked against the store's. The growth exponent between two sizes is log(t2/t1)/log(n2/n1)
 (1 = linear).
@@ -189,27 +190,46 @@ class Run:
     cpu: float
     rss_mb: float
     note: str = ""
+    anon_mb: float = math.nan  # peak anonymous RSS (RssAnon): without file pages, e.g. a memory-mapped embedding
+
+
+def _anon(pid: int) -> int:
+    """RssAnon of a process in bytes (Linux /proc; 0 where it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+PEAK_ANON: dict[int, float] = {}  # pid -> peak anonymous MB of its tree (read by the runners)
 
 
 def _sample(pid: int, stop: threading.Event, out: list[float]) -> None:
     import psutil
 
     root = psutil.Process(pid)
-    peak = 0.0
+    peak = anon = 0.0
     while not stop.is_set():
         try:
             procs = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
             break
-        total = 0
+        total = total_anon = 0
         for q in procs:
             try:
                 total += q.memory_info().rss
+                total_anon += _anon(q.pid)
             except psutil.NoSuchProcess:
                 pass
         peak = max(peak, total / 2**20)
+        anon = max(anon, total_anon / 2**20)
         time.sleep(0.02)
     out.append(peak)
+    PEAK_ANON[pid] = anon
 
 
 def run_cli(name: str, n: int, args: list[str], timeout: float) -> Run:
@@ -232,7 +252,7 @@ def run_cli(name: str, n: int, args: list[str], timeout: float) -> Run:
             tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
             print(f"  {name} at {n:,} FAILED ({p.returncode}): {' | '.join(tail)}", flush=True)
             return Run(name, n, wall, ru.ru_utime + ru.ru_stime, peak[0] if peak else math.nan, "failed: " + " | ".join(tail)[-200:])
-    return Run(name, n, wall, ru.ru_utime + ru.ru_stime, peak[0] if peak else math.nan)
+    return Run(name, n, wall, ru.ru_utime + ru.ru_stime, peak[0] if peak else math.nan, anon_mb=PEAK_ANON.get(p.pid, math.nan))
 
 
 def _free_port() -> int:
@@ -280,7 +300,7 @@ def run_explore(store: Path, n: int, timeout: float = 3600, what: str = "explore
         th.join()
     c1 = os.times()
     cpu = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
-    return Run(what, n, wall, cpu, peak[0] if peak else math.nan, note)
+    return Run(what, n, wall, cpu, peak[0] if peak else math.nan, note, PEAK_ANON.get(p.pid, math.nan))
 
 
 def knn_floor(store: Path, n: int, queries: int = 1000) -> Run:
@@ -363,7 +383,8 @@ def main(argv: list[str] | None = None) -> list[Run]:
             r = run_cli(name, n, args, a.timeout)
             r.note = (r.note + " " if r.note else "") + f"(load {load:.1f})"
             runs.append(r)
-            print(f"  {name:<10} {n:>9,}  wall {r.wall:8.1f} s  cpu {r.cpu:8.1f} s  peak RSS {r.rss_mb:7.0f} MB {r.note}", flush=True)
+            print(f"  {name:<10} {n:>9,}  wall {r.wall:8.1f} s  cpu {r.cpu:8.1f} s  peak RSS {r.rss_mb:7.0f} MB "
+                  f"(anonymous {r.anon_mb:.0f} MB) {r.note}", flush=True)
         if not only or "knn" in only:
             r = knn_floor(store, n)
             runs.append(r)
