@@ -350,6 +350,18 @@ def commands(store: Path, tmp: Path, n: int) -> dict[str, list[str]]:
     }
 
 
+def sgemm_rate() -> float:
+    """This machine's float32 matrix-product rate in GFLOP per CPU-second (numpy's BLAS, the product
+    exact kNN is made of): the floor of a search of q queries among n d-dimensional rows is 2 q n d / rate."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((4000, 384), dtype=np.float32), rng.standard_normal((65536, 384), dtype=np.float32)
+    a @ b[:1000].T
+    c = time.process_time()
+    for _ in range(5):
+        a @ b.T
+    return 5 * 2 * 4000 * 65536 * 384 / (time.process_time() - c) / 1e9
+
+
 def exponent(t1: float, t2: float, n1: int, n2: int) -> float:
     return math.log(t2 / t1) / math.log(n2 / n1) if t1 > 0 and t2 > 0 else math.nan
 
@@ -362,7 +374,13 @@ def main(argv: list[str] | None = None) -> list[Run]:
     ap.add_argument("--keep", type=Path, help="build the stores here and keep them (reused when present)")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--knn-up-to", type=int, default=KNN_WHOLE_UP_TO, help="largest size whose commands run a kNN of every segment")
+    ap.add_argument("--sgemm", action="store_true", help="only print the machine's float32 matrix-product rate")
     a = ap.parse_args(argv)
+    if a.sgemm:
+        rate = sgemm_rate()
+        print(f"sgemm {rate:.1f} GFLOP per CPU-second (load {os.getloadavg()[0]:.1f}); 4,000 queries among 10^6 x 384: "
+              f"{2 * 4000 * 1e6 * 384 / rate / 1e9:.0f} CPU s")
+        return []
     globals()["KNN_WHOLE_UP_TO"] = a.knn_up_to
     sizes = [int(s) for s in a.sizes.split(",")] + ([1_000_000] if a.million else [])
     only = set(a.only.split(",")) if a.only else None
