@@ -84,17 +84,7 @@ def first_page(store: Path, extra: list[str], timeout: float = 3600) -> dict[str
     th.start()
     base, sizes, up = f"http://127.0.0.1:{port}", {}, None
     try:
-        while True:
-            if p.poll() is not None:
-                raise SystemExit(f"explore exited: {p.stderr.read().decode()[-1000:] if p.stderr else ''}")
-            try:
-                urllib.request.urlopen(base + "/", timeout=5).read()
-                up = time.perf_counter() - t0
-                break
-            except OSError:
-                if time.perf_counter() - t0 > timeout:
-                    raise SystemExit("explore did not answer") from None
-                time.sleep(0.02)
+        up = million.wait_until_up(p, base, t0, timeout)
         for path in FIRST[1:]:
             req = urllib.request.Request(base + path, headers={"Accept-Encoding": "gzip"})
             with urllib.request.urlopen(req, timeout=600) as r:

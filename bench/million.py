@@ -261,6 +261,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_up(p: subprocess.Popen, base: str, t0: float, timeout: float) -> float:
+    """Poll ``base``/ until the explorer answers (seconds since ``t0``); exits if it dies or times out."""
+    while True:
+        if p.poll() is not None:
+            raise SystemExit(f"explore exited: {p.stderr.read().decode()[-1000:] if p.stderr else ''}")
+        try:
+            urllib.request.urlopen(base + "/", timeout=5).read()
+            return time.perf_counter() - t0
+        except OSError:
+            if time.perf_counter() - t0 > timeout:
+                raise SystemExit("explore did not answer") from None
+            time.sleep(0.05)
+
+
 def run_explore(store: Path, n: int, timeout: float = 3600, what: str = "explore") -> Run:
     """``ambiguity explore`` from start until / and /api/points answer (the first page's data)."""
     port = _free_port()
@@ -273,16 +287,7 @@ def run_explore(store: Path, n: int, timeout: float = 3600, what: str = "explore
     base = f"http://127.0.0.1:{port}"
     note = ""
     try:
-        while True:
-            if p.poll() is not None:
-                raise SystemExit(f"explore exited: {p.stderr.read().decode()[-1000:] if p.stderr else ''}")
-            try:
-                urllib.request.urlopen(base + "/", timeout=5).read()
-                break
-            except OSError:
-                if time.perf_counter() - t0 > timeout:
-                    raise SystemExit("explore did not answer") from None
-                time.sleep(0.05)
+        wait_until_up(p, base, t0, timeout)
         pts = urllib.request.urlopen(urllib.request.Request(base + "/api/points", headers={"Accept-Encoding": "gzip"}), timeout=3600).read()
         wall = time.perf_counter() - t0
         import gzip
