@@ -293,7 +293,7 @@ def run_explore(store: Path, n: int, timeout: float = 3600, what: str = "explore
         import gzip
 
         doc = json.loads(gzip.decompress(pts))
-        note = f"counts {doc['counts'][doc['models'][0]['name']]}; points {len(pts) / 2**20:.1f} MiB gzipped" + (" (no kNN)" if extra else "")
+        note = f"counts {doc['counts'][doc['models'][0]['name']]}; summary {len(pts) / 1024:.1f} KiB gzipped" + (" (no kNN)" if extra else "")
     finally:
         p.send_signal(signal.SIGINT)
         try:
