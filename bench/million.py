@@ -205,10 +205,8 @@ def _anon(pid: int) -> int:
     return 0
 
 
-PEAK_ANON: dict[int, float] = {}  # pid -> peak anonymous MB of its tree (read by the runners)
-
-
 def _sample(pid: int, stop: threading.Event, out: list[float]) -> None:
+    """Appends the tree's peak RSS and then its peak anonymous RSS (MB) to ``out`` once ``stop`` is set."""
     import psutil
 
     root = psutil.Process(pid)
@@ -228,8 +226,7 @@ def _sample(pid: int, stop: threading.Event, out: list[float]) -> None:
         peak = max(peak, total / 2**20)
         anon = max(anon, total_anon / 2**20)
         time.sleep(0.02)
-    out.append(peak)
-    PEAK_ANON[pid] = anon
+    out += [peak, anon]
 
 
 def run_cli(name: str, n: int, args: list[str], timeout: float) -> Run:
@@ -252,7 +249,7 @@ def run_cli(name: str, n: int, args: list[str], timeout: float) -> Run:
             tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
             print(f"  {name} at {n:,} FAILED ({p.returncode}): {' | '.join(tail)}", flush=True)
             return Run(name, n, wall, ru.ru_utime + ru.ru_stime, peak[0] if peak else math.nan, "failed: " + " | ".join(tail)[-200:])
-    return Run(name, n, wall, ru.ru_utime + ru.ru_stime, peak[0] if peak else math.nan, anon_mb=PEAK_ANON.get(p.pid, math.nan))
+    return Run(name, n, wall, ru.ru_utime + ru.ru_stime, peak[0] if peak else math.nan, anon_mb=peak[1] if peak else math.nan)
 
 
 def _free_port() -> int:
@@ -305,7 +302,7 @@ def run_explore(store: Path, n: int, timeout: float = 3600, what: str = "explore
         th.join()
     c1 = os.times()
     cpu = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
-    return Run(what, n, wall, cpu, peak[0] if peak else math.nan, note, PEAK_ANON.get(p.pid, math.nan))
+    return Run(what, n, wall, cpu, peak[0] if peak else math.nan, note, peak[1] if peak else math.nan)
 
 
 def knn_floor(store: Path, n: int, queries: int = 1000) -> Run:

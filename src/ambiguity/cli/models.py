@@ -208,13 +208,14 @@ def quadrants(ctx, unimodal, fusion, splits, scheme, min_stability, threshold, n
         raise click.UsageError("no unimodal model to compare: train one or name it with --unimodal" if not human else
                                "no human unimodal condition: import judgments with `ambiguity annotations import`")
     scheme = resolve_scheme(summary, [*names, fusion], scheme, Scheme.WITH_HUMAN)
-    results = {u: quadrant_result(store, u, fusion, split_t, threshold, scheme=scheme, min_stability=min_stability) for u in names}
+    results = {u: quadrant_result(store, u, fusion, split_t, threshold, scheme=scheme, min_stability=min_stability,
+                                  summary=summary) for u in names}
     info = next(iter(results.values())).scheme
     info_classes = next(iter(results.values())).n_classes
     # Tables 1 and 2 cover the named unimodal models and the fusion model, or every model if none is named.
     table_models = [*names, fusion] if unimodal else None
-    t1 = table1(store, table_models, split_t, scheme=scheme)
-    t2 = table2(store, table_models, split_t, n_boot=n_boot, seed=seed, scheme=scheme)
+    t1 = table1(store, table_models, split_t, scheme=scheme, summary=summary)
+    t2 = table2(store, table_models, split_t, n_boot=n_boot, seed=seed, scheme=scheme, summary=summary)
     how = info.caption()
     cap1 = f"Table 1: accuracy and macro F1 per model; {how}" + ("; mean and SD over the repeats" if scheme == "crossfit" else "")
     cap2 = (f"Table 2: disagreement of predicted labels; {how}; " +

@@ -162,13 +162,20 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         q = data.points.parse(params)
         return params, q, data.points.rows(q)
 
+    def ints(params: dict[str, str], **defaults: int) -> list[int]:
+        """The named integer parameters (a default where absent); one ValueError naming them all if one is not."""
+        try:
+            return [int(params.get(k) or d) for k, d in defaults.items()]
+        except ValueError:
+            raise ValueError(f"{' and '.join(defaults)} must be integers") from None
+
     def table(request: Request) -> Response:
         """One page of the filtered, sorted rows, the exact number that match and their quadrant counts."""
         try:
             params, q, rows = query(request)
-            offset, limit = int(params.get("offset") or 0), int(params.get("limit") or 50)
+            offset, limit = ints(params, offset=0, limit=50)
         except (StatsError, ValueError) as exc:
-            return json_error(400, str(exc) if isinstance(exc, StatsError) else "offset and limit must be integers")
+            return json_error(400, str(exc))
         if offset < 0 or not 0 <= limit <= P.MAX_LIMIT:
             return json_error(400, f"offset must be >= 0 and limit between 0 and {P.MAX_LIMIT}")
         pts, metacol = data.points, params.get("metacol", "")
@@ -183,9 +190,9 @@ def create_app(data: ExploreData, *, clip_dir: str | None = None, allowed_hosts:
         """The shown points (at most DENSE_ABOVE) as JSON, or else a w x h density grid as bytes."""
         try:
             params, q, rows = query(request)
-            w, h = int(params.get("w") or 600), int(params.get("h") or 500)
+            w, h = ints(params, w=600, h=500)
         except (StatsError, ValueError) as exc:
-            return json_error(400, str(exc) if isinstance(exc, StatsError) else "w and h must be integers")
+            return json_error(400, str(exc))
         if not (1 <= w <= P.MAX_GRID and 1 <= h <= P.MAX_GRID):
             return json_error(400, f"w and h must be between 1 and {P.MAX_GRID}")
         pts = data.points

@@ -434,10 +434,12 @@ class QuadrantResult:
 
 
 def quadrants(store: FeatureStore, unimodal: str, fusion: str, splits=None, threshold: float = 0.5, *, scheme: str = "auto",
-              min_stability: float | None = None, ci: float = 0.95) -> QuadrantResult:
+              min_stability: float | None = None, ci: float = 0.95, summary: pl.DataFrame | None = None) -> QuadrantResult:
+    """``summary``: :func:`ambiguity.models.predictions.model_summary` when the caller has it (it scans a column
+    of every prediction row)."""
     from ambiguity.models.predictions import model_summary
 
-    summary = model_summary(store)  # once: it reads the whole predictions table
+    summary = model_summary(store) if summary is None else summary
     uni, fus = resolve_model(store, unimodal, summary), resolve_model(store, fusion, summary)
     if min_stability and scheme == "fixed":
         raise StatsError(_NO_CUT)
@@ -454,10 +456,10 @@ def model_classes(store: FeatureStore, model: str) -> int:
     return len(first) if first else 2
 
 
-def _table_models(store: FeatureStore, models, scheme: str) -> tuple[list[str], str, pl.DataFrame]:
+def _table_models(store: FeatureStore, models, scheme: str, summary: pl.DataFrame | None = None) -> tuple[list[str], str, pl.DataFrame]:
     from ambiguity.models.predictions import model_summary
 
-    summary = model_summary(store)
+    summary = model_summary(store) if summary is None else summary
     if models:
         models = [resolve_model(store, m, summary) for m in models]
     else:  # people or models, never both
@@ -468,7 +470,8 @@ def _table_models(store: FeatureStore, models, scheme: str) -> tuple[list[str], 
     return models, resolve_scheme(summary, models, scheme, Scheme.WITH_HUMAN), summary
 
 
-def table1(store: FeatureStore, models: Sequence[str] | None = None, splits=None, *, scheme: str = "auto") -> pl.DataFrame:
+def table1(store: FeatureStore, models: Sequence[str] | None = None, splits=None, *, scheme: str = "auto",
+           summary: pl.DataFrame | None = None) -> pl.DataFrame:
     """Table 1. Fixed: one row per model. Crossfit: accuracy and F1 are means over the repeats, with
     their SD over the repeats (``accuracy_sd``, ``f1_sd``; ``n`` segments per repeat).
 
@@ -476,7 +479,7 @@ def table1(store: FeatureStore, models: Sequence[str] | None = None, splits=None
     from the model summary, not from every row."""
     from ambiguity.models.predictions import read_predictions
 
-    models, scheme, summary = _table_models(store, models, scheme)
+    models, scheme, summary = _table_models(store, models, scheme, summary)
     splits = _scheme_splits(splits, scheme)
     desc = summary.select("model", "modalities", "kind")
     parts = []
@@ -506,14 +509,14 @@ def table1(store: FeatureStore, models: Sequence[str] | None = None, splits=None
 
 
 def table2(store: FeatureStore, models: Sequence[str] | None = None, splits=None, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0,
-           scheme: str = "auto"):
+           scheme: str = "auto", summary: pl.DataFrame | None = None):
     """Table 2. Fixed: a :class:`DisagreementResult` with bootstrap CIs. Crossfit: a
     :class:`RepeatedDisagreement`, the mean and SD of the rate over the repeats (one repeat read at a time,
     labels compared as integer codes)."""
     from ambiguity.models.predictions import read_predictions
     from ambiguity.stats.repeats import SegmentIndex
 
-    models, scheme, _ = _table_models(store, models, scheme)
+    models, scheme, _ = _table_models(store, models, scheme, summary)
     splits = _scheme_splits(splits, scheme)
     if scheme != "crossfit":  # fixed or human (a tie has no predicted label: left out of the pair's rate)
         preds = read_predictions(store, models, splits, scheme=scheme, columns=["model", "segment_id", "predicted"])

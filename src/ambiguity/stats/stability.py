@@ -92,7 +92,7 @@ def stability_from_repeats(per_repeat: pl.DataFrame, *, ci: float = 0.95) -> pl.
     col = np.searchsorted(reps.to_numpy(), per_repeat["repeat"].to_numpy())
     shape = (len(ids), len(reps))
     codes = np.full(shape, -1, np.int8)
-    codes[row, col] = pl.Series(per_repeat["quadrant"]).cast(pl.Enum(list(QUADRANTS))).to_physical().to_numpy()
+    codes[row, col] = per_repeat["quadrant"].cast(pl.Enum(list(QUADRANTS))).to_physical().to_numpy()
     has_p = "p_unimodal" in per_repeat.columns and "p_fusion" in per_repeat.columns
     pu = pf = None
     if has_p:
