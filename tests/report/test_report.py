@@ -115,3 +115,31 @@ def test_page_in_headless_chromium_shows_every_table_and_figure(report_dir, chro
             browser.close()
     assert len(widths) == pngs and all(w > 100 for w in widths)
     assert n_tables >= 10
+
+
+def test_a_large_store_builds_each_group_of_sections_in_its_own_process(report_dir, tmp_path, monkeypatch):
+    """Above APART_ABOVE segments (lowered to 0 here) the quadrants and each group of sections are computed in
+    spawned processes that share the quadrants through Arrow files: the same tables as one process builds."""
+    import polars as pl
+
+    from ambiguity.report import build
+    from ambiguity.report.context import ReportSettings
+    from ambiguity.stores.lance import open_store
+
+    store = open_store(report_dir.parent / "store")
+    settings = ReportSettings(permutations=200, audio_groups=["prosody", "opensmile"])
+    one = build.build_report(store, tmp_path / "one", settings)
+    calls = []
+    real = build.build_apart
+    monkeypatch.setattr(build, "build_apart", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(build, "APART_ABOVE", 0)
+    apart = build.build_report(store, tmp_path / "apart", settings)
+    assert calls == [1]
+    assert [(s.key, s.note, s.error) for s in apart.sections] == [(s.key, s.note, s.error) for s in one.sections]
+    tables = sorted(p.name for p in (tmp_path / "one" / "tables").glob("*.csv"))
+    assert len(tables) >= 8 and tables == sorted(p.name for p in (tmp_path / "apart" / "tables").glob("*.csv"))
+    for name in tables:
+        a, b = pl.read_csv(tmp_path / "one" / "tables" / name), pl.read_csv(tmp_path / "apart" / "tables" / name)
+        assert a.equals(b), name
+    assert sorted(p.name for p in (tmp_path / "apart" / "figures").glob("*.png")) == sorted(
+        p.name for p in (tmp_path / "one" / "figures").glob("*.png"))

@@ -14,9 +14,10 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.spatial.distance import cdist
 
-import ambiguity.stats.boundary_tests as B
+import ambiguity.stats.boundary_store as B
 import ambiguity.stats.neighbours as N
-from ambiguity.stats.boundary_tests import boundary, boundary_arrays
+from ambiguity.stats.boundary_store import boundary
+from ambiguity.stats.boundary_tests import boundary_arrays
 from ambiguity.stats.neighbours import neighbours
 
 
@@ -132,17 +133,21 @@ def test_query_sample_needs_quadrants():
         boundary_arrays(x, lab, query_sample=10)
 
 
+def _store_group(store, x, lab, ids, group="emb"):
+    n = len(ids)
+    seg = pa.table({"segment_id": ids, "media": [None] * n, "audio": [None] * n, "start_s": [0.0] * n,
+                    "end_s": [1.0] * n, "transcript": [None] * n, "label": list(lab), "split": ["train", "test"] * (n // 2),
+                    "metadata": [None] * n})
+    store.upsert_segments(seg)
+    vec = pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), x.shape[1])
+    tbl = pa.table({"segment_id": ids, "status": ["ok"] * n, "error": [None] * n, "vector": vec})
+    store.write_features(group, tbl, tbl.schema, {"extractor": "fake", "extractor_version": "1", "params": {}, "config_key": "k"})
+
+
 def test_store_read_into_a_memory_mapped_matrix_gives_the_same_answer(store, monkeypatch):
     x, lab = _data(n=300, seed=10)
     ids = [f"seg{i:03d}" for i in range(300)]
-    split = ["train", "test"] * 150
-    seg = pa.table({"segment_id": ids, "media": [None] * 300, "audio": [None] * 300, "start_s": [0.0] * 300,
-                    "end_s": [1.0] * 300, "transcript": [None] * 300, "label": lab.tolist(), "split": split,
-                    "metadata": [None] * 300})
-    store.upsert_segments(seg)
-    vec = pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), x.shape[1])
-    tbl = pa.table({"segment_id": ids, "status": ["ok"] * 300, "error": [None] * 300, "vector": vec})
-    store.write_features("emb", tbl, tbl.schema, {"extractor": "fake", "extractor_version": "1", "params": {}, "config_key": "k"})
+    _store_group(store, x, lab.tolist(), ids)
     in_memory = boundary(store, "emb", k=5, n_permutations=0)
     assert in_memory.memory_note is None
     monkeypatch.setattr(B, "MAP_BYTES", 0)  # every matrix is memory-mapped now
@@ -152,3 +157,39 @@ def test_store_read_into_a_memory_mapped_matrix_gives_the_same_answer(store, mon
     # and both equal the analysis of the arrays themselves
     ref = boundary_arrays(x, lab, ids=ids, k=5, n_permutations=0)
     assert_allclose(mapped.segments["other_share"].to_numpy(), ref.segments["other_share"].to_numpy())
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_store_sampled_path_is_streamed_and_equals_the_arrays(store, monkeypatch, metric):
+    x, lab = _data(n=400, seed=11)
+    x[7] = np.nan  # stored null: a reason, never a neighbour
+    ids = [f"seg{i:03d}" for i in range(400)]
+    labels = lab.tolist()
+    labels[9] = None
+    _store_group(store, x, labels, ids)
+    quad = pl.DataFrame({"segment_id": ids, "quadrant": _quadrants(400, seed=2)})
+    monkeypatch.setattr(B, "ROW_CHUNK", 64)  # the store is read in 7 batches
+    got = boundary(store, "emb", k=5, metric=metric, quadrants=quad, query_sample=15, seed=1, n_permutations=0)
+    assert got.memory_note and "searched exactly in one pass" in got.memory_note
+    # the reference: the whole matrix in memory, every row's neighbours searched by neighbours() (exact below
+    # its limit), then the sampled rows picked out; the sample is the same seeded draw
+    ref = boundary_arrays(x, labels, ids=ids, quadrants=quad, k=5, metric=metric, n_permutations=0)
+    asked = got.segments.filter(pl.col("other_share").is_not_null())
+    assert asked.height == 60 and got.queried == 60 and got.searched == 398
+    want = ref.segments.join(asked.select("segment_id"), on="segment_id", maintain_order="right")
+    assert_allclose(asked["other_share"].to_numpy(), want["other_share"].to_numpy())
+    assert_allclose(asked["margin"].to_numpy(), want["margin"].to_numpy(), rtol=1e-4, atol=1e-6)
+    reasons = dict(zip(got.segments["segment_id"], got.segments["reason"], strict=True))
+    assert reasons["seg007"] == "vector has NaN or Inf" and reasons["seg009"] == "no label"
+    same = boundary_arrays(x, labels, ids=ids, quadrants=quad, k=5, metric=metric, query_sample=15, seed=1, n_permutations=0)
+    assert same.segments.equals(got.segments)
+
+
+def test_a_group_that_changes_between_passes_is_refused(store):
+    x, lab = _data(n=100, seed=12)
+    ids = [f"seg{i:03d}" for i in range(100)]
+    _store_group(store, x, lab.tolist(), ids)
+    src = B.StoreSource(store, "emb", "vector", pl.Series(ids + ["seg999"]), "/nonexistent")
+    _store_group(store, x[:2], ["a", "b"], ["seg999", "seg998"])  # a write between the passes
+    with pytest.raises(Exception, match="changed while it was read"):
+        list(src.chunks())

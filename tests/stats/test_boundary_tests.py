@@ -15,7 +15,8 @@ from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 import ambiguity.stats.neighbours as N
 from ambiguity.errors import StatsError
-from ambiguity.stats.boundary_tests import boundary, boundary_arrays, permutation_tests
+from ambiguity.stats.boundary_store import boundary
+from ambiguity.stats.boundary_tests import boundary_arrays, permutation_tests
 from ambiguity.stats.neighbours import knn_exact, neighbours
 
 

@@ -267,7 +267,7 @@ def test_sample_refuses_mixed_schemes_and_takes_crossfit(cf_store):
 
 
 def test_boundary_caption_states_the_scheme(cf_features):
-    from ambiguity.stats.boundary_tests import boundary
+    from ambiguity.stats.boundary_store import boundary
 
     res = quadrants(cf_features, "text.x", "fusion")
     b = boundary(cf_features, "text.vec", k=1, quadrants=res.frame, quadrants_note=res.scheme.caption(), n_permutations=10)

@@ -114,17 +114,17 @@ def compare(ctx, groups, unimodal, fusion, columns, features, rates, pairs, spli
 @click.option("--permutations", type=click.IntRange(min=0), default=10_000, show_default=True, help="Permutations per test (0: no tests).")
 @seed_option("Seed of the permutation tests and UMAP.")
 @correction_option("Correction over the per-quadrant tests.")
-@click.option("--exact-limit", type=click.IntRange(min=1), default=EXACT_LIMIT, show_default=True, help="Exact kNN up to this many segments, a Lance vector index above.")
+@click.option("--exact-limit", type=click.IntRange(min=1), default=EXACT_LIMIT, show_default=True, help="Exact kNN up to this many segments, a Lance vector index above; with --query-sample, up to this many sampled segments (searched exactly in one streamed pass).")
 @click.option("--target-recall", type=click.FloatRange(min=0, max=1, min_open=True), default=TARGET_RECALL, show_default=True,
               help="Index search: probes raised until the 95% lower bound of recall@k against exact search on a sample reaches this.")
-@click.option("--query-sample", type=click.IntRange(min=2), help="Search the neighbours of at most this many segments per quadrant (seeded), among all; needs --unimodal.")
+@click.option("--query-sample", type=click.IntRange(min=2), help="Search the neighbours of at most this many segments per quadrant (seeded), among all, streaming the embedding; needs --unimodal.")
 @format_option()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write per-segment values to this .csv or .parquet.")
 @click.option("--figure", "figure_dir", type=click.Path(file_okay=False, path_type=Path), help="Compute a UMAP projection and write Figure 3 (PNG, SVG) here.")
 @click.pass_context
 def boundary(ctx, group, unimodal, fusion, splits, scheme, min_stability, threshold, neighbour_splits, k, metric, permutations, seed, correction, exact_limit, target_recall, query_sample, fmt, out, figure_dir) -> None:
     """Nearest-neighbour boundary analysis of the embedding GROUP: other-label share, margin, permutation tests."""
-    from ambiguity.stats.boundary_tests import boundary as run
+    from ambiguity.stats.boundary_store import boundary as run
 
     if out and out.suffix.lower() not in (".csv", ".parquet"):
         raise click.BadParameter("use a .csv or .parquet file", param_hint="--out")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from ambiguity.apart import APART_ABOVE, opened, run_apart
 from ambiguity.constants import QUADRANT_COLOURS, QUADRANT_MEANING, QUADRANTS, Scheme
 from ambiguity.explore import points as P
 from ambiguity.stores.tables import PREDICTIONS, SEGMENTS
@@ -29,36 +30,13 @@ def _counts(q: pl.DataFrame) -> dict[str, int]:
 
 
 
-#: Above this many segments the quadrants and the scores are computed each in a spawned process (Lance is
-#: not fork-safe): what the allocators keep after a step goes back when its process ends. Measured at 10^6 in
-#: one process: 1.0 GB held after the quadrants and 2.0 GB after the scores, with nothing of ours referenced.
-APART_ABOVE = 200_000
-
-
-def _apart(apart: bool, fn, *args):
-    """``fn(*args)`` here, or (``apart``) in a spawned process of its own; its errors are raised here."""
-    if not apart:
-        return fn(*args)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
-        return ex.submit(fn, *args).result()
-
-
-def _opened(store: FeatureStore | str) -> FeatureStore:
-    from ambiguity.stores.lance import open_store
-
-    return open_store(store) if isinstance(store, str) else store
-
-
 def _quadrant_step(store: FeatureStore | str, folder: Path, models: list[str], fusion: str, scheme: str,
                    threshold: float) -> dict[str, dict[str, int]]:
     """Each model's quadrant frame written to the entry (and dropped); returns the exact counts."""
     from ambiguity.explore.cache import write_frame
     from ambiguity.stats.quadrant_tables import load_quadrants
 
-    store, counts = _opened(store), {}
+    store, counts = opened(store), {}
     for i, m in enumerate(models):
         # fixed: the test split only (train and val are in sample), as every other number on the fixed scheme
         q = load_quadrants(store, m, fusion, splits=Scheme.HELD_OUT if scheme == "fixed" else None,
@@ -75,7 +53,7 @@ def _score_step(store: FeatureStore | str, folder: Path, fusion: str | None, emb
     from ambiguity.explore.cache import write_frame
     from ambiguity.stats.score import ambiguity_scores
 
-    scores = ambiguity_scores(_opened(store), fusion=fusion, embedding=embedding, weights=weights)
+    scores = ambiguity_scores(opened(store), fusion=fusion, embedding=embedding, weights=weights)
     write_frame(folder, "scores", scores.frame)
     return scores.weights, list(scores.available), scores.missing, [c for c in scores.available if c in scores.frame.columns]
 
@@ -113,9 +91,9 @@ def entry(
             # one scheme for every panel; crossfit: modal quadrant, mean p over repeats, stability
             scheme = resolve_scheme(model_summary(store), [*models, fusion], scheme, Scheme.WITH_HUMAN)
             assert fusion is not None  # models is emptied when there is no fusion model
-            counts = _apart(apart, _quadrant_step, where, folder, models, fusion, scheme, threshold)
+            counts = run_apart(apart, _quadrant_step, where, folder, models, fusion, scheme, threshold)
     # the score is the models' (out of sample); people have their own numbers (`ambiguity annotations human`)
-    weights, available, missing, components = _apart(
+    weights, available, missing, components = run_apart(
         apart, _score_step, where, folder, fusion if models and scheme != Scheme.HUMAN else None, embedding, weights)
     for i, m in enumerate(models):
         lf = pl.scan_parquet(folder / f"quadrants-{i}.parquet")

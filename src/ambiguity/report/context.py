@@ -87,6 +87,16 @@ class SectionSpec:
 Compared = tuple[str, list[str], "QuadrantComparison"]
 
 
+def report_quadrants(store: FeatureStore, model: str, s: ReportSettings):
+    """``model``'s quadrants against the fusion model, as the report's settings say."""
+    return quadrants(store, model, s.fusion, s.splits, s.threshold, scheme=s.scheme, min_stability=s.min_stability)
+
+
+def quadrant_key(model: str) -> str:
+    """Where :class:`Report` caches ``model``'s quadrants."""
+    return f"q:{model}"
+
+
 class Report:
     """The store, the output folder and the settings, plus the results several sections share (cached)."""
 
@@ -140,10 +150,9 @@ class Report:
         raise StatsError(f"no unimodal {modality} model in the predictions table")
 
     def quadrant_result(self, model: str):
-        key = f"q:{model}"
+        key = quadrant_key(model)
         if key not in self.cache:
-            self.cache[key] = quadrants(self.store, model, self.s.fusion, self.s.splits, self.s.threshold,
-                                        scheme=self.s.scheme, min_stability=self.s.min_stability)
+            self.cache[key] = report_quadrants(self.store, model, self.s)
         return self.cache[key]
 
     def quadrants(self, model: str) -> pl.DataFrame:

@@ -12,7 +12,8 @@ No exported name is also a module's name: the modules are ``comparisons``,
 from __future__ import annotations
 
 from ambiguity.stats.assign import assign_quadrants
-from ambiguity.stats.boundary_tests import boundary, boundary_arrays
+from ambiguity.stats.boundary_store import boundary
+from ambiguity.stats.boundary_tests import boundary_arrays
 from ambiguity.stats.comparisons import compare, compare_quadrant_frame, compare_quadrants
 from ambiguity.stats.interrater import AgreementResult, agreement, cohen_kappa, fleiss, krippendorff_alpha
 from ambiguity.stats.multitest import adjust

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tempfile
 import warnings
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import polars as pl
@@ -30,19 +29,15 @@ from ambiguity.errors import StatsError
 from ambiguity.stats.multitest import adjust, check_correction
 from ambiguity.stats.neighbours import (
     EXACT_LIMIT,
-    MAP_BYTES,
     ROW_CHUNK,
     TARGET_RECALL,
+    Neighbours,
     _check_k,
     _check_vectors,
     neighbours,
 )
+from ambiguity.stats.neighbours_stream import StreamedSearch, scale_exponent
 from ambiguity.stats.results import BoundaryResult
-from ambiguity.stores.schema import table_name
-from ambiguity.stores.tables import Table
-
-if TYPE_CHECKING:
-    from ambiguity.stores.lance import FeatureStore
 
 QUADRANT_ORDER = ("red", "green", "blue", "yellow")
 
@@ -184,7 +179,7 @@ def boundary_arrays(
 
     Parameters
     ----------
-    vectors : (n, d) embeddings. Rows with NaN / Inf (or, for cosine, all zeros) and rows
+    vectors : (n, d) embeddings (or a :class:`VectorSource`). Rows with NaN / Inf (or, for cosine, all zeros) and rows
         without a label are kept in the output with a reason and no values.
     labels : the class of each row (any number of classes).
     ids : segment ids (default ``"0"``, ``"1"``, ...).
@@ -198,12 +193,85 @@ def boundary_arrays(
     umap : add a seeded 2-D UMAP projection (umap_x, umap_y) for Figure 3.
     query_sample : search the neighbours of at most this many segments per quadrant (seeded,
         stratified by quadrant; needs ``quadrants``), among all segments; the other segments
-        get the reason "not in the query sample". Summary and tests are of the sample.
+        get the reason "not in the query sample". Summary and tests are of the sample. When the
+        sample is at most ``exact_limit`` rows it is searched exactly, in one streamed pass (the memory
+        of the sample and one chunk of rows, whatever n).
     overwrite : ``vectors`` (float32) may be normalised in place (saves a copy of a large embedding).
 
     Returns
     -------
     BoundaryResult with per-segment values, a per-quadrant summary and the tests.
+    """
+    if isinstance(vectors, VectorSource):
+        source, n = vectors, len(vectors)
+    else:
+        try:
+            x = np.asarray(vectors)
+        except (TypeError, ValueError) as exc:
+            raise StatsError(f"vectors must be a 2-D numeric array: {exc}") from None
+        if x.ndim != 2 or x.shape[1] == 0 or not np.issubdtype(x.dtype, np.number):
+            raise StatsError(f"vectors must be a 2-D numeric array (segments x dimensions), got shape {x.shape} of {x.dtype}")
+        source, n = ArraySource(x if x.dtype == np.float32 else x.astype(np.float64), overwrite), len(x)
+    labels = list(labels)
+    if len(labels) != n:
+        raise StatsError(f"{len(labels)} labels for {n} vectors: give one label per row")
+    ids = [str(i) for i in (ids if ids is not None else range(n))]
+    if len(ids) != n:
+        raise StatsError(f"{len(ids)} ids for {n} vectors")
+    return analyse(source, labels, ids, quadrants=quadrants, k=k, metric=metric, pairs=pairs,
+                   n_permutations=n_permutations, seed=seed, correction=correction, exact_limit=exact_limit, nprobes=nprobes,
+                   umap=umap, umap_neighbors=umap_neighbors, umap_min_dist=umap_min_dist, group=group,
+                   target_recall=target_recall, query_sample=query_sample)
+
+
+@runtime_checkable
+class VectorSource(Protocol):
+    """Where the vectors come from: an array, or a store read batch by batch (:mod:`ambiguity.stats.boundary_store`)."""
+
+    def __len__(self) -> int: ...
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """Every row, in order, a chunk of rows at a time (raw values)."""
+        ...
+
+    def rows(self, at: np.ndarray) -> np.ndarray:
+        """The rows at the sorted positions ``at``."""
+        ...
+
+    def whole(self) -> tuple[np.ndarray, bool]:
+        """The whole matrix, and whether the search may normalise it in place."""
+        ...
+
+
+@dataclasses.dataclass
+class ArraySource:
+    x: np.ndarray
+    overwrite: bool = False
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        return (np.asarray(self.x[a : a + ROW_CHUNK]) for a in range(0, len(self.x), ROW_CHUNK))
+
+    def rows(self, at: np.ndarray) -> np.ndarray:
+        return np.asarray(self.x[at])
+
+    def whole(self) -> tuple[np.ndarray, bool]:
+        return self.x, self.overwrite
+
+
+def analyse(
+    source: VectorSource, labels: list[Any], ids: list[str], *, quadrants: Any, k: int, metric: str,
+    pairs: Sequence[tuple[str, str]], n_permutations: int, seed: int, correction: str, exact_limit: int,
+    nprobes: int | None, umap: bool, umap_neighbors: int, umap_min_dist: float, group: str | None,
+    target_recall: float, query_sample: int | None,
+) -> BoundaryResult:
+    """:func:`boundary_arrays` on the rows of ``source`` (one label and id per row).
+
+    With ``query_sample``, when the sampled rows are at most ``exact_limit``, they are searched exactly in
+    one streamed pass over the rows (:class:`StreamedSearch`: the memory of the sample and one chunk);
+    otherwise the whole matrix is searched (:func:`neighbours`: exact up to ``exact_limit`` rows, else an index).
     """
     check_correction(correction)
     if not isinstance(n_permutations, (int, np.integer)) or n_permutations < 0:
@@ -214,49 +282,78 @@ def boundary_arrays(
         raise StatsError(f"query_sample must be an integer of at least 2, got {query_sample!r}")
     if query_sample is not None and quadrants is None:
         raise StatsError("query_sample samples segments per quadrant: give quadrants")
-    try:
-        x = np.asarray(vectors)
-    except (TypeError, ValueError) as exc:
-        raise StatsError(f"vectors must be a 2-D numeric array: {exc}") from None
-    if x.ndim != 2 or x.shape[1] == 0 or not np.issubdtype(x.dtype, np.number):
-        raise StatsError(f"vectors must be a 2-D numeric array (segments x dimensions), got shape {x.shape} of {x.dtype}")
-    n = len(x)
-    labels = list(labels)
-    if len(labels) != n:
-        raise StatsError(f"{len(labels)} labels for {n} vectors: give one label per row")
-    ids = [str(i) for i in (ids if ids is not None else range(n))]
-    if len(ids) != n:
-        raise StatsError(f"{len(ids)} ids for {n} vectors")
+    n = len(ids)
     if len(set(ids)) != n:
         raise StatsError("ids are not unique: give one id per segment")
     quad = _quadrant_column(quadrants, ids, n)
-    if x.dtype != np.float32:
-        x = x.astype(np.float64)
-
-    reason: list[str | None] = [None] * n
     finite, zero = np.empty(n, bool), np.empty(n, bool)
-    for a in range(0, n, ROW_CHUNK):  # in chunks: no n x d temporary
-        c = np.asarray(x[a : a + ROW_CHUNK])
-        finite[a : a + len(c)] = np.isfinite(c).all(axis=1)
-        zero[a : a + len(c)] = (c == 0).all(axis=1)
-    for i in range(n):
-        if labels[i] is None:
+    top, at = 0.0, 0
+    for c in source.chunks():  # one pass, a chunk at a time: no n x d temporary
+        good = np.isfinite(c).all(axis=1)
+        finite[at : at + len(c)] = good
+        zero[at : at + len(c)] = (c == 0).all(axis=1)
+        top = max(top, float(np.abs(c[good]).max(initial=0.0)))
+        at += len(c)
+    if at != n:
+        raise StatsError(f"{n} ids for {at} vectors")
+    reason, keep = _usable(labels, finite, zero, metric)
+    _check_k(k, int(keep.sum()), metric)
+    lab_k = np.array([str(v) for v in labels], dtype=object)[keep]
+    pos = _query_rows(np.asarray(quad, dtype=object)[keep], query_sample, seed) if query_sample else None
+    xy = None
+    if pos is not None and len(pos) <= exact_limit:
+        queried = np.flatnonzero(keep)[pos]
+        qx = source.rows(queried)
+        if umap:
+            xy = project_umap(qx, metric=metric, seed=seed, n_neighbors=umap_neighbors, min_dist=umap_min_dist)
+        nb = _search_sample(source, keep, lab_k, queried, qx, k, metric, top)
+    else:
+        x, own = source.whole()
+        xk = x if keep.all() else x[keep]  # no copy of a whole embedding
+        if umap:  # of the queried segments; before the search, which may normalise xk in place
+            xy = project_umap(xk if pos is None else xk[pos], metric=metric, seed=seed, n_neighbors=umap_neighbors, min_dist=umap_min_dist)
+        nb = neighbours(xk, lab_k, k, metric, exact_limit=exact_limit, nprobes=nprobes, target_recall=target_recall,
+                        rows=pos, overwrite=own or xk is not x)
+        del xk, x
+    return _analysis(nb, ids, labels, quad, reason, keep, lab_k, pos, xy, k=k, metric=metric, pairs=pairs,
+                     n_permutations=n_permutations, seed=seed, correction=correction, group=group, query_sample=query_sample)
+
+
+def _search_sample(source: VectorSource, keep: np.ndarray, lab_k: np.ndarray, queried: np.ndarray, qx: np.ndarray,
+                   k: int, metric: str, top: float) -> Neighbours:
+    """Exact neighbours of the rows ``queried`` (raw vectors ``qx``) among the kept rows, in one pass over the
+    source; indices are positions among the kept rows."""
+    classes = np.array(sorted(set(lab_k.tolist())), dtype=object)
+    codes = np.full(len(keep), -1, np.int64)
+    codes[keep] = np.searchsorted(classes, lab_k)
+    search = StreamedSearch(qx, queried, k, len(classes), metric, scale_exponent(top) if metric == "euclidean" else 0)
+    for c in source.chunks():
+        search.add(c, codes[search.seen : search.seen + len(c)])
+    nb = search.result()
+    kept_at = np.cumsum(keep) - 1
+    return dataclasses.replace(nb, index=np.where(nb.index >= 0, kept_at[np.maximum(nb.index, 0)], -1))
+
+
+def _usable(labels: Sequence[Any], finite: np.ndarray, zero: np.ndarray, metric: str) -> tuple[list[str | None], np.ndarray]:
+    """Per row, why it is not searched (None: it is), and the mask of rows that are."""
+    reason: list[str | None] = [None] * len(labels)
+    for i, v in enumerate(labels):
+        if v is None:
             reason[i] = "no label"
         elif not finite[i]:
             reason[i] = "vector has NaN or Inf"
         elif metric == "cosine" and zero[i]:
             reason[i] = "zero vector (cosine distance undefined)"
-    keep = np.array([r is None for r in reason], dtype=bool)
-    _check_k(k, int(keep.sum()), metric)
-    lab = np.array([str(v) for v in labels], dtype=object)
-    xk = x if keep.all() else x[keep]  # no copy of a whole embedding
-    lab_k = lab[keep]
-    pos = _query_rows(np.asarray(quad, dtype=object)[keep], query_sample, seed) if query_sample else None
-    if umap:  # of the queried segments; before the search, which may normalise xk in place
-        xy = project_umap(xk if pos is None else xk[pos], metric=metric, seed=seed, n_neighbors=umap_neighbors, min_dist=umap_min_dist)
-    nb = neighbours(xk, lab_k, k, metric, exact_limit=exact_limit, nprobes=nprobes, target_recall=target_recall,
-                    rows=pos, overwrite=overwrite or xk is not x)
-    del xk
+    return reason, np.array([r is None for r in reason], dtype=bool)
+
+
+def _analysis(nb: Neighbours, ids: list[str], labels: list[Any], quad: list[str | None], reason: list[str | None],
+              keep: np.ndarray, lab_k: np.ndarray, pos: np.ndarray | None, xy: np.ndarray | None, *, k: int, metric: str,
+              pairs: Sequence[tuple[str, str]], n_permutations: int, seed: int, correction: str, group: str | None,
+              query_sample: int | None) -> BoundaryResult:
+    """Other-label share and margin of the queried rows from their neighbours (``nb.index``: positions among the
+    kept rows), the per-quadrant summary and the tests."""
+    n = len(ids)
     classes = sorted(set(lab_k.tolist()))
     own = np.searchsorted(np.array(classes, dtype=object), lab_k if pos is None else lab_k[pos])
     lab_q = lab_k if pos is None else lab_k[pos]
@@ -295,7 +392,7 @@ def boundary_arrays(
             reason[row_i] = "no segment with another label"
         elif not np.isfinite(nn_same[j]):
             reason[row_i] = f"no other segment labelled {lab_q[j]}"
-    if umap:
+    if xy is not None:
         cols["umap_x"], cols["umap_y"] = full(xy[:, 0]), full(xy[:, 1])
     cols["reason"] = reason
     # Missing values are nulls (a row with a reason may still have an other_share).
@@ -316,75 +413,3 @@ def _query_rows(quad: np.ndarray, per: int, seed: int) -> np.ndarray:
         at = np.flatnonzero(quad == q)
         out.append(at if len(at) <= per else rng.choice(at, per, replace=False))
     return np.sort(np.concatenate(out)) if out else np.empty(0, np.int64)
-
-
-def boundary(
-    store: FeatureStore,
-    group: str,
-    k: int = 10,
-    metric: str = "cosine",
-    *,
-    quadrants: pl.DataFrame | None = None,
-    splits: Sequence[str] | None = None,
-    column: str = "vector",
-    quadrants_note: str | None = None,
-    **kwargs: Any,
-) -> BoundaryResult:
-    """Boundary analysis of the embedding group ``group`` of a store.
-
-    Neighbours are searched among every segment with an ``ok`` vector and a label (or only
-    those of ``splits``); ``quadrants`` (segment_id, quadrant; e.g. from
-    :func:`ambiguity.stats.quadrant_tables.load_quadrants`) adds the per-quadrant summary and
-    tests; ``quadrants_note`` (their scheme, K, R and stability cut) goes into the caption. Other
-    keyword arguments go to :func:`boundary_arrays`.
-    """
-    seg = store.segments(["segment_id", "label", "split"])
-    if splits is not None:
-        seg = seg.filter(pl.col("split").is_in(list(splits)))
-    with tempfile.TemporaryDirectory(prefix="ambiguity-boundary-") as tmp:
-        ids, vectors = _read_vectors(store, group, column, seg["segment_id"], tmp)
-        if not ids.len():
-            raise StatsError(f"no segment of group {group!r} is in the segments table{' for splits ' + ', '.join(splits) if splits else ''}")
-        labels = pl.DataFrame({"segment_id": ids}).join(seg.select("segment_id", "label"), on="segment_id", how="left",
-                                                       maintain_order="left")["label"].to_list()
-        mapped = isinstance(vectors, np.memmap) or isinstance(vectors.base, np.memmap)
-        res = boundary_arrays(vectors, labels, ids=ids.to_list(), quadrants=quadrants, k=k, metric=metric, group=group,
-                              overwrite=True, **kwargs)
-        if mapped:
-            res = dataclasses.replace(res, memory_note=(
-                f"the {vectors.shape[0]:,} x {vectors.shape[1]} embedding ({vectors.nbytes / 2**30:.1f} GiB) was read into a "
-                "memory-mapped temporary file (paged by the OS), not held in memory"))
-        del vectors
-    return dataclasses.replace(res, quadrants_note=quadrants_note) if quadrants_note else res
-
-
-def _read_vectors(store: FeatureStore, group: str, column: str, wanted: pl.Series, tmp: str) -> tuple[pl.Series, np.ndarray]:
-    """The ``ok`` vectors of ``group`` whose segment is in ``wanted``, read batch by batch into one float32 matrix:
-    a memory-mapped file in ``tmp`` above MAP_BYTES (the OS pages it: the embedding is never all in anonymous
-    memory), else in memory. A null vector (one with a NaN element is stored null) reads as NaN."""
-    table = Table(table_name(group), ("status",))
-    parts = []
-    n = store.group_status(group).filter(pl.col("status") == "ok").height  # (Table.count is str.count here)
-    out: np.ndarray | None = None
-    at = 0
-    for df in table.batches(store, ["segment_id", column], status="ok", batch_size=ROW_CHUNK):
-        df = df.filter(pl.col("segment_id").is_in(wanted.implode()))
-        if not df.height:
-            continue
-        col = df[column]
-        if not isinstance(col.dtype, pl.Array):
-            raise StatsError(f"column {column!r} of group {group!r} is not a vector column")
-        v = col.to_numpy().astype(np.float32, copy=False).reshape(df.height, -1)
-        if col.null_count():
-            v = np.array(v)
-            v[col.is_null().to_numpy()] = np.nan
-        if out is None:
-            shape = (n, v.shape[1])
-            big = n * v.shape[1] * 4 > MAP_BYTES
-            out = np.lib.format.open_memmap(f"{tmp}/vectors.npy", mode="w+", dtype=np.float32, shape=shape) if big else np.empty(shape, np.float32)
-        out[at : at + df.height] = v
-        at += df.height
-        parts.append(df["segment_id"])
-    ids = pl.concat(parts) if parts else pl.Series("segment_id", [], pl.String)
-    return ids, (out[:at] if out is not None else np.empty((0, 1), np.float32))
-

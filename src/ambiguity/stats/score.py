@@ -48,7 +48,7 @@ import polars as pl
 from ambiguity.errors import AmbiguityError, StatsError
 from ambiguity.models.dataset import group_modality
 from ambiguity.models.predictions import model_summary, read_dynamics
-from ambiguity.stats.boundary_tests import boundary
+from ambiguity.stats.boundary_store import boundary
 from ambiguity.stats.conflicts import conflict_scores, mean_probs
 from ambiguity.stats.quadrant_tables import quadrant_stability, resolve_model, unimodal_models
 from ambiguity.stats.select import vote_entropy

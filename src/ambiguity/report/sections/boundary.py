@@ -10,7 +10,7 @@ import polars as pl
 from ambiguity.report.context import Report, SectionSpec
 from ambiguity.report.fig_boundary import write_figure3
 from ambiguity.report.html import Section
-from ambiguity.stats.boundary_tests import boundary
+from ambiguity.stats.boundary_store import boundary
 
 #: Below this many segments Figure 3 projects with PCA: UMAP's numba compile costs ~15 s of CPU in every
 #: process (measured: 15 s user for 41 points, the same on a second run; the compile is not cached), which
@@ -47,7 +47,7 @@ def build(rep: Report, sec: Section) -> None:
     model = rep.pick(rep.s.text_model, "text")
     group = rep.s.text_group or (list(rep.summary().get(model, {}).get("groups") or []) or [model])[0]
     n = rep.store.group_status(group).filter(pl.col("status") == "ok").height
-    sampled: dict[str, Any] = {"query_sample": QUERY_SAMPLE, "exact_limit": n + 1} if n > SAMPLE_ABOVE else {}
+    sampled: dict[str, Any] = {"query_sample": QUERY_SAMPLE} if n > SAMPLE_ABOVE else {}
     res = boundary(rep.store, group, quadrants=rep.quadrants(model), umap=n >= UMAP_MIN,
                    quadrants_note=rep.quadrant_result(model).scheme.caption(),
                    n_permutations=rep.s.permutations, **sampled)

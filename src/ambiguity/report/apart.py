@@ -1,0 +1,95 @@
+"""The report of a large store: the quadrants and each group of sections in a spawned process of their own.
+
+Above :data:`ambiguity.apart.APART_ABOVE` segments. In one process a 10^6-segment report climbed from
+0.8 GB after Table 1 to 2.0 GB by the ranking, with 0.34 GB of cached results referenced: the rest was what
+the allocators kept after each section (bench/report.py --sections). Here each model's quadrants are computed
+once, each in its own process, and written as Arrow files that every section process memory-maps; sections
+that share a result (a feature table and its figure) run in one process. The parent builds nothing itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from ambiguity.apart import opened, run_apart
+from ambiguity.errors import AmbiguityError
+from ambiguity.report.context import Report, ReportSettings, SectionSpec, quadrant_key, report_quadrants
+from ambiguity.report.html import Section
+
+if TYPE_CHECKING:
+    from ambiguity.stores.lance import FeatureStore
+
+#: Sections that share cached results (or cost little) run in one process; any other section runs alone.
+TOGETHER: tuple[tuple[str, ...], ...] = (
+    ("table1", "table2", "figure2", "datamap"),
+    ("audio", "figure5", "au", "figure6"),  # the feature comparisons, corrected as one family with family="report"
+    ("table5", "human", "attribution"),
+    ("ambiguous", "flagged"),
+)
+
+Shared = dict[str, tuple[Path, Any]]  # cache key -> (Arrow file of the frame, the result without its frame)
+
+
+def _quadrant_file(uri: str, model: str, settings: ReportSettings, path: Path) -> Any:
+    """One model's quadrants written to ``path``; the result without its frame (None: the sections say why)."""
+    try:
+        res = report_quadrants(opened(uri), model, settings)
+    except AmbiguityError:
+        return None
+    res.frame.write_ipc(path)
+    return dataclasses.replace(res, frame=res.frame.clear())
+
+
+def _fill(rep: Report, shared: Shared) -> None:
+    for key, (path, meta) in shared.items():
+        rep.cache[key] = dataclasses.replace(meta, frame=pl.read_ipc(path))
+
+
+def _sections(uri: str, out: Path, settings: ReportSettings, keys: tuple[str, ...], shared: Shared) -> list[Section]:
+    from ambiguity.report.sections import SECTIONS
+
+    rep = Report(opened(uri), out, settings)
+    _fill(rep, shared)
+    return [rep.run(spec) for spec in SECTIONS if spec.key in keys]
+
+
+def _groups(specs: list[SectionSpec]) -> list[tuple[str, ...]]:
+    """The sections to run, in report order, cut into runs of one process each."""
+    out: list[tuple[str, ...]] = []
+    home = {k: g for g in TOGETHER for k in g}
+    for spec in specs:
+        g = home.get(spec.key)
+        if out and g is not None and out[-1][0] in g:
+            out[-1] = (*out[-1], spec.key)
+        else:
+            out.append((spec.key,))
+    return out
+
+
+def build_apart(rep: Report, specs: list[SectionSpec], tmp: Path) -> list[Section]:
+    """The sections ``specs`` of ``rep``, in order, each group built in a spawned process."""
+    store: FeatureStore = rep.store
+    shared: Shared = {}
+    try:
+        models = rep.models()
+    except AmbiguityError:  # no predictions: every section says so itself
+        models = []
+    for i, m in enumerate(models):
+        path = tmp / f"quadrants-{i}.arrow"
+        meta = run_apart(True, _quadrant_file, store.uri, m, rep.s, path)
+        if meta is not None:
+            shared[quadrant_key(m)] = (path, meta)
+    _fill(rep, shared)  # the parent's own captions (the scheme) read the same files
+    titles = {spec.key: spec.title_for(rep.s) for spec in specs}
+    built: list[Section] = []
+    for keys in _groups(specs):
+        try:
+            built += run_apart(True, _sections, store.uri, rep.out, rep.s, keys, shared)
+        except Exception as exc:  # the process itself died (memory, a signal): its sections say so, the report goes on
+            built += [Section(k, titles[k], note=f"could not build this section: its process failed: {type(exc).__name__}: {exc}",
+                              error=True) for k in keys]
+    return built
