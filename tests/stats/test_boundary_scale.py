@@ -168,7 +168,7 @@ def test_store_sampled_path_is_streamed_and_equals_the_arrays(store, monkeypatch
     labels[9] = None
     _store_group(store, x, labels, ids)
     quad = pl.DataFrame({"segment_id": ids, "quadrant": _quadrants(400, seed=2)})
-    monkeypatch.setattr(B, "ROW_CHUNK", 64)  # the store is read in 7 batches
+    monkeypatch.setattr(B, "BATCH_ROWS", 64)  # the store is read in 7 batches
     got = boundary(store, "emb", k=5, metric=metric, quadrants=quad, query_sample=15, seed=1, n_permutations=0)
     assert got.memory_note and "searched exactly in one pass" in got.memory_note
     # the reference: the whole matrix in memory, every row's neighbours searched by neighbours() (exact below

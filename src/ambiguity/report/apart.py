@@ -13,8 +13,6 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
 from ambiguity.apart import opened, run_apart
 from ambiguity.errors import AmbiguityError
 from ambiguity.report.context import Report, ReportSettings, SectionSpec, quadrant_key, report_quadrants
@@ -31,29 +29,38 @@ TOGETHER: tuple[tuple[str, ...], ...] = (
     ("ambiguous", "flagged"),
 )
 
-Shared = dict[str, tuple[Path, Any]]  # cache key -> (Arrow file of the frame, the result without its frame)
+Shared = dict[str, tuple[Path, Any]]  # Report.shared: cache key -> (Arrow file of the frame, the result without it)
 
 
-def _quadrant_file(uri: str, model: str, settings: ReportSettings, path: Path) -> Any:
-    """One model's quadrants written to ``path``; the result without its frame (None: the sections say why)."""
+def _prepare(uri: str, out: Path, settings: ReportSettings, tmp: Path) -> tuple[dict[str, Any], Shared]:
+    """The models, the model summary and each model's quadrants (written to ``tmp`` as Arrow files), computed
+    once for every section process. A model whose quadrants cannot be computed is left out: its sections say why."""
+    rep = Report(opened(uri), out, settings)
+    shared: Shared = {}
     try:
-        res = report_quadrants(opened(uri), model, settings)
-    except AmbiguityError:
-        return None
-    res.frame.write_ipc(path)
-    return dataclasses.replace(res, frame=res.frame.clear())
+        models = rep.models()
+        rep.summary()
+    except AmbiguityError:  # no predictions: every section says so itself
+        models = []
+    for i, m in enumerate(models):
+        try:
+            res = report_quadrants(rep.store, m, settings)
+        except AmbiguityError:
+            continue
+        path = tmp / f"quadrants-{i}.arrow"
+        res.frame.write_ipc(path)
+        shared[quadrant_key(m)] = (path, dataclasses.replace(res, frame=res.frame.clear()))
+        del res
+    return {k: rep.cache[k] for k in ("models", "summary") if k in rep.cache}, shared
 
 
-def _fill(rep: Report, shared: Shared) -> None:
-    for key, (path, meta) in shared.items():
-        rep.cache[key] = dataclasses.replace(meta, frame=pl.read_ipc(path))
-
-
-def _sections(uri: str, out: Path, settings: ReportSettings, keys: tuple[str, ...], shared: Shared) -> list[Section]:
+def _sections(uri: str, out: Path, settings: ReportSettings, keys: tuple[str, ...], cache: dict[str, Any],
+              shared: Shared) -> list[Section]:
     from ambiguity.report.sections import SECTIONS
 
     rep = Report(opened(uri), out, settings)
-    _fill(rep, shared)
+    rep.cache.update(cache)
+    rep.shared = shared  # each frame read when a section asks for it
     return [rep.run(spec) for spec in SECTIONS if spec.key in keys]
 
 
@@ -73,22 +80,14 @@ def _groups(specs: list[SectionSpec]) -> list[tuple[str, ...]]:
 def build_apart(rep: Report, specs: list[SectionSpec], tmp: Path) -> list[Section]:
     """The sections ``specs`` of ``rep``, in order, each group built in a spawned process."""
     store: FeatureStore = rep.store
-    shared: Shared = {}
-    try:
-        models = rep.models()
-    except AmbiguityError:  # no predictions: every section says so itself
-        models = []
-    for i, m in enumerate(models):
-        path = tmp / f"quadrants-{i}.arrow"
-        meta = run_apart(True, _quadrant_file, store.uri, m, rep.s, path)
-        if meta is not None:
-            shared[quadrant_key(m)] = (path, meta)
-    _fill(rep, shared)  # the parent's own captions (the scheme) read the same files
+    cache, shared = run_apart(True, _prepare, store.uri, rep.out, rep.s, tmp)
+    rep.cache.update(cache)
+    rep.shared = shared  # the parent's own caption (the scheme) comes from there
     titles = {spec.key: spec.title_for(rep.s) for spec in specs}
     built: list[Section] = []
     for keys in _groups(specs):
         try:
-            built += run_apart(True, _sections, store.uri, rep.out, rep.s, keys, shared)
+            built += run_apart(True, _sections, store.uri, rep.out, rep.s, keys, cache, shared)
         except Exception as exc:  # the process itself died (memory, a signal): its sections say so, the report goes on
             built += [Section(k, titles[k], note=f"could not build this section: its process failed: {type(exc).__name__}: {exc}",
                               error=True) for k in keys]

@@ -51,6 +51,7 @@ def build_report(store: FeatureStore, out: str | Path, settings: ReportSettings 
             how = rep.how()  # the scheme of the quadrants: fixed split, or crossfit with K, R and the stability cut
         except AmbiguityError:  # no predictions: every section says so already
             how = "splits " + ", ".join(rep.s.splits or ("test",))
+        rep.shared = {}  # its files go with the temporary folder: a later call computes again
     subtitle = (f"store {store.uri} · ambiguity {__version__} · {how} · "
                 f"fusion model {rep.s.fusion} · threshold {rep.s.threshold}")
     write_index(rep.out, rep.s.title, subtitle, rep.sections)

@@ -7,6 +7,7 @@ A section lives in its own module under ``report/sections/`` and is registered b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import traceback
 from collections.abc import Callable, Sequence
@@ -104,6 +105,8 @@ class Report:
         self.store, self.out, self.s = store, Path(out), settings
         self.sections: list[Section] = []
         self.cache: dict[str, Any] = {}
+        #: quadrant results another process computed: cache key -> (Arrow file of the frame, the result without it)
+        self.shared: dict[str, tuple[Path, Any]] = {}
 
     def table(self, stem: str, df: pl.DataFrame, caption: str, latex: str | None = None) -> list[Path]:
         d = self.out / "tables"
@@ -152,7 +155,11 @@ class Report:
     def quadrant_result(self, model: str):
         key = quadrant_key(model)
         if key not in self.cache:
-            self.cache[key] = report_quadrants(self.store, model, self.s)
+            if key in self.shared:  # computed by another process (report/apart.py): its Arrow file, mapped
+                path, meta = self.shared[key]
+                self.cache[key] = dataclasses.replace(meta, frame=pl.read_ipc(path))
+            else:
+                self.cache[key] = report_quadrants(self.store, model, self.s)
         return self.cache[key]
 
     def quadrants(self, model: str) -> pl.DataFrame:
@@ -160,7 +167,8 @@ class Report:
 
     def scheme(self):
         """The scheme of the report's quadrants (of its first unimodal model)."""
-        return self.quadrant_result(self.models()[0]).scheme
+        key = quadrant_key(self.models()[0])
+        return self.shared[key][1].scheme if key in self.shared else self.quadrant_result(self.models()[0]).scheme
 
     def how(self) -> str:
         return self.scheme().caption()

@@ -17,7 +17,7 @@ import polars as pl
 
 from ambiguity.errors import StatsError
 from ambiguity.stats.boundary_tests import boundary_arrays
-from ambiguity.stats.neighbours import MAP_BYTES, ROW_CHUNK
+from ambiguity.stats.neighbours import MAP_BYTES
 from ambiguity.stats.results import BoundaryResult
 from ambiguity.stores.schema import table_name
 from ambiguity.stores.tables import Table
@@ -25,26 +25,41 @@ from ambiguity.stores.tables import Table
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
 
+#: Rows per read of the group (25 MB of a 384-d float32 vector column).
+BATCH_ROWS = 16_384
+
 
 class StoreSource:
     """The ``ok`` vectors of a group whose segment is in ``wanted``, in scan order; :attr:`ids` read first (the id
     column only). Every later pass checks that it reads the same ids: the group may not change in between."""
 
     def __init__(self, store: FeatureStore, group: str, column: str, wanted: pl.Series, tmp: str) -> None:
-        self.store, self.group, self.column, self.wanted, self.tmp = store, group, column, wanted.implode(), tmp
-        self.table = Table(table_name(group), ("status",))
-        parts = [df["segment_id"] for df in self._batches(["segment_id"])]
-        self.ids = pl.concat(parts) if parts else pl.Series("segment_id", [], pl.String)
+        self.store, self.group, self.column, self.tmp = store, group, column, tmp
+        self.table = Table(table_name(group))
+        parts = list(self.table.ranges(store, ["segment_id", "status"], batch_size=1 << 18))
+        every = pl.concat(parts) if parts else pl.DataFrame(schema={"segment_id": pl.String, "status": pl.String})
+        # which rows of the table are read: one membership test here, not one per batch of every pass
+        use = every.select((pl.col("status") == "ok") & pl.col("segment_id").is_in(wanted.implode())).to_series()
+        self.use_rows = use.to_numpy()
+        self.ids = every["segment_id"].filter(use)
         self.mapped: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return self.ids.len()
 
     def _batches(self, columns: list[str]) -> Iterator[pl.DataFrame]:
-        for df in self.table.batches(self.store, columns, status="ok", batch_size=ROW_CHUNK):
-            df = df.filter(pl.col("segment_id").is_in(self.wanted))
+        # by row ranges, not a scan: a scan reads ahead of a slow consumer (the search) up to ~1 GB of vectors
+        at = 0
+        for df in self.table.ranges(self.store, columns, batch_size=BATCH_ROWS):
+            take = self.use_rows[at : at + df.height]
+            at += df.height
+            if len(take) != df.height:
+                break
+            df = df.filter(pl.Series(take))
             if df.height:
                 yield df
+        if at != len(self.use_rows):
+            raise StatsError(f"group {self.group!r} changed while it was read: run the analysis again")
 
     def chunks(self) -> Iterator[np.ndarray]:
         at = 0
@@ -129,7 +144,7 @@ def boundary(
         note = (f"the {n:,} x {d} embedding ({n * d * 4 / 2**30:.1f} GiB) was read into a memory-mapped temporary file "
                 "(paged by the OS), not held in memory")
     elif kwargs.get("query_sample") and res.queried is not None and res.queried < res.segments.height:
-        note = (f"the embedding was read in batches of {ROW_CHUNK:,} rows and the {res.queried:,} sampled segments searched "
+        note = (f"the embedding was read in batches of {BATCH_ROWS:,} rows and the {res.queried:,} sampled segments searched "
                 "exactly in one pass: it was never held in memory")
     else:
         note = None

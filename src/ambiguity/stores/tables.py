@@ -64,6 +64,11 @@ class Table(str):
         cols = list(columns) if columns is not None else None
         return store.batches(self, cols, self._where(filters), batch_size=batch_size)
 
+    def ranges(self, store: FeatureStore, columns: Iterable[str], *, batch_size: int = 1 << 16) -> Iterator[pl.DataFrame]:
+        """Every row in order, by row ranges of ``batch_size`` (no filter): the memory of one batch, however slowly
+        they are consumed (``FeatureStore.ranges``)."""
+        return store.ranges(self, list(columns), batch_size=batch_size)
+
     def delete(self, store: FeatureStore, **filters: Any) -> None:
         """Delete the rows matching every filter (one Lance commit); refuses to run without a filter."""
         cond = self._where(filters)
