@@ -118,7 +118,7 @@ def test_page_in_headless_chromium_shows_every_table_and_figure(report_dir, chro
 
 
 def test_a_large_store_builds_each_group_of_sections_in_its_own_process(report_dir, tmp_path, monkeypatch):
-    """Above APART_ABOVE segments (lowered to 0 here) the quadrants and each group of sections are computed in
+    """Above REPORT_APART_ABOVE segments (lowered to 0 here) the quadrants and each group of sections are computed in
     spawned processes that share the quadrants through Arrow files: the same tables as one process builds."""
     import polars as pl
 
@@ -132,7 +132,7 @@ def test_a_large_store_builds_each_group_of_sections_in_its_own_process(report_d
     calls = []
     real = build.build_apart
     monkeypatch.setattr(build, "build_apart", lambda *a: calls.append(1) or real(*a))
-    monkeypatch.setattr(build, "APART_ABOVE", 0)
+    monkeypatch.setattr(build, "REPORT_APART_ABOVE", 0)
     apart = build.build_report(store, tmp_path / "apart", settings)
     assert calls == [1]
     assert [(s.key, s.note, s.error) for s in apart.sections] == [(s.key, s.note, s.error) for s in one.sections]

@@ -1,10 +1,11 @@
 """The report of a large store: the quadrants and each group of sections in a spawned process of their own.
 
-Above :data:`ambiguity.apart.APART_ABOVE` segments. In one process a 10^6-segment report climbed from
+Above :data:`REPORT_APART_ABOVE` segments. In one process a 10^6-segment report climbed from
 0.8 GB after Table 1 to 2.0 GB by the ranking, with 0.34 GB of cached results referenced: the rest was what
-the allocators kept after each section (bench/report.py --sections). Here each model's quadrants are computed
-once, each in its own process, and written as Arrow files that every section process memory-maps; sections
-that share a result (a feature table and its figure) run in one process. The parent builds nothing itself.
+the allocators kept after each section (bench/report.py --sections). Here one spawned step computes the models,
+their summary and every model's quadrants, written as Arrow files that a section process reads when it asks
+for them; sections that share a result (a feature table and its figure) run in one process. The parent builds
+nothing itself.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from ambiguity.report.html import Section
 
 if TYPE_CHECKING:
     from ambiguity.stores.lance import FeatureStore
+
+#: Above this many segments the report is built this way: in one process a report peaked at 1,645 MB at 10^4
+#: segments and 2,307 MB at 10^5 (bench/million.py, docs/benchmarks.md); spawning costs ~3 s per process.
+REPORT_APART_ABOVE = 50_000
 
 #: Sections that share cached results (or cost little) run in one process; any other section runs alone.
 TOGETHER: tuple[tuple[str, ...], ...] = (

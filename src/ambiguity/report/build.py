@@ -11,9 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ambiguity.apart import APART_ABOVE
 from ambiguity.errors import AmbiguityError, ConfigError
-from ambiguity.report.apart import build_apart
+from ambiguity.report.apart import REPORT_APART_ABOVE, build_apart
 from ambiguity.report.context import Report, ReportSettings
 from ambiguity.report.html import Section, write_index
 from ambiguity.report.sections import SECTIONS
@@ -37,7 +36,7 @@ def build_report(store: FeatureStore, out: str | Path, settings: ReportSettings 
     (rep.out / "errors.log").unlink(missing_ok=True)
     specs = [spec for spec in SECTIONS if spec.key not in rep.s.skip and spec.enabled(rep.s)]
     with tempfile.TemporaryDirectory(prefix="ambiguity-report-") as tmp:
-        if store.count(SEGMENTS) > APART_ABOVE:  # each group of sections in a process of its own (report/apart.py)
+        if store.count(SEGMENTS) > REPORT_APART_ABOVE:  # each group of sections in a process of its own (report/apart.py)
             built = {sec.key: sec for sec in build_apart(rep, specs, Path(tmp))}
         else:
             built = {spec.key: rep.run(spec) for spec in specs}

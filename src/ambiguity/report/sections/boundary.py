@@ -17,8 +17,9 @@ from ambiguity.stats.boundary_store import boundary
 #: was half of a 50-segment report's time, for a picture of a few dozen points.
 UMAP_MIN = 300
 #: Above this many segments the section searches the neighbours of a seeded sample of QUERY_SAMPLE segments
-#: per quadrant only, exactly, among ALL segments (cost QUERY_SAMPLE x 4 x n: linear in n; at 10^6 about
-#: 110 CPU s, where every segment's neighbours cost ~46,000 CPU s exactly or ~5 CPU minutes by the index).
+#: per quadrant only, exactly, among ALL segments, in one streamed pass over the store (cost QUERY_SAMPLE x 4
+#: x n x d multiply-adds: linear in n; at 10^6 the search takes 64 CPU s and 0.2 GB above the rest, where every
+#: segment's neighbours cost ~46,000 CPU s exactly or ~5 CPU minutes by the index; docs/benchmarks.md).
 #: Why this is sound: each sampled segment's other-label share and margin are exactly what the full analysis
 #: gives it (its neighbours are searched among all segments, exactly), so each quadrant's sample mean is an
 #: unbiased estimate of the quadrant's mean, and each test is an exact permutation test on the sample. At
