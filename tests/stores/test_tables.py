@@ -99,3 +99,17 @@ def test_limit_and_batches_read_what_a_whole_read_reads(answers, store):
     parts = list(t.batches(store, ["key", "task"], batch_size=2, task=["pilot", "it's"]))
     assert all(p.height <= 2 for p in parts) and len(parts) >= 3
     assert pl.concat(parts).sort("key").equals(whole)
+
+
+def test_ranges_read_every_row_in_scan_order_after_deletes_and_upserts(answers, store):
+    """Row ranges (what a slow consumer reads: no read-ahead) give the rows a whole read gives, in its order,
+    with deleted rows skipped and upserted ones present once."""
+    t, rows = answers
+    t.delete(store, task="main")
+    store.upsert(t, pl.DataFrame({"key": ["k1", "k9"], "task": ["again", "new"], "annotator": ["bob", "dee"],
+                                  "round": [3, 1]}).to_arrow(), key="key")
+    whole = t.read(store, ["key", "task"])
+    parts = list(t.ranges(store, ["key", "task"], batch_size=3))
+    assert all(p.height <= 3 for p in parts) and len(parts) == -(-whole.height // 3)
+    assert pl.concat(parts).equals(whole)
+    assert sorted(whole["key"].to_list()) == ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k9"]

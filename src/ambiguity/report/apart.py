@@ -85,7 +85,10 @@ def _groups(specs: list[SectionSpec]) -> list[tuple[str, ...]]:
 def build_apart(rep: Report, specs: list[SectionSpec], tmp: Path) -> list[Section]:
     """The sections ``specs`` of ``rep``, in order, each group built in a spawned process."""
     store: FeatureStore = rep.store
-    cache, shared = run_apart(True, _prepare, store.uri, rep.out, rep.s, tmp)
+    try:
+        cache, shared = run_apart(True, _prepare, store.uri, rep.out, rep.s, tmp)
+    except Exception:  # noqa: BLE001 - the step's process died or hit a bug: each section computes what it needs
+        cache, shared = {}, {}
     rep.cache.update(cache)
     rep.shared = shared  # the parent's own caption (the scheme) comes from there
     titles = {spec.key: spec.title_for(rep.s) for spec in specs}
