@@ -87,7 +87,7 @@ def build_apart(rep: Report, specs: list[SectionSpec], tmp: Path) -> list[Sectio
     store: FeatureStore = rep.store
     try:
         cache, shared = run_apart(True, _prepare, store.uri, rep.out, rep.s, tmp)
-    except Exception:  # noqa: BLE001 - the step's process died or hit a bug: each section computes what it needs
+    except Exception:  # the step's process died or hit a bug: each section computes what it needs
         cache, shared = {}, {}
     rep.cache.update(cache)
     rep.shared = shared  # the parent's own caption (the scheme) comes from there
