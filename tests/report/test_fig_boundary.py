@@ -106,3 +106,15 @@ def test_report_section_samples_query_segments_above_its_size_and_says_so(store,
     assert "summary and tests are of the sample" in sec.markdown
     assert [p.suffix for p in sec.files] == [".png", ".svg"]
     assert "of a seeded sample of at most 20 segments per quadrant (80 of 400" in sec.files[1].read_text()
+
+
+def test_a_long_title_is_wrapped_inside_the_figure():
+    # the sampled caption of a 10^6-segment report (report/sections/boundary.py) was cut off at both edges
+    title = ("minilm: UMAP (cosine) of a seeded sample of at most 1,000 segments per quadrant (4,000 of 1,000,000; "
+             "neighbours searched among all), coloured by quadrant")
+    fig = figure3(_frame(), title=title)
+    fig.canvas.draw()
+    text = fig._suptitle
+    box, page = text.get_window_extent(), fig.bbox
+    assert "\n" in text.get_text() and text.get_text().replace("\n", " ") == title
+    assert box.x0 >= page.x0 and box.x1 <= page.x1

@@ -6,6 +6,7 @@ display). Points are rasterised so that an SVG of many segments stays small.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +57,8 @@ def figure3(data: BoundaryResult | pl.DataFrame, x: str = "umap_x", y: str = "um
         ax.set_xlabel(x)
         ax.legend(fontsize=7, loc="best", markerscale=1.5, frameon=False)
     axes[0].set_ylabel(y)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    if title:  # wrapped to the figure's width (about 13 characters an inch at 10 pt): a long caption is not cut off
+        fig.suptitle(textwrap.fill(title, width=int(13 * 4.4 * len(labels))), fontsize=10)
     return fig
 
 
