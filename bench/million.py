@@ -143,7 +143,7 @@ def build(path: Path, n: int, seed: int = 0) -> None:
             for r in range(REPEATS):
                 fold = ((np.arange(lo, hi) * (r + 3)) % K_FOLDS).tolist()
                 t = prediction_table(splits=splits, probs=_probs(labels, rng, skill), scheme="crossfit", repeat=r, fold=fold,
-                                     run_id="crossfit-run", **kw)
+                                     run_id="crossfit-run", config={"folds": K_FOLDS, "repeats": REPEATS}, **kw)
                 store.append(PREDICTIONS, t)
         first = False
         print(f"  built {hi:,} of {n:,}", flush=True)

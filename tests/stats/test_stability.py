@@ -349,3 +349,12 @@ def test_wilson_at_the_bounds_k_0_and_k_n():
     assert lo[0] == 0 and hi[1] == 1 and 0 < hi[0] < 1 and 0 < lo[1] < 1
     with pytest.raises(StatsError, match="0 <= k <= n"):
         wilson_interval(6, 5)
+
+
+def test_a_crossfit_caption_without_recorded_settings_says_so():
+    # imported cross-fitted rows (or a benchmark's) may carry no folds / repeats in their config
+    from ambiguity.stats.stability import SchemeUsed
+
+    assert "K=5 folds x R=3 repeats" in SchemeUsed("crossfit", None, 5, 3).caption()
+    text = SchemeUsed("crossfit", None).caption()
+    assert "folds not recorded x repeats not recorded" in text and "None" not in text

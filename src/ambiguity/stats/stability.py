@@ -237,7 +237,10 @@ class SchemeUsed:
             return f"fixed split ({'+'.join(self.splits or ())})"
         where = "all labelled segments" if self.splits is None else "+".join(self.splits)
         grouped = f", grouped by {self.group_by}" if self.group_by else ""
-        return (f"crossfit scheme (K={self.folds} folds x R={self.repeats} repeats{grouped}; {where}; "
+        # imported or hand-written cross-fitted rows may not record their run's settings: say so, not "K=None"
+        folds = f"K={self.folds} folds" if self.folds is not None else "folds not recorded"
+        repeats = f"R={self.repeats} repeats" if self.repeats is not None else "repeats not recorded"
+        return (f"crossfit scheme ({folds} x {repeats}{grouped}; {where}; "
                 f"modal quadrant per segment, {describe_cut(self.min_stability)})")
 
 
