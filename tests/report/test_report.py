@@ -143,3 +143,30 @@ def test_a_large_store_builds_each_group_of_sections_in_its_own_process(report_d
         assert a.equals(b), name
     assert sorted(p.name for p in (tmp_path / "apart" / "figures").glob("*.png")) == sorted(
         p.name for p in (tmp_path / "one" / "figures").glob("*.png"))
+
+
+def test_a_section_process_that_dies_becomes_an_error_note(report_dir, tmp_path, monkeypatch):
+    """Built apart, a group whose process dies (here the pool's own BrokenProcessPool, raised for Figure 3's group)
+    becomes an error note for its sections; the other sections and the index are still written."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from ambiguity.report import apart, build
+    from ambiguity.report.context import ReportSettings
+    from ambiguity.report.sections import SECTIONS
+    from ambiguity.stores.lance import open_store
+
+    real = apart.run_apart
+
+    def dying(flag, fn, *args):
+        if fn is apart._sections and "figure3" in args[3]:
+            raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+        return real(flag, fn, *args)
+
+    monkeypatch.setattr(apart, "run_apart", dying)
+    monkeypatch.setattr(build, "REPORT_APART_ABOVE", 0)
+    skip = tuple(sp.key for sp in SECTIONS if sp.key not in ("table1", "figure3"))
+    rep = build.build_report(open_store(report_dir.parent / "store"), tmp_path / "r", ReportSettings(skip=skip))
+    by = {s.key: s for s in rep.sections}
+    assert by["figure3"].error and "its process failed: BrokenProcessPool" in by["figure3"].note
+    assert not by["table1"].error and by["table1"].files
+    assert "its process failed" in (tmp_path / "r" / "index.html").read_text()
