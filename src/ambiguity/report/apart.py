@@ -2,7 +2,7 @@
 
 Above :data:`REPORT_APART_ABOVE` segments. In one process a 10^6-segment report climbed from
 0.8 GB after Table 1 to 2.0 GB by the ranking, with 0.34 GB of cached results referenced: the rest was what
-the allocators kept after each section (bench/report.py --sections). Here one spawned step computes the models,
+the allocators kept after each section (`bench/report.py --sections`). Here one spawned step computes the models,
 their summary and every model's quadrants, written as Arrow files that a section process reads when it asks
 for them; sections that share a result (a feature table and its figure) run in one process. The parent builds
 nothing itself.
