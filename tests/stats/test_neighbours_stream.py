@@ -64,3 +64,20 @@ def test_a_class_without_rows_is_infinitely_far():
     s.add(x, np.array([0, 0, 1, 1]))
     near = s.result().nearest
     assert np.isinf(near[0, 2]) and np.isfinite(near[0, :2]).all()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_float64_rows_are_searched_in_float64(metric):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 6))
+    codes = rng.integers(0, 2, 300)
+    rows = np.arange(0, 300, 7)
+    s = StreamedSearch(x[rows], rows, 5, 2, metric, scale_exponent(float(np.abs(x).max())) if metric == "euclidean" else 0)
+    for a in range(0, 300, 50):
+        s.add(x[a : a + 50], codes[a : a + 50])
+    got = s.result()
+    knn, dk, near = _truth(x, codes, rows, 5, metric)
+    assert s.dtype == np.float64
+    assert_allclose(got.distance, dk, rtol=1e-9, atol=1e-12)
+    assert_allclose(got.nearest, near, rtol=1e-9, atol=1e-12)
+    assert (got.index == knn).all()

@@ -21,18 +21,18 @@ BLOCK_BYTES = 64 * 2**20
 FRESH_ROWS = 128
 
 
-def prepare_rows(x: np.ndarray, metric: str, exp: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def prepare_rows(x: np.ndarray, metric: str, exp: int = 0, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Rows ready for the products, as :func:`neighbours` prepares them: unit rows (cosine; each row scaled by a
     power of two first so its norm cannot overflow), or rows scaled by 2**-exp with their squared norms
     (euclidean; ``exp`` from the largest magnitude of the whole matrix, :func:`scale_exponent`)."""
-    c = np.array(x, dtype=np.float32)
+    c = np.array(x, dtype=dtype)
     if metric == "cosine":
         _, e = np.frexp(np.abs(c).max(axis=1, initial=0.0))
         np.ldexp(c, -e[:, None].astype(np.int32), out=c)
         norm = np.sqrt(np.einsum("ij,ij->i", c, c, dtype=np.float64))
         c /= norm[:, None].astype(c.dtype)
-        return c, np.zeros(len(c), np.float32)
-    c = np.ldexp(c, -exp).astype(np.float32, copy=False)
+        return c, np.zeros(len(c), dtype)
+    c = np.ldexp(c, -exp).astype(dtype, copy=False)
     return c, np.einsum("ij,ij->i", c, c)
 
 
@@ -54,14 +54,16 @@ class StreamedSearch:
         if metric not in ("cosine", "euclidean"):
             raise StatsError(f"unknown metric {metric!r}: use cosine or euclidean")
         self.k, self.metric, self.exp, self.n_classes = k, metric, exp, n_classes
-        q, self.sq_q = prepare_rows(queries, metric, exp)
+        # float32 products unless the queries are float64 (as neighbours() keeps a float64 matrix in float64)
+        self.dtype = np.float64 if np.asarray(queries).dtype == np.float64 else np.float32
+        q, self.sq_q = prepare_rows(queries, metric, exp, self.dtype)
         # minimised score: -cos, or |r|^2 - 2 q.r (|q|^2 is added at the end: it does not change the order)
         self.q = -q if metric == "cosine" else -2 * q
         self.at = np.asarray(at, np.int64)
         m = len(q)
         self.idx = np.full((m, k), -1, np.int64)
-        self.dk = np.full((m, k), np.inf, np.float32)
-        self.near = np.full((m, n_classes), np.inf, np.float32)
+        self.dk = np.full((m, k), np.inf, self.dtype)
+        self.near = np.full((m, n_classes), np.inf, self.dtype)
         self.seen = 0
 
     def add(self, x: np.ndarray, codes: np.ndarray) -> None:
@@ -76,14 +78,14 @@ class StreamedSearch:
             return
         use = use[np.argsort(codes[use], kind="stable")]  # class by class: each class a slice of the block
         pos, codes = use + first, codes[use]
-        r, sq_r = prepare_rows(np.asarray(x)[use], self.metric, self.exp)
+        r, sq_r = prepare_rows(np.asarray(x)[use], self.metric, self.exp, self.dtype)
         bounds = np.searchsorted(codes, np.arange(self.n_classes + 1))
         # the queries that are rows of this batch, and their column: their own score is set to inf
         col = np.full(b, -1, np.int64)
         col[use] = np.arange(len(use))
         mine = np.flatnonzero((self.at >= first) & (self.at < first + b))
         mine = mine[col[self.at[mine] - first] >= 0]
-        step = max(1, BLOCK_BYTES // (4 * len(pos)))
+        step = max(1, BLOCK_BYTES // (np.dtype(self.dtype).itemsize * len(pos)))
         for q0 in range(0, len(self.q), step):
             q1 = min(len(self.q), q0 + step)
             s = self.q[q0:q1] @ r.T
