@@ -25,7 +25,7 @@ def prepare_rows(x: np.ndarray, metric: str, exp: int = 0, dtype: type = np.floa
     """Rows ready for the products, as :func:`neighbours` prepares them: unit rows (cosine; each row scaled by a
     power of two first so its norm cannot overflow), or rows scaled by 2**-exp with their squared norms
     (euclidean; ``exp`` from the largest magnitude of the whole matrix, :func:`scale_exponent`)."""
-    c = np.array(x, dtype=dtype)
+    c: np.ndarray = np.array(x, dtype=dtype)
     if metric == "cosine":
         _, e = np.frexp(np.abs(c).max(axis=1, initial=0.0))
         np.ldexp(c, -e[:, None].astype(np.int32), out=c)
