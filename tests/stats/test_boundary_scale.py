@@ -183,6 +183,9 @@ def test_store_sampled_path_is_streamed_and_equals_the_arrays(store, monkeypatch
     assert reasons["seg007"] == "vector has NaN or Inf" and reasons["seg009"] == "no label"
     same = boundary_arrays(x, labels, ids=ids, quadrants=quad, k=5, metric=metric, query_sample=15, seed=1, n_permutations=0)
     assert same.segments.equals(got.segments)
+    # more sampled segments than exact_limit: the whole matrix is read and searched by the index; no streaming claimed
+    held = boundary(store, "emb", k=5, metric=metric, quadrants=quad, query_sample=15, seed=1, n_permutations=0, exact_limit=50)
+    assert held.memory_note is None and held.method == "index" and held.queried == 60
 
 
 def test_a_group_that_changes_between_passes_is_refused(store):

@@ -43,6 +43,7 @@ class StoreSource:
         self.use_rows = use.to_numpy()
         self.ids = every["segment_id"].filter(use)
         self.mapped: tuple[int, int] | None = None
+        self.held = False  # whole() was read: the matrix was held (in memory or mapped), not streamed
 
     def __len__(self) -> int:
         return self.ids.len()
@@ -97,6 +98,7 @@ class StoreSource:
         """One float32 matrix: a memory-mapped file in ``tmp`` above MAP_BYTES (the OS pages it), else in memory."""
         out: np.ndarray | None = None
         at = 0
+        self.held = True
         for c in self.chunks():
             if out is None:
                 shape = (len(self), c.shape[1])
@@ -127,7 +129,8 @@ def boundary(
     those of ``splits``); ``quadrants`` (segment_id, quadrant; e.g. from
     :func:`ambiguity.stats.quadrant_tables.load_quadrants`) adds the per-quadrant summary and
     tests; ``quadrants_note`` (their scheme, K, R and stability cut) goes into the caption. Other
-    keyword arguments go to :func:`boundary_arrays`; with ``query_sample`` the group is streamed, never held.
+    keyword arguments go to :func:`boundary_arrays`; with ``query_sample`` (at most ``exact_limit`` sampled
+    segments) the group is streamed, never held.
     """
     seg = store.segments(["segment_id", "label", "split"])
     if splits is not None:
@@ -143,7 +146,7 @@ def boundary(
         n, d = source.mapped
         note = (f"the {n:,} x {d} embedding ({n * d * 4 / 2**30:.1f} GiB) was read into a memory-mapped temporary file "
                 "(paged by the OS), not held in memory")
-    elif kwargs.get("query_sample") and res.queried is not None and res.queried < res.segments.height:
+    elif kwargs.get("query_sample") and not source.held:
         note = (f"the embedding was read in batches of {BATCH_ROWS:,} rows and the {res.queried:,} sampled segments searched "
                 "exactly in one pass: it was never held in memory")
     else:
