@@ -150,7 +150,7 @@ def test_store_read_into_a_memory_mapped_matrix_gives_the_same_answer(store, mon
     _store_group(store, x, lab.tolist(), ids)
     in_memory = boundary(store, "emb", k=5, n_permutations=0)
     assert in_memory.memory_note is None
-    monkeypatch.setattr(B, "MAP_BYTES", 0)  # every matrix is memory-mapped now
+    monkeypatch.setattr(N, "MAP_BYTES", 0)  # every matrix is memory-mapped now
     mapped = boundary(store, "emb", k=5, n_permutations=0)
     assert mapped.memory_note and "memory-mapped temporary file" in mapped.memory_note
     assert_allclose(mapped.segments["margin"].to_numpy(), in_memory.segments["margin"].to_numpy(), rtol=1e-6)

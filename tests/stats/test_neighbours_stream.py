@@ -8,7 +8,8 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.spatial.distance import cdist
 
-from ambiguity.stats.neighbours_stream import StreamedSearch, scale_exponent
+from ambiguity.stats.neighbours import scale_exponent
+from ambiguity.stats.neighbours_stream import StreamedSearch
 
 
 def _truth(x, codes, rows, k, metric):

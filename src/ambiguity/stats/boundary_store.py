@@ -2,7 +2,7 @@
 
 The store is a :class:`~ambiguity.stats.boundary_tests.VectorSource`: the sampled path (``query_sample``)
 reads the group three times in batches (usable rows, the sampled rows, the search) and never holds it; the
-full path reads it once into one matrix, a memory-mapped temporary file above ``MAP_BYTES``.
+full path reads it once into one matrix, a memory-mapped temporary file above ``neighbours.MAP_BYTES``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import polars as pl
 
 from ambiguity.errors import StatsError
 from ambiguity.stats.boundary_tests import boundary_arrays
-from ambiguity.stats.neighbours import MAP_BYTES
+from ambiguity.stats.neighbours import _scratch
 from ambiguity.stats.results import BoundaryResult
 from ambiguity.stores.schema import table_name
 from ambiguity.stores.tables import Table
@@ -95,17 +95,15 @@ class StoreSource:
         return out if out is not None else np.empty((0, 1), np.float32)
 
     def whole(self) -> tuple[np.ndarray, bool]:
-        """One float32 matrix: a memory-mapped file in ``tmp`` above MAP_BYTES (the OS pages it), else in memory."""
+        """One float32 matrix: a memory-mapped file in ``tmp`` above ``neighbours.MAP_BYTES`` (the OS pages it), else
+        in memory."""
         out: np.ndarray | None = None
         at = 0
         self.held = True
         for c in self.chunks():
             if out is None:
-                shape = (len(self), c.shape[1])
-                big = shape[0] * shape[1] * 4 > MAP_BYTES
-                out = (np.lib.format.open_memmap(f"{self.tmp}/vectors.npy", mode="w+", dtype=np.float32, shape=shape)
-                       if big else np.empty(shape, np.float32))
-                self.mapped = shape if big else None
+                out = _scratch((len(self), c.shape[1]), np.float32, self.tmp)
+                self.mapped = out.shape if isinstance(out, np.memmap) else None
             out[at : at + len(c)] = c
             at += len(c)
         return (out if out is not None else np.empty((0, 1), np.float32)), True

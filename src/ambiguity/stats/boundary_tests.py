@@ -35,8 +35,9 @@ from ambiguity.stats.neighbours import (
     _check_k,
     _check_vectors,
     neighbours,
+    scale_exponent,
 )
-from ambiguity.stats.neighbours_stream import StreamedSearch, scale_exponent
+from ambiguity.stats.neighbours_stream import StreamedSearch
 from ambiguity.stats.results import BoundaryResult
 
 QUADRANT_ORDER = ("red", "green", "blue", "yellow")

@@ -92,31 +92,39 @@ def _scratch(shape: tuple[int, int], dtype: Any, tmp: str | None) -> np.ndarray:
     return np.empty(shape, dtype)
 
 
-def _prepare(x: np.ndarray, metric: str, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Vectors ready for products: unit rows (cosine) or globally scaled rows with squared norms.
+def prepare_rows(x: np.ndarray, metric: str, exp: int = 0, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ready for products: unit rows (cosine; each row scaled by a power of two first, exact and
+    direction kept, so its norm cannot overflow), or rows scaled by 2**-exp with their squared norms
+    (euclidean; ``exp`` from the largest magnitude of the whole matrix, :func:`scale_exponent`)."""
+    c: np.ndarray = np.array(x, dtype=dtype)
+    if metric == "cosine":
+        _, e = np.frexp(np.abs(c).max(axis=1, initial=0.0))
+        np.ldexp(c, -e[:, None].astype(np.int32), out=c)
+        norm = np.sqrt(np.einsum("ij,ij->i", c, c, dtype=np.float64))
+        c /= norm[:, None].astype(c.dtype)
+        return c, np.zeros(len(c), c.dtype)
+    c = np.ldexp(c, -exp).astype(c.dtype, copy=False)
+    return c, np.einsum("ij,ij->i", c, c)
 
-    In chunks of ROW_CHUNK rows, written into ``out`` (a copy of ``x`` by default; ``x`` itself
-    to overwrite it), so the prepared matrix costs at most one more copy of the embedding.
-    """
+
+def scale_exponent(top: float) -> int:
+    """The power of two the euclidean path scales by, from the largest magnitude of the matrix."""
+    return int(np.frexp(top)[1]) if top > 0 else 0
+
+
+def _prepare(x: np.ndarray, metric: str, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`prepare_rows` of the whole matrix, ROW_CHUNK rows at a time, written into ``out`` (a copy of
+    ``x`` by default; ``x`` itself to overwrite it), so the prepared matrix costs at most one more copy of
+    the embedding. Returns (rows, squared norms, exponent)."""
     xs = x.copy() if out is None else out
     n = len(xs)
-    if metric == "cosine":
-        for a in range(0, n, ROW_CHUNK):
-            c = np.array(x[a : a + ROW_CHUNK], dtype=xs.dtype)
-            # Scale each row by a power of two first (exact, direction kept) so norms cannot overflow.
-            _, e = np.frexp(np.abs(c).max(axis=1, initial=0.0))
-            np.ldexp(c, -e[:, None].astype(np.int32), out=c)
-            norm = np.sqrt(np.einsum("ij,ij->i", c, c, dtype=np.float64))
-            c /= norm[:, None].astype(c.dtype)
-            xs[a : a + len(c)] = c
-        return xs, np.zeros(n, xs.dtype), 0
-    top = max((float(np.abs(x[a : a + ROW_CHUNK]).max(initial=0.0)) for a in range(0, n, ROW_CHUNK)), default=0.0)
-    _, e = math.frexp(top) if top > 0 else (0.0, 0)
+    e = 0 if metric == "cosine" else scale_exponent(
+        max((float(np.abs(x[a : a + ROW_CHUNK]).max(initial=0.0)) for a in range(0, n, ROW_CHUNK)), default=0.0))
     sq = np.empty(n, xs.dtype)
     for a in range(0, n, ROW_CHUNK):
-        c = np.ldexp(np.asarray(x[a : a + ROW_CHUNK], dtype=xs.dtype), -e).astype(xs.dtype, copy=False)
+        c, s = prepare_rows(x[a : a + ROW_CHUNK], metric, e, xs.dtype)
         xs[a : a + len(c)] = c
-        sq[a : a + len(c)] = np.einsum("ij,ij->i", c, c)
+        sq[a : a + len(c)] = s
     return xs, sq, e
 
 

@@ -14,31 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 from ambiguity.errors import StatsError
-from ambiguity.stats.neighbours import Neighbours, _to_distance
+from ambiguity.stats.neighbours import Neighbours, _to_distance, prepare_rows
 
 #: Bytes of one score block (queries x rows of a batch), and rows of it partially sorted at a time.
 BLOCK_BYTES = 64 * 2**20
 FRESH_ROWS = 128
-
-
-def prepare_rows(x: np.ndarray, metric: str, exp: int = 0, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ready for the products, as :func:`neighbours` prepares them: unit rows (cosine; each row scaled by a
-    power of two first so its norm cannot overflow), or rows scaled by 2**-exp with their squared norms
-    (euclidean; ``exp`` from the largest magnitude of the whole matrix, :func:`scale_exponent`)."""
-    c: np.ndarray = np.array(x, dtype=dtype)
-    if metric == "cosine":
-        _, e = np.frexp(np.abs(c).max(axis=1, initial=0.0))
-        np.ldexp(c, -e[:, None].astype(np.int32), out=c)
-        norm = np.sqrt(np.einsum("ij,ij->i", c, c, dtype=np.float64))
-        c /= norm[:, None].astype(c.dtype)
-        return c, np.zeros(len(c), dtype)
-    c = np.ldexp(c, -exp).astype(dtype, copy=False)
-    return c, np.einsum("ij,ij->i", c, c)
-
-
-def scale_exponent(top: float) -> int:
-    """The power of two the euclidean path scales by, from the largest magnitude of the matrix."""
-    return int(np.frexp(top)[1]) if top > 0 else 0
 
 
 class StreamedSearch:
